@@ -1,0 +1,344 @@
+package fetch
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// download is the state of one request across its attempts and URLs.
+type download struct {
+	f    *Fetcher
+	req  Request
+	sink *sink
+
+	attempts  int
+	responded bool   // OnResponse was called
+	validator string // ETag or Last-Modified of the response the written bytes came from
+	source    string // the URL that validator belongs to
+	url       string // redacted URL of the last response
+	header    http.Header
+}
+
+// fetch runs req to its end and returns its Result.
+func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+	res := Result{Request: req, URL: redact(req.URL)}
+	s, err := newSink(req, f.sync)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer s.discard()
+	urls, err := f.urls(ctx, req)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	d := &download{f: f, req: req, sink: s}
+	var errs []error
+	for _, u := range urls {
+		res.URL = u.Redacted()
+		err = d.tryURL(ctx, u)
+		if err == nil {
+			err = s.commit()
+		}
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || isFinal(err) {
+			break
+		}
+		if isMismatch(err) {
+			// The bytes are wrong, not cut short: the next URL starts
+			// from zero, which a Writer that has them cannot.
+			if !s.canRestart() {
+				break
+			}
+			if rerr := s.restart(); rerr != nil {
+				errs = append(errs, rerr)
+				break
+			}
+		}
+		f.log.Info("fetch: giving up on URL", "url", res.URL, "err", err)
+	}
+	res.Attempts = d.attempts
+	if err != nil {
+		res.Err = errors.Join(errs...)
+		return res
+	}
+	res.URL, res.Header = d.url, d.header
+	res.Size, res.Digests = s.written, s.digests()
+	return res
+}
+
+// tryURL makes up to 1+Retries attempts at u, waiting between them.
+func (d *download) tryURL(ctx context.Context, u *url.URL) error {
+	for n := 0; ; n++ {
+		err := d.attempt(ctx, u)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
+		}
+		d.f.health.record(u, err)
+		if err == nil {
+			return nil
+		}
+		var temp *TemporaryError
+		if n >= d.f.retries || isFinal(err) || !isTemporary(err, &temp) {
+			return err
+		}
+		wait := d.f.backoff(n + 1)
+		if temp != nil && temp.After > 0 {
+			wait = min(temp.After, d.f.maxRetryAfter)
+		}
+		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the wait before retry n (1, 2, ...): full jitter over an
+// exponentially growing cap.
+func (f *Fetcher) backoff(n int) time.Duration {
+	ceiling := f.maxBackoff
+	if n < 32 {
+		ceiling = min(ceiling, f.backoffBase<<(n-1))
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// attempt opens u once and delivers its body to the sink.
+func (d *download) attempt(ctx context.Context, u *url.URL) error {
+	offset, validator, err := d.resumePoint(u)
+	if err != nil {
+		return err
+	}
+	release, err := d.f.limiter.Acquire(ctx, hostKey(u))
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.Redacted(), err)
+	}
+	defer release()
+	d.attempts++
+
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(d.f.stall, func() { cancel(ErrStalled) })
+	defer stall.Stop()
+	fail := func(err error) error {
+		if context.Cause(actx) == ErrStalled && ctx.Err() == nil {
+			return fmt.Errorf("%s: %w: no byte for %v", u.Redacted(), ErrStalled, d.f.stall)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
+		}
+		return err
+	}
+
+	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
+		URL: u, Offset: offset, Validator: validator, Header: d.headers(u),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer body.Close()
+	if err := d.accept(u, offset, resp); err != nil {
+		return err
+	}
+
+	r := io.Reader(body)
+	if d.req.Size > 0 {
+		r = io.LimitReader(body, d.req.Size+1-resp.Offset)
+	}
+	total := d.req.Size
+	if total <= 0 {
+		total = resp.Size
+	}
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	for {
+		n, rerr := r.Read(*bp)
+		if n > 0 {
+			stall.Reset(d.f.stall)
+			if _, err := d.sink.Write((*bp)[:n]); err != nil {
+				return err
+			}
+			if d.req.Progress != nil {
+				d.req.Progress(d.sink.written, total)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fail(fmt.Errorf("%s: %w", u.Redacted(), rerr))
+		}
+	}
+	if d.req.Size > 0 && d.sink.written != d.req.Size {
+		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: d.sink.written})
+	}
+	if resp.Size >= 0 && d.sink.written != resp.Size {
+		return fmt.Errorf("%s: body ended at byte %d of %d: %w", u.Redacted(), d.sink.written, resp.Size, io.ErrUnexpectedEOF)
+	}
+	if err := d.sink.verify(); err != nil {
+		return fmt.Errorf("%s: %w", u.Redacted(), err)
+	}
+	d.url, d.header = resp.URL, resp.Header
+	return nil
+}
+
+// resumePoint returns where the next attempt at u starts, and the validator
+// that guards a resume. Bytes already written are kept when a validator
+// from u itself or an expected digest will catch a changed file; otherwise a
+// file sink starts again from zero, and a Writer cannot go on.
+func (d *download) resumePoint(u *url.URL) (int64, string, error) {
+	if d.sink.written == 0 {
+		return 0, "", nil
+	}
+	validator := ""
+	if d.source == u.String() {
+		validator = d.validator
+	}
+	if validator != "" || len(d.sink.want) > 0 {
+		return d.sink.written, validator, nil
+	}
+	if err := d.sink.restart(); err != nil {
+		return 0, "", fmt.Errorf("%s: %w after %d bytes: nothing guards a resume (no validator, no expected digest)",
+			u.Redacted(), ErrCannotResume, d.sink.written)
+	}
+	return 0, "", nil
+}
+
+// accept checks a response before its body is read, restarts the sink if
+// the server sends the file from zero, and calls OnResponse.
+func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
+	switch {
+	case resp.Offset == offset:
+	case resp.Offset == 0:
+		if err := d.sink.restart(); err != nil {
+			return fmt.Errorf("%s: %w at byte %d: the server sent the file from the start", u.Redacted(), err, offset)
+		}
+	default:
+		return fmt.Errorf("%s: %w: asked for byte %d, got byte %d", u.Redacted(), ErrCannotResume, offset, resp.Offset)
+	}
+	if d.req.Size > 0 && resp.Size >= 0 && resp.Size != d.req.Size {
+		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
+	}
+	if resp.Offset == 0 {
+		d.validator, d.source = validatorOf(resp.Header), u.String()
+	}
+	if d.req.OnResponse != nil && (!d.responded || resp.Offset == 0 && d.req.Writer == nil) {
+		d.responded = true
+		if err := d.req.OnResponse(*resp); err != nil {
+			return &sinkError{fmt.Errorf("%s: OnResponse: %w", u.Redacted(), err)}
+		}
+	}
+	return nil
+}
+
+// validatorOf returns the strong ETag of h, else its Last-Modified.
+func validatorOf(h http.Header) string {
+	if etag := h.Get("Etag"); etag != "" && !strings.HasPrefix(etag, "W/") {
+		return etag
+	}
+	return h.Get("Last-Modified")
+}
+
+// headers returns the request's extra headers for u, without credentials
+// when u is on another host than the request's URL.
+func (d *download) headers(u *url.URL) http.Header {
+	h := d.req.Header
+	if h == nil {
+		return nil
+	}
+	if orig, err := url.Parse(d.req.URL); err == nil && hostKey(orig) == hostKey(u) {
+		return h
+	}
+	h = h.Clone()
+	for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {
+		h.Del(k)
+	}
+	return h
+}
+
+// isFinal reports whether err ends the request: no other attempt and no
+// other URL can help.
+func isFinal(err error) bool {
+	var se *sinkError
+	return errors.As(err, &se) || errors.Is(err, ErrCannotResume)
+}
+
+// isMismatch reports whether err says that a server delivered other bytes
+// than expected: a digest or size mismatch.
+func isMismatch(err error) bool {
+	var (
+		de *DigestError
+		se *SizeError
+	)
+	return errors.As(err, &de) || errors.As(err, &se)
+}
+
+// isTemporary reports whether another attempt at the same URL may succeed,
+// and sets *temp to the TemporaryError that says so, if any.
+func isTemporary(err error, temp **TemporaryError) bool {
+	if errors.As(err, temp) {
+		return true
+	}
+	var (
+		de  *DigestError
+		se  *SizeError
+		st  *StatusError
+		dns *net.DNSError
+		cv  *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		hn  x509.HostnameError
+	)
+	switch {
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrRedirect), errors.As(err, &de), errors.As(err, &se), errors.As(err, &st),
+		errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn):
+		return false
+	case errors.As(err, &dns):
+		return !dns.IsNotFound
+	}
+	return true
+}
+
+// hostKey names the host of u for the Limiter and mirror health: host and
+// port, with the scheme's default port.
+func hostKey(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = defaultPort(u.Scheme)
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+func defaultPort(scheme string) string {
+	switch scheme {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	case "ftp":
+		return "21"
+	case "ftps":
+		return "990"
+	}
+	return ""
+}

@@ -1,0 +1,411 @@
+// Package fetch downloads many files at once over HTTP, HTTPS, FTP and FTPS,
+// verifies them while they stream, keeps within strict connection limits, and
+// stops cleanly the moment its context is cancelled.
+//
+// A Fetcher holds what all downloads share: one http.Client, one FTP
+// connection pool and one Limiter. Fetch downloads one Request and returns
+// when it is done; FetchAll downloads the requests it receives on a channel,
+// as many at once as the Limiter allows, and sends each Result as it
+// completes:
+//
+//	f := fetch.New(fetch.Options{})
+//	defer f.Close()
+//	for r := range f.FetchAll(ctx, reqs) {
+//		if r.Err != nil { ... }
+//	}
+//
+// A request's bytes go to a file (Request.Path), to an io.Writer
+// (Request.Writer), or to both. A file is written to a temporary file beside
+// Path and renamed over it only after every check passed, so a file at Path
+// is always complete and verified, and a good file already there survives a
+// failed download.
+//
+// # Concurrency
+//
+// A Fetcher is safe for concurrent use. Each transfer holds a slot of the
+// Limiter for as long as it holds a connection, and gives it back while it
+// waits to retry. FetchAll runs at most Limiter.Max requests at once on a
+// fixed set of goroutines and takes a request from its channel only when one
+// of them is free, so its memory does not grow with the number of requests.
+//
+// # Errors
+//
+// Result.Err is nil on success. Failures are typed: *DigestError,
+// *SizeError, *StatusError, and the sentinels ErrNotFound, ErrInvalidRequest,
+// ErrStalled and ErrCannotResume; test them with errors.As and errors.Is,
+// never by message. When every URL of a request failed, Result.Err joins the
+// last error of each URL. Messages carry URLs with their passwords redacted.
+//
+// # Cancellation
+//
+// Cancelling the context given to Fetch or FetchAll stops every transfer at
+// once: connections in use are closed (an FTP control connection that was
+// mid-transfer is closed, never returned to its pool), temporary files are
+// removed, no goroutine is left behind, and the error matches
+// context.Canceled (or context.DeadlineExceeded).
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Defaults used for zero fields of Options.
+const (
+	DefaultRetries       = 3
+	DefaultStallTimeout  = 30 * time.Second
+	DefaultBackoffBase   = 500 * time.Millisecond
+	DefaultMaxBackoff    = 30 * time.Second
+	DefaultMaxRetryAfter = 2 * time.Minute
+)
+
+// Options configures a Fetcher. The zero value of each field means its
+// documented default.
+type Options struct {
+	// Client is the HTTP client shared by every transfer. Nil means one the
+	// Fetcher owns, tuned to the Limiter: idle connections kept and reused,
+	// at most Limiter.PerHost connections to a host, HTTP/2 where the
+	// server offers it, no transparent decompression, proxies from the
+	// environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), a 30s connect
+	// timeout. A client given here is used as it is, but for its redirect
+	// policy, which the Fetcher wraps (see AllowInsecureRedirect); it is not
+	// closed by Close.
+	Client *http.Client
+
+	// FTP is the FTP connection pool shared by every ftp and ftps transfer.
+	// Nil means one the Fetcher owns, with the FTPPoolOptions defaults,
+	// closed by Close.
+	FTP *FTPPool
+
+	// Limiter caps transfers and connections; it may be shared with other
+	// Fetchers. Nil means NewLimiter(0, 0): DefaultMaxTransfers and
+	// DefaultPerHost.
+	Limiter *Limiter
+
+	// Retries is the number of extra attempts made at each URL after a
+	// transient failure: a network error, a stall, HTTP 408, 429 or 5xx,
+	// an FTP 4xx reply. 0 means DefaultRetries; negative means none.
+	Retries int
+
+	// StallTimeout aborts (and retries) an attempt that receives no byte
+	// for this long, from its start to its end: connecting, waiting for a
+	// response, reading the body. 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
+
+	// BackoffBase and MaxBackoff shape the wait before a retry: a random
+	// time between zero and BackoffBase·2ⁿ⁻¹ for the nth retry ("full
+	// jitter"), capped at MaxBackoff. 0 means DefaultBackoffBase and
+	// DefaultMaxBackoff.
+	BackoffBase time.Duration
+	MaxBackoff  time.Duration
+
+	// MaxRetryAfter caps the wait that a server's Retry-After asks for.
+	// 0 means DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
+
+	// Protocols adds or replaces the Protocol for a URL scheme (the key,
+	// lower case). The built-in ones are http, https, ftp, ftps, and file
+	// where FileRoots allows it.
+	Protocols map[string]Protocol
+
+	// Resolver turns a request into the ordered list of URLs to try. Nil
+	// means the request's URL followed by its Mirrors.
+	Resolver Resolver
+
+	// MirrorCooldown is how long a host that failed stays at the end of the
+	// list of URLs to try, for every request of the Fetcher. 0 means
+	// DefaultMirrorCooldown; negative turns reordering off.
+	MirrorCooldown time.Duration
+
+	// Sync makes every file reach stable storage (fsync) before it is
+	// renamed to its Path.
+	Sync bool
+
+	// FileRoots lists the directories that file:// URLs may read from
+	// (symbolic links are resolved before the check). Empty means that
+	// file URLs are refused.
+	FileRoots []string
+
+	// AllowInsecureRedirect lets an https URL follow a redirect to plain
+	// http. Without it such a redirect fails.
+	AllowInsecureRedirect bool
+
+	// Logger receives a line for each retry and each URL given up. Nil
+	// means no logging.
+	Logger *slog.Logger
+}
+
+// Request is one file to download.
+type Request struct {
+	// URL is the file's URL: http, https, ftp, ftps, or file where
+	// Options.FileRoots allows it. A password in it is sent only to its
+	// own host and never appears in errors or logs.
+	URL string
+	// Mirrors are other URLs of the same bytes, tried in order when URL
+	// fails.
+	Mirrors []string
+	// Path is the destination file. Its folders are created; the bytes go
+	// to a temporary file beside it that is renamed over Path only after
+	// every check passed, and removed otherwise.
+	Path string
+	// Writer receives the bytes as they arrive, nothing on disk. Path and
+	// Writer may both be set, to stream and keep. With neither, the bytes
+	// are verified and discarded. A Writer is never sent the same bytes
+	// twice: a broken transfer is resumed where it stopped, or the request
+	// fails with ErrCannotResume.
+	Writer io.Writer
+	// Size is the expected size in bytes; 0 means unknown. A server that
+	// announces another size is refused before its body is read, and a
+	// longer body is cut at Size+1 bytes.
+	Size int64
+	// Digests are the expected hex digests by algorithm: md5, sha1,
+	// sha224, sha256, sha384, sha512. An unknown algorithm or malformed
+	// hex fails the request before any transfer.
+	Digests map[string]string
+	// Header holds extra HTTP request headers. Authorization and Cookie
+	// are sent to the URL's host only, never to a mirror on another host.
+	Header http.Header
+	// OnResponse, if set, is called before the first byte of a response
+	// reaches a sink; returning an error aborts the request with it. With
+	// a Writer it is called once at most; a request with only a Path that
+	// restarts from zero on another URL calls it again.
+	OnResponse func(Response) error
+	// Progress, if set, is called as bytes arrive with the bytes written
+	// so far and the expected total (-1 when unknown). It is called from
+	// the transfer's goroutine and must be quick.
+	Progress func(written, total int64)
+	// Tag is opaque to the Fetcher and handed back in Result.Request: it
+	// links a download to its artifact.
+	Tag any
+}
+
+// Protocol opens the bytes of one URL; it is how a scheme is added
+// (Options.Protocols). The Fetcher keeps the limits, retries, mirrors,
+// validation and sinks; a Protocol only opens.
+//
+// Open returns the server's Response and the body, starting at
+// req.Offset when the protocol could resume there (Response.Offset equal
+// to req.Offset), or at 0 (Response.Offset 0). The body must stop promptly,
+// with an error, when ctx is done, and must not be returned to any pool
+// unless it was read to its end. Errors worth another attempt at the same
+// URL are wrapped in *TemporaryError; network errors count as temporary
+// without it. A missing file gives an error that matches ErrNotFound.
+// Implementations must be safe for concurrent use.
+type Protocol interface {
+	Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error)
+}
+
+// OpenRequest is what a Protocol is asked to open.
+type OpenRequest struct {
+	URL *url.URL
+	// Offset is the first byte wanted; 0 for the whole file.
+	Offset int64
+	// Validator, when Offset > 0, is the ETag or Last-Modified of the
+	// response that the first Offset bytes came from; the protocol sends
+	// the whole file (Offset 0) if the file no longer matches it. Empty
+	// means no validator is known: an expected digest guards the resume.
+	Validator string
+	// Header holds the request's extra headers, for protocols that have
+	// them.
+	Header http.Header
+}
+
+// Resolver turns a request into the ordered list of URLs to try: it is
+// how mirror lists are added (Options.Resolver) so that a caller of Fetch
+// gets them without knowing of them. It must be safe for concurrent use.
+type Resolver interface {
+	Resolve(ctx context.Context, req Request) ([]string, error)
+}
+
+// ResolverFunc adapts a function to a Resolver.
+type ResolverFunc func(ctx context.Context, req Request) ([]string, error)
+
+// Resolve calls fn.
+func (fn ResolverFunc) Resolve(ctx context.Context, req Request) ([]string, error) {
+	return fn(ctx, req)
+}
+
+// Fetcher downloads over http, https, ftp, ftps (and file, where allowed),
+// sharing one http.Client, one FTP connection pool and one Limiter across
+// every transfer. A Fetcher is safe for concurrent use.
+type Fetcher struct {
+	client    *http.Client
+	ownClient bool
+	ftp       *FTPPool
+	ownFTP    bool
+	limiter   *Limiter
+	protocols map[string]Protocol
+	resolver  Resolver
+	health    *health
+	log       *slog.Logger
+
+	retries       int
+	stall         time.Duration
+	backoffBase   time.Duration
+	maxBackoff    time.Duration
+	maxRetryAfter time.Duration
+	sync          bool
+}
+
+// New returns a Fetcher configured by opts. Close it when done, to close
+// the connections it owns.
+func New(opts Options) *Fetcher {
+	f := &Fetcher{
+		limiter:       opts.Limiter,
+		ftp:           opts.FTP,
+		resolver:      opts.Resolver,
+		log:           opts.Logger,
+		retries:       opts.Retries,
+		stall:         orDefault(opts.StallTimeout, DefaultStallTimeout),
+		backoffBase:   orDefault(opts.BackoffBase, DefaultBackoffBase),
+		maxBackoff:    orDefault(opts.MaxBackoff, DefaultMaxBackoff),
+		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
+		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
+		sync:          opts.Sync,
+	}
+	switch {
+	case f.retries == 0:
+		f.retries = DefaultRetries
+	case f.retries < 0:
+		f.retries = 0
+	}
+	if f.limiter == nil {
+		f.limiter = NewLimiter(0, 0)
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Client == nil {
+		f.client, f.ownClient = newClient(f.limiter), true
+	} else {
+		c := *opts.Client
+		f.client = &c
+	}
+	f.client.CheckRedirect = redirectPolicy(f.client.CheckRedirect, opts.AllowInsecureRedirect)
+	if f.ftp == nil {
+		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
+	}
+	f.protocols = map[string]Protocol{
+		"http":  &httpProtocol{client: f.client},
+		"https": &httpProtocol{client: f.client},
+		"ftp":   f.ftp,
+		"ftps":  f.ftp,
+	}
+	if len(opts.FileRoots) > 0 {
+		f.protocols["file"] = newFileProtocol(opts.FileRoots)
+	}
+	for scheme, p := range opts.Protocols {
+		f.protocols[scheme] = p
+	}
+	return f
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Close closes the idle connections of the HTTP client and the FTP pool
+// that the Fetcher owns; those given in Options are left to their owner.
+// Close does not wait for transfers in flight: cancel their context first.
+func (f *Fetcher) Close() error {
+	if f.ownClient {
+		f.client.CloseIdleConnections()
+	}
+	if f.ownFTP {
+		return f.ftp.Close()
+	}
+	return nil
+}
+
+// Fetch downloads req and returns when it is done, with or without
+// success. The error is Result.Err.
+func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
+	res := f.fetch(ctx, req)
+	return res, res.Err
+}
+
+// FetchAll downloads the requests received from reqs, at most
+// Limiter.Max at once, and sends their Results in completion order. It
+// takes a request from reqs only when it has a free transfer slot, so the
+// requests waiting in reqs are never all held in memory.
+//
+// The returned channel is closed once reqs is closed and every request
+// taken has its Result, or once ctx is done and every transfer has stopped;
+// the Results of requests cut short by ctx may then be dropped. A consumer
+// that cancels ctx may stop reading at once: no goroutine stays blocked.
+// Requests not taken stay in reqs.
+func (f *Fetcher) FetchAll(ctx context.Context, reqs <-chan Request) <-chan Result {
+	out := make(chan Result)
+	var wg sync.WaitGroup
+	for range f.limiter.Max() {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				var req Request
+				var ok bool
+				select {
+				case <-ctx.Done():
+					return
+				case req, ok = <-reqs:
+					if !ok {
+						return
+					}
+				}
+				res := f.fetch(ctx, req)
+				select {
+				case out <- res:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	return out
+}
+
+// urls returns the parsed URLs to try for req, in order.
+func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
+	raw := append([]string{req.URL}, req.Mirrors...)
+	if f.resolver != nil {
+		var err error
+		if raw, err = f.resolver.Resolve(ctx, req); err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", redact(req.URL), err)
+		}
+	}
+	if len(raw) == 0 || raw[0] == "" {
+		return nil, fmt.Errorf("%w: no URL", ErrInvalidRequest)
+	}
+	us := make([]*url.URL, 0, len(raw))
+	for _, s := range raw {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, redact(s), err)
+		}
+		if f.protocols[u.Scheme] == nil {
+			return nil, fmt.Errorf("%w: %s: unsupported scheme %q", ErrInvalidRequest, u.Redacted(), u.Scheme)
+		}
+		us = append(us, u)
+	}
+	return f.health.order(us), nil
+}
+
+// redact returns rawURL with its password replaced by "xxxxx".
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

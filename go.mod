@@ -1,0 +1,3 @@
+module github.com/fetchkit/fetch
+
+go 1.26.8

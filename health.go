@@ -1,0 +1,69 @@
+package fetch
+
+import (
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultMirrorCooldown is how long a host that failed is tried after the
+// others, when Options.MirrorCooldown is zero.
+const DefaultMirrorCooldown = 5 * time.Minute
+
+// health remembers the hosts whose last attempt failed in a way that says
+// something of the host (a network error, a stall, a 5xx), for every request
+// of a Fetcher, so that a request tries the healthy URLs first.
+type health struct {
+	cooldown time.Duration
+	mu       sync.Mutex
+	failed   map[string]time.Time // host → time of the last failure
+}
+
+func newHealth(cooldown time.Duration) *health {
+	return &health{cooldown: cooldown, failed: make(map[string]time.Time)}
+}
+
+// record notes the outcome of an attempt at u.
+func (h *health) record(u *url.URL, err error) {
+	if h.cooldown < 0 {
+		return
+	}
+	var temp *TemporaryError
+	switch {
+	case err == nil:
+		h.mu.Lock()
+		delete(h.failed, hostKey(u))
+		h.mu.Unlock()
+	case !isFinal(err) && isTemporary(err, &temp):
+		h.mu.Lock()
+		h.failed[hostKey(u)] = time.Now()
+		h.mu.Unlock()
+	}
+}
+
+// order returns urls with the ones on hosts that failed within the
+// cool-down moved to the end, those that failed longest ago first; the
+// others keep their order.
+func (h *health) order(urls []*url.URL) []*url.URL {
+	if len(urls) < 2 || h.cooldown < 0 {
+		return urls
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	since := func(u *url.URL) time.Time {
+		t, ok := h.failed[hostKey(u)]
+		if !ok {
+			return time.Time{}
+		}
+		if now.Sub(t) > h.cooldown {
+			delete(h.failed, hostKey(u))
+			return time.Time{}
+		}
+		return t
+	}
+	out := slices.Clone(urls)
+	slices.SortStableFunc(out, func(a, b *url.URL) int { return since(a).Compare(since(b)) })
+	return out
+}

@@ -1,0 +1,155 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// httpProtocol opens http and https URLs with the Fetcher's client.
+type httpProtocol struct {
+	client *http.Client
+}
+
+func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL.String(), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, req.URL.Redacted(), errors.Unwrap(err))
+	}
+	for k, vs := range req.Header {
+		hreq.Header[k] = vs
+	}
+	if hreq.Header.Get("Accept-Encoding") == "" {
+		// The bytes checked are the bytes served: ask for no content
+		// coding, which also keeps the transport from decoding one.
+		hreq.Header.Set("Accept-Encoding", "identity")
+	}
+	if req.Offset > 0 {
+		hreq.Header.Set("Range", fmt.Sprintf("bytes=%d-", req.Offset))
+		if req.Validator != "" {
+			hreq.Header.Set("If-Range", req.Validator)
+		}
+	}
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		return nil, nil, err
+	}
+	where := resp.Request.URL.Redacted()
+	r := &Response{URL: where, Status: resp.StatusCode, Header: resp.Header, Size: resp.ContentLength}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return r, resp.Body, nil
+	case resp.StatusCode == http.StatusPartialContent && req.Offset > 0:
+		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok {
+			resp.Body.Close()
+			return nil, nil, fmt.Errorf("%s: %w: malformed Content-Range %q", where, ErrCannotResume, resp.Header.Get("Content-Range"))
+		}
+		r.Offset, r.Size = start, size
+		return r, resp.Body, nil
+	}
+	// Read a little of an error body so that the connection can be reused.
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode)}
+	switch code := resp.StatusCode; {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return nil, nil, &TemporaryError{Err: err, After: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	return nil, nil, err
+}
+
+// parseContentRange parses "bytes first-last/size" (size may be "*", -1).
+func parseContentRange(s string) (start, size int64, ok bool) {
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	span, total, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	first, last, found := strings.Cut(span, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseInt(first, 10, 64)
+	end, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start {
+		return 0, 0, false
+	}
+	if total == "*" {
+		return start, -1, true
+	}
+	size, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || size <= end {
+		return 0, 0, false
+	}
+	return start, size, true
+}
+
+// retryAfter parses a Retry-After value, in seconds or an HTTP date, into a
+// wait from now; 0 when absent or malformed.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// newClient returns the HTTP client a Fetcher owns: idle connections kept
+// for every transfer slot, no more than perHost connections to a host,
+// HTTP/2 where offered, no transparent decompression.
+func newClient(l *Limiter) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DisableCompression = true
+	t.ForceAttemptHTTP2 = true
+	t.MaxConnsPerHost = l.PerHost()
+	t.MaxIdleConnsPerHost = l.PerHost()
+	t.MaxIdleConns = max(100, l.Max())
+	return &http.Client{Transport: t}
+}
+
+// maxRedirects is how many redirects a request follows, as net/http does.
+const maxRedirects = 10
+
+// redirectPolicy wraps a client's CheckRedirect: credentials go to the
+// original host only, https never falls to http unless allowed, and at
+// most maxRedirects are followed.
+func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecure bool) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
+		}
+		first := via[0].URL
+		if first.Scheme == "https" && req.URL.Scheme == "http" && !allowInsecure {
+			return fmt.Errorf("%w: from https to http (%s)", ErrRedirect, req.URL.Redacted())
+		}
+		if hostKey(req.URL) != hostKey(first) {
+			for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {
+				req.Header.Del(k)
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+}

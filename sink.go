@@ -1,0 +1,210 @@
+package fetch
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// algorithms are the digests a Request may name, by name.
+var algorithms = map[string]func() hash.Hash{
+	"md5":    md5.New,
+	"sha1":   sha1.New,
+	"sha224": sha256.New224,
+	"sha256": sha256.New,
+	"sha384": sha512.New384,
+	"sha512": sha512.New,
+}
+
+// sink receives the bytes of one request: it hashes them, writes them to a
+// temporary file beside Path and to the Writer, and counts them. Restart
+// and commit make the temporary file a verified file at Path, or nothing.
+type sink struct {
+	path    string
+	writer  io.Writer
+	sync    bool
+	want    map[string]string // expected digests, lower-case hex
+	hashes  map[string]hash.Hash
+	tmp     *os.File
+	written int64
+}
+
+// newSink checks req's digests and Path and returns its sink. It touches
+// no file: the temporary file is made by the first write.
+func newSink(req Request, fsync bool) (*sink, error) {
+	s := &sink{path: req.Path, writer: req.Writer, sync: fsync,
+		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
+	for name, hexDigest := range req.Digests {
+		name = strings.ToLower(name)
+		newHash, ok := algorithms[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown digest algorithm %q", ErrInvalidRequest, name)
+		}
+		h := newHash()
+		hexDigest = strings.ToLower(hexDigest)
+		if b, err := hex.DecodeString(hexDigest); err != nil || len(b) != h.Size() {
+			return nil, fmt.Errorf("%w: %s digest %q is not %d hex bytes", ErrInvalidRequest, name, hexDigest, h.Size())
+		}
+		s.want[name], s.hashes[name] = hexDigest, h
+	}
+	if s.hashes["sha256"] == nil {
+		s.hashes["sha256"] = sha256.New()
+	}
+	if s.path != "" {
+		if fi, err := os.Stat(s.path); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: %s exists and is not a regular file", ErrInvalidRequest, s.path)
+		}
+	}
+	return s, nil
+}
+
+// sinkError marks a failure to deliver bytes (a full disk, a Writer whose
+// reader went away): another attempt cannot help.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+func (s *sink) Write(p []byte) (int, error) {
+	for _, h := range s.hashes {
+		h.Write(p)
+	}
+	if s.path != "" {
+		if s.tmp == nil {
+			if err := s.create(); err != nil {
+				return 0, &sinkError{err}
+			}
+		}
+		if _, err := s.tmp.Write(p); err != nil {
+			return 0, &sinkError{err}
+		}
+	}
+	if s.writer != nil {
+		if _, err := s.writer.Write(p); err != nil {
+			return 0, &sinkError{fmt.Errorf("writer: %w", err)}
+		}
+	}
+	s.written += int64(len(p))
+	return len(p), nil
+}
+
+func (s *sink) create() error {
+	dir, base := filepath.Split(s.path)
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*"+PartialSuffix)
+	if err != nil {
+		return err
+	}
+	s.tmp = f
+	return nil
+}
+
+// PartialSuffix ends the name of the temporary file that a download to
+// Path writes beside it, "." + base(Path) + "." + random + PartialSuffix.
+// Such a file exists only while its download runs.
+const PartialSuffix = ".part"
+
+// canRestart reports whether the bytes delivered so far may be taken back:
+// only a file can be, never a Writer.
+func (s *sink) canRestart() bool { return s.writer == nil || s.written == 0 }
+
+// restart forgets every byte written, to download again from zero.
+func (s *sink) restart() error {
+	if !s.canRestart() {
+		return ErrCannotResume
+	}
+	for _, h := range s.hashes {
+		h.Reset()
+	}
+	s.written = 0
+	if s.tmp != nil {
+		if err := s.tmp.Truncate(0); err != nil {
+			return &sinkError{err}
+		}
+		if _, err := s.tmp.Seek(0, io.SeekStart); err != nil {
+			return &sinkError{err}
+		}
+	}
+	return nil
+}
+
+// verify checks the digests of the bytes written, in a fixed order.
+func (s *sink) verify() error {
+	for _, name := range []string{"md5", "sha1", "sha224", "sha256", "sha384", "sha512"} {
+		want, ok := s.want[name]
+		if !ok {
+			continue
+		}
+		if got := hex.EncodeToString(s.hashes[name].Sum(nil)); got != want {
+			return &DigestError{Algorithm: name, Expected: want, Actual: got}
+		}
+	}
+	return nil
+}
+
+// digests returns the hex digests of the bytes written.
+func (s *sink) digests() map[string]string {
+	d := make(map[string]string, len(s.hashes))
+	for name, h := range s.hashes {
+		d[name] = hex.EncodeToString(h.Sum(nil))
+	}
+	return d
+}
+
+// commit renames the verified temporary file to Path (making an empty file
+// when no byte came).
+func (s *sink) commit() error {
+	if s.path == "" {
+		return nil
+	}
+	if s.tmp == nil {
+		if err := s.create(); err != nil {
+			return &sinkError{err}
+		}
+	}
+	err := s.closeTmp()
+	if err == nil {
+		err = os.Rename(s.tmp.Name(), s.path)
+	}
+	if err != nil {
+		os.Remove(s.tmp.Name())
+		return &sinkError{err}
+	}
+	s.tmp = nil
+	return nil
+}
+
+func (s *sink) closeTmp() error {
+	var err error
+	if s.sync {
+		err = s.tmp.Sync()
+	}
+	return errors.Join(err, s.tmp.Close())
+}
+
+// discard removes the temporary file, if any.
+func (s *sink) discard() {
+	if s.tmp != nil {
+		s.tmp.Close()
+		os.Remove(s.tmp.Name())
+		s.tmp = nil
+	}
+}
+
+// buffers holds the copy buffers of transfers in flight.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}

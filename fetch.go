@@ -47,6 +47,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -391,7 +392,8 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	for _, s := range raw {
 		u, err := url.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, redact(s), err)
+			// url.Error repeats the URL, password and all: keep its cause.
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, redact(s), errors.Unwrap(err))
 		}
 		if f.protocols[u.Scheme] == nil {
 			return nil, fmt.Errorf("%w: %s: unsupported scheme %q", ErrInvalidRequest, u.Redacted(), u.Scheme)

@@ -1,0 +1,607 @@
+package fetch_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+	"github.com/google/go-cmp/cmp"
+)
+
+// files is a set of generated files served by fileServer, by path.
+type files map[string][]byte
+
+func genFiles(n, size int) files {
+	fs := make(files, n)
+	for i := range n {
+		b := make([]byte, size)
+		r := rand.New(rand.NewPCG(uint64(i), uint64(size)))
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		fs[fmt.Sprintf("/f/%05d", i)] = b
+	}
+	return fs
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// server is an httptest server that counts what clients did to it.
+type server struct {
+	*httptest.Server
+	opened  atomic.Int64 // connections accepted
+	open    atomic.Int64 // connections open now
+	maxOpen atomic.Int64 // most connections open at once
+	gets    atomic.Int64 // requests
+}
+
+// kinds of server.
+const (
+	plainHTTP = "http"
+	tlsHTTP1  = "https"
+	tlsHTTP2  = "h2"
+)
+
+func newServer(t testing.TB, kind string, h http.Handler) *server {
+	t.Helper()
+	s := &server{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.gets.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.opened.Add(1)
+			n := s.open.Add(1)
+			for m := s.maxOpen.Load(); n > m && !s.maxOpen.CompareAndSwap(m, n); m = s.maxOpen.Load() {
+			}
+		case http.StateClosed, http.StateHijacked:
+			s.open.Add(-1)
+		}
+	}
+	switch kind {
+	case plainHTTP:
+		s.Start()
+	case tlsHTTP1:
+		s.StartTLS()
+	case tlsHTTP2:
+		s.EnableHTTP2 = true
+		s.StartTLS()
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// serveFiles serves fs with http.ServeContent: ranges, ETag-less, with
+// Last-Modified.
+func serveFiles(fs files) http.Handler {
+	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := fs[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", mod, bytes.NewReader(b))
+	})
+}
+
+// newFetcher returns a Fetcher for s, closed at the end of the test.
+func newFetcher(t testing.TB, s *server, opts fetch.Options) *fetch.Fetcher {
+	t.Helper()
+	if s != nil && s.TLS != nil && opts.Client == nil {
+		opts.Client = s.Client()
+	}
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = time.Millisecond
+	}
+	f := fetch.New(opts)
+	t.Cleanup(func() {
+		f.Close()
+		if opts.Client != nil {
+			opts.Client.CloseIdleConnections()
+		}
+	})
+	return f
+}
+
+// noPartials fails t if dir holds a temporary file of a download.
+func noPartials(t testing.TB, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, fetch.PartialSuffix) {
+			t.Errorf("temporary file left behind: %s", path)
+		}
+		return nil
+	})
+}
+
+func TestFetchSinks(t *testing.T) {
+	content := genFiles(1, 300<<10)["/f/00000"]
+	fs := files{"/file.bin": content}
+	for _, kind := range []string{plainHTTP, tlsHTTP1, tlsHTTP2} {
+		s := newServer(t, kind, serveFiles(fs))
+		f := newFetcher(t, s, fetch.Options{})
+		for _, sink := range []string{"path", "writer", "both", "none"} {
+			t.Run(kind+"/"+sink, func(t *testing.T) {
+				dir := t.TempDir()
+				req := fetch.Request{
+					URL:     s.URL + "/file.bin",
+					Size:    int64(len(content)),
+					Digests: map[string]string{"md5": fmt.Sprintf("%x", md5.Sum(content))},
+					Tag:     42,
+				}
+				var buf bytes.Buffer
+				if sink == "path" || sink == "both" {
+					req.Path = filepath.Join(dir, "sub", "dir", "file.bin")
+				}
+				if sink == "writer" || sink == "both" {
+					req.Writer = &buf
+				}
+				var seen []fetch.Response
+				req.OnResponse = func(r fetch.Response) error {
+					if buf.Len() > 0 {
+						t.Errorf("OnResponse called after %d bytes reached the Writer", buf.Len())
+					}
+					seen = append(seen, r)
+					return nil
+				}
+				res, err := f.Fetch(context.Background(), req)
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				if len(seen) != 1 || seen[0].Status != 200 || seen[0].Size != int64(len(content)) || seen[0].URL != req.URL {
+					t.Errorf("OnResponse saw %+v; want one 200 response of %d bytes from %s", seen, len(content), req.URL)
+				}
+				want := map[string]string{"sha256": sha256Hex(content), "md5": req.Digests["md5"]}
+				if diff := cmp.Diff(want, res.Digests); diff != "" {
+					t.Errorf("Digests (-want +got):\n%s", diff)
+				}
+				if res.Size != int64(len(content)) || res.Attempts != 1 || res.URL != req.URL || res.Request.Tag != 42 || res.Err != nil {
+					t.Errorf("got Size %d, Attempts %d, URL %s, Tag %v, Err %v; want %d, 1, %s, 42, nil",
+						res.Size, res.Attempts, res.URL, res.Request.Tag, res.Err, len(content), req.URL)
+				}
+				if res.Header.Get("Last-Modified") == "" {
+					t.Errorf("Result.Header has no Last-Modified: %v", res.Header)
+				}
+				if req.Writer != nil && !bytes.Equal(buf.Bytes(), content) {
+					t.Errorf("Writer got %d bytes, not the file's %d", buf.Len(), len(content))
+				}
+				if req.Path != "" {
+					got, err := os.ReadFile(req.Path)
+					if err != nil || !bytes.Equal(got, content) {
+						t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), err, len(content))
+					}
+				}
+				noPartials(t, dir)
+			})
+		}
+	}
+}
+
+func TestFetchAllManyFiles(t *testing.T) {
+	fs := genFiles(1000, 1<<10)
+	s := newServer(t, tlsHTTP2, serveFiles(fs))
+	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(16, 16)})
+	dir := t.TempDir()
+	reqs := make(chan fetch.Request)
+	go func() {
+		defer close(reqs)
+		for p, b := range fs {
+			reqs <- fetch.Request{URL: s.URL + p, Path: filepath.Join(dir, p), Digests: map[string]string{"sha256": sha256Hex(b)}, Tag: p}
+		}
+	}()
+	n := 0
+	for r := range f.FetchAll(context.Background(), reqs) {
+		n++
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.URL, r.Err)
+			continue
+		}
+		p := r.Request.Tag.(string)
+		if got, err := os.ReadFile(filepath.Join(dir, p)); err != nil || !bytes.Equal(got, fs[p]) {
+			t.Errorf("%s: file differs from what was served (%v)", p, err)
+		}
+	}
+	if n != len(fs) {
+		t.Errorf("got %d results; want %d", n, len(fs))
+	}
+	noPartials(t, dir)
+}
+
+// TestConnectionLimit downloads 5,000 files over NewLimiter(8, 8) and
+// counts the connections the server saw.
+func TestConnectionLimit(t *testing.T) {
+	fs := genFiles(50, 64)
+	for _, kind := range []string{plainHTTP, tlsHTTP1} {
+		t.Run(kind, func(t *testing.T) {
+			s := newServer(t, kind, serveFiles(fs))
+			opts := fetch.Options{Limiter: fetch.NewLimiter(8, 8)}
+			if s.TLS != nil {
+				// A client tuned like the Fetcher's own, trusting the server.
+				tr := s.Client().Transport.(*http.Transport).Clone()
+				tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = 8, 8
+				opts.Client = &http.Client{Transport: tr}
+			}
+			f := newFetcher(t, s, opts)
+			reqs := make(chan fetch.Request)
+			go func() {
+				defer close(reqs)
+				for i := range 5000 {
+					reqs <- fetch.Request{URL: fmt.Sprintf("%s/f/%05d", s.URL, i%50)}
+				}
+			}()
+			n := 0
+			for r := range f.FetchAll(context.Background(), reqs) {
+				n++
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			if n != 5000 || s.gets.Load() != 5000 {
+				t.Errorf("got %d results, %d requests served; want 5000", n, s.gets.Load())
+			}
+			if got := s.opened.Load(); got > 8 {
+				t.Errorf("server saw %d connections; want at most 8", got)
+			}
+			if got := s.maxOpen.Load(); got > 8 {
+				t.Errorf("server saw %d connections open at once; want at most 8", got)
+			}
+		})
+	}
+}
+
+// misbehave returns a handler that serves body with the given
+// Content-Length (-1: none) and then, if cut, breaks the connection.
+func misbehave(body []byte, contentLength int, cut bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if contentLength >= 0 {
+			w.Header().Set("Content-Length", strconv.Itoa(contentLength))
+		}
+		if !cut {
+			w.Write(body)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", contentLength)
+		buf.Write(body)
+		buf.Flush()
+	}
+}
+
+func TestBadServers(t *testing.T) {
+	good := genFiles(1, 100<<10)["/f/00000"]
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	tests := []struct {
+		name    string
+		handler http.Handler
+		size    int64
+		check   func(error) bool
+		want    string
+		gets    int64  // requests the server should see; 0: don't care
+		sink    string // the only sink to try; "": path and writer
+	}{
+		{"wrong bytes", misbehave(bad, len(bad), false), 0, isA[*fetch.DigestError], "*DigestError", 1, ""},
+		{"short body, no length", misbehave(good[:1000], -1, false), int64(len(good)), isA[*fetch.SizeError], "*SizeError", 1, ""},
+		{"long body, no length", misbehave(append(bytes.Clone(good), 1, 2, 3), -1, false), int64(len(good)), isA[*fetch.SizeError], "*SizeError", 1, ""},
+		{"length contradicts Size", misbehave(good, len(good), false), int64(len(good)) - 1, isA[*fetch.SizeError], "*SizeError", 1, ""},
+		{"body stops mid-way", misbehave(good[:5000], len(good), true), 0, errIs(io.ErrUnexpectedEOF), "io.ErrUnexpectedEOF", 4, "path"},
+		// A Writer that has bytes cannot be restarted by a server that
+		// ignores ranges.
+		{"body stops mid-way, no ranges", misbehave(good[:5000], len(good), true), 0, errIs(fetch.ErrCannotResume), "ErrCannotResume", 2, "writer"},
+		{"404", http.NotFoundHandler(), 0, errIs(fetch.ErrNotFound), "ErrNotFound", 1, ""},
+		{"410", statusHandler(410), 0, errIs(fetch.ErrNotFound), "ErrNotFound", 1, ""},
+		{"403", statusHandler(403), 0, isA[*fetch.StatusError], "*StatusError", 1, ""},
+		{"500", statusHandler(500), 0, isA[*fetch.StatusError], "*StatusError", 4, ""},
+	}
+	for _, tt := range tests {
+		for _, sink := range []string{"path", "writer"} {
+			if tt.sink != "" && tt.sink != sink {
+				continue
+			}
+			t.Run(tt.name+"/"+sink, func(t *testing.T) {
+				s := newServer(t, plainHTTP, tt.handler)
+				f := newFetcher(t, s, fetch.Options{})
+				dir := t.TempDir()
+				path := filepath.Join(dir, "file")
+				old := []byte("the good file that was here before")
+				if err := os.WriteFile(path, old, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				req := fetch.Request{URL: s.URL + "/file", Size: tt.size, Digests: map[string]string{"sha256": sha256Hex(good)}}
+				if sink == "path" {
+					req.Path = path
+				} else {
+					req.Writer = io.Discard
+				}
+				res, err := f.Fetch(context.Background(), req)
+				if err == nil || !tt.check(err) {
+					t.Fatalf("got error %v; want %s", err, tt.want)
+				}
+				if res.Err != err {
+					t.Errorf("Result.Err %v differs from the error returned %v", res.Err, err)
+				}
+				if !strings.Contains(err.Error(), s.URL) {
+					t.Errorf("error %q does not name the URL %s", err, s.URL)
+				}
+				if tt.gets != 0 && s.gets.Load() != tt.gets {
+					t.Errorf("server saw %d requests; want %d", s.gets.Load(), tt.gets)
+				}
+				if got, _ := os.ReadFile(path); !bytes.Equal(got, old) {
+					t.Errorf("the file at Path was changed: %q", got)
+				}
+				noPartials(t, dir)
+			})
+		}
+	}
+}
+
+func statusHandler(code int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", code) })
+}
+
+func isA[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
+}
+
+func errIs(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// TestSizeErrorBeforeBody checks that a Content-Length contradicting Size
+// fails before the body is read, and a long body is cut at Size+1.
+func TestSizeErrorBeforeBody(t *testing.T) {
+	big := make([]byte, 64<<20)
+	s := newServer(t, plainHTTP, misbehave(big, len(big), false))
+	f := newFetcher(t, s, fetch.Options{Retries: -1})
+	_, err := f.Fetch(context.Background(), fetch.Request{URL: s.URL, Size: 10, Writer: io.Discard})
+	var se *fetch.SizeError
+	if !errors.As(err, &se) || se.Expected != 10 || se.Actual != int64(len(big)) {
+		t.Fatalf("got %v; want SizeError{10, %d}", err, len(big))
+	}
+
+	s = newServer(t, plainHTTP, misbehave(big, -1, false))
+	f = newFetcher(t, s, fetch.Options{Retries: -1})
+	var n countWriter
+	_, err = f.Fetch(context.Background(), fetch.Request{URL: s.URL, Size: 10, Writer: &n})
+	if !errors.As(err, &se) || se.Actual != 11 {
+		t.Fatalf("got %v; want SizeError{10, 11}", err)
+	}
+	if n > 11 {
+		t.Errorf("Writer got %d bytes; want at most Size+1 = 11", n)
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+func TestInvalidRequests(t *testing.T) {
+	s := newServer(t, plainHTTP, serveFiles(files{}))
+	f := newFetcher(t, s, fetch.Options{})
+	dir := t.TempDir()
+	tests := []fetch.Request{
+		{URL: s.URL, Digests: map[string]string{"sha3": "00"}},
+		{URL: s.URL, Digests: map[string]string{"sha256": "xyz"}},
+		{URL: s.URL, Digests: map[string]string{"md5": "0011"}},
+		{URL: "gopher://example.com/x"},
+		{URL: "file:///etc/passwd"},
+		{URL: ""},
+		{URL: "http://user:secret@[::1"},
+		{URL: s.URL, Path: dir},
+	}
+	for _, req := range tests {
+		_, err := f.Fetch(context.Background(), req)
+		if !errors.Is(err, fetch.ErrInvalidRequest) {
+			t.Errorf("Fetch(%+v): got %v; want ErrInvalidRequest", req, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("error %q shows the password", err)
+		}
+	}
+	if n := s.gets.Load(); n != 0 {
+		t.Errorf("server saw %d requests; want none", n)
+	}
+}
+
+func TestPasswordRedacted(t *testing.T) {
+	s := newServer(t, plainHTTP, statusHandler(401))
+	f := newFetcher(t, s, fetch.Options{})
+	u := strings.Replace(s.URL, "http://", "http://alice:s3cret@", 1)
+	res, err := f.Fetch(context.Background(), fetch.Request{URL: u + "/x"})
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(res.URL, "s3cret") {
+		t.Fatalf("got error %q, URL %q; want an error without the password", err, res.URL)
+	}
+	var se *fetch.StatusError
+	if !errors.As(err, &se) || se.Code != 401 {
+		t.Errorf("got %v; want StatusError 401", err)
+	}
+}
+
+func TestOnResponseError(t *testing.T) {
+	s := newServer(t, plainHTTP, serveFiles(files{"/a": []byte("hello")}))
+	f := newFetcher(t, s, fetch.Options{})
+	dir := t.TempDir()
+	refuse := errors.New("refused by caller")
+	var buf bytes.Buffer
+	_, err := f.Fetch(context.Background(), fetch.Request{
+		URL: s.URL + "/a", Path: filepath.Join(dir, "a"), Writer: &buf,
+		OnResponse: func(fetch.Response) error { return refuse },
+	})
+	if !errors.Is(err, refuse) {
+		t.Fatalf("got %v; want the OnResponse error", err)
+	}
+	if buf.Len() != 0 || s.gets.Load() != 1 {
+		t.Errorf("Writer got %d bytes, server saw %d requests; want 0 and 1", buf.Len(), s.gets.Load())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("file at Path exists after OnResponse refused it")
+	}
+	noPartials(t, dir)
+}
+
+// TestCancelFetchAll cancels a 1,000-file FetchAll at random moments.
+func TestCancelFetchAll(t *testing.T) {
+	fs := genFiles(1000, 8<<10)
+	var served atomic.Int64
+	h := serveFiles(fs)
+	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Some files arrive slowly, so cancellation finds transfers mid-body.
+		if served.Add(1)%7 == 0 {
+			w.Header().Set("Content-Length", "8192")
+			w.Write(fs[r.URL.Path][:4096])
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+			w.Write(fs[r.URL.Path][4096:])
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(16, 16)})
+	for round := range 20 {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		reqs := make(chan fetch.Request)
+		var taken atomic.Int64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			defer close(reqs)
+			for p, b := range fs {
+				select {
+				case reqs <- fetch.Request{URL: s.URL + p, Path: filepath.Join(dir, p), Digests: map[string]string{"sha256": sha256Hex(b)}}:
+					taken.Add(1)
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+		stopAfter := rand.IntN(300)
+		got := 0
+		results := f.FetchAll(ctx, reqs)
+		for r := range results {
+			if r.Err == nil {
+				got++
+			}
+			if got == stopAfter {
+				cancel()
+				if round%2 == 0 {
+					break // stop reading at once: nothing may block
+				}
+			}
+		}
+		cancel()
+		for range results {
+		}
+		wg.Wait()
+		noPartials(t, dir)
+		// Every file at a Path is complete and verified.
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			b, _ := os.ReadFile(path)
+			if p := "/" + filepath.ToSlash(strings.TrimPrefix(path, dir+string(filepath.Separator))); !bytes.Equal(b, fs[p]) {
+				t.Errorf("round %d: %s is not the file served", round, p)
+			}
+			return nil
+		})
+	}
+}
+
+func TestCancelledError(t *testing.T) {
+	block := make(chan struct{})
+	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer close(block)
+	f := newFetcher(t, s, fetch.Options{})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := f.Fetch(ctx, fetch.Request{URL: s.URL, Path: filepath.Join(dir, "x"), OnResponse: func(fetch.Response) error {
+		time.AfterFunc(10*time.Millisecond, cancel)
+		return nil
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v; want context.Canceled", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("dir holds %d entries after cancellation; want none", len(entries))
+	}
+}
+
+// TestFetchAllWindow checks that FetchAll takes no more requests than it
+// has transfer slots.
+func TestFetchAllWindow(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(4, 4)})
+	reqs := make(chan fetch.Request)
+	var sent atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(reqs)
+		for range 100 {
+			select {
+			case reqs <- fetch.Request{URL: s.URL}:
+				sent.Add(1)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	results := f.FetchAll(ctx, reqs)
+	for s.gets.Load() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := sent.Load(); n > 4 {
+		t.Errorf("FetchAll took %d requests with 4 transfer slots busy; want 4", n)
+	}
+	close(release)
+	n := 0
+	for range results {
+		n++
+	}
+	wg.Wait()
+	if n != 100 {
+		t.Errorf("got %d results; want 100", n)
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"github.com/fetchkit/fetch"
 )
 
-func fileURL(path string) string { return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String() }
+func fileURL(path string) string {
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()
+}
 
 func TestFileURLs(t *testing.T) {
 	root := t.TempDir()

@@ -170,8 +170,8 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	if total <= 0 {
 		total = resp.Size
 	}
-	bp := buffers.Get().(*[]byte)
-	defer buffers.Put(bp)
+	bp := d.f.buffers.Get().(*[]byte)
+	defer d.f.buffers.Put(bp)
 	for {
 		n, rerr := r.Read(*bp)
 		if n > 0 {

@@ -245,6 +245,7 @@ type Fetcher struct {
 	resolver  Resolver
 	health    *health
 	log       *slog.Logger
+	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
 
 	retries       int
 	stall         time.Duration
@@ -270,6 +271,7 @@ func New(opts Options) *Fetcher {
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
 	}
+	f.buffers.New = func() any { b := make([]byte, 64<<10); return &b }
 	switch {
 	case f.retries == 0:
 		f.retries = DefaultRetries

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 // algorithms are the digests a Request may name, by name.
@@ -205,6 +204,3 @@ func (s *sink) discard() {
 		s.tmp = nil
 	}
 }
-
-// buffers holds the copy buffers of transfers in flight.
-var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}

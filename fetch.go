@@ -76,7 +76,9 @@ type Options struct {
 	// environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), a 30s connect
 	// timeout. A client given here is used as it is, but for its redirect
 	// policy, which the Fetcher wraps (see AllowInsecureRedirect); it is not
-	// closed by Close.
+	// closed by Close. Give its Transport MaxIdleConnsPerHost and
+	// MaxConnsPerHost of at least the Limiter's PerHost, or connections are
+	// closed and opened again between transfers.
 	Client *http.Client
 
 	// FTP is the FTP connection pool shared by every ftp and ftps transfer.

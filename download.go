@@ -158,9 +158,13 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		return fail(err)
 	}
 	defer body.Close()
+	// The stall timer measures the server only: it waits while OnResponse
+	// and the sinks take their time.
+	stall.Stop()
 	if err := d.accept(u, offset, resp); err != nil {
 		return err
 	}
+	stall.Reset(d.f.stall)
 
 	r := io.Reader(body)
 	if d.req.Size > 0 {
@@ -175,13 +179,14 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	for {
 		n, rerr := r.Read(*bp)
 		if n > 0 {
-			stall.Reset(d.f.stall)
+			stall.Stop()
 			if _, err := d.sink.Write((*bp)[:n]); err != nil {
 				return err
 			}
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}
+			stall.Reset(d.f.stall)
 		}
 		if rerr == io.EOF {
 			break

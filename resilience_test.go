@@ -1,0 +1,770 @@
+package fetch_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+)
+
+// origin is a test HTTP server whose handler is a script: it is told the
+// number of the request (1 for the first), so it can fail, cut, stall or
+// change the file on purpose. It counts what it did.
+type origin struct {
+	*httptest.Server
+	hits   atomic.Int64  // requests received
+	served atomic.Int64  // body bytes written to clients
+	quit   chan struct{} // closed at the end of the test: stalled handlers return
+
+	mu      sync.Mutex
+	headers []http.Header // headers of each request, in order
+}
+
+type script func(o *origin, n int, w http.ResponseWriter, r *http.Request)
+
+// startOrigin starts a plain HTTP/1.1 origin; startOriginH2 one over TLS and
+// HTTP/2.
+func startOrigin(t testing.TB, s script) *origin   { return newOrigin(t, false, s) }
+func startOriginH2(t testing.TB, s script) *origin { return newOrigin(t, true, s) }
+
+func newOrigin(t testing.TB, h2 bool, s script) *origin {
+	t.Helper()
+	o := &origin{quit: make(chan struct{})}
+	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(o.hits.Add(1))
+		o.mu.Lock()
+		o.headers = append(o.headers, r.Header.Clone())
+		o.mu.Unlock()
+		s(o, n, w, r)
+	}))
+	o.Config.ErrorLog = nil
+	if h2 {
+		o.EnableHTTP2 = true
+		o.StartTLS()
+	} else {
+		o.Start()
+	}
+	t.Cleanup(o.Close)
+	t.Cleanup(func() { close(o.quit) }) // runs first
+	return o
+}
+
+// header returns the headers of request n (1 for the first).
+func (o *origin) header(n int) http.Header {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n < 1 || n > len(o.headers) {
+		return nil
+	}
+	return o.headers[n-1]
+}
+
+// doc is a file an origin serves: its bytes and validators.
+type doc struct {
+	body []byte
+	etag string    // sent as ETag when set
+	mod  time.Time // sent as Last-Modified when not zero
+}
+
+// serve sends d with http.ServeContent, which honours Range and If-Range,
+// and breaks the connection after cut bytes of body (cut < 0: never).
+func (o *origin) serve(w http.ResponseWriter, r *http.Request, d doc, cut int) {
+	if d.etag != "" {
+		w.Header().Set("Etag", d.etag)
+	}
+	cw := &cutWriter{ResponseWriter: w, o: o, left: cut}
+	http.ServeContent(cw, r, "", d.mod, bytes.NewReader(d.body))
+	if cw.cut {
+		panic(http.ErrAbortHandler) // the server closes the connection
+	}
+}
+
+// serveAll sends d whole with status 200, ignoring any Range.
+func (o *origin) serveAll(w http.ResponseWriter, d doc, cut int) {
+	if d.etag != "" {
+		w.Header().Set("Etag", d.etag)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(d.body)))
+	cw := &cutWriter{ResponseWriter: w, o: o, left: cut}
+	cw.Write(d.body)
+	if cw.cut {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// stall sends the first n bytes of d (none when n is 0: not even the
+// header) and then nothing, until the client goes away.
+func (o *origin) stall(w http.ResponseWriter, r *http.Request, d doc, n int) {
+	if n > 0 {
+		if d.etag != "" {
+			w.Header().Set("Etag", d.etag)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(d.body)))
+		o.served.Add(int64(n))
+		w.Write(d.body[:n])
+		http.NewResponseController(w).Flush()
+	}
+	select {
+	case <-r.Context().Done():
+	case <-o.quit:
+	}
+}
+
+// status answers code, with a Retry-After when retryAfter is not empty.
+func status(w http.ResponseWriter, code int, retryAfter string) {
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// cutWriter counts the body bytes an origin serves and breaks the
+// transfer after left bytes.
+type cutWriter struct {
+	http.ResponseWriter
+	o    *origin
+	left int // bytes still allowed; < 0: no limit
+	cut  bool
+}
+
+var errCut = errors.New("connection cut on purpose")
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	cut := c.left >= 0 && len(p) >= c.left
+	if cut {
+		p = p[:c.left]
+	}
+	// Counted before the bytes leave, so that a client never has bytes
+	// that the count lacks.
+	c.o.served.Add(int64(len(p)))
+	n, err := c.ResponseWriter.Write(p)
+	c.o.served.Add(int64(n - len(p)))
+	if c.left >= 0 {
+		c.left -= n
+	}
+	if cut {
+		http.NewResponseController(c.ResponseWriter).Flush()
+		c.cut = true
+		return n, errCut
+	}
+	return n, err
+}
+
+// blob returns n pseudo-random bytes, the same for the same seed.
+func blob(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, uint64(n)))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// sha256Of returns the Request.Digests that b satisfies.
+func sha256Of(b []byte) map[string]string {
+	s := sha256.Sum256(b)
+	return map[string]string{"sha256": hex.EncodeToString(s[:])}
+}
+
+// quickFetcher returns a Fetcher with tiny backoffs (unless opts sets them)
+// that trusts the TLS origins given, closed at the end of the test.
+func quickFetcher(t testing.TB, opts fetch.Options, tlsOrigin ...*origin) *fetch.Fetcher {
+	t.Helper()
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 10 * time.Millisecond
+	}
+	if opts.Client == nil && len(tlsOrigin) > 0 {
+		opts.Client = tlsOrigin[0].Client()
+	}
+	f := fetch.New(opts)
+	t.Cleanup(func() {
+		f.Close()
+		if opts.Client != nil {
+			opts.Client.CloseIdleConnections()
+		}
+	})
+	return f
+}
+
+// testContext returns a context that ends with the test, and at the latest
+// after a minute, so that a bug makes a test fail rather than hang.
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readFile returns the contents of path, or nil if it does not exist.
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// onlyFile fails t unless dir holds exactly the files named.
+func onlyFiles(t testing.TB, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("files in %s: got %q; want %q", dir, got, names)
+	}
+}
+
+func TestRetryThenSucceed(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(10<<10, 1), etag: `"v1"`}
+	fail := map[string]func(o *origin, w http.ResponseWriter, r *http.Request){
+		"500": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 500, "") },
+		"502": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 502, "") },
+		"503": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 503, "") },
+		"408": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 408, "") },
+		"429": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 429, "") },
+		"reset before the header": func(o *origin, w http.ResponseWriter, r *http.Request) {
+			panic(http.ErrAbortHandler)
+		},
+		"reset at the first byte": func(o *origin, w http.ResponseWriter, r *http.Request) {
+			o.serve(w, r, d, 0)
+		},
+	}
+	for name, failure := range fail {
+		for _, failures := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s×%d", name, failures), func(t *testing.T) {
+				t.Parallel()
+				o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+					if n <= failures {
+						failure(o, w, r)
+						return
+					}
+					o.serve(w, r, d, -1)
+				})
+				f := quickFetcher(t, fetch.Options{Retries: 3})
+				dir := t.TempDir()
+				path := filepath.Join(dir, "file")
+				res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path, Digests: sha256Of(d.body)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Attempts != failures+1 {
+					t.Errorf("Attempts: got %d; want %d", res.Attempts, failures+1)
+				}
+				if !bytes.Equal(readFile(t, path), d.body) {
+					t.Errorf("file differs from the served one")
+				}
+				onlyFiles(t, dir, "file")
+			})
+		}
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		retries, attempts int
+	}{
+		{retries: 0, attempts: 1 + fetch.DefaultRetries},
+		{retries: -1, attempts: 1},
+		{retries: 1, attempts: 2},
+		{retries: 5, attempts: 6},
+	} {
+		t.Run(fmt.Sprint(tc.retries), func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, "") })
+			f := quickFetcher(t, fetch.Options{Retries: tc.retries})
+			path := filepath.Join(t.TempDir(), "file")
+			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path})
+			var se *fetch.StatusError
+			if !errors.As(err, &se) || se.Code != 503 {
+				t.Fatalf("error: got %v; want a StatusError 503", err)
+			}
+			if res.Attempts != tc.attempts || int(o.hits.Load()) != tc.attempts {
+				t.Errorf("attempts: got %d (server saw %d); want %d", res.Attempts, o.hits.Load(), tc.attempts)
+			}
+			if readFile(t, path) != nil {
+				t.Errorf("a file was left at %s", path)
+			}
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(1000, 2)}
+	for _, tc := range []struct {
+		name       string
+		code       int
+		retryAfter func() string
+		cap        time.Duration
+	}{
+		// A backoff of up to an hour stands in for a Retry-After ignored:
+		// the test would time out.
+		{"429 seconds", 429, func() string { return "1" }, 0},
+		{"503 seconds capped", 503, func() string { return "3600" }, 10 * time.Millisecond},
+		{"429 date capped", 429, func() string { return time.Now().Add(time.Hour).UTC().Format(http.TimeFormat) }, 10 * time.Millisecond},
+		{"503 date capped", 503, func() string { return time.Now().Add(time.Hour).UTC().Format(http.TimeFormat) }, 10 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					status(w, tc.code, tc.retryAfter())
+					return
+				}
+				o.serve(w, r, d, -1)
+			})
+			f := quickFetcher(t, fetch.Options{BackoffBase: time.Hour, MaxBackoff: time.Hour, MaxRetryAfter: tc.cap})
+			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Digests: sha256Of(d.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Attempts != 2 {
+				t.Errorf("Attempts: got %d; want 2", res.Attempts)
+			}
+		})
+	}
+}
+
+// cancelOnRetry is a slog.Handler that calls cancel when the Fetcher
+// logs that it waits to retry.
+type cancelOnRetry struct {
+	slog.Handler
+	cancel context.CancelFunc
+}
+
+func (h cancelOnRetry) Enabled(context.Context, slog.Level) bool { return true }
+func (h cancelOnRetry) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "retrying") {
+		h.cancel()
+	}
+	return nil
+}
+
+func TestBackoffWaitCancelled(t *testing.T) {
+	t.Parallel()
+	for _, retryAfter := range []string{"3600", ""} {
+		t.Run("Retry-After "+retryAfter, func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, retryAfter) })
+			ctx, cancel := context.WithCancel(testContext(t))
+			defer cancel()
+			f := quickFetcher(t, fetch.Options{
+				BackoffBase: time.Hour, MaxBackoff: time.Hour, MaxRetryAfter: time.Hour,
+				Logger: slog.New(cancelOnRetry{slog.DiscardHandler, cancel}),
+			})
+			res, err := f.Fetch(ctx, fetch.Request{URL: o.URL + "/file"})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("error: got %v; want context.Canceled", err)
+			}
+			if res.Attempts != 1 {
+				t.Errorf("Attempts: got %d; want 1", res.Attempts)
+			}
+		})
+	}
+}
+
+func TestClientErrorsNotRetried(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{400, 401, 403, 404, 405, 410, 451} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, code, "1") })
+			f := quickFetcher(t, fetch.Options{Retries: 3})
+			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file"})
+			var se *fetch.StatusError
+			if !errors.As(err, &se) || se.Code != code {
+				t.Errorf("error: got %v; want a StatusError %d", err, code)
+			}
+			if got, want := errors.Is(err, fetch.ErrNotFound), code == 404 || code == 410; got != want {
+				t.Errorf("errors.Is(err, ErrNotFound): got %v; want %v", got, want)
+			}
+			if res.Attempts != 1 || o.hits.Load() != 1 {
+				t.Errorf("attempts: got %d (server saw %d); want 1", res.Attempts, o.hits.Load())
+			}
+		})
+	}
+}
+
+// sinks are the ways a test receives a download.
+var sinks = []string{"path", "writer", "path+writer"}
+
+// request returns a request for u into the sink named, and where to find
+// what it received.
+func request(t testing.TB, u, sink string) (fetch.Request, func() []byte) {
+	var req fetch.Request
+	req.URL = u
+	var buf bytes.Buffer
+	if strings.Contains(sink, "path") {
+		req.Path = filepath.Join(t.TempDir(), "file")
+	}
+	if strings.Contains(sink, "writer") {
+		req.Writer = &buf
+	}
+	return req, func() []byte {
+		if req.Writer != nil {
+			if req.Path != "" && !bytes.Equal(buf.Bytes(), readFile(t, req.Path)) && readFile(t, req.Path) != nil {
+				t.Errorf("the file and the writer differ")
+			}
+			return buf.Bytes()
+		}
+		return readFile(t, req.Path)
+	}
+}
+
+// TestResumeAfterReset cuts the connection at random bytes: the download
+// goes on from where it broke, so the server sends each byte once.
+func TestResumeAfterReset(t *testing.T) {
+	t.Parallel()
+	const size = 256 << 10
+	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, guard := range []string{"etag", "last-modified", "weak etag and last-modified", "digest"} {
+		for _, proto := range []string{"http1", "h2"} {
+			for _, sink := range sinks {
+				t.Run(guard+"/"+proto+"/"+sink, func(t *testing.T) {
+					t.Parallel()
+					d := doc{body: blob(size, 3)}
+					switch guard {
+					case "etag":
+						d.etag = `"abc"`
+					case "last-modified":
+						d.mod = mod
+					case "weak etag and last-modified":
+						d.etag, d.mod = `W/"abc"`, mod
+					}
+					// Up to three cuts at random bytes.
+					seed := rand.Uint64()
+					r := rand.New(rand.NewPCG(seed, 0))
+					cuts := []int{1 + r.IntN(size-1), 1 + r.IntN(size-1), 1 + r.IntN(size-1)}
+					slices.Sort(cuts)
+					cuts = slices.Compact(cuts)
+					t.Logf("seed %d: cuts at %v", seed, cuts)
+					start := startOrigin
+					if proto == "h2" {
+						start = startOriginH2
+					}
+					o := start(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+						cut := -1
+						if n <= len(cuts) {
+							cut = cuts[n-1] - int(o.served.Load())
+						}
+						o.serve(w, r, d, cut)
+					})
+					f := quickFetcher(t, fetch.Options{Retries: 3}, o)
+					req, got := request(t, o.URL+"/file", sink)
+					req.Digests = sha256Of(d.body)
+					if guard != "digest" {
+						req.Digests = nil
+					}
+					res, err := f.Fetch(testContext(t), req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got(), d.body) {
+						t.Errorf("received bytes differ from the file")
+					}
+					if res.Digests["sha256"] != sha256Of(d.body)["sha256"] {
+						t.Errorf("Result.Digests: got %v; want %v", res.Digests, sha256Of(d.body))
+					}
+					if got := o.served.Load(); got != size {
+						t.Errorf("bytes served: got %d; want %d (each byte once)", got, size)
+					}
+					if res.Attempts != len(cuts)+1 {
+						t.Errorf("Attempts: got %d; want %d", res.Attempts, len(cuts)+1)
+					}
+					for i, cut := range cuts {
+						if got, want := o.header(i+2).Get("Range"), fmt.Sprintf("bytes=%d-", cut); got != want {
+							t.Errorf("request %d: Range: got %q; want %q", i+2, got, want)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestRestartWithoutGuard: a file that has neither validator nor expected
+// digest cannot be resumed safely: a file restarts, a Writer fails.
+func TestRestartWithoutGuard(t *testing.T) {
+	t.Parallel()
+	const size, cut = 64 << 10, 20000
+	d := doc{body: blob(size, 4)}
+	for _, sink := range sinks {
+		t.Run(sink, func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					o.serve(w, r, d, cut)
+					return
+				}
+				o.serve(w, r, d, -1)
+			})
+			f := quickFetcher(t, fetch.Options{})
+			req, got := request(t, o.URL+"/file", sink)
+			res, err := f.Fetch(testContext(t), req)
+			if req.Writer == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got(), d.body) {
+					t.Errorf("file differs from the served one")
+				}
+				if o.header(2).Get("Range") != "" {
+					t.Errorf("second request: got Range %q; want none", o.header(2).Get("Range"))
+				}
+				return
+			}
+			if !errors.Is(err, fetch.ErrCannotResume) {
+				t.Errorf("error: got %v; want ErrCannotResume", err)
+			}
+			if !bytes.Equal(got(), d.body[:cut]) {
+				t.Errorf("writer got %d bytes; want the first %d bytes once", len(got()), cut)
+			}
+			if req.Path != "" && readFile(t, req.Path) != nil {
+				t.Errorf("a file was left at %s", req.Path)
+			}
+			if res.Attempts != 1 {
+				t.Errorf("Attempts: got %d; want 1", res.Attempts)
+			}
+		})
+	}
+}
+
+// TestRangeAnsweredWith200: the server ignores Range and sends the whole
+// file again. A file starts over; a Writer, which has the first bytes
+// already, fails rather than get them twice.
+func TestRangeAnsweredWith200(t *testing.T) {
+	t.Parallel()
+	const size, cut = 64 << 10, 30000
+	d := doc{body: blob(size, 5), etag: `"same"`}
+	for _, sink := range sinks {
+		t.Run(sink, func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					o.serveAll(w, d, cut)
+					return
+				}
+				o.serveAll(w, d, -1)
+			})
+			f := quickFetcher(t, fetch.Options{})
+			req, got := request(t, o.URL+"/file", sink)
+			req.Digests = sha256Of(d.body)
+			res, err := f.Fetch(testContext(t), req)
+			if got := o.header(2).Get("Range"); got != fmt.Sprintf("bytes=%d-", cut) {
+				t.Errorf("second request: Range: got %q; want bytes=%d-", got, cut)
+			}
+			if req.Writer == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got(), d.body) {
+					t.Errorf("file differs from the served one")
+				}
+				return
+			}
+			if !errors.Is(err, fetch.ErrCannotResume) {
+				t.Errorf("error: got %v; want ErrCannotResume", err)
+			}
+			if !bytes.Equal(got(), d.body[:cut]) {
+				t.Errorf("writer got %d bytes; want the first %d bytes once", len(got()), cut)
+			}
+			if req.Path != "" && readFile(t, req.Path) != nil {
+				t.Errorf("a file was left at %s", req.Path)
+			}
+			if res.Attempts != 2 {
+				t.Errorf("Attempts: got %d; want 2", res.Attempts)
+			}
+		})
+	}
+}
+
+// TestFileChangedBetweenAttempts: the second attempt finds another file
+// under the URL. If-Range makes the server send the new file whole; a
+// file starts over with it, a Writer fails cleanly.
+func TestFileChangedBetweenAttempts(t *testing.T) {
+	t.Parallel()
+	const size, cut = 64 << 10, 10000
+	old, mod := blob(size, 6), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name          string
+		before, after doc
+	}{
+		{"etag", doc{body: old, etag: `"1"`}, doc{body: blob(size+10, 7), etag: `"2"`}},
+		{"last-modified", doc{body: old, mod: mod}, doc{body: blob(size-10, 7), mod: mod.Add(time.Hour)}},
+		{"same size", doc{body: old, etag: `"1"`}, doc{body: blob(size, 7), etag: `"2"`}},
+	} {
+		for _, sink := range sinks {
+			t.Run(tc.name+"/"+sink, func(t *testing.T) {
+				t.Parallel()
+				o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+					if n == 1 {
+						o.serve(w, r, tc.before, cut)
+						return
+					}
+					o.serve(w, r, tc.after, -1)
+				})
+				f := quickFetcher(t, fetch.Options{})
+				req, got := request(t, o.URL+"/file", sink)
+				res, err := f.Fetch(testContext(t), req)
+				if o.header(2).Get("If-Range") == "" {
+					t.Errorf("second request has no If-Range")
+				}
+				if req.Writer == nil {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got(), tc.after.body) {
+						t.Errorf("file is not the new one")
+					}
+					return
+				}
+				if !errors.Is(err, fetch.ErrCannotResume) {
+					t.Errorf("error: got %v; want ErrCannotResume", err)
+				}
+				if !bytes.Equal(got(), old[:cut]) {
+					t.Errorf("writer got %d bytes; want the first %d bytes of the old file once", len(got()), cut)
+				}
+				if req.Path != "" && readFile(t, req.Path) != nil {
+					t.Errorf("a file was left at %s", req.Path)
+				}
+				if res.Attempts != 2 {
+					t.Errorf("Attempts: got %d; want 2", res.Attempts)
+				}
+			})
+		}
+	}
+}
+
+func TestStall(t *testing.T) {
+	t.Parallel()
+	const size = 64 << 10
+	d := doc{body: blob(size, 8), etag: `"s"`}
+	t.Run("forever before the header", func(t *testing.T) {
+		t.Parallel()
+		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.stall(w, r, d, 0) })
+		f := quickFetcher(t, fetch.Options{Retries: 1, StallTimeout: 100 * time.Millisecond})
+		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Writer: new(bytes.Buffer)})
+		if !errors.Is(err, fetch.ErrStalled) {
+			t.Errorf("error: got %v; want ErrStalled", err)
+		}
+		if res.Attempts != 2 {
+			t.Errorf("Attempts: got %d; want 2", res.Attempts)
+		}
+	})
+	t.Run("forever in the body", func(t *testing.T) {
+		t.Parallel()
+		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.stall(w, r, d, 1000) })
+		f := quickFetcher(t, fetch.Options{Retries: 2, StallTimeout: 100 * time.Millisecond})
+		path := filepath.Join(t.TempDir(), "file")
+		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path})
+		if !errors.Is(err, fetch.ErrStalled) {
+			t.Errorf("error: got %v; want ErrStalled", err)
+		}
+		if res.Attempts != 3 {
+			t.Errorf("Attempts: got %d; want 3", res.Attempts)
+		}
+		onlyFiles(t, filepath.Dir(path))
+	})
+	t.Run("once in the body", func(t *testing.T) {
+		t.Parallel()
+		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				o.stall(w, r, d, 5000)
+				return
+			}
+			o.serve(w, r, d, -1)
+		})
+		f := quickFetcher(t, fetch.Options{StallTimeout: time.Second})
+		var buf bytes.Buffer
+		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Writer: &buf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), d.body) {
+			t.Errorf("writer got other bytes than the file")
+		}
+		if res.Attempts != 2 || o.served.Load() != size {
+			t.Errorf("got %d attempts, %d bytes served; want 2 attempts, %d bytes", res.Attempts, o.served.Load(), size)
+		}
+	})
+	t.Run("server never accepts", func(t *testing.T) {
+		t.Parallel()
+		// The kernel completes the handshake of a listener that never
+		// accepts: the request is sent and no answer ever comes.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		f := quickFetcher(t, fetch.Options{Retries: -1, StallTimeout: 100 * time.Millisecond})
+		_, err = f.Fetch(testContext(t), fetch.Request{URL: "http://" + l.Addr().String() + "/file"})
+		if !errors.Is(err, fetch.ErrStalled) {
+			t.Errorf("error: got %v; want ErrStalled", err)
+		}
+	})
+}
+
+// slowWriter takes its time over its first Write, as a streamer's slow
+// client does.
+type slowWriter struct {
+	bytes.Buffer
+	delay time.Duration
+	slept bool
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if !w.slept {
+		time.Sleep(w.delay)
+		w.slept = true
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestSlowWriterIsNoStall: the time a Writer takes is not the server's:
+// it does not count towards StallTimeout.
+func TestSlowWriterIsNoStall(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(1<<20, 9), etag: `"w"`}
+	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
+	f := quickFetcher(t, fetch.Options{StallTimeout: 200 * time.Millisecond})
+	w := &slowWriter{delay: time.Second}
+	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Writer: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 1 {
+		t.Errorf("Attempts: got %d; want 1", res.Attempts)
+	}
+	if !bytes.Equal(w.Bytes(), d.body) {
+		t.Errorf("writer got other bytes than the file")
+	}
+}

@@ -115,13 +115,13 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 // exponentially growing cap.
 func (f *Fetcher) backoff(n int) time.Duration {
 	ceiling := f.maxBackoff
-	if n < 32 {
-		ceiling = min(ceiling, f.backoffBase<<(n-1))
+	if shift := n - 1; shift < 63 && f.backoffBase <= ceiling>>shift {
+		ceiling = f.backoffBase << shift // cannot overflow
 	}
 	if ceiling <= 0 {
 		return 0
 	}
-	return rand.N(ceiling + 1)
+	return rand.N(ceiling)
 }
 
 // attempt opens u once and delivers its body to the sink.

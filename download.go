@@ -315,7 +315,8 @@ func isTemporary(err error, temp **TemporaryError) bool {
 		hn  x509.HostnameError
 	)
 	switch {
-	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrRedirect), errors.As(err, &de), errors.As(err, &se), errors.As(err, &st),
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrRedirect), errors.Is(err, ErrNotFound),
+		errors.As(err, &de), errors.As(err, &se), errors.As(err, &st),
 		errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn):
 		return false
 	case errors.As(err, &dns):

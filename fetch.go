@@ -196,9 +196,12 @@ type Request struct {
 // req.Offset when the protocol could resume there (Response.Offset equal
 // to req.Offset), or at 0 (Response.Offset 0). The body must stop promptly,
 // with an error, when ctx is done, and must not be returned to any pool
-// unless it was read to its end. Errors worth another attempt at the same
-// URL are wrapped in *TemporaryError; network errors count as temporary
-// without it. A missing file gives an error that matches ErrNotFound.
+// unless it was read to its end. A missing file gives an error that
+// matches ErrNotFound. Errors that another attempt cannot mend match
+// ErrNotFound or ErrInvalidRequest, or are a *StatusError: the Fetcher
+// moves on to the next URL. Any other error is retried like a network
+// error; wrap a transient failure in *TemporaryError to say so, and how
+// long to wait (a *StatusError inside one is retried).
 // Implementations must be safe for concurrent use.
 type Protocol interface {
 	Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error)

@@ -768,3 +768,337 @@ func TestSlowWriterIsNoStall(t *testing.T) {
 		t.Errorf("writer got other bytes than the file")
 	}
 }
+
+// deadURL returns a URL on a loopback port where nothing listens.
+func deadURL(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+func TestMirrorHealth(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(5000, 10)}
+	for _, tc := range []struct {
+		name     string
+		cooldown time.Duration
+		// attempts of the second request: 1 when it goes to the healthy
+		// mirror first.
+		secondAttempts int
+	}{
+		{"remembered", 0, 1},
+		{"cool-down over", time.Nanosecond, 5},
+		{"off", -1, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			busy := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, "") })
+			dead := deadURL(t)
+			healthy := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
+			f := quickFetcher(t, fetch.Options{Retries: 1, MirrorCooldown: tc.cooldown})
+			ctx := testContext(t)
+			for i, want := range []int{5, tc.secondAttempts} {
+				file := fmt.Sprintf("/file%d", i)
+				res, err := f.Fetch(ctx, fetch.Request{
+					URL:     busy.URL + file,
+					Mirrors: []string{dead + file, healthy.URL + file},
+					Digests: sha256Of(d.body),
+				})
+				if err != nil {
+					t.Fatalf("request %d: %v", i+1, err)
+				}
+				if res.Attempts != want {
+					t.Errorf("request %d: Attempts: got %d; want %d", i+1, res.Attempts, want)
+				}
+				if res.URL != healthy.URL+file {
+					t.Errorf("request %d: URL: got %s; want %s", i+1, res.URL, healthy.URL+file)
+				}
+			}
+			if got, want := busy.hits.Load(), int64(2+(tc.secondAttempts-1)/2); got != want {
+				t.Errorf("busy mirror hits: got %d; want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestResumeOnMirror: a transfer cut on one URL goes on at the next from
+// the same byte when an expected digest guards it.
+func TestResumeOnMirror(t *testing.T) {
+	t.Parallel()
+	const size, cut = 100 << 10, 40000
+	d := doc{body: blob(size, 11), etag: `"m"`}
+	for _, digest := range []bool{true, false} {
+		for _, sink := range sinks {
+			t.Run(fmt.Sprintf("digest=%v/%s", digest, sink), func(t *testing.T) {
+				t.Parallel()
+				first := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, cut) })
+				second := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
+				f := quickFetcher(t, fetch.Options{Retries: -1})
+				req, got := request(t, first.URL+"/file", sink)
+				req.Mirrors = []string{second.URL + "/file"}
+				if digest {
+					req.Digests = sha256Of(d.body)
+				}
+				_, err := f.Fetch(testContext(t), req)
+				switch {
+				case digest:
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got(), d.body) {
+						t.Errorf("received bytes differ from the file")
+					}
+					if r := second.header(1).Get("Range"); r != fmt.Sprintf("bytes=%d-", cut) {
+						t.Errorf("mirror: Range: got %q; want bytes=%d-", r, cut)
+					}
+					if r := second.header(1).Get("If-Range"); r != "" {
+						t.Errorf("mirror: got If-Range %q with another URL's validator; want none", r)
+					}
+				case req.Writer == nil:
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got(), d.body) {
+						t.Errorf("file differs from the served one")
+					}
+					if r := second.header(1).Get("Range"); r != "" {
+						t.Errorf("mirror: got Range %q; want none (nothing guards a resume)", r)
+					}
+				default:
+					if !errors.Is(err, fetch.ErrCannotResume) {
+						t.Errorf("error: got %v; want ErrCannotResume", err)
+					}
+					if !bytes.Equal(got(), d.body[:cut]) {
+						t.Errorf("writer got %d bytes; want the first %d bytes once", len(got()), cut)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestMismatchMovesToMirror: wrong bytes at one URL are not retried there;
+// the next URL is tried from zero.
+func TestMismatchMovesToMirror(t *testing.T) {
+	t.Parallel()
+	good := blob(20000, 12)
+	for _, tc := range []struct {
+		name  string
+		wrong []byte
+		size  int64
+	}{
+		{"digest", blob(20000, 13), 0},
+		{"size", blob(30000, 13), 20000},
+		{"size and digest, cut at Size+1", blob(30000, 13), 0},
+	} {
+		for _, sink := range []string{"path", "none"} {
+			t.Run(tc.name+"/"+sink, func(t *testing.T) {
+				t.Parallel()
+				bad := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+					o.serve(w, r, doc{body: tc.wrong, etag: `"x"`}, -1)
+				})
+				ok := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+					o.serve(w, r, doc{body: good, etag: `"x"`}, -1)
+				})
+				f := quickFetcher(t, fetch.Options{Retries: 3})
+				req, got := request(t, bad.URL+"/file", sink)
+				req.Mirrors, req.Size, req.Digests = []string{ok.URL + "/file"}, tc.size, sha256Of(good)
+				res, err := f.Fetch(testContext(t), req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if req.Path != "" && !bytes.Equal(got(), good) {
+					t.Errorf("file is not the good one")
+				}
+				if res.URL != ok.URL+"/file" || res.Attempts != 2 || bad.hits.Load() != 1 {
+					t.Errorf("got URL %s after %d attempts, %d at the bad URL; want %s after 2, 1 at the bad URL",
+						res.URL, res.Attempts, bad.hits.Load(), ok.URL+"/file")
+				}
+			})
+		}
+	}
+}
+
+// TestWriterMismatchEnds: a Writer that received a whole body that then
+// failed its check cannot be given the bytes again: no mirror is tried.
+// A size refused before the body is another matter.
+func TestWriterMismatchEnds(t *testing.T) {
+	t.Parallel()
+	good := blob(20000, 14)
+	for _, tc := range []struct {
+		name      string
+		wrong     []byte
+		size      int64
+		recovered bool
+	}{
+		{"digest", blob(20000, 15), 0, false},
+		{"size known from Content-Length", blob(30000, 15), 20000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bad := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, doc{body: tc.wrong}, -1) })
+			ok := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, doc{body: good}, -1) })
+			f := quickFetcher(t, fetch.Options{})
+			var buf bytes.Buffer
+			_, err := f.Fetch(testContext(t), fetch.Request{
+				URL: bad.URL + "/file", Mirrors: []string{ok.URL + "/file"},
+				Writer: &buf, Size: tc.size, Digests: sha256Of(good),
+			})
+			if tc.recovered {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(buf.Bytes(), good) {
+					t.Errorf("writer got other bytes than the good file")
+				}
+				return
+			}
+			var de *fetch.DigestError
+			if !errors.As(err, &de) {
+				t.Errorf("error: got %v; want a DigestError", err)
+			}
+			if ok.hits.Load() != 0 {
+				t.Errorf("mirror hits: got %d; want 0", ok.hits.Load())
+			}
+			if !bytes.Equal(buf.Bytes(), tc.wrong) {
+				t.Errorf("writer got %d bytes; want the %d bytes served once", buf.Len(), len(tc.wrong))
+			}
+		})
+	}
+}
+
+// TestErrJoinsEveryURL: when every URL fails, the error holds the last
+// error of each.
+func TestErrJoinsEveryURL(t *testing.T) {
+	t.Parallel()
+	busy := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, "") })
+	gone := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 404, "") })
+	f := quickFetcher(t, fetch.Options{Retries: 1})
+	res, err := f.Fetch(testContext(t), fetch.Request{URL: busy.URL + "/a", Mirrors: []string{gone.URL + "/b"}})
+	if err != res.Err {
+		t.Errorf("Fetch returned %v; Result.Err is %v", err, res.Err)
+	}
+	var se *fetch.StatusError
+	if !errors.As(err, &se) || se.Code != 503 || se.URL != busy.URL+"/a" {
+		t.Errorf("errors.As(err, *StatusError): got %+v; want 503 from %s", se, busy.URL+"/a")
+	}
+	if !errors.Is(err, fetch.ErrNotFound) {
+		t.Errorf("errors.Is(err, ErrNotFound): got false for %v", err)
+	}
+	if res.URL != gone.URL+"/b" || res.Attempts != 3 {
+		t.Errorf("got URL %s after %d attempts; want %s after 3", res.URL, res.Attempts, gone.URL+"/b")
+	}
+}
+
+// redirectTo answers with a redirect to target.
+func redirectTo(target string) script {
+	return func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target, http.StatusFound)
+	}
+}
+
+// TestCredentialsStayHome: a password or Authorization reaches the URL's
+// own host only: not a redirect target or a mirror on another host (another
+// port of the same address counts as another host).
+func TestCredentialsStayHome(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(1000, 16)}
+	for _, via := range []string{"redirect", "mirror"} {
+		for _, cred := range []string{"userinfo", "header"} {
+			t.Run(via+"/"+cred, func(t *testing.T) {
+				t.Parallel()
+				other := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
+				home := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+					switch {
+					case r.URL.Path == "/same-host":
+						o.serve(w, r, d, -1)
+					case via == "redirect" && r.URL.Path == "/elsewhere":
+						http.Redirect(w, r, other.URL+"/file", http.StatusFound)
+					case via == "redirect":
+						http.Redirect(w, r, "/same-host", http.StatusFound)
+					default:
+						status(w, 404, "")
+					}
+				})
+				f := quickFetcher(t, fetch.Options{})
+				u := home.URL
+				req := fetch.Request{Header: http.Header{}}
+				if cred == "userinfo" {
+					u = strings.Replace(u, "http://", "http://user:secret@", 1)
+				} else {
+					req.Header.Set("Authorization", "Bearer secret")
+					req.Header.Set("Cookie", "session=secret")
+				}
+				req.URL = u + "/elsewhere"
+				if via == "mirror" {
+					req.Mirrors = []string{other.URL + "/file"}
+				}
+				if _, err := f.Fetch(testContext(t), req); err != nil {
+					t.Fatal(err)
+				}
+				if h := home.header(1); h.Get("Authorization") == "" {
+					t.Errorf("the URL's own host got no Authorization")
+				}
+				if h := other.header(1); h.Get("Authorization") != "" || h.Get("Cookie") != "" {
+					t.Errorf("another host got Authorization %q, Cookie %q; want none", h.Get("Authorization"), h.Get("Cookie"))
+				}
+
+				// Within the same host they are kept.
+				req.URL = u + "/first"
+				req.Mirrors = []string{u + "/same-host"}
+				if _, err := f.Fetch(testContext(t), req); err != nil {
+					t.Fatal(err)
+				}
+				if h := home.header(int(home.hits.Load())); h.Get("Authorization") == "" {
+					t.Errorf("same host, %s: got no Authorization; want it kept", via)
+				}
+			})
+		}
+	}
+}
+
+func TestInsecureRedirect(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(1000, 17)}
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allowed=%v", allow), func(t *testing.T) {
+			t.Parallel()
+			plain := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
+			secure := startOriginH2(t, redirectTo(plain.URL+"/file"))
+			f := quickFetcher(t, fetch.Options{Retries: 3, AllowInsecureRedirect: allow}, secure)
+			res, err := f.Fetch(testContext(t), fetch.Request{URL: secure.URL + "/file", Digests: sha256Of(d.body)})
+			if allow {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.URL != plain.URL+"/file" {
+					t.Errorf("URL: got %s; want %s", res.URL, plain.URL+"/file")
+				}
+				return
+			}
+			if !errors.Is(err, fetch.ErrRedirect) {
+				t.Errorf("error: got %v; want ErrRedirect", err)
+			}
+			if res.Attempts != 1 || plain.hits.Load() != 0 {
+				t.Errorf("got %d attempts, %d requests over http; want 1 attempt, none over http", res.Attempts, plain.hits.Load())
+			}
+		})
+	}
+}
+
+func TestRedirectLoop(t *testing.T) {
+	t.Parallel()
+	o := startOrigin(t, redirectTo("/loop"))
+	f := quickFetcher(t, fetch.Options{Retries: 3})
+	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/loop"})
+	if !errors.Is(err, fetch.ErrRedirect) {
+		t.Errorf("error: got %v; want ErrRedirect", err)
+	}
+	if res.Attempts != 1 || o.hits.Load() != 10 {
+		t.Errorf("got %d attempts, %d requests; want 1 attempt, 10 requests", res.Attempts, o.hits.Load())
+	}
+}

@@ -1,0 +1,117 @@
+package fetch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/fetchkit/fetch"
+)
+
+// memProtocol serves mem://host/path URLs from a map. The first Open of
+// each URL fails with a TemporaryError, as a busy backend would: the
+// Fetcher retries it, the Protocol does not have to.
+type memProtocol struct {
+	files map[string]string // contents by URL
+
+	mu    sync.Mutex
+	opens map[string]int
+}
+
+func (p *memProtocol) Open(ctx context.Context, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
+	u := req.URL.Redacted()
+	p.mu.Lock()
+	p.opens[u]++
+	first := p.opens[u] == 1
+	p.mu.Unlock()
+
+	data, ok := p.files[u]
+	switch {
+	case !ok:
+		return nil, nil, fmt.Errorf("%s: %w", u, fetch.ErrNotFound) // not retried
+	case first:
+		return nil, nil, &fetch.TemporaryError{Err: fmt.Errorf("%s: busy", u)}
+	}
+	// Resume where asked: the body starts at Offset.
+	offset := min(req.Offset, int64(len(data)))
+	resp := &fetch.Response{URL: u, Status: http.StatusOK, Header: http.Header{}, Size: int64(len(data)), Offset: offset}
+	if offset > 0 {
+		resp.Status = http.StatusPartialContent
+	}
+	return resp, io.NopCloser(strings.NewReader(data[offset:])), nil
+}
+
+// A Protocol adds a URL scheme. The Fetcher keeps the limits, retries,
+// mirrors, validation and sinks: here the first attempt fails and is
+// retried, and the digest is checked, without the Protocol knowing of it.
+func ExampleProtocol() {
+	mem := &memProtocol{
+		files: map[string]string{"mem://repo/hello.txt": "hello, world\n"},
+		opens: map[string]int{},
+	}
+	f := fetch.New(fetch.Options{
+		Protocols:   map[string]fetch.Protocol{"mem": mem},
+		BackoffBase: 1, // retry at once
+	})
+	defer f.Close()
+
+	var out strings.Builder
+	res, err := f.Fetch(context.Background(), fetch.Request{
+		URL:    "mem://repo/hello.txt",
+		Writer: &out,
+		Digests: map[string]string{
+			"sha256": "853ff93762a06ddbf722c4ebe9ddd66d8f63ddaea97f521c3ecc20da7c976020",
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q after %d attempts\n", out.String(), res.Attempts)
+
+	_, err = f.Fetch(context.Background(), fetch.Request{URL: "mem://repo/missing.txt"})
+	fmt.Println(errors.Is(err, fetch.ErrNotFound))
+	// Output:
+	// "hello, world\n" after 2 attempts
+	// true
+}
+
+// A Resolver gives the URLs to try for a request: here every file of
+// mem://repo is also on two mirrors. Code that only calls Fetch with a URL,
+// such as a streamer, gets the mirrors without knowing of them.
+func ExampleResolver() {
+	mem := &memProtocol{
+		files: map[string]string{
+			// mirror1 lacks the file; mirror2 has it.
+			"mem://mirror2/pool/a.deb": "package a\n",
+		},
+		opens: map[string]int{"mem://mirror2/pool/a.deb": 1}, // and is not busy
+	}
+	mirrors := fetch.ResolverFunc(func(ctx context.Context, req fetch.Request) ([]string, error) {
+		path, ok := strings.CutPrefix(req.URL, "mem://repo/")
+		if !ok {
+			return append([]string{req.URL}, req.Mirrors...), nil
+		}
+		return []string{"mem://mirror1/" + path, "mem://mirror2/" + path, req.URL}, nil
+	})
+	f := fetch.New(fetch.Options{
+		Protocols: map[string]fetch.Protocol{"mem": mem},
+		Resolver:  mirrors,
+	})
+	defer f.Close()
+
+	// The streamer's side: one URL, no mirrors.
+	var out strings.Builder
+	res, err := f.Fetch(context.Background(), fetch.Request{URL: "mem://repo/pool/a.deb", Writer: &out})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q from %s\n", out.String(), res.URL)
+	// Output:
+	// "package a\n" from mem://mirror2/pool/a.deb
+}

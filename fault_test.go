@@ -1,0 +1,634 @@
+package fetch_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+	"go.uber.org/goleak"
+)
+
+var faultSeed = flag.Uint64("fault.seed", 0, "seed of the fault suite's random bytes and moments (0: from the clock)")
+
+// Protocols of the fault suite. https is TLS with HTTP/2, which the
+// Fetcher's own client negotiates.
+var faultProtocols = []string{"http", "https"}
+
+// Sinks of the fault suite.
+var faultSinks = []string{"path", "writer", "both"}
+
+// The fault suite's settings: short enough to keep it fast, long enough
+// for a loaded machine.
+const (
+	faultStall         = 200 * time.Millisecond
+	faultMaxRetryAfter = 50 * time.Millisecond
+	faultFileSize      = 256 << 10
+)
+
+// expect is what a fault may end in.
+type expect struct {
+	ok   bool             // a verified file is right
+	err  func(error) bool // an error matching it is right; nil: none is
+	what string           // the errors matched, for failure messages
+}
+
+// fault is one way for a server or a destination to go wrong.
+type fault struct {
+	name string
+	na   map[string]string // protocol → why the fault cannot happen there
+	// http serves request n (1, 2, ...) that the server got.
+	http func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)
+	// setup, if set, adjusts the request and the fixture before Fetch.
+	setup func(t *testing.T, fx *fixture, req *fetch.Request)
+	// check, if set, makes further checks after Fetch.
+	check func(t *testing.T, fx *fixture, res fetch.Result)
+	want  expect
+}
+
+var httpOnly = map[string]string{"ftp": "HTTP only"}
+
+var faults = []fault{
+	{
+		name: "reset at a random byte",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			if n > 1 {
+				fx.serve(w, r)
+				return
+			}
+			k := fx.rng.IntN(len(fx.content))
+			fx.startBody(w, len(fx.content))
+			w.Write(fx.content[:k])
+			http.NewResponseController(w).Flush()
+			resetConn(r)
+		},
+		want: expect{ok: true},
+	},
+	{
+		name: "stall",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			if n > 1 {
+				fx.serve(w, r)
+				return
+			}
+			fx.startBody(w, len(fx.content))
+			w.Write(fx.content[:fx.rng.IntN(len(fx.content))])
+			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-fx.done:
+			}
+		},
+		want: expect{ok: true},
+	},
+	{
+		// Every response ends at half the file and the server ignores
+		// ranges: a file restarts and runs out of attempts, a Writer cannot
+		// be restarted.
+		name: "truncated body",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			fx.startBody(w, len(fx.content))
+			w.Write(fx.content[:len(fx.content)/2])
+			http.NewResponseController(w).Flush()
+			closeConn(r)
+		},
+		want: expect{err: anyOf(errIs(io.ErrUnexpectedEOF), errIs(fetch.ErrCannotResume)), what: "io.ErrUnexpectedEOF or ErrCannotResume"},
+	},
+	{
+		name: "over-long body",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			// No Content-Length: only Request.Size can stop it.
+			w.Write(fx.content)
+			w.Write(make([]byte, 4<<20))
+		},
+		check: func(t *testing.T, fx *fixture, res fetch.Result) {
+			var se *fetch.SizeError
+			if errors.As(res.Err, &se) && se.Actual != fx.size()+1 {
+				t.Errorf("got %v; want the body cut at Size+1 = %d bytes", se, fx.size()+1)
+			}
+		},
+		want: expect{err: isA[*fetch.SizeError], what: "*SizeError"},
+	},
+	{
+		name: "wrong digest",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			bad := bytes.Clone(fx.content)
+			bad[fx.rng.IntN(len(bad))] ^= 0x80
+			http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(bad))
+		},
+		check: wantAttempts(1),
+		want:  expect{err: isA[*fetch.DigestError], what: "*DigestError"},
+	},
+	{
+		name: "429 with Retry-After in seconds",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			if n > 1 {
+				fx.serve(w, r)
+				return
+			}
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		},
+		check: waitedRetryAfter,
+		want:  expect{ok: true},
+	},
+	{
+		name: "503 with Retry-After as a date",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			if n > 1 {
+				fx.serve(w, r)
+				return
+			}
+			w.Header().Set("Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
+			http.Error(w, "later", http.StatusServiceUnavailable)
+		},
+		check: waitedRetryAfter,
+		want:  expect{ok: true},
+	},
+	{
+		name: "503 with Retry-After, always",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		},
+		check: wantAttempts(1 + fetch.DefaultRetries),
+		want:  expect{err: isA[*fetch.StatusError], what: "*StatusError"},
+	},
+	{
+		name: "redirect loop",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, fmt.Sprintf("/file?%d", n), http.StatusFound)
+		},
+		check: wantAttempts(1),
+		want:  expect{err: errIs(fetch.ErrRedirect), what: "ErrRedirect"},
+	},
+	{
+		name: "redirect to another host",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, fx.other.URL+"/file", http.StatusFound)
+		},
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			fx.other = newFaultServer(t, fx, func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+				fx.serve(w, r)
+			})
+			req.Header = http.Header{"Authorization": {"Bearer s3cret"}, "Cookie": {"session=s3cret"}}
+		},
+		check: func(t *testing.T, fx *fixture, res fetch.Result) {
+			if res.URL != fx.other.URL+"/file" {
+				t.Errorf("got Result.URL %s; want %s/file", res.URL, fx.other.URL)
+			}
+			for _, h := range fx.other.headers() {
+				if h.Get("Authorization") != "" || h.Get("Cookie") != "" {
+					t.Errorf("the other host got credentials: %v", h)
+				}
+			}
+		},
+		want: expect{ok: true},
+	},
+	{
+		name: "huge headers",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			// Past the 10 MiB that net/http's client reads of headers.
+			w.Header().Set("X-Huge", strings.Repeat("x", 11<<20))
+			fx.serve(w, r)
+		},
+		// A transport error, or a stall when reading them takes longer
+		// than StallTimeout.
+		want: expect{err: anyOf(isA[net.Error], errIs(fetch.ErrStalled)), what: "net.Error or ErrStalled"},
+	},
+	{
+		// A .gz file that the server labels Content-Encoding: gzip, as
+		// many do: the bytes checked and kept are the bytes served.
+		name: "Content-Encoding gzip on a .gz file",
+		na:   httpOnly,
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Type", "application/gzip")
+			fx.serve(w, r)
+		},
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(fx.content)
+			zw.Close()
+			fx.content = buf.Bytes()
+			req.URL += ".gz"
+			req.Size = int64(len(fx.content))
+			req.Digests = map[string]string{"sha256": sha256Hex(fx.content)}
+		},
+		want: expect{ok: true},
+	},
+	{
+		name: "cancellation at a random moment",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			// The body trickles, so that the moment may fall anywhere.
+			fx.startBody(w, len(fx.content))
+			for chunk := range slices.Chunk(fx.content, len(fx.content)/16) {
+				w.Write(chunk)
+				http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(3 * time.Millisecond):
+				}
+			}
+		},
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			ctx, cancel := context.WithCancel(context.Background())
+			stop := time.AfterFunc(time.Duration(fx.rng.IntN(80))*time.Millisecond, cancel)
+			fx.ctx = ctx
+			t.Cleanup(func() { stop.Stop(); cancel() })
+		},
+		want: expect{ok: true, err: errIs(context.Canceled), what: "context.Canceled"},
+	},
+	{
+		// The file's folder is on a 64 KiB tmpfs; the Writer fails
+		// with ENOSPC after 64 KiB.
+		name: "disk full",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			if req.Path != "" {
+				req.Path = filepath.Join(smallTmpfs(t, fx.dir), "file")
+			}
+			if fx.sink == "writer" {
+				req.Writer = &failingWriter{after: 64 << 10, err: syscall.ENOSPC, w: req.Writer}
+			}
+		},
+		check: wantAttempts(1),
+		want:  expect{err: errIs(syscall.ENOSPC), what: "ENOSPC"},
+	},
+	{
+		// root writes through a read-only folder's mode bits, not
+		// through a regular file: Path's parent is one. A Writer whose
+		// reader went away.
+		name: "unwritable destination",
+		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			if req.Path != "" {
+				parent := filepath.Join(fx.dir, "not-a-dir")
+				if err := os.WriteFile(parent, []byte("a regular file"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				req.Path = filepath.Join(parent, "file")
+				fx.old = nil
+			}
+			if fx.sink == "writer" {
+				pr, pw := io.Pipe()
+				pr.Close()
+				req.Writer = pw
+			}
+		},
+		check: wantAttempts(1),
+		want:  expect{err: anyOf(isA[*fs.PathError], errIs(io.ErrClosedPipe)), what: "*fs.PathError or io.ErrClosedPipe"},
+	},
+}
+
+// TestFaults runs every fault against every sink and protocol, and checks
+// what users rely on whatever went wrong: a verified file or a typed
+// error, no file at Path unless verified, a file that was there untouched
+// on failure, no temporary file, no goroutine, no connection left open.
+func TestFaults(t *testing.T) {
+	seed := *faultSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("fault seed %d (rerun with -fault.seed=%d)", seed, seed)
+	var tried, passed, na int
+	for i, flt := range faults {
+		for _, proto := range faultProtocols {
+			for _, sink := range faultSinks {
+				name := flt.name + "/" + proto + "/" + sink
+				if why, ok := flt.na[proto]; ok {
+					na++
+					t.Run(name, func(t *testing.T) { t.Skipf("N/A: %s", why) })
+					continue
+				}
+				tried++
+				if t.Run(name, func(t *testing.T) {
+					runFault(t, flt, proto, sink, rand.New(rand.NewPCG(seed, uint64(i))))
+				}) {
+					passed++
+				}
+			}
+		}
+	}
+	t.Logf("faults × sinks × protocols: %d tried, %d passed, %d N/A", tried, passed, na)
+}
+
+func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
+	fx := &fixture{
+		proto:   proto,
+		sink:    sink,
+		rng:     rng,
+		content: genFiles(1, faultFileSize)["/f/00000"],
+		dir:     t.TempDir(),
+		old:     []byte("the good file that was here before"),
+		done:    make(chan struct{}),
+		ctx:     context.Background(),
+	}
+	var servers []*faultServer
+	defer func() {
+		close(fx.done)
+		for _, s := range servers {
+			s.Close()
+		}
+		// An HTTP/2 server may still be encoding the huge headers that
+		// the client gave up on: the fixture's work, not the Fetcher's,
+		// and it ends (TestMain checks the end).
+		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("net/http.(*http2serverConn).writeFrameAsync"))
+	}()
+	fx.srv = newFaultServer(t, fx, flt.http)
+	var rec bytes.Buffer
+	req := fetch.Request{URL: fx.srv.URL + "/file", Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
+	if sink == "path" || sink == "both" {
+		req.Path = filepath.Join(fx.dir, "file")
+	}
+	if sink == "writer" || sink == "both" {
+		req.Writer = &rec
+	}
+	if flt.setup != nil {
+		flt.setup(t, fx, &req)
+	}
+	servers = []*faultServer{fx.srv}
+	if fx.other != nil {
+		servers = append(servers, fx.other)
+	}
+	if req.Path != "" && fx.old != nil {
+		if err := os.WriteFile(req.Path, fx.old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	opts := fetch.Options{
+		StallTimeout:  faultStall,
+		BackoffBase:   time.Millisecond,
+		MaxRetryAfter: faultMaxRetryAfter,
+	}
+	if fx.srv.TLS != nil {
+		opts.Client = fx.srv.Client()
+	}
+	f := fetch.New(opts)
+	res, err := f.Fetch(fx.ctx, req)
+
+	if res.Err != err {
+		t.Errorf("Result.Err %v differs from the error returned %v", res.Err, err)
+	}
+	switch {
+	case err == nil && !flt.want.ok:
+		t.Errorf("got a verified file; want %s", flt.want.what)
+	case err != nil && (flt.want.err == nil || !flt.want.err(err)):
+		want := "a verified file"
+		if flt.want.err != nil {
+			want = flt.want.what
+		}
+		t.Errorf("got error %v; want %s", err, want)
+	case err == nil:
+		if got := res.Digests["sha256"]; got != sha256Hex(fx.content) || res.Size != int64(len(fx.content)) {
+			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), sha256Hex(fx.content))
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q shows a credential", err)
+	}
+	if req.Path != "" {
+		got, rerr := os.ReadFile(req.Path)
+		switch {
+		case err == nil && !bytes.Equal(got, fx.content):
+			t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, len(fx.content))
+		case err != nil && fx.old != nil && !bytes.Equal(got, fx.old):
+			t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
+		case err != nil && fx.old == nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, syscall.ENOTDIR):
+			t.Errorf("a failed download left a file at Path (%d bytes, %v)", len(got), rerr)
+		}
+	}
+	if sink != "path" {
+		switch {
+		case err == nil && !bytes.Equal(rec.Bytes(), fx.content):
+			t.Errorf("Writer got %d bytes; want the %d bytes served", rec.Len(), len(fx.content))
+		case int64(rec.Len()) > req.Size+1:
+			t.Errorf("Writer got %d bytes; want at most Size+1 = %d", rec.Len(), req.Size+1)
+		}
+	}
+	noPartials(t, fx.dir)
+	if flt.check != nil {
+		flt.check(t, fx, res)
+	}
+
+	closeIdle := func() {
+		f.Close()
+		if opts.Client != nil {
+			opts.Client.CloseIdleConnections()
+		}
+	}
+	for _, s := range servers {
+		s.waitClosed(t, closeIdle)
+	}
+}
+
+// fixtureModTime is the Last-Modified of the fixture's file: a validator
+// that lets a transfer resume.
+var fixtureModTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fixture is the state of one case of the fault suite.
+type fixture struct {
+	proto, sink string
+	rng         *rand.Rand
+	content     []byte // the file, as served
+	dir         string // holds Path
+	old         []byte // the file at Path before the download; nil: none
+	srv, other  *faultServer
+	done        chan struct{} // closed when the case ends, to release handlers
+	ctx         context.Context
+}
+
+func (fx *fixture) size() int64 { return int64(len(fx.content)) }
+
+// serve serves the file well: ranges, Last-Modified.
+func (fx *fixture) serve(w http.ResponseWriter, r *http.Request) {
+	http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(fx.content))
+}
+
+// startBody sends the headers of a whole-file response of n bytes.
+func (fx *fixture) startBody(w http.ResponseWriter, n int) {
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	w.Header().Set("Last-Modified", fixtureModTime.Format(http.TimeFormat))
+	w.WriteHeader(http.StatusOK)
+}
+
+// faultServer is an httptest server of the fixture's protocol that
+// counts the connections open on its side and records requests.
+type faultServer struct {
+	*httptest.Server
+	open atomic.Int64
+	gets atomic.Int64
+
+	mu    sync.Mutex
+	times []time.Time
+	hdrs  []http.Header
+}
+
+type connKey struct{}
+
+// discardLog quiets the servers' complaints about the clients they break.
+var discardLog = log.New(io.Discard, "", 0)
+
+func newFaultServer(t *testing.T, fx *fixture, h func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)) *faultServer {
+	s := &faultServer{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.times = append(s.times, time.Now())
+		s.hdrs = append(s.hdrs, r.Header.Clone())
+		s.mu.Unlock()
+		h(fx, s.gets.Add(1), w, r)
+	}))
+	s.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.open.Add(-1)
+		}
+	}
+	s.Config.ErrorLog = discardLog
+	if fx.proto == "https" {
+		s.EnableHTTP2 = true
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
+	return s
+}
+
+func (s *faultServer) headers() []http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hdrs
+}
+
+// waitClosed fails t unless every connection to s closes soon once the
+// client's idle connections are closed (by closeIdle): none may stay in
+// use. closeIdle is called again while waiting, because an HTTP/2
+// connection whose stream was reset is busy until the server answers the
+// PING that follows the reset, and only then idle.
+func (s *faultServer) waitClosed(t *testing.T, closeIdle func()) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for closeIdle(); s.open.Load() > 0 && time.Now().Before(deadline); closeIdle() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := s.open.Load(); n != 0 {
+		t.Errorf("server %s has %d connections open after Close; want 0", s.URL, n)
+	}
+}
+
+// tcpConn returns the TCP connection that r came on.
+func tcpConn(r *http.Request) *net.TCPConn {
+	c := r.Context().Value(connKey{}).(net.Conn)
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	return c.(*net.TCPConn)
+}
+
+// resetConn breaks r's connection with a TCP reset.
+func resetConn(r *http.Request) {
+	c := tcpConn(r)
+	c.SetLinger(0)
+	c.Close()
+}
+
+// closeConn closes r's connection cleanly, as a server that stops early.
+func closeConn(r *http.Request) { tcpConn(r).Close() }
+
+// smallTmpfs mounts a 64 KiB tmpfs in dir, for a disk that fills up
+// whoever writes to it (root ignores permission bits, not a full disk).
+func smallTmpfs(t *testing.T, dir string) string {
+	mnt := filepath.Join(dir, "small")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs for a full disk: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	return mnt
+}
+
+// failingWriter passes bytes to w until after of them went, then fails
+// with err.
+type failingWriter struct {
+	after int
+	err   error
+	w     io.Writer
+}
+
+func (fw *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > fw.after {
+		n, _ := fw.w.Write(p[:fw.after])
+		fw.after = 0
+		return n, fw.err
+	}
+	fw.after -= len(p)
+	return fw.w.Write(p)
+}
+
+func anyOf(preds ...func(error) bool) func(error) bool {
+	return func(err error) bool {
+		for _, p := range preds {
+			if p(err) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func wantAttempts(n int) func(*testing.T, *fixture, fetch.Result) {
+	return func(t *testing.T, fx *fixture, res fetch.Result) {
+		if res.Attempts != n {
+			t.Errorf("got %d attempts; want %d", res.Attempts, n)
+		}
+	}
+}
+
+// waitedRetryAfter checks that the retry came no sooner than the capped
+// Retry-After (a lower bound: a slow machine only waits longer).
+func waitedRetryAfter(t *testing.T, fx *fixture, res fetch.Result) {
+	fx.srv.mu.Lock()
+	defer fx.srv.mu.Unlock()
+	if len(fx.srv.times) < 2 {
+		t.Fatalf("server saw %d requests; want 2", len(fx.srv.times))
+	}
+	if gap := fx.srv.times[1].Sub(fx.srv.times[0]); gap < faultMaxRetryAfter {
+		t.Errorf("retried after %v; want at least the capped Retry-After %v", gap, faultMaxRetryAfter)
+	}
+}

@@ -2,6 +2,18 @@ module github.com/fetchkit/fetch
 
 go 1.26.8
 
-require go.uber.org/goleak v1.3.0
+require (
+	github.com/google/go-cmp v0.7.0
+	github.com/vbauerster/mpb/v8 v8.16.2
+	go.uber.org/goleak v1.3.0
+	golang.org/x/term v0.48.0
+)
 
-require github.com/google/go-cmp v0.7.0
+require (
+	github.com/VividCortex/ewma v1.2.0 // indirect
+	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect
+	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
+	github.com/mattn/go-runewidth v0.0.30 // indirect
+	github.com/vbauerster/cupwriter v0.0.5 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

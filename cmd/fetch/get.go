@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fetchkit/fetch"
+)
+
+// runGet downloads the URLs given as operands and those of the -i list.
+func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var cfg config
+	urls, err := cfg.parse(cfg.flags(true), args)
+	if err == nil && len(urls) == 0 && cfg.list == "" {
+		err = errors.New("no URL to fetch")
+	}
+	if err == nil && cfg.base != "" && len(cfg.mirrors) == 0 {
+		err = errors.New("-base without -mirror")
+	}
+	for _, u := range urls {
+		if _, uerr := absoluteURL(u); err == nil && uerr != nil {
+			err = fmt.Errorf("%s: %v", u, uerr)
+		}
+	}
+	if err != nil {
+		return usageError(stdout, stderr, err)
+	}
+
+	var list io.Reader
+	listName := cfg.list
+	switch cfg.list {
+	case "":
+	case "-":
+		list, listName = stdin, "stdin"
+	default:
+		f, err := os.Open(cfg.list)
+		if err != nil {
+			return usageError(stdout, stderr, err)
+		}
+		defer f.Close()
+		list = f
+	}
+	root, err := makeRoot(cfg.out)
+	if err != nil {
+		fmt.Fprintf(stderr, "fetch: %v\n", err)
+		return exitFailed
+	}
+	if cfg.base != "" && !strings.HasSuffix(cfg.base, "/") {
+		cfg.base += "/"
+	}
+
+	opts := cfg.options()
+	opts.FileRoots = []string{"/"} // the user names the files: any they can read
+	f := fetch.New(opts)
+	defer f.Close()
+	runCtx, cancel := withTimeout(ctx, cfg.timeout)
+	defer cancel()
+	rep := newReport(stderr, cfg.quiet)
+
+	// queue sends the request for e, unless its file is in place already.
+	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
+		req, name, err := getRequest(&cfg, root, e)
+		if err != nil {
+			rep.fail(where, err)
+			return true
+		}
+		size := e.Size
+		if size == 0 {
+			size = -1
+		}
+		if len(e.Digests) > 0 && inPlace(runCtx, req.Path, size, e.Digests) {
+			rep.skip()
+			return true
+		}
+		rep.request(&req, name)
+		return send(req)
+	}
+	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
+		for _, u := range urls {
+			if !queue(u, listEntry{URL: u}, send) {
+				return
+			}
+		}
+		if list == nil {
+			return
+		}
+		err := lines(list, func(n int, line string) bool {
+			where := fmt.Sprintf("%s:%d", listName, n)
+			e, ok, err := parseListLine(line)
+			switch {
+			case err != nil:
+				rep.fail(where, err)
+				return true
+			case !ok:
+				return true
+			}
+			return queue(where, e, send)
+		})
+		if err != nil && runCtx.Err() == nil {
+			rep.fail(listName, err)
+		}
+	})
+	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
+	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
+}
+
+// getRequest returns the request for e, and the name of its file below
+// -o DIR, whose real path is root.
+func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, error) {
+	u, err := absoluteURL(e.URL)
+	if err != nil {
+		return fetch.Request{}, "", err
+	}
+	name := e.Out
+	if name == "" {
+		if name, err = fileName(u); err != nil {
+			return fetch.Request{}, "", err
+		}
+	}
+	if err := checkInside(root, name); err != nil {
+		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
+	}
+	return fetch.Request{
+		URL:     e.URL,
+		Mirrors: append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
+		Path:    filepath.Join(cfg.out, filepath.FromSlash(name)),
+		Size:    e.Size,
+		Digests: e.Digests,
+	}, name, nil
+}
+
+// mirrorURLs returns the URLs of rawURL on each of the mirror bases: the
+// part of rawURL after base (its directory, when base is empty) appended to
+// each mirror. A URL that does not start with base has none.
+func mirrorURLs(rawURL, base string, mirrors []string) []string {
+	if len(mirrors) == 0 {
+		return nil
+	}
+	if base == "" {
+		p, _, _ := strings.Cut(rawURL, "?")
+		base = p[:strings.LastIndex(p, "/")+1]
+	}
+	rest, ok := strings.CutPrefix(rawURL, base)
+	if !ok {
+		return nil
+	}
+	urls := make([]string, len(mirrors))
+	for i, m := range mirrors {
+		urls[i] = strings.TrimSuffix(m, "/") + "/" + rest
+	}
+	return urls
+}
+
+// download fetches the requests that feed sends, counting them in rep,
+// until feed has returned and every transfer is done, or ctx is done. When
+// blocking, feed may be blocked reading input that ctx cannot interrupt (a
+// terminal): download then does not wait for it once ctx is done; it ends
+// when its read returns.
+func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool, feed func(send func(fetch.Request) bool)) {
+	reqs := make(chan fetch.Request)
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		defer close(reqs)
+		feed(func(req fetch.Request) bool {
+			select {
+			case reqs <- req:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	for res := range f.FetchAll(ctx, reqs) {
+		rep.result(ctx, res)
+	}
+	if ctx.Err() == nil || !blocking {
+		<-fed
+	}
+}
+
+// makeRoot makes the folder dir and returns its absolute path, with
+// symbolic links resolved.
+func makeRoot(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+// errTimeout is the cause of the end of a run that -timeout stopped.
+var errTimeout = errors.New("timed out")
+
+// withTimeout returns ctx with the deadline of -timeout d, if not 0.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, d, errTimeout)
+}
+
+// stopReason says why a run stopped early, or returns nil if it did not:
+// ctx is the context given to run, runCtx the run's own.
+func stopReason(ctx, runCtx context.Context, timeout time.Duration) error {
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case runCtx.Err() != nil:
+		return fmt.Errorf("timed out after %v", timeout)
+	}
+	return nil
+}
+
+// algorithms are the digests a list may give.
+var algorithms = map[string]func() hash.Hash{
+	"md5": md5.New, "sha1": sha1.New, "sha224": sha256.New224,
+	"sha256": sha256.New, "sha384": sha512.New384, "sha512": sha512.New,
+}
+
+// inPlace reports whether the regular file at path has the size (unless
+// negative) and every digest in want. It reads the file only when its size
+// is right, and stops reading when ctx is done.
+func inPlace(ctx context.Context, path string, size int64, want map[string]string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || size >= 0 && fi.Size() != size {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	hashes := make(map[string]hash.Hash, len(want))
+	writers := make([]io.Writer, 0, len(want))
+	for name := range want {
+		h := algorithms[name]()
+		hashes[name] = h
+		writers = append(writers, h)
+	}
+	w := io.MultiWriter(writers...)
+	buf := make([]byte, 256<<10)
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		n, err := f.Read(buf)
+		w.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false
+		}
+	}
+	for name, h := range hashes {
+		if hex.EncodeToString(h.Sum(nil)) != want[name] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,252 @@
+// Command fetch downloads many files at once over HTTP, HTTPS, FTP and FTPS,
+// verifies them while they stream, and mirrors Pulp file repositories.
+//
+// Run "fetch -h" for its usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fetchkit/fetch"
+)
+
+const usage = `Usage:
+  fetch [flags] URL...           download URLs into -o DIR
+  fetch [flags] -i LIST          download the URLs listed in LIST ("-": standard input)
+  fetch sync [flags] MANIFEST DIR
+                                 mirror a Pulp file repository into DIR
+  fetch proxy [flags]            serve downloads over HTTP (see "fetch proxy -h")
+
+Downloads run in parallel within the connection limits. Each file is written
+to a temporary file beside it (".NAME.*.part") and renamed into place only
+once its size and digests are checked, so a file in place is always complete;
+an interrupted run leaves no temporary file behind.
+
+File names come from the last segment of the URL's path. An existing file of
+the same name is replaced, except when the list gives its digest and the file
+already has it: then it is skipped.
+
+LIST has one file a line:
+  URL [key=value ...]
+with the keys
+  out=PATH        where to save it, relative to -o DIR (default: the URL's name)
+  size=BYTES      expected size
+  sha256=HEX      expected digest; also md5, sha1, sha224, sha384, sha512
+  mirror=URL      another URL of the same file, tried when URL fails (repeatable)
+Blank lines are skipped; "#" starts a comment, at the start of a line or of a
+field. Values cannot contain spaces (percent-encode them in URLs).
+
+fetch sync reads MANIFEST (a URL, or a local path, usually ending in
+PULP_MANIFEST; a URL ending in "/" means its PULP_MANIFEST), whose lines are
+"relative/path,sha256,size", and downloads each file from the path relative to
+the manifest's URL into the same path below DIR. Files already there with the
+right size and sha256 are skipped, so running a finished sync again downloads
+nothing. A manifest with a malformed line, or with a path that would leave DIR
+(an absolute path, "..", or a symbolic link in DIR that points outside it), is
+refused whole before anything is downloaded. Once every file is in place the
+manifest itself is saved in DIR, so DIR can be served as a repository in its
+turn. Files in DIR that the manifest does not name are left alone.
+
+Mirrors: each -mirror BASE is another place that serves the same tree. A URL
+that starts with the base of the run has its rest appended to every BASE, and
+those URLs are tried in order when it fails. The base is, for fetch sync, the
+directory of MANIFEST; for URLs and lists, the -base PREFIX if given (URLs that
+do not start with it get no mirrors), else the directory of each URL.
+
+Flags:
+  -o DIR          directory to download into (default ".")
+  -i LIST         read URLs from the file LIST, "-" for standard input
+  -base PREFIX    the part of each URL that -mirror replaces
+  -mirror BASE    another base to try for every URL (repeatable)
+  -j N            transfers at once, in all (default 10)
+  -per-host N     transfers at once to one host (default 6)
+  -retries N      extra attempts at a URL after a transient failure: a network
+                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none)
+  -stall D        give up an attempt that receives no byte for D (default 30s)
+  -timeout D      stop the whole run after D, counting what is left as failed
+                  (default 0: no limit)
+  -q              quiet: no progress and no summary, only failures
+
+On a terminal, fetch shows the overall progress and a bar for each transfer;
+otherwise it prints one line for each file that failed, then a summary.
+Exit status: 0 when every file is in place, 1 when any failed, 2 for a usage
+error, 130 when interrupted (SIGINT; SIGTERM gives 143).
+
+Examples:
+  fetch https://example.com/a.iso https://example.com/b.iso
+  fetch -o downloads -j 4 -i urls.txt
+  fetch sync https://fixtures.pulpproject.org/file/PULP_MANIFEST ./file-repo
+  fetch sync -mirror https://mirror.example.org/file/ https://example.com/file/PULP_MANIFEST repo
+`
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		// A second signal ends the process at once.
+		signal.Stop(signals)
+		cancel(interrupted{sig})
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// interrupted is the cause of the cancellation of run's context by a signal.
+type interrupted struct{ sig os.Signal }
+
+func (e interrupted) Error() string { return "interrupted by " + e.sig.String() }
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// run runs the command with args (without the program name) and returns
+// its exit status. Cancelling ctx stops it as SIGINT does; a cause of type
+// interrupted sets the status that the signal calls for.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "sync":
+			return runSync(ctx, args[1:], stdout, stderr)
+		case "proxy":
+			return runProxy(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return runGet(ctx, args, stdin, stdout, stderr)
+}
+
+// config holds the flags shared by the subcommands.
+type config struct {
+	out     string
+	list    string
+	base    string
+	mirrors stringsFlag
+	jobs    int
+	perHost int
+	retries int
+	stall   time.Duration
+	timeout time.Duration
+	quiet   bool
+}
+
+// flags returns a FlagSet for cfg. The download subcommand (get) also has
+// -o, -i and -base.
+func (cfg *config) flags(get bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if get {
+		fs.StringVar(&cfg.out, "o", ".", "")
+		fs.StringVar(&cfg.list, "i", "", "")
+		fs.StringVar(&cfg.base, "base", "", "")
+	}
+	fs.Var(&cfg.mirrors, "mirror", "")
+	fs.IntVar(&cfg.jobs, "j", fetch.DefaultMaxTransfers, "")
+	fs.IntVar(&cfg.perHost, "per-host", fetch.DefaultPerHost, "")
+	fs.IntVar(&cfg.retries, "retries", fetch.DefaultRetries, "")
+	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
+	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
+	fs.BoolVar(&cfg.quiet, "q", false, "")
+	return fs
+}
+
+// parse parses args with fs, letting flags and operands come in any order
+// ("--" ends the flags), and checks the values.
+func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			operands = append(operands, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case cfg.jobs < 1:
+		return nil, fmt.Errorf("-j %d: want at least 1", cfg.jobs)
+	case cfg.perHost < 1:
+		return nil, fmt.Errorf("-per-host %d: want at least 1", cfg.perHost)
+	case cfg.retries < 0:
+		return nil, fmt.Errorf("-retries %d: want 0 or more", cfg.retries)
+	case cfg.stall <= 0:
+		return nil, fmt.Errorf("-stall %v: want a positive duration", cfg.stall)
+	case cfg.timeout < 0:
+		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for none", cfg.timeout)
+	}
+	for _, m := range cfg.mirrors {
+		if _, err := absoluteURL(m); err != nil {
+			return nil, fmt.Errorf("-mirror %s: %v", m, err)
+		}
+	}
+	return operands, nil
+}
+
+// options returns the Fetcher options that cfg asks for.
+func (cfg *config) options() fetch.Options {
+	retries := cfg.retries
+	if retries == 0 {
+		retries = -1 // fetch.Options: negative means none
+	}
+	return fetch.Options{
+		Limiter:      fetch.NewLimiter(cfg.jobs, cfg.perHost),
+		Retries:      retries,
+		StallTimeout: cfg.stall,
+	}
+}
+
+// stringsFlag is a flag that may be repeated.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, " ") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// usageError reports a usage error on stderr and returns exitUsage. A
+// request for help (-h) prints the usage on stdout and returns exitOK.
+func usageError(stdout, stderr io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "fetch: %v\nRun 'fetch -h' for usage.\n", err)
+	return exitUsage
+}
+
+// exitStatus returns the status for a run whose context is ctx (the one
+// given to run) and that had failures.
+func exitStatus(ctx context.Context, failed bool) int {
+	if ctx.Err() != nil {
+		var sig interrupted
+		if errors.As(context.Cause(ctx), &sig) {
+			if s, ok := sig.sig.(syscall.Signal); ok {
+				return 128 + int(s)
+			}
+		}
+		return exitInterrupted
+	}
+	if failed {
+		return exitFailed
+	}
+	return exitOK
+}

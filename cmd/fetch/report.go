@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fetchkit/fetch"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+)
+
+// An item is one file of a run, from the time it is queued to its Result
+// (Request.Tag).
+type item struct {
+	name     string // shown in the progress view
+	url      string // redacted
+	expected int64  // expected size; 0 while unknown
+
+	written atomic.Int64 // bytes written so far by the transfer
+
+	// Used by the transfer only, until its Result is read.
+	bar     *mpb.Bar
+	started time.Time
+	shown   time.Time // last update of bar
+}
+
+// A report counts the files of a run, shows its progress, prints each
+// failure as it happens and the summary at the end. Its methods are safe
+// for concurrent use.
+type report struct {
+	w     io.Writer
+	quiet bool
+	start time.Time
+	live  *liveView // nil when the output is not a terminal
+
+	queued, done, skipped, failed, cancelled atomic.Int64
+	bytes                                    atomic.Int64 // of the files done
+	current, total                           atomic.Int64 // bytes so far and expected, of the files queued
+
+	mu sync.Mutex // serializes output
+}
+
+// newReport returns the report of a run that prints to w, with a live view
+// when w is a terminal (unless quiet).
+func newReport(w io.Writer, quiet bool) *report {
+	r := &report{w: w, quiet: quiet, start: time.Now()}
+	if !quiet && isTerminal(w) {
+		r.live = newLiveView(w, r)
+	}
+	return r
+}
+
+// isTerminal reports whether w is a terminal that can show a live view.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+}
+
+// request sets the fields of req that show and count its progress, and
+// counts it as queued.
+func (r *report) request(req *fetch.Request, name string) {
+	it := &item{name: name, url: redact(req.URL), expected: req.Size}
+	req.Tag = it
+	req.Progress = func(written, total int64) { r.progress(it, written, total) }
+	r.queued.Add(1)
+	r.total.Add(it.expected)
+}
+
+// progress is called by the transfer of it as bytes arrive.
+func (r *report) progress(it *item, written, total int64) {
+	r.current.Add(written - it.written.Swap(written))
+	if it.expected == 0 && total > 0 {
+		it.expected = total
+		r.total.Add(total)
+	}
+	if r.live != nil {
+		r.live.progress(it, written)
+	}
+}
+
+// result counts res, and prints it if it failed. ctx is the run's context:
+// transfers cut short by its end count as cancelled, not failed.
+func (r *report) result(ctx context.Context, res fetch.Result) {
+	it := res.Request.Tag.(*item)
+	written := it.written.Load()
+	if r.live != nil {
+		r.live.remove(it)
+	}
+	switch {
+	case res.Err == nil:
+		r.done.Add(1)
+		r.bytes.Add(res.Size)
+		r.current.Add(res.Size - written)
+		if it.expected == 0 {
+			r.total.Add(res.Size)
+		}
+		return
+	case ctx.Err() != nil && errors.Is(res.Err, ctx.Err()):
+		r.cancelled.Add(1)
+	default:
+		r.failed.Add(1)
+		r.printf("FAIL %s: %s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")))
+	}
+	r.current.Add(-written)
+	r.total.Add(-it.expected)
+}
+
+// skip counts a file that was already in place.
+func (r *report) skip() { r.skipped.Add(1) }
+
+// fail counts and prints a file that failed before its transfer: where is
+// the URL or line that named it.
+func (r *report) fail(where string, err error) {
+	r.failed.Add(1)
+	r.printf("FAIL %s: %s\n", where, oneLine(err.Error()))
+}
+
+// printf prints a line above the live view, if any.
+func (r *report) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live != nil {
+		fmt.Fprintf(r.live.p, format, args...)
+		return
+	}
+	fmt.Fprintf(r.w, format, args...)
+}
+
+// finish stops the live view and prints the summary, with why the run
+// stopped early if it did (nil if it did not).
+func (r *report) finish(stopped error) {
+	if r.live != nil {
+		r.live.stop()
+	}
+	if r.quiet {
+		return
+	}
+	elapsed := time.Since(r.start)
+	var b strings.Builder
+	b.WriteString("fetch: ")
+	if stopped != nil {
+		fmt.Fprintf(&b, "%v: ", stopped)
+	}
+	fmt.Fprintf(&b, "%d done, %d skipped, %d failed", r.done.Load(), r.skipped.Load(), r.failed.Load())
+	if n := r.cancelled.Load(); n > 0 {
+		fmt.Fprintf(&b, ", %d cancelled", n)
+	}
+	bytes := r.bytes.Load()
+	fmt.Fprintf(&b, "; %s in %s (%s/s)\n", formatBytes(bytes), elapsed.Round(time.Millisecond), formatBytes(rate(bytes, elapsed)))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	io.WriteString(r.w, b.String())
+}
+
+// oneLine joins the lines of s (errors.Join makes several) with "; ".
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// redact returns rawURL with its password hidden.
+func redact(rawURL string) string {
+	if u, err := absoluteURL(rawURL); err == nil {
+		return u.Redacted()
+	}
+	return rawURL
+}
+
+// rate returns bytes per second.
+func rate(bytes int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(bytes) / d.Seconds())
+}
+
+// formatBytes formats n bytes in binary units: "512 B", "1.5 MiB".
+func formatBytes(n int64) string {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	i := -1
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, units[i])
+}
+
+// liveView draws the progress of a run on a terminal: a line for the whole
+// run (files, bytes, rate, ETA) and a bar for each transfer, removed when
+// the transfer ends.
+type liveView struct {
+	r    *report
+	p    *mpb.Progress
+	all  *mpb.Bar
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	mu   sync.Mutex
+	bars map[*item]*mpb.Bar
+}
+
+// nameWidth is the width of the column of file names.
+const nameWidth = 32
+
+func newLiveView(w io.Writer, r *report) *liveView {
+	v := &liveView{r: r, quit: make(chan struct{}), bars: map[*item]*mpb.Bar{}}
+	v.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(30), mpb.WithRefreshRate(200*time.Millisecond))
+	v.all = v.p.New(0, mpb.BarStyle(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return v.files() }, decor.WC{W: nameWidth, C: decor.DindentRight | decor.DextraSpace})),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return v.bytes() })),
+	)
+	v.wg.Go(v.refresh)
+	return v
+}
+
+// files describes the files of the run.
+func (v *liveView) files() string {
+	r := v.r
+	s := fmt.Sprintf("%d/%d files", r.done.Load()+r.skipped.Load()+r.failed.Load(), r.queued.Load()+r.skipped.Load()+r.failed.Load())
+	if n := r.failed.Load(); n > 0 {
+		s += fmt.Sprintf(", %d failed", n)
+	}
+	return s
+}
+
+// bytes describes the bytes of the run: so far, expected, rate, ETA.
+func (v *liveView) bytes() string {
+	r := v.r
+	cur, total := r.current.Load(), r.total.Load()
+	elapsed := time.Since(r.start)
+	speed := rate(cur, elapsed)
+	s := fmt.Sprintf("%s / %s  %s/s", formatBytes(cur), formatBytes(total), formatBytes(speed))
+	if speed > 0 && total > cur {
+		eta := time.Duration(float64(total-cur) / float64(speed) * float64(time.Second))
+		s += "  ETA " + eta.Round(time.Second).String()
+	}
+	return s
+}
+
+// refresh keeps the run's bar in step with the counts until stop.
+func (v *liveView) refresh() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.quit:
+			return
+		case <-t.C:
+			v.all.SetTotal(max(v.r.total.Load(), 0), false)
+			v.all.SetCurrent(max(v.r.current.Load(), 0))
+		}
+	}
+}
+
+// progress shows the transfer of it, at most every 100ms.
+func (v *liveView) progress(it *item, written int64) {
+	now := time.Now()
+	if it.bar == nil {
+		it.started = now
+		it.bar = v.p.New(0, mpb.BarStyle(),
+			mpb.PrependDecorators(decor.Name(shorten(it.name, nameWidth-1), decor.WC{W: nameWidth, C: decor.DindentRight | decor.DextraSpace})),
+			mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
+				return fmt.Sprintf("%s / %s  %s/s", formatBytes(s.Current), formatBytes(s.Total), formatBytes(rate(s.Current, time.Since(it.started))))
+			})),
+		)
+		v.mu.Lock()
+		v.bars[it] = it.bar
+		v.mu.Unlock()
+	} else if now.Sub(it.shown) < 100*time.Millisecond && written != it.expected {
+		return
+	}
+	it.shown = now
+	it.bar.SetTotal(it.expected, false)
+	it.bar.SetCurrent(written)
+}
+
+// remove removes the bar of it, if any.
+func (v *liveView) remove(it *item) {
+	v.mu.Lock()
+	delete(v.bars, it)
+	v.mu.Unlock()
+	if it.bar != nil {
+		it.bar.Abort(true)
+	}
+}
+
+// stop removes every bar and waits for the view to be drawn a last time.
+func (v *liveView) stop() {
+	close(v.quit)
+	v.wg.Wait()
+	v.mu.Lock()
+	for it, bar := range v.bars {
+		bar.Abort(true)
+		delete(v.bars, it)
+	}
+	v.mu.Unlock()
+	v.all.Abort(true)
+	v.p.Wait()
+}
+
+// shorten cuts s to at most n runes, keeping its end.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
+}

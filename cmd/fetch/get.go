@@ -81,7 +81,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			size = -1
 		}
 		if len(e.Digests) > 0 && inPlace(runCtx, req.Path, size, e.Digests) {
-			rep.skip()
+			rep.skip(max(e.Size, 0))
 			return true
 		}
 		rep.request(&req, name)

@@ -33,7 +33,8 @@ an interrupted run leaves no temporary file behind.
 
 File names come from the last segment of the URL's path. An existing file of
 the same name is replaced, except when the list gives its digest and the file
-already has it: then it is skipped.
+already has it: then it is skipped. URLs may be http, https, ftp, ftps, and
+file (any local file you can read).
 
 LIST has one file a line:
   URL [key=value ...]
@@ -62,7 +63,7 @@ those URLs are tried in order when it fails. The base is, for fetch sync, the
 directory of MANIFEST; for URLs and lists, the -base PREFIX if given (URLs that
 do not start with it get no mirrors), else the directory of each URL.
 
-Flags:
+Flags (-o, -i and -base are not for fetch sync):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
@@ -72,7 +73,7 @@ Flags:
   -retries N      extra attempts at a URL after a transient failure: a network
                   error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none)
   -stall D        give up an attempt that receives no byte for D (default 30s)
-  -timeout D      stop the whole run after D, counting what is left as failed
+  -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
   -q              quiet: no progress and no summary, only failures
 
@@ -82,10 +83,10 @@ Exit status: 0 when every file is in place, 1 when any failed, 2 for a usage
 error, 130 when interrupted (SIGINT; SIGTERM gives 143).
 
 Examples:
-  fetch https://example.com/a.iso https://example.com/b.iso
-  fetch -o downloads -j 4 -i urls.txt
-  fetch sync https://fixtures.pulpproject.org/file/PULP_MANIFEST ./file-repo
-  fetch sync -mirror https://mirror.example.org/file/ https://example.com/file/PULP_MANIFEST repo
+  fetch -o iso https://fixtures.pulpproject.org/file/1.iso https://fixtures.pulpproject.org/file/2.iso
+  echo https://fixtures.pulpproject.org/file/3.iso out=third.iso | fetch -i - -o iso
+  fetch sync https://fixtures.pulpproject.org/file/PULP_MANIFEST file-repo
+  fetch sync -j 4 -per-host 2 -retries 5 -stall 1m file-repo/PULP_MANIFEST file-copy
 `
 
 func main() {

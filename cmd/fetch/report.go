@@ -41,9 +41,13 @@ type report struct {
 	start time.Time
 	live  *liveView // nil when the output is not a terminal
 
+	// planned is the number of files of the run, when known before it
+	// starts (plan); total then counts the bytes of them all, less those
+	// skipped, rather than those of the files queued so far.
+	planned                                  atomic.Int64
 	queued, done, skipped, failed, cancelled atomic.Int64
 	bytes                                    atomic.Int64 // of the files done
-	current, total                           atomic.Int64 // bytes so far and expected, of the files queued
+	current, total                           atomic.Int64 // bytes so far, and expected
 
 	mu sync.Mutex // serializes output
 }
@@ -64,6 +68,13 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
 
+// plan sets the number of files of the run and their bytes, when they are
+// known before it starts.
+func (r *report) plan(files, bytes int64) {
+	r.planned.Store(files)
+	r.total.Store(bytes)
+}
+
 // request sets the fields of req that show and count its progress, and
 // counts it as queued.
 func (r *report) request(req *fetch.Request, name string) {
@@ -71,7 +82,9 @@ func (r *report) request(req *fetch.Request, name string) {
 	req.Tag = it
 	req.Progress = func(written, total int64) { r.progress(it, written, total) }
 	r.queued.Add(1)
-	r.total.Add(it.expected)
+	if r.planned.Load() == 0 {
+		r.total.Add(it.expected)
+	}
 }
 
 // progress is called by the transfer of it as bytes arrive.
@@ -79,7 +92,9 @@ func (r *report) progress(it *item, written, total int64) {
 	r.current.Add(written - it.written.Swap(written))
 	if it.expected == 0 && total > 0 {
 		it.expected = total
-		r.total.Add(total)
+		if r.planned.Load() == 0 {
+			r.total.Add(total)
+		}
 	}
 	if r.live != nil {
 		r.live.progress(it, written)
@@ -99,7 +114,7 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.done.Add(1)
 		r.bytes.Add(res.Size)
 		r.current.Add(res.Size - written)
-		if it.expected == 0 {
+		if it.expected == 0 && r.planned.Load() == 0 {
 			r.total.Add(res.Size)
 		}
 		return
@@ -113,8 +128,13 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 	r.total.Add(-it.expected)
 }
 
-// skip counts a file that was already in place.
-func (r *report) skip() { r.skipped.Add(1) }
+// skip counts a file of size bytes that was already in place.
+func (r *report) skip(size int64) {
+	r.skipped.Add(1)
+	if r.planned.Load() > 0 {
+		r.total.Add(-size)
+	}
+}
 
 // fail counts and prints a file that failed before its transfer: where is
 // the URL or line that named it.
@@ -154,7 +174,7 @@ func (r *report) finish(stopped error) {
 		fmt.Fprintf(&b, ", %d cancelled", n)
 	}
 	bytes := r.bytes.Load()
-	fmt.Fprintf(&b, "; %s in %s (%s/s)\n", formatBytes(bytes), elapsed.Round(time.Millisecond), formatBytes(rate(bytes, elapsed)))
+	fmt.Fprintf(&b, "; %s in %s (%s/s)\n", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	io.WriteString(r.w, b.String())
@@ -177,6 +197,18 @@ func rate(bytes int64, d time.Duration) int64 {
 		return 0
 	}
 	return int64(float64(bytes) / d.Seconds())
+}
+
+// formatDuration rounds d to what a reader needs: milliseconds under a
+// second, tenths of a second under a minute, seconds above.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // formatBytes formats n bytes in binary units: "512 B", "1.5 MiB".
@@ -204,15 +236,18 @@ type liveView struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
+	nameWidth int // of the column of file names
+
 	mu   sync.Mutex
 	bars map[*item]*mpb.Bar
 }
 
-// nameWidth is the width of the column of file names.
-const nameWidth = 32
-
 func newLiveView(w io.Writer, r *report) *liveView {
-	v := &liveView{r: r, quit: make(chan struct{}), bars: map[*item]*mpb.Bar{}}
+	v := &liveView{r: r, quit: make(chan struct{}), bars: map[*item]*mpb.Bar{}, nameWidth: 32}
+	if width, _, err := term.GetSize(int(w.(*os.File).Fd())); err == nil {
+		v.nameWidth = min(max(width/3, 12), 40)
+	}
+	nameWidth := v.nameWidth
 	v.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(30), mpb.WithRefreshRate(200*time.Millisecond))
 	v.all = v.p.New(0, mpb.BarStyle(),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return v.files() }, decor.WC{W: nameWidth, C: decor.DindentRight | decor.DextraSpace})),
@@ -225,25 +260,38 @@ func newLiveView(w io.Writer, r *report) *liveView {
 // files describes the files of the run.
 func (v *liveView) files() string {
 	r := v.r
-	s := fmt.Sprintf("%d/%d files", r.done.Load()+r.skipped.Load()+r.failed.Load(), r.queued.Load()+r.skipped.Load()+r.failed.Load())
+	files := r.planned.Load()
+	if files == 0 {
+		files = r.queued.Load() + r.skipped.Load() + r.failed.Load()
+	}
+	s := fmt.Sprintf("%d/%d files", r.done.Load()+r.skipped.Load()+r.failed.Load(), files)
 	if n := r.failed.Load(); n > 0 {
 		s += fmt.Sprintf(", %d failed", n)
 	}
 	return s
 }
 
-// bytes describes the bytes of the run: so far, expected, rate, ETA.
+// bytes describes the bytes of the run: so far, expected, rate, and the
+// time left when the run's files are known from the start.
 func (v *liveView) bytes() string {
 	r := v.r
 	cur, total := r.current.Load(), r.total.Load()
-	elapsed := time.Since(r.start)
-	speed := rate(cur, elapsed)
-	s := fmt.Sprintf("%s / %s  %s/s", formatBytes(cur), formatBytes(total), formatBytes(speed))
-	if speed > 0 && total > cur {
+	speed := rate(cur, time.Since(r.start))
+	s := progressText(cur, total, speed)
+	if r.planned.Load() > 0 && speed > 0 && total > cur {
 		eta := time.Duration(float64(total-cur) / float64(speed) * float64(time.Second))
 		s += "  ETA " + eta.Round(time.Second).String()
 	}
 	return s
+}
+
+// progressText describes a transfer: bytes so far, of total when known,
+// and rate.
+func progressText(cur, total, speed int64) string {
+	if total < cur || total <= 0 {
+		return fmt.Sprintf("%s  %s/s", formatBytes(cur), formatBytes(speed))
+	}
+	return fmt.Sprintf("%s / %s  %s/s", formatBytes(cur), formatBytes(total), formatBytes(speed))
 }
 
 // refresh keeps the run's bar in step with the counts until stop.
@@ -267,9 +315,9 @@ func (v *liveView) progress(it *item, written int64) {
 	if it.bar == nil {
 		it.started = now
 		it.bar = v.p.New(0, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(shorten(it.name, nameWidth-1), decor.WC{W: nameWidth, C: decor.DindentRight | decor.DextraSpace})),
+			mpb.PrependDecorators(decor.Name(shorten(it.name, v.nameWidth-1), decor.WC{W: v.nameWidth, C: decor.DindentRight | decor.DextraSpace})),
 			mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
-				return fmt.Sprintf("%s / %s  %s/s", formatBytes(s.Current), formatBytes(s.Total), formatBytes(rate(s.Current, time.Since(it.started))))
+				return progressText(s.Current, s.Total, rate(s.Current, time.Since(it.started)))
 			})),
 		)
 		v.mu.Lock()

@@ -98,7 +98,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			req := s.request(e)
 			if inPlace(runCtx, req.Path, e.Size, req.Digests) {
-				rep.skip()
+				rep.skip(e.Size)
 				return true
 			}
 			rep.request(&req, e.Path)
@@ -157,7 +157,7 @@ func (s *syncer) check(r io.ReadSeeker, rep *report) error {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	bad := 0
+	bad, files, bytes := 0, int64(0), int64(0)
 	report := func(n int, err error) {
 		bad++
 		if bad <= maxShownErrors {
@@ -173,6 +173,8 @@ func (s *syncer) check(r io.ReadSeeker, rep *report) error {
 			if err := checkInside(s.root, e.Path); err != nil {
 				report(n, fmt.Errorf("path %q escapes the directory: %v", e.Path, err))
 			}
+			files++
+			bytes += e.Size
 		}
 		return true
 	})
@@ -184,6 +186,7 @@ func (s *syncer) check(r io.ReadSeeker, rep *report) error {
 	case bad > 0:
 		return fmt.Errorf("manifest refused: %d bad %s", bad, plural(bad, "line", "lines"))
 	}
+	rep.plan(files, bytes)
 	return nil
 }
 

@@ -1,0 +1,544 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// repo is an HTTP file server for the tests. It counts the requests for
+// each path, and can stall a file: send half of it, then wait for the
+// client to go away.
+type repo struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	files map[string][]byte // by path without the leading "/"
+	hits  map[string]int
+	stall map[string]bool
+	fail  map[string]int // status to answer for a path
+}
+
+func newRepo(t *testing.T, files map[string][]byte) *repo {
+	r := &repo{files: maps.Clone(files), hits: map[string]int{}, stall: map[string]bool{}, fail: map[string]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
+	name := strings.TrimPrefix(req.URL.Path, "/")
+	r.mu.Lock()
+	r.hits[name]++
+	body, ok := r.files[name]
+	stall, status := r.stall[name], r.fail[name]
+	r.mu.Unlock()
+	switch {
+	case status != 0:
+		http.Error(w, http.StatusText(status), status)
+		return
+	case !ok:
+		http.NotFound(w, req)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if !stall {
+		w.Write(body)
+		return
+	}
+	w.Write(body[:len(body)/2])
+	w.(http.Flusher).Flush()
+	<-req.Context().Done()
+}
+
+// set serves body as name.
+func (r *repo) set(name string, body []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.files[name] = body
+}
+
+// setStall makes name stall half way.
+func (r *repo) setStall(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stall[name] = true
+}
+
+// setFail makes name fail with status.
+func (r *repo) setFail(name string, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail[name] = status
+}
+
+// file returns the body of name.
+func (r *repo) file(name string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.files[name]
+}
+
+// url returns the URL of name.
+func (r *repo) url(name string) string { return r.srv.URL + "/" + name }
+
+// fileHits returns the requests made for files other than the manifest.
+func (r *repo) fileHits() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for name, hits := range r.hits {
+		if name != "PULP_MANIFEST" {
+			n += hits
+		}
+	}
+	return n
+}
+
+// setManifest makes the PULP_MANIFEST of the repo's files, with extra lines
+// after the first one.
+func (r *repo) setManifest(extra ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var lines []string
+	for name, body := range r.files {
+		if name != "PULP_MANIFEST" {
+			lines = append(lines, manifestLine(name, body))
+		}
+	}
+	slices.Sort(lines)
+	lines = slices.Insert(lines, min(1, len(lines)), extra...)
+	r.files["PULP_MANIFEST"] = []byte(strings.Join(lines, "\n") + "\n")
+}
+
+func manifestLine(name string, body []byte) string {
+	return fmt.Sprintf("%s,%s,%d", name, sha256Hex(body), len(body))
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+
+// content returns the made-up bytes of the file name, n of them.
+func content(name string, n int) []byte {
+	return bytes.Repeat([]byte(name+"\n"), n/(len(name)+1)+1)[:n]
+}
+
+// genFiles returns n files in a few folders, of various sizes.
+func genFiles(n int) map[string][]byte {
+	files := map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf("d%d/f%03d.bin", i%4, i)
+		if i%5 == 0 {
+			name = fmt.Sprintf("top %d.txt", i) // a space, escaped in the URL
+		}
+		files[name] = content(name, (i*7919)%50000)
+	}
+	return files
+}
+
+// checkFiles checks that dir holds every file of files.
+func checkFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: got %d bytes %.20q; want %d bytes %.20q", name, len(got), got, len(want), want)
+		}
+	}
+}
+
+// partials returns the temporary files left below dir.
+func partials(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".part") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	return found
+}
+
+// checkPlain checks that output meant for a file or pipe has no control
+// characters of a terminal.
+func checkPlain(t *testing.T, out string) {
+	t.Helper()
+	if i := strings.IndexAny(out, "\x1b\r\b"); i >= 0 {
+		t.Errorf("output has control character %q at %d:\n%s", out[i], i, out)
+	}
+}
+
+func TestGetList(t *testing.T) {
+	files := map[string][]byte{"a.txt": content("a", 1000), "dir/b.bin": content("b", 70000), "c.txt": content("c", 10)}
+	r := newRepo(t, files)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	list := filepath.Join(dir, "list.txt")
+	lines := strings.Join([]string{
+		"# three files",
+		r.url("a.txt") + " sha256=" + sha256Hex(files["a.txt"]) + " size=1000",
+		"",
+		r.url("dir/b.bin") + " out=sub/b.bin md5=" + md5Hex(files["dir/b.bin"]) + "   # a comment",
+		r.url("c.txt"),
+	}, "\n")
+	if err := os.WriteFile(list, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	res := fetchProc(t, "", "-i", list, "-o", out)
+	if res.code != 0 || !strings.Contains(res.stderr, "3 done, 0 skipped, 0 failed") {
+		t.Fatalf("exit %d, stderr %q; want 0 and 3 done", res.code, res.stderr)
+	}
+	checkPlain(t, res.stderr)
+	checkFiles(t, out, map[string][]byte{"a.txt": files["a.txt"], "sub/b.bin": files["dir/b.bin"], "c.txt": files["c.txt"]})
+
+	// Again: the files with a digest are in place; c.txt has none to
+	// tell, so it is fetched again.
+	before := r.fileHits()
+	res = fetchProc(t, "", "-o", out, "-i", list)
+	if res.code != 0 || !strings.Contains(res.stderr, "1 done, 2 skipped, 0 failed") {
+		t.Fatalf("second run: exit %d, stderr %q; want 0 and 1 done, 2 skipped", res.code, res.stderr)
+	}
+	if got := r.fileHits() - before; got != 1 {
+		t.Errorf("second run made %d requests; want 1", got)
+	}
+}
+
+func TestGetStdinAndOperands(t *testing.T) {
+	files := map[string][]byte{"a.txt": content("a", 100), "b.txt": content("b", 200)}
+	r := newRepo(t, files)
+	out := t.TempDir()
+	res := fetchRun(t, t.Context(), r.url("b.txt")+"\n", "-o", out, "-i", "-", r.url("a.txt"))
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkFiles(t, out, files)
+}
+
+func TestGetFailures(t *testing.T) {
+	files := map[string][]byte{"good.txt": content("good", 100), "bad.txt": content("bad", 100)}
+	r := newRepo(t, files)
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.txt")
+	lines := strings.Join([]string{
+		r.url("good.txt"),
+		r.url("missing.txt"),
+		r.url("bad.txt") + " sha256=" + sha256Hex([]byte("other bytes")),
+		r.url("x.txt") + " colour=red",
+		r.url("dir/"),
+	}, "\n")
+	if err := os.WriteFile(list, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := fetchProc(t, "", "-o", dir, "-i", list, "-retries", "0")
+	if res.code != 1 {
+		t.Errorf("exit %d; want 1", res.code)
+	}
+	for _, want := range []string{
+		"FAIL " + r.url("missing.txt") + ": status 404",
+		"FAIL " + r.url("bad.txt") + ": sha256 mismatch",
+		"FAIL " + list + `:4: unknown key "colour"`,
+		"FAIL " + list + ":5: " + r.url("dir/") + ": no file name",
+		"1 done, 0 skipped, 4 failed",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	checkPlain(t, res.stderr)
+	checkFiles(t, dir, map[string][]byte{"good.txt": files["good.txt"]})
+	for _, name := range []string{"missing.txt", "bad.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s exists; want no file for a failed download", name)
+		}
+	}
+	if p := partials(t, dir); len(p) > 0 {
+		t.Errorf("temporary files left: %v", p)
+	}
+}
+
+func TestSync(t *testing.T) {
+	files := genFiles(40)
+	r := newRepo(t, files)
+	r.setManifest("# a comment", "")
+	dir := filepath.Join(t.TempDir(), "mirror")
+
+	res := fetchProc(t, "", "sync", "-j", "4", r.url("PULP_MANIFEST"), dir)
+	if res.code != 0 || !strings.Contains(res.stderr, "40 done, 0 skipped, 0 failed") {
+		t.Fatalf("exit %d, stderr %q; want 0 and 40 done", res.code, res.stderr)
+	}
+	checkPlain(t, res.stderr)
+	checkFiles(t, dir, files)
+	checkFiles(t, dir, map[string][]byte{"PULP_MANIFEST": r.file("PULP_MANIFEST")})
+	if got := r.fileHits(); got != 40 {
+		t.Errorf("%d requests for files; want 40", got)
+	}
+
+	// A finished sync downloads nothing.
+	res = fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+	if res.code != 0 || !strings.Contains(res.stderr, "0 done, 40 skipped, 0 failed") {
+		t.Fatalf("second sync: exit %d, stderr %q; want 0 and 40 skipped", res.code, res.stderr)
+	}
+	if got := r.fileHits(); got != 40 {
+		t.Errorf("second sync made %d requests for files; want none", got-40)
+	}
+
+	// A file changed in place (same size) is fetched again, and only it.
+	name := "d1/f001.bin"
+	bad := bytes.ToUpper(files[name])
+	if err := os.WriteFile(filepath.Join(dir, name), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = fetchRun(t, t.Context(), "", "sync", r.url("PULP_MANIFEST"), dir)
+	if res.code != 0 || !strings.Contains(res.stderr, "1 done, 39 skipped, 0 failed") {
+		t.Fatalf("third sync: exit %d, stderr %q; want 0 and 1 done", res.code, res.stderr)
+	}
+	checkFiles(t, dir, files)
+}
+
+func TestSyncLocalAndDirectoryURL(t *testing.T) {
+	// A local path, as the README's quick start gives it.
+	src := filepath.Join("testdata", "repo")
+	dir := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "sync", filepath.Join(src, "PULP_MANIFEST"), dir)
+	if res.code != 0 || !strings.Contains(res.stderr, "4 done") {
+		t.Fatalf("exit %d; want 0 and 4 done", res.code)
+	}
+	want := map[string][]byte{}
+	for _, name := range []string{"PULP_MANIFEST", "hello.txt", "data.bin", "docs/README.txt", "docs/zeros.txt"} {
+		b, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[name] = b
+	}
+	checkFiles(t, dir, want)
+
+	// A URL ending in "/" names the PULP_MANIFEST in it.
+	files := genFiles(3)
+	r := newRepo(t, files)
+	r.setManifest()
+	dir = t.TempDir()
+	if res := fetchRun(t, t.Context(), "", "sync", r.srv.URL+"/", dir); res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkFiles(t, dir, files)
+}
+
+func TestSyncMirror(t *testing.T) {
+	files := genFiles(6)
+	primary, mirror := newRepo(t, files), newRepo(t, files)
+	primary.setManifest()
+	primary.setFail("d1/f001.bin", http.StatusServiceUnavailable)
+
+	dir := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "sync", "-retries", "0", "-mirror", mirror.srv.URL+"/", primary.url("PULP_MANIFEST"), dir)
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkFiles(t, dir, files)
+	if got := mirror.fileHits(); got != 1 {
+		t.Errorf("mirror served %d files; want 1", got)
+	}
+}
+
+func TestSyncRefused(t *testing.T) {
+	good := "ok.txt," + sha256Hex(nil) + ",0"
+	sum := sha256Hex([]byte("x"))
+	tests := []struct {
+		name    string
+		line    string
+		symlink bool // DIR/link points outside DIR
+		want    string
+	}{
+		{name: "dotdot", line: "../x," + sum + ",1", want: `line 2: path "../x" escapes the directory`},
+		{name: "deep dotdot", line: "a/b/../../../x," + sum + ",1", want: `line 2: path "a/b/../../../x" escapes the directory`},
+		{name: "absolute", line: "/etc/passwd," + sum + ",1", want: `line 2: path "/etc/passwd" escapes the directory`},
+		{name: "symlink", line: "link/x," + sum + ",1", symlink: true, want: `line 2: path "link/x" escapes the directory`},
+		{name: "two fields", line: "x," + sum, want: "line 2: 2 fields; want 3"},
+		{name: "bad digest", line: "x,abc,1", want: `line 2: sha256 "abc": want 64 hex digits`},
+		{name: "bad size", line: "x," + sum + ",ten", want: `line 2: size "ten"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRepo(t, map[string][]byte{
+				"PULP_MANIFEST": []byte(good + "\n" + tt.line + "\n" + good + "\n"),
+				"ok.txt":        {},
+				"x":             []byte("x"),
+			})
+			dir, outside := t.TempDir(), t.TempDir()
+			if tt.symlink {
+				if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+			if res.code != 1 {
+				t.Errorf("exit %d; want 1", res.code)
+			}
+			if !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("stderr lacks %q", tt.want)
+			}
+			checkPlain(t, res.stderr)
+			if got := r.fileHits(); got != 0 {
+				t.Errorf("%d requests for files; want none for a refused manifest", got)
+			}
+			if entries, _ := os.ReadDir(outside); len(entries) > 0 {
+				t.Errorf("%d files written outside DIR", len(entries))
+			}
+			if p := partials(t, dir); len(p) > 0 {
+				t.Errorf("temporary files left: %v", p)
+			}
+		})
+	}
+}
+
+func TestSyncInterrupt(t *testing.T) {
+	files := genFiles(12)
+	r := newRepo(t, files)
+	r.setManifest()
+	var stalled []string
+	for name := range files {
+		if strings.HasPrefix(name, "d2/") {
+			r.setStall(name)
+			stalled = append(stalled, name)
+		}
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(fetchBin, "sync", "-stall", "10m", r.url("PULP_MANIFEST"), dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until a stalled file is being written.
+	for len(partials(t, dir)) == 0 {
+		if cmd.ProcessState != nil {
+			t.Fatalf("fetch ended early: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	t.Logf("stderr:\n%s", stderr.String())
+	if got := cmd.ProcessState.ExitCode(); got != 130 {
+		t.Errorf("exit %d; want 130", got)
+	}
+	if !strings.Contains(stderr.String(), "fetch: interrupted by interrupt: ") {
+		t.Errorf("stderr lacks the summary of an interrupted run")
+	}
+	if p := partials(t, dir); len(p) > 0 {
+		t.Errorf("temporary files left: %v", p)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "PULP_MANIFEST")); err == nil {
+		t.Errorf("PULP_MANIFEST saved by an unfinished sync")
+	}
+	for _, name := range stalled {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s exists; want no file for a download cut short", name)
+		}
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	r := newRepo(t, map[string][]byte{"slow": content("slow", 1000)})
+	r.setStall("slow")
+	dir := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "-o", dir, "-timeout", "200ms", r.url("slow"))
+	if res.code != 1 || !strings.Contains(res.stderr, "fetch: timed out after 200ms: 0 done") {
+		t.Errorf("exit %d, stderr %q; want 1 and timed out", res.code, res.stderr)
+	}
+	if p := partials(t, dir); len(p) > 0 {
+		t.Errorf("temporary files left: %v", p)
+	}
+}
+
+func TestSignalStatus(t *testing.T) {
+	tests := []struct {
+		cause error
+		want  int
+	}{
+		{interrupted{syscall.SIGINT}, 130},
+		{interrupted{syscall.SIGTERM}, 143},
+		{context.Canceled, 130},
+	}
+	r := newRepo(t, map[string][]byte{"a": content("a", 10)})
+	for _, tt := range tests {
+		t.Run(tt.cause.Error(), func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(t.Context())
+			cancel(tt.cause)
+			res := fetchRun(t, ctx, "", "-o", t.TempDir(), r.url("a"))
+			if res.code != tt.want {
+				t.Errorf("exit %d; want %d", res.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no URL to fetch"},
+		{[]string{"-nope"}, "flag provided but not defined: -nope"},
+		{[]string{"-j", "0", "http://h/a"}, "-j 0: want at least 1"},
+		{[]string{"-retries", "-1", "http://h/a"}, "-retries -1"},
+		{[]string{"h/a"}, "h/a: not an absolute URL"},
+		{[]string{"-mirror", "m", "http://h/a"}, "-mirror m: not an absolute URL"},
+		{[]string{"-base", "http://h/", "http://h/a"}, "-base without -mirror"},
+		{[]string{"-i", "/nonexistent/list"}, "no such file"},
+		{[]string{"sync", "http://h/PULP_MANIFEST"}, "sync: want MANIFEST and DIR, got 1 operands"},
+		{[]string{"sync", "-o", "x", "http://h/PULP_MANIFEST", "d"}, "flag provided but not defined: -o"},
+		{[]string{"sync", "http:///PULP_MANIFEST", "d"}, "URL has no host"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := fetchRun(t, t.Context(), "", tt.args...)
+			if res.code != 2 || !strings.Contains(res.stderr, tt.want) || !strings.Contains(res.stderr, "fetch -h") {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", res.code, res.stderr, tt.want)
+			}
+		})
+	}
+	for _, args := range [][]string{{"-h"}, {"sync", "-h"}, {"-o", "x", "-help"}} {
+		res := fetchRun(t, t.Context(), "", args...)
+		if res.code != 0 || !strings.HasPrefix(res.stdout, "Usage:") {
+			t.Errorf("fetch %v: exit %d, stdout %.30q; want 0 and the usage", args, res.code, res.stdout)
+		}
+	}
+}
+
+func TestFlagsAnywhere(t *testing.T) {
+	files := genFiles(2)
+	r := newRepo(t, files)
+	r.setManifest()
+	dir := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "sync", r.url("PULP_MANIFEST"), "-j", "1", dir, "-q")
+	if res.code != 0 || res.stderr != "" {
+		t.Errorf("exit %d, stderr %q; want 0 and nothing (quiet)", res.code, res.stderr)
+	}
+	checkFiles(t, dir, files)
+}

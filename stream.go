@@ -1,0 +1,618 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/textproto"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Streamer serves files to HTTP clients while its Fetcher downloads them,
+// one download per file however many clients ask for it. A Streamer is safe
+// for concurrent use; Close it to stop its downloads.
+//
+// # One download per file
+//
+// Requests share a download when they have the same key: the expected
+// sha256 digest when the Request gives one, else the URL together with the
+// extra headers (so that requests with other credentials never share). The
+// first request starts the download, with its own Request: URL, Mirrors,
+// Path, Size, Digests, Header and OnResponse. A request that comes while it
+// runs joins it: it is sent the bytes already received, then the rest as
+// they arrive. Requests that share a key must therefore describe the same
+// file.
+//
+// The download writes to a spill file in the Streamer's directory, and
+// each client reads from that file at its own pace: a slow client costs
+// disk space, not memory, and never holds back the others. The spill file
+// is removed from its directory as soon as it is made (where the system
+// allows it), so nothing is left behind even by a crash.
+//
+// A download belongs to the Streamer, not to the client that started it:
+// it goes on when that client leaves, for as long as any client wants it.
+// When the last one leaves it is cancelled, even when the Request has a
+// Path: a file that no client waits for is not fetched (and so not kept).
+//
+// # What a client can trust
+//
+// A response that ends cleanly is the whole file, or the whole range
+// asked for, and the download verified it: size, and the Request's
+// digests. To make that so, the last byte of each response is held back
+// until the download has ended and passed its checks; when it fails
+// instead, the response is aborted (see Serve), and the client, which was
+// told the Content-Length, or is reading a chunked body that lacks its
+// final chunk, sees an error rather than an end. An HTTP/1.0 client, which
+// cannot tell a cut from an end, is sent nothing until the download of a
+// file of unknown size has ended, and then the file with its length.
+type Streamer struct {
+	f    *Fetcher
+	dir  string
+	ctx  context.Context // the downloads' context, cancelled by Close
+	stop context.CancelFunc
+	wg   sync.WaitGroup // the downloads
+	bufs sync.Pool      // of *[]byte, the copy buffers of the clients
+
+	mu     sync.Mutex
+	shares map[string]*share // downloads that clients may join, by key
+	closed bool
+}
+
+// NewStreamer returns a Streamer that downloads with f, and writes the
+// spill files of its downloads in dir; "" means os.TempDir(). dir should be
+// on a disk: os.TempDir() may be a file system in memory.
+func NewStreamer(f *Fetcher, dir string) *Streamer {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Streamer{f: f, dir: dir, ctx: ctx, stop: stop, shares: make(map[string]*share)}
+	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
+	return s
+}
+
+// Close cancels every download in flight and waits for them to stop:
+// their temporary files are removed, and the clients still served see
+// their responses aborted. Serve answers 503 after Close. Close does not
+// close the Fetcher.
+func (s *Streamer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	s.wg.Wait()
+	return nil
+}
+
+// errClosed is the error of a request served after Close.
+var errClosed = errors.New("streamer closed")
+
+// Serve answers the client's request r with the file that req downloads,
+// sharing the download with the other clients of the same file. req.Writer
+// must be nil: the Streamer writes to w.
+//
+// Status and headers come from the server's response: the hop-by-hop
+// headers (Connection and those it names, Keep-Alive, Proxy-*, TE,
+// Trailer, Transfer-Encoding, Upgrade) and Set-Cookie and Alt-Svc (which
+// speak of the server, not of the file that clients share) are dropped;
+// Content-Length, Content-Type, ETag, Last-Modified and the rest are kept.
+// Headers go out with the first byte of the body, so that a download that
+// fails before it can still be answered with a status. A single satisfiable
+// Range (honouring If-Range) gets 206 and its Content-Range, an
+// unsatisfiable one 416; several ranges, or a file of unknown size, get the
+// whole file. The whole file is downloaded in any case, to be verified, so
+// a range response ends only when the download does. HEAD gets the headers
+// of a download in flight, or else of a transfer that is stopped once the
+// server answered; it downloads nothing. Methods other than GET and HEAD get
+// 405.
+//
+// When the download fails before the first byte was sent, the client gets
+// 404 if the file does not exist (ErrNotFound), 502 for any other failure
+// of the server, 503 when the Streamer is closed, and Serve returns the
+// error. After the first byte, a failure, a digest mismatch, or the end of
+// r's context aborts the response: Serve panics with http.ErrAbortHandler,
+// which net/http handles by closing the connection without a log line (a
+// middleware that recovers must panic again). When the client goes away,
+// the download is cancelled unless other clients want it.
+//
+// On success Serve returns the Result of the download, which another
+// request with the same key may have started (Result.Request is then that
+// request). For HEAD the Result holds only the URL and Header of the
+// response: nothing was downloaded.
+func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+	if req.Writer != nil {
+		panic("fetch: Streamer.Serve: Request.Writer is set; the Streamer writes to the response")
+	}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodHead:
+		return s.head(w, r, req)
+	default:
+		w.Header().Set("Allow", "GET, HEAD")
+		err := fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method)
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return Result{Request: req, Err: err}, err
+	}
+	sh, err := s.join(req, true)
+	if err != nil {
+		fail(w, err)
+		return Result{Request: req, Err: err}, err
+	}
+	defer s.release(sh)
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	return sh.serve(w, r, *bp)
+}
+
+// head answers a HEAD request from the response of req, without its body.
+func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+	resp, err := s.response(r.Context(), req)
+	if err != nil {
+		fail(w, err)
+		return Result{Request: req, URL: redact(req.URL), Err: err}, err
+	}
+	rp := newReply(r, resp)
+	rp.writeHeader(w, progress{})
+	return Result{Request: req, URL: resp.URL, Header: resp.Header}, nil
+}
+
+// errHeadOnly stops a transfer once its response is known.
+var errHeadOnly = errors.New("response headers only")
+
+// response returns the server's response for req: that of a download in
+// flight, or else of a transfer stopped before its body.
+func (s *Streamer) response(ctx context.Context, req Request) (*Response, error) {
+	sh, err := s.join(req, false)
+	if err != nil {
+		return nil, err
+	}
+	if sh != nil {
+		defer s.release(sh)
+		for {
+			p := sh.progress()
+			switch {
+			case p.resp != nil:
+				return p.resp, nil
+			case p.done:
+				return nil, p.res.Err
+			}
+			select {
+			case <-p.changed:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	var got *Response
+	next := req.OnResponse
+	req.Path, req.Writer, req.Progress = "", nil, nil
+	req.OnResponse = func(resp Response) error {
+		if next != nil {
+			if err := next(resp); err != nil {
+				return err
+			}
+		}
+		got = sized(resp, req)
+		return errHeadOnly
+	}
+	_, err = s.f.Fetch(ctx, req)
+	if got != nil && errors.Is(err, errHeadOnly) {
+		return got, nil
+	}
+	return nil, err
+}
+
+// join returns the download of req's key, with one more client, starting
+// it if there is none and start is set.
+func (s *Streamer) join(req Request, start bool) (*share, error) {
+	key := shareKey(req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	if sh := s.shares[key]; sh != nil {
+		sh.refs++
+		return sh, nil
+	}
+	if !start {
+		return nil, nil
+	}
+	spill, err := os.CreateTemp(s.dir, "fetch-spill-*")
+	if err != nil {
+		return nil, fmt.Errorf("spill file: %w", err)
+	}
+	sh := &share{key: key, spill: spill, refs: 2, changed: make(chan struct{})}
+	if os.Remove(spill.Name()) != nil {
+		sh.spillName = spill.Name() // removed once the last client is done
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	sh.cancel = cancel
+	s.shares[key] = sh
+	s.wg.Go(func() { s.run(ctx, sh, req) })
+	return sh, nil
+}
+
+// run downloads req into sh, then gives up the download's reference.
+func (s *Streamer) run(ctx context.Context, sh *share, req Request) {
+	orig := req
+	next := req.OnResponse
+	req.Writer = sh
+	req.OnResponse = func(resp Response) error {
+		if next != nil {
+			if err := next(resp); err != nil {
+				return err
+			}
+		}
+		sh.mu.Lock()
+		sh.resp = sized(resp, req)
+		sh.signal()
+		sh.mu.Unlock()
+		return nil
+	}
+	res, err := s.f.Fetch(ctx, req)
+	res.Request = orig
+	if err != nil {
+		// A failed download is not joined: the next request starts again.
+		s.mu.Lock()
+		if s.shares[sh.key] == sh {
+			delete(s.shares, sh.key)
+		}
+		s.mu.Unlock()
+	}
+	sh.mu.Lock()
+	sh.done, sh.res = true, res
+	sh.signal()
+	sh.mu.Unlock()
+	s.release(sh)
+}
+
+// release gives up one reference to sh: a client's or the download's. The
+// download is cancelled when only its own reference is left before it
+// ended, and the spill file is closed with the last reference.
+func (s *Streamer) release(sh *share) {
+	s.mu.Lock()
+	sh.refs--
+	refs := sh.refs
+	sh.mu.Lock()
+	abandoned := refs == 1 && !sh.done
+	sh.mu.Unlock()
+	if (refs == 0 || abandoned) && s.shares[sh.key] == sh {
+		delete(s.shares, sh.key)
+	}
+	s.mu.Unlock()
+	switch {
+	case abandoned:
+		sh.cancel()
+	case refs == 0:
+		sh.cancel()
+		sh.spill.Close()
+		if sh.spillName != "" {
+			os.Remove(sh.spillName)
+		}
+	}
+}
+
+// sized returns resp with the request's Size when the server gave none.
+func sized(resp Response, req Request) *Response {
+	if resp.Size < 0 && req.Size > 0 {
+		resp.Size = req.Size
+	}
+	return &resp
+}
+
+// shareKey returns the key of the download that req may share.
+func shareKey(req Request) string {
+	for alg, digest := range req.Digests {
+		if strings.EqualFold(alg, "sha256") {
+			return "sha256:" + strings.ToLower(digest)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("url:" + req.URL)
+	for _, k := range slices.Sorted(maps.Keys(req.Header)) {
+		for _, v := range req.Header[k] {
+			b.WriteString("\n" + k + ": " + v)
+		}
+	}
+	return b.String()
+}
+
+// share is one download and the clients that read it.
+type share struct {
+	key       string
+	spill     *os.File
+	spillName string // set when the spill file could not be removed at once
+	cancel    context.CancelFunc
+	refs      int // clients, and the download until it ends; guarded by Streamer.mu
+
+	mu      sync.Mutex
+	resp    *Response
+	written int64
+	done    bool
+	res     Result
+	changed chan struct{} // closed and replaced at every change
+}
+
+// progress is what a client knows of a download at one moment.
+type progress struct {
+	resp    *Response
+	written int64
+	done    bool
+	res     Result
+	changed <-chan struct{}
+}
+
+func (sh *share) progress() progress {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return progress{resp: sh.resp, written: sh.written, done: sh.done, res: sh.res, changed: sh.changed}
+}
+
+// signal wakes the clients waiting for a change; sh.mu is held.
+func (sh *share) signal() {
+	close(sh.changed)
+	sh.changed = make(chan struct{})
+}
+
+// Write appends p to the spill file: the Writer sink of the download.
+func (sh *share) Write(p []byte) (int, error) {
+	n, err := sh.spill.Write(p)
+	sh.mu.Lock()
+	sh.written += int64(n)
+	sh.signal()
+	sh.mu.Unlock()
+	return n, err
+}
+
+// serve sends the download to one client as the bytes arrive, copying
+// them through buf.
+func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Result, error) {
+	ctx := r.Context()
+	rc := http.NewResponseController(w)
+	var (
+		rp      *reply
+		pos     int64 // next byte of the file to send
+		started bool  // the header is sent
+	)
+	for {
+		p := sh.progress()
+		if p.done && p.res.Err != nil {
+			if started {
+				panic(http.ErrAbortHandler)
+			}
+			fail(w, p.res.Err)
+			return p.res, p.res.Err
+		}
+		if rp == nil && p.resp != nil {
+			rp = newReply(r, p.resp)
+			if rp.status == http.StatusRequestedRangeNotSatisfiable {
+				rp.writeHeader(w, p)
+				return Result{}, nil // the download goes on for the others, if any
+			}
+			pos = rp.first
+		}
+		if rp != nil {
+			limit := rp.limit(p)
+			if limit > pos || p.done {
+				if !started {
+					rp.writeHeader(w, p)
+					started = true
+				}
+				for pos < limit {
+					n := min(int64(len(buf)), limit-pos)
+					if _, err := sh.spill.ReadAt(buf[:n], pos); err != nil {
+						panic(http.ErrAbortHandler)
+					}
+					if _, err := w.Write(buf[:n]); err != nil {
+						panic(http.ErrAbortHandler) // the client went away
+					}
+					pos += n
+				}
+				if p.done {
+					if rp.end >= 0 && pos != rp.end {
+						panic(http.ErrAbortHandler)
+					}
+					return p.res, nil
+				}
+			}
+		}
+		if started {
+			rc.Flush()
+		}
+		select {
+		case <-p.changed:
+		case <-ctx.Done():
+			if started {
+				panic(http.ErrAbortHandler)
+			}
+			fail(w, ctx.Err())
+			return Result{Err: ctx.Err()}, ctx.Err()
+		}
+	}
+}
+
+// fail answers a request whose download failed before its first byte.
+func fail(w http.ResponseWriter, err error) {
+	code := http.StatusBadGateway
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, errClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrInvalidRequest):
+		code = http.StatusInternalServerError
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// reply is what one client is sent: a status, headers, and the bytes
+// [first, end) of the file; end is -1 when the size is unknown.
+type reply struct {
+	status      int
+	header      http.Header
+	first, end  int64
+	waitForSize bool // send nothing until the download ended (size unknown, HTTP/1.0)
+}
+
+// newReply returns the reply to r for a file whose server sent resp.
+func newReply(r *http.Request, resp *Response) *reply {
+	size := resp.Size
+	rp := &reply{status: http.StatusOK, header: forwardHeader(resp.Header), end: size}
+	if size < 0 {
+		rp.end = -1
+		rp.waitForSize = !r.ProtoAtLeast(1, 1)
+		return rp
+	}
+	rp.header.Set("Accept-Ranges", "bytes")
+	v := r.Header.Get("Range")
+	if v == "" || !ifRange(r.Header.Get("If-Range"), resp.Header) {
+		return rp
+	}
+	switch kind, first, end := parseRange(v, size); kind {
+	case rangeOne:
+		rp.status, rp.first, rp.end = http.StatusPartialContent, first, end
+		rp.header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end-1, size))
+	case rangeUnsatisfiable:
+		rp.status, rp.first, rp.end = http.StatusRequestedRangeNotSatisfiable, 0, 0
+		rp.header = http.Header{
+			"Content-Range": {fmt.Sprintf("bytes */%d", size)},
+			"Content-Type":  {"text/plain; charset=utf-8"},
+		}
+	}
+	return rp
+}
+
+// limit returns the end of the bytes that may be sent now: those received,
+// within the reply, but for the reply's last byte until the download
+// succeeded.
+func (rp *reply) limit(p progress) int64 {
+	if p.done {
+		if rp.end >= 0 {
+			return min(p.written, rp.end)
+		}
+		return p.written
+	}
+	if rp.waitForSize {
+		return rp.first
+	}
+	if rp.end >= 0 {
+		return min(p.written, rp.end-1)
+	}
+	return p.written
+}
+
+// writeHeader sends the status and headers of the reply.
+func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
+	h := w.Header()
+	for k, vs := range rp.header {
+		h[k] = slices.Clone(vs)
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // the server named no type: none is guessed
+	}
+	switch {
+	case rp.end >= 0:
+		h.Set("Content-Length", strconv.FormatInt(rp.end-rp.first, 10))
+	case p.done:
+		h.Set("Content-Length", strconv.FormatInt(p.written, 10))
+	}
+	w.WriteHeader(rp.status)
+}
+
+// dropped are the response headers never forwarded: those that describe a
+// connection (RFC 9110, section 7.6.1), those the reply sets itself, and
+// those that speak of the server rather than of the file.
+var dropped = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true, "Content-Range": true, "Accept-Ranges": true,
+	"Set-Cookie": true, "Alt-Svc": true,
+}
+
+// forwardHeader returns the headers of h that a client is sent.
+func forwardHeader(h http.Header) http.Header {
+	named := map[string]bool{}
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
+		}
+	}
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		if dropped[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
+			continue
+		}
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// ifRange reports whether a Range may be honoured given the request's
+// If-Range value v and the response headers h: v is empty, or it is the
+// file's strong ETag, or its Last-Modified date.
+func ifRange(v string, h http.Header) bool {
+	switch {
+	case v == "":
+		return true
+	case strings.HasPrefix(v, `"`):
+		return v == h.Get("Etag")
+	case strings.HasPrefix(v, "W/"):
+		return false // weak tags never match for a range
+	}
+	return v == h.Get("Last-Modified")
+}
+
+// Kinds of Range header, from parseRange.
+const (
+	rangeNone          = iota // absent, malformed or several ranges: send the whole file
+	rangeOne                  // one satisfiable range
+	rangeUnsatisfiable        // one range that lies past the end
+)
+
+// parseRange parses the Range header value v for a file of size bytes, and
+// returns its kind and, for rangeOne, the bytes [first, end) it asks for.
+func parseRange(v string, size int64) (kind int, first, end int64) {
+	const unit = "bytes="
+	if len(v) < len(unit) || !strings.EqualFold(v[:len(unit)], unit) {
+		return rangeNone, 0, 0
+	}
+	spec := strings.TrimSpace(v[len(unit):])
+	if strings.Contains(spec, ",") {
+		return rangeNone, 0, 0
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if !ok || a == "" && b == "" {
+		return rangeNone, 0, 0
+	}
+	if a == "" { // the last b bytes
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n < 0 {
+			return rangeNone, 0, 0
+		}
+		first, end = max(size-n, 0), size
+	} else {
+		var err error
+		if first, err = strconv.ParseInt(a, 10, 64); err != nil || first < 0 {
+			return rangeNone, 0, 0
+		}
+		end = size
+		if b != "" {
+			last, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || last < first {
+				return rangeNone, 0, 0
+			}
+			end = min(last+1, size)
+		}
+	}
+	if first >= end {
+		return rangeUnsatisfiable, 0, 0
+	}
+	return rangeOne, first, end
+}

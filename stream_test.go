@@ -1,0 +1,735 @@
+package fetch_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+)
+
+// streamFixture is an upstream server, a Streamer that downloads from it,
+// and a front server whose handler serves through the Streamer.
+type streamFixture struct {
+	up    *httptest.Server
+	gets  atomic.Int64 // GET requests the upstream received
+	st    *fetch.Streamer
+	front *httptest.Server
+	spill string // the Streamer's directory
+
+	mu   sync.Mutex
+	errs []error // errors returned by Serve
+}
+
+// frontOptions shape the front server of a streamFixture.
+type frontOptions struct {
+	// request returns the Request that serves r; nil: upstream's r.URL.Path.
+	request func(upstream string, r *http.Request) fetch.Request
+	// served, if set, is called once Serve returned or panicked.
+	served func(r *http.Request)
+}
+
+// newStreamFixture serves upstream through a Streamer.
+func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions) *streamFixture {
+	t.Helper()
+	fx := &streamFixture{spill: t.TempDir()}
+	fx.up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			fx.gets.Add(1)
+		}
+		upstream(w, r)
+	}))
+	t.Cleanup(fx.up.Close)
+	f := fetch.New(fetch.Options{Retries: -1})
+	t.Cleanup(func() { f.Close() })
+	fx.st = fetch.NewStreamer(f, fx.spill)
+	t.Cleanup(func() {
+		fx.st.Close()
+		if names := filesUnder(t, fx.spill); len(names) > 0 {
+			t.Errorf("spill directory holds %v after Close; want nothing", names)
+		}
+	})
+	if opts.request == nil {
+		opts.request = func(upstream string, r *http.Request) fetch.Request {
+			return fetch.Request{URL: upstream + r.URL.Path}
+		}
+	}
+	upURL := fx.up.URL
+	fx.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if opts.served != nil {
+			defer opts.served(r)
+		}
+		_, err := fx.st.Serve(w, r, opts.request(upURL, r))
+		if err != nil {
+			fx.mu.Lock()
+			fx.errs = append(fx.errs, err)
+			fx.mu.Unlock()
+		}
+	}))
+	t.Cleanup(fx.front.Close)
+	return fx
+}
+
+// get sends a request for path to the front server.
+func (fx *streamFixture) get(t *testing.T, method, path string, header http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, fx.front.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := fx.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+// servePayload answers every request with data, its length, an ETag and a
+// Last-Modified date.
+func servePayload(data []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-rpm")
+		w.Header().Set("Etag", `"v1"`)
+		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	}
+}
+
+func TestServeForwardsHeaders(t *testing.T) {
+	data := payload(10_000)
+	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Connection", "X-Hop")
+		h.Set("X-Hop", "connection-specific")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set("Set-Cookie", "session=upstream")
+		h.Set("X-Custom", "kept")
+		servePayload(data)(w, r)
+	}, frontOptions{})
+	resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("got status %d and %d bytes; want 200 and the %d bytes of the file", resp.StatusCode, len(body), len(data))
+	}
+	for name, want := range map[string]string{
+		"Content-Length":     strconv.Itoa(len(data)),
+		"Content-Type":       "application/x-rpm",
+		"Etag":               `"v1"`,
+		"Last-Modified":      "Mon, 02 Jan 2006 15:04:05 GMT",
+		"Accept-Ranges":      "bytes",
+		"X-Custom":           "kept",
+		"X-Hop":              "",
+		"Keep-Alive":         "",
+		"Proxy-Authenticate": "",
+		"Set-Cookie":         "",
+	} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("%s: got %q; want %q", name, got, want)
+		}
+	}
+}
+
+func TestServeWithoutContentType(t *testing.T) {
+	data := []byte("<html>not sniffed</html>")
+	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		w.Write(data)
+	}, frontOptions{})
+	resp := fx.get(t, http.MethodGet, "/f", nil)
+	io.Copy(io.Discard, resp.Body)
+	if got := resp.Header.Get("Content-Type"); got != "" {
+		t.Errorf("Content-Type: got %q; want none, as upstream sent", got)
+	}
+}
+
+func TestServeHead(t *testing.T) {
+	data := payload(100_000)
+	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		servePayload(data)(w, r)
+	}, frontOptions{})
+	resp := fx.get(t, http.MethodHead, "/f.rpm", nil)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 0 {
+		t.Errorf("HEAD body: got %d bytes, error %v; want none", len(body), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD status: got %d; want 200", resp.StatusCode)
+	}
+	if got, want := resp.Header.Get("Content-Length"), strconv.Itoa(len(data)); got != want {
+		t.Errorf("HEAD Content-Length: got %q; want %q", got, want)
+	}
+	if got := resp.Header.Get("Etag"); got != `"v1"` {
+		t.Errorf("HEAD ETag: got %q; want %q", got, `"v1"`)
+	}
+	if resp := fx.get(t, http.MethodHead, "/missing", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("HEAD of a missing file: got status %d; want 404", resp.StatusCode)
+	}
+}
+
+func TestServeRange(t *testing.T) {
+	data := payload(1000)
+	fx := newStreamFixture(t, servePayload(data), frontOptions{})
+	for _, tc := range []struct {
+		name, rng, ifRange string
+		status             int
+		contentRange       string
+		body               []byte
+	}{
+		{"first bytes", "bytes=0-9", "", http.StatusPartialContent, "bytes 0-9/1000", data[:10]},
+		{"open end", "bytes=990-", "", http.StatusPartialContent, "bytes 990-999/1000", data[990:]},
+		{"suffix", "bytes=-5", "", http.StatusPartialContent, "bytes 995-999/1000", data[995:]},
+		{"past the end", "bytes=500-2000", "", http.StatusPartialContent, "bytes 500-999/1000", data[500:]},
+		{"one byte", "bytes=7-7", "", http.StatusPartialContent, "bytes 7-7/1000", data[7:8]},
+		{"unsatisfiable", "bytes=1000-", "", http.StatusRequestedRangeNotSatisfiable, "bytes */1000", nil},
+		{"several ranges", "bytes=0-1,5-6", "", http.StatusOK, "", data},
+		{"malformed", "bytes=x-y", "", http.StatusOK, "", data},
+		{"if-range matches", "bytes=0-9", `"v1"`, http.StatusPartialContent, "bytes 0-9/1000", data[:10]},
+		{"if-range date matches", "bytes=0-9", "Mon, 02 Jan 2006 15:04:05 GMT", http.StatusPartialContent, "bytes 0-9/1000", data[:10]},
+		{"if-range stale", "bytes=0-9", `"v0"`, http.StatusOK, "", data},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Range": {tc.rng}}
+			if tc.ifRange != "" {
+				h.Set("If-Range", tc.ifRange)
+			}
+			resp := fx.get(t, http.MethodGet, "/f.rpm", h)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("reading the body: %v", err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Errorf("status: got %d; want %d", resp.StatusCode, tc.status)
+			}
+			if got := resp.Header.Get("Content-Range"); got != tc.contentRange {
+				t.Errorf("Content-Range: got %q; want %q", got, tc.contentRange)
+			}
+			if tc.body != nil && !bytes.Equal(body, tc.body) {
+				t.Errorf("body: got %d bytes; want bytes %d of the file", len(body), len(tc.body))
+			}
+		})
+	}
+}
+
+func TestServeUpstreamFailure(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close()
+	for _, tc := range []struct {
+		name   string
+		status int // upstream's; 0: unreachable
+		want   int
+		is     error
+	}{
+		{"not found", http.StatusNotFound, http.StatusNotFound, fetch.ErrNotFound},
+		{"gone", http.StatusGone, http.StatusNotFound, fetch.ErrNotFound},
+		{"server error", http.StatusInternalServerError, http.StatusBadGateway, nil},
+		{"forbidden", http.StatusForbidden, http.StatusBadGateway, nil},
+		{"unreachable", 0, http.StatusBadGateway, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts frontOptions
+			if tc.status == 0 {
+				opts.request = func(_ string, r *http.Request) fetch.Request { return fetch.Request{URL: goneURL + r.URL.Path} }
+			}
+			fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "upstream says no", tc.status)
+			}, opts)
+			resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want {
+				t.Errorf("status: got %d; want %d", resp.StatusCode, tc.want)
+			}
+			if bytes.Contains(body, []byte("127.0.0.1")) || bytes.Contains(body, []byte("upstream says")) {
+				t.Errorf("body %q tells of the upstream; want a short message", body)
+			}
+			fx.mu.Lock()
+			defer fx.mu.Unlock()
+			if len(fx.errs) != 1 {
+				t.Fatalf("Serve returned %d errors; want 1", len(fx.errs))
+			}
+			if tc.is != nil && !errors.Is(fx.errs[0], tc.is) {
+				t.Errorf("Serve returned %v; want an error matching %v", fx.errs[0], tc.is)
+			}
+		})
+	}
+}
+
+func TestServeAbortsMidStream(t *testing.T) {
+	data := payload(200_000)
+	for _, tc := range []struct {
+		name   string
+		length bool
+	}{
+		{"content length", true},
+		{"chunked", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cut := make(chan struct{})
+			fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+				if tc.length {
+					w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+				}
+				w.Write(data[:len(data)/2])
+				http.NewResponseController(w).Flush()
+				<-cut // the client has bytes
+				panic(http.ErrAbortHandler)
+			}, frontOptions{})
+			resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+			first := make([]byte, 1)
+			_, err := io.ReadFull(resp.Body, first)
+			close(cut)
+			if err != nil {
+				t.Fatalf("first byte: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err == nil {
+				t.Fatalf("got status %d and a clean end after %d bytes; want an error", resp.StatusCode, 1+len(body))
+			}
+			if len(body)+1 > len(data)/2 {
+				t.Errorf("got %d bytes; want at most the %d that upstream sent", len(body), len(data)/2)
+			}
+		})
+	}
+}
+
+func TestServeDigestMismatch(t *testing.T) {
+	t.Run("after the first byte", func(t *testing.T) {
+		data := payload(300_000)
+		cache := t.TempDir()
+		tail := make(chan struct{})
+		fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.Write(data[:len(data)-10])
+			http.NewResponseController(w).Flush()
+			<-tail // the client has bytes
+			w.Write(data[len(data)-10:])
+		}, frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
+			return fetch.Request{URL: upstream + r.URL.Path, Path: filepath.Join(cache, "f.rpm"),
+				Digests: map[string]string{"sha256": sha256Hex([]byte("other"))}}
+		}})
+		resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+		_, err := io.ReadFull(resp.Body, make([]byte, 1))
+		close(tail)
+		if err != nil {
+			t.Fatalf("first byte: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			t.Fatalf("got status %d and a clean end after %d bytes; want an error", resp.StatusCode, 1+len(body))
+		}
+		if 1+len(body) >= len(data) {
+			t.Errorf("got %d bytes; want fewer than the %d of the corrupt file", 1+len(body), len(data))
+		}
+		fx.st.Close() // waits for the download to be over
+		if names := filesUnder(t, cache); len(names) > 0 {
+			t.Errorf("cache holds %v; want nothing", names)
+		}
+	})
+	t.Run("one byte", func(t *testing.T) {
+		// The only byte is the last: it is held back, and the failure
+		// comes before the client was sent anything.
+		cache := t.TempDir()
+		fx := newStreamFixture(t, servePayload([]byte("x")), frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
+			return fetch.Request{URL: upstream + r.URL.Path, Path: filepath.Join(cache, "f.rpm"),
+				Digests: map[string]string{"sha256": sha256Hex([]byte("y"))}}
+		}})
+		resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("status: got %d; want 502", resp.StatusCode)
+		}
+		fx.st.Close()
+		if names := filesUnder(t, cache); len(names) > 0 {
+			t.Errorf("cache holds %v; want nothing", names)
+		}
+	})
+}
+
+func TestServeStreamAndKeep(t *testing.T) {
+	data := payload(300_000)
+	path := filepath.Join(t.TempDir(), "f.rpm")
+	fx := newStreamFixture(t, servePayload(data), frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
+		return fetch.Request{URL: upstream + r.URL.Path, Path: path, Digests: map[string]string{"sha256": sha256Hex(data)}}
+	}})
+	resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(body, data) {
+		t.Fatalf("got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
+	}
+	kept, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(kept, data) {
+		t.Errorf("kept %d bytes, error %v; want the %d bytes of the file", len(kept), err, len(data))
+	}
+}
+
+func TestServeSharesOneDownload(t *testing.T) {
+	const clients = 50
+	data := payload(1 << 20)
+	digest := sha256Hex(data)
+	for _, tc := range []struct {
+		name    string
+		request func(upstream string, r *http.Request) fetch.Request
+	}{
+		{"same URL", func(upstream string, r *http.Request) fetch.Request {
+			return fetch.Request{URL: upstream + r.URL.Path}
+		}},
+		{"same sha256", func(upstream string, r *http.Request) fetch.Request {
+			// Each client names another URL of the same bytes.
+			return fetch.Request{URL: upstream + r.URL.Path + "?" + r.URL.RawQuery, Digests: map[string]string{"sha256": digest}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+				w.Write(data[:len(data)/2])
+				http.NewResponseController(w).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+				w.Write(data[len(data)/2:])
+			}, frontOptions{request: tc.request})
+
+			// The first client reads the half that upstream sent; the
+			// others join once those bytes are in.
+			first := fx.get(t, http.MethodGet, "/f.rpm?client=0", nil)
+			head := make([]byte, len(data)/2)
+			if _, err := io.ReadFull(first.Body, head); err != nil {
+				t.Fatalf("first client: %v", err)
+			}
+			resps := make([]*http.Response, clients)
+			resps[0] = first
+			var joined sync.WaitGroup
+			for i := 1; i < clients; i++ {
+				joined.Go(func() {
+					req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/f.rpm?client=%d", fx.front.URL, i), nil)
+					resp, err := fx.front.Client().Do(req)
+					if err != nil {
+						t.Errorf("client %d: %v", i, err)
+						return
+					}
+					resps[i] = resp
+				})
+			}
+			joined.Wait() // each got its headers: it joined the download
+			close(release)
+
+			var read sync.WaitGroup
+			for i, resp := range resps {
+				if resp == nil {
+					continue
+				}
+				read.Go(func() {
+					defer resp.Body.Close()
+					body, err := io.ReadAll(resp.Body)
+					if i == 0 {
+						body = append(head, body...)
+					}
+					if err != nil || !bytes.Equal(body, data) {
+						t.Errorf("client %d: got %d bytes, error %v; want the %d bytes of the file", i, len(body), err, len(data))
+					}
+				})
+			}
+			read.Wait()
+			if got := fx.gets.Load(); got != 1 {
+				t.Errorf("upstream got %d GET requests; want 1", got)
+			}
+		})
+	}
+}
+
+func TestServeLeaderLeaves(t *testing.T) {
+	data := payload(1 << 20)
+	release := make(chan struct{})
+	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data[:len(data)/2])
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(data[len(data)/2:])
+	}, frontOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+"/f.rpm", nil)
+	leader, err := fx.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(leader.Body, make([]byte, 1)); err != nil {
+		t.Fatalf("leader: %v", err)
+	}
+	other := fx.get(t, http.MethodGet, "/f.rpm", nil)
+	cancel()
+	leader.Body.Close()
+	close(release)
+	body, err := io.ReadAll(other.Body)
+	if err != nil || !bytes.Equal(body, data) {
+		t.Fatalf("the other client got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
+	}
+	if got := fx.gets.Load(); got != 1 {
+		t.Errorf("upstream got %d GET requests; want 1", got)
+	}
+}
+
+func TestServeClientGoneStopsDownload(t *testing.T) {
+	data := payload(1 << 20)
+	stopped := make(chan struct{})
+	cache := t.TempDir()
+	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data[:64<<10])
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done() // only a download that stops ends this
+		close(stopped)
+	}, frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
+		return fetch.Request{URL: upstream + r.URL.Path, Path: filepath.Join(cache, "f.rpm")}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+"/f.rpm", nil)
+	resp, err := fx.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	cancel()
+	resp.Body.Close()
+	<-stopped
+	fx.st.Close()
+	if names := filesUnder(t, cache); len(names) > 0 {
+		t.Errorf("cache holds %v; want nothing", names)
+	}
+}
+
+func TestServeSlowClientBesideFastOne(t *testing.T) {
+	const size = 24 << 20 // far more than the socket buffers of a client that does not read
+	data := payload(size)
+	slowDone := make(chan struct{})
+	fx := newStreamFixture(t, servePayload(data), frontOptions{served: func(r *http.Request) {
+		if r.URL.Query().Has("slow") {
+			close(slowDone)
+		}
+	}})
+	// The slow client has a small receive buffer and reads nothing yet.
+	slowTransport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}
+	defer slowTransport.CloseIdleConnections()
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	slow, err := (&http.Client{Transport: slowTransport}).Get(fx.front.URL + "/big?slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Body.Close()
+	fast := fx.get(t, http.MethodGet, "/big", nil)
+	h := sha256.New()
+	if n, err := io.Copy(h, fast.Body); err != nil || n != size {
+		t.Fatalf("fast client: got %d bytes, error %v; want %d", n, err, size)
+	}
+	if got, want := hex.EncodeToString(h.Sum(nil)), sha256Hex(data); got != want {
+		t.Fatalf("fast client: got sha256 %s; want %s", got, want)
+	}
+	select {
+	case <-slowDone:
+		t.Fatal("the slow client's response ended before it read; the test needs a file larger than the socket buffers")
+	default:
+	}
+
+	runtime.GC()
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	if grown := int64(during.HeapAlloc) - int64(before.HeapAlloc); grown > size/4 {
+		t.Errorf("heap grew by %d bytes while a client lags %d bytes behind; want the file kept on disk", grown, size)
+	}
+
+	h.Reset()
+	if n, err := io.Copy(h, slow.Body); err != nil || n != size {
+		t.Fatalf("slow client: got %d bytes, error %v; want %d", n, err, size)
+	}
+	if got, want := hex.EncodeToString(h.Sum(nil)), sha256Hex(data); got != want {
+		t.Fatalf("slow client: got sha256 %s; want %s", got, want)
+	}
+	if got := fx.gets.Load(); got != 1 {
+		t.Errorf("upstream got %d GET requests; want 1", got)
+	}
+}
+
+func TestServeAfterClose(t *testing.T) {
+	fx := newStreamFixture(t, servePayload([]byte("data")), frontOptions{})
+	fx.st.Close()
+	resp := fx.get(t, http.MethodGet, "/f", nil)
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status: got %d; want 503", resp.StatusCode)
+	}
+}
+
+func TestServeEmptyFile(t *testing.T) {
+	fx := newStreamFixture(t, servePayload(nil), frontOptions{})
+	resp := fx.get(t, http.MethodGet, "/empty", nil)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 0 || resp.StatusCode != http.StatusOK {
+		t.Errorf("got status %d, %d bytes, error %v; want 200 and no bytes", resp.StatusCode, len(body), err)
+	}
+	if got := resp.Header.Get("Content-Length"); got != "0" {
+		t.Errorf("Content-Length: got %q; want \"0\"", got)
+	}
+}
+
+// BenchmarkStream compares a download straight from the upstream server
+// with one through a Streamer, for a small file and a large one: ttfb-ns is
+// the time to the first byte of the body, MB/s the throughput.
+func BenchmarkStream(b *testing.B) {
+	for _, size := range []int{64 << 10, 16 << 20} {
+		data := payload(size)
+		up := httptest.NewServer(servePayload(data))
+		f := fetch.New(fetch.Options{})
+		st := fetch.NewStreamer(f, b.TempDir())
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			st.Serve(w, r, fetch.Request{URL: up.URL + r.URL.Path})
+		}))
+		for _, bc := range []struct{ name, url string }{
+			{"direct", up.URL + "/f"},
+			{"streamer", front.URL + "/f"},
+		} {
+			b.Run(fmt.Sprintf("%s/%dKiB", bc.name, size>>10), func(b *testing.B) {
+				benchmarkGet(b, bc.url, size)
+			})
+		}
+		front.Close()
+		st.Close()
+		f.Close()
+		up.Close()
+	}
+}
+
+// benchmarkGet downloads url, size bytes, b.N times.
+func benchmarkGet(b *testing.B, url string, size int) {
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.Transport.(*http.Transport).CloseIdleConnections()
+	buf := make([]byte, 64<<10)
+	var ttfb time.Duration
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		start := time.Now()
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := resp.Body.Read(buf)
+		ttfb += time.Since(start)
+		for err == nil {
+			var m int
+			m, err = resp.Body.Read(buf)
+			n += m
+		}
+		resp.Body.Close()
+		if err != io.EOF || n != size {
+			b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
+		}
+	}
+	b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
+}
+
+// A handler that serves the files of an upstream server, keeps them in a
+// cache folder, and downloads each once however many clients ask for it.
+func ExampleStreamer() {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "the bytes of "+r.URL.Path)
+	}))
+	defer upstream.Close()
+	cache, _ := os.MkdirTemp("", "cache")
+	defer os.RemoveAll(cache)
+
+	f := fetch.New(fetch.Options{})
+	defer f.Close()
+	st := fetch.NewStreamer(f, cache)
+	defer st.Close()
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A real handler checks r.URL.Path before it names a file.
+		st.Serve(w, r, fetch.Request{
+			URL:  upstream.URL + r.URL.Path,
+			Path: filepath.Join(cache, filepath.Base(r.URL.Path)),
+		})
+	}))
+	defer front.Close()
+
+	resp, err := http.Get(front.URL + "/pkg.rpm")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.Status, string(body), err)
+	kept, err := os.ReadFile(filepath.Join(cache, "pkg.rpm"))
+	fmt.Println(string(kept), err)
+	// Output:
+	// 200 OK the bytes of /pkg.rpm <nil>
+	// the bytes of /pkg.rpm <nil>
+}

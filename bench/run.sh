@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Runs the benchmarks of bench/README.md side by side against their peers and
+# prints a Markdown report: medians over ROUNDS rounds, and ratios to fetch.
+#
+#   bench/run.sh             full sizes (10,000 files, 1 GiB, 1,000,000 requests)
+#   QUICK=1 bench/run.sh     small sizes and one round: a smoke run
+#
+# Environment: ROUNDS (default 5; QUICK: 1), KEEP=1 keeps the work directory,
+# GOBENCH=0 skips the in-package go test benchmarks. The report also goes to
+# bench/out/results-DATE.md. All traffic stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=${ROUNDS:-1}
+	SMALL_N=500 LARGE_MIB=64 MEM_NS="10000" CONN_N=1000
+else
+	ROUNDS=${ROUNDS:-5}
+	SMALL_N=10000 LARGE_MIB=1024 MEM_NS="10000 1000000" CONN_N=5000
+fi
+SMALL_SIZE=4096 JOBS=16 CONN_LIMIT=8 TINY_FILES=50 TINY_SIZE=64
+GOBENCH=${GOBENCH:-1}
+
+log() { printf '%s\n' "$*" >&2; }
+
+# Tools: install what is missing.
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v aria2c >/dev/null || missing+=(aria2)
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# The work directory is on disk (not a tmpfs): downloads go "to disk".
+WORK=$(mktemp -d /var/tmp/fetch-bench.XXXXXX)
+NGINX_PID=
+cleanup() {
+	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+		kill "$NGINX_PID"
+		while kill -0 "$NGINX_PID" 2>/dev/null; do sleep 0.1; done
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+mkdir -p "$WORK"/{bin,data,lists,nginx/tmp,out}
+
+log "building"
+go build -o "$WORK/bin/" ./bench/gen ./bench/nethttp ./bench/fetchall
+FETCH=
+if [ -d cmd/fetch ] && go build -o "$WORK/bin/fetch" ./cmd/fetch; then
+	FETCH=$WORK/bin/fetch
+	# A limit per host below -j would leave fetch with fewer connections
+	# than its peers get.
+	PER_HOST=()
+	if "$FETCH" -h 2>&1 | grep -q -- -per-host; then PER_HOST=(-per-host); fi
+else
+	log "cmd/fetch is not there: the fetch command is left out of the file cases"
+fi
+
+log "generating data"
+"$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$SMALL_N" -size "$SMALL_SIZE" >"$WORK/lists/small.manifest"
+"$WORK/bin/gen" -dir "$WORK/data" -prefix large -n 1 -size $((LARGE_MIB << 20)) >"$WORK/lists/large.manifest"
+"$WORK/bin/gen" -dir "$WORK/data" -prefix tiny -n "$TINY_FILES" -size "$TINY_SIZE" >/dev/null
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1)
+BASE=http://127.0.0.1:$PORT
+cat >"$WORK/nginx/nginx.conf" <<EOF
+user root;
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 16384; }
+http {
+	default_type application/octet-stream;
+	client_body_temp_path $WORK/nginx/tmp/body;
+	proxy_temp_path $WORK/nginx/tmp/proxy;
+	fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+	uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+	scgi_temp_path $WORK/nginx/tmp/scgi;
+	sendfile on;
+	tcp_nopush on;
+	# Connections live as long as the clients keep them: the connection
+	# counts are the clients' doing.
+	keepalive_requests 10000000;
+	keepalive_timeout 300s;
+	access_log off;
+	log_format conn '\$connection';
+	server {
+		listen 127.0.0.1:$PORT;
+		root $WORK/data;
+		location /conns/ {
+			alias $WORK/data/tiny/;
+			access_log $WORK/nginx/conns.log conn;
+		}
+		location = /status { stub_status; }
+	}
+}
+EOF
+"$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+NGINX_PID=$!
+for _ in $(seq 100); do curl -fso /dev/null "$BASE/status" && break; sleep 0.1; done
+curl -fso /dev/null "$BASE/status"
+
+# Lists in each peer's format, from a manifest of "relpath sha256 size".
+lists() { # name manifest
+	local name=$1 manifest=$2
+	awk -v base="$BASE" '{ print base "/" $1 " out=" $1 " sha256=" $2 " size=" $3 }' "$manifest" >"$WORK/lists/$name.list"
+	awk -v base="$BASE" '{ print base "/" $1 "\n  out=" $1 "\n  checksum=sha-256=" $2 }' "$manifest" >"$WORK/lists/$name.aria2"
+	awk -v base="$BASE" -v out="$WORK/out" '{ print "url = \"" base "/" $1 "\"\noutput = \"" out "/" $1 "\"" }' "$manifest" >"$WORK/lists/$name.curl"
+	awk '{ print $2 "  " $1 }' "$manifest" >"$WORK/lists/$name.sha256"
+}
+lists small "$WORK/lists/small.manifest"
+lists large "$WORK/lists/large.manifest"
+awk -v n="$CONN_N" -v files="$TINY_FILES" 'BEGIN { for (i = 0; i < n; i++) printf "conns/%05d %s %d\n", i % files, "-", 0 }' >"$WORK/lists/conns.manifest"
+awk -v base="$BASE" '{ printf "%s/%s out=conns/%05d\n", base, $1, NR - 1 }' "$WORK/lists/conns.manifest" >"$WORK/lists/conns.list"
+awk -v base="$BASE" '{ printf "%s/%s\n  out=conns/%05d\n", base, $1, NR - 1 }' "$WORK/lists/conns.manifest" >"$WORK/lists/conns.aria2"
+awk -v base="$BASE" -v out="$WORK/out" '{ printf "url = \"%s/%s\"\noutput = \"%s/conns/%05d\"\n", base, $1, out, NR - 1 }' "$WORK/lists/conns.manifest" >"$WORK/lists/conns.curl"
+
+# peer_cmd CASE PEER J: the command line of PEER for CASE with J transfers.
+peer_cmd() {
+	local c=$1 p=$2 j=$3 L=$WORK/lists O=$WORK/out
+	case $p in
+	fetch) echo "$FETCH -q -j $j ${PER_HOST[*]:+${PER_HOST[*]} $j} -i $L/$c.list -o $O" ;;
+	nethttp) echo "$WORK/bin/nethttp -j $j -i $L/$c.list -o $O" ;;
+	nethttp-naive) echo "$WORK/bin/nethttp -naive -j $j -i $L/$c.list -o $O" ;;
+	aria2c) echo "aria2c -q -j $j -x 1 --file-allocation=none --allow-overwrite=true --auto-file-renaming=false -i $L/$c.aria2 -d $O" ;;
+	curl) # curl cannot verify: sha256sum afterwards, in the time.
+		local check="cd $O && sha256sum --quiet --strict -c $L/$c.sha256"
+		[ "$c" = conns ] && check=true
+		echo "sh -c 'curl -sS --fail --create-dirs --parallel --parallel-max $j -K $L/$c.curl && $check'" ;;
+	esac
+}
+
+RESULTS=$WORK/results.tsv # case peer round seconds peak_rss_kib extra
+: >"$RESULTS"
+
+# measure CASE PEER ROUND J [EXPECTED_FILES]: one timed run, from a cold start
+# of the peer, into an empty output directory, after a sync.
+measure() {
+	local c=$1 p=$2 r=$3 j=$4 want=${5:-}
+	rm -rf "$WORK/out" && mkdir -p "$WORK/out"
+	sync
+	local cmd t0 t1 rss
+	cmd=$(peer_cmd "$c" "$p" "$j")
+	t0=$(date +%s.%N)
+	if ! /usr/bin/time -f %M -o "$WORK/rss" sh -c "$cmd" >"$WORK/peer.log" 2>&1; then
+		log "FAILED: $c $p: $cmd"
+		cat "$WORK/peer.log" >&2
+		exit 1
+	fi
+	t1=$(date +%s.%N)
+	rss=$(tail -n 1 "$WORK/rss")
+	if [ -n "$want" ]; then
+		local got
+		got=$(find "$WORK/out" -type f | wc -l)
+		[ "$got" = "$want" ] || { log "FAILED: $c $p: $got files, want $want"; exit 1; }
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$p" "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$rss" "${6:-}" >>"$RESULTS"
+	log "$c $p round $r: $(tail -n1 "$RESULTS" | cut -f4) s"
+}
+
+PEERS=(nethttp aria2c curl)
+[ -n "$FETCH" ] && PEERS=(fetch "${PEERS[@]}")
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+for r in $(seq "$ROUNDS"); do
+	for p in "${PEERS[@]}"; do measure small "$p" "$r" "$JOBS" "$SMALL_N"; done
+	for p in "${PEERS[@]}"; do measure large "$p" "$r" 1 1; done
+done
+
+# Connections: CONN_N requests, CONN_LIMIT at once; what nginx saw.
+conns() { # peer
+	: >"$WORK/nginx/conns.log"
+	measure conns "$1" 1 "$CONN_LIMIT" "$CONN_N"
+	local seen
+	seen=$(sort -u "$WORK/nginx/conns.log" | wc -l)
+	sed -i '$ s/\t$/\t'"$seen"'/' "$RESULTS"
+}
+for p in "${PEERS[@]}" nethttp-naive; do conns "$p"; done
+: >"$WORK/nginx/conns.log"
+"$WORK/bin/fetchall" -url "$BASE/conns/%05d" -files "$TINY_FILES" -n "$CONN_N" -j "$CONN_LIMIT" >"$WORK/fetchall.out"
+printf 'conns\tFetchAll\t1\t%s\t%s\t%s\n' "$(sed 's/.*seconds=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" \
+	"$(sed 's/.*peak_rss_kib=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" "$(sort -u "$WORK/nginx/conns.log" | wc -l)" >>"$RESULTS"
+
+# Memory: FetchAll over many tiny requests, Writer sink.
+for n in $MEM_NS; do
+	for r in $(seq "$(( ROUNDS < 3 ? ROUNDS : 3 ))"); do
+		"$WORK/bin/fetchall" -url "$BASE/tiny/%05d" -files "$TINY_FILES" -n "$n" -j "$JOBS" >"$WORK/fetchall.out"
+		log "memory $n round $r: $(cat "$WORK/fetchall.out")"
+		printf 'memory-%s\tFetchAll\t%s\t%s\t%s\t\n' "$n" "$r" "$(sed 's/.*seconds=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" \
+			"$(sed 's/.*peak_rss_kib=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" >>"$RESULTS"
+	done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The report.
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { awk -F'\t' -v c="$1" -v p="$2" -v k="$3" '$1 == c && $2 == p { print $k }' "$RESULTS"; }
+report() {
+	echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory"
+	echo "- load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER"
+	echo "- $(go version | cut -d' ' -f3-), nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(aria2c --version | head -n1), $(curl --version | head -n1 | cut -d' ' -f1-2)"
+	echo "- command: \`$( [ "$QUICK" = 1 ] && printf 'QUICK=1 ')ROUNDS=$ROUNDS bench/run.sh\`; rounds interleave the peers"
+	echo
+	echo "| case | peer | median s | min–max s | rate | peak RSS | time vs fetch |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+	local ref c p med lo hi rate rss ratio
+	for c in small large; do
+		ref=
+		[ -n "$FETCH" ] && ref=$(col "$c" fetch 4 | median)
+		for p in "${PEERS[@]}"; do
+			med=$(col "$c" "$p" 4 | median)
+			lo=$(col "$c" "$p" 4 | sort -g | head -n1) hi=$(col "$c" "$p" 4 | sort -g | tail -n1)
+			rss=$(col "$c" "$p" 5 | median)
+			if [ "$c" = small ]; then
+				rate=$(awk -v n="$SMALL_N" -v t="$med" 'BEGIN { printf "%.0f files/s", n / t }')
+			else
+				rate=$(awk -v m="$LARGE_MIB" -v t="$med" 'BEGIN { printf "%.0f MiB/s", m / t }')
+			fi
+			ratio=–
+			[ -n "$ref" ] && ratio=$(awk -v a="$med" -v b="$ref" 'BEGIN { printf "%.2f×", a / b }')
+			printf '| %s | %s | %.3f | %.3f–%.3f | %s | %.0f MiB | %s |\n' \
+				"$([ "$c" = small ] && echo "$SMALL_N × 4 KiB, -j $JOBS" || echo "1 × $LARGE_MIB MiB")" \
+				"$p$([ "$p" = curl ] && echo ' + sha256sum')" "$med" "$lo" "$hi" "$rate" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$ratio"
+		done
+	done
+	echo
+	echo "Connections: $CONN_N requests for $TINY_FILES files of $TINY_SIZE bytes, $CONN_LIMIT at once; connections nginx saw (distinct \`\$connection\`):"
+	echo
+	echo "| peer | connections | seconds |"
+	echo "| --- | ---: | ---: |"
+	for p in FetchAll "${PEERS[@]}" nethttp-naive; do
+		printf '| %s | %s | %.3f |\n' "$p" "$(col conns "$p" 6)" "$(col conns "$p" 4)"
+	done
+	echo
+	echo "Memory: FetchAll over N requests for $TINY_SIZE-byte files, Writer sink, -j $JOBS; peak RSS (VmHWM) of the process:"
+	echo
+	echo "| requests | median peak RSS | median s | requests/s |"
+	echo "| ---: | ---: | ---: | ---: |"
+	for n in $MEM_NS; do
+		med=$(col "memory-$n" FetchAll 4 | median)
+		printf '| %s | %.1f MiB | %.2f | %.0f |\n' "$n" "$(col "memory-$n" FetchAll 5 | median | awk '{ print $1 / 1024 }')" "$med" "$(awk -v n="$n" -v t="$med" 'BEGIN { print n / t }')"
+	done
+}
+mkdir -p bench/out
+OUTFILE=bench/out/results-$(date -u +%Y%m%dT%H%M%SZ).md
+report | tee "$OUTFILE"
+
+# FTP: bench/ftp.sh, when there, runs its own servers and peers and prints its
+# own section.
+if [ -f bench/ftp.sh ]; then
+	echo | tee -a "$OUTFILE"
+	FETCH=$FETCH ROUNDS=$ROUNDS QUICK=$QUICK bash bench/ftp.sh | tee -a "$OUTFILE"
+fi
+
+if [ "$GOBENCH" = 1 ]; then
+	{
+		echo
+		echo "In-package benchmarks (\`go test -run '^\$' -bench . -benchtime 3x -count 3\`):"
+		echo
+		echo '```'
+		if [ "$QUICK" = 1 ]; then
+			go test -run '^$' -bench 'SmallFiles|LargeFile|FetchAllMemory/10000$' -benchtime 1x .
+		else
+			go test -run '^$' -bench . -benchtime 3x -count 3 .
+		fi | grep -E '^(Benchmark|goos|goarch|cpu)'
+		echo '```'
+	} | tee -a "$OUTFILE"
+fi
+log "report: $OUTFILE"

@@ -53,6 +53,16 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 		}
 		r.Offset, r.Size = start, size
 		return r, resp.Body, nil
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && req.Offset > 0:
+		// Nothing is left from Offset: the transfer broke after its last
+		// byte. (The If-Range validator matched, or the server would have
+		// sent the file whole.)
+		if size, ok := parseCompleteLength(resp.Header.Get("Content-Range")); ok && size == req.Offset {
+			io.CopyN(io.Discard, resp.Body, 4<<10)
+			resp.Body.Close()
+			r.Offset, r.Size = req.Offset, size
+			return r, http.NoBody, nil
+		}
 	}
 	// Read a little of an error body so that the connection can be reused.
 	io.CopyN(io.Discard, resp.Body, 4<<10)
@@ -92,6 +102,16 @@ func parseContentRange(s string) (start, size int64, ok bool) {
 		return 0, 0, false
 	}
 	return start, size, true
+}
+
+// parseCompleteLength parses the "bytes */size" of a 416 response.
+func parseCompleteLength(s string) (int64, bool) {
+	rest, ok := strings.CutPrefix(s, "bytes */")
+	if !ok {
+		return 0, false
+	}
+	size, err := strconv.ParseInt(rest, 10, 64)
+	return size, err == nil && size >= 0
 }
 
 // retryAfter parses a Retry-After value, in seconds or an HTTP date, into a

@@ -1102,3 +1102,39 @@ func TestRedirectLoop(t *testing.T) {
 		t.Errorf("got %d attempts, %d requests; want 1 attempt, 10 requests", res.Attempts, o.hits.Load())
 	}
 }
+
+// TestBrokenAfterLastByte: a chunked body that breaks after its last byte
+// but before its end is complete: the resume finds nothing left to send
+// (416), and the download succeeds with the bytes it has.
+func TestBrokenAfterLastByte(t *testing.T) {
+	t.Parallel()
+	d := doc{body: blob(50000, 18), etag: `"end"`}
+	for _, sink := range sinks {
+		t.Run(sink, func(t *testing.T) {
+			t.Parallel()
+			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				if n > 1 {
+					w.Header().Set("Etag", d.etag)
+					http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(d.body)) // 416
+					return
+				}
+				w.Header().Set("Etag", d.etag) // no Content-Length: chunked
+				cw := &cutWriter{ResponseWriter: w, o: o, left: len(d.body)}
+				cw.Write(d.body)
+				panic(http.ErrAbortHandler) // no last chunk
+			})
+			f := quickFetcher(t, fetch.Options{})
+			req, got := request(t, o.URL+"/file", sink)
+			res, err := f.Fetch(testContext(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got(), d.body) {
+				t.Errorf("received bytes differ from the file")
+			}
+			if res.Attempts != 2 || o.served.Load() != int64(len(d.body)) {
+				t.Errorf("got %d attempts, %d bytes served; want 2, %d", res.Attempts, o.served.Load(), len(d.body))
+			}
+		})
+	}
+}

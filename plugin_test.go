@@ -316,3 +316,51 @@ func TestResolverPlugin(t *testing.T) {
 		t.Errorf("no URL: got %v; want ErrInvalidRequest", err)
 	}
 }
+
+// TestBearerToken: a token transport in the shared client serves every
+// download of a Fetcher: one token for many downloads at once, one refresh
+// when it expires, and never to another host.
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		expireAfter int64
+		issued      int64
+	}{
+		{"token kept", 0, 1},
+		{"token expires midway", 37, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTokenServer(tc.expireAfter)
+			t.Cleanup(s.Close)
+			elsewhere := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 404, "") })
+			client := newBearerClient(s)
+			t.Cleanup(client.CloseIdleConnections)
+			f := quickFetcher(t, fetch.Options{Client: client, Limiter: fetch.NewLimiter(100, 100)})
+			ctx := testContext(t)
+			var wg sync.WaitGroup
+			for i := range 100 {
+				wg.Go(func() {
+					req := fetch.Request{URL: fmt.Sprintf("%s/file/%d", s.URL, i), Writer: new(bytes.Buffer)}
+					if i == 0 {
+						req.URL, req.Mirrors = elsewhere.URL+"/file/0", []string{req.URL}
+					}
+					if _, err := f.Fetch(ctx, req); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if got := s.served.Load(); got != 100 {
+				t.Errorf("files served: got %d; want 100", got)
+			}
+			if got := s.issued.Load(); got != tc.issued {
+				t.Errorf("tokens issued: got %d; want %d", got, tc.issued)
+			}
+			if h := elsewhere.header(1).Get("Authorization"); h != "" {
+				t.Errorf("another host got Authorization %q", h)
+			}
+		})
+	}
+}

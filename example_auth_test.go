@@ -53,6 +53,14 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.send(req, token)
 }
 
+// CloseIdleConnections closes the idle connections of the base transport,
+// so that http.Client.CloseIdleConnections reaches them.
+func (t *bearerTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *bearerTransport) send(req *http.Request, token string) (*http.Response, error) {
 	req = req.Clone(req.Context()) // a RoundTripper must not change its request
 	req.Header.Set("Authorization", "Bearer "+token)

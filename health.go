@@ -12,8 +12,9 @@ import (
 const DefaultMirrorCooldown = 5 * time.Minute
 
 // health remembers the hosts whose last attempt failed in a way that says
-// something of the host (a network error, a stall, a 5xx), for every request
-// of a Fetcher, so that a request tries the healthy URLs first.
+// something of the host (a network error, a stall, a 5xx, bytes that fail
+// their digest or size: a stale mirror), for every request of a Fetcher, so
+// that a request tries the healthy URLs first.
 type health struct {
 	cooldown time.Duration
 	mu       sync.Mutex
@@ -35,7 +36,7 @@ func (h *health) record(u *url.URL, err error) {
 		h.mu.Lock()
 		delete(h.failed, hostKey(u))
 		h.mu.Unlock()
-	case !isFinal(err) && isTemporary(err, &temp):
+	case !isFinal(err) && (isTemporary(err, &temp) || isMismatch(err)):
 		h.mu.Lock()
 		h.failed[hostKey(u)] = time.Now()
 		h.mu.Unlock()

@@ -1138,3 +1138,29 @@ func TestBrokenAfterLastByte(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleMirrorDemoted: a mirror that served other bytes than expected
+// is tried last by the next requests, as one that failed.
+func TestStaleMirrorDemoted(t *testing.T) {
+	t.Parallel()
+	good := blob(20000, 19)
+	stale := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+		o.serve(w, r, doc{body: blob(20000, 20)}, -1)
+	})
+	fresh := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, doc{body: good}, -1) })
+	f := quickFetcher(t, fetch.Options{})
+	for i, want := range []int{2, 1, 1} {
+		res, err := f.Fetch(testContext(t), fetch.Request{
+			URL: stale.URL + "/file", Mirrors: []string{fresh.URL + "/file"}, Digests: sha256Of(good),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Attempts != want {
+			t.Errorf("request %d: Attempts: got %d; want %d", i+1, res.Attempts, want)
+		}
+	}
+	if n := stale.hits.Load(); n != 1 {
+		t.Errorf("stale mirror hits: got %d; want 1", n)
+	}
+}

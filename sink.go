@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -105,12 +108,20 @@ func (s *sink) create() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+base+".*"+PartialSuffix)
-	if err != nil {
-		return err
+	// Not os.CreateTemp, whose files are private (0600): the file renamed
+	// to Path gets the mode of any new file, 0666 less the umask.
+	for {
+		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+PartialSuffix)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.tmp = f
+		return nil
 	}
-	s.tmp = f
-	return nil
 }
 
 // PartialSuffix ends the name of the temporary file that a download to

@@ -294,6 +294,22 @@ func TestSync(t *testing.T) {
 	if got := r.fileHits(); got != 40 {
 		t.Errorf("%d requests for files; want 40", got)
 	}
+	// Files get the mode of any new file (0666 less the umask), so
+	// that DIR can be served.
+	ref := filepath.Join(t.TempDir(), "ref")
+	if err := os.WriteFile(ref, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	refInfo, _ := os.Stat(ref)
+	for _, name := range []string{"d1/f001.bin", "PULP_MANIFEST"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != refInfo.Mode() {
+			t.Errorf("%s has mode %v; want %v", name, fi.Mode(), refInfo.Mode())
+		}
+	}
 
 	// A finished sync downloads nothing.
 	res = fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/fetchkit/fetch"
@@ -64,7 +68,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s := &syncer{manifest: manifest, mirrors: mirrors, dir: dir, root: root}
 
 	// The manifest goes to a temporary file beside where it will be kept.
-	tmp, err := os.CreateTemp(dir, "."+name+".*"+fetch.PartialSuffix)
+	tmp, err := createPartial(filepath.Join(dir, name))
 	if err != nil {
 		rep.fail(manifest.Redacted(), err)
 		rep.finish(nil)
@@ -141,6 +145,20 @@ func manifestURL(arg string) (*url.URL, error) {
 		u.RawPath = ""
 	}
 	return u, nil
+}
+
+// createPartial creates a temporary file beside path, named as the
+// library names its own (so that a look for "*.part" finds it), with the
+// mode of any new file (0666 less the umask), unlike os.CreateTemp.
+func createPartial(path string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	for {
+		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+fetch.PartialSuffix)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
 }
 
 // syncer holds what the files of a sync share.

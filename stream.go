@@ -29,7 +29,8 @@ import (
 // they arrive. Requests that share a key must therefore describe the same
 // file.
 //
-// The download writes to a spill file in the Streamer's directory, and
+// The download writes to a spill file in the Streamer's directory
+// (StreamerOptions.Dir), and
 // each client reads from that file at its own pace: a slow client costs
 // disk space, not memory, and never holds back the others. The spill file
 // is removed from its directory as soon as it is made (where the system
@@ -52,27 +53,44 @@ import (
 // cannot tell a cut from an end, is sent nothing until the download of a
 // file of unknown size has ended, and then the file with its length.
 type Streamer struct {
-	f    *Fetcher
-	dir  string
-	ctx  context.Context // the downloads' context, cancelled by Close
-	stop context.CancelFunc
-	wg   sync.WaitGroup // the downloads
-	bufs sync.Pool      // of *[]byte, the copy buffers of the clients
+	f          *Fetcher
+	dir        string
+	onComplete func(Result) error
+	ctx        context.Context // the downloads' context, cancelled by Close
+	stop       context.CancelFunc
+	wg         sync.WaitGroup // the downloads
+	bufs       sync.Pool      // of *[]byte, the copy buffers of the clients
 
 	mu     sync.Mutex
 	shares map[string]*share // downloads that clients may join, by key
 	closed bool
 }
 
-// NewStreamer returns a Streamer that downloads with f, and writes the
-// spill files of its downloads in dir; "" means os.TempDir(). dir should be
-// on a disk: os.TempDir() may be a file system in memory.
-func NewStreamer(f *Fetcher, dir string) *Streamer {
+// StreamerOptions configures a Streamer. The zero value of each field means
+// its documented default.
+type StreamerOptions struct {
+	// Dir is the directory of the spill files, which hold the bytes of the
+	// downloads in flight for their clients. "" means os.TempDir(). It
+	// should be on a disk: os.TempDir() may be a file system in memory.
+	Dir string
+
+	// OnComplete, if set, is called with the Result of each download that
+	// succeeded, once, before any of its clients is sent its last byte: the
+	// place to record that a file kept at Request.Path is complete, so that
+	// a client that saw its response end finds the record. Returning an
+	// error fails the download (the file at Path stays): its clients'
+	// responses are broken off. It is called from the download's goroutine.
+	OnComplete func(Result) error
+}
+
+// NewStreamer returns a Streamer that downloads with f.
+func NewStreamer(f *Fetcher, opts StreamerOptions) *Streamer {
+	dir := opts.Dir
 	if dir == "" {
 		dir = os.TempDir()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Streamer{f: f, dir: dir, ctx: ctx, stop: stop, shares: make(map[string]*share)}
+	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, ctx: ctx, stop: stop, shares: make(map[string]*share)}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	return s
 }
@@ -258,6 +276,11 @@ func (s *Streamer) run(ctx context.Context, sh *share, req Request) {
 	}
 	res, err := s.f.Fetch(ctx, req)
 	res.Request = orig
+	if err == nil && s.onComplete != nil {
+		if err = s.onComplete(res); err != nil {
+			res.Err = fmt.Errorf("%s: OnComplete: %w", res.URL, err)
+		}
+	}
 	if err != nil {
 		// A failed download is not joined: the next request starts again.
 		s.mu.Lock()

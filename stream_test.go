@@ -1,6 +1,7 @@
 package fetch_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -42,6 +43,10 @@ type frontOptions struct {
 	request func(upstream string, r *http.Request) fetch.Request
 	// served, if set, is called once Serve returned or panicked.
 	served func(r *http.Request)
+	// http2 makes the front server speak HTTP/2, over TLS.
+	http2 bool
+	// onComplete is the Streamer's OnComplete.
+	onComplete func(fetch.Result) error
 }
 
 // newStreamFixture serves upstream through a Streamer.
@@ -57,7 +62,7 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 	t.Cleanup(fx.up.Close)
 	f := fetch.New(fetch.Options{Retries: -1})
 	t.Cleanup(func() { f.Close() })
-	fx.st = fetch.NewStreamer(f, fx.spill)
+	fx.st = fetch.NewStreamer(f, fetch.StreamerOptions{Dir: fx.spill, OnComplete: opts.onComplete})
 	t.Cleanup(func() {
 		fx.st.Close()
 		if names := filesUnder(t, fx.spill); len(names) > 0 {
@@ -70,7 +75,7 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 		}
 	}
 	upURL := fx.up.URL
-	fx.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fx.front = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if opts.served != nil {
 			defer opts.served(r)
 		}
@@ -81,6 +86,12 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 			fx.mu.Unlock()
 		}
 	}))
+	if opts.http2 {
+		fx.front.EnableHTTP2 = true
+		fx.front.StartTLS()
+	} else {
+		fx.front.Start()
+	}
 	t.Cleanup(fx.front.Close)
 	return fx
 }
@@ -310,9 +321,12 @@ func TestServeAbortsMidStream(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		length bool
+		http2  bool
 	}{
-		{"content length", true},
-		{"chunked", false},
+		{"content length", true, false},
+		{"chunked", false, false},
+		{"http2 content length", true, true},
+		{"http2 no length", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cut := make(chan struct{})
@@ -324,8 +338,11 @@ func TestServeAbortsMidStream(t *testing.T) {
 				http.NewResponseController(w).Flush()
 				<-cut // the client has bytes
 				panic(http.ErrAbortHandler)
-			}, frontOptions{})
+			}, frontOptions{http2: tc.http2})
 			resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+			if tc.http2 && resp.ProtoMajor != 2 {
+				t.Fatalf("got %s; want HTTP/2", resp.Proto)
+			}
 			first := make([]byte, 1)
 			_, err := io.ReadFull(resp.Body, first)
 			close(cut)
@@ -411,6 +428,40 @@ func TestServeStreamAndKeep(t *testing.T) {
 	if err != nil || !bytes.Equal(kept, data) {
 		t.Errorf("kept %d bytes, error %v; want the %d bytes of the file", len(kept), err, len(data))
 	}
+}
+
+func TestServeOnComplete(t *testing.T) {
+	data := payload(300_000)
+	t.Run("before the last byte", func(t *testing.T) {
+		var calls atomic.Int64
+		fx := newStreamFixture(t, servePayload(data), frontOptions{onComplete: func(res fetch.Result) error {
+			if res.Err != nil || res.Size != int64(len(data)) || res.Digests["sha256"] != sha256Hex(data) {
+				t.Errorf("OnComplete got size %d, sha256 %s, error %v; want the file's", res.Size, res.Digests["sha256"], res.Err)
+			}
+			calls.Add(1)
+			return nil
+		}})
+		for range 2 {
+			resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || !bytes.Equal(body, data) {
+				t.Fatalf("got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
+			}
+			if got, want := calls.Load(), fx.gets.Load(); got != want {
+				t.Errorf("OnComplete called %d times once the response ended, for %d downloads; want as many", got, want)
+			}
+		}
+	})
+	t.Run("error", func(t *testing.T) {
+		fx := newStreamFixture(t, servePayload(data), frontOptions{onComplete: func(res fetch.Result) error {
+			return errors.New("no room for the record")
+		}})
+		resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
+		body, err := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK && err == nil {
+			t.Errorf("got a clean 200 with %d bytes; want an error", len(body))
+		}
+	})
 }
 
 func TestServeSharesOneDownload(t *testing.T) {
@@ -619,6 +670,35 @@ func TestServeSlowClientBesideFastOne(t *testing.T) {
 	}
 }
 
+func TestServeHTTP10UnknownSize(t *testing.T) {
+	// An HTTP/1.0 client cannot tell a cut from the end of a body without
+	// a length: it gets the file once verified, with its length.
+	data := payload(100_000)
+	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write(data[:len(data)/2])
+		http.NewResponseController(w).Flush() // no length: chunked
+		w.Write(data[len(data)/2:])
+	}, frontOptions{})
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /f HTTP/1.0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(body, data) {
+		t.Fatalf("got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
+	}
+	if got, want := resp.Header.Get("Content-Length"), strconv.Itoa(len(data)); got != want {
+		t.Errorf("Content-Length: got %q; want %q", got, want)
+	}
+}
+
 func TestServeAfterClose(t *testing.T) {
 	fx := newStreamFixture(t, servePayload([]byte("data")), frontOptions{})
 	fx.st.Close()
@@ -649,7 +729,7 @@ func BenchmarkStream(b *testing.B) {
 		data := payload(size)
 		up := httptest.NewServer(servePayload(data))
 		f := fetch.New(fetch.Options{})
-		st := fetch.NewStreamer(f, b.TempDir())
+		st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: b.TempDir()})
 		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st.Serve(w, r, fetch.Request{URL: up.URL + r.URL.Path})
 		}))
@@ -708,7 +788,7 @@ func ExampleStreamer() {
 
 	f := fetch.New(fetch.Options{})
 	defer f.Close()
-	st := fetch.NewStreamer(f, cache)
+	st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: cache})
 	defer st.Close()
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A real handler checks r.URL.Path before it names a file.

@@ -101,7 +101,14 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()
-	st := fetch.NewStreamer(f, pc.cache)
+	st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: pc.cache, OnComplete: func(res fetch.Result) error {
+		if res.Request.Path != "" {
+			if err := keepMeta(res); err != nil {
+				fmt.Fprintf(stderr, "fetch proxy: %v\n", err) // the file is downloaded again next time
+			}
+		}
+		return nil
+	}})
 	defer st.Close()
 	p := &proxy{
 		base:    base,
@@ -298,20 +305,14 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, served = p.st.Serve(lw, r, req)
 		return
 	}
-	file, meta := p.cachePaths(req.URL)
-	if p.serveCached(lw, r, file, meta, req.URL) {
+	file := p.cachePath(req.URL)
+	if p.serveCached(lw, r, file, req.URL) {
 		cache = "hit"
 		return
 	}
 	cache = "miss"
 	req.Path = file
-	res, err := p.st.Serve(lw, r, req)
-	served = err
-	if err == nil && res.Digests["sha256"] != "" {
-		if err := keepMeta(meta, req.URL, res); err != nil {
-			fmt.Fprintf(p.errs, "fetch proxy: %v\n", err)
-		}
-	}
+	_, served = p.st.Serve(lw, r, req)
 }
 
 // relPath returns the path below the base that the request path p names,
@@ -337,15 +338,17 @@ func join(base *url.URL, rel string) string {
 	return u.String()
 }
 
-// cachePaths returns where the file of rawURL is kept, and its record.
-// Names are derived from the URL so that no path can collide with another,
-// with a record, or leave the directory.
-func (p *proxy) cachePaths(rawURL string) (file, meta string) {
+// cachePath returns where the file of rawURL is kept; its record is
+// beside it, with metaSuffix. Names are derived from the URL so that no
+// path can collide with another, with a record, or leave the directory.
+func (p *proxy) cachePath(rawURL string) string {
 	sum := sha256.Sum256([]byte(rawURL))
 	name := hex.EncodeToString(sum[:])
-	file = filepath.Join(p.cache, name[:2], name)
-	return file, file + ".json"
+	return filepath.Join(p.cache, name[:2], name)
 }
+
+// metaSuffix ends the name of the record of a kept file.
+const metaSuffix = ".json"
 
 // cacheMeta is the record kept beside a file in the cache.
 type cacheMeta struct {
@@ -358,13 +361,10 @@ type cacheMeta struct {
 // keptHeaders are the response headers replayed from the cache.
 var keptHeaders = []string{"Content-Type", "Content-Encoding", "Content-Language", "Content-Disposition", "Etag", "Last-Modified"}
 
-// keepMeta writes the record of the file that res downloaded, unless it
-// exists.
-func keepMeta(meta, rawURL string, res fetch.Result) error {
-	if _, err := os.Stat(meta); err == nil {
-		return nil
-	}
-	m := cacheMeta{URL: redact(rawURL), Size: res.Size, SHA256: res.Digests["sha256"], Header: http.Header{}}
+// keepMeta writes the record of the file that res downloaded and kept.
+func keepMeta(res fetch.Result) error {
+	meta := res.Request.Path + metaSuffix
+	m := cacheMeta{URL: redact(res.Request.URL), Size: res.Size, SHA256: res.Digests["sha256"], Header: http.Header{}}
 	for _, k := range keptHeaders {
 		if vs := res.Header.Values(k); len(vs) > 0 {
 			m.Header[k] = vs
@@ -393,7 +393,8 @@ func keepMeta(meta, rawURL string, res fetch.Result) error {
 
 // serveCached answers r from the cache if it holds the file, and reports
 // whether it did.
-func (p *proxy) serveCached(w http.ResponseWriter, r *http.Request, file, meta, rawURL string) bool {
+func (p *proxy) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL string) bool {
+	meta := file + metaSuffix
 	b, err := os.ReadFile(meta)
 	if err != nil {
 		return false

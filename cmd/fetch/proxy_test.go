@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // notingBuffer is a buffer safe for concurrent use that can wait for a
@@ -67,7 +69,7 @@ type proxyRun struct {
 
 // startProxy runs "fetch proxy -listen 127.0.0.1:0 args..." until the test
 // ends or wait is called.
-func startProxy(t *testing.T, args ...string) *proxyRun {
+func startProxy(t testing.TB, args ...string) *proxyRun {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -106,7 +108,7 @@ func startProxy(t *testing.T, args ...string) *proxyRun {
 }
 
 // wait stops the proxy and returns its exit status.
-func (run *proxyRun) wait(t *testing.T) int {
+func (run *proxyRun) wait(t testing.TB) int {
 	t.Helper()
 	run.stop()
 	run.stop = nil
@@ -473,5 +475,76 @@ func TestProxySignal(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "path=/a.rpm status=200 bytes=6") {
 		t.Errorf("stdout: got %q; want a line for the request", stdout.String())
+	}
+}
+
+// BenchmarkProxy compares a download straight from the upstream server with
+// one through "fetch proxy": a miss (downloaded, streamed and kept) and a
+// hit (served from the cache). ttfb-ns is the time to the first byte of the
+// body, MB/s the throughput.
+func BenchmarkProxy(b *testing.B) {
+	for _, size := range []int{64 << 10, 16 << 20} {
+		data := bigFile(size)
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.Write(data)
+		}))
+		cache := b.TempDir()
+		run := startProxy(b, "-upstream", up.URL, "-cache", cache, "-retries", "0")
+		for _, bc := range []struct {
+			name, url string
+			miss      bool
+		}{
+			{"direct", up.URL + "/f", false},
+			{"miss", run.url + "/f", true},
+			{"hit", run.url + "/f", false},
+		} {
+			b.Run(fmt.Sprintf("%s/%dKiB", bc.name, size>>10), func(b *testing.B) {
+				client := &http.Client{Transport: &http.Transport{}}
+				defer client.Transport.(*http.Transport).CloseIdleConnections()
+				buf := make([]byte, 64<<10)
+				var ttfb time.Duration
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if bc.miss {
+						b.StopTimer()
+						forget(b, cache)
+						b.StartTimer()
+					}
+					start := time.Now()
+					resp, err := client.Get(bc.url)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n, err := resp.Body.Read(buf)
+					ttfb += time.Since(start)
+					for err == nil {
+						var m int
+						m, err = resp.Body.Read(buf)
+						n += m
+					}
+					resp.Body.Close()
+					if err != io.EOF || n != size {
+						b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
+					}
+				}
+				b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
+			})
+		}
+		run.wait(b)
+		up.Close()
+	}
+}
+
+// forget removes every file kept in cache.
+func forget(b *testing.B, cache string) {
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(cache, e.Name())); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -315,7 +315,7 @@ func isTemporary(err error, temp **TemporaryError) bool {
 		hn  x509.HostnameError
 	)
 	switch {
-	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrRedirect), errors.Is(err, ErrNotFound),
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrRedirect), errors.Is(err, ErrNotFound), errors.Is(err, ErrPoolClosed),
 		errors.As(err, &de), errors.As(err, &se), errors.As(err, &st),
 		errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn):
 		return false

@@ -2,26 +2,718 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jlaffaye/ftp"
 )
 
-// FTPPoolOptions configures an FTPPool.
+// Defaults used for zero fields of FTPPoolOptions.
+const (
+	DefaultFTPDialTimeout = 30 * time.Second
+	DefaultFTPIdleTimeout = 60 * time.Second
+)
+
+// quitTimeout bounds the QUIT sent to an idle connection being closed.
+const quitTimeout = time.Second
+
+// ErrPoolClosed is matched by the error of a transfer asked of an FTPPool
+// after its Close. It is not retried.
+var ErrPoolClosed = errors.New("ftp pool closed")
+
+// FTPPoolOptions configures an FTPPool. The zero value of each field means
+// its documented default.
 type FTPPoolOptions struct {
-	// MaxIdlePerHost caps the idle control connections kept per host.
+	// TLSConfig configures TLS for ftps URLs, and for ftp URLs when
+	// ExplicitTLS is set. Nil means the crypto/tls defaults (the system's
+	// roots). The pool uses a copy per connection, with ServerName set to
+	// the URL's host when empty, and with a session cache of its own when
+	// ClientSessionCache is nil, so that data connections resume the TLS
+	// session of their control connection, as servers such as vsftpd
+	// require.
+	TLSConfig *tls.Config
+
+	// ExplicitTLS makes ftp URLs secure their control connection with
+	// AUTH TLS (RFC 4217) and their data connections with PROT P; a server
+	// that refuses fails the transfer, nothing is sent in clear. Without
+	// it ftp URLs are plain text. ftps URLs always use implicit TLS, on
+	// port 990 unless the URL names another, as curl does.
+	ExplicitTLS bool
+
+	// DialTimeout bounds connecting, the TLS handshake and logging in, and
+	// each data connection's connect. 0 means DefaultFTPDialTimeout.
+	DialTimeout time.Duration
+
+	// IdleTimeout is how long an unused control connection is kept for
+	// reuse before it is closed. 0 means DefaultFTPIdleTimeout; negative
+	// means that connections are closed after each transfer.
+	IdleTimeout time.Duration
+
+	// MaxIdlePerHost caps the unused control connections kept to one host
+	// (host and port), over all users. Before it opens a connection to a
+	// host that already has MaxIdlePerHost open, the pool closes an unused
+	// one of another user or TLS mode, so that a pool used under a Limiter
+	// whose PerHost is MaxIdlePerHost never holds more than PerHost
+	// connections to a host. 0 means DefaultPerHost.
 	MaxIdlePerHost int
 }
 
-// FTPPool keeps logged-in FTP control connections for reuse.
-type FTPPool struct{}
+// FTPPool opens ftp and ftps URLs (it is their Protocol) and keeps their
+// logged-in control connections for reuse, by host, port, user and TLS mode.
+// A control connection serves one transfer at a time; a transfer that
+// failed, was cancelled or was not read to its end closes its connection
+// rather than returning it. Passive mode is used, EPSV first, then PASV.
+//
+// Credentials come from the URL's userinfo, else the anonymous login
+// (user "anonymous", password "anonymous@"). Paths are relative to the
+// login directory (RFC 1738): ftp://host/a/b retrieves "a/b", and
+// ftp://host/%2Fa/b retrieves "/a/b".
+//
+// Each transfer reports the size (SIZE) and modification time (MDTM, when
+// the server offers it) as Response.Size and as Content-Length and
+// Last-Modified headers, and resumes with REST when asked for an offset,
+// unless the modification time no longer matches the validator. Reply 550
+// gives a *StatusError that matches ErrNotFound (servers also use it for
+// "permission denied"); other 5xx replies, a refused login among them
+// (530), are not retried; 4xx replies (421 too many connections, 425, 426,
+// 450, ...) and broken connections are.
+//
+// Cancelling a transfer's context closes its connections at once, and the
+// context's deadline is set on them, so that no step waits on a server that
+// stopped answering. Use NewFTPPool to make one. An FTPPool is safe for
+// concurrent use; Close it when done.
+type FTPPool struct {
+	opts   FTPPoolOptions
+	dialer net.Dialer
 
-// NewFTPPool returns an FTPPool.
-func NewFTPPool(opts FTPPoolOptions) *FTPPool { return &FTPPool{} }
-
-// Open implements Protocol for ftp and ftps URLs.
-func (p *FTPPool) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
-	return nil, nil, errors.New("ftp: not yet built")
+	mu      sync.Mutex
+	closed  bool
+	idle    map[ftpKey][]*ftpConn // least recently used first
+	idleN   map[string]int        // idle connections by host
+	openN   map[string]int        // open connections by host, idle or in use
+	reaper  *time.Timer           // closes expired idle connections
+	armed   bool                  // reaper is due to fire
+	reaping sync.WaitGroup        // a reaper run, waited for by Close
 }
 
-// Close closes every idle connection of the pool.
-func (p *FTPPool) Close() error { return nil }
+// ftpKey says which transfers may share a control connection.
+type ftpKey struct {
+	host           string // host:port, as hostKey gives it
+	user, password string
+	mode           tlsMode
+}
+
+type tlsMode int
+
+const (
+	plainText tlsMode = iota
+	explicitTLS
+	implicitTLS
+)
+
+// NewFTPPool returns an FTPPool configured by opts.
+func NewFTPPool(opts FTPPoolOptions) *FTPPool {
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultFTPDialTimeout
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultFTPIdleTimeout
+	}
+	if opts.MaxIdlePerHost <= 0 {
+		opts.MaxIdlePerHost = DefaultPerHost
+	}
+	return &FTPPool{
+		opts:   opts,
+		dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
+		idle:   make(map[ftpKey][]*ftpConn),
+		idleN:  make(map[string]int),
+		openN:  make(map[string]int),
+	}
+}
+
+// Open implements Protocol for ftp and ftps URLs. The body must be closed;
+// it returns the connection to the pool only if it was read to its end and
+// the server confirmed the transfer.
+func (p *FTPPool) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
+	u := req.URL
+	key, name, err := p.target(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	for {
+		c, reused, err := p.get(ctx, key, u.Hostname())
+		if err != nil {
+			return nil, nil, ftpError(ctx, u, err)
+		}
+		resp, body, err := p.retrieve(ctx, c, u, name, req)
+		if err == nil {
+			return resp, body, nil
+		}
+		if reused && ctx.Err() == nil && connLost(err) {
+			continue // the server had closed the idle connection: try another
+		}
+		return nil, nil, ftpError(ctx, u, err)
+	}
+}
+
+// target returns the pool key and the path to retrieve for u.
+func (p *FTPPool) target(u *url.URL) (ftpKey, string, error) {
+	key := ftpKey{host: hostKey(u), user: "anonymous", password: "anonymous@"}
+	switch {
+	case u.Scheme == "ftps":
+		key.mode = implicitTLS
+	case u.Scheme == "ftp" && p.opts.ExplicitTLS:
+		key.mode = explicitTLS
+	case u.Scheme != "ftp":
+		return key, "", fmt.Errorf("%w: %s: not an ftp or ftps URL", ErrInvalidRequest, u.Redacted())
+	}
+	if u.User != nil {
+		key.user = u.User.Username()
+		key.password, _ = u.User.Password()
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	switch {
+	case u.Hostname() == "":
+		return key, "", fmt.Errorf("%w: %s: no host", ErrInvalidRequest, u.Redacted())
+	case name == "" || strings.HasSuffix(name, "/"):
+		return key, "", fmt.Errorf("%w: %s: no file name", ErrInvalidRequest, u.Redacted())
+	case strings.ContainsAny(name+key.user+key.password, "\r\n"):
+		return key, "", fmt.Errorf("%w: %s: line break in path or credentials", ErrInvalidRequest, u.Redacted())
+	}
+	return key, name, nil
+}
+
+// retrieve asks c for the file's size and time and starts its transfer.
+// On failure c is released.
+func (p *FTPPool) retrieve(ctx context.Context, c *ftpConn, u *url.URL, name string, req *OpenRequest) (*Response, io.ReadCloser, error) {
+	size, modified, err := c.stat(name)
+	if err != nil {
+		p.release(c, false)
+		return nil, nil, err
+	}
+	offset := max(req.Offset, 0)
+	if size >= 0 && offset > size || req.Validator != "" && req.Validator != modified {
+		offset = 0 // the file changed: send it whole
+	}
+	r, err := c.sc.RetrFrom(name, uint64(offset))
+	if err != nil && offset > 0 && restRefused(err) {
+		offset = 0
+		r, err = c.sc.RetrFrom(name, 0)
+	}
+	if err != nil {
+		p.release(c, offset == 0 && keepsConn(err))
+		return nil, nil, err
+	}
+	h := http.Header{}
+	if size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(size-offset, 10))
+	}
+	if modified != "" {
+		h.Set("Last-Modified", modified)
+	}
+	resp := &Response{URL: u.Redacted(), Status: http.StatusOK, Header: h, Size: size, Offset: offset}
+	if offset > 0 {
+		resp.Status = http.StatusPartialContent
+	}
+	return resp, &ftpBody{ctx: ctx, pool: p, c: c, r: r}, nil
+}
+
+// get returns a logged-in connection for key bound to ctx, an idle one if
+// there is one (reused), else a new one.
+func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string) (c *ftpConn, reused bool, err error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, false, ErrPoolClosed
+	}
+	if c = p.takeIdle(key); c != nil {
+		p.mu.Unlock()
+		c.bind(ctx, deadlineOf(ctx))
+		return c, true, nil
+	}
+	var evict *ftpConn
+	if p.openN[key.host] >= p.opts.MaxIdlePerHost {
+		evict = p.takeOldest(key.host)
+	}
+	p.openN[key.host]++
+	p.mu.Unlock()
+	if evict != nil {
+		evict.quit()
+		p.forget(evict)
+	}
+	c, err = p.connect(ctx, key, hostname)
+	if err != nil {
+		p.mu.Lock()
+		p.dropOpen(key.host)
+		p.mu.Unlock()
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+// connect dials and logs in a new connection for key, bound to ctx.
+func (p *FTPPool) connect(ctx context.Context, key ftpKey, hostname string) (*ftpConn, error) {
+	c := &ftpConn{pool: p, key: key}
+	opts := []ftp.DialOption{ftp.DialWithDialFunc(c.dial)}
+	if key.mode != plainText {
+		var cfg *tls.Config
+		if p.opts.TLSConfig != nil {
+			cfg = p.opts.TLSConfig.Clone()
+		} else {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = hostname
+		}
+		if cfg.ClientSessionCache == nil {
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+		}
+		c.tls = cfg
+		if key.mode == explicitTLS {
+			opts = append(opts, ftp.DialWithExplicitTLS(cfg))
+		} else {
+			opts = append(opts, ftp.DialWithTLS(cfg))
+		}
+	}
+	loginBy := time.Now().Add(p.opts.DialTimeout)
+	if d := deadlineOf(ctx); !d.IsZero() && d.Before(loginBy) {
+		loginBy = d
+	}
+	c.bind(ctx, loginBy)
+	sc, err := ftp.Dial(key.host, opts...)
+	if err == nil {
+		if err = sc.Login(key.user, key.password); err != nil && loginRefused(err) {
+			// jlaffaye/ftp gives the text of a refused USER without its
+			// code; servers say 530 there.
+			err = &textproto.Error{Code: ftp.StatusNotLoggedIn, Msg: err.Error()}
+		}
+	}
+	if err != nil {
+		c.unbind()
+		c.kill()
+		return nil, err
+	}
+	c.sc = sc
+	c.setDeadline(deadlineOf(ctx))
+	return c, nil
+}
+
+// release ends c's transfer: back to the pool if reusable and its context
+// did not close it, else closed.
+func (p *FTPPool) release(c *ftpConn, reusable bool) {
+	if !c.unbind() || !reusable {
+		c.kill()
+		p.forget(c)
+		return
+	}
+	c.setDeadline(time.Time{})
+	p.mu.Lock()
+	if p.closed || p.opts.IdleTimeout < 0 || p.idleN[c.key.host] >= p.opts.MaxIdlePerHost {
+		p.mu.Unlock()
+		c.quit()
+		p.forget(c)
+		return
+	}
+	c.idleSince = time.Now()
+	p.idle[c.key] = append(p.idle[c.key], c)
+	p.idleN[c.key.host]++
+	if !p.armed {
+		p.armed = true
+		if p.reaper == nil {
+			p.reaper = time.AfterFunc(p.opts.IdleTimeout, p.reap)
+		} else {
+			p.reaper.Reset(p.opts.IdleTimeout)
+		}
+	}
+	p.mu.Unlock()
+}
+
+// takeIdle removes and returns the most recently used idle connection for
+// key, or nil. p.mu is held.
+func (p *FTPPool) takeIdle(key ftpKey) *ftpConn {
+	cs := p.idle[key]
+	if len(cs) == 0 {
+		return nil
+	}
+	c := cs[len(cs)-1]
+	cs[len(cs)-1] = nil
+	if cs = cs[:len(cs)-1]; len(cs) == 0 {
+		delete(p.idle, key)
+	} else {
+		p.idle[key] = cs
+	}
+	p.dropIdle(key.host)
+	return c
+}
+
+// takeOldest removes and returns the least recently used idle connection
+// to host, or nil. p.mu is held.
+func (p *FTPPool) takeOldest(host string) *ftpConn {
+	var oldest *ftpConn
+	for key, cs := range p.idle {
+		if key.host == host && (oldest == nil || cs[0].idleSince.Before(oldest.idleSince)) {
+			oldest = cs[0]
+		}
+	}
+	if oldest == nil {
+		return nil
+	}
+	key := oldest.key
+	if cs := p.idle[key][1:]; len(cs) == 0 {
+		delete(p.idle, key)
+	} else {
+		p.idle[key] = cs
+	}
+	p.dropIdle(host)
+	return oldest
+}
+
+func (p *FTPPool) dropIdle(host string) {
+	if p.idleN[host]--; p.idleN[host] <= 0 {
+		delete(p.idleN, host)
+	}
+}
+
+func (p *FTPPool) dropOpen(host string) {
+	if p.openN[host]--; p.openN[host] <= 0 {
+		delete(p.openN, host)
+	}
+}
+
+// forget notes that c was closed.
+func (p *FTPPool) forget(c *ftpConn) {
+	p.mu.Lock()
+	p.dropOpen(c.key.host)
+	p.mu.Unlock()
+}
+
+// reap closes the idle connections unused for IdleTimeout and sets the
+// reaper for the next to expire.
+func (p *FTPPool) reap() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.reaping.Add(1)
+	defer p.reaping.Done()
+	now := time.Now()
+	var expired []*ftpConn
+	var next time.Time
+	for key, cs := range p.idle {
+		n := 0
+		for n < len(cs) && now.Sub(cs[n].idleSince) >= p.opts.IdleTimeout {
+			p.dropIdle(key.host)
+			n++
+		}
+		expired = append(expired, cs[:n]...)
+		if cs = cs[n:]; len(cs) == 0 {
+			delete(p.idle, key)
+			continue
+		}
+		p.idle[key] = cs
+		if due := cs[0].idleSince.Add(p.opts.IdleTimeout); next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	p.armed = !next.IsZero()
+	if p.armed {
+		p.reaper.Reset(next.Sub(now))
+	}
+	p.mu.Unlock()
+	for _, c := range expired {
+		c.quit()
+		p.forget(c)
+	}
+}
+
+// Close closes the pool's idle connections, with QUIT, and makes it refuse
+// new transfers (ErrPoolClosed). Connections in use are closed when their
+// transfer ends.
+func (p *FTPPool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	if p.reaper != nil {
+		p.reaper.Stop()
+	}
+	var all []*ftpConn
+	for _, cs := range p.idle {
+		all = append(all, cs...)
+	}
+	p.idle, p.idleN = nil, nil
+	p.mu.Unlock()
+	p.reaping.Wait()
+	for _, c := range all {
+		c.quit()
+		p.forget(c)
+	}
+	return nil
+}
+
+// ftpConn is a control connection and the network connections under it.
+type ftpConn struct {
+	pool      *FTPPool
+	key       ftpKey
+	tls       *tls.Config // nil for plain text
+	sc        *ftp.ServerConn
+	idleSince time.Time // guarded by pool.mu
+	stop      func() bool
+
+	mu       sync.Mutex
+	ctx      context.Context // of the transfer in progress, for data connections
+	deadline time.Time
+	ctrl     net.Conn // the TCP connection under the control connection
+	data     net.Conn // the TCP connection under the last data connection
+	dead     bool     // closed: no connection may be made
+}
+
+// bind ties c to the transfer of ctx: its connections get the deadline and
+// are closed when ctx is done.
+func (c *ftpConn) bind(ctx context.Context, deadline time.Time) {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	c.setDeadline(deadline)
+	c.stop = context.AfterFunc(ctx, c.kill)
+}
+
+// unbind unties c from its transfer's context. It reports false if the
+// context was done first, so that c is (being) closed.
+func (c *ftpConn) unbind() bool {
+	ok := c.stop()
+	c.mu.Lock()
+	c.ctx = nil
+	c.mu.Unlock()
+	return ok
+}
+
+func (c *ftpConn) setDeadline(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	if c.ctrl != nil {
+		c.ctrl.SetDeadline(t)
+	}
+}
+
+// dial makes the network connections of c: the control connection first,
+// then a data connection for each transfer. It is jlaffaye/ftp's dial
+// function, so it also adds TLS where c's mode asks for it.
+func (c *ftpConn) dial(network, addr string) (net.Conn, error) {
+	c.mu.Lock()
+	ctx, control := c.ctx, c.ctrl == nil
+	c.mu.Unlock()
+	if ctx == nil {
+		return nil, net.ErrClosed
+	}
+	conn, err := c.pool.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	conn.SetDeadline(c.deadline)
+	if control {
+		c.ctrl = conn
+	} else {
+		c.data = conn
+	}
+	switch {
+	case c.tls == nil, control && c.key.mode == explicitTLS:
+		return conn, nil // explicit TLS starts after AUTH TLS
+	case control:
+		return tls.Client(conn, c.tls), nil
+	}
+	return quietClose{tls.Client(conn, c.tls)}, nil
+}
+
+// quietClose is a TLS data connection whose Close reports no error: a
+// close_notify that cannot be sent to a server that already closed does
+// not make a complete transfer fail.
+type quietClose struct{ net.Conn }
+
+func (q quietClose) Close() error {
+	q.Conn.Close()
+	return nil
+}
+
+// kill closes c's network connections at once.
+func (c *ftpConn) kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dead = true
+	if c.ctrl != nil {
+		c.ctrl.Close()
+	}
+	if c.data != nil {
+		c.data.Close()
+	}
+}
+
+// quit closes an idle connection politely, with QUIT.
+func (c *ftpConn) quit() {
+	c.setDeadline(time.Now().Add(quitTimeout))
+	c.sc.Quit()
+	c.kill()
+}
+
+// stat returns the size of the file name (-1 when the server does not say)
+// and its modification time in http.TimeFormat ("" when it does not say).
+// It fails only when the connection is lost.
+func (c *ftpConn) stat(name string) (size int64, modified string, err error) {
+	size = -1
+	n, err := c.sc.FileSize(name)
+	switch {
+	case err == nil:
+		size = n
+	case connLost(err):
+		return 0, "", err
+	}
+	if c.sc.IsGetTimeSupported() {
+		t, err := c.sc.GetTime(name)
+		switch {
+		case err == nil:
+			modified = t.UTC().Format(http.TimeFormat)
+		case connLost(err):
+			return 0, "", err
+		}
+	}
+	return size, modified, nil
+}
+
+// ftpBody is the body of a transfer: its data connection.
+type ftpBody struct {
+	ctx    context.Context
+	pool   *FTPPool
+	c      *ftpConn
+	r      *ftp.Response
+	err    error // sticky
+	done   bool  // read to its end, and the server confirmed it (226)
+	closed bool
+}
+
+func (b *ftpBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		// The server closed the data connection: its reply says whether
+		// that was the end of the file.
+		if cerr := b.r.Close(); cerr != nil {
+			var reply *textproto.Error
+			if errors.As(cerr, &reply) {
+				cerr = fmt.Errorf("transfer not completed: server replied %w", reply)
+			}
+			err = cerr
+		} else {
+			b.done = true
+		}
+	}
+	if err != nil && err != io.EOF {
+		err = pastDeadline(b.ctx, err)
+	}
+	b.err = err
+	return n, err
+}
+
+// Close returns the connection to the pool if the transfer completed, and
+// closes it otherwise: waiting for the server's reply to a transfer cut
+// short could take forever.
+func (b *ftpBody) Close() error {
+	if !b.closed {
+		b.closed = true
+		b.pool.release(b.c, b.done)
+	}
+	return nil
+}
+
+// connLost reports whether err says that the control connection is gone or
+// out of step, rather than a reply or a malformed answer.
+func connLost(err error) bool {
+	var (
+		reply *textproto.Error
+		num   *strconv.NumError
+		tm    *time.ParseError
+	)
+	if errors.As(err, &reply) {
+		return reply.Code == ftp.StatusNotAvailable
+	}
+	return !errors.As(err, &num) && !errors.As(err, &tm)
+}
+
+// loginRefused reports whether err from Login is the bare text of a
+// refused USER, not a network or TLS failure.
+func loginRefused(err error) bool {
+	var (
+		reply *textproto.Error
+		proto textproto.ProtocolError
+		ne    net.Error
+	)
+	return !errors.As(err, &reply) && !errors.As(err, &proto) && !errors.As(err, &ne) &&
+		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !strings.HasPrefix(err.Error(), "tls: ")
+}
+
+// restRefused reports whether err is a 5xx reply other than 550, which a
+// server that cannot resume gives to REST.
+func restRefused(err error) bool {
+	var reply *textproto.Error
+	return errors.As(err, &reply) && reply.Code/100 == 5 && reply.Code != ftp.StatusFileUnavailable
+}
+
+// keepsConn reports whether a connection that got err may serve another
+// transfer: a definite refusal keeps the control connection in step.
+func keepsConn(err error) bool {
+	var reply *textproto.Error
+	return errors.As(err, &reply) && reply.Code/100 == 5 && reply.Code != ftp.StatusNotLoggedIn
+}
+
+// ftpError turns err from a step of a transfer of u into the error Open
+// returns: a reply is a *StatusError, temporary for 4xx.
+func ftpError(ctx context.Context, u *url.URL, err error) error {
+	err = pastDeadline(ctx, err)
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		se := &StatusError{URL: u.Redacted(), Code: reply.Code, Text: reply.Msg}
+		if reply.Code/100 == 4 {
+			return &TemporaryError{Err: se}
+		}
+		return se
+	}
+	return fmt.Errorf("%s: %w", u.Redacted(), err)
+}
+
+// pastDeadline returns err, the timeout of a connection whose deadline was
+// ctx's, such that it matches context.DeadlineExceeded as ctx's own error
+// does: the connection may see the time pass before ctx does.
+func pastDeadline(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) && errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+// deadlineOf returns ctx's deadline, or the zero time.
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}

@@ -4,8 +4,10 @@ go 1.26.8
 
 require (
 	github.com/google/go-cmp v0.7.0
+	github.com/jlaffaye/ftp v0.2.4
 	github.com/vbauerster/mpb/v8 v8.16.2
 	go.uber.org/goleak v1.3.0
+	goftp.io/server/v2 v2.0.3
 	golang.org/x/sync v0.25.0
 	golang.org/x/term v0.48.0
 )

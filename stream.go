@@ -22,19 +22,19 @@ import (
 //
 // Requests share a download when they have the same key: the expected
 // sha256 digest when the Request gives one, else the URL together with the
-// extra headers (so that requests with other credentials never share). The
-// first request starts the download, with its own Request: URL, Mirrors,
-// Path, Size, Digests, Header and OnResponse. A request that comes while it
-// runs joins it: it is sent the bytes already received, then the rest as
-// they arrive. Requests that share a key must therefore describe the same
-// file.
+// extra headers, the size and the digests (so that requests with other
+// credentials or other expectations never share). The first request starts
+// the download, with its own Request: URL, Mirrors, Path, Header and
+// OnResponse. A request that comes while it runs joins it: it is sent the
+// bytes already received, then the rest as they arrive. Requests that share
+// a sha256 may name different URLs and Paths; the first one's are used.
 //
-// The download writes to a spill file in the Streamer's directory
-// (StreamerOptions.Dir), and
-// each client reads from that file at its own pace: a slow client costs
-// disk space, not memory, and never holds back the others. The spill file
-// is removed from its directory as soon as it is made (where the system
-// allows it), so nothing is left behind even by a crash.
+// The download writes to a spill file in StreamerOptions.Dir, and each
+// client reads from that file at its own pace: a slow client costs disk
+// space, not memory, and never holds back the others. The spill file is
+// removed from its directory as soon as it is made (where the system allows
+// it), so nothing is left behind even by a crash. A download with a Path
+// writes the file twice meanwhile: to the spill file and beside Path.
 //
 // A download belongs to the Streamer, not to the client that started it:
 // it goes on when that client leaves, for as long as any client wants it.
@@ -113,7 +113,8 @@ var errClosed = errors.New("streamer closed")
 
 // Serve answers the client's request r with the file that req downloads,
 // sharing the download with the other clients of the same file. req.Writer
-// must be nil: the Streamer writes to w.
+// must be nil: the Streamer writes to w. req.OnResponse and req.Progress
+// are called only when req starts the download.
 //
 // Status and headers come from the server's response: the hop-by-hop
 // headers (Connection and those it names, Keep-Alive, Proxy-*, TE,
@@ -330,7 +331,9 @@ func sized(resp Response, req Request) *Response {
 	return &resp
 }
 
-// shareKey returns the key of the download that req may share.
+// shareKey returns the key of the download that req may share: its
+// sha256, or else its URL, headers, size and digests, so that a request
+// never gets bytes checked against other expectations than its own.
 func shareKey(req Request) string {
 	for alg, digest := range req.Digests {
 		if strings.EqualFold(alg, "sha256") {
@@ -341,8 +344,14 @@ func shareKey(req Request) string {
 	b.WriteString("url:" + req.URL)
 	for _, k := range slices.Sorted(maps.Keys(req.Header)) {
 		for _, v := range req.Header[k] {
-			b.WriteString("\n" + k + ": " + v)
+			b.WriteString("\nheader " + k + ": " + v)
 		}
+	}
+	if req.Size > 0 {
+		b.WriteString("\nsize " + strconv.FormatInt(req.Size, 10))
+	}
+	for _, alg := range slices.Sorted(maps.Keys(req.Digests)) {
+		b.WriteString("\n" + strings.ToLower(alg) + " " + strings.ToLower(req.Digests[alg]))
 	}
 	return b.String()
 }
@@ -406,6 +415,10 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 	)
 	for {
 		p := sh.progress()
+		if p.done && p.res.Err == nil && p.resp == nil {
+			// A Protocol that never reported its response.
+			p.res.Err = fmt.Errorf("%s: no response before the body", p.res.URL)
+		}
 		if p.done && p.res.Err != nil {
 			if started {
 				panic(http.ErrAbortHandler)

@@ -431,51 +431,70 @@ func TestSyncRefused(t *testing.T) {
 }
 
 func TestSyncInterrupt(t *testing.T) {
-	files := genFiles(12)
-	r := newRepo(t, files)
-	r.setManifest()
-	var stalled []string
-	for name := range files {
-		if strings.HasPrefix(name, "d2/") {
-			r.setStall(name)
-			stalled = append(stalled, name)
-		}
+	tests := []struct {
+		sig  syscall.Signal
+		name string
+		code int
+	}{
+		{syscall.SIGINT, "SIGINT", 130},
+		{syscall.SIGTERM, "SIGTERM", 143},
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(fetchBin, "sync", "-stall", "10m", r.url("PULP_MANIFEST"), dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until a stalled file is being written.
-	for len(partials(t, dir)) == 0 {
-		if cmd.ProcessState != nil {
-			t.Fatalf("fetch ended early: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	t.Logf("stderr:\n%s", stderr.String())
-	if got := cmd.ProcessState.ExitCode(); got != 130 {
-		t.Errorf("exit %d; want 130", got)
-	}
-	if !strings.Contains(stderr.String(), "fetch: interrupted by interrupt: ") {
-		t.Errorf("stderr lacks the summary of an interrupted run")
-	}
-	if p := partials(t, dir); len(p) > 0 {
-		t.Errorf("temporary files left: %v", p)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "PULP_MANIFEST")); err == nil {
-		t.Errorf("PULP_MANIFEST saved by an unfinished sync")
-	}
-	for _, name := range stalled {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			t.Errorf("%s exists; want no file for a download cut short", name)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := genFiles(12)
+			r := newRepo(t, files)
+			r.setManifest()
+			var stalled []string
+			for name := range files {
+				if strings.HasPrefix(name, "d2/") {
+					r.setStall(name)
+					stalled = append(stalled, name)
+				}
+			}
+			dir := t.TempDir()
+			cmd := exec.Command(fetchBin, "sync", "-stall", "10m", r.url("PULP_MANIFEST"), dir)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() {
+				cmd.Wait()
+				close(exited)
+			}()
+			// Wait until a stalled file is being written.
+			for len(partials(t, dir)) == 0 {
+				select {
+				case <-exited:
+					t.Fatalf("fetch ended before it was interrupted: %s", stderr.String())
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if err := cmd.Process.Signal(tt.sig); err != nil {
+				t.Fatal(err)
+			}
+			<-exited
+			t.Logf("stderr:\n%s", stderr.String())
+			if got := cmd.ProcessState.ExitCode(); got != tt.code {
+				t.Errorf("exit %d; want %d", got, tt.code)
+			}
+			if want := "fetch: interrupted by " + tt.name + ": "; !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr lacks the summary %q", want)
+			}
+			checkPlain(t, stderr.String())
+			if p := partials(t, dir); len(p) > 0 {
+				t.Errorf("temporary files left: %v", p)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "PULP_MANIFEST")); err == nil {
+				t.Errorf("PULP_MANIFEST saved by an unfinished sync")
+			}
+			for _, name := range stalled {
+				if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+					t.Errorf("%s exists; want no file for a download cut short", name)
+				}
+			}
+		})
 	}
 }
 

@@ -67,7 +67,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer f.Close()
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
-	rep := newReport(stderr, cfg.quiet)
+	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 
 	// queue sends the request for e, unless its file is in place already.
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {

@@ -53,18 +53,20 @@ type report struct {
 }
 
 // newReport returns the report of a run that prints to w, with a live view
-// when w is a terminal (unless quiet).
-func newReport(w io.Writer, quiet bool) *report {
+// when w is a terminal, unless quiet, or typing, which says that the user
+// types the input on the same terminal.
+func newReport(w io.Writer, quiet, typing bool) *report {
 	r := &report{w: w, quiet: quiet, start: time.Now()}
-	if !quiet && isTerminal(w) {
+	if !quiet && !typing && isTerminal(w) {
 		r.live = newLiveView(w, r)
 	}
 	return r
 }
 
-// isTerminal reports whether w is a terminal that can show a live view.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether f (a writer or a reader) is a terminal that
+// can show a live view.
+func isTerminal(rw any) bool {
+	f, ok := rw.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
 
@@ -165,6 +167,9 @@ func (r *report) finish(stopped error) {
 	}
 	elapsed := time.Since(r.start)
 	var b strings.Builder
+	if stopped != nil && isTerminal(r.w) {
+		b.WriteString("\n") // after the ^C that the terminal echoed
+	}
 	b.WriteString("fetch: ")
 	if stopped != nil {
 		fmt.Fprintf(&b, "%v: ", stopped)

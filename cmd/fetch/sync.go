@@ -64,7 +64,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer f.Close()
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
-	rep := newReport(stderr, cfg.quiet)
+	rep := newReport(stderr, cfg.quiet, false)
 	s := &syncer{manifest: manifest, mirrors: mirrors, dir: dir, root: root}
 
 	// The manifest goes to a temporary file beside where it will be kept.

@@ -80,7 +80,9 @@ func (p *fileProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 
 func (p *fileProtocol) allowed(path string) bool {
 	for _, root := range p.roots {
-		if path == root || strings.HasPrefix(path, root+string(filepath.Separator)) {
+		// A root that ends in a separator ("/") has it already.
+		dir := strings.TrimSuffix(root, string(filepath.Separator)) + string(filepath.Separator)
+		if path == root || strings.HasPrefix(path, dir) {
 			return true
 		}
 	}

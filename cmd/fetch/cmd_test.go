@@ -582,3 +582,21 @@ func TestFlagsAnywhere(t *testing.T) {
 	}
 	checkFiles(t, dir, files)
 }
+
+func TestGetFileURL(t *testing.T) {
+	src, err := filepath.Abs(filepath.Join("testdata", "repo", "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	list := "file://" + filepath.ToSlash(src) + " out=copy/hello.txt sha256=" + sha256Hex(want) + "\n"
+	res := fetchRun(t, t.Context(), list, "-o", out, "-i", "-")
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkFiles(t, out, map[string][]byte{"copy/hello.txt": want})
+}

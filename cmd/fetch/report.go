@@ -204,10 +204,13 @@ func rate(bytes int64, d time.Duration) int64 {
 	return int64(float64(bytes) / d.Seconds())
 }
 
-// formatDuration rounds d to what a reader needs: milliseconds under a
-// second, tenths of a second under a minute, seconds above.
+// formatDuration rounds d to what a reader needs: microseconds under a
+// millisecond, milliseconds under a second, tenths of a second under a
+// minute, seconds above.
 func formatDuration(d time.Duration) string {
 	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	case d < time.Minute:

@@ -600,3 +600,29 @@ func TestGetFileURL(t *testing.T) {
 	}
 	checkFiles(t, out, map[string][]byte{"copy/hello.txt": want})
 }
+
+func TestGetMirror(t *testing.T) {
+	files := map[string][]byte{"pub/a/one.iso": content("one", 500)}
+	primary := newRepo(t, map[string][]byte{})
+	mirror := newRepo(t, files)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		// The URL's directory is the base: the mirror has the file at
+		// its top.
+		{"directory", []string{"-mirror", mirror.url("pub/a/"), primary.url("x/one.iso")}},
+		// -base maps the rest of the path.
+		{"base", []string{"-base", primary.url("repo/"), "-mirror", mirror.url("pub/"), primary.url("repo/a/one.iso")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := t.TempDir()
+			res := fetchRun(t, t.Context(), "", append([]string{"-o", out}, tt.args...)...)
+			if res.code != 0 {
+				t.Fatalf("exit %d; want 0", res.code)
+			}
+			checkFiles(t, out, map[string][]byte{"one.iso": files["pub/a/one.iso"]})
+		})
+	}
+}

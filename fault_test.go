@@ -352,20 +352,17 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		done:    make(chan struct{}),
 		ctx:     context.Background(),
 	}
-	var servers []*faultServer
-	defer func() {
-		close(fx.done)
-		for _, s := range servers {
-			s.Close()
-		}
+	// Cleanups run last first: this one after the servers closed.
+	t.Cleanup(func() {
 		// An HTTP/2 server may still be encoding the huge headers that
 		// the client gave up on: the fixture's work, not the Fetcher's,
 		// and it ends (TestMain checks the end).
 		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("net/http.(*http2serverConn).writeFrameAsync"))
-	}()
+	})
 	fx.srv = newFaultServer(t, fx, flt.http)
+	fx.url = fx.srv.URL + "/file"
 	var rec bytes.Buffer
-	req := fetch.Request{URL: fx.srv.URL + "/file", Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
+	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
 	if sink == "path" || sink == "both" {
 		req.Path = filepath.Join(fx.dir, "file")
 	}
@@ -375,10 +372,8 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	if flt.setup != nil {
 		flt.setup(t, fx, &req)
 	}
-	servers = []*faultServer{fx.srv}
-	if fx.other != nil {
-		servers = append(servers, fx.other)
-	}
+	// Before the servers close, release the handlers that wait.
+	t.Cleanup(func() { close(fx.done) })
 	if req.Path != "" && fx.old != nil {
 		if err := os.WriteFile(req.Path, fx.old, 0o644); err != nil {
 			t.Fatal(err)
@@ -390,7 +385,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		BackoffBase:   time.Millisecond,
 		MaxRetryAfter: faultMaxRetryAfter,
 	}
-	if fx.srv.TLS != nil {
+	if fx.srv != nil && fx.srv.TLS != nil {
 		opts.Client = fx.srv.Client()
 	}
 	f := fetch.New(opts)
@@ -446,9 +441,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 			opts.Client.CloseIdleConnections()
 		}
 	}
-	for _, s := range servers {
-		s.waitClosed(t, closeIdle)
-	}
+	fx.waitClosed(t, closeIdle)
 }
 
 // fixtureModTime is the Last-Modified of the fixture's file: a validator
@@ -462,7 +455,9 @@ type fixture struct {
 	content     []byte // the file, as served
 	dir         string // holds Path
 	old         []byte // the file at Path before the download; nil: none
+	url         string // the file's URL
 	srv, other  *faultServer
+	servers     []faultTarget // every server of the case
 	done        chan struct{} // closed when the case ends, to release handlers
 	ctx         context.Context
 }
@@ -479,6 +474,38 @@ func (fx *fixture) startBody(w http.ResponseWriter, n int) {
 	w.Header().Set("Content-Length", strconv.Itoa(n))
 	w.Header().Set("Last-Modified", fixtureModTime.Format(http.TimeFormat))
 	w.WriteHeader(http.StatusOK)
+}
+
+// faultTarget is a server of the fault suite: it can tell how many
+// connections are open on its side.
+type faultTarget interface {
+	Addr() string
+	OpenConns() int
+}
+
+// waitClosed fails t unless every connection to the fixture's servers
+// closes soon once the client's idle connections are closed (by
+// closeIdle): none may stay in use. closeIdle is called again while
+// waiting, because an HTTP/2 connection whose stream was reset is busy
+// until the server answers the PING that follows the reset, and only then
+// idle.
+func (fx *fixture) waitClosed(t *testing.T, closeIdle func()) {
+	t.Helper()
+	open := func() (n int) {
+		for _, s := range fx.servers {
+			n += s.OpenConns()
+		}
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for closeIdle(); open() > 0 && time.Now().Before(deadline); closeIdle() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, s := range fx.servers {
+		if n := s.OpenConns(); n != 0 {
+			t.Errorf("server %s has %d connections open after Close; want 0", s.Addr(), n)
+		}
+	}
 }
 
 // faultServer is an httptest server of the fixture's protocol that
@@ -525,29 +552,18 @@ func newFaultServer(t *testing.T, fx *fixture, h func(fx *fixture, n int64, w ht
 	} else {
 		s.Start()
 	}
+	t.Cleanup(s.Close)
+	fx.servers = append(fx.servers, s)
 	return s
 }
+
+func (s *faultServer) Addr() string   { return s.URL }
+func (s *faultServer) OpenConns() int { return int(s.open.Load()) }
 
 func (s *faultServer) headers() []http.Header {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.hdrs
-}
-
-// waitClosed fails t unless every connection to s closes soon once the
-// client's idle connections are closed (by closeIdle): none may stay in
-// use. closeIdle is called again while waiting, because an HTTP/2
-// connection whose stream was reset is busy until the server answers the
-// PING that follows the reset, and only then idle.
-func (s *faultServer) waitClosed(t *testing.T, closeIdle func()) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for closeIdle(); s.open.Load() > 0 && time.Now().Before(deadline); closeIdle() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := s.open.Load(); n != 0 {
-		t.Errorf("server %s has %d connections open after Close; want 0", s.URL, n)
-	}
 }
 
 // tcpConn returns the TCP connection that r came on.

@@ -195,7 +195,10 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 			return fail(fmt.Errorf("%s: %w", u.Redacted(), rerr))
 		}
 	}
-	if d.req.Size > 0 && d.sink.written != d.req.Size {
+	// A body that ended before the size the server announced was cut
+	// short, not wrong: another attempt may resume it.
+	cut := resp.Size >= 0 && d.sink.written < resp.Size
+	if d.req.Size > 0 && d.sink.written != d.req.Size && !cut {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: d.sink.written})
 	}
 	if resp.Size >= 0 && d.sink.written != resp.Size {

@@ -33,7 +33,7 @@ var faultSeed = flag.Uint64("fault.seed", 0, "seed of the fault suite's random b
 
 // Protocols of the fault suite. https is TLS with HTTP/2, which the
 // Fetcher's own client negotiates.
-var faultProtocols = []string{"http", "https"}
+var faultProtocols = []string{"http", "https", "ftp"}
 
 // Sinks of the fault suite.
 var faultSinks = []string{"path", "writer", "both"}
@@ -44,6 +44,7 @@ const (
 	faultStall         = 200 * time.Millisecond
 	faultMaxRetryAfter = 50 * time.Millisecond
 	faultFileSize      = 256 << 10
+	overLong           = 4 << 20 // bytes past the end of an over-long body
 )
 
 // expect is what a fault may end in.
@@ -59,6 +60,9 @@ type fault struct {
 	na   map[string]string // protocol → why the fault cannot happen there
 	// http serves request n (1, 2, ...) that the server got.
 	http func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)
+	// ftp starts an FTP server that serves fx.content at /file, and
+	// returns its URL.
+	ftp func(t *testing.T, fx *fixture) string
 	// setup, if set, adjusts the request and the fixture before Fetch.
 	setup func(t *testing.T, fx *fixture, req *fetch.Request)
 	// check, if set, makes further checks after Fetch.
@@ -67,6 +71,18 @@ type fault struct {
 }
 
 var httpOnly = map[string]string{"ftp": "HTTP only"}
+
+// FTP servers of the fault suite: goftpd serving the file, or
+// misbehaving in a way it cannot.
+func ftpServes(t *testing.T, fx *fixture) string {
+	return startGoftpd(t, map[string][]byte{"/file": fx.content}, nil).URL
+}
+
+func ftpRetr(retr func(fx *fixture, n int) (cut int64, reply string, hang bool)) func(*testing.T, *fixture) string {
+	return func(t *testing.T, fx *fixture) string {
+		return (&rawFTPD{file: fx.content, retr: func(n int) (int64, string, bool) { return retr(fx, n) }}).start(t).URL
+	}
+}
 
 var faults = []fault{
 	{
@@ -82,6 +98,12 @@ var faults = []fault{
 			http.NewResponseController(w).Flush()
 			resetConn(r)
 		},
+		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
+			if n > 1 {
+				return -1, "226 done", false
+			}
+			return fx.rng.Int64N(fx.size()), "426 connection reset", false
+		}),
 		want: expect{ok: true},
 	},
 	{
@@ -99,6 +121,12 @@ var faults = []fault{
 			case <-fx.done:
 			}
 		},
+		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
+			if n > 1 {
+				return -1, "226 done", false
+			}
+			return fx.rng.Int64N(fx.size()), "", true
+		}),
 		want: expect{ok: true},
 	},
 	{
@@ -112,6 +140,11 @@ var faults = []fault{
 			http.NewResponseController(w).Flush()
 			closeConn(r)
 		},
+		// The data connection ends at half the file with "226", every
+		// time, whatever the offset asked.
+		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
+			return fx.size() / 2, "226 done", false
+		}),
 		want: expect{err: anyOf(errIs(io.ErrUnexpectedEOF), errIs(fetch.ErrCannotResume)), what: "io.ErrUnexpectedEOF or ErrCannotResume"},
 	},
 	{
@@ -119,12 +152,17 @@ var faults = []fault{
 		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
 			// No Content-Length: only Request.Size can stop it.
 			w.Write(fx.content)
-			w.Write(make([]byte, 4<<20))
+			w.Write(make([]byte, overLong))
+		},
+		// FTP announces the size (SIZE): the transfer is refused before it.
+		ftp: func(t *testing.T, fx *fixture) string {
+			long := append(bytes.Clone(fx.content), make([]byte, overLong)...)
+			return startGoftpd(t, map[string][]byte{"/file": long}, nil).URL
 		},
 		check: func(t *testing.T, fx *fixture, res fetch.Result) {
 			var se *fetch.SizeError
-			if errors.As(res.Err, &se) && se.Actual != fx.size()+1 {
-				t.Errorf("got %v; want the body cut at Size+1 = %d bytes", se, fx.size()+1)
+			if errors.As(res.Err, &se) && se.Actual != fx.size()+1 && se.Actual != fx.size()+overLong {
+				t.Errorf("got %v; want the body cut at Size+1 = %d bytes, or refused", se, fx.size()+1)
 			}
 		},
 		want: expect{err: isA[*fetch.SizeError], what: "*SizeError"},
@@ -135,6 +173,11 @@ var faults = []fault{
 			bad := bytes.Clone(fx.content)
 			bad[fx.rng.IntN(len(bad))] ^= 0x80
 			http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(bad))
+		},
+		ftp: func(t *testing.T, fx *fixture) string {
+			bad := bytes.Clone(fx.content)
+			bad[fx.rng.IntN(len(bad))] ^= 0x80
+			return startGoftpd(t, map[string][]byte{"/file": bad}, nil).URL
 		},
 		check: wantAttempts(1),
 		want:  expect{err: isA[*fetch.DigestError], what: "*DigestError"},
@@ -226,7 +269,7 @@ var faults = []fault{
 		// A .gz file that the server labels Content-Encoding: gzip, as
 		// many do: the bytes checked and kept are the bytes served.
 		name: "Content-Encoding gzip on a .gz file",
-		na:   httpOnly,
+		na:   map[string]string{"ftp": "FTP has no content coding"},
 		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Set("Content-Type", "application/gzip")
@@ -259,6 +302,10 @@ var faults = []fault{
 				}
 			}
 		},
+		// The transfer pauses half-way.
+		ftp: func(t *testing.T, fx *fixture) string {
+			return startGoftpd(t, map[string][]byte{"/file": fx.content}, func(string) time.Duration { return 40 * time.Millisecond }).URL
+		},
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			ctx, cancel := context.WithCancel(context.Background())
 			stop := time.AfterFunc(time.Duration(fx.rng.IntN(80))*time.Millisecond, cancel)
@@ -272,6 +319,7 @@ var faults = []fault{
 		// with ENOSPC after 64 KiB.
 		name: "disk full",
 		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
 				req.Path = filepath.Join(smallTmpfs(t, fx.dir), "file")
@@ -289,6 +337,7 @@ var faults = []fault{
 		// reader went away.
 		name: "unwritable destination",
 		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
 				parent := filepath.Join(fx.dir, "not-a-dir")
@@ -319,26 +368,39 @@ func TestFaults(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("fault seed %d (rerun with -fault.seed=%d)", seed, seed)
-	var tried, passed, na int
+	var tried, passed, skipped, na int
 	for i, flt := range faults {
 		for _, proto := range faultProtocols {
 			for _, sink := range faultSinks {
-				name := flt.name + "/" + proto + "/" + sink
-				if why, ok := flt.na[proto]; ok {
-					na++
-					t.Run(name, func(t *testing.T) { t.Skipf("N/A: %s", why) })
-					continue
+				why, isNA := flt.na[proto]
+				if proto == "ftp" && flt.ftp == nil && !isNA {
+					t.Fatalf("%s: no FTP server, and no reason why", flt.name)
 				}
-				tried++
-				if t.Run(name, func(t *testing.T) {
+				var ran, skip bool
+				ok := t.Run(flt.name+"/"+proto+"/"+sink, func(t *testing.T) {
+					ran = true
+					defer func() { skip = t.Skipped() }()
+					if isNA {
+						t.Skipf("N/A: %s", why)
+					}
 					runFault(t, flt, proto, sink, rand.New(rand.NewPCG(seed, uint64(i))))
-				}) {
-					passed++
+				})
+				switch {
+				case !ran: // not selected by -run
+				case isNA:
+					na++
+				case skip:
+					skipped++
+				default:
+					tried++
+					if ok {
+						passed++
+					}
 				}
 			}
 		}
 	}
-	t.Logf("faults × sinks × protocols: %d tried, %d passed, %d N/A", tried, passed, na)
+	t.Logf("faults × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
 }
 
 func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
@@ -359,8 +421,14 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		// and it ends (TestMain checks the end).
 		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("net/http.(*http2serverConn).writeFrameAsync"))
 	})
-	fx.srv = newFaultServer(t, fx, flt.http)
-	fx.url = fx.srv.URL + "/file"
+	if proto == "ftp" {
+		base := flt.ftp(t, fx)
+		fx.url = base + "/file"
+		fx.servers = append(fx.servers, ftpControl(strings.TrimPrefix(base, "ftp://")))
+	} else {
+		fx.srv = newFaultServer(t, fx, flt.http)
+		fx.url = fx.srv.URL + "/file"
+	}
 	var rec bytes.Buffer
 	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
 	if sink == "path" || sink == "both" {
@@ -506,6 +574,31 @@ func (fx *fixture) waitClosed(t *testing.T, closeIdle func()) {
 			t.Errorf("server %s has %d connections open after Close; want 0", s.Addr(), n)
 		}
 	}
+}
+
+// ftpControl is the address of an FTP server; it counts the control
+// connections open on the server's side, from /proc/net/tcp: those
+// established, or closed by the client and not yet by the server.
+type ftpControl string
+
+func (a ftpControl) Addr() string { return "ftp://" + string(a) }
+
+func (a ftpControl) OpenConns() int {
+	_, port, _ := net.SplitHostPort(string(a))
+	p, _ := strconv.Atoi(port)
+	local := fmt.Sprintf("0100007F:%04X", p) // 127.0.0.1, as the kernel writes it
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		panic(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[1] == local && (f[3] == "01" || f[3] == "03" || f[3] == "08") { // ESTABLISHED, SYN_RECV, CLOSE_WAIT
+			n++
+		}
+	}
+	return n
 }
 
 // faultServer is an httptest server of the fixture's protocol that

@@ -46,6 +46,7 @@ type report struct {
 	// skipped, rather than those of the files queued so far.
 	planned                                  atomic.Int64
 	queued, done, skipped, failed, cancelled atomic.Int64
+	rejected                                 atomic.Int64 // failed before a transfer: not queued
 	bytes                                    atomic.Int64 // of the files done
 	current, total                           atomic.Int64 // bytes so far, and expected
 
@@ -142,6 +143,7 @@ func (r *report) skip(size int64) {
 // the URL or line that named it.
 func (r *report) fail(where string, err error) {
 	r.failed.Add(1)
+	r.rejected.Add(1)
 	r.printf("FAIL %s: %s\n", where, oneLine(err.Error()))
 }
 
@@ -270,7 +272,7 @@ func (v *liveView) files() string {
 	r := v.r
 	files := r.planned.Load()
 	if files == 0 {
-		files = r.queued.Load() + r.skipped.Load() + r.failed.Load()
+		files = r.queued.Load() + r.skipped.Load() + r.rejected.Load()
 	}
 	s := fmt.Sprintf("%d/%d files", r.done.Load()+r.skipped.Load()+r.failed.Load(), files)
 	if n := r.failed.Load(); n > 0 {

@@ -260,8 +260,11 @@ func TestConnectionLimit(t *testing.T) {
 			if n != 5000 || s.gets.Load() != 5000 {
 				t.Errorf("got %d results, %d requests served; want 5000", n, s.gets.Load())
 			}
-			if got := s.opened.Load(); got > 8 {
-				t.Errorf("server saw %d connections; want at most 8", got)
+			// net/http gives up a connection whose request it has not seen
+			// written 50ms after its response (a loaded machine), so a few
+			// more than 8 may be opened over the run; never 8 at once.
+			if got := s.opened.Load(); got > 16 {
+				t.Errorf("server saw %d connections; want about 8", got)
 			}
 			if got := s.maxOpen.Load(); got > 8 {
 				t.Errorf("server saw %d connections open at once; want at most 8", got)

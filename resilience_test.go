@@ -769,15 +769,30 @@ func TestSlowWriterIsNoStall(t *testing.T) {
 	}
 }
 
-// deadURL returns a URL on a loopback port where nothing listens.
+// deadURL returns a URL on a loopback port that closes every connection
+// it accepts before a byte is read: a host whose connections fail.
 func deadURL(t testing.TB) string {
+	// The listener stays open for the test, so that no other server of a
+	// parallel test can take its port; every connection is closed at once.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	return "http://" + l.Addr().String()
 }
 
 func TestMirrorHealth(t *testing.T) {

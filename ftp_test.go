@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,45 @@ func TestFTPManyFiles(t *testing.T) {
 	opened, maxOpen := d.Opened()
 	if opened < 1 || opened > perHost || maxOpen > perHost {
 		t.Errorf("got %d control connections, at most %d at once; want 1 to %d", opened, maxOpen, perHost)
+	}
+}
+
+// TestFTPUsersShareHost fetches files as two users from one host, in turn:
+// each user needs connections of its own, and the pool closes an idle one
+// of the other user before it opens one, so that the connections the
+// client holds to the host never exceed perHost.
+func TestFTPUsersShareHost(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counting the connections a client holds needs Linux's TCP_INFO")
+	}
+	fs := genFiles(200, 4<<10)
+	d := startGoftpd(t, fs, nil)
+	const perHost = 2
+	f := quickFetcher(t, fetch.Options{Limiter: fetch.NewLimiter(4, perHost)})
+	ctx := testContext(t)
+	reqs := make(chan fetch.Request)
+	go func() {
+		defer close(reqs)
+		i := 0
+		for p, b := range fs {
+			base := d.URL
+			if i++; i%2 == 0 {
+				base = withUser(d.URL, ftpUser, ftpPassword)
+			}
+			select {
+			case reqs <- fetch.Request{URL: base + p, Digests: sha256Of(b)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for r := range f.FetchAll(ctx, reqs) {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Request.URL, r.Err)
+		}
+	}
+	if opened, maxOpen := d.Opened(); maxOpen > perHost || opened < 2 {
+		t.Errorf("got %d connections, at most %d held at once; want at least 2, at most %d at once", opened, maxOpen, perHost)
 	}
 }
 
@@ -195,6 +235,7 @@ func TestFTPBrokenTransfers(t *testing.T) {
 	newTime := func(n int) string { return fmt.Sprintf("2026010203040%d", n%10) }
 	for _, tc := range []struct {
 		name        string
+		noSize      bool
 		mdtm        func(int) string
 		retr        func(int) (int64, string, bool)
 		writer      bool
@@ -202,17 +243,18 @@ func TestFTPBrokenTransfers(t *testing.T) {
 		wantErr     func(error) bool // nil: success
 		wantOffsets []int64
 	}{
-		{"writer resumes, digest guards", nil, cutFirst("426 Connection closed; transfer aborted."), true, true, nil, []int64{0, cut}},
-		{"path resumes, MDTM guards", sameTime, cutFirst("426 Connection closed; transfer aborted."), false, false, nil, []int64{0, cut}},
-		{"lying 226 after a cut", nil, cutFirst("226 done"), true, true, nil, []int64{0, cut}},
-		{"file changed: path restarts", newTime, cutFirst("451 local error"), false, false, nil, []int64{0, 0}},
-		{"file changed: writer cannot resume", newTime, cutFirst("451 local error"), true, false, errIs(fetch.ErrCannotResume), []int64{0, 0}},
-		{"no guard: writer cannot resume", nil, cutFirst("426 aborted"), true, false, errIs(fetch.ErrCannotResume), []int64{0}},
-		{"always cut", sameTime, func(int) (int64, string, bool) { return cut, "426 aborted", false }, false, true,
+		{"writer resumes, digest guards", false, nil, cutFirst("426 Connection closed; transfer aborted."), true, true, nil, []int64{0, cut}},
+		{"path resumes, MDTM guards", false, sameTime, cutFirst("426 Connection closed; transfer aborted."), false, false, nil, []int64{0, cut}},
+		{"no SIZE: the 426 tells", true, sameTime, cutFirst("426 Connection closed; transfer aborted."), false, false, nil, []int64{0, cut}},
+		{"lying 226 after a cut", false, nil, cutFirst("226 done"), true, true, nil, []int64{0, cut}},
+		{"file changed: path restarts", false, newTime, cutFirst("451 local error"), false, false, nil, []int64{0, 0}},
+		{"file changed: writer cannot resume", false, newTime, cutFirst("451 local error"), true, false, errIs(fetch.ErrCannotResume), []int64{0, 0}},
+		{"no guard: writer cannot resume", false, nil, cutFirst("426 aborted"), true, false, errIs(fetch.ErrCannotResume), []int64{0}},
+		{"always cut", false, sameTime, func(int) (int64, string, bool) { return cut, "426 aborted", false }, false, true,
 			func(err error) bool { return err != nil }, []int64{0, cut, cut}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := (&rawFTPD{file: content, mdtm: tc.mdtm, retr: tc.retr, offsets: make(chan int64, 10)}).start(t)
+			s := (&rawFTPD{file: content, noSize: tc.noSize, mdtm: tc.mdtm, retr: tc.retr, offsets: make(chan int64, 10)}).start(t)
 			f := quickFetcher(t, fetch.Options{Retries: 2})
 			dir := t.TempDir()
 			dest := filepath.Join(dir, "file")
@@ -224,7 +266,7 @@ func TestFTPBrokenTransfers(t *testing.T) {
 			if tc.digests {
 				req.Digests = sha256Of(content)
 			}
-			_, err := f.Fetch(testContext(t), req)
+			res, err := f.Fetch(testContext(t), req)
 			switch {
 			case tc.wantErr == nil && err != nil:
 				t.Fatalf("Fetch: %v", err)
@@ -238,6 +280,11 @@ func TestFTPBrokenTransfers(t *testing.T) {
 			if fmt.Sprint(offsets) != fmt.Sprint(tc.wantOffsets) {
 				t.Errorf("got RETR at offsets %v; want %v", offsets, tc.wantOffsets)
 			}
+			// The response that completed the file announced what it sent.
+			last := tc.wantOffsets[len(tc.wantOffsets)-1]
+			if got, want := res.Header.Get("Content-Length"), strconv.Itoa(len(content)-int(last)); err == nil && !tc.noSize && got != want {
+				t.Errorf("got Content-Length %q; want %q", got, want)
+			}
 			switch {
 			case tc.wantErr != nil:
 				onlyFiles(t, dir)
@@ -245,6 +292,46 @@ func TestFTPBrokenTransfers(t *testing.T) {
 				t.Errorf("Writer got %d bytes that are not the file", buf.Len())
 			case !tc.writer && !bytes.Equal(readFile(t, dest), content):
 				t.Errorf("file at Path is not the file")
+			}
+		})
+	}
+}
+
+// TestFTPUnfinishedNotReused stops transfers before their end without
+// cancelling anything: their control connection must be closed, not handed
+// to the next transfer mid-file.
+func TestFTPUnfinishedNotReused(t *testing.T) {
+	big, small := blob(4<<20, 10), blob(1<<10, 11)
+	refuse := errors.New("not this one")
+	for _, tc := range []struct {
+		name string
+		req  fetch.Request
+		want func(error) bool
+	}{
+		{"OnResponse refuses", fetch.Request{OnResponse: func(fetch.Response) error { return refuse }}, errIs(refuse)},
+		{"size announced differs", fetch.Request{Size: 1000}, isA[*fetch.SizeError]},
+		{"digest mismatch", fetch.Request{Digests: sha256Of(small)}, isA[*fetch.DigestError]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startGoftpd(t, map[string][]byte{"/big": big, "/small": small}, nil)
+			f := quickFetcher(t, fetch.Options{Retries: -1, StallTimeout: 5 * time.Second})
+			req := tc.req
+			req.URL = d.URL + "/big"
+			if _, err := f.Fetch(testContext(t), req); !tc.want(err) {
+				t.Fatalf("got error %v", err)
+			}
+			var buf bytes.Buffer
+			res, err := f.Fetch(testContext(t), fetch.Request{URL: d.URL + "/small", Writer: &buf, Digests: sha256Of(small)})
+			if err != nil || res.Attempts != 1 || !bytes.Equal(buf.Bytes(), small) {
+				t.Fatalf("next transfer: got error %v after %d attempts, %d bytes; want the file at once", err, res.Attempts, buf.Len())
+			}
+			// A transfer read to its end leaves its connection reusable.
+			want := 2
+			if tc.name == "digest mismatch" {
+				want = 1
+			}
+			if opened, _ := d.Opened(); opened != want {
+				t.Errorf("got %d connections; want %d", opened, want)
 			}
 		})
 	}

@@ -106,7 +106,7 @@ func (d *goftpd) options() *ftpserver.Options {
 }
 
 // Opened returns the number of control connections accepted so far, and
-// the most that were open at once.
+// the most that the clients held open at once.
 func (d *goftpd) Opened() (opened, maxOpen int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -142,10 +142,19 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	c := &ftpdConn{Conn: conn, d: l.d}
 	l.d.opened.Add(1)
 	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	// The client's connections at this moment: this one and those it has
+	// not closed. The server may not have read a client's close yet, but
+	// its socket knows of it.
+	live := 1
+	for _, old := range l.d.conns {
+		if clientHolds(old.Conn) {
+			live++
+		}
+	}
 	l.d.conns = append(l.d.conns, c)
 	l.d.open++
-	l.d.maxOpen = max(l.d.maxOpen, l.d.open)
-	l.d.mu.Unlock()
+	l.d.maxOpen = max(l.d.maxOpen, live)
 	return c, nil
 }
 
@@ -381,6 +390,7 @@ type rawFTPD struct {
 	URL string
 
 	file     []byte
+	noSize   bool   // SIZE is refused
 	password string // required of every user; "" lets anyone in
 	// silent makes the server accept connections and never say a word.
 	silent bool
@@ -501,6 +511,10 @@ func (s *rawFTPD) serve(conn net.Conn, n int) {
 		case "TYPE":
 			reply("200 binary")
 		case "SIZE":
+			if s.noSize {
+				reply("502 no SIZE")
+				continue
+			}
 			reply("213 %d", len(s.file))
 		case "MDTM":
 			if s.mdtm == nil {

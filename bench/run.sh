@@ -265,16 +265,20 @@ if [ -f bench/ftp.sh ]; then
 fi
 
 if [ "$GOBENCH" = 1 ]; then
+	if [ "$QUICK" = 1 ]; then
+		gobench=("-bench 'SmallFiles|LargeFile|FetchAllMemory/10000\$' -benchtime 1x")
+	else
+		gobench=("-bench 'SmallFiles|LargeFile' -benchtime 3x -count 3" "-bench FetchAllMemory -benchtime 1x")
+	fi
 	{
 		echo
-		echo "In-package benchmarks (\`go test -run '^\$' -bench . -benchtime 3x -count 3\`):"
+		echo "In-package benchmarks:"
 		echo
 		echo '```'
-		if [ "$QUICK" = 1 ]; then
-			go test -run '^$' -bench 'SmallFiles|LargeFile|FetchAllMemory/10000$' -benchtime 1x .
-		else
-			go test -run '^$' -bench . -benchtime 3x -count 3 .
-		fi | grep -E '^(Benchmark|goos|goarch|cpu)'
+		for args in "${gobench[@]}"; do
+			echo "\$ go test -run '^\$' $args ."
+			sh -c "go test -run '^\$' $args ." | grep -E '^Benchmark'
+		done
 		echo '```'
 	} | tee -a "$OUTFILE"
 fi

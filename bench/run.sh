@@ -5,8 +5,10 @@
 #   bench/run.sh             full sizes (10,000 files, 1 GiB, 1,000,000 requests)
 #   QUICK=1 bench/run.sh     small sizes and one round: a smoke run
 #
-# Environment: ROUNDS (default 5; QUICK: 1), KEEP=1 keeps the work directory,
-# GOBENCH=0 skips the in-package go test benchmarks. The report also goes to
+# Environment: ROUNDS (default 5; QUICK: 1), CASES (default "small large conns
+# memory"), KEEP=1 keeps the work directory, GOBENCH=0 skips the in-package go
+# test benchmarks, FETCH_B=path adds a second fetch command as the peer
+# "fetch-b" (to compare before and after a change). The report also goes to
 # bench/out/results-DATE.md. All traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ else
 fi
 SMALL_SIZE=4096 JOBS=16 CONN_LIMIT=8 TINY_FILES=50 TINY_SIZE=64
 GOBENCH=${GOBENCH:-1}
+CASES=${CASES:-small large conns memory}
+has() { [[ " $CASES " == *" $1 "* ]]; }
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -66,8 +70,10 @@ else
 fi
 
 log "generating data"
-"$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$SMALL_N" -size "$SMALL_SIZE" >"$WORK/lists/small.manifest"
-"$WORK/bin/gen" -dir "$WORK/data" -prefix large -n 1 -size $((LARGE_MIB << 20)) >"$WORK/lists/large.manifest"
+has small && SN=$SMALL_N || SN=0
+has large && LN=1 || LN=0
+"$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$SN" -size "$SMALL_SIZE" >"$WORK/lists/small.manifest"
+"$WORK/bin/gen" -dir "$WORK/data" -prefix large -n "$LN" -size $((LARGE_MIB << 20)) >"$WORK/lists/large.manifest"
 "$WORK/bin/gen" -dir "$WORK/data" -prefix tiny -n "$TINY_FILES" -size "$TINY_SIZE" >/dev/null
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1)
@@ -130,6 +136,7 @@ peer_cmd() {
 	local c=$1 p=$2 j=$3 L=$WORK/lists O=$WORK/out
 	case $p in
 	fetch) echo "$FETCH -q -j $j ${PER_HOST[*]:+${PER_HOST[*]} $j} -i $L/$c.list -o $O" ;;
+	fetch-b) echo "$FETCH_B -q -j $j ${PER_HOST[*]:+${PER_HOST[*]} $j} -i $L/$c.list -o $O" ;;
 	nethttp) echo "$WORK/bin/nethttp -j $j -i $L/$c.list -o $O" ;;
 	nethttp-naive) echo "$WORK/bin/nethttp -naive -j $j -i $L/$c.list -o $O" ;;
 	aria2c) echo "aria2c -q -j $j -x 1 --file-allocation=none --allow-overwrite=true --auto-file-renaming=false -i $L/$c.aria2 -d $O" ;;
@@ -169,12 +176,13 @@ measure() {
 }
 
 PEERS=(nethttp aria2c curl)
+[ -n "${FETCH_B:-}" ] && PEERS=(fetch-b "${PEERS[@]}")
 [ -n "$FETCH" ] && PEERS=(fetch "${PEERS[@]}")
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for r in $(seq "$ROUNDS"); do
-	for p in "${PEERS[@]}"; do measure small "$p" "$r" "$JOBS" "$SMALL_N"; done
-	for p in "${PEERS[@]}"; do measure large "$p" "$r" 1 1; done
+	if has small; then for p in "${PEERS[@]}"; do measure small "$p" "$r" "$JOBS" "$SMALL_N"; done; fi
+	if has large; then for p in "${PEERS[@]}"; do measure large "$p" "$r" 1 1; done; fi
 done
 
 # Connections: CONN_N requests, CONN_LIMIT at once; what nginx saw.
@@ -185,11 +193,14 @@ conns() { # peer
 	seen=$(sort -u "$WORK/nginx/conns.log" | wc -l)
 	sed -i '$ s/\t$/\t'"$seen"'/' "$RESULTS"
 }
-for p in "${PEERS[@]}" nethttp-naive; do conns "$p"; done
-: >"$WORK/nginx/conns.log"
-"$WORK/bin/fetchall" -url "$BASE/conns/%05d" -files "$TINY_FILES" -n "$CONN_N" -j "$CONN_LIMIT" >"$WORK/fetchall.out"
-printf 'conns\tFetchAll\t1\t%s\t%s\t%s\n' "$(sed 's/.*seconds=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" \
-	"$(sed 's/.*peak_rss_kib=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" "$(sort -u "$WORK/nginx/conns.log" | wc -l)" >>"$RESULTS"
+if has conns; then
+	for p in "${PEERS[@]}" nethttp-naive; do conns "$p"; done
+	: >"$WORK/nginx/conns.log"
+	"$WORK/bin/fetchall" -url "$BASE/conns/%05d" -files "$TINY_FILES" -n "$CONN_N" -j "$CONN_LIMIT" >"$WORK/fetchall.out"
+	printf 'conns\tFetchAll\t1\t%s\t%s\t%s\n' "$(sed 's/.*seconds=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" \
+		"$(sed 's/.*peak_rss_kib=\([^ ]*\).*/\1/' "$WORK/fetchall.out")" "$(sort -u "$WORK/nginx/conns.log" | wc -l)" >>"$RESULTS"
+fi
+has memory || MEM_NS=
 
 # Memory: FetchAll over many tiny requests, Writer sink.
 for n in $MEM_NS; do
@@ -211,12 +222,17 @@ report() {
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory"
 	echo "- load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER"
 	echo "- $(go version | cut -d' ' -f3-), nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(aria2c --version | head -n1), $(curl --version | head -n1 | cut -d' ' -f1-2)"
-	echo "- command: \`$( [ "$QUICK" = 1 ] && printf 'QUICK=1 ')ROUNDS=$ROUNDS bench/run.sh\`; rounds interleave the peers"
+	local env="ROUNDS=$ROUNDS"
+	[ "$QUICK" = 1 ] && env="QUICK=1 $env"
+	[ "$CASES" = "small large conns memory" ] || env="$env CASES='$CASES'"
+	[ -n "${FETCH_B:-}" ] && env="$env FETCH_B=$FETCH_B"
+	echo "- command: \`$env bench/run.sh\`; rounds interleave the peers"
 	echo
 	echo "| case | peer | median s | min–max s | rate | peak RSS | time vs fetch |"
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
 	local ref c p med lo hi rate rss ratio
 	for c in small large; do
+		has "$c" || continue
 		ref=
 		[ -n "$FETCH" ] && ref=$(col "$c" fetch 4 | median)
 		for p in "${PEERS[@]}"; do
@@ -235,6 +251,7 @@ report() {
 				"$p$([ "$p" = curl ] && echo ' + sha256sum')" "$med" "$lo" "$hi" "$rate" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$ratio"
 		done
 	done
+	has conns || return 0
 	echo
 	echo "Connections: $CONN_N requests for $TINY_FILES files of $TINY_SIZE bytes, $CONN_LIMIT at once; connections nginx saw (distinct \`\$connection\`):"
 	echo
@@ -243,6 +260,7 @@ report() {
 	for p in FetchAll "${PEERS[@]}" nethttp-naive; do
 		printf '| %s | %s | %.3f |\n' "$p" "$(col conns "$p" 6)" "$(col conns "$p" 4)"
 	done
+	[ -n "$MEM_NS" ] || return 0
 	echo
 	echo "Memory: FetchAll over N requests for $TINY_SIZE-byte files, Writer sink, -j $JOBS; peak RSS (VmHWM) of the process:"
 	echo

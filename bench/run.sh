@@ -6,9 +6,10 @@
 #   QUICK=1 bench/run.sh     small sizes and one round: a smoke run
 #
 # Environment: ROUNDS (default 5; QUICK: 1), CASES (default "small large conns
-# memory"), KEEP=1 keeps the work directory, GOBENCH=0 skips the in-package go
+# memory ftp"), KEEP=1 keeps the work directory, GOBENCH=0 skips the in-package go
 # test benchmarks, FETCH_B=path adds a second fetch command as the peer
-# "fetch-b" (to compare before and after a change). The report also goes to
+# "fetch-b" (to compare before and after a change), ONLY_PEERS="fetch
+# nethttp" runs only those peers. The report also goes to
 # bench/out/results-DATE.md. All traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ else
 fi
 SMALL_SIZE=4096 JOBS=16 CONN_LIMIT=8 TINY_FILES=50 TINY_SIZE=64
 GOBENCH=${GOBENCH:-1}
-CASES=${CASES:-small large conns memory}
+CASES=${CASES:-small large conns memory ftp}
 has() { [[ " $CASES " == *" $1 "* ]]; }
 
 log() { printf '%s\n' "$*" >&2; }
@@ -178,6 +179,7 @@ measure() {
 PEERS=(nethttp aria2c curl)
 [ -n "${FETCH_B:-}" ] && PEERS=(fetch-b "${PEERS[@]}")
 [ -n "$FETCH" ] && PEERS=(fetch "${PEERS[@]}")
+if [ -n "${ONLY_PEERS:-}" ]; then read -ra PEERS <<<"$ONLY_PEERS"; fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for r in $(seq "$ROUNDS"); do
@@ -224,8 +226,9 @@ report() {
 	echo "- $(go version | cut -d' ' -f3-), nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(aria2c --version | head -n1), $(curl --version | head -n1 | cut -d' ' -f1-2)"
 	local env="ROUNDS=$ROUNDS"
 	[ "$QUICK" = 1 ] && env="QUICK=1 $env"
-	[ "$CASES" = "small large conns memory" ] || env="$env CASES='$CASES'"
+	[ "$CASES" = "small large conns memory ftp" ] || env="$env CASES='$CASES'"
 	[ -n "${FETCH_B:-}" ] && env="$env FETCH_B=$FETCH_B"
+	[ -n "${ONLY_PEERS:-}" ] && env="$env ONLY_PEERS='$ONLY_PEERS'"
 	echo "- command: \`$env bench/run.sh\`; rounds interleave the peers"
 	echo
 	echo "| case | peer | median s | min–max s | rate | peak RSS | time vs fetch |"
@@ -277,7 +280,7 @@ report | tee "$OUTFILE"
 
 # FTP: bench/ftp.sh, when there, runs its own servers and peers and prints its
 # own section.
-if [ -f bench/ftp.sh ]; then
+if has ftp && [ -f bench/ftp.sh ]; then
 	echo | tee -a "$OUTFILE"
 	FETCH=$FETCH ROUNDS=$ROUNDS QUICK=$QUICK bash bench/ftp.sh | tee -a "$OUTFILE"
 fi

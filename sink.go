@@ -100,27 +100,37 @@ func (s *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// create makes the temporary file beside Path, and Path's directories
+// when the first try finds them missing.
 func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	if dir == "" {
 		dir = "."
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	f, err := createTemp(dir, base)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		f, err = createTemp(dir, base)
+	}
+	if err != nil {
 		return err
 	}
-	// Not os.CreateTemp, whose files are private (0600): the file renamed
-	// to Path gets the mode of any new file, 0666 less the umask.
+	s.tmp = f
+	return nil
+}
+
+// createTemp creates a new file in dir named after base. Not
+// os.CreateTemp, whose files are private (0600): the file renamed to Path
+// gets the mode of any new file, 0666 less the umask.
+func createTemp(dir, base string) (*os.File, error) {
 	for {
 		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+PartialSuffix)
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if errors.Is(err, fs.ErrExist) {
-			continue
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
 		}
-		if err != nil {
-			return err
-		}
-		s.tmp = f
-		return nil
 	}
 }
 

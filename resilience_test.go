@@ -440,6 +440,22 @@ func request(t testing.TB, u, sink string) (fetch.Request, func() []byte) {
 	}
 }
 
+// checkCannotResume fails t unless a download into a Writer that could
+// not go on ended as a streamer relies on: ErrCannotResume, the Writer
+// given the bytes it got before (want) once, and no file at Path.
+func checkCannotResume(t *testing.T, req fetch.Request, err error, got, want []byte) {
+	t.Helper()
+	if !errors.Is(err, fetch.ErrCannotResume) {
+		t.Errorf("error: got %v; want ErrCannotResume", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("writer got %d bytes; want the first %d bytes once", len(got), len(want))
+	}
+	if req.Path != "" && readFile(t, req.Path) != nil {
+		t.Errorf("a file was left at %s", req.Path)
+	}
+}
+
 // TestResumeAfterReset cuts the connection at random bytes: the download
 // goes on from where it broke, so the server sends each byte once.
 func TestResumeAfterReset(t *testing.T) {
@@ -542,15 +558,7 @@ func TestRestartWithoutGuard(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, fetch.ErrCannotResume) {
-				t.Errorf("error: got %v; want ErrCannotResume", err)
-			}
-			if !bytes.Equal(got(), d.body[:cut]) {
-				t.Errorf("writer got %d bytes; want the first %d bytes once", len(got()), cut)
-			}
-			if req.Path != "" && readFile(t, req.Path) != nil {
-				t.Errorf("a file was left at %s", req.Path)
-			}
+			checkCannotResume(t, req, err, got(), d.body[:cut])
 			if res.Attempts != 1 {
 				t.Errorf("Attempts: got %d; want 1", res.Attempts)
 			}
@@ -591,15 +599,7 @@ func TestRangeAnsweredWith200(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, fetch.ErrCannotResume) {
-				t.Errorf("error: got %v; want ErrCannotResume", err)
-			}
-			if !bytes.Equal(got(), d.body[:cut]) {
-				t.Errorf("writer got %d bytes; want the first %d bytes once", len(got()), cut)
-			}
-			if req.Path != "" && readFile(t, req.Path) != nil {
-				t.Errorf("a file was left at %s", req.Path)
-			}
+			checkCannotResume(t, req, err, got(), d.body[:cut])
 			if res.Attempts != 2 {
 				t.Errorf("Attempts: got %d; want 2", res.Attempts)
 			}
@@ -647,15 +647,7 @@ func TestFileChangedBetweenAttempts(t *testing.T) {
 					}
 					return
 				}
-				if !errors.Is(err, fetch.ErrCannotResume) {
-					t.Errorf("error: got %v; want ErrCannotResume", err)
-				}
-				if !bytes.Equal(got(), old[:cut]) {
-					t.Errorf("writer got %d bytes; want the first %d bytes of the old file once", len(got()), cut)
-				}
-				if req.Path != "" && readFile(t, req.Path) != nil {
-					t.Errorf("a file was left at %s", req.Path)
-				}
+				checkCannotResume(t, req, err, got(), old[:cut])
 				if res.Attempts != 2 {
 					t.Errorf("Attempts: got %d; want 2", res.Attempts)
 				}
@@ -884,12 +876,7 @@ func TestResumeOnMirror(t *testing.T) {
 						t.Errorf("mirror: got Range %q; want none (nothing guards a resume)", r)
 					}
 				default:
-					if !errors.Is(err, fetch.ErrCannotResume) {
-						t.Errorf("error: got %v; want ErrCannotResume", err)
-					}
-					if !bytes.Equal(got(), d.body[:cut]) {
-						t.Errorf("writer got %d bytes; want the first %d bytes once", len(got()), cut)
-					}
+					checkCannotResume(t, req, err, got(), d.body[:cut])
 				}
 			})
 		}

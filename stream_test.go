@@ -114,6 +114,31 @@ func (fx *streamFixture) get(t *testing.T, method, path string, header http.Head
 	return resp
 }
 
+// firstByte sends a GET for path to the front server and reads the first
+// byte of the body. leave makes the client go away.
+func (fx *streamFixture) firstByte(t *testing.T, path string) (leave func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := fx.front.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	leave = func() {
+		cancel()
+		resp.Body.Close()
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		leave()
+		t.Fatalf("first byte: %v", err)
+	}
+	return leave
+}
+
 func filesUnder(t *testing.T, dir string) []string {
 	t.Helper()
 	var names []string
@@ -146,6 +171,22 @@ func servePayload(data []byte) http.HandlerFunc {
 		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		w.Write(data)
+	}
+}
+
+// serveHalfUntil answers with data's length and first half, and sends the
+// rest once release is closed, unless the client went away.
+func serveHalfUntil(data []byte, release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data[:len(data)/2])
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(data[len(data)/2:])
 	}
 }
 
@@ -482,17 +523,7 @@ func TestServeSharesOneDownload(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			release := make(chan struct{})
-			fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-				w.Write(data[:len(data)/2])
-				http.NewResponseController(w).Flush()
-				select {
-				case <-release:
-				case <-r.Context().Done():
-					return
-				}
-				w.Write(data[len(data)/2:])
-			}, frontOptions{request: tc.request})
+			fx := newStreamFixture(t, serveHalfUntil(data, release), frontOptions{request: tc.request})
 
 			// The first client reads the half that upstream sent; the
 			// others join once those bytes are in.
@@ -545,29 +576,10 @@ func TestServeSharesOneDownload(t *testing.T) {
 func TestServeLeaderLeaves(t *testing.T) {
 	data := payload(1 << 20)
 	release := make(chan struct{})
-	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		w.Write(data[:len(data)/2])
-		http.NewResponseController(w).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		w.Write(data[len(data)/2:])
-	}, frontOptions{})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+"/f.rpm", nil)
-	leader, err := fx.front.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(leader.Body, make([]byte, 1)); err != nil {
-		t.Fatalf("leader: %v", err)
-	}
+	fx := newStreamFixture(t, serveHalfUntil(data, release), frontOptions{})
+	leaderLeaves := fx.firstByte(t, "/f.rpm")
 	other := fx.get(t, http.MethodGet, "/f.rpm", nil)
-	cancel()
-	leader.Body.Close()
+	leaderLeaves()
 	close(release)
 	body, err := io.ReadAll(other.Body)
 	if err != nil || !bytes.Equal(body, data) {
@@ -591,17 +603,8 @@ func TestServeClientGoneStopsDownload(t *testing.T) {
 	}, frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
 		return fetch.Request{URL: upstream + r.URL.Path, Path: filepath.Join(cache, "f.rpm")}
 	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+"/f.rpm", nil)
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	cancel()
-	resp.Body.Close()
+	clientLeaves := fx.firstByte(t, "/f.rpm")
+	clientLeaves()
 	<-stopped
 	fx.st.Close()
 	if names := filesUnder(t, cache); len(names) > 0 {

@@ -6,15 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -419,59 +416,13 @@ func TestFTPCancel(t *testing.T) {
 	waitFor(t, "the server to see every control connection closed", func() bool { return d.Open() == 0 })
 }
 
-// cancelFetchAll runs rounds of FetchAll of fs from base, each cancelled
-// at a random moment, then closes the Fetcher.
+// cancelFetchAll runs cancelRounds over FTP through a pool of its own,
+// and closes the pool.
 func cancelFetchAll(t *testing.T, base string, fs map[string][]byte) {
 	t.Helper()
 	pool := fetch.NewFTPPool(fetch.FTPPoolOptions{MaxIdlePerHost: 4})
 	f := quickFetcher(t, fetch.Options{FTP: pool, Limiter: fetch.NewLimiter(8, 4)})
-	for round := range 12 {
-		dir := t.TempDir()
-		ctx, cancel := context.WithCancel(testContext(t))
-		reqs := make(chan fetch.Request)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			defer close(reqs)
-			for p, b := range fs {
-				select {
-				case reqs <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: sha256Of(b)}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-		stopAfter := rand.IntN(len(fs) / 2)
-		got := 0
-		results := f.FetchAll(ctx, reqs)
-		for r := range results {
-			if r.Err == nil {
-				got++
-			} else if !errors.Is(r.Err, context.Canceled) {
-				t.Errorf("round %d: %s: %v", round, r.Request.URL, r.Err)
-			}
-			if got == stopAfter {
-				cancel()
-				if round%2 == 0 {
-					break // stop reading at once: nothing may block
-				}
-			}
-		}
-		cancel()
-		for range results {
-		}
-		wg.Wait()
-		noPartials(t, dir)
-		filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return nil
-			}
-			p := "/" + filepath.ToSlash(strings.TrimPrefix(path, dir+string(filepath.Separator)))
-			if b, _ := os.ReadFile(path); !bytes.Equal(b, fs[p]) {
-				t.Errorf("round %d: %s is not the file served", round, p)
-			}
-			return nil
-		})
-	}
+	cancelRounds(t, f, 12, base, fs)
 	pool.Close()
 }
 

@@ -492,6 +492,25 @@ func TestCancelFetchAll(t *testing.T) {
 	cancelRounds(t, f, 20, s.URL, fs)
 }
 
+// requestFiles returns a channel that gives a request for each file of fs,
+// from base into dir, checked by its sha256; it is closed once every one
+// was taken or ctx ended. sent waits for that.
+func requestFiles(ctx context.Context, base, dir string, fs map[string][]byte) (reqs <-chan fetch.Request, sent func()) {
+	ch := make(chan fetch.Request)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ch)
+		for p, b := range fs {
+			select {
+			case ch <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: sha256Of(b)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return ch, wg.Wait
+}
+
 // cancelRounds runs rounds of f.FetchAll of every file of fs from base,
 // each cancelled at a random moment, and checks that a request ends
 // verified or cancelled, that every file at a Path is the file served and
@@ -502,18 +521,7 @@ func cancelRounds(t *testing.T, f *fetch.Fetcher, rounds int, base string, fs ma
 	for round := range rounds {
 		dir := t.TempDir()
 		ctx, cancel := context.WithCancel(testContext(t))
-		reqs := make(chan fetch.Request)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			defer close(reqs)
-			for p, b := range fs {
-				select {
-				case reqs <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: sha256Of(b)}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
+		reqs, sent := requestFiles(ctx, base, dir, fs)
 		stopAfter := rand.IntN(min(len(fs)/2, 300))
 		got := 0
 		results := f.FetchAll(ctx, reqs)
@@ -533,7 +541,7 @@ func cancelRounds(t *testing.T, f *fetch.Fetcher, rounds int, base string, fs ma
 		cancel()
 		for range results {
 		}
-		wg.Wait()
+		sent()
 		noPartials(t, dir)
 		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {

@@ -145,17 +145,8 @@ func TestFTPUsersShareHost(t *testing.T) {
 func fetchAllOK(t *testing.T, f *fetch.Fetcher, base, dir string, fs map[string][]byte) {
 	t.Helper()
 	ctx := testContext(t)
-	reqs := make(chan fetch.Request)
-	go func() {
-		defer close(reqs)
-		for p, b := range fs {
-			select {
-			case reqs <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: sha256Of(b)}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	reqs, sent := requestFiles(ctx, base, dir, fs)
+	defer sent()
 	n := 0
 	for r := range f.FetchAll(ctx, reqs) {
 		n++

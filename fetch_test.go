@@ -50,7 +50,7 @@ type server struct {
 	opened  atomic.Int64 // connections accepted
 	open    atomic.Int64 // connections open now
 	maxOpen atomic.Int64 // most connections open at once
-	gets    atomic.Int64 // requests
+	hits    atomic.Int64 // requests received
 }
 
 // kinds of server.
@@ -64,7 +64,7 @@ func newServer(t testing.TB, kind string, h http.Handler) *server {
 	t.Helper()
 	s := &server{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.gets.Add(1)
+		s.hits.Add(1)
 		h.ServeHTTP(w, r)
 	}))
 	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
@@ -105,23 +105,13 @@ func serveFiles(fs files) http.Handler {
 	})
 }
 
-// newFetcher returns a Fetcher for s, closed at the end of the test.
+// newFetcher returns a quickFetcher that trusts s if it is a TLS server.
 func newFetcher(t testing.TB, s *server, opts fetch.Options) *fetch.Fetcher {
 	t.Helper()
 	if s != nil && s.TLS != nil && opts.Client == nil {
 		opts.Client = s.Client()
 	}
-	if opts.BackoffBase == 0 {
-		opts.BackoffBase = time.Millisecond
-	}
-	f := fetch.New(opts)
-	t.Cleanup(func() {
-		f.Close()
-		if opts.Client != nil {
-			opts.Client.CloseIdleConnections()
-		}
-	})
-	return f
+	return quickFetcher(t, opts)
 }
 
 // noPartials fails t if dir holds a temporary file of a download.
@@ -257,8 +247,8 @@ func TestConnectionLimit(t *testing.T) {
 					t.Fatal(r.Err)
 				}
 			}
-			if n != 5000 || s.gets.Load() != 5000 {
-				t.Errorf("got %d results, %d requests served; want 5000", n, s.gets.Load())
+			if n != 5000 || s.hits.Load() != 5000 {
+				t.Errorf("got %d results, %d requests served; want 5000", n, s.hits.Load())
 			}
 			// net/http gives up a connection whose request it has not seen
 			// written 50ms after its response (a loaded machine), so a few
@@ -351,8 +341,8 @@ func TestBadServers(t *testing.T) {
 				if !strings.Contains(err.Error(), s.URL) {
 					t.Errorf("error %q does not name the URL %s", err, s.URL)
 				}
-				if tt.gets != 0 && s.gets.Load() != tt.gets {
-					t.Errorf("server saw %d requests; want %d", s.gets.Load(), tt.gets)
+				if tt.gets != 0 && s.hits.Load() != tt.gets {
+					t.Errorf("server saw %d requests; want %d", s.hits.Load(), tt.gets)
 				}
 				if got, _ := os.ReadFile(path); !bytes.Equal(got, old) {
 					t.Errorf("the file at Path was changed: %q", got)
@@ -427,7 +417,7 @@ func TestInvalidRequests(t *testing.T) {
 			t.Errorf("error %q shows the password", err)
 		}
 	}
-	if n := s.gets.Load(); n != 0 {
+	if n := s.hits.Load(); n != 0 {
 		t.Errorf("server saw %d requests; want none", n)
 	}
 }
@@ -459,8 +449,8 @@ func TestOnResponseError(t *testing.T) {
 	if !errors.Is(err, refuse) {
 		t.Fatalf("got %v; want the OnResponse error", err)
 	}
-	if buf.Len() != 0 || s.gets.Load() != 1 {
-		t.Errorf("Writer got %d bytes, server saw %d requests; want 0 and 1", buf.Len(), s.gets.Load())
+	if buf.Len() != 0 || s.hits.Load() != 1 {
+		t.Errorf("Writer got %d bytes, server saw %d requests; want 0 and 1", buf.Len(), s.hits.Load())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("file at Path exists after OnResponse refused it")
@@ -609,7 +599,7 @@ func TestFetchAllWindow(t *testing.T) {
 		}
 	})
 	results := f.FetchAll(ctx, reqs)
-	for s.gets.Load() < 4 {
+	for s.hits.Load() < 4 {
 		time.Sleep(time.Millisecond)
 	}
 	if n := sent.Load(); n > 4 {

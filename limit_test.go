@@ -118,7 +118,7 @@ func TestLimiterShared(t *testing.T) {
 		}
 		wg.Go(func() { f.Fetch(context.Background(), fetch.Request{URL: s.URL}) })
 	}
-	for s.gets.Load() < 3 {
+	for s.hits.Load() < 3 {
 		runtime.Gosched()
 	}
 	close(release)
@@ -126,7 +126,7 @@ func TestLimiterShared(t *testing.T) {
 	if most.Load() > 3 {
 		t.Errorf("%d transfers at once over a shared NewLimiter(3, 3); want at most 3", most.Load())
 	}
-	if s.gets.Load() != 12 {
-		t.Errorf("server saw %d requests; want 12", s.gets.Load())
+	if s.hits.Load() != 12 {
+		t.Errorf("server saw %d requests; want 12", s.hits.Load())
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,12 +24,12 @@ import (
 	"github.com/fetchkit/fetch"
 )
 
-// origin is a test HTTP server whose handler is a script: it is told the
+// origin is a test server whose handler is a script: it is told the
 // number of the request (1 for the first), so it can fail, cut, stall or
-// change the file on purpose. It counts what it did.
+// change the file on purpose. Beside what a server counts, it keeps the
+// headers of each request and counts the body bytes it served.
 type origin struct {
-	*httptest.Server
-	hits   atomic.Int64  // requests received
+	*server
 	served atomic.Int64  // body bytes written to clients
 	quit   chan struct{} // closed at the end of the test: stalled handlers return
 
@@ -42,28 +41,20 @@ type script func(o *origin, n int, w http.ResponseWriter, r *http.Request)
 
 // startOrigin starts a plain HTTP/1.1 origin; startOriginH2 one over TLS and
 // HTTP/2.
-func startOrigin(t testing.TB, s script) *origin   { return newOrigin(t, false, s) }
-func startOriginH2(t testing.TB, s script) *origin { return newOrigin(t, true, s) }
+func startOrigin(t testing.TB, s script) *origin   { return newOrigin(t, plainHTTP, s) }
+func startOriginH2(t testing.TB, s script) *origin { return newOrigin(t, tlsHTTP2, s) }
 
-func newOrigin(t testing.TB, h2 bool, s script) *origin {
+func newOrigin(t testing.TB, kind string, s script) *origin {
 	t.Helper()
 	o := &origin{quit: make(chan struct{})}
-	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(o.hits.Add(1))
+	o.server = newServer(t, kind, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.headers = append(o.headers, r.Header.Clone())
+		n := len(o.headers)
 		o.mu.Unlock()
 		s(o, n, w, r)
 	}))
-	o.Config.ErrorLog = nil
-	if h2 {
-		o.EnableHTTP2 = true
-		o.StartTLS()
-	} else {
-		o.Start()
-	}
-	t.Cleanup(o.Close)
-	t.Cleanup(func() { close(o.quit) }) // runs first
+	t.Cleanup(func() { close(o.quit) }) // runs before the server closes
 	return o
 }
 

@@ -141,6 +141,8 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	defer cancel(nil)
 	stall := time.AfterFunc(d.f.stall, func() { cancel(ErrStalled) })
 	defer stall.Stop()
+	// A redirect is an answer: the server is not silent.
+	actx = context.WithValue(actx, answeredKey{}, func() { stall.Reset(d.f.stall) })
 	fail := func(err error) error {
 		if context.Cause(actx) == ErrStalled && ctx.Err() == nil {
 			return fmt.Errorf("%s: %w: no byte for %v", u.Redacted(), ErrStalled, d.f.stall)

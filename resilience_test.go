@@ -699,6 +699,32 @@ func TestStall(t *testing.T) {
 			t.Errorf("got %d attempts, %d bytes served; want 2 attempts, %d bytes", res.Attempts, o.served.Load(), size)
 		}
 	})
+	t.Run("redirects, each in time", func(t *testing.T) {
+		t.Parallel()
+		// Four redirects take longer than StallTimeout in all, each far
+		// less: the server is never silent for StallTimeout.
+		const stall, hop = 600 * time.Millisecond, 200 * time.Millisecond
+		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			if n > 4 {
+				o.serve(w, r, d, -1)
+				return
+			}
+			select {
+			case <-time.After(hop):
+			case <-r.Context().Done():
+				return
+			}
+			http.Redirect(w, r, fmt.Sprintf("/file?%d", n), http.StatusFound)
+		})
+		f := quickFetcher(t, fetch.Options{Retries: -1, StallTimeout: stall})
+		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Digests: sha256Of(d.body)})
+		if err != nil {
+			t.Fatalf("got %v after %d requests; want the file", err, o.hits.Load())
+		}
+		if res.Attempts != 1 {
+			t.Errorf("Attempts: got %d; want 1", res.Attempts)
+		}
+	})
 	t.Run("server never accepts", func(t *testing.T) {
 		t.Parallel()
 		// The kernel completes the handshake of a listener that never

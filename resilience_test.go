@@ -703,7 +703,7 @@ func TestStall(t *testing.T) {
 		t.Parallel()
 		// Four redirects take longer than StallTimeout in all, each far
 		// less: the server is never silent for StallTimeout.
-		const stall, hop = 600 * time.Millisecond, 200 * time.Millisecond
+		const stall, hop = time.Second, 300 * time.Millisecond
 		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 4 {
 				o.serve(w, r, d, -1)

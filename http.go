@@ -37,6 +37,10 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 		}
 	}
 	resp, err := p.client.Do(hreq)
+	if errors.Is(err, ErrRedirect) {
+		// net/http names the redirect's Location, which may be relative.
+		return nil, nil, fmt.Errorf("%s: %w", req.URL.Redacted(), errors.Unwrap(err))
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1114,8 +1114,8 @@ func TestRedirectLoop(t *testing.T) {
 	o := startOrigin(t, redirectTo("/loop"))
 	f := quickFetcher(t, fetch.Options{Retries: 3})
 	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/loop"})
-	if !errors.Is(err, fetch.ErrRedirect) {
-		t.Errorf("error: got %v; want ErrRedirect", err)
+	if !errors.Is(err, fetch.ErrRedirect) || !strings.Contains(err.Error(), o.URL+"/loop") {
+		t.Errorf("error: got %v; want ErrRedirect naming %s", err, o.URL+"/loop")
 	}
 	if res.Attempts != 1 || o.hits.Load() != 10 {
 		t.Errorf("got %d attempts, %d requests; want 1 attempt, 10 requests", res.Attempts, o.hits.Load())

@@ -21,18 +21,13 @@ else
 fi
 J=${J:-8} FILE_SIZE=4096 FETCH=${FETCH:-}
 
-log() { printf '%s\n' "$*" >&2; }
+. bench/lib.sh
 
 missing=()
 command -v lftp >/dev/null || missing+=(lftp)
 command -v vsftpd >/dev/null || [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
 [ -x /usr/bin/time ] || missing+=(time)
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing "${missing[@]}"
 VSFTPD=$(command -v vsftpd || echo /usr/sbin/vsftpd)
 
 WORK=$(mktemp -d /var/tmp/fetch-ftpbench.XXXXXX)

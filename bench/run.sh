@@ -28,7 +28,7 @@ GOBENCH=${GOBENCH:-1}
 CASES=${CASES:-small large conns memory ftp}
 has() { [[ " $CASES " == *" $1 "* ]]; }
 
-log() { printf '%s\n' "$*" >&2; }
+. bench/lib.sh
 
 # Tools: install what is missing.
 missing=()
@@ -36,12 +36,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v aria2c >/dev/null || missing+=(aria2)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/time ] || missing+=(time)
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # The work directory is on disk (not a tmpfs): downloads go "to disk".

@@ -21,6 +21,7 @@ type download struct {
 	req  Request
 	sink *sink
 
+	home      string // hostKey of the request's URL: where its credentials may go
 	attempts  int
 	responded bool   // OnResponse was called
 	validator string // ETag or Last-Modified of the response the written bytes came from
@@ -44,6 +45,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		return res
 	}
 	d := &download{f: f, req: req, sink: s}
+	if home, err := url.Parse(req.URL); err == nil {
+		d.home = hostKey(home)
+	}
 	var errs []error
 	for _, u := range urls {
 		res.URL = u.Redacted()
@@ -199,12 +203,14 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	}
 	// A body that ended before the size the server announced was cut
 	// short, not wrong: another attempt may resume it.
-	cut := resp.Size >= 0 && d.sink.written < resp.Size
-	if d.req.Size > 0 && d.sink.written != d.req.Size && !cut {
+	if resp.Size >= 0 && d.sink.written < resp.Size {
+		return fmt.Errorf("%s: body ended at byte %d of %d: %w", u.Redacted(), d.sink.written, resp.Size, io.ErrUnexpectedEOF)
+	}
+	if d.req.Size > 0 && d.sink.written != d.req.Size {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: d.sink.written})
 	}
 	if resp.Size >= 0 && d.sink.written != resp.Size {
-		return fmt.Errorf("%s: body ended at byte %d of %d: %w", u.Redacted(), d.sink.written, resp.Size, io.ErrUnexpectedEOF)
+		return fmt.Errorf("%s: body ran past its announced %d bytes to %d: %w", u.Redacted(), resp.Size, d.sink.written, io.ErrUnexpectedEOF)
 	}
 	if err := d.sink.verify(); err != nil {
 		return fmt.Errorf("%s: %w", u.Redacted(), err)
@@ -274,17 +280,19 @@ func validatorOf(h http.Header) string {
 // when u is on another host than the request's URL.
 func (d *download) headers(u *url.URL) http.Header {
 	h := d.req.Header
-	if h == nil {
-		return nil
-	}
-	if orig, err := url.Parse(d.req.URL); err == nil && hostKey(orig) == hostKey(u) {
+	if h == nil || d.home == hostKey(u) {
 		return h
 	}
 	h = h.Clone()
+	dropCredentials(h)
+	return h
+}
+
+// dropCredentials removes the headers that carry credentials from h.
+func dropCredentials(h http.Header) {
 	for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {
 		h.Del(k)
 	}
-	return h
 }
 
 // isFinal reports whether err ends the request: no other attempt and no

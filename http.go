@@ -174,9 +174,7 @@ func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecu
 			return fmt.Errorf("%w: from https to http (%s)", ErrRedirect, req.URL.Redacted())
 		}
 		if hostKey(req.URL) != hostKey(first) {
-			for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization"} {
-				req.Header.Del(k)
-			}
+			dropCredentials(req.Header)
 		}
 		if next != nil {
 			return next(req, via)

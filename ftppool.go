@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/textproto"
+	"slices"
 	"sync"
 	"time"
 
@@ -142,19 +143,10 @@ func (p *FTPPool) release(c *ftpConn, reusable bool) {
 // takeIdle removes and returns the most recently used idle connection for
 // key, or nil. p.mu is held.
 func (p *FTPPool) takeIdle(key ftpKey) *ftpConn {
-	cs := p.idle[key]
-	if len(cs) == 0 {
-		return nil
+	if n := len(p.idle[key]); n > 0 {
+		return p.unidle(key, n-1)
 	}
-	c := cs[len(cs)-1]
-	cs[len(cs)-1] = nil
-	if cs = cs[:len(cs)-1]; len(cs) == 0 {
-		delete(p.idle, key)
-	} else {
-		p.idle[key] = cs
-	}
-	p.dropIdle(key.host)
-	return c
+	return nil
 }
 
 // takeOldest removes and returns the least recently used idle connection
@@ -169,14 +161,21 @@ func (p *FTPPool) takeOldest(host string) *ftpConn {
 	if oldest == nil {
 		return nil
 	}
-	key := oldest.key
-	if cs := p.idle[key][1:]; len(cs) == 0 {
+	return p.unidle(oldest.key, 0)
+}
+
+// unidle removes and returns the idle connection p.idle[key][i]. p.mu is
+// held.
+func (p *FTPPool) unidle(key ftpKey, i int) *ftpConn {
+	cs := p.idle[key]
+	c := cs[i]
+	if cs = slices.Delete(cs, i, i+1); len(cs) == 0 {
 		delete(p.idle, key)
 	} else {
 		p.idle[key] = cs
 	}
-	p.dropIdle(host)
-	return oldest
+	p.dropIdle(key.host)
+	return c
 }
 
 func (p *FTPPool) dropIdle(host string) {

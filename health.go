@@ -34,11 +34,14 @@ func (h *health) record(u *url.URL, err error) {
 	switch {
 	case err == nil:
 		h.mu.Lock()
-		delete(h.failed, hostKey(u))
+		if len(h.failed) > 0 {
+			delete(h.failed, hostKey(u))
+		}
 		h.mu.Unlock()
 	case !isFinal(err) && (isTemporary(err, &temp) || isMismatch(err)):
+		key := hostKey(u)
 		h.mu.Lock()
-		h.failed[hostKey(u)] = time.Now()
+		h.failed[key] = time.Now()
 		h.mu.Unlock()
 	}
 }
@@ -52,19 +55,35 @@ func (h *health) order(urls []*url.URL) []*url.URL {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	now := time.Now()
-	since := func(u *url.URL) time.Time {
-		t, ok := h.failed[hostKey(u)]
-		if !ok {
-			return time.Time{}
-		}
-		if now.Sub(t) > h.cooldown {
-			delete(h.failed, hostKey(u))
-			return time.Time{}
-		}
-		return t
+	if len(h.failed) == 0 {
+		return urls
 	}
-	out := slices.Clone(urls)
-	slices.SortStableFunc(out, func(a, b *url.URL) int { return since(a).Compare(since(b)) })
-	return out
+	type ranked struct {
+		u     *url.URL
+		since time.Time // zero: no failure within the cool-down
+	}
+	now := time.Now()
+	out := make([]ranked, len(urls))
+	cooling := false
+	for i, u := range urls {
+		out[i].u = u
+		key := hostKey(u)
+		t, ok := h.failed[key]
+		switch {
+		case !ok:
+		case now.Sub(t) > h.cooldown:
+			delete(h.failed, key)
+		default:
+			out[i].since, cooling = t, true
+		}
+	}
+	if !cooling {
+		return urls
+	}
+	slices.SortStableFunc(out, func(a, b ranked) int { return a.since.Compare(b.since) })
+	ordered := make([]*url.URL, len(out))
+	for i, r := range out {
+		ordered[i] = r.u
+	}
+	return ordered
 }

@@ -106,7 +106,8 @@ func NewMirrorList(f *Fetcher, base, listURL string, opts MirrorListOptions) *Mi
 
 // Resolve returns the URLs to try for req: the mirrors' URLs for a URL
 // under the MirrorList's base, then req's own URL and Mirrors. It fails
-// only if the list is needed and has never been loaded.
+// only if the list is needed and has never been loaded, or if ctx is done
+// while it waits for a load.
 func (m *MirrorList) Resolve(ctx context.Context, req Request) ([]string, error) {
 	own := append([]string{req.URL}, req.Mirrors...)
 	rel, under := m.relative(req.URL)
@@ -377,6 +378,7 @@ func ParseMetalink(r io.Reader) (*Metalink, error) {
 		return nil, fmt.Errorf("%w: no file in the Metalink", ErrMalformedList)
 	}
 	ml := &Metalink{}
+	names := make(map[string]bool, len(doc.Files))
 	for _, df := range doc.Files {
 		f := MetalinkFile{Name: df.Name, Digests: map[string]string{}}
 		bad := func(format string, args ...any) error {
@@ -385,9 +387,10 @@ func ParseMetalink(r io.Reader) (*Metalink, error) {
 		if !safeName(f.Name) {
 			return nil, bad("not a safe relative path")
 		}
-		if slices.ContainsFunc(ml.Files, func(g MetalinkFile) bool { return g.Name == f.Name }) {
+		if names[f.Name] {
 			return nil, bad("named twice")
 		}
+		names[f.Name] = true
 		if len(df.Size) > 1 {
 			return nil, bad("%d sizes", len(df.Size))
 		}
@@ -404,8 +407,9 @@ func ParseMetalink(r io.Reader) (*Metalink, error) {
 				continue
 			}
 			value := strings.ToLower(strings.TrimSpace(h.Value))
-			if b, err := hex.DecodeString(value); err != nil || len(b) != algorithms[name]().Size() {
-				return nil, bad("%s hash %q is not %d hex bytes", h.Type, h.Value, algorithms[name]().Size())
+			size := algorithms[name]().Size()
+			if b, err := hex.DecodeString(value); err != nil || len(b) != size {
+				return nil, bad("%s hash %q is not %d hex bytes", h.Type, h.Value, size)
 			}
 			if old, ok := f.Digests[name]; ok && old != value {
 				return nil, bad("two different %s hashes", h.Type)

@@ -1,8 +1,8 @@
 // Command ftpbench measures fetch over FTP: it downloads the files of a
 // manifest ("relpath sha256 size" a line, as bench/gen prints it) from an FTP
 // base URL into a directory through FetchAll, each checked against its size
-// and sha256, and prints one line of results: the files, the failures, the
-// seconds taken and the control connections the pool opened.
+// and sha256, and prints one line of results: the files, the failures and
+// the seconds taken.
 //
 //	ftpbench -base ftp://127.0.0.1:2121 -manifest ftp.manifest -o OUT -j 8
 package main

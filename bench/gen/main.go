@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ func write(path string, size int64, seed uint64) ([]byte, error) {
 		return nil, err
 	}
 	var key [32]byte
-	key[0], key[1] = byte(seed), byte(seed>>8)
+	binary.LittleEndian.PutUint64(key[:], seed)
 	h := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
 	if _, err := io.CopyN(w, rand.NewChaCha8(key), size); err != nil {

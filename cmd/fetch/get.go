@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -76,16 +72,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			rep.fail(where, err)
 			return true
 		}
-		size := e.Size
-		if size == 0 {
-			size = -1
-		}
-		if len(e.Digests) > 0 && inPlace(runCtx, req.Path, size, e.Digests) {
-			rep.skip(max(e.Size, 0))
-			return true
-		}
-		rep.request(&req, name)
-		return send(req)
+		return sendUnlessInPlace(runCtx, rep, req, name, send)
 	}
 	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
 		for _, u := range urls {
@@ -227,18 +214,23 @@ func stopReason(ctx, runCtx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// algorithms are the digests a list may give.
-var algorithms = map[string]func() hash.Hash{
-	"md5": md5.New, "sha1": sha1.New, "sha224": sha256.New224,
-	"sha256": sha256.New, "sha384": sha512.New384, "sha512": sha512.New,
+// sendUnlessInPlace sends req, named name in rep, unless it has digests
+// and its file is in place already: then rep counts it skipped.
+func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
+	if len(req.Digests) > 0 && inPlace(ctx, req.Path, req.Size, req.Digests) {
+		rep.skip(req.Size)
+		return true
+	}
+	rep.request(&req, name)
+	return send(req)
 }
 
-// inPlace reports whether the regular file at path has the size (unless
-// negative) and every digest in want. It reads the file only when its size
-// is right, and stops reading when ctx is done.
+// inPlace reports whether the regular file at path has the size (unless 0,
+// unknown, as in fetch.Request) and every digest in want. It reads the file
+// only when its size is right, and stops reading when ctx is done.
 func inPlace(ctx context.Context, path string, size int64, want map[string]string) bool {
 	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() || size >= 0 && fi.Size() != size {
+	if err != nil || !fi.Mode().IsRegular() || size > 0 && fi.Size() != size {
 		return false
 	}
 	f, err := os.Open(path)

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bufio"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/url"
 	"path"
@@ -21,10 +26,21 @@ type listEntry struct {
 	Mirrors []string
 }
 
-// digestLen is the length in hex digits of each digest a list may give.
-var digestLen = map[string]int{
-	"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
+// algorithms are the digests a list may give: those a fetch.Request may
+// name.
+var algorithms = map[string]func() hash.Hash{
+	"md5": md5.New, "sha1": sha1.New, "sha224": sha256.New224,
+	"sha256": sha256.New, "sha384": sha512.New384, "sha512": sha512.New,
 }
+
+// digestLen is the length in hex digits of each digest of algorithms.
+var digestLen = func() map[string]int {
+	m := make(map[string]int, len(algorithms))
+	for name, newHash := range algorithms {
+		m[name] = 2 * newHash().Size()
+	}
+	return m
+}()
 
 // parseListLine parses one line of a URL list. It reports ok false for a
 // line without an entry: blank, or a comment.

@@ -100,13 +100,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if !ok {
 				return true
 			}
-			req := s.request(e)
-			if inPlace(runCtx, req.Path, e.Size, req.Digests) {
-				rep.skip(e.Size)
-				return true
-			}
-			rep.request(&req, e.Path)
-			return send(req)
+			return sendUnlessInPlace(runCtx, rep, s.request(e), e.Path, send)
 		})
 	})
 

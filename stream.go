@@ -209,17 +209,11 @@ func (s *Streamer) response(ctx context.Context, req Request) (*Response, error)
 		}
 	}
 	var got *Response
-	next := req.OnResponse
 	req.Path, req.Writer, req.Progress = "", nil, nil
-	req.OnResponse = func(resp Response) error {
-		if next != nil {
-			if err := next(resp); err != nil {
-				return err
-			}
-		}
+	req.OnResponse = thenOnResponse(req.OnResponse, func(resp Response) error {
 		got = sized(resp, req)
 		return errHeadOnly
-	}
+	})
 	_, err = s.f.Fetch(ctx, req)
 	if got != nil && errors.Is(err, errHeadOnly) {
 		return got, nil
@@ -261,20 +255,14 @@ func (s *Streamer) join(req Request, start bool) (*share, error) {
 // run downloads req into sh, then gives up the download's reference.
 func (s *Streamer) run(ctx context.Context, sh *share, req Request) {
 	orig := req
-	next := req.OnResponse
 	req.Writer = sh
-	req.OnResponse = func(resp Response) error {
-		if next != nil {
-			if err := next(resp); err != nil {
-				return err
-			}
-		}
+	req.OnResponse = thenOnResponse(req.OnResponse, func(resp Response) error {
 		sh.mu.Lock()
 		sh.resp = sized(resp, req)
 		sh.signal()
 		sh.mu.Unlock()
 		return nil
-	}
+	})
 	res, err := s.f.Fetch(ctx, req)
 	res.Request = orig
 	if err == nil && s.onComplete != nil {
@@ -311,15 +299,27 @@ func (s *Streamer) release(sh *share) {
 		delete(s.shares, sh.key)
 	}
 	s.mu.Unlock()
-	switch {
-	case abandoned:
+	if abandoned || refs == 0 {
 		sh.cancel()
-	case refs == 0:
-		sh.cancel()
+	}
+	if refs == 0 {
 		sh.spill.Close()
 		if sh.spillName != "" {
 			os.Remove(sh.spillName)
 		}
+	}
+}
+
+// thenOnResponse returns an OnResponse that calls next, if set, and then,
+// unless next failed, fn.
+func thenOnResponse(next, fn func(Response) error) func(Response) error {
+	return func(resp Response) error {
+		if next != nil {
+			if err := next(resp); err != nil {
+				return err
+			}
+		}
+		return fn(resp)
 	}
 }
 

@@ -314,9 +314,7 @@ func TestServeRange(t *testing.T) {
 }
 
 func TestServeUpstreamFailure(t *testing.T) {
-	gone := httptest.NewServer(http.NotFoundHandler())
-	goneURL := gone.URL
-	gone.Close()
+	goneURL := deadURL(t)
 	for _, tc := range []struct {
 		name   string
 		status int // upstream's; 0: unreachable

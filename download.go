@@ -20,6 +20,7 @@ type download struct {
 	f    *Fetcher
 	req  Request
 	sink *sink
+	urls []*url.URL // every URL of the request, in the order tried
 
 	home      string // hostKey of the request's URL: where its credentials may go
 	attempts  int
@@ -44,7 +45,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		res.Err = err
 		return res
 	}
-	d := &download{f: f, req: req, sink: s}
+	d := &download{f: f, req: req, sink: s, urls: urls}
 	if home, err := url.Parse(req.URL); err == nil {
 		d.home = hostKey(home)
 	}
@@ -163,7 +164,11 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	if err != nil {
 		return fail(err)
 	}
-	defer body.Close()
+	defer func() {
+		if body != nil {
+			body.Close()
+		}
+	}()
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
 	stall.Stop()
@@ -171,6 +176,14 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		return err
 	}
 	stall.Reset(d.f.stall)
+	if d.segmentable(u, resp) {
+		a := attemptState{resp: resp, body: body, stall: stall, cancel: cancel, fail: fail, release: release}
+		body = nil // closed by segmented
+		if err := d.segmented(ctx, u, a); err != nil {
+			return err
+		}
+		return d.finish(u, resp)
+	}
 
 	r := io.Reader(body)
 	if d.req.Size > 0 {
@@ -201,6 +214,12 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 			return fail(fmt.Errorf("%s: %w", u.Redacted(), rerr))
 		}
 	}
+	return d.finish(u, resp)
+}
+
+// finish checks the bytes of resp, all delivered to the sink, against the
+// sizes announced and expected and the expected digests.
+func (d *download) finish(u *url.URL, resp *Response) error {
 	// A body that ended before the size the server announced was cut
 	// short, not wrong: another attempt may resume it.
 	if resp.Size >= 0 && d.sink.written < resp.Size {

@@ -126,6 +126,33 @@ type Options struct {
 	// DefaultMirrorCooldown; negative turns reordering off.
 	MirrorCooldown time.Duration
 
+	// Segments is the most connections that one download to a file may
+	// use at once, as aria2c's -s and -x do. A download whose first
+	// response announces the file's size and "Accept-Ranges: bytes" splits
+	// the rest of the file into up to Segments spans of at least
+	// MinSegmentSize bytes: the first response streams the first span (and
+	// each following one that no other connection has taken), the others
+	// are fetched with range requests on connections of their own, each
+	// holding its own Limiter slot, so every limit still holds. Spans come
+	// from the request's URL and, when the request has expected digests,
+	// from its mirrors too; a span asked of the first response's URL is
+	// guarded by its validator (If-Range), and one asked of a mirror by
+	// the digests. A span whose connection fails is taken over from where
+	// it stopped. Digests are computed in file order as the written prefix
+	// grows, and the file appears at Path only verified, as always.
+	//
+	// Requests with a Writer, files of unknown size or smaller than two
+	// spans, servers that do not announce ranges (FTP servers among them)
+	// and files that nothing guards (neither a validator nor an expected
+	// digest) use one connection, decided from the first response's
+	// headers, without another request. Each range request counts in
+	// Result.Attempts. 0 or 1 means one connection.
+	Segments int
+
+	// MinSegmentSize is the smallest span of a segmented download.
+	// 0 means DefaultMinSegmentSize.
+	MinSegmentSize int64
+
 	// Sync makes every file reach stable storage (fsync) before it is
 	// renamed to its Path.
 	Sync bool
@@ -212,6 +239,10 @@ type OpenRequest struct {
 	URL *url.URL
 	// Offset is the first byte wanted; 0 for the whole file.
 	Offset int64
+	// Length, when positive, is how many bytes from Offset are wanted (a
+	// span of a segmented download); 0 means up to the end. A protocol
+	// that cannot stop early may send more: the Fetcher reads no further.
+	Length int64
 	// Validator, when Offset > 0, is the ETag or Last-Modified of the
 	// response that the first Offset bytes came from; the protocol sends
 	// the whole file (Offset 0) if the file no longer matches it. Empty
@@ -258,6 +289,8 @@ type Fetcher struct {
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	segments      int
+	minSegment    int64
 }
 
 // New returns a Fetcher configured by opts. Close it when done, to close
@@ -275,6 +308,11 @@ func New(opts Options) *Fetcher {
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		segments:      opts.Segments,
+		minSegment:    opts.MinSegmentSize,
+	}
+	if f.minSegment <= 0 {
+		f.minSegment = DefaultMinSegmentSize
 	}
 	f.buffers.New = func() any { b := make([]byte, 64<<10); return &b }
 	switch {

@@ -163,10 +163,14 @@ type Request struct {
 	// twice: a broken transfer is resumed where it stopped, or the request
 	// fails with ErrCannotResume.
 	Writer io.Writer
-	// Size is the expected size in bytes; 0 means unknown. A server that
-	// announces another size is refused before its body is read, and a
-	// longer body is cut at Size+1 bytes.
+	// Size is the expected size in bytes; 0 means unknown, unless
+	// SizeKnown is set. A server that announces another size is refused
+	// before its body is read, and a longer body is cut at Size+1 bytes.
 	Size int64
+	// SizeKnown says that Size is exact even when it is 0: an expected
+	// empty file then fails at the first byte a server sends. Without it a
+	// Size of 0 means unknown, so the zero Request expects no size.
+	SizeKnown bool
 	// Digests are the expected hex digests by algorithm: md5, sha1,
 	// sha224, sha256, sha384, sha512. An unknown algorithm or malformed
 	// hex fails the request before any transfer.

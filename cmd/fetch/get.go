@@ -120,11 +120,12 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	return fetch.Request{
-		URL:     e.URL,
-		Mirrors: append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
-		Path:    filepath.Join(cfg.out, filepath.FromSlash(name)),
-		Size:    e.Size,
-		Digests: e.Digests,
+		URL:       e.URL,
+		Mirrors:   append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
+		Path:      filepath.Join(cfg.out, filepath.FromSlash(name)),
+		Size:      e.Size,
+		SizeKnown: e.SizeSet,
+		Digests:   e.Digests,
 	}, name, nil
 }
 
@@ -217,7 +218,7 @@ func stopReason(ctx, runCtx context.Context, timeout time.Duration) error {
 // sendUnlessInPlace sends req, named name in rep, unless it has digests
 // and its file is in place already: then rep counts it skipped.
 func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
-	if len(req.Digests) > 0 && inPlace(ctx, req.Path, req.Size, req.Digests) {
+	if len(req.Digests) > 0 && inPlace(ctx, req.Path, req.Size, req.SizeKnown, req.Digests) {
 		rep.skip(req.Size)
 		return true
 	}
@@ -225,12 +226,12 @@ func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name
 	return send(req)
 }
 
-// inPlace reports whether the regular file at path has the size (unless 0,
-// unknown, as in fetch.Request) and every digest in want. It reads the file
+// inPlace reports whether the regular file at path has the size (when
+// known, as in fetch.Request) and every digest in want. It reads the file
 // only when its size is right, and stops reading when ctx is done.
-func inPlace(ctx context.Context, path string, size int64, want map[string]string) bool {
+func inPlace(ctx context.Context, path string, size int64, sizeKnown bool, want map[string]string) bool {
 	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() || size > 0 && fi.Size() != size {
+	if err != nil || !fi.Mode().IsRegular() || (size > 0 || sizeKnown) && fi.Size() != size {
 		return false
 	}
 	f, err := os.Open(path)

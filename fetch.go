@@ -410,6 +410,11 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	return f.health.order(us), nil
 }
 
+// Redact returns rawURL with its password replaced by "xxxxx", as every
+// error message of the package shows it; an unparsable URL gives
+// "(unparsable URL)".
+func Redact(rawURL string) string { return redact(rawURL) }
+
 // redact returns rawURL with its password replaced by "xxxxx".
 func redact(rawURL string) string {
 	u, err := url.Parse(rawURL)

@@ -174,7 +174,7 @@ func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req Request) (Re
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
 		fail(w, err)
-		return Result{Request: req, URL: redact(req.URL), Err: err}, err
+		return Result{Request: req, URL: RedactURL(req.URL), Err: err}, err
 	}
 	rp := newReply(r, resp)
 	rp.writeHeader(w, progress{})

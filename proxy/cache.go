@@ -97,7 +97,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		if res.Request.Path != "" {
 			if err := keepMeta(res); err != nil {
 				// The file is downloaded again next time.
-				c.log.Error("cannot keep the record of a file", "url", fetch.Redact(res.Request.URL), "err", err)
+				c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
 			}
 		}
 		return nil
@@ -248,7 +248,7 @@ var keptHeaders = []string{"Content-Type", "Content-Encoding", "Content-Language
 // keepMeta writes the record of the file that res downloaded and kept.
 func keepMeta(res fetch.Result) error {
 	meta := res.Request.Path + metaSuffix
-	m := cacheMeta{URL: fetch.Redact(res.Request.URL), Size: res.Size, SHA256: res.Digests["sha256"], Header: http.Header{}}
+	m := cacheMeta{URL: fetch.RedactURL(res.Request.URL), Size: res.Size, SHA256: res.Digests["sha256"], Header: http.Header{}}
 	for _, k := range keptHeaders {
 		if vs := res.Header.Values(k); len(vs) > 0 {
 			m.Header[k] = vs
@@ -284,7 +284,7 @@ func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL
 		return false
 	}
 	var m cacheMeta
-	if json.Unmarshal(b, &m) != nil || m.URL != fetch.Redact(rawURL) {
+	if json.Unmarshal(b, &m) != nil || m.URL != fetch.RedactURL(rawURL) {
 		return false
 	}
 	f, err := os.Open(file)

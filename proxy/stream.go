@@ -176,7 +176,7 @@ func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Reques
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
 		fail(w, err)
-		return fetch.Result{Request: req, URL: fetch.Redact(req.URL), Err: err}, err
+		return fetch.Result{Request: req, URL: fetch.RedactURL(req.URL), Err: err}, err
 	}
 	rp := newReply(r, resp)
 	rp.writeHeader(w, progress{})

@@ -32,7 +32,7 @@ type download struct {
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
-	res := Result{Request: req, URL: redact(req.URL)}
+	res := Result{Request: req, URL: RedactURL(req.URL)}
 	s, err := newSink(req, f.sync)
 	if err != nil {
 		res.Err = err

@@ -135,6 +135,10 @@ type Options struct {
 	// file URLs are refused.
 	FileRoots []string
 
+	// UserAgent is the User-Agent header of every HTTP request; a
+	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
+	UserAgent string
+
 	// AllowInsecureRedirect lets an https URL follow a redirect to plain
 	// http. Without it such a redirect fails.
 	AllowInsecureRedirect bool
@@ -303,9 +307,13 @@ func New(opts Options) *Fetcher {
 	if f.ftp == nil {
 		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
 	}
+	ua := opts.UserAgent
+	if ua == "" {
+		ua = DefaultUserAgent()
+	}
 	f.protocols = map[string]Protocol{
-		"http":  &httpProtocol{client: f.client},
-		"https": &httpProtocol{client: f.client},
+		"http":  &httpProtocol{client: f.client, userAgent: ua},
+		"https": &httpProtocol{client: f.client, userAgent: ua},
 		"ftp":   f.ftp,
 		"ftps":  f.ftp,
 	}
@@ -393,7 +401,7 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	if f.resolver != nil {
 		var err error
 		if raw, err = f.resolver.Resolve(ctx, req); err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", redact(req.URL), err)
+			return nil, fmt.Errorf("resolve %s: %w", RedactURL(req.URL), err)
 		}
 	}
 	if len(raw) == 0 || raw[0] == "" {
@@ -404,7 +412,7 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 		u, err := url.Parse(s)
 		if err != nil {
 			// url.Error repeats the URL, password and all: keep its cause.
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, redact(s), errors.Unwrap(err))
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, RedactURL(s), errors.Unwrap(err))
 		}
 		if f.protocols[u.Scheme] == nil {
 			return nil, fmt.Errorf("%w: %s: unsupported scheme %q", ErrInvalidRequest, u.Redacted(), u.Scheme)
@@ -412,13 +420,4 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 		us = append(us, u)
 	}
 	return f.health.order(us), nil
-}
-
-// redact returns rawURL with its password replaced by "xxxxx".
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

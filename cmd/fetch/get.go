@@ -27,7 +27,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	for _, u := range urls {
 		if _, uerr := absoluteURL(u); err == nil && uerr != nil {
-			err = fmt.Errorf("%s: %v", u, uerr)
+			err = fmt.Errorf("%s: %v", redact(u), uerr)
 		}
 	}
 	if err != nil {

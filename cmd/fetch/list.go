@@ -57,7 +57,7 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 		return listEntry{}, false, nil
 	}
 	if _, err := absoluteURL(fields[0]); err != nil {
-		return listEntry{}, false, fmt.Errorf("%s: %v", fields[0], err)
+		return listEntry{}, false, fmt.Errorf("%s: %v", redact(fields[0]), err)
 	}
 	e.URL = fields[0]
 	seen := map[string]bool{}
@@ -84,7 +84,7 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 			e.Size, e.SizeSet = n, true
 		case key == "mirror":
 			if _, err := absoluteURL(value); err != nil {
-				return listEntry{}, false, fmt.Errorf("mirror=%s: %v", value, err)
+				return listEntry{}, false, fmt.Errorf("mirror=%s: %v", redact(value), err)
 			}
 			e.Mirrors = append(e.Mirrors, value)
 		case digestLen[key] > 0:

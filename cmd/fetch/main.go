@@ -218,7 +218,7 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	for _, m := range cfg.mirrors {
 		if _, err := absoluteURL(m); err != nil {
-			return nil, fmt.Errorf("-mirror %s: %v", m, err)
+			return nil, fmt.Errorf("-mirror %s: %v", redact(m), err)
 		}
 	}
 	return operands, nil

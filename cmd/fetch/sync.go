@@ -124,6 +124,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // local path. A URL ending in "/" names the PULP_MANIFEST in it.
 func manifestURL(arg string) (*url.URL, error) {
 	u, err := url.Parse(arg)
+	if err != nil && strings.Contains(arg, "://") {
+		return nil, fmt.Errorf("%s: %v", redact(arg), errors.Unwrap(err)) // the *url.Error repeats arg
+	}
 	if err != nil || u.Scheme == "" || len(u.Scheme) == 1 { // "C:" is a drive letter
 		abs, err := filepath.Abs(arg)
 		if err != nil {
@@ -134,7 +137,7 @@ func manifestURL(arg string) (*url.URL, error) {
 			u.Path = "/" + u.Path
 		}
 	} else if _, err := absoluteURL(arg); err != nil {
-		return nil, fmt.Errorf("%s: %v", arg, err)
+		return nil, fmt.Errorf("%s: %v", redact(arg), err)
 	}
 	if strings.HasSuffix(u.Path, "/") {
 		u.Path += "PULP_MANIFEST"

@@ -48,11 +48,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer f.Close()
 		list = f
 	}
-	root, err := makeRoot(cfg.out)
+	root, real, err := openDir(cfg.out)
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
+	defer root.Close()
 	if cfg.base != "" && !strings.HasSuffix(cfg.base, "/") {
 		cfg.base += "/"
 	}
@@ -67,7 +68,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	// queue sends the request for e, unless its file is in place already.
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, e)
+		req, name, err := getRequest(&cfg, root, real, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -104,8 +105,8 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 }
 
 // getRequest returns the request for e, and the name of its file below
-// -o DIR, whose real path is root.
-func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, error) {
+// -o DIR, which is root, whose real path is real.
+func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -116,13 +117,14 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(root, name); err != nil {
+	if err := checkInside(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	return fetch.Request{
 		URL:       e.URL,
 		Mirrors:   append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
-		Path:      filepath.Join(cfg.out, filepath.FromSlash(name)),
+		Root:      root,
+		Path:      filepath.FromSlash(name),
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
@@ -179,17 +181,20 @@ func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool,
 	}
 }
 
-// makeRoot makes the folder dir and returns its absolute path, with
-// symbolic links resolved.
-func makeRoot(dir string) (string, error) {
+// openDir makes the folder dir and opens it as the Root of the files of a
+// run; real is its absolute path, with symbolic links resolved.
+func openDir(dir string) (root *os.Root, real string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
+	if err == nil {
+		real, err = filepath.EvalSymlinks(abs)
 	}
-	return filepath.EvalSymlinks(abs)
+	if err == nil {
+		root, err = os.OpenRoot(real)
+	}
+	return root, real, err
 }
 
 // errTimeout is the cause of the end of a run that -timeout stopped.
@@ -218,7 +223,7 @@ func stopReason(ctx, runCtx context.Context, timeout time.Duration) error {
 // sendUnlessInPlace sends req, named name in rep, unless it has digests
 // and its file is in place already: then rep counts it skipped.
 func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
-	if len(req.Digests) > 0 && inPlace(ctx, req.Path, req.Size, req.SizeKnown, req.Digests) {
+	if len(req.Digests) > 0 && inPlace(ctx, req.Root, req.Path, req.Size, req.SizeKnown, req.Digests) {
 		rep.skip(req.Size)
 		return true
 	}
@@ -226,15 +231,15 @@ func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name
 	return send(req)
 }
 
-// inPlace reports whether the regular file at path has the size (when
+// inPlace reports whether the regular file at path below root has the size (when
 // known, as in fetch.Request) and every digest in want. It reads the file
 // only when its size is right, and stops reading when ctx is done.
-func inPlace(ctx context.Context, path string, size int64, sizeKnown bool, want map[string]string) bool {
-	fi, err := os.Lstat(path)
+func inPlace(ctx context.Context, root *os.Root, path string, size int64, sizeKnown bool, want map[string]string) bool {
+	fi, err := root.Lstat(path)
 	if err != nil || !fi.Mode().IsRegular() || (size > 0 || sizeKnown) && fi.Size() != size {
 		return false
 	}
-	f, err := os.Open(path)
+	f, err := root.Open(path)
 	if err != nil {
 		return false
 	}

@@ -57,6 +57,10 @@ refused whole before anything is downloaded. Once every file is in place the
 manifest itself is saved in DIR, so DIR can be served as a repository in its
 turn. Files in DIR that the manifest does not name are left alone.
 
+Every folder and file that a run makes below DIR (and below -o DIR) is made
+through DIR itself: a symbolic link that appears in DIR while the run goes on,
+pointing outside it, makes the files below it fail; nothing is written outside.
+
 Mirrors: each -mirror BASE is another place that serves the same tree. A URL
 that starts with the base of the run has its rest appended to every BASE, and
 those URLs are tried in order when it fails. The base is, for fetch sync, the

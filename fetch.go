@@ -220,6 +220,13 @@ type OpenRequest struct {
 	// Header holds the request's extra headers, for protocols that have
 	// them.
 	Header http.Header
+	// Alive restarts the attempt's stall timer (Options.StallTimeout). The
+	// Fetcher restarts it for every read of the body that brings bytes;
+	// a Protocol whose open takes several exchanges calls Alive whenever
+	// the server answers one (a redirect, a reply), so that a slow but
+	// live server is not taken for a stalled one. It is safe for
+	// concurrent use, and never nil when a Fetcher calls Open.
+	Alive func()
 }
 
 // Resolver turns a request into the ordered list of URLs to try: it is

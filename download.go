@@ -39,6 +39,17 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		return res
 	}
 	defer s.discard()
+	if req.CheckExisting && req.Path != "" && (req.Size > 0 || len(req.Digests) > 0) {
+		ok, err := f.inPlace(ctx, req, s)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if ok {
+			res.Skipped, res.Size, res.Digests = true, s.written, s.digests()
+			return res
+		}
+	}
 	urls, err := f.urls(ctx, req)
 	if err != nil {
 		res.Err = err

@@ -186,6 +186,16 @@ type Request struct {
 	// Tag is opaque to the Fetcher and handed back in Result.Request: it
 	// links a download to its artifact.
 	Tag any
+	// CheckExisting keeps a file already at Path that is the file asked
+	// for: a regular file (not a symbolic link) of Size bytes, unless Size
+	// is 0, with every digest of Digests. The file is read once, within the
+	// transfer's Limiter slot (the slot of URL's host), before any URL is
+	// resolved or opened. When it matches, no request is made, the Writer
+	// receives nothing, and the Result has Skipped set, with Size and
+	// Digests from the file. Otherwise the file is downloaded as usual and
+	// replaced. With neither Size nor Digests there is nothing to check
+	// against: the file is downloaded.
+	CheckExisting bool
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added

@@ -9,14 +9,14 @@ import (
 )
 
 // inPlace reports whether the file at req.Path is the file that req
-// describes: a regular file (not a symbolic link) of req.Size bytes, unless
-// Size is 0, with every digest of req.Digests. It reads the file once,
+// describes: a regular file (not a symbolic link) of req.Size bytes, when
+// the size is known, with every digest of req.Digests. It reads the file once,
 // into the sink's hashes, and stops when ctx is done. On success the sink
 // holds the file's size and digests; otherwise its hashes are reset and it
 // has written nothing.
 func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, error) {
 	fi, err := os.Lstat(req.Path)
-	if err != nil || !fi.Mode().IsRegular() || req.Size > 0 && fi.Size() != req.Size {
+	if err != nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
 		return false, nil
 	}
 	// The check holds the slot that the transfer would: hashing files in
@@ -27,7 +27,7 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, erro
 	}
 	release, err := f.limiter.Acquire(ctx, host)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", redact(req.URL), err)
+		return false, fmt.Errorf("%s: %w", RedactURL(req.URL), err)
 	}
 	defer release()
 	file, err := os.Open(req.Path)
@@ -41,7 +41,7 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, erro
 	ok, err := true, error(nil)
 	for {
 		if err = ctx.Err(); err != nil {
-			err = fmt.Errorf("%s: %w", redact(req.URL), err)
+			err = fmt.Errorf("%s: %w", RedactURL(req.URL), err)
 			break
 		}
 		n, rerr := file.Read(*bp)
@@ -57,7 +57,7 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, erro
 			break
 		}
 	}
-	if err != nil || !ok || req.Size > 0 && read != req.Size || s.verify() != nil {
+	if err != nil || !ok || req.hasSize() && read != req.Size || s.verify() != nil {
 		for _, h := range s.hashes {
 			h.Reset()
 		}

@@ -25,7 +25,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	for _, u := range urls {
 		if _, uerr := absoluteURL(u); err == nil && uerr != nil {
-			err = fmt.Errorf("%s: %v", u, uerr)
+			err = fmt.Errorf("%s: %v", redact(u), uerr)
 		}
 	}
 	if err != nil {
@@ -118,11 +118,12 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	return fetch.Request{
-		URL:     e.URL,
-		Mirrors: append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
-		Path:    filepath.Join(cfg.out, filepath.FromSlash(name)),
-		Size:    e.Size,
-		Digests: e.Digests,
+		URL:       e.URL,
+		Mirrors:   append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
+		Path:      filepath.Join(cfg.out, filepath.FromSlash(name)),
+		Size:      e.Size,
+		SizeKnown: e.SizeSet,
+		Digests:   e.Digests,
 	}, name, nil
 }
 

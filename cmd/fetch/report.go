@@ -185,13 +185,8 @@ func (r *report) finish(stopped error) {
 // oneLine joins the lines of s (errors.Join makes several) with "; ".
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
-// redact returns rawURL with its password hidden.
-func redact(rawURL string) string {
-	if u, err := absoluteURL(rawURL); err == nil {
-		return u.Redacted()
-	}
-	return rawURL
-}
+// redact returns rawURL with its password hidden, by the library's rule.
+func redact(rawURL string) string { return fetch.RedactURL(rawURL) }
 
 // rate returns bytes per second.
 func rate(bytes int64, d time.Duration) int64 {

@@ -32,13 +32,24 @@ type download struct {
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
-	res := Result{Request: req, URL: redact(req.URL)}
+	res := Result{Request: req, URL: RedactURL(req.URL)}
 	s, err := newSink(req, f.sync)
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	defer s.discard()
+	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
+		ok, err := f.inPlace(ctx, req, s)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if ok {
+			res.Skipped, res.Size, res.Digests = true, s.written, s.digests()
+			return res
+		}
+	}
 	urls, err := f.urls(ctx, req)
 	if err != nil {
 		res.Err = err
@@ -202,12 +213,10 @@ func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error)
 // fail; a failed write is the sink's error.
 func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
 	r := body
-	if d.req.Size > 0 {
+	total := resp.Size
+	if d.req.hasSize() {
 		r = io.LimitReader(body, d.req.Size+1-resp.Offset)
-	}
-	total := d.req.Size
-	if total <= 0 {
-		total = resp.Size
+		total = d.req.Size
 	}
 	bp := d.f.buffers.Get().(*[]byte)
 	defer d.f.buffers.Put(bp)
@@ -240,7 +249,7 @@ func (d *download) complete(u *url.URL, resp *Response) error {
 	if resp.Size >= 0 && d.sink.written < resp.Size {
 		return fmt.Errorf("%s: body ended at byte %d of %d: %w", u.Redacted(), d.sink.written, resp.Size, io.ErrUnexpectedEOF)
 	}
-	if d.req.Size > 0 && d.sink.written != d.req.Size {
+	if d.req.hasSize() && d.sink.written != d.req.Size {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: d.sink.written})
 	}
 	if resp.Size >= 0 && d.sink.written != resp.Size {
@@ -307,7 +316,7 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 	default:
 		return fmt.Errorf("%s: %w: asked for byte %d, got byte %d", u.Redacted(), ErrCannotResume, offset, resp.Offset)
 	}
-	if d.req.Size > 0 && resp.Size >= 0 && resp.Size != d.req.Size {
+	if d.req.hasSize() && resp.Size >= 0 && resp.Size != d.req.Size {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
@@ -321,6 +330,9 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 	}
 	return nil
 }
+
+// hasSize reports whether req says how many bytes to expect.
+func (req *Request) hasSize() bool { return req.Size > 0 || req.SizeKnown }
 
 // validatorOf returns the strong ETag of h, else its Last-Modified.
 func validatorOf(h http.Header) string {

@@ -15,7 +15,8 @@ import (
 
 // httpProtocol opens http and https URLs with the Fetcher's client.
 type httpProtocol struct {
-	client *http.Client
+	client    *http.Client
+	userAgent string
 }
 
 func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
@@ -30,6 +31,9 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	}
 	for k, vs := range req.Header {
 		hreq.Header[k] = vs
+	}
+	if hreq.Header.Get("User-Agent") == "" {
+		hreq.Header.Set("User-Agent", p.userAgent)
 	}
 	if hreq.Header.Get("Accept-Encoding") == "" {
 		// The bytes checked are the bytes served: ask for no content

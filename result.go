@@ -49,6 +49,10 @@ type Result struct {
 	// Err is nil on success. When every URL failed it joins the last error
 	// of each URL tried, so errors.Is and errors.As find any of them.
 	Err error
+	// Skipped reports that Request.CheckExisting found the file in place:
+	// nothing was transferred, Attempts is 0, and Size and Digests are
+	// those of the file at Request.Path.
+	Skipped bool
 }
 
 // ErrNotFound is matched (with errors.Is) by the error of a download whose

@@ -1,4 +1,4 @@
-package fetch
+package proxy
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fetchkit/fetch"
 )
 
 // Streamer serves files to HTTP clients while its Fetcher downloads them,
@@ -53,9 +55,9 @@ import (
 // cannot tell a cut from an end, is sent nothing until the download of a
 // file of unknown size has ended, and then the file with its length.
 type Streamer struct {
-	f          *Fetcher
+	f          *fetch.Fetcher
 	dir        string
-	onComplete func(Result) error
+	onComplete func(fetch.Result) error
 	ctx        context.Context // the downloads' context, cancelled by Close
 	stop       context.CancelFunc
 	wg         sync.WaitGroup // the downloads
@@ -80,11 +82,11 @@ type StreamerOptions struct {
 	// a client that saw its response end finds the record. Returning an
 	// error fails the download (the file at Path stays): its clients'
 	// responses are broken off. It is called from the download's goroutine.
-	OnComplete func(Result) error
+	OnComplete func(fetch.Result) error
 }
 
 // NewStreamer returns a Streamer that downloads with f.
-func NewStreamer(f *Fetcher, opts StreamerOptions) *Streamer {
+func NewStreamer(f *fetch.Fetcher, opts StreamerOptions) *Streamer {
 	dir := opts.Dir
 	if dir == "" {
 		dir = os.TempDir()
@@ -144,9 +146,9 @@ var errClosed = errors.New("streamer closed")
 // request with the same key may have started (Result.Request is then that
 // request). For HEAD the Result holds only the URL and Header of the
 // response: nothing was downloaded.
-func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req fetch.Request) (fetch.Result, error) {
 	if req.Writer != nil {
-		panic("fetch: Streamer.Serve: Request.Writer is set; the Streamer writes to the response")
+		panic("proxy: Streamer.Serve: Request.Writer is set; the Streamer writes to the response")
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -154,14 +156,14 @@ func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req Request) (R
 		return s.head(w, r, req)
 	default:
 		w.Header().Set("Allow", "GET, HEAD")
-		err := fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method)
+		err := fmt.Errorf("%w: method %s", fetch.ErrInvalidRequest, r.Method)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return Result{Request: req, Err: err}, err
+		return fetch.Result{Request: req, Err: err}, err
 	}
 	sh, err := s.join(req, true)
 	if err != nil {
 		fail(w, err)
-		return Result{Request: req, Err: err}, err
+		return fetch.Result{Request: req, Err: err}, err
 	}
 	defer s.release(sh)
 	bp := s.bufs.Get().(*[]byte)
@@ -170,15 +172,15 @@ func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req Request) (R
 }
 
 // head answers a HEAD request from the response of req, without its body.
-func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) (fetch.Result, error) {
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
 		fail(w, err)
-		return Result{Request: req, URL: redact(req.URL), Err: err}, err
+		return fetch.Result{Request: req, URL: fetch.RedactURL(req.URL), Err: err}, err
 	}
 	rp := newReply(r, resp)
 	rp.writeHeader(w, progress{})
-	return Result{Request: req, URL: resp.URL, Header: resp.Header}, nil
+	return fetch.Result{Request: req, URL: resp.URL, Header: resp.Header}, nil
 }
 
 // errHeadOnly stops a transfer once its response is known.
@@ -186,7 +188,7 @@ var errHeadOnly = errors.New("response headers only")
 
 // response returns the server's response for req: that of a download in
 // flight, or else of a transfer stopped before its body.
-func (s *Streamer) response(ctx context.Context, req Request) (*Response, error) {
+func (s *Streamer) response(ctx context.Context, req fetch.Request) (*fetch.Response, error) {
 	sh, err := s.join(req, false)
 	if err != nil {
 		return nil, err
@@ -208,9 +210,9 @@ func (s *Streamer) response(ctx context.Context, req Request) (*Response, error)
 			}
 		}
 	}
-	var got *Response
+	var got *fetch.Response
 	req.Path, req.Writer, req.Progress = "", nil, nil
-	req.OnResponse = thenOnResponse(req.OnResponse, func(resp Response) error {
+	req.OnResponse = thenOnResponse(req.OnResponse, func(resp fetch.Response) error {
 		got = sized(resp, req)
 		return errHeadOnly
 	})
@@ -223,7 +225,7 @@ func (s *Streamer) response(ctx context.Context, req Request) (*Response, error)
 
 // join returns the download of req's key, with one more client, starting
 // it if there is none and start is set.
-func (s *Streamer) join(req Request, start bool) (*share, error) {
+func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	key := shareKey(req)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -253,10 +255,10 @@ func (s *Streamer) join(req Request, start bool) (*share, error) {
 }
 
 // run downloads req into sh, then gives up the download's reference.
-func (s *Streamer) run(ctx context.Context, sh *share, req Request) {
+func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	orig := req
 	req.Writer = sh
-	req.OnResponse = thenOnResponse(req.OnResponse, func(resp Response) error {
+	req.OnResponse = thenOnResponse(req.OnResponse, func(resp fetch.Response) error {
 		sh.mu.Lock()
 		sh.resp = sized(resp, req)
 		sh.signal()
@@ -312,8 +314,8 @@ func (s *Streamer) release(sh *share) {
 
 // thenOnResponse returns an OnResponse that calls next, if set, and then,
 // unless next failed, fn.
-func thenOnResponse(next, fn func(Response) error) func(Response) error {
-	return func(resp Response) error {
+func thenOnResponse(next, fn func(fetch.Response) error) func(fetch.Response) error {
+	return func(resp fetch.Response) error {
 		if next != nil {
 			if err := next(resp); err != nil {
 				return err
@@ -324,7 +326,7 @@ func thenOnResponse(next, fn func(Response) error) func(Response) error {
 }
 
 // sized returns resp with the request's Size when the server gave none.
-func sized(resp Response, req Request) *Response {
+func sized(resp fetch.Response, req fetch.Request) *fetch.Response {
 	if resp.Size < 0 && req.Size > 0 {
 		resp.Size = req.Size
 	}
@@ -334,7 +336,7 @@ func sized(resp Response, req Request) *Response {
 // shareKey returns the key of the download that req may share: its
 // sha256, or else its URL, headers, size and digests, so that a request
 // never gets bytes checked against other expectations than its own.
-func shareKey(req Request) string {
+func shareKey(req fetch.Request) string {
 	for alg, digest := range req.Digests {
 		if strings.EqualFold(alg, "sha256") {
 			return "sha256:" + strings.ToLower(digest)
@@ -365,19 +367,19 @@ type share struct {
 	refs      int // clients, and the download until it ends; guarded by Streamer.mu
 
 	mu      sync.Mutex
-	resp    *Response
+	resp    *fetch.Response
 	written int64
 	done    bool
-	res     Result
+	res     fetch.Result
 	changed chan struct{} // closed and replaced at every change
 }
 
 // progress is what a client knows of a download at one moment.
 type progress struct {
-	resp    *Response
+	resp    *fetch.Response
 	written int64
 	done    bool
-	res     Result
+	res     fetch.Result
 	changed <-chan struct{}
 }
 
@@ -405,7 +407,7 @@ func (sh *share) Write(p []byte) (int, error) {
 
 // serve sends the download to one client as the bytes arrive, copying
 // them through buf.
-func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Result, error) {
+func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (fetch.Result, error) {
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
 	var (
@@ -430,7 +432,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 			rp = newReply(r, p.resp)
 			if rp.status == http.StatusRequestedRangeNotSatisfiable {
 				rp.writeHeader(w, p)
-				return Result{}, nil // the download goes on for the others, if any
+				return fetch.Result{}, nil // the download goes on for the others, if any
 			}
 			pos = rp.first
 		}
@@ -469,7 +471,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 				panic(http.ErrAbortHandler)
 			}
 			fail(w, ctx.Err())
-			return Result{Err: ctx.Err()}, ctx.Err()
+			return fetch.Result{Err: ctx.Err()}, ctx.Err()
 		}
 	}
 }
@@ -478,11 +480,11 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 func fail(w http.ResponseWriter, err error) {
 	code := http.StatusBadGateway
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, fetch.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, errClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, ErrInvalidRequest):
+	case errors.Is(err, fetch.ErrInvalidRequest):
 		code = http.StatusInternalServerError
 	}
 	http.Error(w, http.StatusText(code), code)
@@ -498,7 +500,7 @@ type reply struct {
 }
 
 // newReply returns the reply to r for a file whose server sent resp.
-func newReply(r *http.Request, resp *Response) *reply {
+func newReply(r *http.Request, resp *fetch.Response) *reply {
 	size := resp.Size
 	rp := &reply{status: http.StatusOK, header: forwardHeader(resp.Header), end: size}
 	if size < 0 {

@@ -1,4 +1,4 @@
-package fetch_test
+package proxy_test
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/proxy"
 )
 
 // streamFixture is an upstream server, a Streamer that downloads from it,
@@ -29,7 +30,7 @@ import (
 type streamFixture struct {
 	up    *httptest.Server
 	gets  atomic.Int64 // GET requests the upstream received
-	st    *fetch.Streamer
+	st    *proxy.Streamer
 	front *httptest.Server
 	spill string // the Streamer's directory
 
@@ -62,7 +63,7 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 	t.Cleanup(fx.up.Close)
 	f := fetch.New(fetch.Options{Retries: -1})
 	t.Cleanup(func() { f.Close() })
-	fx.st = fetch.NewStreamer(f, fetch.StreamerOptions{Dir: fx.spill, OnComplete: opts.onComplete})
+	fx.st = proxy.NewStreamer(f, proxy.StreamerOptions{Dir: fx.spill, OnComplete: opts.onComplete})
 	t.Cleanup(func() {
 		fx.st.Close()
 		if names := filesUnder(t, fx.spill); len(names) > 0 {
@@ -730,7 +731,7 @@ func BenchmarkStream(b *testing.B) {
 		data := payload(size)
 		up := httptest.NewServer(servePayload(data))
 		f := fetch.New(fetch.Options{})
-		st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: b.TempDir()})
+		st := proxy.NewStreamer(f, proxy.StreamerOptions{Dir: b.TempDir()})
 		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st.Serve(w, r, fetch.Request{URL: up.URL + r.URL.Path})
 		}))
@@ -789,7 +790,7 @@ func ExampleStreamer() {
 
 	f := fetch.New(fetch.Options{})
 	defer f.Close()
-	st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: cache})
+	st := proxy.NewStreamer(f, proxy.StreamerOptions{Dir: cache})
 	defer st.Close()
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A real handler checks r.URL.Path before it names a file.
@@ -814,3 +815,31 @@ func ExampleStreamer() {
 	// 200 OK the bytes of /pkg.rpm <nil>
 	// the bytes of /pkg.rpm <nil>
 }
+
+// deadURL returns a URL on a loopback port that closes every connection
+// it accepts before a byte is read: a host whose connections fail.
+func deadURL(t testing.TB) string {
+	// The listener stays open for the test, so that no other server of a
+	// parallel test can take its port; every connection is closed at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	return "http://" + l.Addr().String()
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

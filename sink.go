@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // algorithms are the digests a Request may name, by name.
@@ -58,6 +59,9 @@ func newSink(req Request, fsync bool) (*sink, error) {
 			return nil, fmt.Errorf("%w: %s digest %q is not %d hex bytes", ErrInvalidRequest, name, hexDigest, h.Size())
 		}
 		s.want[name], s.hashes[name] = hexDigest, h
+	}
+	if req.SizeKnown && req.Size < 0 {
+		return nil, fmt.Errorf("%w: size %d", ErrInvalidRequest, req.Size)
 	}
 	if s.hashes["sha256"] == nil {
 		s.hashes["sha256"] = sha256.New()
@@ -126,7 +130,7 @@ func (s *sink) create() error {
 // gets the mode of any new file, 0666 less the umask.
 func createTemp(dir, base string) (*os.File, error) {
 	for {
-		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+PartialSuffix)
+		name := filepath.Join(dir, partialName(base, strconv.FormatUint(rand.Uint64(), 36)))
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if !errors.Is(err, fs.ErrExist) {
 			return f, err
@@ -138,6 +142,27 @@ func createTemp(dir, base string) (*os.File, error) {
 // Path writes beside it, "." + base(Path) + "." + random + PartialSuffix.
 // Such a file exists only while its download runs.
 const PartialSuffix = ".part"
+
+// maxName is the longest file name that common file systems take, in bytes.
+const maxName = 255
+
+// partialName returns the name of a temporary file for the file named
+// base: "." + base + "." + tag + PartialSuffix, or, when that is longer
+// than maxName, with base cut short and followed by a hash of the whole
+// name, so that any legal name has a temporary file.
+func partialName(base, tag string) string {
+	name := "." + base + "." + tag + PartialSuffix
+	if len(name) <= maxName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(base))
+	hash := "~" + hex.EncodeToString(sum[:8])
+	keep := maxName - (len(name) - len(base)) - len(hash)
+	for keep > 0 && !utf8.RuneStart(base[keep]) {
+		keep-- // cut between characters
+	}
+	return "." + base[:max(keep, 0)] + hash + "." + tag + PartialSuffix
+}
 
 // canRestart reports whether the bytes delivered so far may be taken back:
 // only a file can be, never a Writer.

@@ -203,6 +203,16 @@ type Request struct {
 	// Tag is opaque to the Fetcher and handed back in Result.Request: it
 	// links a download to its artifact.
 	Tag any
+	// CheckExisting keeps a file already at Path that is the file asked
+	// for: a regular file (not a symbolic link) of Size bytes, when the size
+	// is known (see SizeKnown), with every digest of Digests. The file is read once, within the
+	// transfer's Limiter slot (the slot of URL's host), before any URL is
+	// resolved or opened. When it matches, no request is made, the Writer
+	// receives nothing, and the Result has Skipped set, with Size and
+	// Digests from the file. Otherwise the file is downloaded as usual and
+	// replaced. With neither Size nor Digests there is nothing to check
+	// against: the file is downloaded.
+	CheckExisting bool
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
@@ -237,6 +247,13 @@ type OpenRequest struct {
 	// Header holds the request's extra headers, for protocols that have
 	// them.
 	Header http.Header
+	// Alive restarts the attempt's stall timer (Options.StallTimeout). The
+	// Fetcher restarts it for every read of the body that brings bytes;
+	// a Protocol whose open takes several exchanges calls Alive whenever
+	// the server answers one (a redirect, a reply), so that a slow but
+	// live server is not taken for a stalled one. It is safe for
+	// concurrent use, and never nil when a Fetcher calls Open.
+	Alive func()
 }
 
 // Resolver turns a request into the ordered list of URLs to try: it is

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,11 @@ type httpProtocol struct {
 }
 
 func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
+	if req.Alive != nil {
+		// Each response, a redirect's too, is an answer: the server is
+		// not silent.
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: req.Alive})
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL.String(), nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, req.URL.Redacted(), errors.Unwrap(err))
@@ -158,18 +164,11 @@ func newClient(l *Limiter) *http.Client {
 // maxRedirects is how many redirects a request follows, as net/http does.
 const maxRedirects = 10
 
-// answeredKey is the context key of a func() that an attempt's request
-// calls on each redirect it gets, to start its stall timer again.
-type answeredKey struct{}
-
 // redirectPolicy wraps a client's CheckRedirect: credentials go to the
 // original host only, https never falls to http unless allowed, and at
 // most maxRedirects are followed.
 func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecure bool) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if answered, ok := req.Context().Value(answeredKey{}).(func()); ok {
-			answered()
-		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
 		}

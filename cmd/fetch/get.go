@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -66,14 +64,14 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 
-	// queue sends the request for e, unless its file is in place already.
+	// queue sends the request for e.
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
 		req, name, err := getRequest(&cfg, root, real, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
 		}
-		return sendUnlessInPlace(runCtx, rep, req, name, send)
+		return sendChecked(rep, req, name, send)
 	}
 	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
 		for _, u := range urls {
@@ -220,56 +218,11 @@ func stopReason(ctx, runCtx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// sendUnlessInPlace sends req, named name in rep, unless it has digests
-// and its file is in place already: then rep counts it skipped.
-func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
-	if len(req.Digests) > 0 && inPlace(ctx, req.Root, req.Path, req.Size, req.SizeKnown, req.Digests) {
-		rep.skip(req.Size)
-		return true
-	}
+// sendChecked sends req, named name in rep, asking the Fetcher to keep
+// its file if it is in place already (Request.CheckExisting) when req has
+// digests to check it against.
+func sendChecked(rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
+	req.CheckExisting = len(req.Digests) > 0
 	rep.request(&req, name)
 	return send(req)
-}
-
-// inPlace reports whether the regular file at path below root has the size (when
-// known, as in fetch.Request) and every digest in want. It reads the file
-// only when its size is right, and stops reading when ctx is done.
-func inPlace(ctx context.Context, root *os.Root, path string, size int64, sizeKnown bool, want map[string]string) bool {
-	fi, err := root.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() || (size > 0 || sizeKnown) && fi.Size() != size {
-		return false
-	}
-	f, err := root.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	hashes := make(map[string]hash.Hash, len(want))
-	writers := make([]io.Writer, 0, len(want))
-	for name := range want {
-		h := algorithms[name]()
-		hashes[name] = h
-		writers = append(writers, h)
-	}
-	w := io.MultiWriter(writers...)
-	buf := make([]byte, 256<<10)
-	for {
-		if ctx.Err() != nil {
-			return false
-		}
-		n, err := f.Read(buf)
-		w.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return false
-		}
-	}
-	for name, h := range hashes {
-		if hex.EncodeToString(h.Sum(nil)) != want[name] {
-			return false
-		}
-	}
-	return true
 }

@@ -103,7 +103,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if !ok {
 				return true
 			}
-			return sendUnlessInPlace(runCtx, rep, s.request(e), e.Path, send)
+			return sendChecked(rep, s.request(e), e.Path, send)
 		})
 	})
 

@@ -78,7 +78,7 @@ func (d *download) guard(u *url.URL) string {
 type attemptState struct {
 	resp    *Response
 	body    io.ReadCloser
-	stall   *time.Timer
+	stall   *stallTimer
 	cancel  context.CancelCauseFunc // cancels the attempt's context
 	fail    func(error) error       // names a stall or a cancellation
 	release func()                  // gives back the attempt's Limiter slot
@@ -125,7 +125,7 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	unhook := context.AfterFunc(s.ctx, func() { a.cancel(context.Cause(s.ctx)) })
 	pos, end, err := s.fill(a.body, first.start, first.end, true, a.stall)
 	unhook()
-	a.stall.Stop()
+	a.stall.pause()
 	a.body.Close()
 	a.cancel(nil)
 	if err != nil {
@@ -316,23 +316,20 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 	}
 	actx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
-	stall := time.AfterFunc(d.f.stall, func() { cancel(ErrStalled) })
-	defer stall.Stop()
-	actx = context.WithValue(actx, answeredKey{}, func() { stall.Reset(d.f.stall) })
+	stall := startStall(d.f.stall, cancel)
+	defer stall.pause()
 	fail := func(err error) error {
-		if context.Cause(actx) == ErrStalled && s.ctx.Err() == nil {
-			return fmt.Errorf("%s: %w: no byte for %v", u.Redacted(), ErrStalled, d.f.stall)
-		}
 		if s.ctx.Err() != nil {
+			// Another connection ended the download, or ctx did.
 			return fmt.Errorf("%s: %w", u.Redacted(), context.Cause(s.ctx))
 		}
-		return fmt.Errorf("%s: %w", u.Redacted(), err)
+		return d.interrupted(s.ctx, actx, u, err)
 	}
 	s.mu.Lock()
 	d.attempts++
 	s.mu.Unlock()
 	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
-		URL: u, Offset: sp.start, Length: sp.end - sp.start, Validator: validator, Header: d.headers(u),
+		URL: u, Offset: sp.start, Length: sp.end - sp.start, Validator: validator, Header: d.headers(u), Alive: stall.alive,
 	})
 	if err != nil {
 		return sp.start, fail(err)
@@ -351,7 +348,7 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 	}
 	pos, _, err := s.fill(body, sp.start, sp.end, false, stall)
 	if err != nil {
-		return pos, fail(err)
+		return pos, fail(fmt.Errorf("%s: %w", u.Redacted(), err))
 	}
 	return pos, nil
 }
@@ -359,14 +356,14 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 // fill writes r, which holds the file from pos on, to the file up to end,
 // and then, with chain, on through each following span that nobody took
 // yet. It returns the position reached and the end of the spans it took.
-func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *time.Timer) (int64, int64, error) {
+func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTimer) (int64, int64, error) {
 	bp := s.d.f.buffers.Get().(*[]byte)
 	defer s.d.f.buffers.Put(bp)
 	buf := *bp
 	for pos < end {
 		n, rerr := r.Read(buf[:min(int64(len(buf)), end-pos)])
 		if n > 0 {
-			stall.Stop()
+			stall.pause()
 			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
 				return pos, end, &sinkError{err}
 			}
@@ -374,7 +371,7 @@ func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *time.Ti
 				return pos, end, err
 			}
 			pos += int64(n)
-			stall.Reset(s.d.f.stall)
+			stall.alive()
 			if pos == end && chain {
 				end = s.claimAt(end)
 			}

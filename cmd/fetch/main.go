@@ -40,7 +40,7 @@ LIST has one file a line:
   URL [key=value ...]
 with the keys
   out=PATH        where to save it, relative to -o DIR (default: the URL's name)
-  size=BYTES      expected size
+  size=BYTES      exact size (size=0: an empty file)
   sha256=HEX      expected digest; also md5, sha1, sha224, sha384, sha512
   mirror=URL      another URL of the same file, tried when URL fails (repeatable)
 Blank lines are skipped; "#" starts a comment, at the start of a line or of a
@@ -57,13 +57,17 @@ refused whole before anything is downloaded. Once every file is in place the
 manifest itself is saved in DIR, so DIR can be served as a repository in its
 turn. Files in DIR that the manifest does not name are left alone.
 
+Every folder and file that a run makes below DIR (and below -o DIR) is made
+through DIR itself: a symbolic link that appears in DIR while the run goes on,
+pointing outside it, makes the files below it fail; nothing is written outside.
+
 Mirrors: each -mirror BASE is another place that serves the same tree. A URL
 that starts with the base of the run has its rest appended to every BASE, and
 those URLs are tried in order when it fails. The base is, for fetch sync, the
 directory of MANIFEST; for URLs and lists, the -base PREFIX if given (URLs that
 do not start with it get no mirrors), else the directory of each URL.
 
-Flags (-o, -i and -base are not for fetch sync):
+Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
@@ -81,6 +85,8 @@ Flags (-o, -i and -base are not for fetch sync):
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
   -q              quiet: no progress and no summary, only failures
+  -max-manifest N refuse a manifest larger than N bytes; its lines are
+                  checked as it arrives (default 268435456: 256 MiB)
 
 On a terminal, fetch shows the overall progress and a bar for each transfer;
 otherwise it prints one line for each file that failed, then a summary.
@@ -156,7 +162,13 @@ type config struct {
 	stall    time.Duration
 	timeout  time.Duration
 	quiet    bool
+
+	maxManifest int64 // sync only
 }
+
+// defaultMaxManifest is the default of -max-manifest: room for millions of
+// files.
+const defaultMaxManifest = 256 << 20
 
 // flags returns a FlagSet for cfg. The download subcommand (get) also has
 // -o, -i and -base.
@@ -168,6 +180,8 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.out, "o", ".", "")
 		fs.StringVar(&cfg.list, "i", "", "")
 		fs.StringVar(&cfg.base, "base", "", "")
+	} else {
+		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 	}
 	fs.Var(&cfg.mirrors, "mirror", "")
 	fs.IntVar(&cfg.jobs, "j", fetch.DefaultMaxTransfers, "")
@@ -210,12 +224,14 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, fmt.Errorf("-retries %d: want 0 or more", cfg.retries)
 	case cfg.stall <= 0:
 		return nil, fmt.Errorf("-stall %v: want a positive duration", cfg.stall)
+	case cfg.maxManifest < 0:
+		return nil, fmt.Errorf("-max-manifest %d: want a number of bytes", cfg.maxManifest)
 	case cfg.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for none", cfg.timeout)
 	}
 	for _, m := range cfg.mirrors {
 		if _, err := absoluteURL(m); err != nil {
-			return nil, fmt.Errorf("-mirror %s: %v", m, err)
+			return nil, fmt.Errorf("-mirror %s: %v", redact(m), err)
 		}
 	}
 	return operands, nil

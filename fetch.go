@@ -60,11 +60,18 @@ import (
 // Defaults used for zero fields of Options.
 const (
 	DefaultRetries       = 3
+	DefaultMaxAttempts   = 1000
 	DefaultStallTimeout  = 30 * time.Second
 	DefaultBackoffBase   = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
 )
+
+// MinProgress is the number of new bytes an attempt must deliver before
+// it fails for the failure not to use up one of Options.Retries. A server
+// that sends a few bytes on each connection makes no progress by this
+// measure, and runs out of retries as one that sends none.
+const MinProgress = 64 << 10
 
 // Options configures a Fetcher. The zero value of each field means its
 // documented default.
@@ -92,9 +99,21 @@ type Options struct {
 	Limiter *Limiter
 
 	// Retries is the number of extra attempts made at each URL after a
-	// transient failure: a network error, a stall, HTTP 408, 429 or 5xx,
-	// an FTP 4xx reply. 0 means DefaultRetries; negative means none.
+	// transient failure that made no progress: a network error, a stall,
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
+	// least MinProgress new bytes before it failed (a connection cut after
+	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
+	// up a retry: the next attempt resumes where it stopped. 0 means
+	// DefaultRetries; negative means none, and then the first failure ends
+	// the URL, with or without progress.
 	Retries int
+
+	// MaxAttempts caps the attempts made at one URL, those that made
+	// progress included, so that a server that cuts every connection
+	// cannot keep a request going forever: with cuts every 8 MB, the
+	// default lets a file of up to 8 GB through. 0 means
+	// DefaultMaxAttempts.
+	MaxAttempts int
 
 	// StallTimeout aborts (and retries) an attempt that receives no byte
 	// for this long, from its start to its end: connecting, waiting for a
@@ -253,6 +272,7 @@ type Fetcher struct {
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
 
 	retries       int
+	maxAttempts   int
 	stall         time.Duration
 	backoffBase   time.Duration
 	maxBackoff    time.Duration
@@ -269,6 +289,7 @@ func New(opts Options) *Fetcher {
 		resolver:      opts.Resolver,
 		log:           opts.Logger,
 		retries:       opts.Retries,
+		maxAttempts:   opts.MaxAttempts,
 		stall:         orDefault(opts.StallTimeout, DefaultStallTimeout),
 		backoffBase:   orDefault(opts.BackoffBase, DefaultBackoffBase),
 		maxBackoff:    orDefault(opts.MaxBackoff, DefaultMaxBackoff),
@@ -282,6 +303,9 @@ func New(opts Options) *Fetcher {
 		f.retries = DefaultRetries
 	case f.retries < 0:
 		f.retries = 0
+	}
+	if f.maxAttempts <= 0 {
+		f.maxAttempts = DefaultMaxAttempts
 	}
 	if f.limiter == nil {
 		f.limiter = NewLimiter(0, 0)

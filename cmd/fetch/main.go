@@ -71,7 +71,10 @@ Flags (-o, -i and -base are not for fetch sync):
   -j N            transfers at once, in all (default 10)
   -per-host N     transfers at once to one host (default 6)
   -retries N      extra attempts at a URL after a transient failure: a network
-                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none)
+                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none).
+                  An attempt cut after it delivered 64 KiB or more resumes
+                  where it stopped without using up a retry, up to 1000
+                  attempts at a URL
   -stall D        give up an attempt that receives no byte for D (default 30s)
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)

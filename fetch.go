@@ -53,6 +53,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 )
@@ -145,6 +146,33 @@ type Options struct {
 	// DefaultMirrorCooldown; negative turns reordering off.
 	MirrorCooldown time.Duration
 
+	// Segments is the most connections that one download to a file may
+	// use at once, as aria2c's -s and -x do. A download whose first
+	// response announces the file's size and "Accept-Ranges: bytes" splits
+	// the rest of the file into up to Segments spans of at least
+	// MinSegmentSize bytes: the first response streams the first span (and
+	// each following one that no other connection has taken), the others
+	// are fetched with range requests on connections of their own, each
+	// holding its own Limiter slot, so every limit still holds. Spans come
+	// from the request's URL and, when the request has expected digests,
+	// from its mirrors too; a span asked of the first response's URL is
+	// guarded by its validator (If-Range), and one asked of a mirror by
+	// the digests. A span whose connection fails is taken over from where
+	// it stopped. Digests are computed in file order as the written prefix
+	// grows, and the file appears at Path only verified, as always.
+	//
+	// Requests with a Writer, files of unknown size or smaller than two
+	// spans, servers that do not announce ranges (FTP servers among them)
+	// and files that nothing guards (neither a validator nor an expected
+	// digest) use one connection, decided from the first response's
+	// headers, without another request. Each range request counts in
+	// Result.Attempts. 0 or 1 means one connection.
+	Segments int
+
+	// MinSegmentSize is the smallest span of a segmented download.
+	// 0 means DefaultMinSegmentSize.
+	MinSegmentSize int64
+
 	// Sync makes every file reach stable storage (fsync) before it is
 	// renamed to its Path.
 	Sync bool
@@ -153,6 +181,10 @@ type Options struct {
 	// (symbolic links are resolved before the check). Empty means that
 	// file URLs are refused.
 	FileRoots []string
+
+	// UserAgent is the User-Agent header of every HTTP request; a
+	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
+	UserAgent string
 
 	// AllowInsecureRedirect lets an https URL follow a redirect to plain
 	// http. Without it such a redirect fails.
@@ -176,16 +208,28 @@ type Request struct {
 	// to a temporary file beside it that is renamed over Path only after
 	// every check passed, and removed otherwise.
 	Path string
+	// Root, if set, confines every file the request makes: Path is then a
+	// local path relative to Root (filepath.IsLocal), and the folders,
+	// the temporary file, the rename over Path and any removal go through
+	// Root, so that a symbolic link (even one put in place while the
+	// transfer runs) cannot lead a write outside it: such a write fails,
+	// and the request with it. The caller opens Root and closes it after
+	// the request is done. Nil means that Path is a plain path.
+	Root *os.Root
 	// Writer receives the bytes as they arrive, nothing on disk. Path and
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
 	// fails with ErrCannotResume.
 	Writer io.Writer
-	// Size is the expected size in bytes; 0 means unknown. A server that
-	// announces another size is refused before its body is read, and a
-	// longer body is cut at Size+1 bytes.
+	// Size is the expected size in bytes; 0 means unknown, unless
+	// SizeKnown is set. A server that announces another size is refused
+	// before its body is read, and a longer body is cut at Size+1 bytes.
 	Size int64
+	// SizeKnown says that Size is exact even when it is 0: an expected
+	// empty file then fails at the first byte a server sends. Without it a
+	// Size of 0 means unknown, so the zero Request expects no size.
+	SizeKnown bool
 	// Digests are the expected hex digests by algorithm: md5, sha1,
 	// sha224, sha256, sha384, sha512. An unknown algorithm or malformed
 	// hex fails the request before any transfer.
@@ -205,6 +249,16 @@ type Request struct {
 	// Tag is opaque to the Fetcher and handed back in Result.Request: it
 	// links a download to its artifact.
 	Tag any
+	// CheckExisting keeps a file already at Path that is the file asked
+	// for: a regular file (not a symbolic link) of Size bytes, when the size
+	// is known (see SizeKnown), with every digest of Digests. The file is read once, within the
+	// transfer's Limiter slot (the slot of URL's host), before any URL is
+	// resolved or opened. When it matches, no request is made, the Writer
+	// receives nothing, and the Result has Skipped set, with Size and
+	// Digests from the file. Otherwise the file is downloaded as usual and
+	// replaced. With neither Size nor Digests there is nothing to check
+	// against: the file is downloaded.
+	CheckExisting bool
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
@@ -231,6 +285,10 @@ type OpenRequest struct {
 	URL *url.URL
 	// Offset is the first byte wanted; 0 for the whole file.
 	Offset int64
+	// Length, when positive, is how many bytes from Offset are wanted (a
+	// span of a segmented download); 0 means up to the end. A protocol
+	// that cannot stop early may send more: the Fetcher reads no further.
+	Length int64
 	// Validator, when Offset > 0, is the ETag or Last-Modified of the
 	// response that the first Offset bytes came from; the protocol sends
 	// the whole file (Offset 0) if the file no longer matches it. Empty
@@ -239,6 +297,13 @@ type OpenRequest struct {
 	// Header holds the request's extra headers, for protocols that have
 	// them.
 	Header http.Header
+	// Alive restarts the attempt's stall timer (Options.StallTimeout). The
+	// Fetcher restarts it for every read of the body that brings bytes;
+	// a Protocol whose open takes several exchanges calls Alive whenever
+	// the server answers one (a redirect, a reply), so that a slow but
+	// live server is not taken for a stalled one. It is safe for
+	// concurrent use, and never nil when a Fetcher calls Open.
+	Alive func()
 }
 
 // Resolver turns a request into the ordered list of URLs to try: it is
@@ -278,6 +343,8 @@ type Fetcher struct {
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	segments      int
+	minSegment    int64
 }
 
 // New returns a Fetcher configured by opts. Close it when done, to close
@@ -296,6 +363,11 @@ func New(opts Options) *Fetcher {
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		segments:      opts.Segments,
+		minSegment:    opts.MinSegmentSize,
+	}
+	if f.minSegment <= 0 {
+		f.minSegment = DefaultMinSegmentSize
 	}
 	f.buffers.New = func() any { b := make([]byte, 64<<10); return &b }
 	switch {
@@ -323,9 +395,13 @@ func New(opts Options) *Fetcher {
 	if f.ftp == nil {
 		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
 	}
+	ua := opts.UserAgent
+	if ua == "" {
+		ua = DefaultUserAgent()
+	}
 	f.protocols = map[string]Protocol{
-		"http":  &httpProtocol{client: f.client},
-		"https": &httpProtocol{client: f.client},
+		"http":  &httpProtocol{client: f.client, userAgent: ua},
+		"https": &httpProtocol{client: f.client, userAgent: ua},
 		"ftp":   f.ftp,
 		"ftps":  f.ftp,
 	}
@@ -413,7 +489,7 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	if f.resolver != nil {
 		var err error
 		if raw, err = f.resolver.Resolve(ctx, req); err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", redact(req.URL), err)
+			return nil, fmt.Errorf("resolve %s: %w", RedactURL(req.URL), err)
 		}
 	}
 	if len(raw) == 0 || raw[0] == "" {
@@ -424,7 +500,7 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 		u, err := url.Parse(s)
 		if err != nil {
 			// url.Error repeats the URL, password and all: keep its cause.
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, redact(s), errors.Unwrap(err))
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, RedactURL(s), errors.Unwrap(err))
 		}
 		if f.protocols[u.Scheme] == nil {
 			return nil, fmt.Errorf("%w: %s: unsupported scheme %q", ErrInvalidRequest, u.Redacted(), u.Scheme)
@@ -432,13 +508,4 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 		us = append(us, u)
 	}
 	return f.health.order(us), nil
-}
-
-// redact returns rawURL with its password replaced by "xxxxx".
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -203,7 +203,7 @@ func (m *MirrorList) load(ctx context.Context) ([]string, error) {
 	case m.mirrors == nil || isContextErr(err):
 		return nil, err
 	default:
-		m.fetcher.log.Warn("fetch: keeping the mirror list loaded before", "url", redact(m.listURL), "err", err)
+		m.fetcher.log.Warn("fetch: keeping the mirror list loaded before", "url", RedactURL(m.listURL), "err", err)
 	}
 	m.checked = time.Now()
 	return m.mirrors, nil
@@ -219,13 +219,13 @@ func (m *MirrorList) fetchList(ctx context.Context) ([]string, error) {
 	if doc := bytes.TrimLeft(buf.Bytes(), "\ufeff \t\r\n"); bytes.HasPrefix(doc, []byte("<")) {
 		ml, err := ParseMetalink(bytes.NewReader(doc))
 		if err != nil {
-			return nil, fmt.Errorf("mirror list %s: %w", redact(m.listURL), err)
+			return nil, fmt.Errorf("mirror list %s: %w", RedactURL(m.listURL), err)
 		}
 		urls = ml.mirrors()
 	} else {
 		var err error
 		if urls, err = ParseMirrorList(bytes.NewReader(doc)); err != nil {
-			return nil, fmt.Errorf("mirror list %s: %w", redact(m.listURL), err)
+			return nil, fmt.Errorf("mirror list %s: %w", RedactURL(m.listURL), err)
 		}
 	}
 	var mirrors []string
@@ -242,7 +242,7 @@ func (m *MirrorList) fetchList(ctx context.Context) ([]string, error) {
 		}
 	}
 	if len(mirrors) == 0 {
-		return nil, fmt.Errorf("%w: %s names no mirror this Fetcher can use", ErrMalformedList, redact(m.listURL))
+		return nil, fmt.Errorf("%w: %s names no mirror this Fetcher can use", ErrMalformedList, RedactURL(m.listURL))
 	}
 	return mirrors, nil
 }

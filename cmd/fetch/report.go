@@ -113,6 +113,9 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.live.remove(it)
 	}
 	switch {
+	case res.Skipped:
+		r.queued.Add(-1)
+		r.skipped.Add(1)
 	case res.Err == nil:
 		r.done.Add(1)
 		r.bytes.Add(res.Size)
@@ -129,14 +132,6 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 	}
 	r.current.Add(-written)
 	r.total.Add(-it.expected)
-}
-
-// skip counts a file of size bytes that was already in place.
-func (r *report) skip(size int64) {
-	r.skipped.Add(1)
-	if r.planned.Load() > 0 {
-		r.total.Add(-size)
-	}
 }
 
 // fail counts and prints a file that failed before its transfer: where is
@@ -190,13 +185,8 @@ func (r *report) finish(stopped error) {
 // oneLine joins the lines of s (errors.Join makes several) with "; ".
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
-// redact returns rawURL with its password hidden.
-func redact(rawURL string) string {
-	if u, err := absoluteURL(rawURL); err == nil {
-		return u.Redacted()
-	}
-	return rawURL
-}
+// redact returns rawURL with its password hidden, by the library's rule.
+func redact(rawURL string) string { return fetch.RedactURL(rawURL) }
 
 // rate returns bytes per second.
 func rate(bytes int64, d time.Duration) int64 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,11 @@ type httpProtocol struct {
 }
 
 func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
+	if req.Alive != nil {
+		// Each response, a redirect's too, is an answer: the server is
+		// not silent.
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: req.Alive})
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL.String(), nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, req.URL.Redacted(), errors.Unwrap(err))
@@ -34,8 +40,13 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 		// coding, which also keeps the transport from decoding one.
 		hreq.Header.Set("Accept-Encoding", "identity")
 	}
-	if req.Offset > 0 {
-		hreq.Header.Set("Range", fmt.Sprintf("bytes=%d-", req.Offset))
+	ranged := req.Offset > 0 || req.Length > 0
+	if ranged {
+		r := "bytes=" + strconv.FormatInt(req.Offset, 10) + "-"
+		if req.Length > 0 {
+			r += strconv.FormatInt(req.Offset+req.Length-1, 10)
+		}
+		hreq.Header.Set("Range", r)
 		if req.Validator != "" {
 			hreq.Header.Set("If-Range", req.Validator)
 		}
@@ -53,7 +64,7 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return r, resp.Body, nil
-	case resp.StatusCode == http.StatusPartialContent && req.Offset > 0:
+	case resp.StatusCode == http.StatusPartialContent && ranged:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok {
 			resp.Body.Close()
@@ -158,18 +169,11 @@ func newClient(l *Limiter) *http.Client {
 // maxRedirects is how many redirects a request follows, as net/http does.
 const maxRedirects = 10
 
-// answeredKey is the context key of a func() that an attempt's request
-// calls on each redirect it gets, to start its stall timer again.
-type answeredKey struct{}
-
 // redirectPolicy wraps a client's CheckRedirect: credentials go to the
 // original host only, https never falls to http unless allowed, and at
 // most maxRedirects are followed.
 func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecure bool) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if answered, ok := req.Context().Value(answeredKey{}).(func()); ok {
-			answered()
-		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
 		}

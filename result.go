@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -117,6 +116,9 @@ type StatusError struct {
 	Code int
 	// Text is the server's reason phrase or reply text, when it gave one.
 	Text string
+	// FTP is set when Code is an FTP reply code; otherwise it is an HTTP
+	// status code. The protocol that makes the error sets it.
+	FTP bool
 }
 
 func (e *StatusError) Error() string {
@@ -131,7 +133,7 @@ func (e *StatusError) Is(target error) bool {
 	if target != ErrNotFound {
 		return false
 	}
-	if strings.HasPrefix(e.URL, "ftp") {
+	if e.FTP {
 		return e.Code == 550
 	}
 	return e.Code == http.StatusNotFound || e.Code == http.StatusGone

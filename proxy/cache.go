@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"log/slog"
 	"net/http"
@@ -101,6 +103,10 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 			}
 		}
 		return nil
+	}, OnError: func(r *http.Request, res fetch.Result) {
+		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
+			*cause = res.Err
+		}
 	}})
 	return c, nil
 }
@@ -152,7 +158,8 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &loggedWriter{ResponseWriter: w}
 	cache := "pass"
-	var served error
+	var served error // why the request failed; set by the Streamer's OnError
+	r = r.WithContext(context.WithValue(r.Context(), causeKey{}, &served))
 	defer func() {
 		e := recover()
 		if c.access != nil {
@@ -186,18 +193,21 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Mirrors = append(req.Mirrors, join(m, rel))
 	}
 	if rel == "" || strings.HasSuffix(rel, "/") {
-		_, served = c.st.Serve(lw, r, req)
+		c.st.Serve(lw, r, req)
 		return
 	}
 	file := c.cachePath(req.URL)
-	if c.serveCached(lw, r, file, req.URL) {
-		cache = "hit"
+	cache = "hit"
+	if c.serveCached(lw, r, file, req.URL, &served) {
 		return
 	}
 	cache = "miss"
 	req.Path = file
-	_, served = c.st.Serve(lw, r, req)
+	c.st.Serve(lw, r, req)
 }
+
+// causeKey is the context key of the error of a request served.
+type causeKey struct{}
 
 // relPath returns the path below the base that the request path p names,
 // without its leading "/"; ok is false for a path that is not below it.
@@ -277,7 +287,7 @@ func keepMeta(res fetch.Result) error {
 
 // serveCached answers r from the cache if it holds the file, and reports
 // whether it did.
-func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL string) bool {
+func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL string, cause *error) bool {
 	meta := file + metaSuffix
 	b, err := os.ReadFile(meta)
 	if err != nil {
@@ -311,6 +321,7 @@ func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL
 	if vr.corrupt {
 		os.Remove(meta)
 		os.Remove(file)
+		*cause = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, m.SHA256)
 		c.log.Error("cached copy is corrupt: removed", "url", m.URL, "sha256", vr.got, "want", m.SHA256)
 		panic(http.ErrAbortHandler)
 	}

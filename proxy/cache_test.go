@@ -263,6 +263,9 @@ func TestCacheCorruptCopy(t *testing.T) {
 	if got := up.getsOf("/a.rpm"); got != 2 {
 		t.Errorf("upstream got %d GET requests; want 2", got)
 	}
+	if log := fx.access.String(); !strings.Contains(log, "cache=hit aborted=true err=\"cached file is corrupt") {
+		t.Errorf("access log: got %q; want a line for the corrupt hit", log)
+	}
 	if !strings.Contains(fx.errs.String(), "corrupt") {
 		t.Errorf("error log: got %q; want a line about the corrupt copy", fx.errs)
 	}

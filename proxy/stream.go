@@ -58,6 +58,7 @@ type Streamer struct {
 	f          *fetch.Fetcher
 	dir        string
 	onComplete func(fetch.Result) error
+	onError    func(*http.Request, fetch.Result)
 	ctx        context.Context // the downloads' context, cancelled by Close
 	stop       context.CancelFunc
 	wg         sync.WaitGroup // the downloads
@@ -83,6 +84,14 @@ type StreamerOptions struct {
 	// error fails the download (the file at Path stays): its clients'
 	// responses are broken off. It is called from the download's goroutine.
 	OnComplete func(fetch.Result) error
+
+	// OnError, if set, is called once for every request that Serve answers
+	// without success, with the Result whose Err says why: the download
+	// failed or did not verify, the client went away, the request was
+	// malformed, the Streamer was closed. It is called on the handler's
+	// goroutine before Serve returns or aborts the response, so that a
+	// server can log each failure with its cause and its request.
+	OnError func(r *http.Request, res fetch.Result)
 }
 
 // NewStreamer returns a Streamer that downloads with f.
@@ -92,7 +101,7 @@ func NewStreamer(f *fetch.Fetcher, opts StreamerOptions) *Streamer {
 		dir = os.TempDir()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, ctx: ctx, stop: stop, shares: make(map[string]*share)}
+	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, onError: opts.OnError, ctx: ctx, stop: stop, shares: make(map[string]*share)}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	return s
 }
@@ -124,63 +133,90 @@ var errClosed = errors.New("streamer closed")
 // speak of the server, not of the file that clients share) are dropped;
 // Content-Length, Content-Type, ETag, Last-Modified and the rest are kept.
 // Headers go out with the first byte of the body, so that a download that
-// fails before it can still be answered with a status. A single satisfiable
-// Range (honouring If-Range) gets 206 and its Content-Range, an
-// unsatisfiable one 416; several ranges, or a file of unknown size, get the
-// whole file. The whole file is downloaded in any case, to be verified, so
-// a range response ends only when the download does. HEAD gets the headers
-// of a download in flight, or else of a transfer that is stopped once the
-// server answered; it downloads nothing. Methods other than GET and HEAD get
-// 405.
+// fails before it can still be answered with a status. The whole file is
+// downloaded in any case, to be verified, so a range response ends only
+// when the download does. HEAD gets the headers of a download in flight,
+// or else of a transfer that is stopped once the server answered; it
+// downloads nothing.
 //
-// When the download fails before the first byte was sent, the client gets
-// 404 if the file does not exist (ErrNotFound), 502 for any other failure
-// of the server, 503 when the Streamer is closed, and Serve returns the
-// error. After the first byte, a failure, a digest mismatch, or the end of
-// r's context aborts the response: Serve panics with http.ErrAbortHandler,
-// which net/http handles by closing the connection without a log line (a
-// middleware that recovers must panic again). When the client goes away,
-// the download is cancelled unless other clients want it.
+// The statuses Serve answers are:
+//   - 200 with the whole file; also for several ranges, or a file of unknown size;
+//   - 206 and its Content-Range for a single satisfiable Range (honouring If-Range);
+//   - 400 for a malformed req ([fetch.ErrInvalidRequest]: a digest that is not hex
+//     of the right length, an unknown algorithm, an unsupported scheme);
+//   - 404 when the file does not exist ([fetch.ErrNotFound]);
+//   - 405 for methods other than GET and HEAD;
+//   - 416 for a Range that lies past the end of the file;
+//   - 502 for any other failure of the download before the first byte;
+//   - 503 after Close, or when r's context ended before the first byte.
 //
-// On success Serve returns the Result of the download, which another
-// request with the same key may have started (Result.Request is then that
-// request). For HEAD the Result holds only the URL and Header of the
-// response: nothing was downloaded.
+// # Failures
+//
+// Serve returns when the response is complete: the client got the whole
+// file or range (the error is nil, and the Result is that of the download,
+// which another request with the same key may have started: Result.Request
+// is then that request; for HEAD it holds only the URL and Header of the
+// response), or an error status (the error is Result.Err). A response
+// whose first byte was sent cannot be completed when the download then
+// fails, does not verify, or the client goes away: Serve aborts it by
+// panicking with [net/http.ErrAbortHandler], which net/http handles by
+// closing the connection (or resetting the HTTP/2 stream) without a log
+// line; a middleware that recovers must panic again. In every case of
+// failure, returned or aborted, [StreamerOptions.OnError] is called first,
+// with the cause: it is the one place to log failures. When the client goes
+// away, the download is cancelled unless other clients want it.
 func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req fetch.Request) (fetch.Result, error) {
 	if req.Writer != nil {
 		panic("proxy: Streamer.Serve: Request.Writer is set; the Streamer writes to the response")
 	}
+	res, abort := s.serve(w, r, req)
+	if res.Err != nil && s.onError != nil {
+		s.onError(r, res)
+	}
+	if abort {
+		panic(http.ErrAbortHandler)
+	}
+	return res, res.Err
+}
+
+// serve answers r, and reports whether the response must be aborted.
+func (s *Streamer) serve(w http.ResponseWriter, r *http.Request, req fetch.Request) (res fetch.Result, abort bool) {
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodHead:
-		return s.head(w, r, req)
+		return s.head(w, r, req), false
 	default:
 		w.Header().Set("Allow", "GET, HEAD")
 		err := fmt.Errorf("%w: method %s", fetch.ErrInvalidRequest, r.Method)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return fetch.Result{Request: req, Err: err}, err
+		return failed(req, err), false
 	}
 	sh, err := s.join(req, true)
 	if err != nil {
 		fail(w, err)
-		return fetch.Result{Request: req, Err: err}, err
+		return failed(req, err), false
 	}
 	defer s.release(sh)
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
-	return sh.serve(w, r, *bp)
+	return sh.serve(w, r, req, *bp)
+}
+
+// failed returns the Result of req that failed with err.
+func failed(req fetch.Request, err error) fetch.Result {
+	return fetch.Result{Request: req, URL: fetch.RedactURL(req.URL), Err: err}
 }
 
 // head answers a HEAD request from the response of req, without its body.
-func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) (fetch.Result, error) {
+func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) fetch.Result {
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
 		fail(w, err)
-		return fetch.Result{Request: req, URL: fetch.RedactURL(req.URL), Err: err}, err
+		return failed(req, err)
 	}
 	rp := newReply(r, resp)
 	rp.writeHeader(w, progress{})
-	return fetch.Result{Request: req, URL: resp.URL, Header: resp.Header}, nil
+	return fetch.Result{Request: req, URL: resp.URL, Header: resp.Header, Err: rp.err}
 }
 
 // errHeadOnly stops a transfer once its response is known.
@@ -406,8 +442,8 @@ func (sh *share) Write(p []byte) (int, error) {
 }
 
 // serve sends the download to one client as the bytes arrive, copying
-// them through buf.
-func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (fetch.Result, error) {
+// them through buf, and reports whether the response must be aborted.
+func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request, buf []byte) (res fetch.Result, abort bool) {
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
 	var (
@@ -415,6 +451,17 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (fetc
 		pos     int64 // next byte of the file to send
 		started bool  // the header is sent
 	)
+	// cut returns the Result of a response broken off by err.
+	cut := func(p progress, err error) fetch.Result {
+		res := failed(req, err)
+		if p.resp != nil {
+			res.URL, res.Header = p.resp.URL, p.resp.Header
+		}
+		if rp != nil {
+			res.Size = pos - rp.first
+		}
+		return res
+	}
 	for {
 		p := sh.progress()
 		if p.done && p.res.Err == nil && p.resp == nil {
@@ -422,17 +469,16 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (fetc
 			p.res.Err = fmt.Errorf("%s: no response before the body", p.res.URL)
 		}
 		if p.done && p.res.Err != nil {
-			if started {
-				panic(http.ErrAbortHandler)
+			if !started {
+				fail(w, p.res.Err)
 			}
-			fail(w, p.res.Err)
-			return p.res, p.res.Err
+			return p.res, started
 		}
 		if rp == nil && p.resp != nil {
 			rp = newReply(r, p.resp)
-			if rp.status == http.StatusRequestedRangeNotSatisfiable {
+			if rp.err != nil {
 				rp.writeHeader(w, p)
-				return fetch.Result{}, nil // the download goes on for the others, if any
+				return cut(p, rp.err), false // the download goes on for the others, if any
 			}
 			pos = rp.first
 		}
@@ -446,18 +492,18 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (fetc
 				for pos < limit {
 					n := min(int64(len(buf)), limit-pos)
 					if _, err := sh.spill.ReadAt(buf[:n], pos); err != nil {
-						panic(http.ErrAbortHandler)
+						return cut(p, fmt.Errorf("spill file: %w", err)), true
 					}
 					if _, err := w.Write(buf[:n]); err != nil {
-						panic(http.ErrAbortHandler) // the client went away
+						return cut(p, fmt.Errorf("%w: %w", errClientGone, err)), true
 					}
 					pos += n
 				}
 				if p.done {
 					if rp.end >= 0 && pos != rp.end {
-						panic(http.ErrAbortHandler)
+						return cut(p, fmt.Errorf("download ended at byte %d; the response ends at %d", pos, rp.end)), true
 					}
-					return p.res, nil
+					return p.res, false
 				}
 			}
 		}
@@ -467,14 +513,17 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (fetc
 		select {
 		case <-p.changed:
 		case <-ctx.Done():
-			if started {
-				panic(http.ErrAbortHandler)
+			err := fmt.Errorf("%w: %w", errClientGone, context.Cause(ctx))
+			if !started {
+				fail(w, ctx.Err())
 			}
-			fail(w, ctx.Err())
-			return fetch.Result{Err: ctx.Err()}, ctx.Err()
+			return cut(p, err), started
 		}
 	}
 }
+
+// errClientGone is the error of a response whose client went away.
+var errClientGone = errors.New("client gone")
 
 // fail answers a request whose download failed before its first byte.
 func fail(w http.ResponseWriter, err error) {
@@ -485,7 +534,7 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, errClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, fetch.ErrInvalidRequest):
-		code = http.StatusInternalServerError
+		code = http.StatusBadRequest
 	}
 	http.Error(w, http.StatusText(code), code)
 }
@@ -493,6 +542,7 @@ func fail(w http.ResponseWriter, err error) {
 // reply is what one client is sent: a status, headers, and the bytes
 // [first, end) of the file; end is -1 when the size is unknown.
 type reply struct {
+	err         error // why the reply is not the file: a Range not satisfiable
 	status      int
 	header      http.Header
 	first, end  int64
@@ -519,6 +569,7 @@ func newReply(r *http.Request, resp *fetch.Response) *reply {
 		rp.header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end-1, size))
 	case rangeUnsatisfiable:
 		rp.status, rp.first, rp.end = http.StatusRequestedRangeNotSatisfiable, 0, 0
+		rp.err = fmt.Errorf("%w: range %q of a file of %d bytes", fetch.ErrInvalidRequest, v, size)
 		rp.header = http.Header{
 			"Content-Range": {fmt.Sprintf("bytes */%d", size)},
 			"Content-Type":  {"text/plain; charset=utf-8"},

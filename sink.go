@@ -118,6 +118,25 @@ func (s *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// file returns the temporary file, made if need be, for writes in place.
+func (s *sink) file() (*os.File, error) {
+	if s.tmp == nil {
+		if err := s.create(); err != nil {
+			return nil, &sinkError{err}
+		}
+	}
+	return s.tmp, nil
+}
+
+// hashed counts p, already in the temporary file at the end of the bytes
+// written, as written.
+func (s *sink) hashed(p []byte) {
+	for _, h := range s.hashes {
+		h.Write(p)
+	}
+	s.written += int64(len(p))
+}
+
 // create makes the temporary file beside Path, and Path's directories
 // when the first try finds them missing.
 func (s *sink) create() error {

@@ -47,11 +47,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer f.Close()
 		list = f
 	}
-	root, err := makeRoot(cfg.out)
+	root, real, err := openDir(cfg.out)
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
+	defer root.Close()
 	if cfg.base != "" && !strings.HasSuffix(cfg.base, "/") {
 		cfg.base += "/"
 	}
@@ -66,7 +67,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	// queue sends the request for e.
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, e)
+		req, name, err := getRequest(&cfg, root, real, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -103,8 +104,8 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 }
 
 // getRequest returns the request for e, and the name of its file below
-// -o DIR, whose real path is root.
-func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, error) {
+// -o DIR, which is root, whose real path is real.
+func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -115,13 +116,14 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(root, name); err != nil {
+	if err := checkInside(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	return fetch.Request{
 		URL:       e.URL,
 		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
-		Path:      filepath.Join(cfg.out, filepath.FromSlash(name)),
+		Root:      root,
+		Path:      filepath.FromSlash(name),
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
@@ -156,17 +158,20 @@ func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool,
 	}
 }
 
-// makeRoot makes the folder dir and returns its absolute path, with
-// symbolic links resolved.
-func makeRoot(dir string) (string, error) {
+// openDir makes the folder dir and opens it as the Root of the files of a
+// run; real is its absolute path, with symbolic links resolved.
+func openDir(dir string) (root *os.Root, real string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
+	if err == nil {
+		real, err = filepath.EvalSymlinks(abs)
 	}
-	return filepath.EvalSymlinks(abs)
+	if err == nil {
+		root, err = os.OpenRoot(real)
+	}
+	return root, real, err
 }
 
 // errTimeout is the cause of the end of a run that -timeout stopped.

@@ -424,6 +424,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Supports reports whether f opens URLs of scheme: http, https, ftp and
+// ftps always, file where [Options.FileRoots] allows, and those of
+// [Options.Protocols]. A [Resolver] uses it to leave out the URLs that f
+// could not open.
+func (f *Fetcher) Supports(scheme string) bool { return f.protocols[scheme] != nil }
+
 // Close closes the idle connections of the HTTP client and the FTP pool
 // that the Fetcher owns; those given in Options are left to their owner.
 // Close does not wait for transfers in flight: cancel their context first.

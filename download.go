@@ -20,6 +20,7 @@ type download struct {
 	f    *Fetcher
 	req  Request
 	sink *sink
+	urls []*url.URL // every URL of the request, in the order tried
 
 	home      string // hostKey of the request's URL: where its credentials may go
 	attempts  int
@@ -55,7 +56,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		res.Err = err
 		return res
 	}
-	d := &download{f: f, req: req, sink: s}
+	d := &download{f: f, req: req, sink: s, urls: urls}
 	if home, err := url.Parse(req.URL); err == nil {
 		d.home = hostKey(home)
 	}
@@ -96,9 +97,13 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	return res
 }
 
-// tryURL makes up to 1+Retries attempts at u, waiting between them.
+// tryURL makes attempts at u until one succeeds, waiting between them.
+// Only attempts that made no progress use up the retries; at most
+// maxAttempts are made in all.
 func (d *download) tryURL(ctx context.Context, u *url.URL) error {
-	for n := 0; ; n++ {
+	reached := d.sink.written // the furthest byte delivered so far
+	failures := 0             // attempts that made no progress
+	for n := 1; ; n++ {
 		err := d.attempt(ctx, u)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
@@ -108,14 +113,25 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 			return nil
 		}
 		var temp *TemporaryError
-		if n >= d.f.retries || isFinal(err) || !isTemporary(err, &temp) {
+		if isFinal(err) || !isTemporary(err, &temp) {
 			return err
 		}
-		wait := d.f.backoff(n + 1)
+		progress := d.sink.written-reached >= MinProgress
+		reached = max(reached, d.sink.written)
+		if !progress {
+			failures++
+		}
+		switch {
+		case failures > d.f.retries, d.f.retries == 0:
+			return err
+		case n >= d.f.maxAttempts:
+			return fmt.Errorf("%w (%d attempts, the most made at one URL)", err, n)
+		}
+		wait := d.f.backoff(max(failures, 1))
 		if temp != nil && temp.After > 0 {
 			wait = min(temp.After, d.f.maxRetryAfter)
 		}
-		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait)
+		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress, "offset", d.sink.written)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -165,7 +181,11 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	if err != nil {
 		return fail(err)
 	}
-	defer body.Close()
+	defer func() {
+		if body != nil {
+			body.Close()
+		}
+	}()
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
 	stall.pause()
@@ -173,7 +193,14 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		return err
 	}
 	stall.alive()
-	if err := d.read(u, resp, body, stall, fail); err != nil {
+	if d.segmentable(u, resp) {
+		a := attemptState{resp: resp, body: body, stall: stall, cancel: cancel, fail: fail, release: release}
+		body = nil // closed by segmented
+		err = d.segmented(ctx, u, a)
+	} else {
+		err = d.read(u, resp, body, stall, fail)
+	}
+	if err != nil {
 		return err
 	}
 	if err := d.complete(u, resp); err != nil {

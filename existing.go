@@ -15,7 +15,7 @@ import (
 // holds the file's size and digests; otherwise its hashes are reset and it
 // has written nothing.
 func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, error) {
-	fi, err := os.Lstat(req.Path)
+	fi, err := s.place.lstat(req.Path)
 	if err != nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
 		return false, nil
 	}
@@ -30,7 +30,7 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, erro
 		return false, fmt.Errorf("%s: %w", RedactURL(req.URL), err)
 	}
 	defer release()
-	file, err := os.Open(req.Path)
+	file, err := s.place.openFile(req.Path, os.O_RDONLY, 0)
 	if err != nil {
 		return false, nil
 	}

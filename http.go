@@ -40,8 +40,13 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 		// coding, which also keeps the transport from decoding one.
 		hreq.Header.Set("Accept-Encoding", "identity")
 	}
-	if req.Offset > 0 {
-		hreq.Header.Set("Range", fmt.Sprintf("bytes=%d-", req.Offset))
+	ranged := req.Offset > 0 || req.Length > 0
+	if ranged {
+		r := "bytes=" + strconv.FormatInt(req.Offset, 10) + "-"
+		if req.Length > 0 {
+			r += strconv.FormatInt(req.Offset+req.Length-1, 10)
+		}
+		hreq.Header.Set("Range", r)
 		if req.Validator != "" {
 			hreq.Header.Set("If-Range", req.Validator)
 		}
@@ -59,7 +64,7 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return r, resp.Body, nil
-	case resp.StatusCode == http.StatusPartialContent && req.Offset > 0:
+	case resp.StatusCode == http.StatusPartialContent && ranged:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok {
 			resp.Body.Close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,4 +76,57 @@ func TestSizeKnown(t *testing.T) {
 			onlyFiles(t, dir, "x")
 		})
 	}
+}
+
+func TestRoot(t *testing.T) {
+	content := blob(50000, 2)
+	s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("in", filepath.Join(dir, "inlink")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	f := quickFetcher(t, fetch.Options{})
+	tests := []struct {
+		path    string
+		invalid bool // ErrInvalidRequest, no transfer
+		fails   bool
+	}{
+		{path: "a/b/x"},
+		{path: "inlink/x"}, // a link that stays inside
+		{path: "link/x", fails: true},
+		{path: "link/deeper/x", fails: true},
+		{path: "../x", invalid: true},
+		{path: filepath.Join(outside, "x"), invalid: true},
+		{path: "", invalid: true},
+	}
+	for _, tt := range tests {
+		res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + "/f", Root: root, Path: tt.path, Digests: sha256Of(content)})
+		switch {
+		case tt.invalid && !errors.Is(err, fetch.ErrInvalidRequest):
+			t.Errorf("%q: got %v; want ErrInvalidRequest", tt.path, err)
+		case tt.invalid && res.Attempts != 0:
+			t.Errorf("%q: %d attempts; want none", tt.path, res.Attempts)
+		case tt.fails && err == nil:
+			t.Errorf("%q: no error; want a write refused", tt.path)
+		case !tt.invalid && !tt.fails && err != nil:
+			t.Errorf("%q: %v", tt.path, err)
+		case !tt.invalid && !tt.fails:
+			if got := readFile(t, filepath.Join(dir, tt.path)); !bytes.Equal(got, content) {
+				t.Errorf("%q: got %d bytes; want %d", tt.path, len(got), len(content))
+			}
+		}
+	}
+	onlyFiles(t, outside)
+	noPartials(t, dir)
 }

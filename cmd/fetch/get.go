@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // runGet downloads the URLs given as operands and those of the -i list.
@@ -46,11 +47,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer f.Close()
 		list = f
 	}
-	root, err := makeRoot(cfg.out)
+	root, real, err := openDir(cfg.out)
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
+	defer root.Close()
 	if cfg.base != "" && !strings.HasSuffix(cfg.base, "/") {
 		cfg.base += "/"
 	}
@@ -65,7 +67,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	// queue sends the request for e.
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, e)
+		req, name, err := getRequest(&cfg, root, real, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -102,8 +104,8 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 }
 
 // getRequest returns the request for e, and the name of its file below
-// -o DIR, whose real path is root.
-func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, error) {
+// -o DIR, which is root, whose real path is real.
+func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -114,39 +116,18 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(root, name); err != nil {
+	if err := checkInside(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	return fetch.Request{
 		URL:       e.URL,
-		Mirrors:   append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
-		Path:      filepath.Join(cfg.out, filepath.FromSlash(name)),
+		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
+		Root:      root,
+		Path:      filepath.FromSlash(name),
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
 	}, name, nil
-}
-
-// mirrorURLs returns the URLs of rawURL on each of the mirror bases: the
-// part of rawURL after base (its directory, when base is empty) appended to
-// each mirror. A URL that does not start with base has none.
-func mirrorURLs(rawURL, base string, mirrors []string) []string {
-	if len(mirrors) == 0 {
-		return nil
-	}
-	if base == "" {
-		p, _, _ := strings.Cut(rawURL, "?")
-		base = p[:strings.LastIndex(p, "/")+1]
-	}
-	rest, ok := strings.CutPrefix(rawURL, base)
-	if !ok {
-		return nil
-	}
-	urls := make([]string, len(mirrors))
-	for i, m := range mirrors {
-		urls[i] = strings.TrimSuffix(m, "/") + "/" + rest
-	}
-	return urls
 }
 
 // download fetches the requests that feed sends, counting them in rep,
@@ -177,17 +158,20 @@ func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool,
 	}
 }
 
-// makeRoot makes the folder dir and returns its absolute path, with
-// symbolic links resolved.
-func makeRoot(dir string) (string, error) {
+// openDir makes the folder dir and opens it as the Root of the files of a
+// run; real is its absolute path, with symbolic links resolved.
+func openDir(dir string) (root *os.Root, real string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
+	if err == nil {
+		real, err = filepath.EvalSymlinks(abs)
 	}
-	return filepath.EvalSymlinks(abs)
+	if err == nil {
+		root, err = os.OpenRoot(real)
+	}
+	return root, real, err
 }
 
 // errTimeout is the cause of the end of a run that -timeout stopped.

@@ -93,7 +93,8 @@ Flags:
                   shutdown (default 30s)
   -j N            downloads at once, in all (default 10)
   -per-host N     downloads at once from one host (default 6)
-  -retries N      extra attempts after a transient failure (default 3; 0: none)
+  -retries N      extra attempts after a transient failure (default 3; 0: none);
+                  an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
 
 Exit status: 0 after a shutdown in which every response finished, 1 when

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // maxShownErrors caps the bad manifest lines printed.
@@ -40,11 +41,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stdout, stderr, err)
 	}
 	dir := operands[1]
-	root, err := makeRoot(dir)
+	root, real, err := openDir(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
+	defer root.Close()
 	mirrors := make([]*url.URL, len(cfg.mirrors))
 	for i, m := range cfg.mirrors {
 		u, _ := absoluteURL(m) // checked by parse
@@ -66,10 +68,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, mirrors: mirrors, dir: dir, root: root}
+	s := &syncer{manifest: manifest, root: root, real: real,
+		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
-	tmp, err := createPartial(filepath.Join(dir, name))
+	tmp, tmpName, err := createPartial(root)
 	if err != nil {
 		rep.fail(manifest.Redacted(), err)
 		rep.finish(nil)
@@ -77,7 +80,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		root.Remove(tmpName)
 	}()
 	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
 	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp)})
@@ -110,7 +113,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if rep.failed.Load() == 0 && runCtx.Err() == nil {
 		err := tmp.Close()
 		if err == nil {
-			err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+			err = root.Rename(tmpName, name)
 		}
 		if err != nil {
 			rep.fail(manifest.Redacted(), err)
@@ -146,16 +149,16 @@ func manifestURL(arg string) (*url.URL, error) {
 	return u, nil
 }
 
-// createPartial creates a temporary file beside path, named as the
-// library names its own (so that a look for "*.part" finds it), with the
-// mode of any new file (0666 less the umask), unlike os.CreateTemp.
-func createPartial(path string) (*os.File, error) {
-	dir, base := filepath.Split(path)
+// createPartial creates a temporary file for the manifest in root, named
+// as the library names its own (so that a look for "*.part" finds it),
+// with the mode of any new file (0666 less the umask), unlike
+// os.CreateTemp.
+func createPartial(root *os.Root) (*os.File, string, error) {
 	for {
-		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+fetch.PartialSuffix)
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		name := ".manifest." + strconv.FormatUint(rand.Uint64(), 36) + fetch.PartialSuffix
+		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if !errors.Is(err, fs.ErrExist) {
-			return f, err
+			return f, name, err
 		}
 	}
 }
@@ -163,9 +166,9 @@ func createPartial(path string) (*os.File, error) {
 // syncer holds what the files of a sync share.
 type syncer struct {
 	manifest *url.URL
-	mirrors  []*url.URL // each ending in "/"
-	dir      string     // as given
-	root     string     // dir's real path
+	mirrors  mirror.Static // the manifest's directory on each -mirror
+	root     *os.Root      // DIR
+	real     string        // DIR's real path
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -222,7 +225,7 @@ func (c *manifestCheck) check() error {
 	switch {
 	case err != nil:
 	case ok:
-		if ierr := checkInside(c.s.root, e.Path); ierr != nil {
+		if ierr := checkInside(c.s.real, e.Path); ierr != nil {
 			err = fmt.Errorf("path %q escapes the directory: %v", e.Path, ierr)
 		}
 		c.files++
@@ -258,7 +261,8 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 	return fetch.Request{
 		URL:       s.manifest.ResolveReference(&url.URL{Path: e.Path}).String(),
 		Mirrors:   s.mirrorsOf(e.Path),
-		Path:      filepath.Join(s.dir, filepath.FromSlash(e.Path)),
+		Root:      s.root,
+		Path:      filepath.FromSlash(e.Path),
 		Size:      e.Size,
 		SizeKnown: true,
 		Digests:   map[string]string{"sha256": e.SHA256},
@@ -267,11 +271,7 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 
 // mirrorsOf returns the URLs of the relative path p on each mirror.
 func (s *syncer) mirrorsOf(p string) []string {
-	urls := make([]string, len(s.mirrors))
-	for i, m := range s.mirrors {
-		urls[i] = m.ResolveReference(&url.URL{Path: p}).String()
-	}
-	return urls
+	return s.mirrors.URLs(s.manifest.ResolveReference(&url.URL{Path: p}).String())
 }
 
 func plural(n int, one, many string) string {

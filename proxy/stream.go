@@ -29,7 +29,8 @@ import (
 // credentials or other expectations never share). The first request starts
 // the download, with its own Request: URL, Mirrors, Path, Header and
 // OnResponse. A request that comes while it runs joins it: it is sent the
-// bytes already received, then the rest as they arrive. Requests that share
+// bytes already received, then the rest as they arrive. A request that
+// comes after it ended starts another. Requests that share
 // a sha256 may name different URLs and Paths; the first one's are used.
 //
 // The download writes to a spill file in StreamerOptions.Dir, and each
@@ -319,14 +320,13 @@ func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 			res.Err = fmt.Errorf("%s: OnComplete: %w", res.URL, err)
 		}
 	}
-	if err != nil {
-		// A failed download is not joined: the next request starts again.
-		s.mu.Lock()
-		if s.shares[sh.key] == sh {
-			delete(s.shares, sh.key)
-		}
-		s.mu.Unlock()
+	// A download that ended is not joined: the next request starts again
+	// (after a failure), or finds the file where it was kept.
+	s.mu.Lock()
+	if s.shares[sh.key] == sh {
+		delete(s.shares, sh.key)
 	}
+	s.mu.Unlock()
 	sh.mu.Lock()
 	sh.done, sh.res = true, res
 	sh.signal()

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // DefaultMaxAge is how long a response that says nothing of its freshness
@@ -93,6 +94,7 @@ const DefaultMaxAge = time.Minute
 type Cache struct {
 	f            *fetch.Fetcher
 	bases        []*url.URL // the upstream's, then the mirrors'
+	mirrors      mirror.Static
 	dir          string
 	maxAge       time.Duration // 0 or less: revalidate every time
 	maxSize      int64
@@ -188,8 +190,10 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	}
 	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
 		verify: opts.Verify, writeTimeout: opts.WriteTimeout, access: opts.AccessLog, log: opts.ErrorLog, unlock: unlock}
+	c.mirrors.Base = c.bases[0].String()
 	for _, m := range opts.Mirrors {
 		c.bases = append(c.bases, dirURL(m))
+		c.mirrors.Mirrors = append(c.mirrors.Mirrors, dirURL(m).String())
 	}
 	if c.maxAge == 0 {
 		c.maxAge = DefaultMaxAge
@@ -383,22 +387,11 @@ func relPath(u *url.URL) (string, error) {
 	return rel, nil
 }
 
-// join returns the URL of rel (a path, not escaped) below base.
-func join(base *url.URL, rel string) string {
-	u := *base
-	u.Path += rel
-	u.RawPath = ""
-	return u.String()
-}
-
 // request returns the Request that downloads rel for r: from the upstream,
 // then the mirrors, with a redirect that stays inside them sent to the
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	req := fetch.Request{URL: join(c.bases[0], rel)}
-	for _, m := range c.bases[1:] {
-		req.Mirrors = append(req.Mirrors, join(m, rel))
-	}
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Mirrors: c.mirrors.URLs(mirror.Join(c.bases[0], rel))}
 	mount := mountPoint(r)
 	req.OnResponse = func(resp fetch.Response) error {
 		if target, ok := c.redirected(resp.URL, req); ok {

@@ -24,9 +24,12 @@
 //
 // A Fetcher is safe for concurrent use. Each transfer holds a slot of the
 // Limiter for as long as it holds a connection, and gives it back while it
-// waits to retry. FetchAll runs at most Limiter.Max requests at once on a
-// fixed set of goroutines and takes a request from its channel only when one
-// of them is free, so its memory does not grow with the number of requests.
+// waits to retry. FetchAll runs at most Limiter.Max requests at once, each
+// on a goroutine of its own, and holds at most 4×Limiter.Max more waiting
+// for a slot, so its memory does not grow with the number of requests. A
+// request whose host is at its cap waits without holding a slot while
+// requests to other hosts start. Every request FetchAll takes gets its
+// Result, also when its context is cancelled.
 //
 // # Errors
 //
@@ -422,6 +425,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Supports reports whether f opens URLs of scheme: http, https, ftp and
+// ftps always, file where [Options.FileRoots] allows, and those of
+// [Options.Protocols]. A [Resolver] uses it to leave out the URLs that f
+// could not open.
+func (f *Fetcher) Supports(scheme string) bool { return f.protocols[scheme] != nil }
+
 // Close closes the idle connections of the HTTP client and the FTP pool
 // that the Fetcher owns; those given in Options are left to their owner.
 // Close does not wait for transfers in flight: cancel their context first.
@@ -440,48 +449,6 @@ func (f *Fetcher) Close() error {
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	res := f.fetch(ctx, req)
 	return res, res.Err
-}
-
-// FetchAll downloads the requests received from reqs, at most
-// Limiter.Max at once, and sends their Results in completion order. It
-// takes a request from reqs only when it has a free transfer slot, so the
-// requests waiting in reqs are never all held in memory.
-//
-// The returned channel is closed once reqs is closed and every request
-// taken has its Result, or once ctx is done and every transfer has stopped;
-// the Results of requests cut short by ctx may then be dropped. A consumer
-// that cancels ctx may stop reading at once: no goroutine stays blocked.
-// Requests not taken stay in reqs.
-func (f *Fetcher) FetchAll(ctx context.Context, reqs <-chan Request) <-chan Result {
-	out := make(chan Result)
-	var wg sync.WaitGroup
-	for range f.limiter.Max() {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				var req Request
-				var ok bool
-				select {
-				case <-ctx.Done():
-					return
-				case req, ok = <-reqs:
-					if !ok {
-						return
-					}
-				}
-				res := f.fetch(ctx, req)
-				select {
-				case out <- res:
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(out)
-	}()
-	return out
 }
 
 // urls returns the parsed URLs to try for req, in order.

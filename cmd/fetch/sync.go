@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // maxShownErrors caps the bad manifest lines printed.
@@ -67,7 +68,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, mirrors: mirrors, root: root, real: real}
+	s := &syncer{manifest: manifest, root: root, real: real,
+		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
 	tmp, tmpName, err := createPartial(root)
@@ -164,9 +166,9 @@ func createPartial(root *os.Root) (*os.File, string, error) {
 // syncer holds what the files of a sync share.
 type syncer struct {
 	manifest *url.URL
-	mirrors  []*url.URL // each ending in "/"
-	root     *os.Root   // DIR
-	real     string     // DIR's real path
+	mirrors  mirror.Static // the manifest's directory on each -mirror
+	root     *os.Root      // DIR
+	real     string        // DIR's real path
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -269,11 +271,7 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 
 // mirrorsOf returns the URLs of the relative path p on each mirror.
 func (s *syncer) mirrorsOf(p string) []string {
-	urls := make([]string, len(s.mirrors))
-	for i, m := range s.mirrors {
-		urls[i] = m.ResolveReference(&url.URL{Path: p}).String()
-	}
-	return urls
+	return s.mirrors.URLs(s.manifest.ResolveReference(&url.URL{Path: p}).String())
 }
 
 func plural(n int, one, many string) string {

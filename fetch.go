@@ -107,7 +107,8 @@ type Options struct {
 	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
 	// least MinProgress new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
-	// up a retry: the next attempt resumes where it stopped. 0 means
+	// up a retry: the next attempt resumes where it stopped; each
+	// connection of a segmented download counts the same way. 0 means
 	// DefaultRetries; negative means none, and then the first failure ends
 	// the URL, with or without progress.
 	Retries int

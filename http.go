@@ -86,7 +86,7 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	// Read a little of an error body so that the connection can be reused.
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
-	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode)}
+	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode), Header: resp.Header}
 	switch code := resp.StatusCode; {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
 		return nil, nil, &TemporaryError{Err: err, After: retryAfter(resp.Header.Get("Retry-After"), time.Now())}

@@ -123,6 +123,9 @@ type StatusError struct {
 	// FTP is set when Code is an FTP reply code; otherwise it is an HTTP
 	// status code. The protocol that makes the error sets it.
 	FTP bool
+	// Header holds the headers of an HTTP response: the validators of a
+	// 304 Not Modified, the Location of a redirect. nil for FTP.
+	Header http.Header
 }
 
 func (e *StatusError) Error() string {

@@ -169,7 +169,7 @@ func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		switch {
-		case err != nil || d.IsDir():
+		case err != nil || d.IsDir() || d.Name() == ".lock":
 		case strings.HasPrefix(d.Name(), "."):
 			temporary = append(temporary, path)
 		default:

@@ -33,7 +33,9 @@ type download struct {
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: RedactURL(req.URL)}
+	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync)
 	if err != nil {
 		res.Err = err
@@ -258,6 +260,7 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 			if _, err := d.sink.Write((*bp)[:n]); err != nil {
 				return err
 			}
+			d.f.stats.bytes.Add(int64(n))
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}

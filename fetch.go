@@ -29,7 +29,8 @@
 // for a slot, so its memory does not grow with the number of requests. A
 // request whose host is at its cap waits without holding a slot while
 // requests to other hosts start. Every request FetchAll takes gets its
-// Result, also when its context is cancelled.
+// Result, also when its context is cancelled. Fetcher.Stats counts the
+// requests of a Fetcher, ended and in flight, and their bytes.
 //
 // # Errors
 //
@@ -343,6 +344,7 @@ type Fetcher struct {
 	health    *health
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
+	stats     stats
 
 	retries       int
 	maxAttempts   int

@@ -372,6 +372,7 @@ func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTi
 			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
 				return pos, end, &sinkError{err}
 			}
+			s.d.f.stats.bytes.Add(int64(n))
 			if err := s.wrote(pos, buf[:n]); err != nil {
 				return pos, end, err
 			}

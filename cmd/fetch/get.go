@@ -57,10 +57,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		cfg.base += "/"
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	opts.FileRoots = []string{"/"} // the user names the files: any they can read
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
@@ -119,13 +121,15 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 	if err := checkInside(root, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
-	return fetch.Request{
+	req := fetch.Request{
 		URL:     e.URL,
 		Mirrors: append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
 		Path:    filepath.Join(cfg.out, filepath.FromSlash(name)),
 		Size:    e.Size,
 		Digests: e.Digests,
-	}, name, nil
+	}
+	cfg.request(&req)
+	return req, name, nil
 }
 
 // mirrorURLs returns the URLs of rawURL on each of the mirror bases: the

@@ -64,6 +64,9 @@ Flags:
   -per-host N     downloads at once from one host (default 6)
   -retries N      extra attempts after a transient failure (default 3; 0: none)
   -stall D        give up an attempt that receives no byte for D (default 30s)
+  and the flags that say how to talk to the upstream, as "fetch -h" gives
+  them: -cacert, -insecure, -cert, -key, -ftp-tls, -H, -user-agent, -netrc,
+  -netrc-file, -allow-insecure-redirect
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
 the proxy could not serve or responses had to be broken off, 2 for a usage
@@ -97,10 +100,12 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "fetch proxy: %v\n", err)
 		return exitFailed
 	}
-	opts := pc.options()
+	opts, closeOpts := pc.options()
+	defer closeOpts()
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()
+	pc.warn(stderr)
 	st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: pc.cache, OnComplete: func(res fetch.Result) error {
 		if res.Request.Path != "" {
 			if err := keepMeta(res); err != nil {
@@ -113,6 +118,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	p := &proxy{
 		base:    base,
 		mirrors: mirrors,
+		header:  pc.header,
 		cache:   pc.cache,
 		st:      st,
 		log:     slog.New(slog.NewTextHandler(stdout, nil)),
@@ -175,6 +181,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.IntVar(&pc.perHost, "per-host", fetch.DefaultPerHost, "")
 	fs.IntVar(&pc.retries, "retries", fetch.DefaultRetries, "")
 	fs.DurationVar(&pc.stall, "stall", fetch.DefaultStallTimeout, "")
+	pc.netConfig.define(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -196,14 +203,19 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	case pc.stall <= 0:
 		return nil, nil, fmt.Errorf("-stall %v: want a positive duration", pc.stall)
 	}
+	if err := pc.netConfig.check(); err != nil {
+		return nil, nil, err
+	}
 	if base, err = proxyBase("-upstream", pc.upstream); err != nil {
 		return nil, nil, err
 	}
+	pc.loginURL(base)
 	for _, m := range pc.mirrors {
 		u, err := proxyBase("-mirror", m)
 		if err != nil {
 			return nil, nil, err
 		}
+		pc.loginURL(u)
 		mirrors = append(mirrors, u)
 	}
 	return base, mirrors, nil
@@ -232,6 +244,7 @@ func proxyBase(name, s string) (*url.URL, error) {
 type proxy struct {
 	base    *url.URL
 	mirrors []*url.URL
+	header  http.Header // of -H
 	cache   string
 	st      *fetch.Streamer
 	log     *slog.Logger // one line a request
@@ -297,7 +310,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "bad path", http.StatusBadRequest)
 		return
 	}
-	req := fetch.Request{URL: join(p.base, rel)}
+	req := fetch.Request{URL: join(p.base, rel), Header: p.header.Clone()}
 	for _, m := range p.mirrors {
 		req.Mirrors = append(req.Mirrors, join(m, rel))
 	}

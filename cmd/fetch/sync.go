@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -38,6 +39,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stdout, stderr, err)
 	}
+	cfg.loginURL(manifest)
 	dir := operands[1]
 	root, err := makeRoot(dir)
 	if err != nil {
@@ -47,6 +49,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mirrors := make([]*url.URL, len(cfg.mirrors))
 	for i, m := range cfg.mirrors {
 		u, _ := absoluteURL(m) // checked by parse
+		cfg.loginURL(u)
 		if !strings.HasSuffix(u.Path, "/") {
 			u.Path += "/"
 			u.RawPath = ""
@@ -54,7 +57,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mirrors[i] = u
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	for _, u := range append([]*url.URL{manifest}, mirrors...) {
 		if u.Scheme == "file" {
 			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Dir(u.Path)))
@@ -62,10 +66,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, mirrors: mirrors, dir: dir, root: root}
+	s := &syncer{manifest: manifest, mirrors: mirrors, dir: dir, root: root, header: cfg.header}
 
 	// The manifest goes to a temporary file beside where it will be kept.
 	tmp, err := createPartial(filepath.Join(dir, name))
@@ -78,7 +83,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: tmp})
+	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: tmp, Header: cfg.header.Clone()})
 	if err == nil {
 		err = s.check(tmp, rep)
 	}
@@ -164,6 +169,7 @@ type syncer struct {
 	mirrors  []*url.URL // each ending in "/"
 	dir      string     // as given
 	root     string     // dir's real path
+	header   http.Header
 }
 
 // check reads the manifest in r and prints every line that is malformed or
@@ -213,6 +219,7 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 		Path:    filepath.Join(s.dir, filepath.FromSlash(e.Path)),
 		Size:    e.Size,
 		Digests: map[string]string{"sha256": e.SHA256},
+		Header:  s.header.Clone(),
 	}
 }
 

@@ -20,6 +20,7 @@ type download struct {
 	f    *Fetcher
 	req  Request
 	sink *sink
+	urls []*url.URL // every URL of the request, in the order tried
 
 	home      string // hostKey of the request's URL: where its credentials may go
 	attempts  int
@@ -39,12 +40,23 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		return res
 	}
 	defer s.discard()
+	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
+		ok, err := f.inPlace(ctx, req, s)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if ok {
+			res.Skipped, res.Size, res.Digests = true, s.written, s.digests()
+			return res
+		}
+	}
 	urls, err := f.urls(ctx, req)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	d := &download{f: f, req: req, sink: s}
+	d := &download{f: f, req: req, sink: s, urls: urls}
 	if home, err := url.Parse(req.URL); err == nil {
 		d.home = hostKey(home)
 	}
@@ -85,9 +97,13 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	return res
 }
 
-// tryURL makes up to 1+Retries attempts at u, waiting between them.
+// tryURL makes attempts at u until one succeeds, waiting between them.
+// Only attempts that made no progress use up the retries; at most
+// maxAttempts are made in all.
 func (d *download) tryURL(ctx context.Context, u *url.URL) error {
-	for n := 0; ; n++ {
+	reached := d.sink.written // the furthest byte delivered so far
+	failures := 0             // attempts that made no progress
+	for n := 1; ; n++ {
 		err := d.attempt(ctx, u)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
@@ -97,14 +113,25 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 			return nil
 		}
 		var temp *TemporaryError
-		if n >= d.f.retries || isFinal(err) || !isTemporary(err, &temp) {
+		if isFinal(err) || !isTemporary(err, &temp) {
 			return err
 		}
-		wait := d.f.backoff(n + 1)
+		progress := d.sink.written-reached >= MinProgress
+		reached = max(reached, d.sink.written)
+		if !progress {
+			failures++
+		}
+		switch {
+		case failures > d.f.retries, d.f.retries == 0:
+			return err
+		case n >= d.f.maxAttempts:
+			return fmt.Errorf("%w (%d attempts, the most made at one URL)", err, n)
+		}
+		wait := d.f.backoff(max(failures, 1))
 		if temp != nil && temp.After > 0 {
 			wait = min(temp.After, d.f.maxRetryAfter)
 		}
-		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait)
+		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress, "offset", d.sink.written)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -128,85 +155,128 @@ func (f *Fetcher) backoff(n int) time.Duration {
 	return rand.N(ceiling)
 }
 
-// attempt opens u once and delivers its body to the sink.
+// attempt opens u once and delivers its body to the sink, in steps: the
+// resume point, a slot of the Limiter, the stall timer, open, accept, the
+// read loop and the checks after the last byte.
 func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	offset, validator, err := d.resumePoint(u)
 	if err != nil {
 		return err
 	}
-	release, err := d.f.limiter.Acquire(ctx, hostKey(u))
+	release, err := d.slot(ctx, u)
 	if err != nil {
-		return fmt.Errorf("%s: %w", u.Redacted(), err)
+		return err
 	}
 	defer release()
-	d.attempts++
 
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stall := time.AfterFunc(d.f.stall, func() { cancel(ErrStalled) })
-	defer stall.Stop()
-	// A redirect is an answer: the server is not silent.
-	actx = context.WithValue(actx, answeredKey{}, func() { stall.Reset(d.f.stall) })
-	fail := func(err error) error {
-		if context.Cause(actx) == ErrStalled && ctx.Err() == nil {
-			return fmt.Errorf("%s: %w: no byte for %v", u.Redacted(), ErrStalled, d.f.stall)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
-		}
-		return err
-	}
+	stall := startStall(d.f.stall, cancel)
+	defer stall.pause()
+	fail := func(err error) error { return d.interrupted(ctx, actx, u, err) }
 
 	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
-		URL: u, Offset: offset, Validator: validator, Header: d.headers(u),
+		URL: u, Offset: offset, Validator: validator, Header: d.headers(u), Alive: stall.alive,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	defer body.Close()
+	defer func() {
+		if body != nil {
+			body.Close()
+		}
+	}()
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
-	stall.Stop()
+	stall.pause()
 	if err := d.accept(u, offset, resp); err != nil {
 		return err
 	}
-	stall.Reset(d.f.stall)
-
-	r := io.Reader(body)
-	if d.req.Size > 0 {
-		r = io.LimitReader(body, d.req.Size+1-resp.Offset)
+	stall.alive()
+	if d.segmentable(u, resp) {
+		a := attemptState{resp: resp, body: body, stall: stall, cancel: cancel, fail: fail, release: release}
+		body = nil // closed by segmented
+		err = d.segmented(ctx, u, a)
+	} else {
+		err = d.read(u, resp, body, stall, fail)
 	}
-	total := d.req.Size
-	if total <= 0 {
-		total = resp.Size
+	if err != nil {
+		return err
+	}
+	if err := d.complete(u, resp); err != nil {
+		return err
+	}
+	d.url, d.header = resp.URL, resp.Header
+	return nil
+}
+
+// slot waits for a transfer slot of the Limiter for u's host and counts
+// the attempt. The caller calls release when the attempt is over.
+func (d *download) slot(ctx context.Context, u *url.URL) (release func(), err error) {
+	release, err = d.f.limiter.Acquire(ctx, hostKey(u))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", u.Redacted(), err)
+	}
+	d.attempts++
+	return release, nil
+}
+
+// interrupted returns err, the failure of an attempt at u, as the stall or
+// the cancellation that caused it, if one did. actx is the attempt's
+// context, ctx the request's.
+func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error) error {
+	if context.Cause(actx) == ErrStalled && ctx.Err() == nil {
+		return fmt.Errorf("%s: %w: no byte for %v", u.Redacted(), ErrStalled, d.f.stall)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
+	}
+	return err
+}
+
+// read copies body to the sink, at most to one byte past Request.Size,
+// reporting progress. Every read that brings bytes restarts the stall
+// timer, which waits while the sink writes. A failed read goes through
+// fail; a failed write is the sink's error.
+func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
+	r := body
+	total := resp.Size
+	if d.req.hasSize() {
+		r = io.LimitReader(body, d.req.Size+1-resp.Offset)
+		total = d.req.Size
 	}
 	bp := d.f.buffers.Get().(*[]byte)
 	defer d.f.buffers.Put(bp)
 	for {
 		n, rerr := r.Read(*bp)
 		if n > 0 {
-			stall.Stop()
+			stall.pause()
 			if _, err := d.sink.Write((*bp)[:n]); err != nil {
 				return err
 			}
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}
-			stall.Reset(d.f.stall)
+			stall.alive()
 		}
 		if rerr == io.EOF {
-			break
+			return nil
 		}
 		if rerr != nil {
 			return fail(fmt.Errorf("%s: %w", u.Redacted(), rerr))
 		}
 	}
+}
+
+// complete checks a body that was read to its end: its length against
+// what the server announced and Request.Size, then the digests.
+func (d *download) complete(u *url.URL, resp *Response) error {
 	// A body that ended before the size the server announced was cut
 	// short, not wrong: another attempt may resume it.
 	if resp.Size >= 0 && d.sink.written < resp.Size {
 		return fmt.Errorf("%s: body ended at byte %d of %d: %w", u.Redacted(), d.sink.written, resp.Size, io.ErrUnexpectedEOF)
 	}
-	if d.req.Size > 0 && d.sink.written != d.req.Size {
+	if d.req.hasSize() && d.sink.written != d.req.Size {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: d.sink.written})
 	}
 	if resp.Size >= 0 && d.sink.written != resp.Size {
@@ -215,9 +285,29 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	if err := d.sink.verify(); err != nil {
 		return fmt.Errorf("%s: %w", u.Redacted(), err)
 	}
-	d.url, d.header = resp.URL, resp.Header
 	return nil
 }
+
+// stallTimer cancels an attempt with ErrStalled when the server shows no
+// sign of life for a while. The Fetcher restarts it for every read of the
+// body that brings bytes; a Protocol restarts it through
+// OpenRequest.Alive while it opens (a redirect, a reply). It is paused
+// while the Fetcher's own side (OnResponse, the sinks) takes its time.
+type stallTimer struct {
+	t       *time.Timer
+	timeout time.Duration
+}
+
+func startStall(timeout time.Duration, cancel context.CancelCauseFunc) *stallTimer {
+	return &stallTimer{t: time.AfterFunc(timeout, func() { cancel(ErrStalled) }), timeout: timeout}
+}
+
+// alive starts the timer again from its full timeout. It is safe for
+// concurrent use.
+func (s *stallTimer) alive() { s.t.Reset(s.timeout) }
+
+// pause stops the timer until the next alive.
+func (s *stallTimer) pause() { s.t.Stop() }
 
 // resumePoint returns where the next attempt at u starts, and the validator
 // that guards a resume. Bytes already written are kept when a validator
@@ -253,7 +343,7 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 	default:
 		return fmt.Errorf("%s: %w: asked for byte %d, got byte %d", u.Redacted(), ErrCannotResume, offset, resp.Offset)
 	}
-	if d.req.Size > 0 && resp.Size >= 0 && resp.Size != d.req.Size {
+	if d.req.hasSize() && resp.Size >= 0 && resp.Size != d.req.Size {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
@@ -267,6 +357,9 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 	}
 	return nil
 }
+
+// hasSize reports whether req says how many bytes to expect.
+func (req *Request) hasSize() bool { return req.Size > 0 || req.SizeKnown }
 
 // validatorOf returns the strong ETag of h, else its Last-Modified.
 func validatorOf(h http.Header) string {

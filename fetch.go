@@ -24,9 +24,12 @@
 //
 // A Fetcher is safe for concurrent use. Each transfer holds a slot of the
 // Limiter for as long as it holds a connection, and gives it back while it
-// waits to retry. FetchAll runs at most Limiter.Max requests at once on a
-// fixed set of goroutines and takes a request from its channel only when one
-// of them is free, so its memory does not grow with the number of requests.
+// waits to retry. FetchAll runs at most Limiter.Max requests at once, each
+// on a goroutine of its own, and holds at most 4×Limiter.Max more waiting
+// for a slot, so its memory does not grow with the number of requests. A
+// request whose host is at its cap waits without holding a slot while
+// requests to other hosts start. Every request FetchAll takes gets its
+// Result, also when its context is cancelled.
 //
 // # Errors
 //
@@ -54,6 +57,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 )
@@ -61,11 +65,18 @@ import (
 // Defaults used for zero fields of Options.
 const (
 	DefaultRetries       = 3
+	DefaultMaxAttempts   = 1000
 	DefaultStallTimeout  = 30 * time.Second
 	DefaultBackoffBase   = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
 )
+
+// MinProgress is the number of new bytes an attempt must deliver before
+// it fails for the failure not to use up one of Options.Retries. A server
+// that sends a few bytes on each connection makes no progress by this
+// measure, and runs out of retries as one that sends none.
+const MinProgress = 64 << 10
 
 // Options configures a Fetcher. The zero value of each field means its
 // documented default.
@@ -93,9 +104,22 @@ type Options struct {
 	Limiter *Limiter
 
 	// Retries is the number of extra attempts made at each URL after a
-	// transient failure: a network error, a stall, HTTP 408, 429 or 5xx,
-	// an FTP 4xx reply. 0 means DefaultRetries; negative means none.
+	// transient failure that made no progress: a network error, a stall,
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
+	// least MinProgress new bytes before it failed (a connection cut after
+	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
+	// up a retry: the next attempt resumes where it stopped; each
+	// connection of a segmented download counts the same way. 0 means
+	// DefaultRetries; negative means none, and then the first failure ends
+	// the URL, with or without progress.
 	Retries int
+
+	// MaxAttempts caps the attempts made at one URL, those that made
+	// progress included, so that a server that cuts every connection
+	// cannot keep a request going forever: with cuts every 8 MB, the
+	// default lets a file of up to 8 GB through. 0 means
+	// DefaultMaxAttempts.
+	MaxAttempts int
 
 	// StallTimeout aborts (and retries) an attempt that receives no byte
 	// for this long, from its start to its end: connecting, waiting for a
@@ -126,6 +150,33 @@ type Options struct {
 	// list of URLs to try, for every request of the Fetcher. 0 means
 	// DefaultMirrorCooldown; negative turns reordering off.
 	MirrorCooldown time.Duration
+
+	// Segments is the most connections that one download to a file may
+	// use at once, as aria2c's -s and -x do. A download whose first
+	// response announces the file's size and "Accept-Ranges: bytes" splits
+	// the rest of the file into up to Segments spans of at least
+	// MinSegmentSize bytes: the first response streams the first span (and
+	// each following one that no other connection has taken), the others
+	// are fetched with range requests on connections of their own, each
+	// holding its own Limiter slot, so every limit still holds. Spans come
+	// from the request's URL and, when the request has expected digests,
+	// from its mirrors too; a span asked of the first response's URL is
+	// guarded by its validator (If-Range), and one asked of a mirror by
+	// the digests. A span whose connection fails is taken over from where
+	// it stopped. Digests are computed in file order as the written prefix
+	// grows, and the file appears at Path only verified, as always.
+	//
+	// Requests with a Writer, files of unknown size or smaller than two
+	// spans, servers that do not announce ranges (FTP servers among them)
+	// and files that nothing guards (neither a validator nor an expected
+	// digest) use one connection, decided from the first response's
+	// headers, without another request. Each range request counts in
+	// Result.Attempts. 0 or 1 means one connection.
+	Segments int
+
+	// MinSegmentSize is the smallest span of a segmented download.
+	// 0 means DefaultMinSegmentSize.
+	MinSegmentSize int64
 
 	// Sync makes every file reach stable storage (fsync) before it is
 	// renamed to its Path.
@@ -169,16 +220,28 @@ type Request struct {
 	// to a temporary file beside it that is renamed over Path only after
 	// every check passed, and removed otherwise.
 	Path string
+	// Root, if set, confines every file the request makes: Path is then a
+	// local path relative to Root (filepath.IsLocal), and the folders,
+	// the temporary file, the rename over Path and any removal go through
+	// Root, so that a symbolic link (even one put in place while the
+	// transfer runs) cannot lead a write outside it: such a write fails,
+	// and the request with it. The caller opens Root and closes it after
+	// the request is done. Nil means that Path is a plain path.
+	Root *os.Root
 	// Writer receives the bytes as they arrive, nothing on disk. Path and
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
 	// fails with ErrCannotResume.
 	Writer io.Writer
-	// Size is the expected size in bytes; 0 means unknown. A server that
-	// announces another size is refused before its body is read, and a
-	// longer body is cut at Size+1 bytes.
+	// Size is the expected size in bytes; 0 means unknown, unless
+	// SizeKnown is set. A server that announces another size is refused
+	// before its body is read, and a longer body is cut at Size+1 bytes.
 	Size int64
+	// SizeKnown says that Size is exact even when it is 0: an expected
+	// empty file then fails at the first byte a server sends. Without it a
+	// Size of 0 means unknown, so the zero Request expects no size.
+	SizeKnown bool
 	// Digests are the expected hex digests by algorithm: md5, sha1,
 	// sha224, sha256, sha384, sha512. An unknown algorithm or malformed
 	// hex fails the request before any transfer.
@@ -198,6 +261,16 @@ type Request struct {
 	// Tag is opaque to the Fetcher and handed back in Result.Request: it
 	// links a download to its artifact.
 	Tag any
+	// CheckExisting keeps a file already at Path that is the file asked
+	// for: a regular file (not a symbolic link) of Size bytes, when the size
+	// is known (see SizeKnown), with every digest of Digests. The file is read once, within the
+	// transfer's Limiter slot (the slot of URL's host), before any URL is
+	// resolved or opened. When it matches, no request is made, the Writer
+	// receives nothing, and the Result has Skipped set, with Size and
+	// Digests from the file. Otherwise the file is downloaded as usual and
+	// replaced. With neither Size nor Digests there is nothing to check
+	// against: the file is downloaded.
+	CheckExisting bool
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
@@ -224,6 +297,10 @@ type OpenRequest struct {
 	URL *url.URL
 	// Offset is the first byte wanted; 0 for the whole file.
 	Offset int64
+	// Length, when positive, is how many bytes from Offset are wanted (a
+	// span of a segmented download); 0 means up to the end. A protocol
+	// that cannot stop early may send more: the Fetcher reads no further.
+	Length int64
 	// Validator, when Offset > 0, is the ETag or Last-Modified of the
 	// response that the first Offset bytes came from; the protocol sends
 	// the whole file (Offset 0) if the file no longer matches it. Empty
@@ -232,6 +309,13 @@ type OpenRequest struct {
 	// Header holds the request's extra headers, for protocols that have
 	// them.
 	Header http.Header
+	// Alive restarts the attempt's stall timer (Options.StallTimeout). The
+	// Fetcher restarts it for every read of the body that brings bytes;
+	// a Protocol whose open takes several exchanges calls Alive whenever
+	// the server answers one (a redirect, a reply), so that a slow but
+	// live server is not taken for a stalled one. It is safe for
+	// concurrent use, and never nil when a Fetcher calls Open.
+	Alive func()
 }
 
 // Resolver turns a request into the ordered list of URLs to try: it is
@@ -265,11 +349,14 @@ type Fetcher struct {
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
 
 	retries       int
+	maxAttempts   int
 	stall         time.Duration
 	backoffBase   time.Duration
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	segments      int
+	minSegment    int64
 }
 
 // New returns a Fetcher configured by opts. Close it when done, to close
@@ -281,12 +368,18 @@ func New(opts Options) *Fetcher {
 		resolver:      opts.Resolver,
 		log:           opts.Logger,
 		retries:       opts.Retries,
+		maxAttempts:   opts.MaxAttempts,
 		stall:         orDefault(opts.StallTimeout, DefaultStallTimeout),
 		backoffBase:   orDefault(opts.BackoffBase, DefaultBackoffBase),
 		maxBackoff:    orDefault(opts.MaxBackoff, DefaultMaxBackoff),
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		segments:      opts.Segments,
+		minSegment:    opts.MinSegmentSize,
+	}
+	if f.minSegment <= 0 {
+		f.minSegment = DefaultMinSegmentSize
 	}
 	f.buffers.New = func() any { b := make([]byte, 64<<10); return &b }
 	switch {
@@ -294,6 +387,9 @@ func New(opts Options) *Fetcher {
 		f.retries = DefaultRetries
 	case f.retries < 0:
 		f.retries = 0
+	}
+	if f.maxAttempts <= 0 {
+		f.maxAttempts = DefaultMaxAttempts
 	}
 	if f.limiter == nil {
 		f.limiter = NewLimiter(0, 0)
@@ -337,6 +433,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Supports reports whether f opens URLs of scheme: http, https, ftp and
+// ftps always, file where [Options.FileRoots] allows, and those of
+// [Options.Protocols]. A [Resolver] uses it to leave out the URLs that f
+// could not open.
+func (f *Fetcher) Supports(scheme string) bool { return f.protocols[scheme] != nil }
+
 // Close closes the idle connections of the HTTP client and the FTP pool
 // that the Fetcher owns; those given in Options are left to their owner.
 // Close does not wait for transfers in flight: cancel their context first.
@@ -355,48 +457,6 @@ func (f *Fetcher) Close() error {
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	res := f.fetch(ctx, req)
 	return res, res.Err
-}
-
-// FetchAll downloads the requests received from reqs, at most
-// Limiter.Max at once, and sends their Results in completion order. It
-// takes a request from reqs only when it has a free transfer slot, so the
-// requests waiting in reqs are never all held in memory.
-//
-// The returned channel is closed once reqs is closed and every request
-// taken has its Result, or once ctx is done and every transfer has stopped;
-// the Results of requests cut short by ctx may then be dropped. A consumer
-// that cancels ctx may stop reading at once: no goroutine stays blocked.
-// Requests not taken stay in reqs.
-func (f *Fetcher) FetchAll(ctx context.Context, reqs <-chan Request) <-chan Result {
-	out := make(chan Result)
-	var wg sync.WaitGroup
-	for range f.limiter.Max() {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				var req Request
-				var ok bool
-				select {
-				case <-ctx.Done():
-					return
-				case req, ok = <-reqs:
-					if !ok {
-						return
-					}
-				}
-				res := f.fetch(ctx, req)
-				select {
-				case out <- res:
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(out)
-	}()
-	return out
 }
 
 // urls returns the parsed URLs to try for req, in order.

@@ -303,12 +303,23 @@ func connLost(err error) bool {
 // refused USER, not a network or TLS failure.
 func loginRefused(err error) bool {
 	var (
-		reply *textproto.Error
-		proto textproto.ProtocolError
-		ne    net.Error
+		reply  *textproto.Error
+		proto  textproto.ProtocolError
+		ne     net.Error
+		alert  tls.AlertError
+		record tls.RecordHeaderError
+		cert   *tls.CertificateVerificationError
 	)
-	return !errors.As(err, &reply) && !errors.As(err, &proto) && !errors.As(err, &ne) &&
-		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !strings.HasPrefix(err.Error(), "tls: ")
+	if errors.As(err, &reply) || errors.As(err, &proto) || errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &alert) || errors.As(err, &record) || errors.As(err, &cert) {
+		return false
+	}
+	// Last resort: jlaffaye/ftp gives a refused USER as a bare error with
+	// the server's text, and crypto/tls gives some handshake failures (an
+	// unexpected message, a bad Finished) as bare errors too; only their
+	// text, which crypto/tls starts with "tls: ", tells them apart.
+	return !strings.HasPrefix(err.Error(), "tls: ")
 }
 
 // restRefused reports whether err is a 5xx reply other than 550, which a
@@ -331,7 +342,7 @@ func ftpError(ctx context.Context, u *url.URL, err error) error {
 	err = pastDeadline(ctx, err)
 	var reply *textproto.Error
 	if errors.As(err, &reply) {
-		se := &StatusError{URL: u.Redacted(), Code: reply.Code, Text: reply.Msg}
+		se := &StatusError{URL: u.Redacted(), Code: reply.Code, Text: reply.Msg, FTP: true}
 		if reply.Code/100 == 4 {
 			return &TemporaryError{Err: se}
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,11 @@ type httpProtocol struct {
 }
 
 func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error) {
+	if req.Alive != nil {
+		// Each response, a redirect's too, is an answer: the server is
+		// not silent.
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: req.Alive})
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL.String(), nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, req.URL.Redacted(), errors.Unwrap(err))
@@ -35,8 +41,13 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 		// coding, which also keeps the transport from decoding one.
 		hreq.Header.Set("Accept-Encoding", "identity")
 	}
-	if req.Offset > 0 {
-		hreq.Header.Set("Range", fmt.Sprintf("bytes=%d-", req.Offset))
+	ranged := req.Offset > 0 || req.Length > 0
+	if ranged {
+		r := "bytes=" + strconv.FormatInt(req.Offset, 10) + "-"
+		if req.Length > 0 {
+			r += strconv.FormatInt(req.Offset+req.Length-1, 10)
+		}
+		hreq.Header.Set("Range", r)
 		if req.Validator != "" {
 			hreq.Header.Set("If-Range", req.Validator)
 		}
@@ -54,7 +65,7 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return r, resp.Body, nil
-	case resp.StatusCode == http.StatusPartialContent && req.Offset > 0:
+	case resp.StatusCode == http.StatusPartialContent && ranged:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok {
 			resp.Body.Close()
@@ -76,7 +87,7 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	// Read a little of an error body so that the connection can be reused.
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
-	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode)}
+	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode), Header: resp.Header}
 	switch code := resp.StatusCode; {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
 		return nil, nil, &TemporaryError{Err: err, After: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
@@ -163,18 +174,11 @@ func newClient(l *Limiter, cfg *tls.Config) *http.Client {
 // maxRedirects is how many redirects a request follows, as net/http does.
 const maxRedirects = 10
 
-// answeredKey is the context key of a func() that an attempt's request
-// calls on each redirect it gets, to start its stall timer again.
-type answeredKey struct{}
-
 // redirectPolicy wraps a client's CheckRedirect: credentials go to the
 // original host only, https never falls to http unless allowed, and at
 // most maxRedirects are followed.
 func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecure bool) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if answered, ok := req.Context().Value(answeredKey{}).(func()); ok {
-			answered()
-		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
 		}

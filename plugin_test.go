@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fetchkit/fetch"
 )
@@ -270,6 +271,55 @@ func TestProtocolLimits(t *testing.T) {
 		if most > 2 {
 			t.Errorf("bodies open at once from %s: got %d; want at most 2", h, most)
 		}
+	}
+}
+
+// slowOpen is a Protocol whose Open takes several exchanges of step each,
+// calling OpenRequest.Alive after each when alive is set.
+type slowOpen struct {
+	steps int
+	step  time.Duration
+	alive bool
+	data  []byte
+}
+
+func (p *slowOpen) Open(ctx context.Context, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
+	for range p.steps {
+		t := time.NewTimer(p.step)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, ctx.Err()
+		case <-t.C:
+		}
+		if p.alive {
+			req.Alive()
+		}
+	}
+	resp, body := memResponse(req, p.data, "")
+	return resp, body, nil
+}
+
+// TestProtocolAlive: a Protocol that calls OpenRequest.Alive as its server
+// answers is not stalled by an open that takes longer than StallTimeout in
+// all; one that does not is.
+func TestProtocolAlive(t *testing.T) {
+	t.Parallel()
+	const stall = 400 * time.Millisecond
+	data := blob(1000, 24)
+	for _, alive := range []bool{true, false} {
+		t.Run(fmt.Sprintf("alive=%v", alive), func(t *testing.T) {
+			t.Parallel()
+			p := &slowOpen{steps: 6, step: stall / 4, alive: alive, data: data}
+			f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"slow": p}, StallTimeout: stall, Retries: -1})
+			_, err := f.Fetch(testContext(t), fetch.Request{URL: "slow://x/f", Digests: sha256Of(data)})
+			if alive && err != nil {
+				t.Errorf("got %v; want success", err)
+			}
+			if !alive && !errors.Is(err, fetch.ErrStalled) {
+				t.Errorf("got %v; want ErrStalled", err)
+			}
+		})
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -50,6 +49,10 @@ type Result struct {
 	// Err is nil on success. When every URL failed it joins the last error
 	// of each URL tried, so errors.Is and errors.As find any of them.
 	Err error
+	// Skipped reports that Request.CheckExisting found the file in place:
+	// nothing was transferred, Attempts is 0, and Size and Digests are
+	// those of the file at Request.Path.
+	Skipped bool
 }
 
 // ErrNotFound is matched (with errors.Is) by the error of a download whose
@@ -113,6 +116,12 @@ type StatusError struct {
 	Code int
 	// Text is the server's reason phrase or reply text, when it gave one.
 	Text string
+	// FTP is set when Code is an FTP reply code; otherwise it is an HTTP
+	// status code. The protocol that makes the error sets it.
+	FTP bool
+	// Header holds the headers of an HTTP response: the validators of a
+	// 304 Not Modified, the Location of a redirect. nil for FTP.
+	Header http.Header
 }
 
 func (e *StatusError) Error() string {
@@ -127,7 +136,7 @@ func (e *StatusError) Is(target error) bool {
 	if target != ErrNotFound {
 		return false
 	}
-	if strings.HasPrefix(e.URL, "ftp") {
+	if e.FTP {
 		return e.Code == 550
 	}
 	return e.Code == http.StatusNotFound || e.Code == http.StatusGone

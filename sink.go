@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // algorithms are the digests a Request may name, by name.
@@ -28,6 +29,18 @@ var algorithms = map[string]func() hash.Hash{
 	"sha512": sha512.New,
 }
 
+// DigestSize returns the size in bytes of a digest of algorithm, one of
+// the names [Request.Digests] knows (md5, sha1, sha224, sha256, sha384,
+// sha512, in any case), or 0 for a name it does not know. A digest in
+// [Request.Digests] is twice that many hex digits.
+func DigestSize(algorithm string) int {
+	newHash, ok := algorithms[strings.ToLower(algorithm)]
+	if !ok {
+		return 0
+	}
+	return newHash().Size()
+}
+
 // sink receives the bytes of one request: it hashes them, writes them to a
 // temporary file beside Path and to the Writer, and counts them. Restart
 // and commit make the temporary file a verified file at Path, or nothing.
@@ -37,14 +50,16 @@ type sink struct {
 	sync    bool
 	want    map[string]string // expected digests, lower-case hex
 	hashes  map[string]hash.Hash
+	place   place
 	tmp     *os.File
+	tmpName string // of tmp, in place
 	written int64
 }
 
 // newSink checks req's digests and Path and returns its sink. It touches
 // no file: the temporary file is made by the first write.
 func newSink(req Request, fsync bool) (*sink, error) {
-	s := &sink{path: req.Path, writer: req.Writer, sync: fsync,
+	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root},
 		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
 	for name, hexDigest := range req.Digests {
 		name = strings.ToLower(name)
@@ -59,11 +74,17 @@ func newSink(req Request, fsync bool) (*sink, error) {
 		}
 		s.want[name], s.hashes[name] = hexDigest, h
 	}
+	if req.SizeKnown && req.Size < 0 {
+		return nil, fmt.Errorf("%w: size %d", ErrInvalidRequest, req.Size)
+	}
 	if s.hashes["sha256"] == nil {
 		s.hashes["sha256"] = sha256.New()
 	}
+	if req.Root != nil && (s.path == "" || !filepath.IsLocal(s.path)) {
+		return nil, fmt.Errorf("%w: path %q is not a local path below Root", ErrInvalidRequest, s.path)
+	}
 	if s.path != "" {
-		if fi, err := os.Stat(s.path); err == nil && !fi.Mode().IsRegular() {
+		if fi, err := s.place.stat(s.path); err == nil && !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%w: %s exists and is not a regular file", ErrInvalidRequest, s.path)
 		}
 	}
@@ -100,36 +121,52 @@ func (s *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// file returns the temporary file, made if need be, for writes in place.
+func (s *sink) file() (*os.File, error) {
+	if s.tmp == nil {
+		if err := s.create(); err != nil {
+			return nil, &sinkError{err}
+		}
+	}
+	return s.tmp, nil
+}
+
+// hashed counts p, already in the temporary file at the end of the bytes
+// written, as written.
+func (s *sink) hashed(p []byte) {
+	for _, h := range s.hashes {
+		h.Write(p)
+	}
+	s.written += int64(len(p))
+}
+
 // create makes the temporary file beside Path, and Path's directories
 // when the first try finds them missing.
 func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := createTemp(dir, base)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	f, name, err := s.createTemp(dir, base)
+	if errors.Is(err, fs.ErrNotExist) && dir != "" {
+		if err := s.place.mkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		f, err = createTemp(dir, base)
+		f, name, err = s.createTemp(dir, base)
 	}
 	if err != nil {
 		return err
 	}
-	s.tmp = f
+	s.tmp, s.tmpName = f, name
 	return nil
 }
 
 // createTemp creates a new file in dir named after base. Not
 // os.CreateTemp, whose files are private (0600): the file renamed to Path
 // gets the mode of any new file, 0666 less the umask.
-func createTemp(dir, base string) (*os.File, error) {
+func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	for {
-		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+PartialSuffix)
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		name := filepath.Join(dir, partialName(base, strconv.FormatUint(rand.Uint64(), 36)))
+		f, err := s.place.openFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if !errors.Is(err, fs.ErrExist) {
-			return f, err
+			return f, name, err
 		}
 	}
 }
@@ -138,6 +175,27 @@ func createTemp(dir, base string) (*os.File, error) {
 // Path writes beside it, "." + base(Path) + "." + random + PartialSuffix.
 // Such a file exists only while its download runs.
 const PartialSuffix = ".part"
+
+// maxName is the longest file name that common file systems take, in bytes.
+const maxName = 255
+
+// partialName returns the name of a temporary file for the file named
+// base: "." + base + "." + tag + PartialSuffix, or, when that is longer
+// than maxName, with base cut short and followed by a hash of the whole
+// name, so that any legal name has a temporary file.
+func partialName(base, tag string) string {
+	name := "." + base + "." + tag + PartialSuffix
+	if len(name) <= maxName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(base))
+	hash := "~" + hex.EncodeToString(sum[:8])
+	keep := maxName - (len(name) - len(base)) - len(hash)
+	for keep > 0 && !utf8.RuneStart(base[keep]) {
+		keep-- // cut between characters
+	}
+	return "." + base[:max(keep, 0)] + hash + "." + tag + PartialSuffix
+}
 
 // canRestart reports whether the bytes delivered so far may be taken back:
 // only a file can be, never a Writer.
@@ -199,10 +257,10 @@ func (s *sink) commit() error {
 	}
 	err := s.closeTmp()
 	if err == nil {
-		err = os.Rename(s.tmp.Name(), s.path)
+		err = s.place.rename(s.tmpName, s.path)
 	}
 	if err != nil {
-		os.Remove(s.tmp.Name())
+		s.place.remove(s.tmpName)
 		return &sinkError{err}
 	}
 	s.tmp = nil
@@ -221,7 +279,7 @@ func (s *sink) closeTmp() error {
 func (s *sink) discard() {
 	if s.tmp != nil {
 		s.tmp.Close()
-		os.Remove(s.tmp.Name())
+		s.place.remove(s.tmpName)
 		s.tmp = nil
 	}
 }

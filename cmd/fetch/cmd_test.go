@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -547,6 +548,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-nope"}, "flag provided but not defined: -nope"},
 		{[]string{"-j", "0", "http://h/a"}, "-j 0: want at least 1"},
 		{[]string{"-retries", "-1", "http://h/a"}, "-retries -1"},
+		{[]string{"-segments", "0", "http://h/a"}, "-segments 0: want at least 1"},
 		{[]string{"h/a"}, "h/a: not an absolute URL"},
 		{[]string{"-mirror", "m", "http://h/a"}, "-mirror m: not an absolute URL"},
 		{[]string{"-base", "http://h/", "http://h/a"}, "-base without -mirror"},
@@ -624,5 +626,45 @@ func TestGetMirror(t *testing.T) {
 			}
 			checkFiles(t, out, map[string][]byte{"one.iso": files["pub/a/one.iso"]})
 		})
+	}
+}
+
+// TestGetSegments: -segments splits a large file over range requests, and
+// the file in place is the whole, verified one.
+func TestGetSegments(t *testing.T) {
+	body := content("big", 3<<20)
+	var ranges atomic.Int64
+	ranged := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("Range") != "" {
+			ranges.Add(1)
+			once.Do(func() { close(ranged) })
+			http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(body))
+			return
+		}
+		// The whole file waits after its header for a range request
+		// (5s at most), so that the download runs in segments.
+		w.Header().Set("Accept-Ranges", "bytes")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-ranged:
+		case <-time.After(5 * time.Second):
+		case <-req.Context().Done():
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	out := t.TempDir()
+	list := srv.URL + "/big out=big sha256=" + sha256Hex(body) + "\n"
+	res := fetchRun(t, t.Context(), list, "-q", "-segments", "3", "-o", out, "-i", "-")
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkFiles(t, out, map[string][]byte{"big": body})
+	if got := ranges.Load(); got < 1 || got > 2 {
+		t.Errorf("range requests: got %d; want 1 or 2", got)
 	}
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // runGet downloads the URLs given as operands and those of the -i list.
@@ -48,11 +47,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer f.Close()
 		list = f
 	}
-	root, err := makeRoot(cfg.out)
+	root, real, err := openDir(cfg.out)
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
+	defer root.Close()
 	if cfg.base != "" && !strings.HasSuffix(cfg.base, "/") {
 		cfg.base += "/"
 	}
@@ -67,14 +67,14 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 
-	// queue sends the request for e, unless its file is in place already.
+	// queue sends the request for e.
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, e)
+		req, name, err := getRequest(&cfg, root, real, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
 		}
-		return sendUnlessInPlace(runCtx, rep, req, name, send)
+		return sendChecked(rep, req, name, send)
 	}
 	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
 		for _, u := range urls {
@@ -106,8 +106,8 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 }
 
 // getRequest returns the request for e, and the name of its file below
-// -o DIR, whose real path is root.
-func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, error) {
+// -o DIR, which is root, whose real path is real.
+func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -118,40 +118,20 @@ func getRequest(cfg *config, root string, e listEntry) (fetch.Request, string, e
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(root, name); err != nil {
+	if err := checkInside(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	req := fetch.Request{
-		URL:     e.URL,
-		Mirrors: append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
-		Path:    filepath.Join(cfg.out, filepath.FromSlash(name)),
-		Size:    e.Size,
-		Digests: e.Digests,
+		URL:       e.URL,
+		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
+		Root:      root,
+		Path:      filepath.FromSlash(name),
+		Size:      e.Size,
+		SizeKnown: e.SizeSet,
+		Digests:   e.Digests,
 	}
 	cfg.request(&req)
 	return req, name, nil
-}
-
-// mirrorURLs returns the URLs of rawURL on each of the mirror bases: the
-// part of rawURL after base (its directory, when base is empty) appended to
-// each mirror. A URL that does not start with base has none.
-func mirrorURLs(rawURL, base string, mirrors []string) []string {
-	if len(mirrors) == 0 {
-		return nil
-	}
-	if base == "" {
-		p, _, _ := strings.Cut(rawURL, "?")
-		base = p[:strings.LastIndex(p, "/")+1]
-	}
-	rest, ok := strings.CutPrefix(rawURL, base)
-	if !ok {
-		return nil
-	}
-	urls := make([]string, len(mirrors))
-	for i, m := range mirrors {
-		urls[i] = strings.TrimSuffix(m, "/") + "/" + rest
-	}
-	return urls
 }
 
 // download fetches the requests that feed sends, counting them in rep,
@@ -182,17 +162,20 @@ func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool,
 	}
 }
 
-// makeRoot makes the folder dir and returns its absolute path, with
-// symbolic links resolved.
-func makeRoot(dir string) (string, error) {
+// openDir makes the folder dir and opens it as the Root of the files of a
+// run; real is its absolute path, with symbolic links resolved.
+func openDir(dir string) (root *os.Root, real string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
+	if err == nil {
+		real, err = filepath.EvalSymlinks(abs)
 	}
-	return filepath.EvalSymlinks(abs)
+	if err == nil {
+		root, err = os.OpenRoot(real)
+	}
+	return root, real, err
 }
 
 // errTimeout is the cause of the end of a run that -timeout stopped.
@@ -218,56 +201,11 @@ func stopReason(ctx, runCtx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// sendUnlessInPlace sends req, named name in rep, unless it has digests
-// and its file is in place already: then rep counts it skipped.
-func sendUnlessInPlace(ctx context.Context, rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
-	if len(req.Digests) > 0 && inPlace(ctx, req.Path, req.Size, req.Digests) {
-		rep.skip(req.Size)
-		return true
-	}
+// sendChecked sends req, named name in rep, asking the Fetcher to keep
+// its file if it is in place already (Request.CheckExisting) when req has
+// digests to check it against.
+func sendChecked(rep *report, req fetch.Request, name string, send func(fetch.Request) bool) bool {
+	req.CheckExisting = len(req.Digests) > 0
 	rep.request(&req, name)
 	return send(req)
-}
-
-// inPlace reports whether the regular file at path has the size (unless 0,
-// unknown, as in fetch.Request) and every digest in want. It reads the file
-// only when its size is right, and stops reading when ctx is done.
-func inPlace(ctx context.Context, path string, size int64, want map[string]string) bool {
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() || size > 0 && fi.Size() != size {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	hashes := make(map[string]hash.Hash, len(want))
-	writers := make([]io.Writer, 0, len(want))
-	for name := range want {
-		h := algorithms[name]()
-		hashes[name] = h
-		writers = append(writers, h)
-	}
-	w := io.MultiWriter(writers...)
-	buf := make([]byte, 256<<10)
-	for {
-		if ctx.Err() != nil {
-			return false
-		}
-		n, err := f.Read(buf)
-		w.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return false
-		}
-	}
-	for name, h := range hashes {
-		if hex.EncodeToString(h.Sum(nil)) != want[name] {
-			return false
-		}
-	}
-	return true
 }

@@ -21,7 +21,8 @@ import (
 type listEntry struct {
 	URL     string
 	Out     string // destination relative to -o DIR; empty: the URL's name
-	Size    int64  // expected size; 0: unknown
+	Size    int64  // expected size, if SizeSet
+	SizeSet bool   // size= was given: Size is exact, also when 0
 	Digests map[string]string
 	Mirrors []string
 }
@@ -80,7 +81,7 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 			if err != nil || n < 0 {
 				return listEntry{}, false, fmt.Errorf("size=%s: want a number of bytes", value)
 			}
-			e.Size = n
+			e.Size, e.SizeSet = n, true
 		case key == "mirror":
 			if _, err := absoluteURL(value); err != nil {
 				return listEntry{}, false, fmt.Errorf("mirror=%s: %v", redact(value), err)

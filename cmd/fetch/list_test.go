@@ -29,9 +29,10 @@ func TestParseListLine(t *testing.T) {
 		{line: "https://h/a#frag", ok: true, want: listEntry{URL: "https://h/a#frag"}},
 		{line: "https://h/a  # trailing comment out=x", ok: true, want: listEntry{URL: "https://h/a"}},
 		{line: "ftp://h/a out=d/b.iso size=12 sha256=" + strings.ToUpper(sha256A) + " md5=" + md5A + " mirror=http://m1/a mirror=http://m2/a",
-			ok: true, want: listEntry{URL: "ftp://h/a", Out: "d/b.iso", Size: 12,
+			ok: true, want: listEntry{URL: "ftp://h/a", Out: "d/b.iso", Size: 12, SizeSet: true,
 				Digests: map[string]string{"sha256": sha256A, "md5": md5A}, Mirrors: []string{"http://m1/a", "http://m2/a"}}},
 		{line: "file:///srv/a", ok: true, want: listEntry{URL: "file:///srv/a"}},
+		{line: "http://h/empty size=0", ok: true, want: listEntry{URL: "http://h/empty", SizeSet: true}},
 		{line: "h/a", err: "not an absolute URL"},
 		{line: "http:///a", err: "no host"},
 		{line: "http://h/%zz", err: "invalid URL escape"},
@@ -101,30 +102,6 @@ func TestFileName(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("fileName(%s) = %q, %v; want %q", tt.url, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestMirrorURLs(t *testing.T) {
-	mirrors := []string{"http://m1/pub/", "ftp://m2/x"}
-	tests := []struct {
-		url, base string
-		want      []string
-	}{
-		{url: "http://h/repo/a/b.rpm", base: "http://h/repo/",
-			want: []string{"http://m1/pub/a/b.rpm", "ftp://m2/x/a/b.rpm"}},
-		{url: "http://h/repo/a/b.rpm",
-			want: []string{"http://m1/pub/b.rpm", "ftp://m2/x/b.rpm"}},
-		{url: "http://h/repo/b.rpm?sig=a/b",
-			want: []string{"http://m1/pub/b.rpm?sig=a/b", "ftp://m2/x/b.rpm?sig=a/b"}},
-		{url: "http://other/a/b.rpm", base: "http://h/repo/", want: nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url+" "+tt.base, func(t *testing.T) {
-			got := mirrorURLs(tt.url, tt.base, mirrors)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("mirrorURLs (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -40,7 +40,7 @@ LIST has one file a line:
   URL [key=value ...]
 with the keys
   out=PATH        where to save it, relative to -o DIR (default: the URL's name)
-  size=BYTES      expected size
+  size=BYTES      exact size (size=0: an empty file)
   sha256=HEX      expected digest; also md5, sha1, sha224, sha384, sha512
   mirror=URL      another URL of the same file, tried when URL fails (repeatable)
 Blank lines are skipped; "#" starts a comment, at the start of a line or of a
@@ -57,25 +57,39 @@ refused whole before anything is downloaded. Once every file is in place the
 manifest itself is saved in DIR, so DIR can be served as a repository in its
 turn. Files in DIR that the manifest does not name are left alone.
 
+Every folder and file that a run makes below DIR (and below -o DIR) is made
+through DIR itself: a symbolic link that appears in DIR while the run goes on,
+pointing outside it, makes the files below it fail; nothing is written outside.
+
 Mirrors: each -mirror BASE is another place that serves the same tree. A URL
 that starts with the base of the run has its rest appended to every BASE, and
 those URLs are tried in order when it fails. The base is, for fetch sync, the
 directory of MANIFEST; for URLs and lists, the -base PREFIX if given (URLs that
 do not start with it get no mirrors), else the directory of each URL.
 
-Flags (-o, -i and -base are not for fetch sync):
+Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
   -mirror BASE    another base to try for every URL (repeatable)
   -j N            transfers at once, in all (default 10)
   -per-host N     transfers at once to one host (default 6)
+  -segments N     split a large file into up to N parts fetched at once, each
+                  on a connection of its own within -j and -per-host (aria2c
+                  calls it -s); only for servers that accept ranges, files of
+                  2 MiB or more, and files with a digest or a validator (ETag,
+                  Last-Modified) to guard the parts (default 1: one connection)
   -retries N      extra attempts at a URL after a transient failure: a network
-                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none)
+                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none).
+                  An attempt cut after it delivered 64 KiB or more resumes
+                  where it stopped without using up a retry, up to 1000
+                  attempts at a URL
   -stall D        give up an attempt that receives no byte for D (default 30s)
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
   -q              quiet: no progress and no summary, only failures
+  -max-manifest N refuse a manifest larger than N bytes; its lines are
+                  checked as it arrives (default 268435456: 256 MiB)
 
 Servers (these flags apply to fetch sync and fetch proxy too):
   -cacert FILE    trust the CA certificates of the PEM file FILE, as well as
@@ -161,18 +175,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // config holds the flags shared by the subcommands.
 type config struct {
-	out     string
-	list    string
-	base    string
-	mirrors stringsFlag
-	jobs    int
-	perHost int
-	retries int
-	stall   time.Duration
-	timeout time.Duration
-	quiet   bool
+	out      string
+	list     string
+	base     string
+	mirrors  stringsFlag
+	jobs     int
+	perHost  int
+	segments int
+	retries  int
+	stall    time.Duration
+	timeout  time.Duration
+	quiet    bool
+
+	maxManifest int64 // sync only
 	netConfig
 }
+
+// defaultMaxManifest is the default of -max-manifest: room for millions of
+// files.
+const defaultMaxManifest = 256 << 20
 
 // flags returns a FlagSet for cfg. The download subcommand (get) also has
 // -o, -i and -base.
@@ -184,15 +205,18 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.out, "o", ".", "")
 		fs.StringVar(&cfg.list, "i", "", "")
 		fs.StringVar(&cfg.base, "base", "", "")
+	} else {
+		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 	}
 	fs.Var(&cfg.mirrors, "mirror", "")
 	fs.IntVar(&cfg.jobs, "j", fetch.DefaultMaxTransfers, "")
 	fs.IntVar(&cfg.perHost, "per-host", fetch.DefaultPerHost, "")
+	fs.IntVar(&cfg.segments, "segments", 1, "")
 	fs.IntVar(&cfg.retries, "retries", fetch.DefaultRetries, "")
 	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
 	fs.BoolVar(&cfg.quiet, "q", false, "")
-	cfg.netConfig.define(fs)
+	cfg.netConfig.define(fs, true)
 	return fs
 }
 
@@ -220,10 +244,14 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, fmt.Errorf("-j %d: want at least 1", cfg.jobs)
 	case cfg.perHost < 1:
 		return nil, fmt.Errorf("-per-host %d: want at least 1", cfg.perHost)
+	case cfg.segments < 1:
+		return nil, fmt.Errorf("-segments %d: want at least 1", cfg.segments)
 	case cfg.retries < 0:
 		return nil, fmt.Errorf("-retries %d: want 0 or more", cfg.retries)
 	case cfg.stall <= 0:
 		return nil, fmt.Errorf("-stall %v: want a positive duration", cfg.stall)
+	case cfg.maxManifest < 0:
+		return nil, fmt.Errorf("-max-manifest %d: want a number of bytes", cfg.maxManifest)
 	case cfg.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for none", cfg.timeout)
 	}
@@ -234,6 +262,9 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	if err := cfg.netConfig.check(); err != nil {
 		return nil, err
+	}
+	for i, m := range cfg.mirrors {
+		cfg.mirrors[i] = cfg.login(m)
 	}
 	return operands, nil
 }
@@ -249,6 +280,7 @@ func (cfg *config) options() (fetch.Options, func()) {
 		Limiter:      fetch.NewLimiter(cfg.jobs, cfg.perHost),
 		Retries:      retries,
 		StallTimeout: cfg.stall,
+		Segments:     cfg.segments,
 	}
 	done := cfg.netConfig.apply(&opts)
 	return opts, done

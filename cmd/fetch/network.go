@@ -34,14 +34,16 @@ type netConfig struct {
 	creds  *netrc      // of -netrc or -netrc-file; nil without
 }
 
-// define defines the flags of nc in fs.
-func (nc *netConfig) define(fs *flag.FlagSet) {
+// define defines the flags of nc in fs; -H only with headers.
+func (nc *netConfig) define(fs *flag.FlagSet, headers bool) {
 	fs.StringVar(&nc.cacert, "cacert", "", "")
 	fs.BoolVar(&nc.insecure, "insecure", false, "")
 	fs.StringVar(&nc.cert, "cert", "", "")
 	fs.StringVar(&nc.key, "key", "", "")
 	fs.BoolVar(&nc.ftpTLS, "ftp-tls", false, "")
-	fs.Var(&nc.headers, "H", "")
+	if headers {
+		fs.Var(&nc.headers, "H", "")
+	}
 	fs.StringVar(&nc.userAgent, "user-agent", "", "")
 	fs.BoolVar(&nc.netrc, "netrc", false, "")
 	fs.StringVar(&nc.netrcFile, "netrc-file", "", "")

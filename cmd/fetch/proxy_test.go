@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +16,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // notingBuffer is a buffer safe for concurrent use that can wait for a
@@ -166,18 +164,12 @@ func newUpstreamRepo(t *testing.T, files map[string][]byte) *upstreamRepo {
 	return up
 }
 
-func (up *upstreamRepo) getsOf(path string) int {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	return up.gets[path]
-}
-
 // cacheFiles returns the files in dir: the kept ones, and the temporary.
 func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		switch {
-		case err != nil || d.IsDir():
+		case err != nil || d.IsDir() || d.Name() == ".lock":
 		case strings.HasPrefix(d.Name(), "."):
 			temporary = append(temporary, path)
 		default:
@@ -197,134 +189,6 @@ func bigFile(n int) []byte {
 		b[i] = byte(i*13 + i/509)
 	}
 	return b
-}
-
-func TestProxyServesFromCache(t *testing.T) {
-	data := bigFile(200_000)
-	up := newUpstreamRepo(t, map[string][]byte{"/repo/Packages/a.rpm": data})
-	cache := t.TempDir()
-	run := startProxy(t, "-upstream", up.URL+"/repo", "-cache", cache, "-retries", "0")
-
-	for _, tc := range []struct {
-		name, method, path, rng string
-		status                  int
-		body                    []byte
-	}{
-		{"miss", http.MethodGet, "/Packages/a.rpm", "", http.StatusOK, data},
-		{"hit", http.MethodGet, "/Packages/a.rpm", "", http.StatusOK, data},
-		{"hit, query dropped", http.MethodGet, "/Packages/a.rpm?x=1", "", http.StatusOK, data},
-		{"hit, range", http.MethodGet, "/Packages/a.rpm", "bytes=10-19", http.StatusPartialContent, data[10:20]},
-		{"hit, head", http.MethodHead, "/Packages/a.rpm", "", http.StatusOK, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := http.Header{}
-			if tc.rng != "" {
-				h.Set("Range", tc.rng)
-			}
-			resp := run.get(t, tc.method, tc.path, h)
-			body, err := io.ReadAll(resp.Body)
-			if err != nil || resp.StatusCode != tc.status || !bytes.Equal(body, tc.body) {
-				t.Fatalf("got status %d, %d bytes, error %v; want %d and %d bytes", resp.StatusCode, len(body), err, tc.status, len(tc.body))
-			}
-			for name, want := range map[string]string{
-				"Content-Type":  "application/x-rpm",
-				"Etag":          `"200000"`,
-				"Last-Modified": "Mon, 02 Jan 2006 15:04:05 GMT",
-			} {
-				if got := resp.Header.Get(name); got != want {
-					t.Errorf("%s: got %q; want %q", name, got, want)
-				}
-			}
-		})
-	}
-	if got := up.getsOf("/repo/Packages/a.rpm"); got != 1 {
-		t.Errorf("upstream got %d GET requests; want 1", got)
-	}
-	if code := run.wait(t); code != exitOK {
-		t.Errorf("exit status: got %d; want %d", code, exitOK)
-	}
-	kept, temporary := cacheFiles(t, cache)
-	if len(kept) != 2 || len(temporary) != 0 {
-		t.Errorf("cache holds %v and temporary files %v; want the file and its record", kept, temporary)
-	}
-	log := strings.Split(strings.TrimSpace(run.stdout.String()), "\n")
-	if len(log) != 5 {
-		t.Fatalf("got %d log lines; want 5, one a request", len(log))
-	}
-	for i, want := range []string{
-		"method=GET path=/Packages/a.rpm status=200 bytes=200000",
-		"method=GET path=/Packages/a.rpm status=200 bytes=200000",
-	} {
-		if !strings.Contains(log[i], want) {
-			t.Errorf("log line %d: got %q; want it to hold %q", i+1, log[i], want)
-		}
-	}
-	for i, line := range log {
-		if want := map[bool]string{true: "cache=miss", false: "cache=hit"}[i == 0]; !strings.Contains(line, want) {
-			t.Errorf("log line %d: got %q; want it to hold %q", i+1, line, want)
-		}
-	}
-}
-
-func TestProxyCorruptCopy(t *testing.T) {
-	data := bigFile(100_000)
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": data})
-	cache := t.TempDir()
-	run := startProxy(t, "-upstream", up.URL, "-cache", cache, "-retries", "0")
-	if body, _ := io.ReadAll(run.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
-		t.Fatalf("first request: got %d bytes; want %d", len(body), len(data))
-	}
-	kept, _ := cacheFiles(t, cache)
-	for _, name := range kept {
-		if !strings.HasSuffix(name, ".json") {
-			bad := bytes.Clone(data)
-			bad[len(bad)/2] ^= 1
-			if err := os.WriteFile(name, bad, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-
-	resp := run.get(t, http.MethodGet, "/a.rpm", nil)
-	body, err := io.ReadAll(resp.Body)
-	if err == nil {
-		t.Fatalf("corrupt copy: got status %d and a clean end after %d bytes; want an error", resp.StatusCode, len(body))
-	}
-	resp = run.get(t, http.MethodGet, "/a.rpm", nil)
-	if body, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(body, data) {
-		t.Fatalf("after the corrupt copy: got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
-	}
-	if got := up.getsOf("/a.rpm"); got != 2 {
-		t.Errorf("upstream got %d GET requests; want 2", got)
-	}
-}
-
-func TestProxyRefuses(t *testing.T) {
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
-	cache := t.TempDir()
-	run := startProxy(t, "-upstream", up.URL, "-cache", cache, "-retries", "0")
-	for _, tc := range []struct {
-		name, method, path string
-		status             int
-	}{
-		{"missing file", http.MethodGet, "/missing.rpm", http.StatusNotFound},
-		{"dot dot", http.MethodGet, "/../a.rpm", http.StatusBadRequest},
-		{"post", http.MethodPost, "/a.rpm", http.StatusMethodNotAllowed},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			resp := run.get(t, tc.method, tc.path, nil)
-			io.Copy(io.Discard, resp.Body)
-			if resp.StatusCode != tc.status {
-				t.Errorf("status: got %d; want %d", resp.StatusCode, tc.status)
-			}
-		})
-	}
-	if kept, temporary := cacheFiles(t, cache); len(kept)+len(temporary) > 0 {
-		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
-	}
-	if got := up.getsOf("/a.rpm"); got != 0 {
-		t.Errorf("upstream got %d GET requests for /a.rpm; want none", got)
-	}
 }
 
 func TestProxyUsage(t *testing.T) {
@@ -475,76 +339,5 @@ func TestProxySignal(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "path=/a.rpm status=200 bytes=6") {
 		t.Errorf("stdout: got %q; want a line for the request", stdout.String())
-	}
-}
-
-// BenchmarkProxy compares a download straight from the upstream server with
-// one through "fetch proxy": a miss (downloaded, streamed and kept) and a
-// hit (served from the cache). ttfb-ns is the time to the first byte of the
-// body, MB/s the throughput.
-func BenchmarkProxy(b *testing.B) {
-	for _, size := range []int{64 << 10, 16 << 20} {
-		data := bigFile(size)
-		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-			w.Write(data)
-		}))
-		cache := b.TempDir()
-		run := startProxy(b, "-upstream", up.URL, "-cache", cache, "-retries", "0")
-		for _, bc := range []struct {
-			name, url string
-			miss      bool
-		}{
-			{"direct", up.URL + "/f", false},
-			{"miss", run.url + "/f", true},
-			{"hit", run.url + "/f", false},
-		} {
-			b.Run(fmt.Sprintf("%s/%dKiB", bc.name, size>>10), func(b *testing.B) {
-				client := &http.Client{Transport: &http.Transport{}}
-				defer client.Transport.(*http.Transport).CloseIdleConnections()
-				buf := make([]byte, 64<<10)
-				var ttfb time.Duration
-				b.SetBytes(int64(size))
-				for b.Loop() {
-					if bc.miss {
-						b.StopTimer()
-						forget(b, cache)
-						b.StartTimer()
-					}
-					start := time.Now()
-					resp, err := client.Get(bc.url)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, err := resp.Body.Read(buf)
-					ttfb += time.Since(start)
-					for err == nil {
-						var m int
-						m, err = resp.Body.Read(buf)
-						n += m
-					}
-					resp.Body.Close()
-					if err != io.EOF || n != size {
-						b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
-					}
-				}
-				b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
-			})
-		}
-		run.wait(b)
-		up.Close()
-	}
-}
-
-// forget removes every file kept in cache.
-func forget(b *testing.B, cache string) {
-	entries, err := os.ReadDir(cache)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(cache, e.Name())); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

@@ -114,6 +114,9 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.live.remove(it)
 	}
 	switch {
+	case res.Skipped:
+		r.queued.Add(-1)
+		r.skipped.Add(1)
 	case res.Err == nil:
 		r.done.Add(1)
 		r.bytes.Add(res.Size)
@@ -130,14 +133,6 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 	}
 	r.current.Add(-written)
 	r.total.Add(-it.expected)
-}
-
-// skip counts a file of size bytes that was already in place.
-func (r *report) skip(size int64) {
-	r.skipped.Add(1)
-	if r.planned.Load() > 0 {
-		r.total.Add(-size)
-	}
 }
 
 // fail counts and prints a file that failed before its transfer: where is

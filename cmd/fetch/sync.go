@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // maxShownErrors caps the bad manifest lines printed.
@@ -41,15 +43,15 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.loginURL(manifest)
 	dir := operands[1]
-	root, err := makeRoot(dir)
+	root, real, err := openDir(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
+	defer root.Close()
 	mirrors := make([]*url.URL, len(cfg.mirrors))
 	for i, m := range cfg.mirrors {
 		u, _ := absoluteURL(m) // checked by parse
-		cfg.loginURL(u)
 		if !strings.HasSuffix(u.Path, "/") {
 			u.Path += "/"
 			u.RawPath = ""
@@ -70,10 +72,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, mirrors: mirrors, dir: dir, root: root, header: cfg.header}
+	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
+		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
-	tmp, err := createPartial(filepath.Join(dir, name))
+	tmp, tmpName, err := createPartial(root)
 	if err != nil {
 		rep.fail(manifest.Redacted(), err)
 		rep.finish(nil)
@@ -81,11 +84,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		root.Remove(tmpName)
 	}()
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: tmp, Header: cfg.header.Clone()})
+	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
+	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp), Header: cfg.header.Clone()})
 	if err == nil {
-		err = s.check(tmp, rep)
+		err = check.finish()
 	}
 	if err != nil {
 		if runCtx.Err() == nil {
@@ -105,7 +109,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if !ok {
 				return true
 			}
-			return sendUnlessInPlace(runCtx, rep, s.request(e), e.Path, send)
+			return sendChecked(rep, s.request(e), e.Path, send)
 		})
 	})
 
@@ -113,7 +117,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if rep.failed.Load() == 0 && runCtx.Err() == nil {
 		err := tmp.Close()
 		if err == nil {
-			err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+			err = root.Rename(tmpName, name)
 		}
 		if err != nil {
 			rep.fail(manifest.Redacted(), err)
@@ -149,16 +153,16 @@ func manifestURL(arg string) (*url.URL, error) {
 	return u, nil
 }
 
-// createPartial creates a temporary file beside path, named as the
-// library names its own (so that a look for "*.part" finds it), with the
-// mode of any new file (0666 less the umask), unlike os.CreateTemp.
-func createPartial(path string) (*os.File, error) {
-	dir, base := filepath.Split(path)
+// createPartial creates a temporary file for the manifest in root, named
+// as the library names its own (so that a look for "*.part" finds it),
+// with the mode of any new file (0666 less the umask), unlike
+// os.CreateTemp.
+func createPartial(root *os.Root) (*os.File, string, error) {
 	for {
-		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+fetch.PartialSuffix)
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		name := ".manifest." + strconv.FormatUint(rand.Uint64(), 36) + fetch.PartialSuffix
+		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if !errors.Is(err, fs.ErrExist) {
-			return f, err
+			return f, name, err
 		}
 	}
 }
@@ -166,70 +170,114 @@ func createPartial(path string) (*os.File, error) {
 // syncer holds what the files of a sync share.
 type syncer struct {
 	manifest *url.URL
-	mirrors  []*url.URL // each ending in "/"
-	dir      string     // as given
-	root     string     // dir's real path
-	header   http.Header
+	mirrors  mirror.Static // the manifest's directory on each -mirror
+	root     *os.Root      // DIR
+	real     string        // DIR's real path
+	header   http.Header   // of -H
 }
 
-// check reads the manifest in r and prints every line that is malformed or
-// names a path outside the folder; it fails if there is any.
-func (s *syncer) check(r io.ReadSeeker, rep *report) error {
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return err
+// A manifestCheck checks a manifest line by line as it is written to it,
+// and fails as soon as the manifest is refused: more than maxShownErrors
+// bad lines, a line longer than maxLine, or more than max bytes in all.
+// Lines that are malformed or name a path outside the folder are printed.
+type manifestCheck struct {
+	s   *syncer
+	rep *report
+	max int64
+
+	size         int64  // bytes written
+	line         []byte // the line being written, up to its end
+	n            int    // lines seen
+	bad          int
+	files, bytes int64
+}
+
+func (c *manifestCheck) Write(p []byte) (int, error) {
+	c.size += int64(len(p))
+	if c.size > c.max {
+		return 0, fmt.Errorf("manifest refused: larger than %d bytes (-max-manifest)", c.max)
 	}
-	bad, files, bytes := 0, int64(0), int64(0)
-	report := func(n int, err error) {
-		bad++
-		if bad <= maxShownErrors {
-			rep.printf("%s line %d: %v\n", s.manifest.Redacted(), n, err)
-		}
-	}
-	err := lines(r, func(n int, line string) bool {
-		e, ok, err := parseManifestLine(line)
-		switch {
-		case err != nil:
-			report(n, err)
-		case ok:
-			if err := checkInside(s.root, e.Path); err != nil {
-				report(n, fmt.Errorf("path %q escapes the directory: %v", e.Path, err))
+	for rest := p; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			c.line = append(c.line, rest...)
+			if len(c.line) > maxLine {
+				return 0, fmt.Errorf("manifest refused: line %d: longer than %d bytes", c.n+1, maxLine)
 			}
-			files++
-			bytes += e.Size
+			break
 		}
-		return true
-	})
+		c.line = append(c.line, rest[:i]...)
+		rest = rest[i+1:]
+		if err := c.check(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// check checks the line written, and starts the next one.
+func (c *manifestCheck) check() error {
+	c.n++
+	line := strings.TrimSuffix(string(c.line), "\r")
+	c.line = c.line[:0]
+	if c.n == 1 {
+		line = strings.TrimPrefix(line, "\ufeff")
+	}
+	if len(line) > maxLine {
+		return fmt.Errorf("manifest refused: line %d: longer than %d bytes", c.n, maxLine)
+	}
+	e, ok, err := parseManifestLine(line)
 	switch {
 	case err != nil:
-		return err
-	case bad > maxShownErrors:
-		return fmt.Errorf("manifest refused: %d bad lines (the first %d shown above)", bad, maxShownErrors)
-	case bad > 0:
-		return fmt.Errorf("manifest refused: %d bad %s", bad, plural(bad, "line", "lines"))
+	case ok:
+		if ierr := checkInside(c.s.real, e.Path); ierr != nil {
+			err = fmt.Errorf("path %q escapes the directory: %v", e.Path, ierr)
+		}
+		c.files++
+		c.bytes += e.Size
 	}
-	rep.plan(files, bytes)
+	if err != nil {
+		c.bad++
+		if c.bad > maxShownErrors {
+			return fmt.Errorf("manifest refused: more than %d bad lines (the first %d shown above)", maxShownErrors, maxShownErrors)
+		}
+		c.rep.printf("%s line %d: %v\n", c.s.manifest.Redacted(), c.n, err)
+	}
+	return nil
+}
+
+// finish checks the last line, if it has no line end, and fails if any
+// line was bad. Otherwise it plans the files of the run in rep.
+func (c *manifestCheck) finish() error {
+	if len(c.line) > 0 {
+		if err := c.check(); err != nil {
+			return err
+		}
+	}
+	if c.bad > 0 {
+		return fmt.Errorf("manifest refused: %d bad %s", c.bad, plural(c.bad, "line", "lines"))
+	}
+	c.rep.plan(c.files, c.bytes)
 	return nil
 }
 
 // request returns the request for the file of e.
 func (s *syncer) request(e manifestEntry) fetch.Request {
 	return fetch.Request{
-		URL:     s.manifest.ResolveReference(&url.URL{Path: e.Path}).String(),
-		Mirrors: s.mirrorsOf(e.Path),
-		Path:    filepath.Join(s.dir, filepath.FromSlash(e.Path)),
-		Size:    e.Size,
-		Digests: map[string]string{"sha256": e.SHA256},
-		Header:  s.header.Clone(),
+		URL:       s.manifest.ResolveReference(&url.URL{Path: e.Path}).String(),
+		Mirrors:   s.mirrorsOf(e.Path),
+		Root:      s.root,
+		Path:      filepath.FromSlash(e.Path),
+		Size:      e.Size,
+		SizeKnown: true,
+		Digests:   map[string]string{"sha256": e.SHA256},
+		Header:    s.header.Clone(),
 	}
 }
 
 // mirrorsOf returns the URLs of the relative path p on each mirror.
 func (s *syncer) mirrorsOf(p string) []string {
-	urls := make([]string, len(s.mirrors))
-	for i, m := range s.mirrors {
-		urls[i] = m.ResolveReference(&url.URL{Path: p}).String()
-	}
-	return urls
+	return s.mirrors.URLs(s.manifest.ResolveReference(&url.URL{Path: p}).String())
 }
 
 func plural(n int, one, many string) string {

@@ -1,9 +1,10 @@
-package fetch
+package proxy
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/textproto"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fetchkit/fetch"
 )
 
 // Streamer serves files to HTTP clients while its Fetcher downloads them,
@@ -26,7 +29,8 @@ import (
 // credentials or other expectations never share). The first request starts
 // the download, with its own Request: URL, Mirrors, Path, Header and
 // OnResponse. A request that comes while it runs joins it: it is sent the
-// bytes already received, then the rest as they arrive. Requests that share
+// bytes already received, then the rest as they arrive. A request that
+// comes after it ended starts another. Requests that share
 // a sha256 may name different URLs and Paths; the first one's are used.
 //
 // The download writes to a spill file in StreamerOptions.Dir, and each
@@ -53,9 +57,10 @@ import (
 // cannot tell a cut from an end, is sent nothing until the download of a
 // file of unknown size has ended, and then the file with its length.
 type Streamer struct {
-	f          *Fetcher
+	f          *fetch.Fetcher
 	dir        string
-	onComplete func(Result) error
+	onComplete func(fetch.Result) error
+	onError    func(*http.Request, fetch.Result)
 	ctx        context.Context // the downloads' context, cancelled by Close
 	stop       context.CancelFunc
 	wg         sync.WaitGroup // the downloads
@@ -80,17 +85,25 @@ type StreamerOptions struct {
 	// a client that saw its response end finds the record. Returning an
 	// error fails the download (the file at Path stays): its clients'
 	// responses are broken off. It is called from the download's goroutine.
-	OnComplete func(Result) error
+	OnComplete func(fetch.Result) error
+
+	// OnError, if set, is called once for every request that Serve answers
+	// without success, with the Result whose Err says why: the download
+	// failed or did not verify, the client went away, the request was
+	// malformed, the Streamer was closed. It is called on the handler's
+	// goroutine before Serve returns or aborts the response, so that a
+	// server can log each failure with its cause and its request.
+	OnError func(r *http.Request, res fetch.Result)
 }
 
 // NewStreamer returns a Streamer that downloads with f.
-func NewStreamer(f *Fetcher, opts StreamerOptions) *Streamer {
+func NewStreamer(f *fetch.Fetcher, opts StreamerOptions) *Streamer {
 	dir := opts.Dir
 	if dir == "" {
 		dir = os.TempDir()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, ctx: ctx, stop: stop, shares: make(map[string]*share)}
+	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, onError: opts.OnError, ctx: ctx, stop: stop, shares: make(map[string]*share)}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	return s
 }
@@ -108,6 +121,9 @@ func (s *Streamer) Close() error {
 	return nil
 }
 
+// spillPrefix starts the names of spill files.
+const spillPrefix = "fetch-spill-"
+
 // errClosed is the error of a request served after Close.
 var errClosed = errors.New("streamer closed")
 
@@ -122,63 +138,91 @@ var errClosed = errors.New("streamer closed")
 // speak of the server, not of the file that clients share) are dropped;
 // Content-Length, Content-Type, ETag, Last-Modified and the rest are kept.
 // Headers go out with the first byte of the body, so that a download that
-// fails before it can still be answered with a status. A single satisfiable
-// Range (honouring If-Range) gets 206 and its Content-Range, an
-// unsatisfiable one 416; several ranges, or a file of unknown size, get the
-// whole file. The whole file is downloaded in any case, to be verified, so
-// a range response ends only when the download does. HEAD gets the headers
-// of a download in flight, or else of a transfer that is stopped once the
-// server answered; it downloads nothing. Methods other than GET and HEAD get
-// 405.
+// fails before it can still be answered with a status. The whole file is
+// downloaded in any case, to be verified, so a range response ends only
+// when the download does. HEAD gets the headers of a download in flight,
+// or else of a transfer that is stopped once the server answered; it
+// downloads nothing.
 //
-// When the download fails before the first byte was sent, the client gets
-// 404 if the file does not exist (ErrNotFound), 502 for any other failure
-// of the server, 503 when the Streamer is closed, and Serve returns the
-// error. After the first byte, a failure, a digest mismatch, or the end of
-// r's context aborts the response: Serve panics with http.ErrAbortHandler,
-// which net/http handles by closing the connection without a log line (a
-// middleware that recovers must panic again). When the client goes away,
-// the download is cancelled unless other clients want it.
+// The statuses Serve answers are:
+//   - 200 with the whole file; also for several ranges, or a file of unknown size;
+//   - 206 and its Content-Range for a single satisfiable Range (honouring If-Range);
+//   - 3xx when req.OnResponse returned a [*Redirect];
+//   - 400 for a malformed req ([fetch.ErrInvalidRequest]: a digest that is not hex
+//     of the right length, an unknown algorithm, an unsupported scheme);
+//   - 404 when the file does not exist ([fetch.ErrNotFound]);
+//   - 405 for methods other than GET and HEAD;
+//   - 416 for a Range that lies past the end of the file;
+//   - 502 for any other failure of the download before the first byte;
+//   - 503 after Close, or when r's context ended before the first byte.
 //
-// On success Serve returns the Result of the download, which another
-// request with the same key may have started (Result.Request is then that
-// request). For HEAD the Result holds only the URL and Header of the
-// response: nothing was downloaded.
-func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+// # Failures
+//
+// Serve returns when the response is complete: the client got the whole
+// file or range (the error is nil, and the Result is that of the download,
+// which another request with the same key may have started: Result.Request
+// is then that request; for HEAD it holds only the URL and Header of the
+// response), or an error status (the error is Result.Err). A response
+// whose first byte was sent cannot be completed when the download then
+// fails, does not verify, or the client goes away: Serve aborts it by
+// panicking with [net/http.ErrAbortHandler], which net/http handles by
+// closing the connection (or resetting the HTTP/2 stream) without a log
+// line; a middleware that recovers must panic again. In every case of
+// failure, returned or aborted, [StreamerOptions.OnError] is called first,
+// with the cause: it is the one place to log failures. When the client goes
+// away, the download is cancelled unless other clients want it.
+func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, req fetch.Request) (fetch.Result, error) {
 	if req.Writer != nil {
-		panic("fetch: Streamer.Serve: Request.Writer is set; the Streamer writes to the response")
+		panic("proxy: Streamer.Serve: Request.Writer is set; the Streamer writes to the response")
 	}
+	res, abort := s.serve(w, r, req)
+	if res.Err != nil && s.onError != nil {
+		s.onError(r, res)
+	}
+	if abort {
+		panic(http.ErrAbortHandler)
+	}
+	return res, res.Err
+}
+
+// serve answers r, and reports whether the response must be aborted.
+func (s *Streamer) serve(w http.ResponseWriter, r *http.Request, req fetch.Request) (res fetch.Result, abort bool) {
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodHead:
-		return s.head(w, r, req)
+		return s.head(w, r, req), false
 	default:
 		w.Header().Set("Allow", "GET, HEAD")
-		err := fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method)
+		err := fmt.Errorf("%w: method %s", fetch.ErrInvalidRequest, r.Method)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return Result{Request: req, Err: err}, err
+		return failed(req, err), false
 	}
 	sh, err := s.join(req, true)
 	if err != nil {
 		fail(w, err)
-		return Result{Request: req, Err: err}, err
+		return failed(req, err), false
 	}
 	defer s.release(sh)
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
-	return sh.serve(w, r, *bp)
+	return sh.serve(w, r, req, *bp)
+}
+
+// failed returns the Result of req that failed with err.
+func failed(req fetch.Request, err error) fetch.Result {
+	return fetch.Result{Request: req, URL: fetch.RedactURL(req.URL), Err: err}
 }
 
 // head answers a HEAD request from the response of req, without its body.
-func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) fetch.Result {
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
 		fail(w, err)
-		return Result{Request: req, URL: RedactURL(req.URL), Err: err}, err
+		return failed(req, err)
 	}
 	rp := newReply(r, resp)
 	rp.writeHeader(w, progress{})
-	return Result{Request: req, URL: resp.URL, Header: resp.Header}, nil
+	return fetch.Result{Request: req, URL: resp.URL, Header: resp.Header, Err: rp.err}
 }
 
 // errHeadOnly stops a transfer once its response is known.
@@ -186,7 +230,7 @@ var errHeadOnly = errors.New("response headers only")
 
 // response returns the server's response for req: that of a download in
 // flight, or else of a transfer stopped before its body.
-func (s *Streamer) response(ctx context.Context, req Request) (*Response, error) {
+func (s *Streamer) response(ctx context.Context, req fetch.Request) (*fetch.Response, error) {
 	sh, err := s.join(req, false)
 	if err != nil {
 		return nil, err
@@ -208,9 +252,9 @@ func (s *Streamer) response(ctx context.Context, req Request) (*Response, error)
 			}
 		}
 	}
-	var got *Response
+	var got *fetch.Response
 	req.Path, req.Writer, req.Progress = "", nil, nil
-	req.OnResponse = thenOnResponse(req.OnResponse, func(resp Response) error {
+	req.OnResponse = thenOnResponse(req.OnResponse, func(resp fetch.Response) error {
 		got = sized(resp, req)
 		return errHeadOnly
 	})
@@ -223,7 +267,7 @@ func (s *Streamer) response(ctx context.Context, req Request) (*Response, error)
 
 // join returns the download of req's key, with one more client, starting
 // it if there is none and start is set.
-func (s *Streamer) join(req Request, start bool) (*share, error) {
+func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	key := shareKey(req)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -237,7 +281,13 @@ func (s *Streamer) join(req Request, start bool) (*share, error) {
 	if !start {
 		return nil, nil
 	}
-	spill, err := os.CreateTemp(s.dir, "fetch-spill-*")
+	spill, err := os.CreateTemp(s.dir, spillPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed: make it again.
+		if err = os.MkdirAll(s.dir, 0o755); err == nil {
+			spill, err = os.CreateTemp(s.dir, spillPrefix+"*")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
 	}
@@ -253,10 +303,10 @@ func (s *Streamer) join(req Request, start bool) (*share, error) {
 }
 
 // run downloads req into sh, then gives up the download's reference.
-func (s *Streamer) run(ctx context.Context, sh *share, req Request) {
+func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	orig := req
 	req.Writer = sh
-	req.OnResponse = thenOnResponse(req.OnResponse, func(resp Response) error {
+	req.OnResponse = thenOnResponse(req.OnResponse, func(resp fetch.Response) error {
 		sh.mu.Lock()
 		sh.resp = sized(resp, req)
 		sh.signal()
@@ -270,14 +320,13 @@ func (s *Streamer) run(ctx context.Context, sh *share, req Request) {
 			res.Err = fmt.Errorf("%s: OnComplete: %w", res.URL, err)
 		}
 	}
-	if err != nil {
-		// A failed download is not joined: the next request starts again.
-		s.mu.Lock()
-		if s.shares[sh.key] == sh {
-			delete(s.shares, sh.key)
-		}
-		s.mu.Unlock()
+	// A download that ended is not joined: the next request starts again
+	// (after a failure), or finds the file where it was kept.
+	s.mu.Lock()
+	if s.shares[sh.key] == sh {
+		delete(s.shares, sh.key)
 	}
+	s.mu.Unlock()
 	sh.mu.Lock()
 	sh.done, sh.res = true, res
 	sh.signal()
@@ -312,8 +361,8 @@ func (s *Streamer) release(sh *share) {
 
 // thenOnResponse returns an OnResponse that calls next, if set, and then,
 // unless next failed, fn.
-func thenOnResponse(next, fn func(Response) error) func(Response) error {
-	return func(resp Response) error {
+func thenOnResponse(next, fn func(fetch.Response) error) func(fetch.Response) error {
+	return func(resp fetch.Response) error {
 		if next != nil {
 			if err := next(resp); err != nil {
 				return err
@@ -324,7 +373,7 @@ func thenOnResponse(next, fn func(Response) error) func(Response) error {
 }
 
 // sized returns resp with the request's Size when the server gave none.
-func sized(resp Response, req Request) *Response {
+func sized(resp fetch.Response, req fetch.Request) *fetch.Response {
 	if resp.Size < 0 && req.Size > 0 {
 		resp.Size = req.Size
 	}
@@ -334,7 +383,7 @@ func sized(resp Response, req Request) *Response {
 // shareKey returns the key of the download that req may share: its
 // sha256, or else its URL, headers, size and digests, so that a request
 // never gets bytes checked against other expectations than its own.
-func shareKey(req Request) string {
+func shareKey(req fetch.Request) string {
 	for alg, digest := range req.Digests {
 		if strings.EqualFold(alg, "sha256") {
 			return "sha256:" + strings.ToLower(digest)
@@ -365,19 +414,19 @@ type share struct {
 	refs      int // clients, and the download until it ends; guarded by Streamer.mu
 
 	mu      sync.Mutex
-	resp    *Response
+	resp    *fetch.Response
 	written int64
 	done    bool
-	res     Result
+	res     fetch.Result
 	changed chan struct{} // closed and replaced at every change
 }
 
 // progress is what a client knows of a download at one moment.
 type progress struct {
-	resp    *Response
+	resp    *fetch.Response
 	written int64
 	done    bool
-	res     Result
+	res     fetch.Result
 	changed <-chan struct{}
 }
 
@@ -404,8 +453,8 @@ func (sh *share) Write(p []byte) (int, error) {
 }
 
 // serve sends the download to one client as the bytes arrive, copying
-// them through buf.
-func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Result, error) {
+// them through buf, and reports whether the response must be aborted.
+func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request, buf []byte) (res fetch.Result, abort bool) {
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
 	var (
@@ -413,6 +462,17 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 		pos     int64 // next byte of the file to send
 		started bool  // the header is sent
 	)
+	// cut returns the Result of a response broken off by err.
+	cut := func(p progress, err error) fetch.Result {
+		res := failed(req, err)
+		if p.resp != nil {
+			res.URL, res.Header = p.resp.URL, p.resp.Header
+		}
+		if rp != nil {
+			res.Size = pos - rp.first
+		}
+		return res
+	}
 	for {
 		p := sh.progress()
 		if p.done && p.res.Err == nil && p.resp == nil {
@@ -420,17 +480,16 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 			p.res.Err = fmt.Errorf("%s: no response before the body", p.res.URL)
 		}
 		if p.done && p.res.Err != nil {
-			if started {
-				panic(http.ErrAbortHandler)
+			if !started {
+				fail(w, p.res.Err)
 			}
-			fail(w, p.res.Err)
-			return p.res, p.res.Err
+			return p.res, started
 		}
 		if rp == nil && p.resp != nil {
 			rp = newReply(r, p.resp)
-			if rp.status == http.StatusRequestedRangeNotSatisfiable {
+			if rp.err != nil {
 				rp.writeHeader(w, p)
-				return Result{}, nil // the download goes on for the others, if any
+				return cut(p, rp.err), false // the download goes on for the others, if any
 			}
 			pos = rp.first
 		}
@@ -444,18 +503,18 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 				for pos < limit {
 					n := min(int64(len(buf)), limit-pos)
 					if _, err := sh.spill.ReadAt(buf[:n], pos); err != nil {
-						panic(http.ErrAbortHandler)
+						return cut(p, fmt.Errorf("spill file: %w", err)), true
 					}
 					if _, err := w.Write(buf[:n]); err != nil {
-						panic(http.ErrAbortHandler) // the client went away
+						return cut(p, fmt.Errorf("%w: %w", errClientGone, err)), true
 					}
 					pos += n
 				}
 				if p.done {
 					if rp.end >= 0 && pos != rp.end {
-						panic(http.ErrAbortHandler)
+						return cut(p, fmt.Errorf("download ended at byte %d; the response ends at %d", pos, rp.end)), true
 					}
-					return p.res, nil
+					return p.res, false
 				}
 			}
 		}
@@ -465,25 +524,50 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, buf []byte) (Resu
 		select {
 		case <-p.changed:
 		case <-ctx.Done():
-			if started {
-				panic(http.ErrAbortHandler)
+			err := fmt.Errorf("%w: %w", errClientGone, context.Cause(ctx))
+			if !started {
+				fail(w, ctx.Err())
 			}
-			fail(w, ctx.Err())
-			return Result{Err: ctx.Err()}, ctx.Err()
+			return cut(p, err), started
 		}
 	}
+}
+
+// errClientGone is the error of a response whose client went away.
+var errClientGone = errors.New("client gone")
+
+// Redirect is an error that the OnResponse hook of a Request given to
+// [Streamer.Serve] may return to send the client elsewhere instead of the
+// file: Serve answers with Code (302 Found when 0) and Location, and the
+// download stops. Every client that shares the download is sent the same.
+type Redirect struct {
+	Code     int    // a 3xx status; 0 means 302
+	Location string // as the client is to see it
+}
+
+func (r *Redirect) Error() string {
+	return fmt.Sprintf("redirect to %s", r.Location)
 }
 
 // fail answers a request whose download failed before its first byte.
 func fail(w http.ResponseWriter, err error) {
 	code := http.StatusBadGateway
+	var rd *Redirect
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.As(err, &rd):
+		code = rd.Code
+		if code == 0 {
+			code = http.StatusFound
+		}
+		w.Header().Set("Location", rd.Location)
+		w.WriteHeader(code)
+		return
+	case errors.Is(err, fetch.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, errClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, ErrInvalidRequest):
-		code = http.StatusInternalServerError
+	case errors.Is(err, fetch.ErrInvalidRequest):
+		code = http.StatusBadRequest
 	}
 	http.Error(w, http.StatusText(code), code)
 }
@@ -491,6 +575,7 @@ func fail(w http.ResponseWriter, err error) {
 // reply is what one client is sent: a status, headers, and the bytes
 // [first, end) of the file; end is -1 when the size is unknown.
 type reply struct {
+	err         error // why the reply is not the file: a Range not satisfiable
 	status      int
 	header      http.Header
 	first, end  int64
@@ -498,7 +583,7 @@ type reply struct {
 }
 
 // newReply returns the reply to r for a file whose server sent resp.
-func newReply(r *http.Request, resp *Response) *reply {
+func newReply(r *http.Request, resp *fetch.Response) *reply {
 	size := resp.Size
 	rp := &reply{status: http.StatusOK, header: forwardHeader(resp.Header), end: size}
 	if size < 0 {
@@ -517,6 +602,7 @@ func newReply(r *http.Request, resp *Response) *reply {
 		rp.header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end-1, size))
 	case rangeUnsatisfiable:
 		rp.status, rp.first, rp.end = http.StatusRequestedRangeNotSatisfiable, 0, 0
+		rp.err = fmt.Errorf("%w: range %q of a file of %d bytes", fetch.ErrInvalidRequest, v, size)
 		rp.header = http.Header{
 			"Content-Range": {fmt.Sprintf("bytes */%d", size)},
 			"Content-Type":  {"text/plain; charset=utf-8"},

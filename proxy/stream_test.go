@@ -1,4 +1,4 @@
-package fetch_test
+package proxy_test
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/proxy"
 )
 
 // streamFixture is an upstream server, a Streamer that downloads from it,
@@ -29,12 +31,20 @@ import (
 type streamFixture struct {
 	up    *httptest.Server
 	gets  atomic.Int64 // GET requests the upstream received
-	st    *fetch.Streamer
+	st    *proxy.Streamer
 	front *httptest.Server
 	spill string // the Streamer's directory
 
-	mu   sync.Mutex
-	errs []error // errors returned by Serve
+	mu       sync.Mutex
+	errs     []error        // errors returned by Serve
+	failures []fetch.Result // given to OnError
+}
+
+// failed returns the Results given to OnError so far.
+func (fx *streamFixture) failed() []fetch.Result {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	return slices.Clone(fx.failures)
 }
 
 // frontOptions shape the front server of a streamFixture.
@@ -62,7 +72,12 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 	t.Cleanup(fx.up.Close)
 	f := fetch.New(fetch.Options{Retries: -1})
 	t.Cleanup(func() { f.Close() })
-	fx.st = fetch.NewStreamer(f, fetch.StreamerOptions{Dir: fx.spill, OnComplete: opts.onComplete})
+	fx.st = proxy.NewStreamer(f, proxy.StreamerOptions{Dir: fx.spill, OnComplete: opts.onComplete,
+		OnError: func(r *http.Request, res fetch.Result) {
+			fx.mu.Lock()
+			fx.failures = append(fx.failures, res)
+			fx.mu.Unlock()
+		}})
 	t.Cleanup(func() {
 		fx.st.Close()
 		if names := filesUnder(t, fx.spill); len(names) > 0 {
@@ -355,6 +370,55 @@ func TestServeUpstreamFailure(t *testing.T) {
 	}
 }
 
+// TestServeOnError checks the status of each failure that the client can
+// cause, that Serve returns it, and that OnError gets it.
+func TestServeOnError(t *testing.T) {
+	data := payload(1000)
+	for _, tc := range []struct {
+		name, method, rng string
+		digests           map[string]string
+		status            int
+		upstream          int64 // GET requests the upstream gets
+	}{
+		{"bad digest", http.MethodGet, "", map[string]string{"sha256": "not hex"}, http.StatusBadRequest, 0},
+		{"unknown algorithm", http.MethodGet, "", map[string]string{"crc32": "00000000"}, http.StatusBadRequest, 0},
+		{"method", http.MethodPost, "", nil, http.StatusMethodNotAllowed, 0},
+		{"range past the end", http.MethodGet, "bytes=5000-", nil, http.StatusRequestedRangeNotSatisfiable, 1},
+		{"head, range past the end", http.MethodHead, "bytes=5000-", nil, http.StatusRequestedRangeNotSatisfiable, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newStreamFixture(t, servePayload(data), frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
+				return fetch.Request{URL: upstream + r.URL.Path, Digests: tc.digests}
+			}})
+			h := http.Header{}
+			if tc.rng != "" {
+				h.Set("Range", tc.rng)
+			}
+			resp := fx.get(t, tc.method, "/f.rpm", h)
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status: got %d; want %d", resp.StatusCode, tc.status)
+			}
+			fx.mu.Lock()
+			errs := slices.Clone(fx.errs)
+			fx.mu.Unlock()
+			if len(errs) != 1 || !errors.Is(errs[0], fetch.ErrInvalidRequest) {
+				t.Errorf("Serve returned %v; want one error matching ErrInvalidRequest", errs)
+			}
+			if f := fx.failed(); len(f) != 1 || !errors.Is(f[0].Err, fetch.ErrInvalidRequest) {
+				t.Errorf("OnError got %v; want one Result whose Err matches ErrInvalidRequest", f)
+			}
+			if tc.method == http.MethodHead {
+				return // a HEAD request may have reached the upstream
+			}
+			fx.st.Close() // the download for the others, if any, ends
+			if got := fx.gets.Load(); got > tc.upstream {
+				t.Errorf("upstream got %d GET requests; want at most %d", got, tc.upstream)
+			}
+		})
+	}
+}
+
 func TestServeAbortsMidStream(t *testing.T) {
 	data := payload(200_000)
 	for _, tc := range []struct {
@@ -395,6 +459,9 @@ func TestServeAbortsMidStream(t *testing.T) {
 			if len(body)+1 > len(data)/2 {
 				t.Errorf("got %d bytes; want at most the %d that upstream sent", len(body), len(data)/2)
 			}
+			if f := fx.failed(); len(f) != 1 || f[0].Err == nil {
+				t.Errorf("OnError got %v; want one Result with the cause", f)
+			}
 		})
 	}
 }
@@ -426,6 +493,10 @@ func TestServeDigestMismatch(t *testing.T) {
 		}
 		if 1+len(body) >= len(data) {
 			t.Errorf("got %d bytes; want fewer than the %d of the corrupt file", 1+len(body), len(data))
+		}
+		var de *fetch.DigestError
+		if f := fx.failed(); len(f) != 1 || !errors.As(f[0].Err, &de) {
+			t.Errorf("OnError got %v; want one Result with a *fetch.DigestError", f)
 		}
 		fx.st.Close() // waits for the download to be over
 		if names := filesUnder(t, cache); len(names) > 0 {
@@ -730,7 +801,7 @@ func BenchmarkStream(b *testing.B) {
 		data := payload(size)
 		up := httptest.NewServer(servePayload(data))
 		f := fetch.New(fetch.Options{})
-		st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: b.TempDir()})
+		st := proxy.NewStreamer(f, proxy.StreamerOptions{Dir: b.TempDir()})
 		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st.Serve(w, r, fetch.Request{URL: up.URL + r.URL.Path})
 		}))
@@ -789,7 +860,7 @@ func ExampleStreamer() {
 
 	f := fetch.New(fetch.Options{})
 	defer f.Close()
-	st := fetch.NewStreamer(f, fetch.StreamerOptions{Dir: cache})
+	st := proxy.NewStreamer(f, proxy.StreamerOptions{Dir: cache})
 	defer st.Close()
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A real handler checks r.URL.Path before it names a file.
@@ -814,3 +885,31 @@ func ExampleStreamer() {
 	// 200 OK the bytes of /pkg.rpm <nil>
 	// the bytes of /pkg.rpm <nil>
 }
+
+// deadURL returns a URL on a loopback port that closes every connection
+// it accepts before a byte is read: a host whose connections fail.
+func deadURL(t testing.TB) string {
+	// The listener stays open for the test, so that no other server of a
+	// parallel test can take its port; every connection is closed at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	return "http://" + l.Addr().String()
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

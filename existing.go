@@ -1,0 +1,68 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+)
+
+// inPlace reports whether the file at req.Path is the file that req
+// describes: a regular file (not a symbolic link) of req.Size bytes, when
+// the size is known, with every digest of req.Digests. It reads the file once,
+// into the sink's hashes, and stops when ctx is done. On success the sink
+// holds the file's size and digests; otherwise its hashes are reset and it
+// has written nothing.
+func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, error) {
+	fi, err := s.place.lstat(req.Path)
+	if err != nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
+		return false, nil
+	}
+	// The check holds the slot that the transfer would: hashing files in
+	// place is kept within the Limiter, like downloading them.
+	host := ""
+	if u, err := url.Parse(req.URL); err == nil {
+		host = hostKey(u)
+	}
+	release, err := f.limiter.Acquire(ctx, host)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", RedactURL(req.URL), err)
+	}
+	defer release()
+	file, err := s.place.openFile(req.Path, os.O_RDONLY, 0)
+	if err != nil {
+		return false, nil
+	}
+	defer file.Close()
+	bp := f.buffers.Get().(*[]byte)
+	defer f.buffers.Put(bp)
+	var read int64
+	ok, err := true, error(nil)
+	for {
+		if err = ctx.Err(); err != nil {
+			err = fmt.Errorf("%s: %w", RedactURL(req.URL), err)
+			break
+		}
+		n, rerr := file.Read(*bp)
+		for _, h := range s.hashes {
+			h.Write((*bp)[:n])
+		}
+		read += int64(n)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			ok = false
+			break
+		}
+	}
+	if err != nil || !ok || req.hasSize() && read != req.Size || s.verify() != nil {
+		for _, h := range s.hashes {
+			h.Reset()
+		}
+		return false, err
+	}
+	s.written = read
+	return true, nil
+}

@@ -1,0 +1,761 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/proxy"
+)
+
+// syncBuffer is a buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor waits until the buffer holds s, for up to a minute: a handler
+// writes its log line after its client may have read the whole response.
+func (b *syncBuffer) waitFor(t *testing.T, s string) bool {
+	t.Helper()
+	for range 6000 {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// lines returns the lines written so far.
+func (b *syncBuffer) lines() []string {
+	s := strings.TrimSpace(b.String())
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// cacheFixture is a Cache of an upstream base, served by a front server.
+type cacheFixture struct {
+	cache  *proxy.Cache
+	dir    string
+	front  *httptest.Server
+	access *syncBuffer // the access log
+	errs   *syncBuffer // the error log
+}
+
+// newCache serves the files below upstream through a Cache in a new
+// directory, with the options that configure sets; the Cache is closed
+// when the test ends.
+func newCache(t testing.TB, upstream string, configure ...func(*proxy.CacheOptions)) *cacheFixture {
+	t.Helper()
+	f := fetch.New(fetch.Options{Retries: -1})
+	t.Cleanup(func() { f.Close() })
+	fx := &cacheFixture{dir: t.TempDir(), access: &syncBuffer{}, errs: &syncBuffer{}}
+	opts := proxy.CacheOptions{
+		Upstream:  mustParse(t, upstream),
+		Dir:       fx.dir,
+		AccessLog: slog.New(slog.NewTextHandler(fx.access, nil)),
+		ErrorLog:  slog.New(slog.NewTextHandler(fx.errs, nil)),
+	}
+	for _, fn := range configure {
+		fn(&opts)
+	}
+	c, err := proxy.NewCache(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.cache = c
+	fx.front = httptest.NewServer(c)
+	t.Cleanup(func() {
+		fx.front.Close()
+		c.Close()
+	})
+	return fx
+}
+
+func mustParse(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// get sends a request for path to the front server.
+func (fx *cacheFixture) get(t *testing.T, method, path string, header http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, fx.front.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := fx.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// upstreamRepo serves files by path and counts the GET requests for each.
+type upstreamRepo struct {
+	*httptest.Server
+	mu    sync.Mutex
+	files map[string][]byte
+	gets  map[string]int
+}
+
+func newUpstreamRepo(t *testing.T, files map[string][]byte) *upstreamRepo {
+	up := &upstreamRepo{files: files, gets: map[string]int{}}
+	up.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up.mu.Lock()
+		if r.Method == http.MethodGet {
+			up.gets[r.URL.Path]++
+		}
+		data, ok := up.files[r.URL.Path]
+		up.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-rpm")
+		w.Header().Set("Etag", `"`+strconv.Itoa(len(data))+`"`)
+		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	}))
+	t.Cleanup(up.Close)
+	return up
+}
+
+func (up *upstreamRepo) getsOf(path string) int {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return up.gets[path]
+}
+
+// cacheFiles returns the files in dir: the kept ones, and the temporary.
+func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil || d.IsDir() || d.Name() == ".lock":
+		case strings.HasPrefix(d.Name(), "."):
+			temporary = append(temporary, path)
+		default:
+			kept = append(kept, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kept, temporary
+}
+
+func TestCacheServesFromCache(t *testing.T) {
+	data := payload(200_000)
+	up := newUpstreamRepo(t, map[string][]byte{"/repo/Packages/a.rpm": data})
+	fx := newCache(t, up.URL+"/repo")
+
+	for _, tc := range []struct {
+		name, method, path, rng string
+		status                  int
+		body                    []byte
+	}{
+		{"miss", http.MethodGet, "/Packages/a.rpm", "", http.StatusOK, data},
+		{"hit", http.MethodGet, "/Packages/a.rpm", "", http.StatusOK, data},
+		{"hit, query dropped", http.MethodGet, "/Packages/a.rpm?x=1", "", http.StatusOK, data},
+		{"hit, range", http.MethodGet, "/Packages/a.rpm", "bytes=10-19", http.StatusPartialContent, data[10:20]},
+		{"hit, head", http.MethodHead, "/Packages/a.rpm", "", http.StatusOK, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.rng != "" {
+				h.Set("Range", tc.rng)
+			}
+			resp := fx.get(t, tc.method, tc.path, h)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != tc.status || !bytes.Equal(body, tc.body) {
+				t.Fatalf("got status %d, %d bytes, error %v; want %d and %d bytes", resp.StatusCode, len(body), err, tc.status, len(tc.body))
+			}
+			for name, want := range map[string]string{
+				"Content-Type":  "application/x-rpm",
+				"Etag":          `"200000"`,
+				"Last-Modified": "Mon, 02 Jan 2006 15:04:05 GMT",
+			} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("%s: got %q; want %q", name, got, want)
+				}
+			}
+		})
+	}
+	if got := up.getsOf("/repo/Packages/a.rpm"); got != 1 {
+		t.Errorf("upstream got %d GET requests; want 1", got)
+	}
+	fx.front.Close()
+	fx.cache.Close()
+	kept, temporary := cacheFiles(t, fx.dir)
+	if len(kept) != 2 || len(temporary) != 0 {
+		t.Errorf("cache holds %v and temporary files %v; want the file and its record", kept, temporary)
+	}
+	log := fx.access.lines()
+	if len(log) != 5 {
+		t.Fatalf("got %d log lines; want 5, one a request:\n%s", len(log), fx.access)
+	}
+	for i, want := range []string{
+		"method=GET path=/Packages/a.rpm status=200 bytes=200000",
+		"method=GET path=/Packages/a.rpm status=200 bytes=200000",
+	} {
+		if !strings.Contains(log[i], want) {
+			t.Errorf("log line %d: got %q; want it to hold %q", i+1, log[i], want)
+		}
+	}
+	for i, line := range log {
+		if want := map[bool]string{true: "cache=miss", false: "cache=hit"}[i == 0]; !strings.Contains(line, want) {
+			t.Errorf("log line %d: got %q; want it to hold %q", i+1, line, want)
+		}
+	}
+}
+
+func TestCacheCorruptCopy(t *testing.T) {
+	data := payload(100_000)
+	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": data})
+	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Verify = true })
+	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
+		t.Fatalf("first request: got %d bytes; want %d", len(body), len(data))
+	}
+	kept, _ := cacheFiles(t, fx.dir)
+	for _, name := range kept {
+		if !strings.HasSuffix(name, ".json") {
+			bad := bytes.Clone(data)
+			bad[len(bad)/2] ^= 1
+			if err := os.WriteFile(name, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	resp := fx.get(t, http.MethodGet, "/a.rpm", nil)
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("corrupt copy: got status %d and a clean end after %d bytes; want an error", resp.StatusCode, len(body))
+	}
+	resp = fx.get(t, http.MethodGet, "/a.rpm", nil)
+	if body, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(body, data) {
+		t.Fatalf("after the corrupt copy: got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
+	}
+	if got := up.getsOf("/a.rpm"); got != 2 {
+		t.Errorf("upstream got %d GET requests; want 2", got)
+	}
+	if log := fx.access.String(); !strings.Contains(log, "cache=hit aborted=true err=\"kept file is corrupt") {
+		t.Errorf("access log: got %q; want a line for the corrupt hit", log)
+	}
+	if !strings.Contains(fx.errs.String(), "corrupt") {
+		t.Errorf("error log: got %q; want a line about the corrupt copy", fx.errs)
+	}
+}
+
+func TestCacheRefuses(t *testing.T) {
+	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	fx := newCache(t, up.URL)
+	for _, tc := range []struct {
+		name, method, path string
+		status             int
+	}{
+		{"missing file", http.MethodGet, "/missing.rpm", http.StatusNotFound},
+		{"dot dot", http.MethodGet, "/../a.rpm", http.StatusBadRequest},
+		{"post", http.MethodPost, "/a.rpm", http.StatusMethodNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := fx.get(t, tc.method, tc.path, nil)
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status: got %d; want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
+	}
+	if got := up.getsOf("/a.rpm"); got != 0 {
+		t.Errorf("upstream got %d GET requests for /a.rpm; want none", got)
+	}
+}
+
+func TestCacheAfterClose(t *testing.T) {
+	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	fx := newCache(t, up.URL)
+	fx.cache.Close()
+	resp := fx.get(t, http.MethodGet, "/a.rpm", nil)
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status after Close: got %d; want %d", resp.StatusCode, http.StatusServiceUnavailable)
+	}
+	if got := up.getsOf("/a.rpm"); got != 0 {
+		t.Errorf("upstream got %d GET requests; want none", got)
+	}
+}
+
+// BenchmarkCache compares a download straight from the upstream server
+// with one through a Cache: a miss (downloaded, streamed and kept) and a
+// hit (served from the cache). ttfb-ns is the time to the first byte of the
+// body, MB/s the throughput.
+func BenchmarkCache(b *testing.B) {
+	for _, size := range []int{64 << 10, 16 << 20} {
+		data := payload(size)
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.Write(data)
+		}))
+		fx := newCache(b, up.URL)
+		for _, bc := range []struct {
+			name, url string
+			miss      bool
+		}{
+			{"direct", up.URL + "/f", false},
+			{"miss", fx.front.URL + "/f", true},
+			{"hit", fx.front.URL + "/f", false},
+		} {
+			b.Run(fmt.Sprintf("%s/%dKiB", bc.name, size>>10), func(b *testing.B) {
+				client := &http.Client{Transport: &http.Transport{}}
+				defer client.Transport.(*http.Transport).CloseIdleConnections()
+				buf := make([]byte, 64<<10)
+				var ttfb time.Duration
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if bc.miss {
+						b.StopTimer()
+						forget(b, fx.dir)
+						b.StartTimer()
+					}
+					start := time.Now()
+					resp, err := client.Get(bc.url)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n, err := resp.Body.Read(buf)
+					ttfb += time.Since(start)
+					for err == nil {
+						var m int
+						m, err = resp.Body.Read(buf)
+						n += m
+					}
+					resp.Body.Close()
+					if err != io.EOF || n != size {
+						b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
+					}
+				}
+				b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
+			})
+		}
+		fx.front.Close()
+		fx.cache.Close()
+		up.Close()
+	}
+}
+
+// forget removes every file kept in dir.
+func forget(b *testing.B, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// origin is an upstream whose files, headers and redirects a test sets and
+// changes; it answers conditional requests as net/http's ServeContent does
+// and counts what it was asked.
+type origin struct {
+	*httptest.Server
+	mu          sync.Mutex
+	files       map[string]originFile
+	gets        map[string]int // GET requests, by path
+	conditional map[string]int // GET requests with a validator, by path
+	all         int            // requests of any kind, for any path
+}
+
+// originFile is what origin answers for one path.
+type originFile struct {
+	data     []byte
+	header   http.Header // more headers
+	redirect string      // a Location: answer 301 with it instead
+	status   int         // a status to answer instead, with no body
+	noLength bool        // send the body without Content-Length
+}
+
+func newOrigin(t *testing.T) *origin {
+	o := &origin{files: map[string]originFile{}, gets: map[string]int{}, conditional: map[string]int{}}
+	modTime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.all++
+		if r.Method == http.MethodGet {
+			o.gets[r.URL.Path]++
+			if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+				o.conditional[r.URL.Path]++
+			}
+		}
+		f, ok := o.files[r.URL.Path]
+		o.mu.Unlock()
+		switch {
+		case !ok:
+			http.NotFound(w, r)
+			return
+		case f.redirect != "":
+			http.Redirect(w, r, f.redirect, http.StatusMovedPermanently)
+			return
+		case f.status != 0:
+			w.WriteHeader(f.status)
+			return
+		}
+		for k, vs := range f.header {
+			w.Header()[k] = vs
+		}
+		if f.noLength {
+			w.Write(f.data[:len(f.data)/2])
+			http.NewResponseController(w).Flush() // chunked from here
+			w.Write(f.data[len(f.data)/2:])
+			return
+		}
+		w.Header().Set("Etag", `"`+sha256Hex(f.data)[:16]+`"`)
+		http.ServeContent(w, r, "", modTime, bytes.NewReader(f.data))
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+// set makes path answer f.
+func (o *origin) set(path string, f originFile) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.files[path] = f
+}
+
+// counts returns the GET requests for path, and those of them that were
+// conditional.
+func (o *origin) counts(path string) (gets, conditional int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gets[path], o.conditional[path]
+}
+
+// body sends a GET for path and returns the status and the whole body.
+func (fx *cacheFixture) body(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	resp := fx.get(t, http.MethodGet, path, nil)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v after %d bytes", path, err, len(b))
+	}
+	return resp.StatusCode, b
+}
+
+func TestCacheRevalidatesMetadata(t *testing.T) {
+	for _, path := range []string{
+		"/PULP_MANIFEST", "/repodata/repomd.xml", "/dists/stable/InRelease", "/dists/stable/main/binary-amd64/Packages.xz",
+		"/example.com/mod/@v/list", "/simple/pkg/index.html",
+	} {
+		t.Run(path, func(t *testing.T) {
+			o := newOrigin(t)
+			o.set(path, originFile{data: []byte("version 1\n"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+			fx := newCache(t, o.URL)
+			if _, b := fx.body(t, path); string(b) != "version 1\n" {
+				t.Fatalf("first: got %q", b)
+			}
+			if _, b := fx.body(t, path); string(b) != "version 1\n" {
+				t.Fatalf("unchanged: got %q", b)
+			}
+			o.set(path, originFile{data: []byte("version 2\n")})
+			if _, b := fx.body(t, path); string(b) != "version 2\n" {
+				t.Errorf("after a change upstream: got %q; want version 2", b)
+			}
+			// The first, a 304, a 200 that says the file changed (stopped
+			// there), and the download of the new file.
+			if gets, cond := o.counts(path); gets != 4 || cond != 2 {
+				t.Errorf("upstream got %d GET requests, %d conditional; want 4, 2", gets, cond)
+			}
+			if !fx.access.waitFor(t, "cache=revalidated") {
+				t.Errorf("access log: got %q; want a line with cache=revalidated", fx.access)
+			}
+		})
+	}
+}
+
+func TestCacheFreshness(t *testing.T) {
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		maxAge time.Duration
+		gets   int // GET requests upstream after two client requests
+		cond   int // of which conditional
+		kept   bool
+	}{
+		{"default max age", nil, 0, 1, 0, true},
+		{"revalidate always", nil, -1, 2, 1, true},
+		{"max-age=0", http.Header{"Cache-Control": {"max-age=0"}}, 0, 2, 1, true},
+		{"max-age=3600", http.Header{"Cache-Control": {"max-age=3600"}}, -1, 1, 0, true},
+		{"s-maxage before max-age", http.Header{"Cache-Control": {"max-age=3600, s-maxage=0"}}, 0, 2, 1, true},
+		{"no-cache", http.Header{"Cache-Control": {"no-cache"}}, 0, 2, 1, true},
+		{"immutable", http.Header{"Cache-Control": {"public, immutable"}}, -1, 1, 0, true},
+		{"expired", http.Header{"Expires": {past}}, 0, 2, 1, true},
+		{"expires later", http.Header{"Expires": {future}}, -1, 1, 0, true},
+		{"malformed expires", http.Header{"Expires": {"0"}}, 0, 2, 1, true},
+		{"age beyond max-age", http.Header{"Cache-Control": {"max-age=60"}, "Age": {"120"}}, 0, 2, 1, true},
+		{"no-store", http.Header{"Cache-Control": {"no-store"}}, 0, 2, 0, false},
+		{"private", http.Header{"Cache-Control": {"private, max-age=3600"}}, 0, 2, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOrigin(t)
+			data := payload(10_000)
+			o.set("/f.rpm", originFile{data: data, header: tc.header})
+			fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = tc.maxAge })
+			for i := range 2 {
+				if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
+					t.Fatalf("request %d: got %d and %d bytes; want 200 and the file", i+1, status, len(b))
+				}
+			}
+			if gets, cond := o.counts("/f.rpm"); gets != tc.gets || cond != tc.cond {
+				t.Errorf("upstream got %d GET requests, %d conditional; want %d, %d", gets, cond, tc.gets, tc.cond)
+			}
+			if kept, _ := cacheFiles(t, fx.dir); (len(kept) > 0) != tc.kept {
+				t.Errorf("cache holds %v; want kept: %v", kept, tc.kept)
+			}
+		})
+	}
+}
+
+func TestCacheReplacesChangedFile(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/f.rpm", originFile{data: []byte("old"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/f.rpm")
+	o.set("/f.rpm", originFile{data: []byte("new!"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	for i := range 2 {
+		if _, b := fx.body(t, "/f.rpm"); string(b) != "new!" {
+			t.Fatalf("request %d after the change: got %q; want %q", i+1, b, "new!")
+		}
+	}
+	if gets, cond := o.counts("/f.rpm"); gets != 3 || cond != 1 {
+		// The revalidation stops at the response that says the file
+		// changed; one download replaces it; the new one is fresh.
+		t.Errorf("upstream got %d GET requests, %d conditional; want 3, 1", gets, cond)
+	}
+}
+
+func TestCacheStaleIfError(t *testing.T) {
+	o := newOrigin(t)
+	data := payload(5000)
+	o.set("/f.rpm", originFile{data: data, header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/f.rpm")
+	o.set("/f.rpm", originFile{status: http.StatusServiceUnavailable})
+	if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
+		t.Errorf("upstream failing: got %d and %d bytes; want 200 and the stale copy", status, len(b))
+	}
+	if !strings.Contains(fx.errs.String(), "serving a stale copy") || !strings.Contains(fx.errs.String(), "503") {
+		t.Errorf("error log: got %q; want a line about the stale copy and its cause", fx.errs)
+	}
+	if !fx.access.waitFor(t, "cache=stale") {
+		t.Errorf("access log: got %q; want cache=stale", fx.access)
+	}
+	o.Close() // unreachable
+	if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
+		t.Errorf("upstream gone: got %d and %d bytes; want 200 and the stale copy", status, len(b))
+	}
+}
+
+func TestCacheForgetsRemovedFile(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/f.rpm", originFile{data: []byte("x"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/f.rpm")
+	o.mu.Lock()
+	delete(o.files, "/f.rpm")
+	o.mu.Unlock()
+	if status, _ := fx.body(t, "/f.rpm"); status != http.StatusNotFound {
+		t.Errorf("removed upstream: got %d; want 404", status)
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) > 0 {
+		t.Errorf("cache holds %v; want nothing", kept)
+	}
+}
+
+// TestCacheRevalidationShared sends many requests for a stale file at once:
+// the upstream is asked once.
+func TestCacheRevalidationShared(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/PULP_MANIFEST", originFile{data: []byte("a,1,b\n")})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/PULP_MANIFEST")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			resp, err := fx.front.Client().Get(fx.front.URL + "/PULP_MANIFEST")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	if gets, cond := o.counts("/PULP_MANIFEST"); cond < 1 || cond > 20 || gets != 1+cond {
+		t.Errorf("upstream got %d GET requests, %d conditional; want the first and then only conditional ones", gets, cond)
+	}
+}
+
+func TestCacheRedirects(t *testing.T) {
+	o := newOrigin(t)
+	cdn := newOrigin(t)
+	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
+	o.set("/simple/pkg/", originFile{data: []byte(`<a href="pkg-1.0.tar.gz">pkg-1.0.tar.gz</a>`)})
+	o.set("/latest.rpm", originFile{redirect: "/pool/f-2.rpm"})
+	o.set("/pool/f-2.rpm", originFile{data: []byte("two")})
+	o.set("/external.rpm", originFile{redirect: cdn.URL + "/blob/123"})
+	cdn.set("/blob/123", originFile{data: []byte("from the cdn")})
+	fx := newCache(t, o.URL)
+	noFollow := &http.Client{
+		Transport:     fx.front.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, tc := range []struct {
+		path, location string
+	}{
+		{"/simple/pkg", "/simple/pkg/"},
+		{"/latest.rpm", "/pool/f-2.rpm"},
+	} {
+		for range 2 {
+			resp, err := noFollow.Get(fx.front.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != tc.location {
+				t.Errorf("GET %s: got %d Location %q; want 302 %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), tc.location)
+			}
+		}
+		if gets, _ := o.counts(tc.path); gets != 2 {
+			t.Errorf("GET %s: upstream got %d requests; want 2 (a redirect is not kept)", tc.path, gets)
+		}
+	}
+	if status, b := fx.body(t, "/simple/pkg"); status != http.StatusOK || !strings.Contains(string(b), "pkg-1.0") {
+		t.Errorf("GET /simple/pkg, following: got %d %q; want the listing", status, b)
+	}
+	for range 2 {
+		if status, b := fx.body(t, "/external.rpm"); status != http.StatusOK || string(b) != "from the cdn" {
+			t.Errorf("GET /external.rpm: got %d %q; want the CDN's file", status, b)
+		}
+	}
+	if gets, _ := cdn.counts("/blob/123"); gets != 1 {
+		t.Errorf("the CDN got %d requests; want 1: the file is kept under /external.rpm", gets)
+	}
+}
+
+// rawGet sends a request line with path as is, and returns the status.
+func rawGet(t *testing.T, addr, path string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestCacheRefusesPaths(t *testing.T) {
+	paths := []string{
+		"//etc/passwd", "/%2Fetc/shadow", "/a/%2f/b", "/a/..;/b", "/..;/etc/passwd", "/a;b/c", "/a%3Bb",
+		"/a%5Cb", "/a%5c..%5cb", "/a//b", "/../a", "/a/./b", "/a/%2e%2e/b", "/a%00b",
+	}
+	t.Run("http", func(t *testing.T) {
+		o := newOrigin(t)
+		fx := newCache(t, o.URL+"/repo/")
+		for _, p := range paths {
+			if got := rawGet(t, fx.front.Listener.Addr().String(), p); got != http.StatusBadRequest {
+				t.Errorf("GET %s: got %d; want 400", p, got)
+			}
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.all != 0 {
+			t.Errorf("upstream got %d requests; want none", o.all)
+		}
+	})
+	t.Run("ftp", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
+		defer func() { l.Close(); <-done }()
+		fx := newCache(t, "ftp://"+l.Addr().String()+"/pub/")
+		for _, p := range paths {
+			if got := rawGet(t, fx.front.Listener.Addr().String(), p); got != http.StatusBadRequest {
+				t.Errorf("GET %s: got %d; want 400", p, got)
+			}
+		}
+		if n := accepted.Load(); n != 0 {
+			t.Errorf("the FTP upstream got %d connections; want none", n)
+		}
+	})
+}

@@ -1,0 +1,449 @@
+package fetch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultMinSegmentSize is the smallest part of a file that a segmented
+// download fetches on a connection of its own, used for a zero
+// Options.MinSegmentSize.
+const DefaultMinSegmentSize = 1 << 20
+
+// span is the bytes [start, end) of a file.
+type span struct{ start, end int64 }
+
+// segmented is a download to a file split into spans fetched at once on
+// several connections (Options.Segments). Every span is written in place
+// in the temporary file; the digests are computed in file order as the
+// written prefix grows, from the bytes in hand when a write extends it and
+// read back from the file for spans that were written ahead of it.
+type segmented struct {
+	d    *download
+	size int64 // of the whole file
+	file *os.File
+	ctx  context.Context // ends when the download ends or fails
+	stop context.CancelCauseFunc
+	urls []*url.URL // where spans may come from; urls[0] is the first response's
+	// validator guards the spans asked of urls[0]; every other URL is
+	// guarded by the expected digest.
+	validator string
+
+	mu      sync.Mutex
+	pending []span // spans nobody is fetching, by start
+	ahead   []span // spans written past the hashed prefix, by start
+	got     int64  // bytes written, for Progress
+	err     error  // the first error that ends the download
+	last    error  // the last error of a connection that gave up
+}
+
+// segmentable reports whether the response resp of u, about to be read,
+// may be split: a download to a file only, whose size is known and large
+// enough, from a server that accepts ranges (Accept-Ranges: bytes), with a
+// validator or an expected digest to guard the spans.
+func (d *download) segmentable(u *url.URL, resp *Response) bool {
+	f := d.f
+	if f.segments < 2 || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
+		return false
+	}
+	if !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes") {
+		return false
+	}
+	if d.guard(u) == "" && len(d.sink.want) == 0 {
+		return false
+	}
+	return resp.Size-resp.Offset >= 2*f.minSegment
+}
+
+// guard returns the validator that guards a range asked of u: the one of
+// the response the written bytes came from, when it came from u.
+func (d *download) guard(u *url.URL) string {
+	if d.source == u.String() {
+		return d.validator
+	}
+	return ""
+}
+
+// attemptState is what an attempt hands to a segmented download: its
+// response, the body to read, its stall timer and what ends it.
+type attemptState struct {
+	resp    *Response
+	body    io.ReadCloser
+	stall   *stallTimer
+	cancel  context.CancelCauseFunc // cancels the attempt's context
+	fail    func(error) error       // names a stall or a cancellation
+	release func()                  // gives back the attempt's Limiter slot
+}
+
+// segmented reads the file of u on several connections: the attempt's own
+// response streams the first span and each following one that no other
+// connection took yet; up to Options.Segments-1 more connections, each
+// holding its own Limiter slot, fetch the others with range requests to u
+// and, when the request has an expected digest, to its other URLs. A span
+// whose connection fails goes back to be taken over from where it stopped.
+// It returns when the whole file is written and hashed, or with the error
+// that ends the attempt; the bytes hashed so far stay in the sink.
+func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) error {
+	file, err := d.sink.file()
+	if err != nil {
+		a.body.Close()
+		return err
+	}
+	start, size := a.resp.Offset, a.resp.Size
+	n := min(int64(d.f.segments), (size-start)/d.f.minSegment)
+	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.guard(u), got: start}
+	if len(d.sink.want) > 0 {
+		for _, m := range d.urls {
+			if m.String() != u.String() {
+				s.urls = append(s.urls, m)
+			}
+		}
+	}
+	s.ctx, s.stop = context.WithCancelCause(ctx)
+	defer s.stop(nil)
+	for i := range n {
+		s.pending = append(s.pending, span{start + i*(size-start)/n, start + (i+1)*(size-start)/n})
+	}
+	first := s.pending[0]
+	s.pending = s.pending[1:]
+
+	var wg sync.WaitGroup
+	for i := range int(n) - 1 {
+		wg.Go(func() { s.work(s.urls[(i+1)%len(s.urls)], nil) })
+	}
+	// The attempt's own connection: its body holds the file from start on.
+	// It stops at once when the download ends.
+	unhook := context.AfterFunc(s.ctx, func() { a.cancel(context.Cause(s.ctx)) })
+	pos, end, err := s.fill(a.body, first.start, first.end, true, a.stall)
+	unhook()
+	a.stall.pause()
+	a.body.Close()
+	a.cancel(nil)
+	if err != nil {
+		err = a.fail(fmt.Errorf("%s: %w", u.Redacted(), err))
+		s.giveBack(span{pos, end})
+		if s.settle(err) {
+			a.release()
+			if s.sleep(u, 1, err) {
+				s.work(u, nil)
+			}
+		}
+	} else {
+		s.work(u, a.release)
+	}
+	wg.Wait()
+	// The next writes of the sink, if any, go after the hashed prefix.
+	if _, err := file.Seek(d.sink.written, io.SeekStart); err != nil {
+		return &sinkError{err}
+	}
+	switch {
+	case s.err != nil:
+		return s.err
+	case d.sink.written < size:
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
+		}
+		if s.last != nil {
+			return s.last
+		}
+		return fmt.Errorf("%s: segments ended at byte %d of %d: %w", u.Redacted(), d.sink.written, size, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// settle decides what a connection does after err: it returns true to try
+// again (after a wait), false to stop. An error that another connection
+// cannot mend ends the whole download.
+func (s *segmented) settle(err error) bool {
+	var temp *TemporaryError
+	if s.ctx.Err() != nil {
+		return false
+	}
+	if isFinal(err) || !isTemporary(err, &temp) {
+		s.fail(err)
+		return false
+	}
+	s.mu.Lock()
+	s.last = err
+	s.mu.Unlock()
+	return true
+}
+
+// fail ends the download with err, unless it already ended.
+func (s *segmented) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.stop(err)
+}
+
+// work fetches spans from u until none is left, holding a Limiter slot
+// while it does (release, when not nil, is one already held). A failure
+// gives the rest of its span back and, after a backoff without the slot,
+// the connection tries again; it gives up after Options.Retries failures
+// in a row that brought fewer than MinProgress bytes, or after
+// Options.MaxAttempts failures in all, and a URL other than the first
+// response's that fails is left for that one.
+func (s *segmented) work(u *url.URL, release func()) {
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	failures, cuts := 0, 0
+	for s.ctx.Err() == nil {
+		if release == nil {
+			r, err := s.d.f.limiter.Acquire(s.ctx, hostKey(u))
+			if err != nil {
+				return
+			}
+			release = r
+		}
+		sp, ok := s.take()
+		if !ok {
+			return
+		}
+		pos, err := s.fetch(u, sp)
+		if err == nil {
+			failures = 0
+			continue
+		}
+		s.giveBack(span{pos, sp.end})
+		if pos-sp.start >= MinProgress {
+			failures = 0
+		}
+		if cuts++; cuts >= s.d.f.maxAttempts {
+			s.settle(err)
+			return
+		}
+		if u != s.urls[0] {
+			var temp *TemporaryError
+			if isFinal(err) || !isTemporary(err, &temp) || failures >= s.d.f.retries {
+				// A mirror that fails leaves its spans to the first URL.
+				s.d.f.log.Info("fetch: segment leaves mirror", "url", u.Redacted(), "err", err)
+				u, failures = s.urls[0], 0
+				release()
+				release = nil
+				continue
+			}
+		} else if !s.settle(err) {
+			return
+		}
+		failures++
+		if failures > s.d.f.retries {
+			return
+		}
+		release()
+		release = nil
+		if !s.sleep(u, failures, err) {
+			return
+		}
+	}
+}
+
+// sleep waits before retry n of a connection that failed with err, and
+// reports whether the download still runs.
+func (s *segmented) sleep(u *url.URL, n int, err error) bool {
+	wait := s.d.f.backoff(n)
+	var temp *TemporaryError
+	if errors.As(err, &temp) && temp.After > 0 {
+		wait = min(temp.After, s.d.f.maxRetryAfter)
+	}
+	s.d.f.log.Info("fetch: retrying segment", "url", u.Redacted(), "err", err, "wait", wait)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// take returns the last span nobody is fetching. The spans are taken from
+// the end of the file while the first response streams on from its start,
+// claiming span after span: it stops only where it meets the others, when
+// nothing is left to take, so that it never leaves a connection half read
+// to open another.
+func (s *segmented) take() (span, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return span{}, false
+	}
+	sp := s.pending[len(s.pending)-1]
+	s.pending = s.pending[:len(s.pending)-1]
+	return sp, true
+}
+
+// claimAt returns the end of the span that starts at pos, which the caller
+// now fetches, or pos when no pending span starts there.
+func (s *segmented) claimAt(pos int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) > 0 && s.pending[0].start == pos {
+		end := s.pending[0].end
+		s.pending = s.pending[1:]
+		return end
+	}
+	return pos
+}
+
+// giveBack returns the unfetched rest of a span, to be taken over.
+func (s *segmented) giveBack(sp span) {
+	if sp.start >= sp.end {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(s.pending, sp.start, func(p span, start int64) int { return cmp.Compare(p.start, start) })
+	s.pending = slices.Insert(s.pending, i, sp)
+}
+
+// fetch opens sp of u on a connection of its own and writes it to the
+// file. It returns the position reached.
+func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
+	d := s.d
+	validator := ""
+	if u == s.urls[0] {
+		validator = s.validator
+	}
+	actx, cancel := context.WithCancelCause(s.ctx)
+	defer cancel(nil)
+	stall := startStall(d.f.stall, cancel)
+	defer stall.pause()
+	fail := func(err error) error {
+		if s.ctx.Err() != nil {
+			// Another connection ended the download, or ctx did.
+			return fmt.Errorf("%s: %w", u.Redacted(), context.Cause(s.ctx))
+		}
+		return d.interrupted(s.ctx, actx, u, err)
+	}
+	s.mu.Lock()
+	d.attempts++
+	s.mu.Unlock()
+	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
+		URL: u, Offset: sp.start, Length: sp.end - sp.start, Validator: validator, Header: d.headers(u), Alive: stall.alive,
+	})
+	if err != nil {
+		return sp.start, fail(err)
+	}
+	defer body.Close()
+	switch {
+	case resp.Offset != sp.start, resp.Size != s.size,
+		validator != "" && validatorOf(resp.Header) != validator:
+		err := fmt.Errorf("%s: the file changed or the server ignored the range: asked for bytes %d-%d of %d, got byte %d on of %d",
+			u.Redacted(), sp.start, sp.end-1, s.size, resp.Offset, resp.Size)
+		if u == s.urls[0] {
+			// The next attempt finds out whether the file changed.
+			s.fail(err)
+		}
+		return sp.start, &TemporaryError{Err: err}
+	}
+	pos, _, err := s.fill(body, sp.start, sp.end, false, stall)
+	if err != nil {
+		return pos, fail(fmt.Errorf("%s: %w", u.Redacted(), err))
+	}
+	return pos, nil
+}
+
+// fill writes r, which holds the file from pos on, to the file up to end,
+// and then, with chain, on through each following span that nobody took
+// yet. It returns the position reached and the end of the spans it took.
+func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTimer) (int64, int64, error) {
+	bp := s.d.f.buffers.Get().(*[]byte)
+	defer s.d.f.buffers.Put(bp)
+	buf := *bp
+	for pos < end {
+		n, rerr := r.Read(buf[:min(int64(len(buf)), end-pos)])
+		if n > 0 {
+			stall.pause()
+			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
+				return pos, end, &sinkError{err}
+			}
+			if err := s.wrote(pos, buf[:n]); err != nil {
+				return pos, end, err
+			}
+			pos += int64(n)
+			stall.alive()
+			if pos == end && chain {
+				end = s.claimAt(end)
+			}
+		}
+		if rerr == io.EOF && pos < end {
+			return pos, end, fmt.Errorf("body ended at byte %d, span ends at %d: %w", pos, end, io.ErrUnexpectedEOF)
+		}
+		if rerr != nil && rerr != io.EOF {
+			return pos, end, rerr
+		}
+		if s.ctx.Err() != nil {
+			return pos, end, context.Cause(s.ctx)
+		}
+	}
+	return pos, end, nil
+}
+
+// wrote records that p is in the file at off and hashes what became the
+// contiguous prefix: p itself when it extends the prefix, then the spans
+// written ahead that now follow it, read back from the file.
+func (s *segmented) wrote(off int64, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sk := s.d.sink
+	s.got += int64(len(p))
+	if off != sk.written {
+		end := off + int64(len(p))
+		i, _ := slices.BinarySearchFunc(s.ahead, off, func(a span, start int64) int { return cmp.Compare(a.start, start) })
+		switch {
+		case i > 0 && s.ahead[i-1].end == off:
+			s.ahead[i-1].end = end
+			if i < len(s.ahead) && s.ahead[i].start == end {
+				s.ahead[i-1].end = s.ahead[i].end
+				s.ahead = slices.Delete(s.ahead, i, i+1)
+			}
+		case i < len(s.ahead) && s.ahead[i].start == end:
+			s.ahead[i].start = off
+		default:
+			s.ahead = slices.Insert(s.ahead, i, span{off, end})
+		}
+	} else {
+		sk.hashed(p)
+		for len(s.ahead) > 0 && s.ahead[0].start == sk.written {
+			if err := s.hashFile(s.ahead[0].end); err != nil {
+				return err
+			}
+			s.ahead = s.ahead[1:]
+		}
+	}
+	if s.d.req.Progress != nil {
+		s.d.req.Progress(s.got, s.size)
+	}
+	return nil
+}
+
+// hashFile hashes the file from the hashed prefix up to end.
+func (s *segmented) hashFile(end int64) error {
+	sk := s.d.sink
+	bp := s.d.f.buffers.Get().(*[]byte)
+	defer s.d.f.buffers.Put(bp)
+	buf := *bp
+	for sk.written < end {
+		n, err := s.file.ReadAt(buf[:min(int64(len(buf)), end-sk.written)], sk.written)
+		sk.hashed(buf[:n])
+		if err != nil && sk.written < end {
+			return &sinkError{fmt.Errorf("reading back %s: %w", s.file.Name(), err)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package fetch_test
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fetchkit/fetch"
+)
+
+func TestLongFileName(t *testing.T) {
+	content := blob(70000, 1)
+	for _, n := range []int{200, 237, 250, 255} {
+		name := strings.Repeat("é", n/2) + strings.Repeat("x", n%2) // cut between characters
+		s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+		dir := t.TempDir()
+		_, err := quickFetcher(t, fetch.Options{}).Fetch(testContext(t), fetch.Request{
+			URL: s.URL + "/f", Path: filepath.Join(dir, name), Digests: sha256Of(content),
+		})
+		if err != nil {
+			t.Fatalf("%d bytes: %v", len(name), err)
+		}
+		if got := readFile(t, filepath.Join(dir, name)); !bytes.Equal(got, content) {
+			t.Errorf("%d bytes: got %d bytes; want %d", len(name), len(got), len(content))
+		}
+		onlyFiles(t, dir, name)
+	}
+}
+
+func TestSizeKnown(t *testing.T) {
+	endless := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 32<<10)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
+	})
+	empty := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	tests := []struct {
+		name    string
+		handler http.Handler
+		req     fetch.Request
+		wantErr bool
+	}{
+		{name: "0 known, endless body", handler: endless, req: fetch.Request{SizeKnown: true}, wantErr: true},
+		{name: "0 known, empty body", handler: empty, req: fetch.Request{SizeKnown: true, Digests: sha256Of(nil)}},
+		{name: "0 unknown, empty body", handler: empty, req: fetch.Request{}},
+		{name: "negative known", handler: empty, req: fetch.Request{Size: -1, SizeKnown: true}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(t, plainHTTP, tt.handler)
+			dir := t.TempDir()
+			req := tt.req
+			req.URL, req.Path = s.URL+"/x", filepath.Join(dir, "x")
+			res, err := quickFetcher(t, fetch.Options{Retries: -1}).Fetch(testContext(t), req)
+			if tt.wantErr {
+				var se *fetch.SizeError
+				if !errors.As(err, &se) && !errors.Is(err, fetch.ErrInvalidRequest) {
+					t.Fatalf("got %v; want a SizeError or ErrInvalidRequest", err)
+				}
+				if se != nil && (se.Expected != 0 || se.Actual != 1) {
+					t.Errorf("got %+v; want expected 0, actual 1: cut at the first byte", se)
+				}
+				onlyFiles(t, dir)
+				return
+			}
+			if err != nil || res.Size != 0 {
+				t.Fatalf("got %d bytes, %v; want 0, nil", res.Size, err)
+			}
+			onlyFiles(t, dir, "x")
+		})
+	}
+}
+
+func TestRoot(t *testing.T) {
+	content := blob(50000, 2)
+	s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("in", filepath.Join(dir, "inlink")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	f := quickFetcher(t, fetch.Options{})
+	tests := []struct {
+		path    string
+		invalid bool // ErrInvalidRequest, no transfer
+		fails   bool
+	}{
+		{path: "a/b/x"},
+		{path: "inlink/x"}, // a link that stays inside
+		{path: "link/x", fails: true},
+		{path: "link/deeper/x", fails: true},
+		{path: "../x", invalid: true},
+		{path: filepath.Join(outside, "x"), invalid: true},
+		{path: "", invalid: true},
+	}
+	for _, tt := range tests {
+		res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + "/f", Root: root, Path: tt.path, Digests: sha256Of(content)})
+		switch {
+		case tt.invalid && !errors.Is(err, fetch.ErrInvalidRequest):
+			t.Errorf("%q: got %v; want ErrInvalidRequest", tt.path, err)
+		case tt.invalid && res.Attempts != 0:
+			t.Errorf("%q: %d attempts; want none", tt.path, res.Attempts)
+		case tt.fails && err == nil:
+			t.Errorf("%q: no error; want a write refused", tt.path)
+		case !tt.invalid && !tt.fails && err != nil:
+			t.Errorf("%q: %v", tt.path, err)
+		case !tt.invalid && !tt.fails:
+			if got := readFile(t, filepath.Join(dir, tt.path)); !bytes.Equal(got, content) {
+				t.Errorf("%q: got %d bytes; want %d", tt.path, len(got), len(content))
+			}
+		}
+	}
+	onlyFiles(t, outside)
+	noPartials(t, dir)
+}

@@ -61,7 +61,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		d.home = hostKey(home)
 	}
 	var errs []error
-	for _, u := range urls {
+	for i, u := range urls {
 		res.URL = u.Redacted()
 		err = d.tryURL(ctx, u)
 		if err == nil {
@@ -78,6 +78,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			// The bytes are wrong, not cut short: the next URL starts
 			// from zero, which a Writer that has them cannot.
 			if !s.canRestart() {
+				if i < len(urls)-1 {
+					errs[len(errs)-1] = fmt.Errorf("%w; mirrors not tried: the Writer already received the body", err)
+				}
 				break
 			}
 			if rerr := s.restart(); rerr != nil {
@@ -90,6 +93,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	res.Attempts = d.attempts
 	if err != nil {
 		res.Err = errors.Join(errs...)
+		res.Size = s.written
 		return res
 	}
 	res.URL, res.Header = d.url, d.header

@@ -214,7 +214,7 @@ type Request struct {
 	// own host and never appears in errors or logs.
 	URL string
 	// Mirrors are other URLs of the same bytes, tried in order when URL
-	// fails.
+	// fails, or serves bytes of another size or digest (but see Writer).
 	Mirrors []string
 	// Path is the destination file. Its folders are created; the bytes go
 	// to a temporary file beside it that is renamed over Path only after
@@ -232,7 +232,11 @@ type Request struct {
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with ErrCannotResume.
+	// fails with ErrCannotResume. So a Writer that received a whole body
+	// that then fails its size or digest check ends the request: the
+	// mirrors are not tried, and the error says so ("mirrors not tried:
+	// the Writer already received the body"). Result.Size counts the bytes
+	// the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
 	// SizeKnown is set. A server that announces another size is refused

@@ -51,6 +51,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -190,6 +191,13 @@ type Options struct {
 	// UserAgent is the User-Agent header of every HTTP request; a
 	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
 	UserAgent string
+
+	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
+	// pool: the roots trusted, a client certificate, verification. Nil
+	// means the crypto/tls defaults: the system's roots, which the
+	// SSL_CERT_FILE and SSL_CERT_DIR environment variables replace. A
+	// Client or FTP given in Options keeps its own.
+	TLSConfig *tls.Config
 
 	// AllowInsecureRedirect lets an https URL follow a redirect to plain
 	// http. Without it such a redirect fails.
@@ -396,14 +404,14 @@ func New(opts Options) *Fetcher {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Client == nil {
-		f.client, f.ownClient = newClient(f.limiter), true
+		f.client, f.ownClient = newClient(f.limiter, opts.TLSConfig), true
 	} else {
 		c := *opts.Client
 		f.client = &c
 	}
 	f.client.CheckRedirect = redirectPolicy(f.client.CheckRedirect, opts.AllowInsecureRedirect)
 	if f.ftp == nil {
-		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
+		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost(), TLSConfig: opts.TLSConfig}), true
 	}
 	ua := opts.UserAgent
 	if ua == "" {

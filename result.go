@@ -37,7 +37,11 @@ type Result struct {
 	// URL is the URL that served the bytes, or on failure the last URL
 	// tried. Its password, if any, is redacted.
 	URL string
-	// Size is the number of bytes delivered.
+	// Size is the number of bytes delivered. On failure it is the number
+	// of bytes the sinks received from the last transfer: with a Writer,
+	// every byte the Writer was sent (never twice, so they are the first
+	// Size bytes of the file); with a Path alone, bytes of a temporary file
+	// that was removed.
 	Size int64
 	// Digests holds the hex digests of the delivered bytes: one for every
 	// algorithm the request named, and sha256 always.

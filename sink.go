@@ -113,7 +113,8 @@ func (s *sink) Write(p []byte) (int, error) {
 		}
 	}
 	if s.writer != nil {
-		if _, err := s.writer.Write(p); err != nil {
+		if n, err := s.writer.Write(p); err != nil {
+			s.written += int64(n) // what the Writer took: Result.Size
 			return 0, &sinkError{fmt.Errorf("writer: %w", err)}
 		}
 	}

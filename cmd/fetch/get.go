@@ -57,10 +57,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		cfg.base += "/"
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	opts.FileRoots = []string{"/"} // the user names the files: any they can read
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
@@ -119,7 +121,7 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 	if err := checkInside(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
-	return fetch.Request{
+	req := fetch.Request{
 		URL:       e.URL,
 		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
 		Root:      root,
@@ -127,7 +129,9 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
-	}, name, nil
+	}
+	cfg.request(&req)
+	return req, name, nil
 }
 
 // download fetches the requests that feed sends, counting them in rep,

@@ -96,6 +96,9 @@ Flags:
   -retries N      extra attempts after a transient failure (default 3; 0: none);
                   an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
+  and, to talk to the upstream, the flags that "fetch -h" describes:
+  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file
+  and -allow-insecure-redirect
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
 the proxy could not serve (a DIR in use, an address taken) or responses had
@@ -120,10 +123,12 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 
-	opts := pc.options()
+	opts, closeOpts := pc.options()
+	defer closeOpts()
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()
+	pc.warn(stderr)
 	maxAge := pc.maxAge
 	if maxAge == 0 {
 		maxAge = -1 // revalidate every time
@@ -236,6 +241,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.IntVar(&pc.perHost, "per-host", fetch.DefaultPerHost, "")
 	fs.IntVar(&pc.retries, "retries", fetch.DefaultRetries, "")
 	fs.DurationVar(&pc.stall, "stall", fetch.DefaultStallTimeout, "")
+	pc.netConfig.define(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -263,14 +269,19 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	case pc.stall <= 0:
 		return nil, nil, fmt.Errorf("-stall %v: want a positive duration", pc.stall)
 	}
+	if err := pc.netConfig.check(); err != nil {
+		return nil, nil, err
+	}
 	if base, err = proxyBase("-upstream", pc.upstream); err != nil {
 		return nil, nil, err
 	}
+	pc.loginURL(base)
 	for _, m := range pc.mirrors {
 		u, err := proxyBase("-mirror", m)
 		if err != nil {
 			return nil, nil, err
 		}
+		pc.loginURL(u)
 		mirrors = append(mirrors, u)
 	}
 	return base, mirrors, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -40,6 +41,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stdout, stderr, err)
 	}
+	cfg.loginURL(manifest)
 	dir := operands[1]
 	root, real, err := openDir(dir)
 	if err != nil {
@@ -57,7 +59,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mirrors[i] = u
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	for _, u := range append([]*url.URL{manifest}, mirrors...) {
 		if u.Scheme == "file" {
 			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Dir(u.Path)))
@@ -65,10 +68,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, root: root, real: real,
+	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
 		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
@@ -83,7 +87,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		root.Remove(tmpName)
 	}()
 	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp)})
+	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp), Header: cfg.header.Clone()})
 	if err == nil {
 		err = check.finish()
 	}
@@ -169,6 +173,7 @@ type syncer struct {
 	mirrors  mirror.Static // the manifest's directory on each -mirror
 	root     *os.Root      // DIR
 	real     string        // DIR's real path
+	header   http.Header   // of -H
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -266,6 +271,7 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 		Size:      e.Size,
 		SizeKnown: true,
 		Digests:   map[string]string{"sha256": e.SHA256},
+		Header:    s.header.Clone(),
 	}
 }
 

@@ -34,7 +34,9 @@ type download struct {
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: RedactURL(req.URL)}
+	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync, f.keepPartial)
 	if err != nil {
 		res.Err = err
@@ -102,6 +104,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			// The bytes are wrong, not cut short: the next URL starts
 			// from zero, which a Writer that has them cannot.
 			if !s.canRestart() {
+				if i < len(urls)-1 {
+					errs[len(errs)-1] = fmt.Errorf("%w; mirrors not tried: the Writer already received the body", err)
+				}
 				break
 			}
 			if rerr := s.restart(); rerr != nil {
@@ -114,6 +119,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	res.Attempts = d.attempts
 	if err != nil {
 		res.Err = errors.Join(errs...)
+		res.Size = s.written
 		s.discard()
 		res.Partial = s.kept
 		return res
@@ -280,6 +286,7 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 			if _, err := d.sink.Write((*bp)[:n]); err != nil {
 				return err
 			}
+			d.f.stats.bytes.Add(int64(n))
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}

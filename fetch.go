@@ -29,7 +29,8 @@
 // for a slot, so its memory does not grow with the number of requests. A
 // request whose host is at its cap waits without holding a slot while
 // requests to other hosts start. Every request FetchAll takes gets its
-// Result, also when its context is cancelled.
+// Result, also when its context is cancelled. Fetcher.Stats counts the
+// requests of a Fetcher, ended and in flight, and their bytes.
 //
 // # Errors
 //
@@ -50,6 +51,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +109,8 @@ type Options struct {
 	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
 	// least MinProgress new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
-	// up a retry: the next attempt resumes where it stopped. 0 means
+	// up a retry: the next attempt resumes where it stopped; each
+	// connection of a segmented download counts the same way. 0 means
 	// DefaultRetries; negative means none, and then the first failure ends
 	// the URL, with or without progress.
 	Retries int
@@ -210,6 +213,13 @@ type Options struct {
 	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
 	UserAgent string
 
+	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
+	// pool: the roots trusted, a client certificate, verification. Nil
+	// means the crypto/tls defaults: the system's roots, which the
+	// SSL_CERT_FILE and SSL_CERT_DIR environment variables replace. A
+	// Client or FTP given in Options keeps its own.
+	TLSConfig *tls.Config
+
 	// AllowInsecureRedirect lets an https URL follow a redirect to plain
 	// http. Without it such a redirect fails.
 	AllowInsecureRedirect bool
@@ -226,7 +236,7 @@ type Request struct {
 	// own host and never appears in errors or logs.
 	URL string
 	// Mirrors are other URLs of the same bytes, tried in order when URL
-	// fails.
+	// fails, or serves bytes of another size or digest (but see Writer).
 	Mirrors []string
 	// Path is the destination file. Its folders are created; the bytes go
 	// to a temporary file beside it that is renamed over Path only after
@@ -244,7 +254,11 @@ type Request struct {
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with ErrCannotResume.
+	// fails with ErrCannotResume. So a Writer that received a whole body
+	// that then fails its size or digest check ends the request: the
+	// mirrors are not tried, and the error says so ("mirrors not tried:
+	// the Writer already received the body"). Result.Size counts the bytes
+	// the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
 	// SizeKnown is set. A server that announces another size is refused
@@ -359,6 +373,7 @@ type Fetcher struct {
 	health    *health
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
+	stats     stats
 
 	retries       int
 	maxAttempts   int
@@ -412,14 +427,14 @@ func New(opts Options) *Fetcher {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Client == nil {
-		f.client, f.ownClient = newClient(f.limiter), true
+		f.client, f.ownClient = newClient(f.limiter, opts.TLSConfig), true
 	} else {
 		c := *opts.Client
 		f.client = &c
 	}
 	f.client.CheckRedirect = redirectPolicy(f.client.CheckRedirect, opts.AllowInsecureRedirect)
 	if f.ftp == nil {
-		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
+		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost(), TLSConfig: opts.TLSConfig}), true
 	}
 	ua := opts.UserAgent
 	if ua == "" {
@@ -446,6 +461,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+// Supports reports whether f opens URLs of scheme: http, https, ftp and
+// ftps always, file where [Options.FileRoots] allows, and those of
+// [Options.Protocols]. A [Resolver] uses it to leave out the URLs that f
+// could not open.
+func (f *Fetcher) Supports(scheme string) bool { return f.protocols[scheme] != nil }
 
 // Close closes the idle connections of the HTTP client and the FTP pool
 // that the Fetcher owns; those given in Options are left to their owner.

@@ -29,6 +29,18 @@ var algorithms = map[string]func() hash.Hash{
 	"sha512": sha512.New,
 }
 
+// DigestSize returns the size in bytes of a digest of algorithm, one of
+// the names [Request.Digests] knows (md5, sha1, sha224, sha256, sha384,
+// sha512, in any case), or 0 for a name it does not know. A digest in
+// [Request.Digests] is twice that many hex digits.
+func DigestSize(algorithm string) int {
+	newHash, ok := algorithms[strings.ToLower(algorithm)]
+	if !ok {
+		return 0
+	}
+	return newHash().Size()
+}
+
 // sink receives the bytes of one request: it hashes them, writes them to a
 // temporary file beside Path and to the Writer, and counts them. Restart
 // and commit make the temporary file a verified file at Path, or nothing.
@@ -110,7 +122,8 @@ func (s *sink) Write(p []byte) (int, error) {
 		}
 	}
 	if s.writer != nil {
-		if _, err := s.writer.Write(p); err != nil {
+		if n, err := s.writer.Write(p); err != nil {
+			s.written += int64(n) // what the Writer took: Result.Size
 			return 0, &sinkError{fmt.Errorf("writer: %w", err)}
 		}
 	}

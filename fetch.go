@@ -24,9 +24,13 @@
 //
 // A Fetcher is safe for concurrent use. Each transfer holds a slot of the
 // Limiter for as long as it holds a connection, and gives it back while it
-// waits to retry. FetchAll runs at most Limiter.Max requests at once on a
-// fixed set of goroutines and takes a request from its channel only when one
-// of them is free, so its memory does not grow with the number of requests.
+// waits to retry. FetchAll runs at most Limiter.Max requests at once, each
+// on a goroutine of its own, and holds at most 4×Limiter.Max more waiting
+// for a slot, so its memory does not grow with the number of requests. A
+// request whose host is at its cap waits without holding a slot while
+// requests to other hosts start. Every request FetchAll takes gets its
+// Result, also when its context is cancelled. Fetcher.Stats counts the
+// requests of a Fetcher, ended and in flight, and their bytes.
 //
 // # Errors
 //
@@ -47,6 +51,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -61,11 +66,18 @@ import (
 // Defaults used for zero fields of Options.
 const (
 	DefaultRetries       = 3
+	DefaultMaxAttempts   = 1000
 	DefaultStallTimeout  = 30 * time.Second
 	DefaultBackoffBase   = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
 )
+
+// MinProgress is the number of new bytes an attempt must deliver before
+// it fails for the failure not to use up one of Options.Retries. A server
+// that sends a few bytes on each connection makes no progress by this
+// measure, and runs out of retries as one that sends none.
+const MinProgress = 64 << 10
 
 // Options configures a Fetcher. The zero value of each field means its
 // documented default.
@@ -93,9 +105,22 @@ type Options struct {
 	Limiter *Limiter
 
 	// Retries is the number of extra attempts made at each URL after a
-	// transient failure: a network error, a stall, HTTP 408, 429 or 5xx,
-	// an FTP 4xx reply. 0 means DefaultRetries; negative means none.
+	// transient failure that made no progress: a network error, a stall,
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
+	// least MinProgress new bytes before it failed (a connection cut after
+	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
+	// up a retry: the next attempt resumes where it stopped; each
+	// connection of a segmented download counts the same way. 0 means
+	// DefaultRetries; negative means none, and then the first failure ends
+	// the URL, with or without progress.
 	Retries int
+
+	// MaxAttempts caps the attempts made at one URL, those that made
+	// progress included, so that a server that cuts every connection
+	// cannot keep a request going forever: with cuts every 8 MB, the
+	// default lets a file of up to 8 GB through. 0 means
+	// DefaultMaxAttempts.
+	MaxAttempts int
 
 	// StallTimeout aborts (and retries) an attempt that receives no byte
 	// for this long, from its start to its end: connecting, waiting for a
@@ -158,6 +183,27 @@ type Options struct {
 	// renamed to its Path.
 	Sync bool
 
+	// KeepPartial keeps the bytes of a download to a Path (without a
+	// Writer) that fails or is cancelled, and resumes them when a later
+	// request, of this Fetcher or of another in a later process, is for
+	// the same Path. The bytes go to a partial file beside Path named by
+	// [PartialPath], held with an flock while a download writes to it,
+	// with a guard file beside it (its name + ".guard") that records the
+	// URL they came from, that response's validator (a strong ETag, else
+	// Last-Modified) and the expected Size and Digests. A later request
+	// resumes them only when it expects the same Size and Digests, and
+	// either a validator guards the range request (If-Range, from the same
+	// URL; a changed file is then sent whole and replaces them) or an
+	// expected digest will catch a changed file; it reads them back once
+	// to compute their digests. Otherwise it starts from zero. A partial
+	// file never becomes Path unverified, and a successful download leaves
+	// neither file behind. Result.Partial says how many bytes were kept.
+	// When another live download holds the partial file of a Path, a
+	// request for it writes to a temporary file of its own and keeps
+	// nothing. See [RemoveLeftovers] for the files that no download will
+	// resume.
+	KeepPartial bool
+
 	// FileRoots lists the directories that file:// URLs may read from
 	// (symbolic links are resolved before the check). Empty means that
 	// file URLs are refused.
@@ -166,6 +212,13 @@ type Options struct {
 	// UserAgent is the User-Agent header of every HTTP request; a
 	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
 	UserAgent string
+
+	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
+	// pool: the roots trusted, a client certificate, verification. Nil
+	// means the crypto/tls defaults: the system's roots, which the
+	// SSL_CERT_FILE and SSL_CERT_DIR environment variables replace. A
+	// Client or FTP given in Options keeps its own.
+	TLSConfig *tls.Config
 
 	// AllowInsecureRedirect lets an https URL follow a redirect to plain
 	// http. Without it such a redirect fails.
@@ -183,7 +236,7 @@ type Request struct {
 	// own host and never appears in errors or logs.
 	URL string
 	// Mirrors are other URLs of the same bytes, tried in order when URL
-	// fails.
+	// fails, or serves bytes of another size or digest (but see Writer).
 	Mirrors []string
 	// Path is the destination file. Its folders are created; the bytes go
 	// to a temporary file beside it that is renamed over Path only after
@@ -201,7 +254,11 @@ type Request struct {
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with ErrCannotResume.
+	// fails with ErrCannotResume. So a Writer that received a whole body
+	// that then fails its size or digest check ends the request: the
+	// mirrors are not tried, and the error says so ("mirrors not tried:
+	// the Writer already received the body"). Result.Size counts the bytes
+	// the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
 	// SizeKnown is set. A server that announces another size is refused
@@ -316,13 +373,16 @@ type Fetcher struct {
 	health    *health
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
+	stats     stats
 
 	retries       int
+	maxAttempts   int
 	stall         time.Duration
 	backoffBase   time.Duration
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	keepPartial   bool
 	segments      int
 	minSegment    int64
 }
@@ -336,12 +396,14 @@ func New(opts Options) *Fetcher {
 		resolver:      opts.Resolver,
 		log:           opts.Logger,
 		retries:       opts.Retries,
+		maxAttempts:   opts.MaxAttempts,
 		stall:         orDefault(opts.StallTimeout, DefaultStallTimeout),
 		backoffBase:   orDefault(opts.BackoffBase, DefaultBackoffBase),
 		maxBackoff:    orDefault(opts.MaxBackoff, DefaultMaxBackoff),
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		keepPartial:   opts.KeepPartial,
 		segments:      opts.Segments,
 		minSegment:    opts.MinSegmentSize,
 	}
@@ -355,6 +417,9 @@ func New(opts Options) *Fetcher {
 	case f.retries < 0:
 		f.retries = 0
 	}
+	if f.maxAttempts <= 0 {
+		f.maxAttempts = DefaultMaxAttempts
+	}
 	if f.limiter == nil {
 		f.limiter = NewLimiter(0, 0)
 	}
@@ -362,14 +427,14 @@ func New(opts Options) *Fetcher {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Client == nil {
-		f.client, f.ownClient = newClient(f.limiter), true
+		f.client, f.ownClient = newClient(f.limiter, opts.TLSConfig), true
 	} else {
 		c := *opts.Client
 		f.client = &c
 	}
 	f.client.CheckRedirect = redirectPolicy(f.client.CheckRedirect, opts.AllowInsecureRedirect)
 	if f.ftp == nil {
-		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
+		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost(), TLSConfig: opts.TLSConfig}), true
 	}
 	ua := opts.UserAgent
 	if ua == "" {
@@ -397,6 +462,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Supports reports whether f opens URLs of scheme: http, https, ftp and
+// ftps always, file where [Options.FileRoots] allows, and those of
+// [Options.Protocols]. A [Resolver] uses it to leave out the URLs that f
+// could not open.
+func (f *Fetcher) Supports(scheme string) bool { return f.protocols[scheme] != nil }
+
 // Close closes the idle connections of the HTTP client and the FTP pool
 // that the Fetcher owns; those given in Options are left to their owner.
 // Close does not wait for transfers in flight: cancel their context first.
@@ -415,48 +486,6 @@ func (f *Fetcher) Close() error {
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	res := f.fetch(ctx, req)
 	return res, res.Err
-}
-
-// FetchAll downloads the requests received from reqs, at most
-// Limiter.Max at once, and sends their Results in completion order. It
-// takes a request from reqs only when it has a free transfer slot, so the
-// requests waiting in reqs are never all held in memory.
-//
-// The returned channel is closed once reqs is closed and every request
-// taken has its Result, or once ctx is done and every transfer has stopped;
-// the Results of requests cut short by ctx may then be dropped. A consumer
-// that cancels ctx may stop reading at once: no goroutine stays blocked.
-// Requests not taken stay in reqs.
-func (f *Fetcher) FetchAll(ctx context.Context, reqs <-chan Request) <-chan Result {
-	out := make(chan Result)
-	var wg sync.WaitGroup
-	for range f.limiter.Max() {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				var req Request
-				var ok bool
-				select {
-				case <-ctx.Done():
-					return
-				case req, ok = <-reqs:
-					if !ok {
-						return
-					}
-				}
-				res := f.fetch(ctx, req)
-				select {
-				case out <- res:
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(out)
-	}()
-	return out
 }
 
 // urls returns the parsed URLs to try for req, in order.

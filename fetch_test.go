@@ -574,8 +574,8 @@ func TestCancelledError(t *testing.T) {
 	}
 }
 
-// TestFetchAllWindow checks that FetchAll takes no more requests than it
-// has transfer slots.
+// TestFetchAllWindow checks that FetchAll holds no more requests than its
+// transfer slots and its look-ahead: 5×Limiter.Max.
 func TestFetchAllWindow(t *testing.T) {
 	release := make(chan struct{})
 	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -602,8 +602,10 @@ func TestFetchAllWindow(t *testing.T) {
 	for s.hits.Load() < 4 {
 		time.Sleep(time.Millisecond)
 	}
-	if n := sent.Load(); n > 4 {
-		t.Errorf("FetchAll took %d requests with 4 transfer slots busy; want 4", n)
+	// Give FetchAll time to take more than it may.
+	time.Sleep(20 * time.Millisecond)
+	if n := sent.Load(); n > 20 {
+		t.Errorf("FetchAll took %d requests with 4 transfer slots busy; want at most 20", n)
 	}
 	close(release)
 	n := 0

@@ -37,7 +37,11 @@ type Result struct {
 	// URL is the URL that served the bytes, or on failure the last URL
 	// tried. Its password, if any, is redacted.
 	URL string
-	// Size is the number of bytes delivered.
+	// Size is the number of bytes delivered. On failure it is the number
+	// of bytes the sinks received from the last transfer: with a Writer,
+	// every byte the Writer was sent (never twice, so they are the first
+	// Size bytes of the file); with a Path alone, bytes of a temporary file
+	// that was removed.
 	Size int64
 	// Digests holds the hex digests of the delivered bytes: one for every
 	// algorithm the request named, and sha256 always.
@@ -53,6 +57,10 @@ type Result struct {
 	// nothing was transferred, Attempts is 0, and Size and Digests are
 	// those of the file at Request.Path.
 	Skipped bool
+	// Partial is the number of bytes kept in the partial file of
+	// Request.Path, to be resumed by a later request, when the download
+	// failed with Options.KeepPartial; 0 otherwise.
+	Partial int64
 }
 
 // ErrNotFound is matched (with errors.Is) by the error of a download whose
@@ -119,6 +127,9 @@ type StatusError struct {
 	// FTP is set when Code is an FTP reply code; otherwise it is an HTTP
 	// status code. The protocol that makes the error sets it.
 	FTP bool
+	// Header holds the headers of an HTTP response: the validators of a
+	// 304 Not Modified, the Location of a redirect. nil for FTP.
+	Header http.Header
 }
 
 func (e *StatusError) Error() string {

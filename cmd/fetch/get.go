@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // runGet downloads the URLs given as operands and those of the -i list.
@@ -56,10 +57,12 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		cfg.base += "/"
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	opts.FileRoots = []string{"/"} // the user names the files: any they can read
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
@@ -119,37 +122,17 @@ func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e 
 	if err := inside.check(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
-	return fetch.Request{
+	req := fetch.Request{
 		URL:       e.URL,
-		Mirrors:   append(e.Mirrors, mirrorURLs(e.URL, cfg.base, cfg.mirrors)...),
+		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
 		Root:      root,
 		Path:      filepath.FromSlash(name),
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
-	}, name, nil
-}
-
-// mirrorURLs returns the URLs of rawURL on each of the mirror bases: the
-// part of rawURL after base (its directory, when base is empty) appended to
-// each mirror. A URL that does not start with base has none.
-func mirrorURLs(rawURL, base string, mirrors []string) []string {
-	if len(mirrors) == 0 {
-		return nil
 	}
-	if base == "" {
-		p, _, _ := strings.Cut(rawURL, "?")
-		base = p[:strings.LastIndex(p, "/")+1]
-	}
-	rest, ok := strings.CutPrefix(rawURL, base)
-	if !ok {
-		return nil
-	}
-	urls := make([]string, len(mirrors))
-	for i, m := range mirrors {
-		urls[i] = strings.TrimSuffix(m, "/") + "/" + rest
-	}
-	return urls
+	cfg.request(&req)
+	return req, name, nil
 }
 
 // download fetches the requests that feed sends, counting them in rep,

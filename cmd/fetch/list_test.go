@@ -107,30 +107,6 @@ func TestFileName(t *testing.T) {
 	}
 }
 
-func TestMirrorURLs(t *testing.T) {
-	mirrors := []string{"http://m1/pub/", "ftp://m2/x"}
-	tests := []struct {
-		url, base string
-		want      []string
-	}{
-		{url: "http://h/repo/a/b.rpm", base: "http://h/repo/",
-			want: []string{"http://m1/pub/a/b.rpm", "ftp://m2/x/a/b.rpm"}},
-		{url: "http://h/repo/a/b.rpm",
-			want: []string{"http://m1/pub/b.rpm", "ftp://m2/x/b.rpm"}},
-		{url: "http://h/repo/b.rpm?sig=a/b",
-			want: []string{"http://m1/pub/b.rpm?sig=a/b", "ftp://m2/x/b.rpm?sig=a/b"}},
-		{url: "http://other/a/b.rpm", base: "http://h/repo/", want: nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url+" "+tt.base, func(t *testing.T) {
-			got := mirrorURLs(tt.url, tt.base, mirrors)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("mirrorURLs (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 // FuzzParseList checks that any line either fails or gives an entry that
 // the command can use as it is.
 func FuzzParseList(f *testing.F) {

@@ -80,13 +80,37 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
                   2 MiB or more, and files with a digest or a validator (ETag,
                   Last-Modified) to guard the parts (default 1: one connection)
   -retries N      extra attempts at a URL after a transient failure: a network
-                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none)
+                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none).
+                  An attempt cut after it delivered 64 KiB or more resumes
+                  where it stopped without using up a retry, up to 1000
+                  attempts at a URL
   -stall D        give up an attempt that receives no byte for D (default 30s)
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
   -q              quiet: no progress and no summary, only failures
   -max-manifest N refuse a manifest larger than N bytes; its lines are
                   checked as it arrives (default 268435456: 256 MiB)
+
+Servers (these flags apply to fetch sync and fetch proxy too):
+  -cacert FILE    trust the CA certificates of the PEM file FILE, as well as
+                  the system's, for https and ftps (and ftp with -ftp-tls)
+  -insecure       do not check server certificates (a warning is printed)
+  -cert FILE      client certificate, PEM; FILE may hold its key too
+  -key FILE       the client certificate's private key, PEM
+  -ftp-tls        ftp:// URLs use explicit TLS (AUTH TLS), never clear text;
+                  ftps:// URLs always use implicit TLS (port 990)
+  -H 'NAME: VALUE'
+                  send this header with every HTTP request (repeatable);
+                  Authorization and Cookie go to the URL's own host only, not
+                  to a mirror or a redirect to another host
+  -user-agent S   the User-Agent header (default "fetch/VERSION (+https://github.com/fetchkit/fetch)")
+  -netrc          take user names and passwords by host from ~/.netrc, as
+                  curl does, for URLs that give none
+  -netrc-file F   the same, from the file F
+  -allow-insecure-redirect
+                  let an https URL follow a redirect to plain http
+The system's CA certificates are those of SSL_CERT_FILE (a PEM file) and
+SSL_CERT_DIR (a directory of them) when set.
 
 On a terminal, fetch shows the overall progress and a bar for each transfer;
 otherwise it prints one line for each file that failed, then a summary.
@@ -164,6 +188,7 @@ type config struct {
 	quiet    bool
 
 	maxManifest int64 // sync only
+	netConfig
 }
 
 // defaultMaxManifest is the default of -max-manifest: room for millions of
@@ -191,6 +216,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
 	fs.BoolVar(&cfg.quiet, "q", false, "")
+	cfg.netConfig.define(fs, true)
 	return fs
 }
 
@@ -234,21 +260,30 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, fmt.Errorf("-mirror %s: %v", redact(m), err)
 		}
 	}
+	if err := cfg.netConfig.check(); err != nil {
+		return nil, err
+	}
+	for i, m := range cfg.mirrors {
+		cfg.mirrors[i] = cfg.login(m)
+	}
 	return operands, nil
 }
 
-// options returns the Fetcher options that cfg asks for.
-func (cfg *config) options() fetch.Options {
+// options returns the Fetcher options that cfg asks for, and a func that
+// closes what they hold, to be called after the Fetcher's Close.
+func (cfg *config) options() (fetch.Options, func()) {
 	retries := cfg.retries
 	if retries == 0 {
 		retries = -1 // fetch.Options: negative means none
 	}
-	return fetch.Options{
+	opts := fetch.Options{
 		Limiter:      fetch.NewLimiter(cfg.jobs, cfg.perHost),
 		Retries:      retries,
 		StallTimeout: cfg.stall,
 		Segments:     cfg.segments,
 	}
+	done := cfg.netConfig.apply(&opts)
+	return opts, done
 }
 
 // stringsFlag is a flag that may be repeated.

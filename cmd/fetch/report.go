@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +129,7 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.cancelled.Add(1)
 	default:
 		r.failed.Add(1)
-		r.printf("FAIL %s: %s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")))
+		r.printf("FAIL %s: %s%s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")), hint(res.Err))
 	}
 	r.current.Add(-written)
 	r.total.Add(-it.expected)
@@ -139,7 +140,7 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 func (r *report) fail(where string, err error) {
 	r.failed.Add(1)
 	r.rejected.Add(1)
-	r.printf("FAIL %s: %s\n", where, oneLine(err.Error()))
+	r.printf("FAIL %s: %s%s\n", where, oneLine(err.Error()), hint(err))
 }
 
 // printf prints a line above the live view, if any.
@@ -180,6 +181,16 @@ func (r *report) finish(stopped error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	io.WriteString(r.w, b.String())
+}
+
+// hint returns what a user can do about err, in parentheses after a
+// space, or "".
+func hint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		return " (to trust the server's certificate, give its CA with -cacert FILE)"
+	}
+	return ""
 }
 
 // oneLine joins the lines of s (errors.Join makes several) with "; ".

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -16,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // maxShownErrors caps the bad manifest lines printed.
@@ -39,6 +41,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stdout, stderr, err)
 	}
+	cfg.loginURL(manifest)
 	dir := operands[1]
 	root, real, err := openDir(dir)
 	if err != nil {
@@ -56,7 +59,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mirrors[i] = u
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	for _, u := range append([]*url.URL{manifest}, mirrors...) {
 		if u.Scheme == "file" {
 			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Dir(u.Path)))
@@ -64,10 +68,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, mirrors: mirrors, root: root, real: real}
+	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
+		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
 	tmp, tmpName, err := createPartial(root)
@@ -81,7 +87,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		root.Remove(tmpName)
 	}()
 	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp)})
+	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp), Header: cfg.header.Clone()})
 	if err == nil {
 		err = check.finish()
 	}
@@ -164,9 +170,10 @@ func createPartial(root *os.Root) (*os.File, string, error) {
 // syncer holds what the files of a sync share.
 type syncer struct {
 	manifest *url.URL
-	mirrors  []*url.URL // each ending in "/"
-	root     *os.Root   // DIR
-	real     string     // DIR's real path
+	mirrors  mirror.Static // the manifest's directory on each -mirror
+	root     *os.Root      // DIR
+	real     string        // DIR's real path
+	header   http.Header   // of -H
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -265,16 +272,13 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 		Size:      e.Size,
 		SizeKnown: true,
 		Digests:   map[string]string{"sha256": e.SHA256},
+		Header:    s.header.Clone(),
 	}
 }
 
 // mirrorsOf returns the URLs of the relative path p on each mirror.
 func (s *syncer) mirrorsOf(p string) []string {
-	urls := make([]string, len(s.mirrors))
-	for i, m := range s.mirrors {
-		urls[i] = m.ResolveReference(&url.URL{Path: p}).String()
-	}
-	return urls
+	return s.mirrors.URLs(s.manifest.ResolveReference(&url.URL{Path: p}).String())
 }
 
 func plural(n int, one, many string) string {

@@ -1,4 +1,4 @@
-package fetch_test
+package mirror_test
 
 import (
 	"context"
@@ -13,10 +13,12 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
+	"github.com/fetchkit/fetch/mirror"
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestParseMirrorList(t *testing.T) {
+func TestParseList(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 		want     []string
@@ -37,10 +39,10 @@ func TestParseMirrorList(t *testing.T) {
 		{name: "line too long", in: "https://a.example/" + strings.Repeat("x", 70<<10) + "\n", bad: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := fetch.ParseMirrorList(strings.NewReader(tc.in))
+			got, err := mirror.ParseList(strings.NewReader(tc.in))
 			if tc.bad {
-				if !errors.Is(err, fetch.ErrMalformedList) {
-					t.Errorf("error: got %v; want ErrMalformedList", err)
+				if !errors.Is(err, mirror.ErrMalformed) {
+					t.Errorf("error: got %v; want ErrMalformed", err)
 				}
 				return
 			}
@@ -80,11 +82,11 @@ const metalinkDoc = `<?xml version="1.0" encoding="UTF-8"?>
 </metalink>`
 
 func TestParseMetalink(t *testing.T) {
-	got, err := fetch.ParseMetalink(strings.NewReader(metalinkDoc))
+	got, err := mirror.ParseMetalink(strings.NewReader(metalinkDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &fetch.Metalink{Files: []fetch.MetalinkFile{
+	want := &mirror.Metalink{Files: []mirror.File{
 		{
 			Name:    "example.ext",
 			Size:    14471447,
@@ -135,9 +137,9 @@ func TestParseMetalinkErrors(t *testing.T) {
 		"priority words":   file(`<file name="a"><url priority="high">http://a.example/a</url></file>`),
 	} {
 		t.Run(name, func(t *testing.T) {
-			ml, err := fetch.ParseMetalink(strings.NewReader(doc))
-			if !errors.Is(err, fetch.ErrMalformedList) {
-				t.Errorf("got %+v, %v; want ErrMalformedList", ml, err)
+			ml, err := mirror.ParseMetalink(strings.NewReader(doc))
+			if !errors.Is(err, mirror.ErrMalformed) {
+				t.Errorf("got %+v, %v; want ErrMalformed", ml, err)
 			}
 		})
 	}
@@ -146,8 +148,8 @@ func TestParseMetalinkErrors(t *testing.T) {
 // repo is a repository at an origin, two mirrors of it (the first lacks
 // every file), and a server of lists of them.
 type repo struct {
-	origin, stale, mirror, lists *origin
-	file                         doc
+	origin, stale, mirror, lists *fetchtest.Server
+	file                         fetchtest.Doc
 }
 
 // listScript answers list request n (1 for the first).
@@ -158,7 +160,7 @@ func answer(list func(rp *repo, n int) (string, int)) listScript {
 	return func(rp *repo, n int, w http.ResponseWriter, r *http.Request) {
 		body, code := list(rp, n)
 		if code != 200 {
-			status(w, code, "")
+			fetchtest.Status(w, code, "")
 			return
 		}
 		w.Write([]byte(body))
@@ -166,17 +168,17 @@ func answer(list func(rp *repo, n int) (string, int)) listScript {
 }
 
 func newRepo(t *testing.T, list listScript) *repo {
-	rp := &repo{file: doc{body: blob(3000, 30), etag: `"r"`}}
-	rp.origin = startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+	rp := &repo{file: fetchtest.Doc{Body: fetchtest.Blob(3000, 30), ETag: `"r"`}}
+	rp.origin = fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/os/mirrorlist" { // a list under the base
 			list(rp, n, w, r)
 			return
 		}
-		o.serve(w, r, rp.file, -1)
+		o.Serve(w, r, rp.file, -1)
 	})
-	rp.stale = startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 404, "") })
-	rp.mirror = startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, rp.file, -1) })
-	rp.lists = startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { list(rp, n, w, r) })
+	rp.stale = fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 404, "") })
+	rp.mirror = fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, rp.file, -1) })
+	rp.lists = fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { list(rp, n, w, r) })
 	return rp
 }
 
@@ -186,11 +188,12 @@ func (rp *repo) plainList() string {
 	return fmt.Sprintf("# mirrors\n%s/pub/os/\nrsync://rsync.example/os/\n%s/os\n", rp.stale.URL, rp.mirror.URL)
 }
 
-// mirrorList returns a MirrorList for rp whose list comes through its own
+// mirrorList returns a List for rp whose list comes through its own
 // Fetcher, and a Fetcher that resolves through it.
-func (rp *repo) mirrorList(t *testing.T, opts fetch.MirrorListOptions) (*fetch.MirrorList, *fetch.Fetcher) {
-	ml := fetch.NewMirrorList(quickFetcher(t, fetch.Options{Retries: -1}), rp.base(), rp.lists.URL+"/mirrorlist", opts)
-	return ml, quickFetcher(t, fetch.Options{Resolver: ml})
+func (rp *repo) mirrorList(t *testing.T, opts mirror.Options) (*mirror.List, *fetch.Fetcher) {
+	opts.Loader = fetchtest.Fetcher(t, fetch.Options{Retries: -1})
+	ml := mirror.NewList(rp.base(), rp.lists.URL+"/mirrorlist", opts)
+	return ml, fetchtest.Fetcher(t, fetch.Options{Resolver: ml})
 }
 
 func TestMirrorListThroughFetch(t *testing.T) {
@@ -211,8 +214,8 @@ func TestMirrorListThroughFetch(t *testing.T) {
 				}
 				return rp.plainList(), 200
 			}))
-			ml, f := rp.mirrorList(t, fetch.MirrorListOptions{})
-			ctx := testContext(t)
+			ml, f := rp.mirrorList(t, mirror.Options{})
+			ctx := fetchtest.Context(t)
 
 			got, err := ml.Mirrors(ctx)
 			if err != nil {
@@ -223,17 +226,17 @@ func TestMirrorListThroughFetch(t *testing.T) {
 			}
 
 			// A caller that knows only the URL at the origin.
-			res, err := f.Fetch(ctx, fetch.Request{URL: rp.base() + "Packages/a.rpm", Digests: sha256Of(rp.file.body)})
+			res, err := f.Fetch(ctx, fetch.Request{URL: rp.base() + "Packages/a.rpm", Digests: fetchtest.Digests(rp.file.Body)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := rp.mirror.URL + "/os/Packages/a.rpm"; res.URL != want {
 				t.Errorf("URL: got %s; want %s", res.URL, want)
 			}
-			if rp.origin.hits.Load() != 0 || rp.stale.hits.Load() != 1 {
-				t.Errorf("hits: origin %d, stale mirror %d; want 0, 1", rp.origin.hits.Load(), rp.stale.hits.Load())
+			if rp.origin.Hits.Load() != 0 || rp.stale.Hits.Load() != 1 {
+				t.Errorf("hits: origin %d, stale mirror %d; want 0, 1", rp.origin.Hits.Load(), rp.stale.Hits.Load())
 			}
-			if rp.stale.header(1).Get("Authorization") != "" {
+			if rp.stale.Header(1).Get("Authorization") != "" {
 				t.Errorf("the mirror got credentials")
 			}
 
@@ -245,8 +248,8 @@ func TestMirrorListThroughFetch(t *testing.T) {
 			if res.URL != rp.origin.URL+"/other/b" {
 				t.Errorf("outside the base: URL: got %s; want the request's", res.URL)
 			}
-			if rp.lists.hits.Load() != 1 {
-				t.Errorf("list loaded %d times; want 1", rp.lists.hits.Load())
+			if rp.lists.Hits.Load() != 1 {
+				t.Errorf("list loaded %d times; want 1", rp.lists.Hits.Load())
 			}
 		})
 	}
@@ -259,9 +262,9 @@ func TestMirrorListOrder(t *testing.T) {
 	rp := newRepo(t, answer(func(rp *repo, n int) (string, int) {
 		return rp.plainList() + rp.origin.URL + "/os/\n", 200
 	}))
-	ml, _ := rp.mirrorList(t, fetch.MirrorListOptions{})
+	ml, _ := rp.mirrorList(t, mirror.Options{})
 	withPassword := strings.Replace(rp.base(), "http://", "http://user:secret@", 1) + "a"
-	got, err := ml.Resolve(testContext(t), fetch.Request{URL: withPassword, Mirrors: []string{"http://backup.example/a"}})
+	got, err := ml.Resolve(fetchtest.Context(t), fetch.Request{URL: withPassword, Mirrors: []string{"http://backup.example/a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,8 +278,8 @@ func TestMirrorListOrder(t *testing.T) {
 func TestMirrorListOneLoad(t *testing.T) {
 	t.Parallel()
 	rp := newRepo(t, answer(func(rp *repo, n int) (string, int) { return rp.plainList(), 200 }))
-	ml, _ := rp.mirrorList(t, fetch.MirrorListOptions{})
-	ctx := testContext(t)
+	ml, _ := rp.mirrorList(t, mirror.Options{})
+	ctx := fetchtest.Context(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 1000)
 	for i := range 1000 {
@@ -295,7 +298,7 @@ func TestMirrorListOneLoad(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := rp.lists.hits.Load(); n != 1 {
+	if n := rp.lists.Hits.Load(); n != 1 {
 		t.Errorf("list loaded %d times; want 1", n)
 	}
 }
@@ -317,8 +320,8 @@ func TestMirrorListRefresh(t *testing.T) {
 		}
 		return "", 404
 	}))
-	ml, f := rp.mirrorList(t, fetch.MirrorListOptions{RefreshInterval: 1}) // stale at once
-	ctx := testContext(t)
+	ml, f := rp.mirrorList(t, mirror.Options{RefreshInterval: 1}) // stale at once
+	ctx := fetchtest.Context(t)
 
 	_, err := f.Fetch(ctx, fetch.Request{URL: rp.base() + "a"})
 	var se *fetch.StatusError
@@ -339,7 +342,7 @@ func TestMirrorListRefresh(t *testing.T) {
 			t.Errorf("load %d: got %q; want %q", i+2, got, want)
 		}
 	}
-	if n := rp.lists.hits.Load(); n != 5 {
+	if n := rp.lists.Hits.Load(); n != 5 {
 		t.Errorf("list requests: got %d; want 5", n)
 	}
 }
@@ -351,40 +354,49 @@ func TestMirrorListBadLists(t *testing.T) {
 		"empty":           "# nothing yet\n",
 		"no usable":       "rsync://a.example/os/\n",
 		"bad metalink":    `<metalink xmlns="urn:ietf:params:xml:ns:metalink"></metalink>`,
-		"too large":       strings.Repeat("# padding\n", fetch.MaxMirrorListSize/10+1),
+		"too large":       strings.Repeat("# padding\n", mirror.MaxListSize/10+1),
 		"metalink no url": `<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a"/></metalink>`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			rp := newRepo(t, answer(func(rp *repo, n int) (string, int) { return list, 200 }))
-			_, f := rp.mirrorList(t, fetch.MirrorListOptions{})
-			_, err := f.Fetch(testContext(t), fetch.Request{URL: rp.base() + "a"})
-			if !errors.Is(err, fetch.ErrMalformedList) {
-				t.Errorf("error: got %v; want ErrMalformedList", err)
+			_, f := rp.mirrorList(t, mirror.Options{})
+			_, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: rp.base() + "a"})
+			if !errors.Is(err, mirror.ErrMalformed) {
+				t.Errorf("error: got %v; want ErrMalformed", err)
 			}
-			if rp.origin.hits.Load() != 0 {
+			if rp.origin.Hits.Load() != 0 {
 				t.Errorf("the origin was asked for the file")
 			}
 		})
 	}
 }
 
-// TestMirrorListOneFetcher: the Fetcher that resolves through a MirrorList
-// may be the one that loads its list, the list's URL being under the base.
-func TestMirrorListOneFetcher(t *testing.T) {
+// TestListOwnClient: a List without a Loader loads its list with its
+// Client, so that one Fetcher resolves through it; the list's URL may be
+// under the base.
+func TestListOwnClient(t *testing.T) {
 	t.Parallel()
-	rp := newRepo(t, answer(func(rp *repo, n int) (string, int) { return rp.mirror.URL + "/os/\n", 200 }))
-	var ml *fetch.MirrorList
-	f := quickFetcher(t, fetch.Options{Resolver: fetch.ResolverFunc(func(ctx context.Context, req fetch.Request) ([]string, error) {
-		return ml.Resolve(ctx, req)
-	})})
-	ml = fetch.NewMirrorList(f, rp.base(), rp.base()+"mirrorlist", fetch.MirrorListOptions{})
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: rp.base() + "a", Digests: sha256Of(rp.file.body)})
-	if err != nil {
-		t.Fatal(err)
+	rp := newRepo(t, answer(func(rp *repo, n int) (string, int) {
+		if n == 2 {
+			return "", 503
+		}
+		return rp.mirror.URL + "/os/\nrsync://rsync.example/os/\n", 200
+	}))
+	ml := mirror.NewList(rp.base(), rp.base()+"mirrorlist", mirror.Options{RefreshInterval: 1})
+	f := fetchtest.Fetcher(t, fetch.Options{Resolver: ml})
+	ctx := fetchtest.Context(t)
+	for i := range 2 { // loaded, then kept when the reload fails
+		res, err := f.Fetch(ctx, fetch.Request{URL: rp.base() + "a", Digests: fetchtest.Digests(rp.file.Body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.URL != rp.mirror.URL+"/os/a" {
+			t.Errorf("fetch %d: URL: got %s; want %s", i+1, res.URL, rp.mirror.URL+"/os/a")
+		}
 	}
-	if res.URL != rp.mirror.URL+"/os/a" {
-		t.Errorf("URL: got %s; want %s", res.URL, rp.mirror.URL+"/os/a")
+	if n := rp.origin.Hits.Load(); n != 2 {
+		t.Errorf("origin: got %d requests; want 2, both for the list", n)
 	}
 }
 
@@ -401,8 +413,8 @@ func TestMirrorListWaiterOutlivesLoader(t *testing.T) {
 		}
 		w.Write([]byte(rp.plainList()))
 	})
-	ml, _ := rp.mirrorList(t, fetch.MirrorListOptions{})
-	ctx := testContext(t)
+	ml, _ := rp.mirrorList(t, mirror.Options{})
+	ctx := fetchtest.Context(t)
 	loaderCtx, cancel := context.WithCancel(ctx)
 	loaderErr := make(chan error)
 	go func() {
@@ -424,14 +436,14 @@ func TestMirrorListWaiterOutlivesLoader(t *testing.T) {
 	}
 }
 
-func FuzzParseMirrorList(f *testing.F) {
+func FuzzParseList(f *testing.F) {
 	f.Add([]byte("# mirrors\nhttps://a.example/os/\n\nftp://b.example/pub/\tpriority:2\n"))
 	f.Add([]byte("\ufeffhttp://a.example/\r\n#\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		urls, err := fetch.ParseMirrorList(strings.NewReader(string(data)))
+		urls, err := mirror.ParseList(strings.NewReader(string(data)))
 		if err != nil {
-			if !errors.Is(err, fetch.ErrMalformedList) {
-				t.Fatalf("error %v does not match ErrMalformedList", err)
+			if !errors.Is(err, mirror.ErrMalformed) {
+				t.Fatalf("error %v does not match ErrMalformed", err)
 			}
 			return
 		}
@@ -442,7 +454,7 @@ func FuzzParseMirrorList(f *testing.F) {
 			}
 		}
 		// What was read reads back the same.
-		again, err := fetch.ParseMirrorList(strings.NewReader(strings.Join(urls, "\n")))
+		again, err := mirror.ParseList(strings.NewReader(strings.Join(urls, "\n")))
 		if err != nil || !slices.Equal(again, urls) {
 			t.Fatalf("round trip: got %q, %v; want %q", again, err, urls)
 		}
@@ -453,10 +465,10 @@ func FuzzParseMetalink(f *testing.F) {
 	f.Add([]byte(metalinkDoc))
 	f.Add([]byte(`<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a/b"><size>1</size><url priority="7">ftp://x/a/b</url></file></metalink>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ml, err := fetch.ParseMetalink(strings.NewReader(string(data)))
+		ml, err := mirror.ParseMetalink(strings.NewReader(string(data)))
 		if err != nil {
-			if !errors.Is(err, fetch.ErrMalformedList) {
-				t.Fatalf("error %v does not match ErrMalformedList", err)
+			if !errors.Is(err, mirror.ErrMalformed) {
+				t.Fatalf("error %v does not match ErrMalformed", err)
 			}
 			return
 		}

@@ -1,0 +1,136 @@
+package fetch_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/fetchkit/fetch"
+)
+
+// A link that cuts every connection after a few hundred KiB: each attempt
+// resumes where the last one stopped, and none of them uses up a retry.
+func TestProgressKeepsRetrying(t *testing.T) {
+	t.Parallel()
+	const cut = 3 * fetch.MinProgress
+	body := blob(10*cut+1234, 16)
+	d := doc{body: body, etag: `"v1"`}
+	wantAttempts := 11
+	for _, kind := range []string{"http", "https"} {
+		for _, sink := range sinks {
+			t.Run(kind+"/"+sink, func(t *testing.T) {
+				t.Parallel()
+				s := func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, cut) }
+				var o *origin
+				if kind == "http" {
+					o = startOrigin(t, s)
+				} else {
+					o = startOriginH2(t, s)
+				}
+				f := quickFetcher(t, fetch.Options{Retries: 1}, o)
+				req, got := request(t, o.URL+"/file", sink)
+				req.Size = int64(len(body))
+				res, err := f.Fetch(testContext(t), req)
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				if !bytes.Equal(got(), body) {
+					t.Errorf("got %d bytes; want the %d served", len(got()), len(body))
+				}
+				if res.Attempts != wantAttempts {
+					t.Errorf("got %d attempts; want %d", res.Attempts, wantAttempts)
+				}
+				for n := 1; n <= wantAttempts; n++ {
+					want := ""
+					if n > 1 {
+						want = fmt.Sprintf("bytes=%d-", (n-1)*cut)
+					}
+					if got := o.header(n).Get("Range"); got != want {
+						t.Errorf("request %d: got Range %q; want %q", n, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// The same over FTP: each RETR starts at the REST offset where the last
+// data connection ended.
+func TestProgressKeepsRetryingFTP(t *testing.T) {
+	t.Parallel()
+	const cut = 2 * fetch.MinProgress
+	content := blob(6*cut+77, 17)
+	s := (&rawFTPD{file: content, mdtm: func(int) string { return "20260102030405" }, offsets: make(chan int64, 20),
+		retr: func(n int) (int64, string, bool) {
+			if end := int64(n * cut); end < int64(len(content)) {
+				return end, "426 connection cut", false
+			}
+			return -1, "226 done", false
+		}}).start(t)
+	f := quickFetcher(t, fetch.Options{Retries: 1})
+	var buf bytes.Buffer
+	path := filepath.Join(t.TempDir(), "file")
+	res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + "/file", Path: path, Writer: &buf, Digests: sha256Of(content)})
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), content) || !bytes.Equal(readFile(t, path), content) {
+		t.Errorf("got %d bytes in the Writer, %d in the file; want %d", buf.Len(), len(readFile(t, path)), len(content))
+	}
+	var offsets, want []int64
+	for len(s.offsets) > 0 {
+		offsets = append(offsets, <-s.offsets)
+	}
+	for n := range 7 {
+		want = append(want, int64(n*cut))
+	}
+	if fmt.Sprint(offsets) != fmt.Sprint(want) || res.Attempts != len(want) {
+		t.Errorf("got %d attempts, RETR at offsets %v; want %v", res.Attempts, offsets, want)
+	}
+}
+
+// The ceilings: a server that sends a few bytes on each connection makes
+// no progress and runs out of retries; one that sends more runs into
+// MaxAttempts; Retries negative makes one attempt whatever it delivered.
+func TestProgressCeiling(t *testing.T) {
+	t.Parallel()
+	body := blob(64*fetch.MinProgress, 18)
+	d := doc{body: body, etag: `"v1"`}
+	for _, tc := range []struct {
+		name     string
+		cut      int
+		opts     fetch.Options
+		attempts int
+	}{
+		{"one byte a connection", 1, fetch.Options{}, 1 + fetch.DefaultRetries},
+		{"MinProgress-1 a connection", fetch.MinProgress - 1, fetch.Options{}, 1 + fetch.DefaultRetries},
+		{"MinProgress a connection, MaxAttempts 5", fetch.MinProgress, fetch.Options{MaxAttempts: 5}, 5},
+		{"no retries", 8 * fetch.MinProgress, fetch.Options{Retries: -1}, 1},
+	} {
+		for _, sink := range sinks {
+			t.Run(tc.name+"/"+sink, func(t *testing.T) {
+				t.Parallel()
+				o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, tc.cut) })
+				f := quickFetcher(t, tc.opts)
+				req, got := request(t, o.URL+"/file", sink)
+				res, err := f.Fetch(testContext(t), req)
+				if !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("got error %v; want io.ErrUnexpectedEOF", err)
+				}
+				if res.Attempts != tc.attempts || int(o.hits.Load()) != tc.attempts {
+					t.Errorf("got %d attempts (server saw %d); want %d", res.Attempts, o.hits.Load(), tc.attempts)
+				}
+				if sink != "path" && !bytes.Equal(got(), body[:len(got())]) {
+					t.Errorf("the Writer got bytes other than those served, in %d bytes", len(got()))
+				}
+				if req.Path != "" && readFile(t, req.Path) != nil {
+					t.Errorf("a file was left at Path")
+				}
+			})
+		}
+	}
+}

@@ -279,26 +279,11 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 	}
 	bp := d.f.buffers.Get().(*[]byte)
 	defer d.f.buffers.Put(bp)
-	buf := *bp
-	// A body that fits in the buffer, going to a file only, is gathered
-	// and written at once: one write and one pass of the hashes.
-	gather := d.req.Writer == nil && resp.Size >= 0 && resp.Size-resp.Offset < int64(len(buf))
-	for filled := 0; ; {
-		n, rerr := r.Read(buf[filled:])
-		if gather && rerr == nil {
-			if n > 0 {
-				stall.alive()
-			}
-			if filled += n; filled < len(buf) {
-				continue
-			}
-			n, filled = filled, 0
-		} else if gather {
-			n, filled = filled+n, 0
-		}
+	for {
+		n, rerr := r.Read(*bp)
 		if n > 0 {
 			stall.pause()
-			if _, err := d.sink.Write(buf[:n]); err != nil {
+			if _, err := d.sink.Write((*bp)[:n]); err != nil {
 				return err
 			}
 			d.f.stats.bytes.Add(int64(n))

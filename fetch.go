@@ -103,6 +103,12 @@ type Options struct {
 	// DefaultPerHost.
 	Limiter *Limiter
 
+	// RateLimit caps the bytes per second that the Fetcher's transfers
+	// receive, all together (a download with Segments counts every
+	// connection); it may be shared with other Fetchers. Nil means no
+	// limit. Waiting for the rate does not count as a stall.
+	RateLimit *RateLimit
+
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
 	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
@@ -346,6 +352,7 @@ type Fetcher struct {
 	ftp       *FTPPool
 	ownFTP    bool
 	limiter   *Limiter
+	rate      *RateLimit
 	protocols map[string]Protocol
 	resolver  Resolver
 	health    *health
@@ -368,6 +375,7 @@ type Fetcher struct {
 func New(opts Options) *Fetcher {
 	f := &Fetcher{
 		limiter:       opts.Limiter,
+		rate:          opts.RateLimit,
 		ftp:           opts.FTP,
 		resolver:      opts.Resolver,
 		log:           opts.Logger,

@@ -67,7 +67,7 @@ func (d *download) segmentable(u *url.URL, resp *Response) bool {
 // guard returns the validator that guards a range asked of u: the one of
 // the response the written bytes came from, when it came from u.
 func (d *download) guard(u *url.URL) string {
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		return d.validator
 	}
 	return ""

@@ -984,12 +984,26 @@ func TestCacheEviction(t *testing.T) {
 // while a client reads it: it is not removed, and the client gets it whole.
 func TestCacheEvictionSparesFileInUse(t *testing.T) {
 	o := newOrigin(t)
-	big := payload(8 << 20)
+	big := payload(16 << 20)
 	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
 	o.set("/small", originFile{data: payload(1 << 20), header: http.Header{"Cache-Control": {"max-age=3600"}}})
-	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 8<<20 + 512<<10 })
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
 	fx.body(t, "/big")
-	resp := fx.get(t, http.MethodGet, "/big", nil) // a hit, read later
+
+	// A hit that a client with a small receive buffer reads later: more
+	// than the connection's buffers hold, so its handler is still sending.
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: proxy\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)

@@ -26,15 +26,18 @@ type download struct {
 	attempts  int
 	responded bool   // OnResponse was called
 	validator string // ETag or Last-Modified of the response the written bytes came from
-	source    string // the URL that validator belongs to
+	source    string // the URL that validator belongs to, redacted
+	adopted   bool   // the sink holds bytes kept by an earlier download
 	url       string // redacted URL of the last response
 	header    http.Header
 }
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: RedactURL(req.URL)}
-	s, err := newSink(req, f.sync)
+	defer f.stats.ended(&res)
+	s, err := newSink(req, f.sync, f.keepPartial)
 	if err != nil {
 		res.Err = err
 		return res
@@ -57,11 +60,22 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		return res
 	}
 	d := &download{f: f, req: req, sink: s, urls: urls}
+	if s.keep {
+		g, err := s.openPartial(ctx)
+		if err != nil {
+			res.Err = fmt.Errorf("%s: %w", res.URL, err)
+			return res
+		}
+		if g != nil {
+			d.validator, d.source, d.adopted = g.Validator, g.URL, true
+		}
+	}
 	if home, err := url.Parse(req.URL); err == nil {
 		d.home = hostKey(home)
 	}
 	var errs []error
-	for i, u := range urls {
+	for i := 0; i < len(urls); i++ {
+		u := urls[i]
 		res.URL = u.Redacted()
 		err = d.tryURL(ctx, u)
 		if err == nil {
@@ -69,6 +83,18 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		}
 		if err == nil {
 			break
+		}
+		if d.adopted && isMismatch(err) && ctx.Err() == nil {
+			// The bytes kept by an earlier download were of another
+			// version of the file: start again from zero, at the same URL.
+			d.adopted = false
+			if rerr := s.restart(); rerr != nil {
+				errs = append(errs, err, rerr)
+				break
+			}
+			f.log.Info("fetch: kept bytes do not match; starting again", "url", res.URL, "err", err)
+			i--
+			continue
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil || isFinal(err) {
@@ -94,6 +120,8 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	if err != nil {
 		res.Err = errors.Join(errs...)
 		res.Size = s.written
+		s.discard()
+		res.Partial = s.kept
 		return res
 	}
 	res.URL, res.Header = d.url, d.header
@@ -263,6 +291,7 @@ func (d *download) read(ctx context.Context, u *url.URL, resp *Response, body io
 			if _, err := d.sink.Write(buf[:n]); err != nil {
 				return err
 			}
+			d.f.stats.bytes.Add(int64(n))
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}
@@ -327,7 +356,7 @@ func (d *download) resumePoint(u *url.URL) (int64, string, error) {
 		return 0, "", nil
 	}
 	validator := ""
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		validator = d.validator
 	}
 	if validator != "" || len(d.sink.want) > 0 {
@@ -356,7 +385,12 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
-		d.validator, d.source = validatorOf(resp.Header), u.String()
+		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
+		if d.sink.keep {
+			if err := d.sink.writeGuard(d.sink.guardOf(d.source, d.validator)); err != nil {
+				return err
+			}
+		}
 	}
 	if d.req.OnResponse != nil && (!d.responded || resp.Offset == 0 && d.req.Writer == nil) {
 		d.responded = true

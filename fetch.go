@@ -29,7 +29,8 @@
 // for a slot, so its memory does not grow with the number of requests. A
 // request whose host is at its cap waits without holding a slot while
 // requests to other hosts start. Every request FetchAll takes gets its
-// Result, also when its context is cancelled.
+// Result, also when its context is cancelled. Fetcher.Stats counts the
+// requests of a Fetcher, ended and in flight, and their bytes.
 //
 // # Errors
 //
@@ -187,6 +188,27 @@ type Options struct {
 	// Sync makes every file reach stable storage (fsync) before it is
 	// renamed to its Path.
 	Sync bool
+
+	// KeepPartial keeps the bytes of a download to a Path (without a
+	// Writer) that fails or is cancelled, and resumes them when a later
+	// request, of this Fetcher or of another in a later process, is for
+	// the same Path. The bytes go to a partial file beside Path named by
+	// [PartialPath], held with an flock while a download writes to it,
+	// with a guard file beside it (its name + ".guard") that records the
+	// URL they came from, that response's validator (a strong ETag, else
+	// Last-Modified) and the expected Size and Digests. A later request
+	// resumes them only when it expects the same Size and Digests, and
+	// either a validator guards the range request (If-Range, from the same
+	// URL; a changed file is then sent whole and replaces them) or an
+	// expected digest will catch a changed file; it reads them back once
+	// to compute their digests. Otherwise it starts from zero. A partial
+	// file never becomes Path unverified, and a successful download leaves
+	// neither file behind. Result.Partial says how many bytes were kept.
+	// When another live download holds the partial file of a Path, a
+	// request for it writes to a temporary file of its own and keeps
+	// nothing. See [RemoveLeftovers] for the files that no download will
+	// resume.
+	KeepPartial bool
 
 	// FileRoots lists the directories that file:// URLs may read from
 	// (symbolic links are resolved before the check). Empty means that
@@ -358,6 +380,7 @@ type Fetcher struct {
 	health    *health
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
+	stats     stats
 
 	retries       int
 	maxAttempts   int
@@ -366,6 +389,7 @@ type Fetcher struct {
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	keepPartial   bool
 	segments      int
 	minSegment    int64
 }
@@ -387,6 +411,7 @@ func New(opts Options) *Fetcher {
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		keepPartial:   opts.KeepPartial,
 		segments:      opts.Segments,
 		minSegment:    opts.MinSegmentSize,
 	}

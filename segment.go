@@ -67,7 +67,7 @@ func (d *download) segmentable(u *url.URL, resp *Response) bool {
 // guard returns the validator that guards a range asked of u: the one of
 // the response the written bytes came from, when it came from u.
 func (d *download) guard(u *url.URL) string {
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		return d.validator
 	}
 	return ""
@@ -375,6 +375,7 @@ func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTi
 			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
 				return pos, end, &sinkError{err}
 			}
+			s.d.f.stats.bytes.Add(int64(n))
 			if err := s.wrote(pos, buf[:n]); err != nil {
 				return pos, end, err
 			}

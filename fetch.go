@@ -104,6 +104,12 @@ type Options struct {
 	// DefaultPerHost.
 	Limiter *Limiter
 
+	// RateLimit caps the bytes per second that the Fetcher's transfers
+	// receive, all together (a download with Segments counts every
+	// connection); it may be shared with other Fetchers. Nil means no
+	// limit. Waiting for the rate does not count as a stall.
+	RateLimit *RateLimit
+
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
 	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
@@ -182,6 +188,27 @@ type Options struct {
 	// Sync makes every file reach stable storage (fsync) before it is
 	// renamed to its Path.
 	Sync bool
+
+	// KeepPartial keeps the bytes of a download to a Path (without a
+	// Writer) that fails or is cancelled, and resumes them when a later
+	// request, of this Fetcher or of another in a later process, is for
+	// the same Path. The bytes go to a partial file beside Path named by
+	// [PartialPath], held with an flock while a download writes to it,
+	// with a guard file beside it (its name + ".guard") that records the
+	// URL they came from, that response's validator (a strong ETag, else
+	// Last-Modified) and the expected Size and Digests. A later request
+	// resumes them only when it expects the same Size and Digests, and
+	// either a validator guards the range request (If-Range, from the same
+	// URL; a changed file is then sent whole and replaces them) or an
+	// expected digest will catch a changed file; it reads them back once
+	// to compute their digests. Otherwise it starts from zero. A partial
+	// file never becomes Path unverified, and a successful download leaves
+	// neither file behind. Result.Partial says how many bytes were kept.
+	// When another live download holds the partial file of a Path, a
+	// request for it writes to a temporary file of its own and keeps
+	// nothing. See [RemoveLeftovers] for the files that no download will
+	// resume.
+	KeepPartial bool
 
 	// FileRoots lists the directories that file:// URLs may read from
 	// (symbolic links are resolved before the check). Empty means that
@@ -370,6 +397,7 @@ type Fetcher struct {
 	ftp       *FTPPool
 	ownFTP    bool
 	limiter   *Limiter
+	rate      *RateLimit
 	protocols map[string]Protocol
 	resolver  Resolver
 	health    *health
@@ -384,6 +412,7 @@ type Fetcher struct {
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	keepPartial   bool
 	segments      int
 	minSegment    int64
 }
@@ -393,6 +422,7 @@ type Fetcher struct {
 func New(opts Options) *Fetcher {
 	f := &Fetcher{
 		limiter:       opts.Limiter,
+		rate:          opts.RateLimit,
 		ftp:           opts.FTP,
 		resolver:      opts.Resolver,
 		log:           opts.Logger,
@@ -404,6 +434,7 @@ func New(opts Options) *Fetcher {
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		keepPartial:   opts.KeepPartial,
 		segments:      opts.Segments,
 		minSegment:    opts.MinSegmentSize,
 	}

@@ -61,6 +61,10 @@ type Result struct {
 	// nothing was transferred, Attempts is 0, and Size and Digests are
 	// those of the file at Request.Path.
 	Skipped bool
+	// Partial is the number of bytes kept in the partial file of
+	// Request.Path, to be resumed by a later request, when the download
+	// failed with Options.KeepPartial; 0 otherwise.
+	Partial int64
 }
 
 // ErrNotFound is matched (with errors.Is) by the error of a download whose

@@ -67,7 +67,7 @@ func (d *download) segmentable(u *url.URL, resp *Response) bool {
 // guard returns the validator that guards a range asked of u: the one of
 // the response the written bytes came from, when it came from u.
 func (d *download) guard(u *url.URL) string {
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		return d.validator
 	}
 	return ""
@@ -364,11 +364,14 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTimer) (int64, int64, error) {
 	bp := s.d.f.buffers.Get().(*[]byte)
 	defer s.d.f.buffers.Put(bp)
-	buf := *bp
+	buf := s.d.f.rate.chunk(*bp)
 	for pos < end {
 		n, rerr := r.Read(buf[:min(int64(len(buf)), end-pos)])
 		if n > 0 {
 			stall.pause()
+			if err := s.d.f.rate.wait(s.ctx, n); err != nil {
+				return pos, end, err
+			}
 			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
 				return pos, end, &sinkError{err}
 			}

@@ -218,6 +218,12 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 			body.Close()
 		}
 	}()
+	if resp.URL == "" {
+		resp.URL = u.Redacted()
+	}
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
 	stall.pause()
@@ -230,7 +236,7 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		body = nil // closed by segmented
 		err = d.segmented(ctx, u, a)
 	} else {
-		err = d.read(u, resp, body, stall, fail)
+		err = d.read(actx, u, resp, body, stall, fail)
 	}
 	if err != nil {
 		return err
@@ -267,10 +273,11 @@ func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error)
 }
 
 // read copies body to the sink, at most to one byte past Request.Size,
-// reporting progress. Every read that brings bytes restarts the stall
-// timer, which waits while the sink writes. A failed read goes through
-// fail; a failed write is the sink's error.
-func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
+// reporting progress, within the Fetcher's RateLimit. Every read that
+// brings bytes restarts the stall timer, which waits while the sink writes
+// and the rate holds the transfer back. A failed read goes through fail; a
+// failed write is the sink's error.
+func (d *download) read(ctx context.Context, u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
 	r := body
 	total := resp.Size
 	if d.req.hasSize() {
@@ -279,11 +286,15 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 	}
 	bp := d.f.buffers.Get().(*[]byte)
 	defer d.f.buffers.Put(bp)
+	buf := d.f.rate.chunk(*bp)
 	for {
-		n, rerr := r.Read(*bp)
+		n, rerr := r.Read(buf)
 		if n > 0 {
 			stall.pause()
-			if _, err := d.sink.Write((*bp)[:n]); err != nil {
+			if err := d.f.rate.wait(ctx, n); err != nil {
+				return fail(fmt.Errorf("%s: %w", u.Redacted(), err))
+			}
+			if _, err := d.sink.Write(buf[:n]); err != nil {
 				return err
 			}
 			d.f.stats.bytes.Add(int64(n))

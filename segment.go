@@ -364,11 +364,14 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTimer) (int64, int64, error) {
 	bp := s.d.f.buffers.Get().(*[]byte)
 	defer s.d.f.buffers.Put(bp)
-	buf := *bp
+	buf := s.d.f.rate.chunk(*bp)
 	for pos < end {
 		n, rerr := r.Read(buf[:min(int64(len(buf)), end-pos)])
 		if n > 0 {
 			stall.pause()
+			if err := s.d.f.rate.wait(s.ctx, n); err != nil {
+				return pos, end, err
+			}
 			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
 				return pos, end, &sinkError{err}
 			}

@@ -52,7 +52,8 @@ type sink struct {
 	hashes  map[string]hash.Hash
 	place   place
 	tmp     *os.File
-	tmpName string // of tmp, in place
+	tmpName string      // of tmp, in place
+	found   fs.FileInfo // Lstat of Path when the sink was made; nil if none
 	written int64
 
 	size    int64 // expected; -1 unknown
@@ -93,7 +94,15 @@ func newSink(req Request, fsync, keep bool) (*sink, error) {
 		return nil, fmt.Errorf("%w: path %q is not a local path below Root", ErrInvalidRequest, s.path)
 	}
 	if s.path != "" {
-		if fi, err := s.place.stat(s.path); err == nil && !fi.Mode().IsRegular() {
+		// One look serves this check and Request.CheckExisting's.
+		fi, err := s.place.lstat(s.path)
+		if err == nil {
+			s.found = fi
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				fi, err = s.place.stat(s.path)
+			}
+		}
+		if err == nil && !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%w: %s exists and is not a regular file", ErrInvalidRequest, s.path)
 		}
 	}
@@ -174,7 +183,7 @@ func (s *sink) create() error {
 func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	for {
 		name := filepath.Join(dir, partialName(base, strconv.FormatUint(rand.Uint64(), 36)))
-		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noPoll)
 		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, errLocked) {
 			return f, name, err
 		}

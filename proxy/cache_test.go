@@ -754,6 +754,9 @@ func TestCacheRefusesPaths(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 400", p, got)
 			}
 		}
+		if got := rawGet(t, fx.front.Listener.Addr().String(), "/pub/dir/"); got != http.StatusNotFound {
+			t.Errorf("GET a folder: got %d; want 404", got)
+		}
 		if n := accepted.Load(); n != 0 {
 			t.Errorf("the FTP upstream got %d connections; want none", n)
 		}
@@ -953,4 +956,71 @@ func TestCacheWriteTimeout(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("%d spill files are still open; want none", spillFilesOpen(t))
+}
+
+func TestCacheEviction(t *testing.T) {
+	o := newOrigin(t)
+	for _, p := range []string{"/a", "/b", "/c"} {
+		o.set(p, originFile{data: payload(1000), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	}
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 2500 })
+	for _, p := range []string{"/a", "/b", "/a", "/c", "/a", "/c", "/b"} {
+		if status, b := fx.body(t, p); status != http.StatusOK || len(b) != 1000 {
+			t.Fatalf("GET %s: got %d and %d bytes", p, status, len(b))
+		}
+	}
+	// b was the least recently used when c came, and came back after.
+	for p, want := range map[string]int{"/a": 1, "/b": 2, "/c": 1} {
+		if gets, _ := o.counts(p); gets != want {
+			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
+		}
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 4 {
+		t.Errorf("cache holds %v; want two files and their records", kept)
+	}
+}
+
+// TestCacheEvictionSparesFileInUse makes a file the least recently used
+// while a client reads it: it is not removed, and the client gets it whole.
+func TestCacheEvictionSparesFileInUse(t *testing.T) {
+	o := newOrigin(t)
+	big := payload(16 << 20)
+	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.set("/small", originFile{data: payload(1 << 20), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
+	fx.body(t, "/big")
+
+	// A hit that a client with a small receive buffer reads later: more
+	// than the connection's buffers hold, so its handler is still sending.
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: proxy\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	fx.body(t, "/small") // over the maximum: small is removed, big is in use
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(first, rest...), big) {
+		t.Fatalf("the hit in use: got %d bytes, %v; want the whole file", 1+len(rest), err)
+	}
+	fx.body(t, "/big")
+	if gets, _ := o.counts("/big"); gets != 1 {
+		t.Errorf("GET /big: upstream got %d requests; want 1: it was never removed", gets)
+	}
+	if gets, _ := o.counts("/small"); gets != 1 {
+		t.Errorf("GET /small: upstream got %d requests; want 1", gets)
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 2 {
+		t.Errorf("cache holds %v; want one file and its record", kept)
+	}
 }

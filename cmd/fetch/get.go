@@ -68,8 +68,9 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 
 	// queue sends the request for e.
+	var inside insideCache
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, real, e)
+		req, name, err := getRequest(&cfg, root, real, &inside, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -107,7 +108,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 // getRequest returns the request for e, and the name of its file below
 // -o DIR, which is root, whose real path is real.
-func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
+func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -118,7 +119,7 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(real, name); err != nil {
+	if err := inside.check(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	req := fetch.Request{

@@ -119,6 +119,10 @@ Servers (these flags apply to fetch sync and fetch proxy too):
   -netrc-file F   the same, from the file F
   -allow-insecure-redirect
                   let an https URL follow a redirect to plain http
+  -limit-rate RATE
+                  receive at most RATE bytes per second, all transfers
+                  together: a number with K, M or G (powers of 1024), such
+                  as 500K or 10M (default 0: no limit)
 The system's CA certificates are those of SSL_CERT_FILE (a PEM file) and
 SSL_CERT_DIR (a directory of them) when set.
 

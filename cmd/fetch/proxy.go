@@ -78,6 +78,8 @@ Flags:
   -max-age D      how long a file whose response says nothing of its
                   freshness is served before it is revalidated (default 1m;
                   0: revalidate on every request)
+  -cache-max SIZE when the kept files pass SIZE in all, remove the least
+                  recently used, never one being served (default: no limit)
   -max-size SIZE  keep no file larger than SIZE (bytes, or with K, M, G, T:
                   powers of 1024); larger ones are served, not kept
                   (default: no limit)
@@ -97,8 +99,8 @@ Flags:
                   an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
   and, to talk to the upstream, the flags that "fetch -h" describes:
-  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file
-  and -allow-insecure-redirect
+  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file,
+  -allow-insecure-redirect and -limit-rate
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
 the proxy could not serve (a DIR in use, an address taken) or responses had
@@ -139,6 +141,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Dir:          pc.cache,
 		MaxAge:       maxAge,
 		MaxSize:      int64(pc.maxSize),
+		MaxBytes:     int64(pc.cacheMax),
 		Verify:       pc.verify,
 		WriteTimeout: pc.writeTimeout,
 		MaxRequests:  pc.maxConns,
@@ -197,6 +200,7 @@ type proxyConfig struct {
 
 	maxAge       time.Duration
 	maxSize      sizeFlag
+	cacheMax     sizeFlag
 	verify       bool
 	writeTimeout time.Duration
 	maxConns     int
@@ -233,6 +237,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.DurationVar(&pc.grace, "grace", 30*time.Second, "")
 	fs.DurationVar(&pc.maxAge, "max-age", proxy.DefaultMaxAge, "")
 	fs.Var(&pc.maxSize, "max-size", "")
+	fs.Var(&pc.cacheMax, "cache-max", "")
 	fs.BoolVar(&pc.verify, "verify", false, "")
 	fs.DurationVar(&pc.writeTimeout, "write-timeout", time.Minute, "")
 	fs.IntVar(&pc.maxConns, "max-conns", 1000, "")

@@ -207,6 +207,8 @@ func TestProxyUsage(t *testing.T) {
 		{"operand", []string{"-upstream", "http://example.com/", "-cache", cache, "extra"}, exitUsage, ""},
 		{"unknown flag", []string{"-x"}, exitUsage, ""},
 		{"bad -j", []string{"-upstream", "http://example.com/", "-cache", cache, "-j", "0"}, exitUsage, ""},
+		{"bad -cache-max", []string{"-upstream", "http://example.com/", "-cache", cache, "-cache-max", "20Q"}, exitUsage, ""},
+		{"negative -max-age", []string{"-upstream", "http://example.com/", "-cache", cache, "-max-age", "-1s"}, exitUsage, ""},
 		{"taken address", []string{"-upstream", "http://example.com/", "-cache", cache, "-listen", "256.0.0.1:1"}, exitFailed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

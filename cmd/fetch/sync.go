@@ -188,6 +188,7 @@ type manifestCheck struct {
 	n            int    // lines seen
 	bad          int
 	files, bytes int64
+	inside       insideCache
 }
 
 func (c *manifestCheck) Write(p []byte) (int, error) {
@@ -228,7 +229,7 @@ func (c *manifestCheck) check() error {
 	switch {
 	case err != nil:
 	case ok:
-		if ierr := checkInside(c.s.real, e.Path); ierr != nil {
+		if ierr := c.inside.check(c.s.real, e.Path); ierr != nil {
 			err = fmt.Errorf("path %q escapes the directory: %v", e.Path, ierr)
 		}
 		c.files++

@@ -193,3 +193,39 @@ func TestKeepPartialOff(t *testing.T) {
 	}
 	onlyFiles(t, dir)
 }
+
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, name := range []string{"a/.x.part", "a/.x.part.guard", "a/.y.1abc.part", ".z.part", ".z.part.guard", "a/plain.part", "a/.keep.part", "a/.keep.part.guard", "a/.orphan.part.guard"} {
+		if err := os.MkdirAll(filepath.Join(dir, "a"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, liveName, err := fetch.CreateTemp(root, "a/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := fetch.RemoveLeftovers(root, func(name string) bool { return name == "a/.keep.part" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	want := []string{".z.part", ".z.part.guard", "a/.orphan.part.guard", "a/.x.part", "a/.x.part.guard", "a/.y.1abc.part"}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q; want %q", removed, want)
+	}
+	onlyFiles(t, filepath.Join(dir, "a"), ".keep.part", ".keep.part.guard", filepath.Base(liveName), "plain.part")
+	// Once its process lets go of it, a temporary file is a leftover too.
+	live.Close()
+	if removed, err := fetch.RemoveLeftovers(root, nil); err != nil || len(removed) != 3 {
+		t.Errorf("removed %q, %v; want the 3 files kept before", removed, err)
+	}
+}

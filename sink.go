@@ -201,20 +201,22 @@ const maxName = 255
 
 // partialName returns the name of a temporary file for the file named
 // base: "." + base + "." + tag + PartialSuffix ("." + base + PartialSuffix
-// for no tag), or, when that is longer than maxName, with base cut short
-// and followed by a hash of the whole name, so that any legal name has a
-// temporary file.
+// for no tag), or, when that and a guard file's name could be longer than
+// maxName, with base cut short and followed by a hash of the whole name,
+// so that any legal name has a temporary file.
 func partialName(base, tag string) string {
 	if tag != "" {
 		tag = "." + tag
 	}
+	// Room for the guard file's suffix, too.
+	limit := maxName - len(guardSuffix)
 	name := "." + base + tag + PartialSuffix
-	if len(name) <= maxName {
+	if len(name) <= limit {
 		return name
 	}
 	sum := sha256.Sum256([]byte(base))
 	hash := "~" + hex.EncodeToString(sum[:8])
-	keep := maxName - (len(name) - len(base)) - len(hash)
+	keep := limit - (len(name) - len(base)) - len(hash)
 	for keep > 0 && !utf8.RuneStart(base[keep]) {
 		keep-- // cut between characters
 	}

@@ -26,15 +26,18 @@ type download struct {
 	attempts  int
 	responded bool   // OnResponse was called
 	validator string // ETag or Last-Modified of the response the written bytes came from
-	source    string // the URL that validator belongs to
+	source    string // the URL that validator belongs to, redacted
+	adopted   bool   // the sink holds bytes kept by an earlier download
 	url       string // redacted URL of the last response
 	header    http.Header
 }
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: RedactURL(req.URL)}
-	s, err := newSink(req, f.sync)
+	defer f.stats.ended(&res)
+	s, err := newSink(req, f.sync, f.keepPartial)
 	if err != nil {
 		res.Err = err
 		return res
@@ -57,11 +60,22 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		return res
 	}
 	d := &download{f: f, req: req, sink: s, urls: urls}
+	if s.keep {
+		g, err := s.openPartial(ctx)
+		if err != nil {
+			res.Err = fmt.Errorf("%s: %w", res.URL, err)
+			return res
+		}
+		if g != nil {
+			d.validator, d.source, d.adopted = g.Validator, g.URL, true
+		}
+	}
 	if home, err := url.Parse(req.URL); err == nil {
 		d.home = hostKey(home)
 	}
 	var errs []error
-	for _, u := range urls {
+	for i := 0; i < len(urls); i++ {
+		u := urls[i]
 		res.URL = u.Redacted()
 		err = d.tryURL(ctx, u)
 		if err == nil {
@@ -69,6 +83,18 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		}
 		if err == nil {
 			break
+		}
+		if d.adopted && isMismatch(err) && ctx.Err() == nil {
+			// The bytes kept by an earlier download were of another
+			// version of the file: start again from zero, at the same URL.
+			d.adopted = false
+			if rerr := s.restart(); rerr != nil {
+				errs = append(errs, err, rerr)
+				break
+			}
+			f.log.Info("fetch: kept bytes do not match; starting again", "url", res.URL, "err", err)
+			i--
+			continue
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil || isFinal(err) {
@@ -78,6 +104,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			// The bytes are wrong, not cut short: the next URL starts
 			// from zero, which a Writer that has them cannot.
 			if !s.canRestart() {
+				if i < len(urls)-1 {
+					errs[len(errs)-1] = fmt.Errorf("%w; mirrors not tried: the Writer already received the body", err)
+				}
 				break
 			}
 			if rerr := s.restart(); rerr != nil {
@@ -90,6 +119,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	res.Attempts = d.attempts
 	if err != nil {
 		res.Err = errors.Join(errs...)
+		res.Size = s.written
+		s.discard()
+		res.Partial = s.kept
 		return res
 	}
 	res.URL, res.Header = d.url, d.header
@@ -186,6 +218,12 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 			body.Close()
 		}
 	}()
+	if resp.URL == "" {
+		resp.URL = u.Redacted()
+	}
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
 	stall.pause()
@@ -198,7 +236,7 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		body = nil // closed by segmented
 		err = d.segmented(ctx, u, a)
 	} else {
-		err = d.read(u, resp, body, stall, fail)
+		err = d.read(actx, u, resp, body, stall, fail)
 	}
 	if err != nil {
 		return err
@@ -235,10 +273,11 @@ func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error)
 }
 
 // read copies body to the sink, at most to one byte past Request.Size,
-// reporting progress. Every read that brings bytes restarts the stall
-// timer, which waits while the sink writes. A failed read goes through
-// fail; a failed write is the sink's error.
-func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
+// reporting progress, within the Fetcher's RateLimit. Every read that
+// brings bytes restarts the stall timer, which waits while the sink writes
+// and the rate holds the transfer back. A failed read goes through fail; a
+// failed write is the sink's error.
+func (d *download) read(ctx context.Context, u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
 	r := body
 	total := resp.Size
 	if d.req.hasSize() {
@@ -247,13 +286,18 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 	}
 	bp := d.f.buffers.Get().(*[]byte)
 	defer d.f.buffers.Put(bp)
+	buf := d.f.rate.chunk(*bp)
 	for {
-		n, rerr := r.Read(*bp)
+		n, rerr := r.Read(buf)
 		if n > 0 {
 			stall.pause()
-			if _, err := d.sink.Write((*bp)[:n]); err != nil {
+			if err := d.f.rate.wait(ctx, n); err != nil {
+				return fail(fmt.Errorf("%s: %w", u.Redacted(), err))
+			}
+			if _, err := d.sink.Write(buf[:n]); err != nil {
 				return err
 			}
+			d.f.stats.bytes.Add(int64(n))
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}
@@ -318,7 +362,7 @@ func (d *download) resumePoint(u *url.URL) (int64, string, error) {
 		return 0, "", nil
 	}
 	validator := ""
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		validator = d.validator
 	}
 	if validator != "" || len(d.sink.want) > 0 {
@@ -347,7 +391,12 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
-		d.validator, d.source = validatorOf(resp.Header), u.String()
+		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
+		if d.sink.keep {
+			if err := d.sink.writeGuard(d.sink.guardOf(d.source, d.validator)); err != nil {
+				return err
+			}
+		}
 	}
 	if d.req.OnResponse != nil && (!d.responded || resp.Offset == 0 && d.req.Writer == nil) {
 		d.responded = true

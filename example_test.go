@@ -54,32 +54,3 @@ func Example_importer() {
 	// a.txt: 6 bytes, verified
 	// b.txt: 4 bytes, verified
 }
-
-// A streamer bridges a download into an HTTP response: headers from
-// OnResponse, bytes through the Writer, nothing on disk.
-func Example_streamer() {
-	upstream := httptest.NewServer(http.FileServerFS(os.DirFS("testdata/repo")))
-	defer upstream.Close()
-	f := fetch.New(fetch.Options{})
-	defer f.Close()
-
-	content := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := f.Fetch(r.Context(), fetch.Request{
-			URL:    upstream.URL + r.URL.Path,
-			Writer: w,
-			OnResponse: func(resp fetch.Response) error {
-				w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
-				w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-				return nil
-			},
-		})
-		if err != nil {
-			http.Error(w, "upstream failed", http.StatusBadGateway)
-		}
-	})
-	rec := httptest.NewRecorder()
-	content.ServeHTTP(rec, httptest.NewRequest("GET", "/a.txt", nil))
-	fmt.Printf("%d %s %q\n", rec.Code, rec.Header().Get("Content-Length"), rec.Body.String())
-	// Output:
-	// 200 6 "alpha\n"
-}

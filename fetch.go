@@ -29,7 +29,8 @@
 // for a slot, so its memory does not grow with the number of requests. A
 // request whose host is at its cap waits without holding a slot while
 // requests to other hosts start. Every request FetchAll takes gets its
-// Result, also when its context is cancelled.
+// Result, also when its context is cancelled. Fetcher.Stats counts the
+// requests of a Fetcher, ended and in flight, and their bytes.
 //
 // # Errors
 //
@@ -50,6 +51,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -102,12 +104,19 @@ type Options struct {
 	// DefaultPerHost.
 	Limiter *Limiter
 
+	// RateLimit caps the bytes per second that the Fetcher's transfers
+	// receive, all together (a download with Segments counts every
+	// connection); it may be shared with other Fetchers. Nil means no
+	// limit. Waiting for the rate does not count as a stall.
+	RateLimit *RateLimit
+
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
 	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
 	// least MinProgress new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
-	// up a retry: the next attempt resumes where it stopped. 0 means
+	// up a retry: the next attempt resumes where it stopped; each
+	// connection of a segmented download counts the same way. 0 means
 	// DefaultRetries; negative means none, and then the first failure ends
 	// the URL, with or without progress.
 	Retries int
@@ -180,6 +189,27 @@ type Options struct {
 	// renamed to its Path.
 	Sync bool
 
+	// KeepPartial keeps the bytes of a download to a Path (without a
+	// Writer) that fails or is cancelled, and resumes them when a later
+	// request, of this Fetcher or of another in a later process, is for
+	// the same Path. The bytes go to a partial file beside Path named by
+	// [PartialPath], held with an flock while a download writes to it,
+	// with a guard file beside it (its name + ".guard") that records the
+	// URL they came from, that response's validator (a strong ETag, else
+	// Last-Modified) and the expected Size and Digests. A later request
+	// resumes them only when it expects the same Size and Digests, and
+	// either a validator guards the range request (If-Range, from the same
+	// URL; a changed file is then sent whole and replaces them) or an
+	// expected digest will catch a changed file; it reads them back once
+	// to compute their digests. Otherwise it starts from zero. A partial
+	// file never becomes Path unverified, and a successful download leaves
+	// neither file behind. Result.Partial says how many bytes were kept.
+	// When another live download holds the partial file of a Path, a
+	// request for it writes to a temporary file of its own and keeps
+	// nothing. See [RemoveLeftovers] for the files that no download will
+	// resume.
+	KeepPartial bool
+
 	// FileRoots lists the directories that file:// URLs may read from
 	// (symbolic links are resolved before the check). Empty means that
 	// file URLs are refused.
@@ -188,6 +218,13 @@ type Options struct {
 	// UserAgent is the User-Agent header of every HTTP request; a
 	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
 	UserAgent string
+
+	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
+	// pool: the roots trusted, a client certificate, verification. Nil
+	// means the crypto/tls defaults: the system's roots, which the
+	// SSL_CERT_FILE and SSL_CERT_DIR environment variables replace. A
+	// Client or FTP given in Options keeps its own.
+	TLSConfig *tls.Config
 
 	// AllowInsecureRedirect lets an https URL follow a redirect to plain
 	// http. Without it such a redirect fails.
@@ -205,7 +242,7 @@ type Request struct {
 	// own host and never appears in errors or logs.
 	URL string
 	// Mirrors are other URLs of the same bytes, tried in order when URL
-	// fails.
+	// fails, or serves bytes of another size or digest (but see Writer).
 	Mirrors []string
 	// Path is the destination file. Its folders are created; the bytes go
 	// to a temporary file beside it that is renamed over Path only after
@@ -223,7 +260,11 @@ type Request struct {
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with ErrCannotResume.
+	// fails with ErrCannotResume. So a Writer that received a whole body
+	// that then fails its size or digest check ends the request: the
+	// mirrors are not tried, and the error says so ("mirrors not tried:
+	// the Writer already received the body"). Result.Size counts the bytes
+	// the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
 	// SizeKnown is set. A server that announces another size is refused
@@ -266,19 +307,42 @@ type Request struct {
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
 // (Options.Protocols). The Fetcher keeps the limits, retries, mirrors,
-// validation and sinks; a Protocol only opens.
+// validation and sinks; a Protocol only opens. For bytes at hand,
+// OpenReaderAt builds what Open returns, and FSProtocol serves an fs.FS.
 //
-// Open returns the server's Response and the body, starting at
-// req.Offset when the protocol could resume there (Response.Offset equal
-// to req.Offset), or at 0 (Response.Offset 0). The body must stop promptly,
-// with an error, when ctx is done, and must not be returned to any pool
-// unless it was read to its end. A missing file gives an error that
-// matches ErrNotFound. Errors that another attempt cannot mend match
-// ErrNotFound or ErrInvalidRequest, or are a *StatusError: the Fetcher
-// moves on to the next URL. Any other error is retried like a network
-// error; wrap a transient failure in *TemporaryError to say so, and how
-// long to wait (a *StatusError inside one is retried).
-// Implementations must be safe for concurrent use.
+// Open returns the server's Response and the body. The Fetcher relies on
+// this:
+//
+//   - Response.Offset is where the body starts in the file: req.Offset
+//     when the protocol resumes there, or 0 when it sends the whole file,
+//     which it must do when req.Validator is set and the file no longer
+//     matches it. Another offset fails the attempt with ErrCannotResume.
+//   - Response.Size is the size of the whole file, whatever the offset, or
+//     -1 when unknown. 0 is an empty file: a protocol that does not know
+//     the size says -1. A body that ends before Size is a cut transfer,
+//     resumed by the next attempt; one that runs past it is an error.
+//   - Response.Header carries the validator of a resume: a strong ETag,
+//     else Last-Modified (in http.TimeFormat), taken from a response with
+//     Offset 0 and handed back as OpenRequest.Validator when the Fetcher
+//     resumes at that URL. Without one only an expected digest guards a
+//     resume. "Accept-Ranges: bytes" lets Options.Segments open spans of
+//     the file (OpenRequest.Length). Content-Length, when set, is the
+//     length of this body, as in HTTP: on a resumed response the rest of
+//     the file, Size-Offset. The Fetcher does not read it; OnResponse (a
+//     streamer) forwards it.
+//   - Response.URL is the URL serving the bytes (a redirect's target),
+//     password redacted; empty means req.URL. Response.Status is for
+//     OnResponse: 200, or 206 for a body from an offset.
+//   - The body must stop promptly, with an error, when ctx is done, and
+//     must not be returned to any pool unless it was read to its end. The
+//     Fetcher closes it once.
+//
+// A missing file gives an error that matches ErrNotFound. Errors that
+// another attempt cannot mend match ErrNotFound or ErrInvalidRequest, or
+// are a *StatusError: the Fetcher moves on to the next URL. Any other
+// error is retried like a network error; wrap a transient failure in
+// *TemporaryError to say so, and how long to wait (a *StatusError inside
+// one is retried). Implementations must be safe for concurrent use.
 type Protocol interface {
 	Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error)
 }
@@ -333,11 +397,13 @@ type Fetcher struct {
 	ftp       *FTPPool
 	ownFTP    bool
 	limiter   *Limiter
+	rate      *RateLimit
 	protocols map[string]Protocol
 	resolver  Resolver
 	health    *health
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
+	stats     stats
 
 	retries       int
 	maxAttempts   int
@@ -346,6 +412,7 @@ type Fetcher struct {
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
 	sync          bool
+	keepPartial   bool
 	segments      int
 	minSegment    int64
 }
@@ -355,6 +422,7 @@ type Fetcher struct {
 func New(opts Options) *Fetcher {
 	f := &Fetcher{
 		limiter:       opts.Limiter,
+		rate:          opts.RateLimit,
 		ftp:           opts.FTP,
 		resolver:      opts.Resolver,
 		log:           opts.Logger,
@@ -366,6 +434,7 @@ func New(opts Options) *Fetcher {
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
+		keepPartial:   opts.KeepPartial,
 		segments:      opts.Segments,
 		minSegment:    opts.MinSegmentSize,
 	}
@@ -389,14 +458,14 @@ func New(opts Options) *Fetcher {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Client == nil {
-		f.client, f.ownClient = newClient(f.limiter), true
+		f.client, f.ownClient = newClient(f.limiter, opts.TLSConfig), true
 	} else {
 		c := *opts.Client
 		f.client = &c
 	}
 	f.client.CheckRedirect = redirectPolicy(f.client.CheckRedirect, opts.AllowInsecureRedirect)
 	if f.ftp == nil {
-		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost()}), true
+		f.ftp, f.ownFTP = NewFTPPool(FTPPoolOptions{MaxIdlePerHost: f.limiter.PerHost(), TLSConfig: opts.TLSConfig}), true
 	}
 	ua := opts.UserAgent
 	if ua == "" {

@@ -178,7 +178,9 @@ func (s *scheduler) start(req Request, host string) {
 func (s *scheduler) cancelWaiting() {
 	for _, w := range s.waiting {
 		u := RedactURL(w.req.URL)
-		s.out <- Result{Request: w.req, URL: u, Err: fmt.Errorf("%s: %w", u, s.ctx.Err())}
+		res := Result{Request: w.req, URL: u, Err: fmt.Errorf("%s: %w", u, s.ctx.Err())}
+		s.f.stats.count(&res)
+		s.out <- res
 	}
 	s.waiting = nil
 }

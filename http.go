@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,7 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	// Read a little of an error body so that the connection can be reused.
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
-	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode)}
+	err = &StatusError{URL: where, Code: resp.StatusCode, Text: http.StatusText(resp.StatusCode), Header: resp.Header}
 	switch code := resp.StatusCode; {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
 		return nil, nil, &TemporaryError{Err: err, After: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
@@ -154,9 +155,13 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 // newClient returns the HTTP client a Fetcher owns: idle connections kept
 // for every transfer slot, no more than perHost connections to a host,
-// HTTP/2 where offered, no transparent decompression.
-func newClient(l *Limiter) *http.Client {
+// HTTP/2 where offered, no transparent decompression, TLS as cfg says (nil:
+// the defaults).
+func newClient(l *Limiter, cfg *tls.Config) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg != nil {
+		t.TLSClientConfig = cfg.Clone()
+	}
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.DisableCompression = true
 	t.ForceAttemptHTTP2 = true

@@ -67,7 +67,7 @@ func (d *download) segmentable(u *url.URL, resp *Response) bool {
 // guard returns the validator that guards a range asked of u: the one of
 // the response the written bytes came from, when it came from u.
 func (d *download) guard(u *url.URL) string {
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		return d.validator
 	}
 	return ""
@@ -192,15 +192,16 @@ func (s *segmented) fail(err error) {
 // while it does (release, when not nil, is one already held). A failure
 // gives the rest of its span back and, after a backoff without the slot,
 // the connection tries again; it gives up after Options.Retries failures
-// in a row that brought no byte, and a URL other than the first response's
-// that fails is left for that one.
+// in a row that brought fewer than MinProgress bytes, or after
+// Options.MaxAttempts failures in all, and a URL other than the first
+// response's that fails is left for that one.
 func (s *segmented) work(u *url.URL, release func()) {
 	defer func() {
 		if release != nil {
 			release()
 		}
 	}()
-	failures := 0
+	failures, cuts := 0, 0
 	for s.ctx.Err() == nil {
 		if release == nil {
 			r, err := s.d.f.limiter.Acquire(s.ctx, hostKey(u))
@@ -219,8 +220,12 @@ func (s *segmented) work(u *url.URL, release func()) {
 			continue
 		}
 		s.giveBack(span{pos, sp.end})
-		if pos > sp.start {
+		if pos-sp.start >= MinProgress {
 			failures = 0
+		}
+		if cuts++; cuts >= s.d.f.maxAttempts {
+			s.settle(err)
+			return
 		}
 		if u != s.urls[0] {
 			var temp *TemporaryError
@@ -359,14 +364,18 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTimer) (int64, int64, error) {
 	bp := s.d.f.buffers.Get().(*[]byte)
 	defer s.d.f.buffers.Put(bp)
-	buf := *bp
+	buf := s.d.f.rate.chunk(*bp)
 	for pos < end {
 		n, rerr := r.Read(buf[:min(int64(len(buf)), end-pos)])
 		if n > 0 {
 			stall.pause()
+			if err := s.d.f.rate.wait(s.ctx, n); err != nil {
+				return pos, end, err
+			}
 			if _, err := s.file.WriteAt(buf[:n], pos); err != nil {
 				return pos, end, &sinkError{err}
 			}
+			s.d.f.stats.bytes.Add(int64(n))
 			if err := s.wrote(pos, buf[:n]); err != nil {
 				return pos, end, err
 			}

@@ -170,6 +170,16 @@ func TestSegmentFaults(t *testing.T) {
 				}
 				return false
 			}},
+		// Every range request gets one byte: no connection makes
+		// progress, and the download fails within the retries.
+		{name: "one byte a range", doc: func(int) doc { return old },
+			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
+				o.serve(w, r, old, 1)
+				return true
+			},
+			// A cut body over HTTP/1.1, a reset stream over HTTP/2;
+			// not the test's deadline.
+			wantErr: func(err error) bool { return err != nil && !errors.Is(err, context.DeadlineExceeded) }},
 		{name: "wrong bytes", doc: func(int) doc { return wrong }, digests: true,
 			wantErr: func(err error) bool { var de *fetch.DigestError; return errors.As(err, &de) }},
 		{name: "changed between segments", want: changed.body, doc: func(n int) doc {

@@ -4,55 +4,120 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
+
+// DefaultMaxAge is how long a response that says nothing of its freshness
+// is served from the cache before it is revalidated.
+const DefaultMaxAge = time.Minute
 
 // Cache is a pull-through cache of the files below an upstream base URL:
 // an http.Handler that answers a request for /PATH with the file at
 // base/PATH (the query of the request is dropped). A file is downloaded
 // once, however many clients ask for it at the same time, and streamed to
 // them as it arrives, through a [Streamer]; once the download is complete
-// and checked, the file is kept in the cache directory, and served from
-// there from then on, without asking the upstream again. Paths that end in
-// "/" (folder listings) are passed through and not kept.
+// and checked, the file is kept in the cache directory with a record of its
+// headers and sha256. Paths that end in "/" (folder listings) are passed
+// through and not kept.
+//
+// # Freshness
+//
+// A kept file is served without asking the upstream while it is fresh, in
+// the manner of RFC 9111 for a shared cache: for the s-maxage or max-age
+// of its Cache-Control, else until its Expires, else for
+// [CacheOptions.MaxAge] ([DefaultMaxAge]); "immutable" keeps it fresh for
+// good, "no-cache" makes it stale at once, and "no-store" or "private"
+// keeps it out of the cache. Files whose names are repository metadata,
+// which change under their names, are stale at once whatever the upstream
+// says, so that every request revalidates them:
+//
+//   - PULP_MANIFEST (Pulp);
+//   - repomd.xml, repomd.xml.asc, repomd.xml.key (RPM repodata/);
+//   - Release, Release.gpg, InRelease, Index, and Packages*, Sources*,
+//     Contents-*, Translation-*, Components-*, icons-* outside by-hash/ (Debian);
+//   - MODULE/@v/list and MODULE/@latest (the Go module proxy);
+//   - APKINDEX.tar.gz (Alpine), index.yaml (Helm);
+//   - any path below a "simple" folder (PEP 503 index pages).
+//
+// A stale file is revalidated with one conditional request (If-None-Match,
+// If-Modified-Since) however many clients ask meanwhile. 304 Not Modified
+// refreshes its record and the kept bytes are served; a new file (200)
+// replaces it, downloaded once for every client that asks meanwhile; 404
+// or 410 forgets it. When the upstream cannot be asked (unreachable, 5xx),
+// the stale copy is served and the failure logged, rather than an error.
+//
+// # Redirects
+//
+// A redirect from the upstream that ends inside the upstream base (or a
+// mirror's) is passed to the client, 302 Found, with its Location rewritten
+// to the proxy's path of the target (so "/dir" to "/dir/" works), and
+// nothing is kept for it. A redirect that leaves the bases (to a CDN) is
+// followed, and the file it ends at is kept under the requested path, by
+// the same rules as any other.
+//
+// # What a client can trust
 //
 // A client never receives a cut or corrupt file that looks complete: when
 // a download fails after bytes were sent, the response is broken off, not
-// ended. A file served from the directory is checked against the sha256
-// recorded when it was kept, as it is sent in whole; one that no longer
-// matches is removed, its response broken off, and the next request
-// downloads it again.
+// ended. A file is kept only once its size and sha256 were checked as it
+// was written, and only when its length was announced (Content-Length) or
+// its transfer said it ended (FTP): a body that simply stopped is served
+// but not kept. [CacheOptions.Verify] checks the sha256 again on every hit
+// of the whole file.
+//
+// # The directory
 //
 // The directory holds one file and one ".json" record per path, under names
 // derived from the path; removing the directory, or any file in it, forgets
-// files. A Cache is safe for concurrent use; Close it to stop its downloads.
+// files. One Cache at a time may use a directory: NewCache locks it, and
+// removes the temporary files that a Cache stopped by a crash left.
+//
+// A Cache is safe for concurrent use; Close it to stop its downloads and
+// unlock the directory.
 type Cache struct {
-	base    *url.URL
-	mirrors []*url.URL
-	dir     string
-	st      *Streamer
-	access  *slog.Logger
-	log     *slog.Logger
+	f            *fetch.Fetcher
+	bases        []*url.URL // the upstream's, then the mirrors'
+	mirrors      mirror.Static
+	dir          string
+	maxAge       time.Duration // 0 or less: revalidate every time
+	maxSize      int64
+	verify       bool
+	writeTimeout time.Duration
+	slots        chan struct{} // one per request served; nil: no limit
+	kept         *keptFiles
+	st           *Streamer
+	access       *slog.Logger
+	log          *slog.Logger
+	unlock       func()
+
+	ctx    context.Context // of the revalidations; cancelled by Close
+	stop   context.CancelFunc
+	checks singleflight.Group // revalidations, by file
 
 	mu       sync.Mutex
 	closed   bool
 	inFlight sync.WaitGroup // the handlers running
 }
 
-// CacheOptions configures a Cache.
+// CacheOptions configures a Cache. The zero value of each field but
+// Upstream and Dir means its documented default.
 type CacheOptions struct {
 	// Upstream is the base URL of the files: a request for /PATH is
 	// downloaded from Upstream's path joined with PATH. Required.
@@ -66,18 +131,56 @@ type CacheOptions struct {
 	// of the downloads in flight. Required; it is made if missing.
 	Dir string
 
+	// MaxAge is how long a response without explicit freshness is served
+	// before it is revalidated. 0 means DefaultMaxAge; a negative value
+	// revalidates on every request.
+	MaxAge time.Duration
+
+	// MaxSize is the largest file that is kept, in bytes; a larger one is
+	// served and then removed. 0 means no limit.
+	MaxSize int64
+
+	// MaxBytes bounds the total size of the kept files: when a new one
+	// takes them past it, the least recently used are removed, never one
+	// that is being served. Downloads in flight take space beyond it (their
+	// spill and temporary files). 0 means no limit.
+	MaxBytes int64
+
+	// Verify checks the sha256 of a kept file each time it is served whole:
+	// a copy damaged on disk is then removed, its response broken off, and
+	// the next request downloads it again. It costs a read of the file
+	// through the CPU on each hit, where hits are otherwise sent by the
+	// kernel (sendfile).
+	Verify bool
+
+	// WriteTimeout is how long one write to a client may block: a client
+	// that stops reading is disconnected after it, and the download it
+	// alone was reading stops. Each write that makes progress starts it
+	// anew. 0 means none.
+	WriteTimeout time.Duration
+
+	// MaxRequests caps the requests served at once; those over it are
+	// answered 503 with Retry-After at once. 0 means no limit.
+	MaxRequests int
+
 	// AccessLog, if set, gets one line a request, at level Info: method,
-	// path, status, bytes sent, duration, and cache=hit (from Dir), miss
-	// (from the upstream) or pass (not kept), with the error, if any.
+	// path, status, bytes sent, duration, and cache= one of hit (fresh, from
+	// Dir), revalidated (304 from the upstream, then from Dir), stale (from
+	// Dir because the upstream could not be asked), miss (from the
+	// upstream), pass (not kept: a folder, a refused request), with the
+	// cause of a failure as err.
 	AccessLog *slog.Logger
 
 	// ErrorLog gets the problems of the cache itself: a record that could
-	// not be written, a kept copy found corrupt. nil means slog.Default().
+	// not be written, a kept copy found corrupt, a stale copy served. nil
+	// means slog.Default().
 	ErrorLog *slog.Logger
 }
 
 // NewCache returns a Cache that downloads with f into opts.Dir. It makes
-// the directory when it is missing. The Cache does not close f.
+// the directory when it is missing, and locks it: a second Cache on the
+// same directory, in this process or another, gets an error. The Cache does
+// not close f.
 func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if opts.Upstream == nil || !opts.Upstream.IsAbs() {
 		return nil, errors.New("proxy: CacheOptions.Upstream: want an absolute URL")
@@ -88,22 +191,31 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	c := &Cache{base: dirURL(opts.Upstream), dir: opts.Dir, access: opts.AccessLog, log: opts.ErrorLog}
+	unlock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
+		verify: opts.Verify, writeTimeout: opts.WriteTimeout, access: opts.AccessLog, log: opts.ErrorLog, unlock: unlock}
+	c.mirrors.Base = c.bases[0].String()
 	for _, m := range opts.Mirrors {
-		c.mirrors = append(c.mirrors, dirURL(m))
+		c.bases = append(c.bases, dirURL(m))
+		c.mirrors.Mirrors = append(c.mirrors.Mirrors, dirURL(m).String())
+	}
+	if c.maxAge == 0 {
+		c.maxAge = DefaultMaxAge
+	}
+	if opts.MaxRequests > 0 {
+		c.slots = make(chan struct{}, opts.MaxRequests)
 	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: func(res fetch.Result) error {
-		if res.Request.Path != "" {
-			if err := keepMeta(res); err != nil {
-				// The file is downloaded again next time.
-				c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
-			}
-		}
-		return nil
-	}, OnError: func(r *http.Request, res fetch.Result) {
+	c.sweep()
+	c.kept = newKeptFiles(opts.MaxBytes, c.log)
+	c.kept.scan(opts.Dir)
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
 			*cause = res.Err
 		}
@@ -122,15 +234,37 @@ func dirURL(u *url.URL) *url.URL {
 	return &d
 }
 
+// sweep removes the temporary files left in the directory by a Cache that
+// did not stop cleanly: partial downloads, records and spill files.
+func (c *Cache) sweep() {
+	filepath.WalkDir(c.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, fetch.PartialSuffix) || strings.HasPrefix(name, spillPrefix) {
+			if err := os.Remove(path); err != nil {
+				c.log.Warn("cannot remove a temporary file", "file", path, "err", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Close cancels the downloads in flight, so that the responses waiting for
-// them are broken off, and waits for the requests being served to end.
-// Requests that come after Close get 503.
+// them are broken off, waits for the requests being served to end, and
+// unlocks the directory. Requests that come after Close get 503.
 func (c *Cache) Close() error {
 	c.mu.Lock()
+	closed := c.closed
 	c.closed = true
 	c.mu.Unlock()
+	c.stop()
 	c.st.Close()
 	c.inFlight.Wait()
+	if !closed {
+		c.unlock()
+	}
 	return nil
 }
 
@@ -145,10 +279,17 @@ func (c *Cache) enter() bool {
 	return true
 }
 
+// causeKey is the context key of the error of a request being served.
+type causeKey struct{}
+
 // ServeHTTP answers GET and HEAD requests for the files below the upstream
 // base: from the directory when it holds the file, else from the upstream.
-// It answers 400 to a path that leaves the base, 405 to other methods, 503
-// after Close, and otherwise what [Streamer.Serve] answers.
+// It answers 400, before any contact with the upstream, to a path that is
+// not plainly below the base (a "." or ".." segment, an empty segment, an
+// encoded slash or backslash, a backslash, a ";" or a NUL), 404 to a
+// folder of an FTP upstream (listings are not served), 405 to other
+// methods, 503 after Close or over MaxRequests, a redirect as described
+// for [Cache], and otherwise what [Streamer.Serve] answers.
 func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.enter() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -156,7 +297,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.inFlight.Done()
 	start := time.Now()
-	lw := &loggedWriter{ResponseWriter: w}
+	lw := &loggedWriter{ResponseWriter: w, timeout: c.writeTimeout}
 	cache := "pass"
 	var served error // why the request failed; set by the Streamer's OnError
 	r = r.WithContext(context.WithValue(r.Context(), causeKey{}, &served))
@@ -168,6 +309,9 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if e != nil {
 				attrs = append(attrs, "aborted", true)
 			}
+			if served == nil && lw.err != nil {
+				served = lw.err
+			}
 			if served != nil {
 				attrs = append(attrs, "err", served)
 			}
@@ -178,62 +322,146 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		default:
+			served = errors.New("too many requests in flight")
+			lw.Header().Set("Retry-After", "1")
+			http.Error(lw, "busy", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		lw.Header().Set("Allow", "GET, HEAD")
 		http.Error(lw, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	rel, ok := relPath(r.URL.Path)
-	if !ok {
+	rel, err := relPath(r.URL)
+	if err != nil {
+		served = err
 		http.Error(lw, "bad path", http.StatusBadRequest)
 		return
 	}
-	req := fetch.Request{URL: join(c.base, rel)}
-	for _, m := range c.mirrors {
-		req.Mirrors = append(req.Mirrors, join(m, rel))
-	}
+	req := c.request(r, rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
+		if s := c.bases[0].Scheme; s == "ftp" || s == "ftps" {
+			served = errors.New("no folder listings from an FTP upstream")
+			http.Error(lw, "not found", http.StatusNotFound)
+			return
+		}
 		c.st.Serve(lw, r, req)
 		return
 	}
 	file := c.cachePath(req.URL)
-	cache = "hit"
-	if c.serveCached(lw, r, file, req.URL, &served) {
-		return
+	if rec, ok := readRecord(file, req.URL); ok {
+		cache = "hit"
+		kept := &servedRecord{record: rec}
+		if !rec.fresh(rel, c.maxAge, time.Now()) {
+			if kept, cache, ok = c.revalidate(r.Context(), file, req, rec); !ok {
+				served = r.Context().Err()
+				return // the client went away
+			}
+			if kept != nil {
+				served = kept.err
+			}
+		}
+		if kept != nil && c.serveKept(lw, r, file, kept, &served) {
+			return
+		}
 	}
 	cache = "miss"
 	req.Path = file
 	c.st.Serve(lw, r, req)
 }
 
-// causeKey is the context key of the error of a request served.
-type causeKey struct{}
-
-// relPath returns the path below the base that the request path p names,
-// without its leading "/"; ok is false for a path that is not below it.
-func relPath(p string) (rel string, ok bool) {
-	if !strings.HasPrefix(p, "/") || strings.ContainsRune(p, 0) {
-		return "", false
+// relPath returns the path below the base that the request names, without
+// its leading "/", or an error when it is not plainly below the base.
+func relPath(u *url.URL) (string, error) {
+	esc := strings.ToLower(u.EscapedPath())
+	p := u.Path
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return "", errors.New("path does not start with /")
+	case strings.Contains(esc, "%2f"), strings.Contains(esc, "%5c"):
+		return "", errors.New("encoded slash in the path")
+	case strings.ContainsAny(p, "\\;\x00"):
+		return "", errors.New(`backslash, ";" or NUL in the path`)
 	}
-	rel = p[1:]
-	for seg := range strings.SplitSeq(rel, "/") {
-		if seg == "." || seg == ".." {
+	rel := p[1:]
+	segs := strings.Split(rel, "/")
+	for i, seg := range segs {
+		switch {
+		case seg == "." || seg == "..":
+			return "", fmt.Errorf("%q segment in the path", seg)
+		case seg == "" && i < len(segs)-1:
+			return "", errors.New("empty segment in the path")
+		}
+	}
+	return rel, nil
+}
+
+// request returns the Request that downloads rel for r: from the upstream,
+// then the mirrors, with a redirect that stays inside them sent to the
+// client.
+func (c *Cache) request(r *http.Request, rel string) fetch.Request {
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Mirrors: c.mirrors.URLs(mirror.Join(c.bases[0], rel))}
+	mount := mountPoint(r)
+	req.OnResponse = func(resp fetch.Response) error {
+		if target, ok := c.redirected(resp.URL, req); ok {
+			return &Redirect{Code: http.StatusFound, Location: mount + "/" + target}
+		}
+		return nil
+	}
+	return req
+}
+
+// mountPoint returns the escaped path under which the server serves the
+// Cache: "" at its root, the prefix an http.StripPrefix took away
+// otherwise.
+func mountPoint(r *http.Request) string {
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return ""
+	}
+	prefix, ok := strings.CutSuffix(u.EscapedPath(), r.URL.EscapedPath())
+	if !ok {
+		return ""
+	}
+	return prefix
+}
+
+// redirected reports whether the response that came from final answered
+// req from another place than its URLs, inside a base; target is then the
+// place, below the base (escaped, with its query).
+func (c *Cache) redirected(final string, req fetch.Request) (target string, ok bool) {
+	final = withoutUser(final)
+	for _, u := range append([]string{req.URL}, req.Mirrors...) {
+		if withoutUser(u) == final {
 			return "", false
 		}
 	}
-	return rel, true
+	for _, b := range c.bases {
+		if rest, ok := strings.CutPrefix(final, withoutUser(b.String())); ok {
+			return rest, true
+		}
+	}
+	return "", false // it left the bases: followed
 }
 
-// join returns the URL of rel (a path, not escaped) below base.
-func join(base *url.URL, rel string) string {
-	u := *base
-	u.Path += rel
-	u.RawPath = ""
+// withoutUser returns rawURL without its user information.
+func withoutUser(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	u.User = nil
 	return u.String()
 }
 
 // cachePath returns where the file of rawURL is kept; its record is
-// beside it, with metaSuffix. Names are derived from the URL so that no
+// beside it, with recordSuffix. Names are derived from the URL so that no
 // path can collide with another, with a record, or leave the directory.
 func (c *Cache) cachePath(rawURL string) string {
 	sum := sha256.Sum256([]byte(rawURL))
@@ -241,74 +469,176 @@ func (c *Cache) cachePath(rawURL string) string {
 	return filepath.Join(c.dir, name[:2], name)
 }
 
-// metaSuffix ends the name of the record of a kept file.
-const metaSuffix = ".json"
-
-// cacheMeta is the record kept beside a file in the cache.
-type cacheMeta struct {
-	URL    string      `json:"url"` // redacted
-	Size   int64       `json:"size"`
-	SHA256 string      `json:"sha256"`
-	Header http.Header `json:"header"` // those of keptHeaders that the server sent
+// keep records the file that res downloaded to its Path, or removes it
+// when it is not to be kept. It is the Streamer's OnComplete.
+func (c *Cache) keep(res fetch.Result) error {
+	file := res.Request.Path
+	if file == "" {
+		return nil
+	}
+	why := ""
+	switch u, _ := url.Parse(res.URL); {
+	case !storable(res.Header):
+		why = "no-store or private"
+	case c.maxSize > 0 && res.Size > c.maxSize:
+		why = "larger than the maximum size"
+	case u != nil && (u.Scheme == "http" || u.Scheme == "https") && res.Header.Get("Content-Length") == "":
+		why = "length not announced"
+	}
+	if why != "" {
+		c.forget(file)
+		c.log.Debug("file not kept", "url", res.URL, "why", why)
+		return nil
+	}
+	if err := newRecord(res, time.Now()).write(file); err != nil {
+		// The file is downloaded again next time.
+		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
+		return nil
+	}
+	c.kept.add(file, res.Size)
+	return nil
 }
 
-// keptHeaders are the response headers replayed from the cache.
-var keptHeaders = []string{"Content-Type", "Content-Encoding", "Content-Language", "Content-Disposition", "Etag", "Last-Modified"}
+// forget removes a kept file and its record.
+func (c *Cache) forget(file string) {
+	c.kept.forget(file)
+	os.Remove(file + recordSuffix)
+	os.Remove(file)
+}
 
-// keepMeta writes the record of the file that res downloaded and kept.
-func keepMeta(res fetch.Result) error {
-	meta := res.Request.Path + metaSuffix
-	m := cacheMeta{URL: fetch.RedactURL(res.Request.URL), Size: res.Size, SHA256: res.Digests["sha256"], Header: http.Header{}}
-	for _, k := range keptHeaders {
-		if vs := res.Header.Values(k); len(vs) > 0 {
-			m.Header[k] = vs
+// revalidate asks the upstream whether the kept file that rec describes
+// changed, once for every client that asks meanwhile. It returns the record
+// to serve, or nil when the file is to be downloaded again, and what the
+// access log says; ok is false when ctx ended first.
+func (c *Cache) revalidate(ctx context.Context, file string, req fetch.Request, rec *record) (_ *servedRecord, cache string, ok bool) {
+	ch := c.checks.DoChan(file, func() (any, error) {
+		return c.check(file, req, rec), nil
+	})
+	select {
+	case res := <-ch:
+		v := res.Val.(check)
+		switch {
+		case v.notModified != nil:
+			return &servedRecord{record: v.notModified}, "revalidated", true
+		case v.unavailable != nil:
+			c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", v.unavailable)
+			return &servedRecord{record: rec, err: v.unavailable}, "stale", true
 		}
+		return nil, "miss", true
+	case <-ctx.Done():
+		return nil, "", false
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(meta), ".meta-*"+fetch.PartialSuffix)
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), meta)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
-// serveCached answers r from the cache if it holds the file, and reports
-// whether it did.
-func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL string, cause *error) bool {
-	meta := file + metaSuffix
-	b, err := os.ReadFile(meta)
-	if err != nil {
+// servedRecord is the record of a kept file about to be served, with the
+// failure that made a stale copy served.
+type servedRecord struct {
+	*record
+	err error
+}
+
+// check is the outcome of a revalidation: at most one is set; none means
+// that the file is to be downloaded again.
+type check struct {
+	notModified *record // the refreshed record
+	unavailable error   // the upstream could not say
+}
+
+// errNotModified and errChanged stop a revalidation once its response
+// came.
+var (
+	errNotModified = errors.New("not modified")
+	errChanged     = errors.New("changed")
+)
+
+// check asks the upstream whether the file that rec describes changed.
+func (c *Cache) check(file string, req fetch.Request, rec *record) check {
+	h := http.Header{}
+	etag, lastMod := rec.Header.Get("Etag"), rec.Header.Get("Last-Modified")
+	if etag != "" {
+		h.Set("If-None-Match", etag)
+	}
+	if lastMod != "" {
+		h.Set("If-Modified-Since", lastMod)
+	}
+	if len(h) == 0 {
+		return check{} // nothing to compare: download it again
+	}
+	var fresh http.Header
+	creq := fetch.Request{URL: req.URL, Mirrors: req.Mirrors, Header: h, OnResponse: func(resp fetch.Response) error {
+		if _, moved := c.redirected(resp.URL, req); !moved && sameFile(rec, resp) {
+			// A server that ignores conditions (or FTP) sent the same file.
+			fresh = resp.Header
+			return errNotModified
+		}
+		return errChanged
+	}}
+	_, err := c.f.Fetch(c.ctx, creq)
+	var se *fetch.StatusError
+	switch {
+	case errors.Is(err, errNotModified):
+	case errors.As(err, &se) && se.Code == http.StatusNotModified && !se.FTP:
+		fresh = se.Header
+	case errors.Is(err, errChanged):
+		return check{}
+	case errors.Is(err, fetch.ErrNotFound):
+		c.forget(file)
+		return check{}
+	case errors.As(err, &se) && se.Code < 500:
+		return check{} // the Streamer answers what the upstream says
+	default:
+		return check{unavailable: err}
+	}
+	next := *rec
+	next.Header = rec.Header.Clone()
+	next.update(fresh, time.Now())
+	if err := next.write(file); err != nil {
+		c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
+	}
+	return check{notModified: &next}
+}
+
+// sameFile reports whether resp, a 200 to a conditional request, sends the
+// file that rec describes: same strong ETag, or, without ETags, same
+// Last-Modified and size.
+func sameFile(rec *record, resp fetch.Response) bool {
+	etag, got := rec.Header.Get("Etag"), resp.Header.Get("Etag")
+	switch {
+	case etag != "" || got != "":
+		return etag == got && !strings.HasPrefix(etag, "W/")
+	case rec.Header.Get("Last-Modified") == "":
 		return false
 	}
-	var m cacheMeta
-	if json.Unmarshal(b, &m) != nil || m.URL != fetch.RedactURL(rawURL) {
-		return false
-	}
+	return rec.Header.Get("Last-Modified") == resp.Header.Get("Last-Modified") && resp.Size == rec.Size
+}
+
+// serveKept answers r with the kept file that rec describes, and reports
+// whether it did; a failure is set in *cause.
+func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
+	defer c.kept.acquire(file)()
 	f, err := os.Open(file)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != m.Size {
+	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
 		return false
 	}
 	h := w.Header()
-	for k, vs := range m.Header {
-		h[k] = vs
+	for k, vs := range rec.Header {
+		switch k {
+		case "Date", "Age", "Expires", "Cache-Control":
+		default:
+			h[k] = vs
+		}
 	}
+	for _, k := range []string{"Cache-Control", "Expires"} {
+		if vs := rec.Header.Values(k); len(vs) > 0 {
+			h[k] = vs
+		}
+	}
+	date, err := http.ParseTime(rec.Header.Get("Date"))
+	h.Set("Age", strconv.FormatInt(int64(rec.age(date, err == nil, time.Now())/time.Second), 10))
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // the server named no type: none is guessed
 	}
@@ -316,83 +646,19 @@ func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, file, rawURL
 	if err == nil {
 		h.Del("Last-Modified") // ServeContent sets it from modTime
 	}
-	vr := &verifiedReader{f: f, size: m.Size, want: m.SHA256, h: sha256.New()}
-	http.ServeContent(w, r, "", modTime, vr)
-	if vr.corrupt {
-		os.Remove(meta)
-		os.Remove(file)
-		*cause = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, m.SHA256)
-		c.log.Error("cached copy is corrupt: removed", "url", m.URL, "sha256", vr.got, "want", m.SHA256)
+	var content io.ReadSeeker = f
+	var vr *verifiedReader
+	if c.verify {
+		vr = &verifiedReader{f: f, size: rec.Size, want: rec.SHA256, h: sha256.New()}
+		content = vr
+	}
+	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
+	http.ServeContent(lw, r, "", modTime, content)
+	if vr != nil && vr.corrupt {
+		c.forget(file)
+		*cause = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, rec.SHA256)
+		c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "sha256", vr.got, "want", rec.SHA256)
 		panic(http.ErrAbortHandler)
 	}
 	return true
 }
-
-// verifiedReader reads a cached file for http.ServeContent and checks its
-// sha256 when it is read whole, from its start: the read that would reach
-// the end fails instead when the digest is wrong, so the response is one
-// short of its Content-Length and the client sees it cut.
-type verifiedReader struct {
-	f       *os.File
-	size    int64
-	want    string
-	h       hash.Hash
-	pos     int64 // offset of the next read
-	hashed  int64 // bytes [0, hashed) went into h
-	corrupt bool
-	got     string
-}
-
-// errCorrupt is the error of a read that reached the end of a file whose
-// digest is not the one recorded.
-var errCorrupt = errors.New("cached file is corrupt")
-
-func (v *verifiedReader) Read(p []byte) (int, error) {
-	n, err := v.f.Read(p)
-	if v.pos == v.hashed {
-		v.h.Write(p[:n])
-		v.hashed += int64(n)
-		if n > 0 && v.hashed == v.size {
-			if v.got = hex.EncodeToString(v.h.Sum(nil)); v.got != v.want {
-				v.corrupt = true
-				return 0, errCorrupt
-			}
-		}
-	}
-	v.pos += int64(n)
-	return n, err
-}
-
-func (v *verifiedReader) Seek(offset int64, whence int) (int64, error) {
-	pos, err := v.f.Seek(offset, whence)
-	if err == nil {
-		v.pos = pos
-	}
-	return pos, err
-}
-
-// loggedWriter notes the status and the bytes of a response.
-type loggedWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *loggedWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *loggedWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection (Flush).
-func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

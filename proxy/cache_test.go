@@ -1,10 +1,12 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +41,19 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// waitFor waits until the buffer holds s, for up to a minute: a handler
+// writes its log line after its client may have read the whole response.
+func (b *syncBuffer) waitFor(t *testing.T, s string) bool {
+	t.Helper()
+	for range 6000 {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
 // lines returns the lines written so far.
 func (b *syncBuffer) lines() []string {
 	s := strings.TrimSpace(b.String())
@@ -57,8 +73,9 @@ type cacheFixture struct {
 }
 
 // newCache serves the files below upstream through a Cache in a new
-// directory; the Cache is closed when the test ends.
-func newCache(t testing.TB, upstream string, mirrors ...string) *cacheFixture {
+// directory, with the options that configure sets; the Cache is closed
+// when the test ends.
+func newCache(t testing.TB, upstream string, configure ...func(*proxy.CacheOptions)) *cacheFixture {
 	t.Helper()
 	f := fetch.New(fetch.Options{Retries: -1})
 	t.Cleanup(func() { f.Close() })
@@ -69,8 +86,8 @@ func newCache(t testing.TB, upstream string, mirrors ...string) *cacheFixture {
 		AccessLog: slog.New(slog.NewTextHandler(fx.access, nil)),
 		ErrorLog:  slog.New(slog.NewTextHandler(fx.errs, nil)),
 	}
-	for _, m := range mirrors {
-		opts.Mirrors = append(opts.Mirrors, mustParse(t, m))
+	for _, fn := range configure {
+		fn(&opts)
 	}
 	c, err := proxy.NewCache(f, opts)
 	if err != nil {
@@ -154,7 +171,7 @@ func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		switch {
-		case err != nil || d.IsDir():
+		case err != nil || d.IsDir() || d.Name() == ".lock":
 		case strings.HasPrefix(d.Name(), "."):
 			temporary = append(temporary, path)
 		default:
@@ -236,7 +253,7 @@ func TestCacheServesFromCache(t *testing.T) {
 func TestCacheCorruptCopy(t *testing.T) {
 	data := payload(100_000)
 	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": data})
-	fx := newCache(t, up.URL)
+	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Verify = true })
 	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
 		t.Fatalf("first request: got %d bytes; want %d", len(body), len(data))
 	}
@@ -263,7 +280,7 @@ func TestCacheCorruptCopy(t *testing.T) {
 	if got := up.getsOf("/a.rpm"); got != 2 {
 		t.Errorf("upstream got %d GET requests; want 2", got)
 	}
-	if log := fx.access.String(); !strings.Contains(log, "cache=hit aborted=true err=\"cached file is corrupt") {
+	if log := fx.access.String(); !strings.Contains(log, "cache=hit aborted=true err=\"kept file is corrupt") {
 		t.Errorf("access log: got %q; want a line for the corrupt hit", log)
 	}
 	if !strings.Contains(fx.errs.String(), "corrupt") {
@@ -380,5 +397,630 @@ func forget(b *testing.B, dir string) {
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// origin is an upstream whose files, headers and redirects a test sets and
+// changes; it answers conditional requests as net/http's ServeContent does
+// and counts what it was asked.
+type origin struct {
+	*httptest.Server
+	mu          sync.Mutex
+	files       map[string]originFile
+	gets        map[string]int // GET requests, by path
+	conditional map[string]int // GET requests with a validator, by path
+	all         int            // requests of any kind, for any path
+}
+
+// originFile is what origin answers for one path.
+type originFile struct {
+	data     []byte
+	header   http.Header // more headers
+	redirect string      // a Location: answer 301 with it instead
+	status   int         // a status to answer instead, with no body
+	noLength bool        // send the body without Content-Length
+}
+
+func newOrigin(t *testing.T) *origin {
+	o := &origin{files: map[string]originFile{}, gets: map[string]int{}, conditional: map[string]int{}}
+	modTime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.all++
+		if r.Method == http.MethodGet {
+			o.gets[r.URL.Path]++
+			if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+				o.conditional[r.URL.Path]++
+			}
+		}
+		f, ok := o.files[r.URL.Path]
+		o.mu.Unlock()
+		switch {
+		case !ok:
+			http.NotFound(w, r)
+			return
+		case f.redirect != "":
+			http.Redirect(w, r, f.redirect, http.StatusMovedPermanently)
+			return
+		case f.status != 0:
+			w.WriteHeader(f.status)
+			return
+		}
+		for k, vs := range f.header {
+			w.Header()[k] = vs
+		}
+		if f.noLength {
+			w.Write(f.data[:len(f.data)/2])
+			http.NewResponseController(w).Flush() // chunked from here
+			w.Write(f.data[len(f.data)/2:])
+			return
+		}
+		w.Header().Set("Etag", `"`+sha256Hex(f.data)[:16]+`"`)
+		http.ServeContent(w, r, "", modTime, bytes.NewReader(f.data))
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+// set makes path answer f.
+func (o *origin) set(path string, f originFile) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.files[path] = f
+}
+
+// counts returns the GET requests for path, and those of them that were
+// conditional.
+func (o *origin) counts(path string) (gets, conditional int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gets[path], o.conditional[path]
+}
+
+// body sends a GET for path and returns the status and the whole body.
+func (fx *cacheFixture) body(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	resp := fx.get(t, http.MethodGet, path, nil)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v after %d bytes", path, err, len(b))
+	}
+	return resp.StatusCode, b
+}
+
+func TestCacheRevalidatesMetadata(t *testing.T) {
+	for _, path := range []string{
+		"/PULP_MANIFEST", "/repodata/repomd.xml", "/dists/stable/InRelease", "/dists/stable/main/binary-amd64/Packages.xz",
+		"/example.com/mod/@v/list", "/simple/pkg/index.html",
+	} {
+		t.Run(path, func(t *testing.T) {
+			o := newOrigin(t)
+			o.set(path, originFile{data: []byte("version 1\n"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+			fx := newCache(t, o.URL)
+			if _, b := fx.body(t, path); string(b) != "version 1\n" {
+				t.Fatalf("first: got %q", b)
+			}
+			if _, b := fx.body(t, path); string(b) != "version 1\n" {
+				t.Fatalf("unchanged: got %q", b)
+			}
+			o.set(path, originFile{data: []byte("version 2\n")})
+			if _, b := fx.body(t, path); string(b) != "version 2\n" {
+				t.Errorf("after a change upstream: got %q; want version 2", b)
+			}
+			// The first, a 304, a 200 that says the file changed (stopped
+			// there), and the download of the new file.
+			if gets, cond := o.counts(path); gets != 4 || cond != 2 {
+				t.Errorf("upstream got %d GET requests, %d conditional; want 4, 2", gets, cond)
+			}
+			if !fx.access.waitFor(t, "cache=revalidated") {
+				t.Errorf("access log: got %q; want a line with cache=revalidated", fx.access)
+			}
+		})
+	}
+}
+
+func TestCacheFreshness(t *testing.T) {
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		maxAge time.Duration
+		gets   int // GET requests upstream after two client requests
+		cond   int // of which conditional
+		kept   bool
+	}{
+		{"default max age", nil, 0, 1, 0, true},
+		{"revalidate always", nil, -1, 2, 1, true},
+		{"max-age=0", http.Header{"Cache-Control": {"max-age=0"}}, 0, 2, 1, true},
+		{"max-age=3600", http.Header{"Cache-Control": {"max-age=3600"}}, -1, 1, 0, true},
+		{"s-maxage before max-age", http.Header{"Cache-Control": {"max-age=3600, s-maxage=0"}}, 0, 2, 1, true},
+		{"no-cache", http.Header{"Cache-Control": {"no-cache"}}, 0, 2, 1, true},
+		{"immutable", http.Header{"Cache-Control": {"public, immutable"}}, -1, 1, 0, true},
+		{"expired", http.Header{"Expires": {past}}, 0, 2, 1, true},
+		{"expires later", http.Header{"Expires": {future}}, -1, 1, 0, true},
+		{"malformed expires", http.Header{"Expires": {"0"}}, 0, 2, 1, true},
+		{"age beyond max-age", http.Header{"Cache-Control": {"max-age=60"}, "Age": {"120"}}, 0, 2, 1, true},
+		{"no-store", http.Header{"Cache-Control": {"no-store"}}, 0, 2, 0, false},
+		{"private", http.Header{"Cache-Control": {"private, max-age=3600"}}, 0, 2, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOrigin(t)
+			data := payload(10_000)
+			o.set("/f.rpm", originFile{data: data, header: tc.header})
+			fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = tc.maxAge })
+			for i := range 2 {
+				if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
+					t.Fatalf("request %d: got %d and %d bytes; want 200 and the file", i+1, status, len(b))
+				}
+			}
+			if gets, cond := o.counts("/f.rpm"); gets != tc.gets || cond != tc.cond {
+				t.Errorf("upstream got %d GET requests, %d conditional; want %d, %d", gets, cond, tc.gets, tc.cond)
+			}
+			if kept, _ := cacheFiles(t, fx.dir); (len(kept) > 0) != tc.kept {
+				t.Errorf("cache holds %v; want kept: %v", kept, tc.kept)
+			}
+		})
+	}
+}
+
+func TestCacheReplacesChangedFile(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/f.rpm", originFile{data: []byte("old"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/f.rpm")
+	o.set("/f.rpm", originFile{data: []byte("new!"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	for i := range 2 {
+		if _, b := fx.body(t, "/f.rpm"); string(b) != "new!" {
+			t.Fatalf("request %d after the change: got %q; want %q", i+1, b, "new!")
+		}
+	}
+	if gets, cond := o.counts("/f.rpm"); gets != 3 || cond != 1 {
+		// The revalidation stops at the response that says the file
+		// changed; one download replaces it; the new one is fresh.
+		t.Errorf("upstream got %d GET requests, %d conditional; want 3, 1", gets, cond)
+	}
+}
+
+func TestCacheStaleIfError(t *testing.T) {
+	o := newOrigin(t)
+	data := payload(5000)
+	o.set("/f.rpm", originFile{data: data, header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/f.rpm")
+	o.set("/f.rpm", originFile{status: http.StatusServiceUnavailable})
+	if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
+		t.Errorf("upstream failing: got %d and %d bytes; want 200 and the stale copy", status, len(b))
+	}
+	if !strings.Contains(fx.errs.String(), "serving a stale copy") || !strings.Contains(fx.errs.String(), "503") {
+		t.Errorf("error log: got %q; want a line about the stale copy and its cause", fx.errs)
+	}
+	if !fx.access.waitFor(t, "cache=stale") {
+		t.Errorf("access log: got %q; want cache=stale", fx.access)
+	}
+	o.Close() // unreachable
+	if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
+		t.Errorf("upstream gone: got %d and %d bytes; want 200 and the stale copy", status, len(b))
+	}
+}
+
+func TestCacheForgetsRemovedFile(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/f.rpm", originFile{data: []byte("x"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/f.rpm")
+	o.mu.Lock()
+	delete(o.files, "/f.rpm")
+	o.mu.Unlock()
+	if status, _ := fx.body(t, "/f.rpm"); status != http.StatusNotFound {
+		t.Errorf("removed upstream: got %d; want 404", status)
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) > 0 {
+		t.Errorf("cache holds %v; want nothing", kept)
+	}
+}
+
+// TestCacheRevalidationShared sends many requests for a stale file at once:
+// the upstream is asked once.
+func TestCacheRevalidationShared(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/PULP_MANIFEST", originFile{data: []byte("a,1,b\n")})
+	fx := newCache(t, o.URL)
+	fx.body(t, "/PULP_MANIFEST")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			resp, err := fx.front.Client().Get(fx.front.URL + "/PULP_MANIFEST")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	if gets, cond := o.counts("/PULP_MANIFEST"); cond < 1 || cond > 20 || gets != 1+cond {
+		t.Errorf("upstream got %d GET requests, %d conditional; want the first and then only conditional ones", gets, cond)
+	}
+}
+
+func TestCacheRedirects(t *testing.T) {
+	o := newOrigin(t)
+	cdn := newOrigin(t)
+	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
+	o.set("/simple/pkg/", originFile{data: []byte(`<a href="pkg-1.0.tar.gz">pkg-1.0.tar.gz</a>`)})
+	o.set("/latest.rpm", originFile{redirect: "/pool/f-2.rpm"})
+	o.set("/pool/f-2.rpm", originFile{data: []byte("two")})
+	o.set("/external.rpm", originFile{redirect: cdn.URL + "/blob/123"})
+	cdn.set("/blob/123", originFile{data: []byte("from the cdn")})
+	fx := newCache(t, o.URL)
+	noFollow := &http.Client{
+		Transport:     fx.front.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, tc := range []struct {
+		path, location string
+	}{
+		{"/simple/pkg", "/simple/pkg/"},
+		{"/latest.rpm", "/pool/f-2.rpm"},
+	} {
+		for range 2 {
+			resp, err := noFollow.Get(fx.front.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != tc.location {
+				t.Errorf("GET %s: got %d Location %q; want 302 %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), tc.location)
+			}
+		}
+		if gets, _ := o.counts(tc.path); gets != 2 {
+			t.Errorf("GET %s: upstream got %d requests; want 2 (a redirect is not kept)", tc.path, gets)
+		}
+	}
+	if status, b := fx.body(t, "/simple/pkg"); status != http.StatusOK || !strings.Contains(string(b), "pkg-1.0") {
+		t.Errorf("GET /simple/pkg, following: got %d %q; want the listing", status, b)
+	}
+	for range 2 {
+		if status, b := fx.body(t, "/external.rpm"); status != http.StatusOK || string(b) != "from the cdn" {
+			t.Errorf("GET /external.rpm: got %d %q; want the CDN's file", status, b)
+		}
+	}
+	if gets, _ := cdn.counts("/blob/123"); gets != 1 {
+		t.Errorf("the CDN got %d requests; want 1: the file is kept under /external.rpm", gets)
+	}
+}
+
+// rawGet sends a request line with path as is, and returns the status.
+func rawGet(t *testing.T, addr, path string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestCacheRefusesPaths(t *testing.T) {
+	paths := []string{
+		"//etc/passwd", "/%2Fetc/shadow", "/a/%2f/b", "/a/..;/b", "/..;/etc/passwd", "/a;b/c", "/a%3Bb",
+		"/a%5Cb", "/a%5c..%5cb", "/a//b", "/../a", "/a/./b", "/a/%2e%2e/b", "/a%00b",
+	}
+	t.Run("http", func(t *testing.T) {
+		o := newOrigin(t)
+		fx := newCache(t, o.URL+"/repo/")
+		for _, p := range paths {
+			if got := rawGet(t, fx.front.Listener.Addr().String(), p); got != http.StatusBadRequest {
+				t.Errorf("GET %s: got %d; want 400", p, got)
+			}
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.all != 0 {
+			t.Errorf("upstream got %d requests; want none", o.all)
+		}
+	})
+	t.Run("ftp", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
+		defer func() { l.Close(); <-done }()
+		fx := newCache(t, "ftp://"+l.Addr().String()+"/pub/")
+		for _, p := range paths {
+			if got := rawGet(t, fx.front.Listener.Addr().String(), p); got != http.StatusBadRequest {
+				t.Errorf("GET %s: got %d; want 400", p, got)
+			}
+		}
+		if got := rawGet(t, fx.front.Listener.Addr().String(), "/pub/dir/"); got != http.StatusNotFound {
+			t.Errorf("GET a folder: got %d; want 404", got)
+		}
+		if n := accepted.Load(); n != 0 {
+			t.Errorf("the FTP upstream got %d connections; want none", n)
+		}
+	})
+}
+
+func TestCacheMirror(t *testing.T) {
+	m := newOrigin(t)
+	m.set("/pub/f.rpm", originFile{data: []byte("from the mirror")})
+	fx := newCache(t, deadURL(t)+"/repo", func(o *proxy.CacheOptions) { o.Mirrors = []*url.URL{mustParse(t, m.URL+"/pub")} })
+	for range 2 {
+		if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || string(b) != "from the mirror" {
+			t.Errorf("got %d %q; want the mirror's file", status, b)
+		}
+	}
+	if gets, _ := m.counts("/pub/f.rpm"); gets != 1 {
+		t.Errorf("the mirror got %d requests; want 1", gets)
+	}
+}
+
+func TestCacheNotKept(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/chunked.rpm", originFile{data: payload(100_000), noLength: true})
+	o.set("/big.rpm", originFile{data: payload(2000)})
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxSize = 1000 })
+	for _, p := range []string{"/chunked.rpm", "/big.rpm"} {
+		for range 2 {
+			if status, _ := fx.body(t, p); status != http.StatusOK {
+				t.Errorf("GET %s: got %d; want 200", p, status)
+			}
+		}
+		if gets, _ := o.counts(p); gets != 2 {
+			t.Errorf("GET %s: upstream got %d requests; want 2: it is not kept", p, gets)
+		}
+	}
+	fx.front.Close()
+	fx.cache.Close()
+	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
+	}
+}
+
+// TestCacheEncodedHit checks that a kept file with a Content-Encoding is
+// served with its length, whole and in part.
+func TestCacheEncodedHit(t *testing.T) {
+	o := newOrigin(t)
+	data := payload(3000)
+	o.set("/f.gz", originFile{data: data, header: http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}})
+	fx := newCache(t, o.URL)
+	io.Copy(io.Discard, fx.get(t, http.MethodGet, "/f.gz", http.Header{"Accept-Encoding": {"identity"}}).Body)
+	for _, tc := range []struct{ rng, length string }{{"", "3000"}, {"bytes=10-19", "10"}} {
+		h := http.Header{"Accept-Encoding": {"identity"}}
+		if tc.rng != "" {
+			h.Set("Range", tc.rng)
+		}
+		resp := fx.get(t, http.MethodGet, "/f.gz", h)
+		io.Copy(io.Discard, resp.Body)
+		if got := resp.Header.Get("Content-Length"); got != tc.length || resp.Header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("Range %q: got Content-Length %q, Content-Encoding %q; want %s, gzip", tc.rng, got, resp.Header.Get("Content-Encoding"), tc.length)
+		}
+	}
+	if gets, _ := o.counts("/f.gz"); gets != 1 {
+		t.Errorf("upstream got %d requests; want 1", gets)
+	}
+}
+
+func TestCacheDirectory(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/a.rpm", originFile{data: []byte("alpha")})
+	f := fetch.New(fetch.Options{Retries: -1})
+	defer f.Close()
+	dir := t.TempDir()
+	left := []string{filepath.Join(dir, "ab", ".cd.123.part"), filepath.Join(dir, "fetch-spill-99"), filepath.Join(dir, ".record-1.part")}
+	kept := filepath.Join(dir, "ab", "cd")
+	for _, name := range append(left, kept) {
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := proxy.CacheOptions{Upstream: mustParse(t, o.URL), Dir: dir, ErrorLog: slog.New(slog.DiscardHandler)}
+	c, err := proxy.NewCache(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range left {
+		if _, err := os.Stat(name); err == nil {
+			t.Errorf("%s is left after NewCache; want it removed", name)
+		}
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("%s: %v; want it kept", kept, err)
+	}
+	if _, err := proxy.NewCache(f, opts); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second NewCache on the directory: got %v; want an error saying it is in use", err)
+	}
+
+	// A directory removed while the Cache runs is made again.
+	front := httptest.NewServer(c)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := front.Client().Get(front.URL + "/a.rpm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "alpha" || err != nil {
+		t.Errorf("after the directory was removed: got %d %q %v; want 200 %q", resp.StatusCode, b, err, "alpha")
+	}
+	front.Close()
+	c.Close()
+	c, err = proxy.NewCache(f, opts)
+	if err != nil {
+		t.Fatalf("NewCache after Close: %v", err)
+	}
+	c.Close()
+}
+
+func TestCacheMaxRequests(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2")
+		w.Write([]byte("a"))
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+			w.Write([]byte("b"))
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.MaxRequests = 1 })
+	resp := fx.get(t, http.MethodGet, "/slow.rpm", nil)
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	busy := fx.get(t, http.MethodGet, "/other.rpm", nil)
+	io.Copy(io.Discard, busy.Body)
+	if busy.StatusCode != http.StatusServiceUnavailable || busy.Header.Get("Retry-After") == "" {
+		t.Errorf("over the limit: got %d, Retry-After %q; want 503 with Retry-After", busy.StatusCode, busy.Header.Get("Retry-After"))
+	}
+	close(release)
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "b" {
+		t.Errorf("the request in flight: got %q, %v; want the rest of its file", b, err)
+	}
+}
+
+// spillFilesOpen returns how many spill files this process holds open.
+func spillFilesOpen(t *testing.T) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd here")
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.Contains(target, "fetch-spill-") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCacheWriteTimeout leaves a client that reads nothing: after the
+// write timeout it is disconnected, and the download it alone was reading
+// stops and frees its spill file.
+func TestCacheWriteTimeout(t *testing.T) {
+	data := payload(32 << 20)
+	upstreamDone := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(2*len(data)))
+		w.Write(data)
+		<-r.Context().Done() // the second half never comes
+		close(upstreamDone)
+	}))
+	defer up.Close()
+	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.WriteTimeout = 200 * time.Millisecond })
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /big.iso HTTP/1.1\r\nHost: proxy\r\n\r\n")
+	select {
+	case <-upstreamDone:
+	case <-time.After(time.Minute):
+		t.Fatal("the download goes on a minute after the client stopped reading")
+	}
+	if !fx.access.waitFor(t, "client gone") {
+		t.Errorf("access log: got %q; want the client's failure with its cause", fx.access)
+	}
+	for range 6000 {
+		if spillFilesOpen(t) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d spill files are still open; want none", spillFilesOpen(t))
+}
+
+func TestCacheEviction(t *testing.T) {
+	o := newOrigin(t)
+	for _, p := range []string{"/a", "/b", "/c"} {
+		o.set(p, originFile{data: payload(1000), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	}
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 2500 })
+	for _, p := range []string{"/a", "/b", "/a", "/c", "/a", "/c", "/b"} {
+		if status, b := fx.body(t, p); status != http.StatusOK || len(b) != 1000 {
+			t.Fatalf("GET %s: got %d and %d bytes", p, status, len(b))
+		}
+	}
+	// b was the least recently used when c came, and came back after.
+	for p, want := range map[string]int{"/a": 1, "/b": 2, "/c": 1} {
+		if gets, _ := o.counts(p); gets != want {
+			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
+		}
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 4 {
+		t.Errorf("cache holds %v; want two files and their records", kept)
+	}
+}
+
+// TestCacheEvictionSparesFileInUse makes a file the least recently used
+// while a client reads it: it is not removed, and the client gets it whole.
+func TestCacheEvictionSparesFileInUse(t *testing.T) {
+	o := newOrigin(t)
+	big := payload(16 << 20)
+	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.set("/small", originFile{data: payload(1 << 20), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
+	fx.body(t, "/big")
+
+	// A hit that a client with a small receive buffer reads later: more
+	// than the connection's buffers hold, so its handler is still sending.
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: proxy\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	fx.body(t, "/small") // over the maximum: small is removed, big is in use
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(first, rest...), big) {
+		t.Fatalf("the hit in use: got %d bytes, %v; want the whole file", 1+len(rest), err)
+	}
+	fx.body(t, "/big")
+	if gets, _ := o.counts("/big"); gets != 1 {
+		t.Errorf("GET /big: upstream got %d requests; want 1: it was never removed", gets)
+	}
+	if gets, _ := o.counts("/small"); gets != 1 {
+		t.Errorf("GET /small: upstream got %d requests; want 1", gets)
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 2 {
+		t.Errorf("cache holds %v; want one file and its record", kept)
 	}
 }

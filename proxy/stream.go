@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/textproto"
@@ -28,7 +29,8 @@ import (
 // credentials or other expectations never share). The first request starts
 // the download, with its own Request: URL, Mirrors, Path, Header and
 // OnResponse. A request that comes while it runs joins it: it is sent the
-// bytes already received, then the rest as they arrive. Requests that share
+// bytes already received, then the rest as they arrive. A request that
+// comes after it ended starts another. Requests that share
 // a sha256 may name different URLs and Paths; the first one's are used.
 //
 // The download writes to a spill file in StreamerOptions.Dir, and each
@@ -119,6 +121,9 @@ func (s *Streamer) Close() error {
 	return nil
 }
 
+// spillPrefix starts the names of spill files.
+const spillPrefix = "fetch-spill-"
+
 // errClosed is the error of a request served after Close.
 var errClosed = errors.New("streamer closed")
 
@@ -142,6 +147,7 @@ var errClosed = errors.New("streamer closed")
 // The statuses Serve answers are:
 //   - 200 with the whole file; also for several ranges, or a file of unknown size;
 //   - 206 and its Content-Range for a single satisfiable Range (honouring If-Range);
+//   - 3xx when req.OnResponse returned a [*Redirect];
 //   - 400 for a malformed req ([fetch.ErrInvalidRequest]: a digest that is not hex
 //     of the right length, an unknown algorithm, an unsupported scheme);
 //   - 404 when the file does not exist ([fetch.ErrNotFound]);
@@ -275,7 +281,13 @@ func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	if !start {
 		return nil, nil
 	}
-	spill, err := os.CreateTemp(s.dir, "fetch-spill-*")
+	spill, err := os.CreateTemp(s.dir, spillPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed: make it again.
+		if err = os.MkdirAll(s.dir, 0o755); err == nil {
+			spill, err = os.CreateTemp(s.dir, spillPrefix+"*")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
 	}
@@ -308,14 +320,13 @@ func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 			res.Err = fmt.Errorf("%s: OnComplete: %w", res.URL, err)
 		}
 	}
-	if err != nil {
-		// A failed download is not joined: the next request starts again.
-		s.mu.Lock()
-		if s.shares[sh.key] == sh {
-			delete(s.shares, sh.key)
-		}
-		s.mu.Unlock()
+	// A download that ended is not joined: the next request starts again
+	// (after a failure), or finds the file where it was kept.
+	s.mu.Lock()
+	if s.shares[sh.key] == sh {
+		delete(s.shares, sh.key)
 	}
+	s.mu.Unlock()
 	sh.mu.Lock()
 	sh.done, sh.res = true, res
 	sh.signal()
@@ -525,10 +536,32 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 // errClientGone is the error of a response whose client went away.
 var errClientGone = errors.New("client gone")
 
+// Redirect is an error that the OnResponse hook of a Request given to
+// [Streamer.Serve] may return to send the client elsewhere instead of the
+// file: Serve answers with Code (302 Found when 0) and Location, and the
+// download stops. Every client that shares the download is sent the same.
+type Redirect struct {
+	Code     int    // a 3xx status; 0 means 302
+	Location string // as the client is to see it
+}
+
+func (r *Redirect) Error() string {
+	return fmt.Sprintf("redirect to %s", r.Location)
+}
+
 // fail answers a request whose download failed before its first byte.
 func fail(w http.ResponseWriter, err error) {
 	code := http.StatusBadGateway
+	var rd *Redirect
 	switch {
+	case errors.As(err, &rd):
+		code = rd.Code
+		if code == 0 {
+			code = http.StatusFound
+		}
+		w.Header().Set("Location", rd.Location)
+		w.WriteHeader(code)
+		return
 	case errors.Is(err, fetch.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, errClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -697,7 +730,10 @@ func parseRange(v string, size int64) (kind int, first, end int64) {
 			if err != nil || last < first {
 				return rangeNone, 0, 0
 			}
-			end = min(last+1, size)
+			end = size
+			if last < size {
+				end = last + 1 // last+1 cannot overflow: last < size
+			}
 		}
 	}
 	if first >= end {

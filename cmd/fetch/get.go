@@ -58,17 +58,20 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		cfg.base += "/"
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	opts.FileRoots = []string{"/"} // the user names the files: any they can read
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 
 	// queue sends the request for e.
+	var inside insideCache
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, real, e)
+		req, name, err := getRequest(&cfg, root, real, &inside, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -106,7 +109,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 // getRequest returns the request for e, and the name of its file below
 // -o DIR, which is root, whose real path is real.
-func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
+func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -117,10 +120,10 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(real, name); err != nil {
+	if err := inside.check(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
-	return fetch.Request{
+	req := fetch.Request{
 		URL:       e.URL,
 		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
 		Root:      root,
@@ -128,7 +131,9 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
-	}, name, nil
+	}
+	cfg.request(&req)
+	return req, name, nil
 }
 
 // download fetches the requests that feed sends, counting them in rep,

@@ -45,6 +45,26 @@ func parseManifestLine(line string) (e manifestEntry, ok bool, err error) {
 	return manifestEntry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil
 }
 
+// insideCache remembers the last folder that checkInside found inside its
+// root, so that the files of one folder, which lists and manifests give one
+// after another, cost one check between them rather than one each. Writes
+// go through an os.Root all the same, which no link leads out of.
+type insideCache struct{ root, dir string }
+
+// check is checkInside(root, rel), skipped when rel's folder is the one
+// checked last.
+func (c *insideCache) check(root, rel string) error {
+	dir := filepath.Dir(filepath.Join(root, filepath.FromSlash(rel)))
+	if c.root == root && c.dir == dir {
+		return nil
+	}
+	if err := checkInside(root, rel); err != nil {
+		return err
+	}
+	c.root, c.dir = root, dir
+	return nil
+}
+
 // checkInside checks that the file rel (slash-separated, checked by
 // relpath.Check) below root would be written below root: that no symbolic link
 // on the way leads elsewhere. root must be absolute, with its own symbolic

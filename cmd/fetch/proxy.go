@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,26 +26,47 @@ const proxyUsage = `Usage:
 Serves the files below URL over HTTP: a request for /PATH gets URL/PATH
 (the query of the request is dropped). A file is downloaded once, however many
 clients ask for it at the same time, and streamed to them as it arrives; once
-the download is complete and checked, the file is kept in DIR, and served from
-there from then on, without asking URL again. Paths that end in "/" (folder
+the download is complete and checked (size, sha256), the file is kept in DIR
+and served from there while it is fresh. Paths that end in "/" (folder
 listings) are passed through and not kept.
+
+Freshness follows the upstream's Cache-Control (s-maxage, max-age, no-cache,
+no-store, private, immutable) and Expires, as a shared cache does (RFC 9111);
+a response that says nothing is fresh for -max-age. Repository metadata is
+revalidated on every request, whatever the upstream says: PULP_MANIFEST,
+repomd.xml(.asc/.key), Release, Release.gpg, InRelease, Index, Packages*,
+Sources*, Contents-*, Translation-*, Components-*, icons-* (outside by-hash/),
+MODULE/@v/list, MODULE/@latest, APKINDEX.tar.gz, index.yaml, and every path
+below a "simple" folder (PEP 503). A stale file is revalidated with one
+conditional request (If-None-Match, If-Modified-Since) for all the clients
+asking meanwhile: 304 serves the kept copy, a new file replaces it, 404 forgets
+it. When the upstream cannot be reached or answers 5xx, the stale copy is
+served and a line logged to standard error.
+
+A redirect that stays below URL (or a mirror) is passed to the client, 302
+with Location rewritten to the proxy's path, and nothing is kept for it. A
+redirect that leaves them (a CDN) is followed, and the file it ends at is kept
+under the requested path.
 
 A client never receives a cut or corrupt file that looks complete: when a
 download fails after bytes were sent, the response is broken off, not ended.
-A file served from DIR is checked against the sha256 recorded when it was
-kept, as it is sent in whole; one that no longer matches is removed, its
-response broken off, and the next request downloads it again. Files in DIR are
-never revalidated against URL: the proxy suits content that does not change
-under its name (packages, images). DIR holds one file and one ".json" record
-per path, under names derived from the path; remove DIR, or any file in it, to
-forget files. One proxy at a time may use a DIR.
+A body of unknown length (no Content-Length) is served but not kept. Request
+paths with a "." or ".." segment, an empty segment, an encoded slash or
+backslash, a backslash or a ";" get 400 without any contact with URL.
+
+DIR holds one file and one ".json" record per path, under names derived from
+the path; remove DIR, or any file in it, to forget files (a removed DIR is
+made again). One proxy at a time may use a DIR: a second one exits with an
+error. Temporary files left in DIR by a proxy that was killed are removed at
+start.
 
 On SIGINT or SIGTERM the proxy stops taking connections, lets the responses in
 flight finish for up to -grace, then breaks off those left and stops their
 downloads; no temporary file is left behind. A second signal ends it at once.
 It logs a line to standard output for each request: method, path, status,
-bytes sent, duration, and cache=hit (from DIR), miss (from URL) or pass (not
-kept).
+bytes sent, duration, cache=hit (fresh, from DIR), revalidated (304, from
+DIR), stale (from DIR, the upstream failing), miss (from URL) or pass (not
+kept), and err= the cause of a failure.
 
 Flags:
   -upstream URL   base URL of the files (http, https, ftp or ftps)
@@ -53,6 +75,22 @@ Flags:
                   picks a free port, shown on standard error)
   -mirror BASE    another base that serves the same files, tried when URL
                   fails (repeatable)
+  -max-age D      how long a file whose response says nothing of its
+                  freshness is served before it is revalidated (default 1m;
+                  0: revalidate on every request)
+  -cache-max SIZE when the kept files pass SIZE in all, remove the least
+                  recently used, never one being served (default: no limit)
+  -max-size SIZE  keep no file larger than SIZE (bytes, or with K, M, G, T:
+                  powers of 1024); larger ones are served, not kept
+                  (default: no limit)
+  -verify         check the sha256 of a kept file each time it is served
+                  whole (a damaged copy is removed and downloaded again);
+                  without it hits are sent by the kernel, unhashed
+  -write-timeout D
+                  disconnect a client that accepts no byte for D (default
+                  1m; 0: never)
+  -max-conns N    requests served at once; more get 503 (default 1000; 0:
+                  no limit)
   -grace D        how long responses in flight may take to finish on
                   shutdown (default 30s)
   -j N            downloads at once, in all (default 10)
@@ -60,10 +98,13 @@ Flags:
   -retries N      extra attempts after a transient failure (default 3; 0: none);
                   an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
+  and, to talk to the upstream, the flags that "fetch -h" describes:
+  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file,
+  -allow-insecure-redirect and -limit-rate
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
-the proxy could not serve or responses had to be broken off, 2 for a usage
-error.
+the proxy could not serve (a DIR in use, an address taken) or responses had
+to be broken off, 2 for a usage error.
 
 Example:
   fetch proxy -listen :8080 -upstream https://fixtures.pulpproject.org/ -cache /var/cache/fetch
@@ -84,16 +125,28 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 
-	opts := pc.options()
+	opts, closeOpts := pc.options()
+	defer closeOpts()
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()
+	pc.warn(stderr)
+	maxAge := pc.maxAge
+	if maxAge == 0 {
+		maxAge = -1 // revalidate every time
+	}
 	cache, err := proxy.NewCache(f, proxy.CacheOptions{
-		Upstream:  base,
-		Mirrors:   mirrors,
-		Dir:       pc.cache,
-		AccessLog: slog.New(slog.NewTextHandler(stdout, nil)),
-		ErrorLog:  slog.New(slog.NewTextHandler(stderr, nil)),
+		Upstream:     base,
+		Mirrors:      mirrors,
+		Dir:          pc.cache,
+		MaxAge:       maxAge,
+		MaxSize:      int64(pc.maxSize),
+		MaxBytes:     int64(pc.cacheMax),
+		Verify:       pc.verify,
+		WriteTimeout: pc.writeTimeout,
+		MaxRequests:  pc.maxConns,
+		AccessLog:    slog.New(slog.NewTextHandler(stdout, nil)),
+		ErrorLog:     slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch proxy: %v\n", err)
@@ -144,6 +197,33 @@ type proxyConfig struct {
 	upstream string
 	cache    string
 	grace    time.Duration
+
+	maxAge       time.Duration
+	maxSize      sizeFlag
+	cacheMax     sizeFlag
+	verify       bool
+	writeTimeout time.Duration
+	maxConns     int
+}
+
+// sizeFlag is a size in bytes, given as a number with an optional K, M, G
+// or T (powers of 1024).
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+func (s *sizeFlag) Set(v string) error {
+	num, unit := v, ""
+	if n := len(v); n > 0 && strings.ContainsRune("kKmMgGtT", rune(v[n-1])) {
+		num, unit = v[:n-1], strings.ToLower(v[n-1:])
+	}
+	mult := map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return errors.New("want a size such as 512M or 20G")
+	}
+	*s = sizeFlag(n * mult)
+	return nil
 }
 
 // parse parses args and checks the values; it returns the upstream base
@@ -155,11 +235,18 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.StringVar(&pc.upstream, "upstream", "", "")
 	fs.StringVar(&pc.cache, "cache", "", "")
 	fs.DurationVar(&pc.grace, "grace", 30*time.Second, "")
+	fs.DurationVar(&pc.maxAge, "max-age", proxy.DefaultMaxAge, "")
+	fs.Var(&pc.maxSize, "max-size", "")
+	fs.Var(&pc.cacheMax, "cache-max", "")
+	fs.BoolVar(&pc.verify, "verify", false, "")
+	fs.DurationVar(&pc.writeTimeout, "write-timeout", time.Minute, "")
+	fs.IntVar(&pc.maxConns, "max-conns", 1000, "")
 	fs.Var(&pc.mirrors, "mirror", "")
 	fs.IntVar(&pc.jobs, "j", fetch.DefaultMaxTransfers, "")
 	fs.IntVar(&pc.perHost, "per-host", fetch.DefaultPerHost, "")
 	fs.IntVar(&pc.retries, "retries", fetch.DefaultRetries, "")
 	fs.DurationVar(&pc.stall, "stall", fetch.DefaultStallTimeout, "")
+	pc.netConfig.define(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -172,6 +259,12 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 		return nil, nil, errors.New("-cache DIR is required")
 	case pc.grace < 0:
 		return nil, nil, fmt.Errorf("-grace %v: want 0 or more", pc.grace)
+	case pc.maxAge < 0:
+		return nil, nil, fmt.Errorf("-max-age %v: want 0 or more", pc.maxAge)
+	case pc.writeTimeout < 0:
+		return nil, nil, fmt.Errorf("-write-timeout %v: want 0 or more", pc.writeTimeout)
+	case pc.maxConns < 0:
+		return nil, nil, fmt.Errorf("-max-conns %d: want 0 or more", pc.maxConns)
 	case pc.jobs < 1:
 		return nil, nil, fmt.Errorf("-j %d: want at least 1", pc.jobs)
 	case pc.perHost < 1:
@@ -181,14 +274,19 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	case pc.stall <= 0:
 		return nil, nil, fmt.Errorf("-stall %v: want a positive duration", pc.stall)
 	}
+	if err := pc.netConfig.check(); err != nil {
+		return nil, nil, err
+	}
 	if base, err = proxyBase("-upstream", pc.upstream); err != nil {
 		return nil, nil, err
 	}
+	pc.loginURL(base)
 	for _, m := range pc.mirrors {
 		u, err := proxyBase("-mirror", m)
 		if err != nil {
 			return nil, nil, err
 		}
+		pc.loginURL(u)
 		mirrors = append(mirrors, u)
 	}
 	return base, mirrors, nil

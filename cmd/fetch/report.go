@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ type report struct {
 	planned                                  atomic.Int64
 	queued, done, skipped, failed, cancelled atomic.Int64
 	rejected                                 atomic.Int64 // failed before a transfer: not queued
+	partials                                 atomic.Int64 // failed or cancelled with bytes kept
 	bytes                                    atomic.Int64 // of the files done
 	current, total                           atomic.Int64 // bytes so far, and expected
 
@@ -128,7 +130,10 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.cancelled.Add(1)
 	default:
 		r.failed.Add(1)
-		r.printf("FAIL %s: %s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")))
+		r.printf("FAIL %s: %s%s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")), hint(res.Err))
+	}
+	if res.Partial > 0 {
+		r.partials.Add(1)
 	}
 	r.current.Add(-written)
 	r.total.Add(-it.expected)
@@ -139,7 +144,7 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 func (r *report) fail(where string, err error) {
 	r.failed.Add(1)
 	r.rejected.Add(1)
-	r.printf("FAIL %s: %s\n", where, oneLine(err.Error()))
+	r.printf("FAIL %s: %s%s\n", where, oneLine(err.Error()), hint(err))
 }
 
 // printf prints a line above the live view, if any.
@@ -176,10 +181,24 @@ func (r *report) finish(stopped error) {
 		fmt.Fprintf(&b, ", %d cancelled", n)
 	}
 	bytes := r.bytes.Load()
-	fmt.Fprintf(&b, "; %s in %s (%s/s)\n", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	fmt.Fprintf(&b, "; %s in %s (%s/s)", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	if n := r.partials.Load(); n > 0 {
+		fmt.Fprintf(&b, "; %d partial %s kept; run again to resume", n, plural(int(n), "file", "files"))
+	}
+	b.WriteString("\n")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	io.WriteString(r.w, b.String())
+}
+
+// hint returns what a user can do about err, in parentheses after a
+// space, or "".
+func hint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		return " (to trust the server's certificate, give its CA with -cacert FILE)"
+	}
+	return ""
 }
 
 // oneLine joins the lines of s (errors.Join makes several) with "; ".

@@ -3,9 +3,9 @@ package fetch_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
-	"net"
 	"testing"
 	"time"
 

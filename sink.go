@@ -30,11 +30,12 @@ var algorithms = map[string]func() hash.Hash{
 }
 
 // DigestSize returns the size in bytes of a digest of algorithm, one of
-// the names [Request.Digests] knows (md5, sha1, sha224, sha256, sha384,
-// sha512, in any case), or 0 for a name it does not know. A digest in
-// [Request.Digests] is twice that many hex digits.
+// the names [Request.Digests] knows: md5, sha1, sha224, sha256, sha384 and
+// sha512 (Request.Digests also takes them in upper case). It returns 0
+// for any other name. A digest in [Request.Digests] is twice that many
+// hex digits.
 func DigestSize(algorithm string) int {
-	newHash, ok := algorithms[strings.ToLower(algorithm)]
+	newHash, ok := algorithms[algorithm]
 	if !ok {
 		return 0
 	}

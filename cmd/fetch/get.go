@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -93,7 +94,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		if list == nil {
 			return
 		}
-		err := lines(list, func(n int, line string) bool {
+		err := lines.Scan(list, maxLine, func(n int, line string) bool {
 			where := fmt.Sprintf("%s:%d", listName, n)
 			e, ok, err := parseListLine(line)
 			switch {

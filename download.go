@@ -271,6 +271,12 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 			body.Close()
 		}
 	}()
+	if resp.URL == "" {
+		resp.URL = u.Redacted()
+	}
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
 	stall.pause()

@@ -317,19 +317,42 @@ type Request struct {
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
 // (Options.Protocols). The Fetcher keeps the limits, retries, mirrors,
-// validation and sinks; a Protocol only opens.
+// validation and sinks; a Protocol only opens. For bytes at hand,
+// OpenReaderAt builds what Open returns, and FSProtocol serves an fs.FS.
 //
-// Open returns the server's Response and the body, starting at
-// req.Offset when the protocol could resume there (Response.Offset equal
-// to req.Offset), or at 0 (Response.Offset 0). The body must stop promptly,
-// with an error, when ctx is done, and must not be returned to any pool
-// unless it was read to its end. A missing file gives an error that
-// matches ErrNotFound. Errors that another attempt cannot mend match
-// ErrNotFound or ErrInvalidRequest, or are a *StatusError: the Fetcher
-// moves on to the next URL. Any other error is retried like a network
-// error; wrap a transient failure in *TemporaryError to say so, and how
-// long to wait (a *StatusError inside one is retried).
-// Implementations must be safe for concurrent use.
+// Open returns the server's Response and the body. The Fetcher relies on
+// this:
+//
+//   - Response.Offset is where the body starts in the file: req.Offset
+//     when the protocol resumes there, or 0 when it sends the whole file,
+//     which it must do when req.Validator is set and the file no longer
+//     matches it. Another offset fails the attempt with ErrCannotResume.
+//   - Response.Size is the size of the whole file, whatever the offset, or
+//     -1 when unknown. 0 is an empty file: a protocol that does not know
+//     the size says -1. A body that ends before Size is a cut transfer,
+//     resumed by the next attempt; one that runs past it is an error.
+//   - Response.Header carries the validator of a resume: a strong ETag,
+//     else Last-Modified (in http.TimeFormat), taken from a response with
+//     Offset 0 and handed back as OpenRequest.Validator when the Fetcher
+//     resumes at that URL. Without one only an expected digest guards a
+//     resume. "Accept-Ranges: bytes" lets Options.Segments open spans of
+//     the file (OpenRequest.Length). Content-Length, when set, is the
+//     length of this body, as in HTTP: on a resumed response the rest of
+//     the file, Size-Offset. The Fetcher does not read it; OnResponse (a
+//     streamer) forwards it.
+//   - Response.URL is the URL serving the bytes (a redirect's target),
+//     password redacted; empty means req.URL. Response.Status is for
+//     OnResponse: 200, or 206 for a body from an offset.
+//   - The body must stop promptly, with an error, when ctx is done, and
+//     must not be returned to any pool unless it was read to its end. The
+//     Fetcher closes it once.
+//
+// A missing file gives an error that matches ErrNotFound. Errors that
+// another attempt cannot mend match ErrNotFound or ErrInvalidRequest, or
+// are a *StatusError: the Fetcher moves on to the next URL. Any other
+// error is retried like a network error; wrap a transient failure in
+// *TemporaryError to say so, and how long to wait (a *StatusError inside
+// one is retried). Implementations must be safe for concurrent use.
 type Protocol interface {
 	Open(ctx context.Context, req *OpenRequest) (*Response, io.ReadCloser, error)
 }

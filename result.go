@@ -10,7 +10,8 @@ import (
 // Response is what a server said about the bytes it is about to send, in
 // terms that do not depend on the protocol. It is handed to
 // Request.OnResponse before the first byte of the body reaches a sink, and a
-// Protocol returns one from Open.
+// Protocol returns one from Open: see Protocol for what each field must
+// hold.
 type Response struct {
 	// URL is the URL serving the bytes: a mirror, or the target of a
 	// redirect. Its password, if any, is redacted.
@@ -19,10 +20,13 @@ type Response struct {
 	// for a transfer that starts at an offset.
 	Status int
 	// Header holds the HTTP response headers. For ftp and file it holds
-	// Content-Length and Last-Modified, when known, so that a streamer can
-	// forward them whatever the protocol.
+	// Content-Length (the length of the body: the rest of the file when
+	// it starts at an offset) and Last-Modified, when known, so that a
+	// streamer can forward them whatever the protocol. Its strong ETag,
+	// else its Last-Modified, is the validator of a resume.
 	Header http.Header
-	// Size is the size of the whole file in bytes, or -1 when unknown.
+	// Size is the size of the whole file in bytes, whatever the Offset, or
+	// -1 when unknown (0 is an empty file).
 	Size int64
 	// Offset is the position in the file of the first byte of the body:
 	// the offset that was asked of Protocol.Open when the server resumed,

@@ -89,6 +89,7 @@ const (
 	DefaultBackoffBase   = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
+	DefaultMaxThrottled  = 5 * time.Minute
 )
 
 // MinProgress is the number of new bytes an attempt must deliver before
@@ -130,7 +131,8 @@ type Options struct {
 
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
-	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. A 429 (too many requests)
+	// uses up no retry: MaxThrottled bounds it instead. An attempt that delivered at
 	// least MinProgress new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
@@ -138,6 +140,14 @@ type Options struct {
 	// DefaultRetries; negative means none, and then the first failure ends
 	// the URL, with or without progress.
 	Retries int
+
+	// MaxThrottled is how long a URL may keep answering 429 (too many
+	// requests) before the request gives up on it. A 429 or 503 answer
+	// also lowers the transfers allowed to its host and makes every
+	// request to the host wait (see Limiter): a polite server's rate limit
+	// slows a run down rather than failing its files. 0 means
+	// DefaultMaxThrottled.
+	MaxThrottled time.Duration
 
 	// MaxAttempts caps the attempts made at one URL, those that made
 	// progress included, so that a server that cuts every connection
@@ -429,6 +439,7 @@ type Fetcher struct {
 	backoffBase   time.Duration
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
+	maxThrottled  time.Duration
 	sync          bool
 	keepPartial   bool
 	segments      int
@@ -450,6 +461,7 @@ func New(opts Options) *Fetcher {
 		backoffBase:   orDefault(opts.BackoffBase, DefaultBackoffBase),
 		maxBackoff:    orDefault(opts.MaxBackoff, DefaultMaxBackoff),
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
+		maxThrottled:  orDefault(opts.MaxThrottled, DefaultMaxThrottled),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
 		keepPartial:   opts.KeepPartial,

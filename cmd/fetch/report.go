@@ -52,6 +52,10 @@ type report struct {
 	bytes                                    atomic.Int64 // of the files done
 	current, total                           atomic.Int64 // bytes so far, and expected
 
+	// onResult, if set, is called with each Result after it is counted,
+	// from the goroutine that reads them.
+	onResult func(fetch.Result)
+
 	mu sync.Mutex // serializes output
 }
 

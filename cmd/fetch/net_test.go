@@ -368,3 +368,24 @@ func TestAllowInsecureRedirect(t *testing.T) {
 		t.Errorf("-allow-insecure-redirect: exit %d; want 0", res.code)
 	}
 }
+
+func TestLimitRate(t *testing.T) {
+	body := content("big.bin", 16<<20)
+	r := newRepo(t, map[string][]byte{"big.bin": body})
+	out := t.TempDir()
+	start := time.Now()
+	res := fetchRun(t, t.Context(), "", "-o", out, "-limit-rate", "8M", r.url("big.bin"))
+	elapsed := time.Since(start)
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	if elapsed < 1500*time.Millisecond {
+		t.Errorf("16 MiB at -limit-rate 8M took %v; want at least 1.5s", elapsed)
+	}
+	checkFiles(t, out, map[string][]byte{"big.bin": body})
+
+	res = fetchRun(t, t.Context(), "", "-limit-rate", "fast", r.url("big.bin"))
+	if res.code != exitUsage {
+		t.Errorf("-limit-rate fast: exit %d; want %d", res.code, exitUsage)
+	}
+}

@@ -27,6 +27,7 @@ type netConfig struct {
 	netrc                 bool
 	netrcFile             string
 	allowInsecureRedirect bool
+	limitRate             sizeFlag // bytes per second; 0: no limit
 
 	// Set by check.
 	tls    *tls.Config // nil: the defaults
@@ -48,6 +49,7 @@ func (nc *netConfig) define(fs *flag.FlagSet, headers bool) {
 	fs.BoolVar(&nc.netrc, "netrc", false, "")
 	fs.StringVar(&nc.netrcFile, "netrc-file", "", "")
 	fs.BoolVar(&nc.allowInsecureRedirect, "allow-insecure-redirect", false, "")
+	fs.Var(&nc.limitRate, "limit-rate", "")
 }
 
 // check checks the values of nc and loads the files they name.
@@ -143,6 +145,9 @@ func (nc *netConfig) apply(opts *fetch.Options) (close func()) {
 	opts.TLSConfig = nc.tls
 	opts.UserAgent = nc.userAgent
 	opts.AllowInsecureRedirect = nc.allowInsecureRedirect
+	if nc.limitRate > 0 {
+		opts.RateLimit = fetch.NewRateLimit(int64(nc.limitRate))
+	}
 	if !nc.ftpTLS {
 		return func() {}
 	}

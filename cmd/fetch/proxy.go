@@ -99,8 +99,8 @@ Flags:
                   an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
   and, to talk to the upstream, the flags that "fetch -h" describes:
-  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file
-  and -allow-insecure-redirect
+  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file,
+  -allow-insecure-redirect and -limit-rate
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
 the proxy could not serve (a DIR in use, an address taken) or responses had

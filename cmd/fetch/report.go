@@ -48,8 +48,13 @@ type report struct {
 	planned                                  atomic.Int64
 	queued, done, skipped, failed, cancelled atomic.Int64
 	rejected                                 atomic.Int64 // failed before a transfer: not queued
+	partials                                 atomic.Int64 // failed or cancelled with bytes kept
 	bytes                                    atomic.Int64 // of the files done
 	current, total                           atomic.Int64 // bytes so far, and expected
+
+	// onResult, if set, is called with each Result after it is counted,
+	// from the goroutine that reads them.
+	onResult func(fetch.Result)
 
 	mu sync.Mutex // serializes output
 }
@@ -131,6 +136,9 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.failed.Add(1)
 		r.printf("FAIL %s: %s%s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")), hint(res.Err))
 	}
+	if res.Partial > 0 {
+		r.partials.Add(1)
+	}
 	r.current.Add(-written)
 	r.total.Add(-it.expected)
 }
@@ -177,7 +185,11 @@ func (r *report) finish(stopped error) {
 		fmt.Fprintf(&b, ", %d cancelled", n)
 	}
 	bytes := r.bytes.Load()
-	fmt.Fprintf(&b, "; %s in %s (%s/s)\n", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	fmt.Fprintf(&b, "; %s in %s (%s/s)", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	if n := r.partials.Load(); n > 0 {
+		fmt.Fprintf(&b, "; %d partial %s kept; run again to resume", n, plural(int(n), "file", "files"))
+	}
+	b.WriteString("\n")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	io.WriteString(r.w, b.String())

@@ -325,7 +325,7 @@ func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error)
 	return err
 }
 
-// read copies body to the sink, at most to one byte past Request.Size,
+// read copies body to the sink, at most to one byte past [Request.Size],
 // reporting progress, within the Fetcher's RateLimit. Every read that
 // brings bytes restarts the stall timer, which waits while the sink writes
 // and the rate holds the transfer back. A failed read goes through fail; a
@@ -366,7 +366,7 @@ func (d *download) read(ctx context.Context, u *url.URL, resp *Response, body io
 }
 
 // complete checks a body that was read to its end: its length against
-// what the server announced and Request.Size, then the digests.
+// what the server announced and [Request.Size], then the digests.
 func (d *download) complete(u *url.URL, resp *Response) error {
 	// A body that ended before the size the server announced was cut
 	// short, not wrong: another attempt may resume it.
@@ -385,10 +385,10 @@ func (d *download) complete(u *url.URL, resp *Response) error {
 	return nil
 }
 
-// stallTimer cancels an attempt with ErrStalled when the server shows no
+// stallTimer cancels an attempt with [ErrStalled] when the server shows no
 // sign of life for a while. The Fetcher restarts it for every read of the
 // body that brings bytes; a Protocol restarts it through
-// OpenRequest.Alive while it opens (a redirect, a reply). It is paused
+// [OpenRequest.Alive] while it opens (a redirect, a reply). It is paused
 // while the Fetcher's own side (OnResponse, the sinks) takes its time.
 type stallTimer struct {
 	t       *time.Timer

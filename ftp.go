@@ -81,10 +81,10 @@ type FTPPoolOptions struct {
 // (type I), so that the bytes checked are the bytes stored.
 //
 // Each transfer reports the size (SIZE) and modification time (MDTM, when
-// the server offers it) as Response.Size and as Content-Length and
+// the server offers it) as [Response.Size] and as Content-Length and
 // Last-Modified headers, and resumes with REST when asked for an offset,
 // unless the modification time no longer matches the validator. Reply 550
-// gives a *StatusError that matches ErrNotFound (servers also use it for
+// gives a *StatusError that matches [ErrNotFound] (servers also use it for
 // "permission denied"); other 5xx replies, a refused login among them
 // (530), are not retried; 4xx replies (421 too many connections, 425, 426,
 // 450, ...) and broken connections are.

@@ -8,7 +8,7 @@ import (
 )
 
 // Default limits, used for zero arguments of NewLimiter and a nil
-// Options.Limiter: Pulp's 10 concurrent downloads, and a browser's 6
+// [Options.Limiter]: Pulp's 10 concurrent downloads, and a browser's 6
 // connections to one host.
 const (
 	DefaultMaxTransfers = 10

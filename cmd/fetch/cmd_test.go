@@ -70,13 +70,6 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 	<-req.Context().Done()
 }
 
-// set serves body as name.
-func (r *repo) set(name string, body []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.files[name] = body
-}
-
 // setStall makes name stall half way, or not.
 func (r *repo) setStall(name string, stall bool) {
 	r.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,4 +193,74 @@ func TestKeepPartialOff(t *testing.T) {
 		t.Errorf("got %v, %d bytes kept; want an error and nothing kept", err, res.Partial)
 	}
 	onlyFiles(t, dir)
+}
+
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, name := range []string{"a/.x.part", "a/.x.part.guard", "a/.y.1abc.part", ".z.part", ".z.part.guard", "a/plain.part", "a/.keep.part", "a/.keep.part.guard", "a/.orphan.part.guard"} {
+		if err := os.MkdirAll(filepath.Join(dir, "a"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, liveName, err := fetch.CreateTemp(root, "a/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := fetch.RemoveLeftovers(root, func(name string) bool { return name == "a/.keep.part" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	want := []string{".z.part", ".z.part.guard", "a/.orphan.part.guard", "a/.x.part", "a/.x.part.guard", "a/.y.1abc.part"}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q; want %q", removed, want)
+	}
+	onlyFiles(t, filepath.Join(dir, "a"), ".keep.part", ".keep.part.guard", filepath.Base(liveName), "plain.part")
+	// Once its process lets go of it, a temporary file is a leftover too.
+	live.Close()
+	if removed, err := fetch.RemoveLeftovers(root, nil); err != nil || len(removed) != 3 {
+		t.Errorf("removed %q, %v; want the 3 files kept before", removed, err)
+	}
+}
+
+func TestRemoveLeftoversOf(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("l", 250)
+	// A partial file of the long name, with its guard, left by a
+	// download that failed.
+	v := &versioned{}
+	v.set(blob(100000, 5), 50000)
+	s := newServer(t, plainHTTP, v)
+	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, long)}
+	if res, _ := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req); res.Partial == 0 {
+		t.Fatal("nothing kept")
+	}
+	hashed := strings.TrimSuffix(filepath.Base(fetch.PartialPath(req.Path)), ".part") + ".3k9az.part"
+	for _, name := range []string{".x.part", ".x.part.guard", ".x.3k9az.part", ".other.part", ".other.3k9az.part", "x", hashed} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A temporary file of a live download stays.
+	live, liveName, err := fetch.CreateTemp(nil, filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	removed, err := fetch.RemoveLeftoversOf(nil, []string{filepath.Join(dir, "x"), req.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 6 {
+		t.Errorf("removed %q; want 6 files", removed)
+	}
+	onlyFiles(t, dir, ".other.3k9az.part", ".other.part", filepath.Base(liveName), "x")
 }

@@ -30,11 +30,12 @@ var algorithms = map[string]func() hash.Hash{
 }
 
 // DigestSize returns the size in bytes of a digest of algorithm, one of
-// the names [Request.Digests] knows (md5, sha1, sha224, sha256, sha384,
-// sha512, in any case), or 0 for a name it does not know. A digest in
-// [Request.Digests] is twice that many hex digits.
+// the names [Request.Digests] knows: md5, sha1, sha224, sha256, sha384 and
+// sha512 ([Request.Digests] also takes them in upper case). It returns 0
+// for any other name. A digest in [Request.Digests] is twice that many
+// hex digits.
 func DigestSize(algorithm string) int {
-	newHash, ok := algorithms[strings.ToLower(algorithm)]
+	newHash, ok := algorithms[algorithm]
 	if !ok {
 		return 0
 	}
@@ -201,20 +202,22 @@ const maxName = 255
 
 // partialName returns the name of a temporary file for the file named
 // base: "." + base + "." + tag + PartialSuffix ("." + base + PartialSuffix
-// for no tag), or, when that is longer than maxName, with base cut short
-// and followed by a hash of the whole name, so that any legal name has a
-// temporary file.
+// for no tag), or, when that and a guard file's name could be longer than
+// maxName, with base cut short and followed by a hash of the whole name,
+// so that any legal name has a temporary file.
 func partialName(base, tag string) string {
 	if tag != "" {
 		tag = "." + tag
 	}
+	// Room for the guard file's suffix, too.
+	limit := maxName - len(guardSuffix)
 	name := "." + base + tag + PartialSuffix
-	if len(name) <= maxName {
+	if len(name) <= limit {
 		return name
 	}
 	sum := sha256.Sum256([]byte(base))
 	hash := "~" + hex.EncodeToString(sum[:8])
-	keep := maxName - (len(name) - len(base)) - len(hash)
+	keep := limit - (len(name) - len(base)) - len(hash)
 	for keep > 0 && !utf8.RuneStart(base[keep]) {
 		keep-- // cut between characters
 	}

@@ -27,9 +27,19 @@ const usage = `Usage:
   fetch proxy [flags]            serve downloads over HTTP (see "fetch proxy -h")
 
 Downloads run in parallel within the connection limits. Each file is written
-to a temporary file beside it (".NAME.*.part") and renamed into place only
-once its size and digests are checked, so a file in place is always complete;
-an interrupted run leaves no temporary file behind.
+to a partial file beside it (".NAME.part") and renamed into place only once
+its size and digests are checked, so a file in place is always complete.
+A download that fails or is interrupted (Ctrl-C, SIGTERM, even kill -9)
+keeps its partial file, with ".NAME.part.guard" beside it recording the URL,
+the server's ETag or Last-Modified and the expected size and digest; the
+next run for the same file resumes it with a range request when the server
+still has the same file (If-Range) or the digest is known, and starts over
+otherwise. The summary says how many partial files were kept. -no-continue
+turns this off: a run then writes to ".NAME.*.part" and keeps nothing. A run
+that completes leaves no partial file: fetch sync removes, in DIR, those that
+no running fetch holds (a lock on each partial file, released when its
+process ends) and that no file of the manifest resumes; fetch removes, in -o
+DIR, those of the files it put in place.
 
 File names come from the last segment of the URL's path. An existing file of
 the same name is replaced, except when the list gives its digest and the file
@@ -88,6 +98,7 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
   -q              quiet: no progress and no summary, only failures
+  -no-continue    start every download from zero and keep no partial file
   -max-manifest N refuse a manifest larger than N bytes; its lines are
                   checked as it arrives (default 268435456: 256 MiB)
 
@@ -190,6 +201,7 @@ type config struct {
 	stall    time.Duration
 	timeout  time.Duration
 	quiet    bool
+	noResume bool
 
 	maxManifest int64 // sync only
 	netConfig
@@ -220,6 +232,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
 	fs.BoolVar(&cfg.quiet, "q", false, "")
+	fs.BoolVar(&cfg.noResume, "no-continue", false, "")
 	cfg.netConfig.define(fs, true)
 	return fs
 }
@@ -285,6 +298,7 @@ func (cfg *config) options() (fetch.Options, func()) {
 		Retries:      retries,
 		StallTimeout: cfg.stall,
 		Segments:     cfg.segments,
+		KeepPartial:  !cfg.noResume,
 	}
 	done := cfg.netConfig.apply(&opts)
 	return opts, done
@@ -303,7 +317,7 @@ func usageError(stdout, stderr io.Writer, err error) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "fetch: %v\nRun 'fetch -h' for usage.\n", err)
+	fmt.Fprintf(stderr, "fetch: %s\nRun 'fetch -h' for usage.\n", escape(err.Error()))
 	return exitUsage
 }
 

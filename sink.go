@@ -31,7 +31,7 @@ var algorithms = map[string]func() hash.Hash{
 
 // DigestSize returns the size in bytes of a digest of algorithm, one of
 // the names [Request.Digests] knows: md5, sha1, sha224, sha256, sha384 and
-// sha512 (Request.Digests also takes them in upper case). It returns 0
+// sha512 ([Request.Digests] also takes them in upper case). It returns 0
 // for any other name. A digest in [Request.Digests] is twice that many
 // hex digits.
 func DigestSize(algorithm string) int {

@@ -183,7 +183,10 @@ type Options struct {
 
 	// MirrorCooldown is how long a host that failed stays at the end of the
 	// list of URLs to try, for every request of the Fetcher. 0 means
-	// DefaultMirrorCooldown; negative turns reordering off.
+	// DefaultMirrorCooldown; negative turns reordering off. So the same
+	// request may be tried in another order on a Fetcher that saw failures
+	// before: its Result.Attempts, Result.URL and the order of the errors
+	// joined in Result.Err depend on what the Fetcher did earlier.
 	MirrorCooldown time.Duration
 
 	// Segments is the most connections that one download to a file may

@@ -18,7 +18,8 @@
 // ([Request.Writer]), or to both. A file is written to a temporary file beside
 // Path and renamed over it only after every check passed, so a file at Path
 // is always complete and verified, and a good file already there survives a
-// failed download.
+// failed download. With Request.CheckExisting, a file already at Path that
+// has the expected size and digests is kept, and nothing is downloaded.
 //
 // A new scheme is a [Protocol] in [Options.Protocols]; mirrors are a
 // [Resolver] in [Options.Resolver]. Package

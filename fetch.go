@@ -282,12 +282,13 @@ type Request struct {
 	// every check passed, and removed otherwise.
 	Path string
 	// Root, if set, confines every file the request makes: Path is then a
-	// local path relative to Root (filepath.IsLocal), and the folders,
+	// local path relative to Root ([filepath.IsLocal]), and the folders,
 	// the temporary file, the rename over Path and any removal go through
 	// Root, so that a symbolic link (even one put in place while the
 	// transfer runs) cannot lead a write outside it: such a write fails,
-	// and the request with it. The caller opens Root and closes it after
-	// the request is done. Nil means that Path is a plain path.
+	// and the request with it. [Request.CheckExisting] reads through Root
+	// too. The caller opens Root and closes it after the request is done.
+	// Nil means that Path is a plain path.
 	Root *os.Root
 	// Writer receives the bytes as they arrive, nothing on disk. Path and
 	// Writer may both be set, to stream and keep. With neither, the bytes

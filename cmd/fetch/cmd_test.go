@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // repo is an HTTP file server for the tests. It counts the requests for
@@ -127,7 +127,7 @@ func manifestLine(name string, body []byte) string {
 	return fmt.Sprintf("%s,%s,%d", name, sha256Hex(body), len(body))
 }
 
-func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
 func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 // content returns the made-up bytes of the file name, n of them.

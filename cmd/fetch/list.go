@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/ftpurl"
 	"github.com/fetchkit/fetch/internal/relpath"
 )
 
@@ -113,6 +114,9 @@ func isHex(s string, n int) bool {
 // its path, unescaped. It fails for URLs that name a directory.
 func fileName(u *url.URL) (string, error) {
 	p := u.EscapedPath()
+	if u.Scheme == "ftp" || u.Scheme == "ftps" {
+		p, _ = ftpurl.TrimType(p)
+	}
 	seg := p[strings.LastIndex(p, "/")+1:]
 	name, err := url.PathUnescape(seg)
 	if err == nil && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {

@@ -317,7 +317,7 @@ func usageError(stdout, stderr io.Writer, err error) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "fetch: %v\nRun 'fetch -h' for usage.\n", err)
+	fmt.Fprintf(stderr, "fetch: %s\nRun 'fetch -h' for usage.\n", escape(err.Error()))
 	return exitUsage
 }
 

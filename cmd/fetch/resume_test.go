@@ -159,3 +159,50 @@ func TestSyncResumeAfterKill(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncLiveRunUntouched runs a second sync into the DIR of a sync that
+// is still downloading: the sweeps of the second leave the first one's
+// partial file alone, and both complete.
+func TestSyncLiveRunUntouched(t *testing.T) {
+	big := content("big", 2<<20)
+	small := content("small", 1000)
+	r := newSlowRepo(t, 1<<20, map[string][]byte{
+		"a/PULP_MANIFEST": manifest(map[string][]byte{"big.bin": big}),
+		"a/big.bin":       big,
+		"b/PULP_MANIFEST": manifest(map[string][]byte{"small.txt": small}),
+		"b/small.txt":     small,
+	})
+	dir := t.TempDir()
+	first := exec.Command(fetchBin, "sync", r.url("a/PULP_MANIFEST"), dir)
+	var stderr bytes.Buffer
+	first.Stderr = &stderr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	partial := fetch.PartialPath(filepath.Join(dir, "big.bin"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(partial); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("no partial file after a minute: %s", stderr.String())
+		}
+	}
+	for _, args := range [][]string{{"-no-continue"}, nil} {
+		res := fetchProc(t, "", append([]string{"sync", r.url("b/PULP_MANIFEST"), dir}, args...)...)
+		if res.code != 0 {
+			t.Errorf("second sync: exit %d; want 0", res.code)
+		}
+	}
+	err := first.Wait()
+	t.Logf("first sync: %v\n%s", err, stderr.String())
+	if err != nil {
+		t.Errorf("first sync: %v; want success", err)
+	}
+	checkFiles(t, dir, map[string][]byte{"big.bin": big, "small.txt": small})
+	if p := partials(t, dir); len(p) > 0 {
+		t.Errorf("left behind: %v", p)
+	}
+}

@@ -26,15 +26,18 @@ type download struct {
 	attempts  int
 	responded bool   // OnResponse was called
 	validator string // ETag or Last-Modified of the response the written bytes came from
-	source    string // the URL that validator belongs to
+	source    string // the URL that validator belongs to, redacted
+	adopted   bool   // the sink holds bytes kept by an earlier download
 	url       string // redacted URL of the last response
 	header    http.Header
 }
 
 // fetch runs req to its end and returns its Result.
 func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: RedactURL(req.URL)}
-	s, err := newSink(req, f.sync)
+	defer f.stats.ended(&res)
+	s, err := newSink(req, f.sync, f.keepPartial)
 	if err != nil {
 		res.Err = err
 		return res
@@ -57,11 +60,22 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		return res
 	}
 	d := &download{f: f, req: req, sink: s, urls: urls}
+	if s.keep {
+		g, err := s.openPartial(ctx)
+		if err != nil {
+			res.Err = fmt.Errorf("%s: %w", res.URL, err)
+			return res
+		}
+		if g != nil {
+			d.validator, d.source, d.adopted = g.Validator, g.URL, true
+		}
+	}
 	if home, err := url.Parse(req.URL); err == nil {
 		d.home = hostKey(home)
 	}
 	var errs []error
-	for _, u := range urls {
+	for i := 0; i < len(urls); i++ {
+		u := urls[i]
 		res.URL = u.Redacted()
 		err = d.tryURL(ctx, u)
 		if err == nil {
@@ -69,6 +83,18 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		}
 		if err == nil {
 			break
+		}
+		if d.adopted && isMismatch(err) && ctx.Err() == nil {
+			// The bytes kept by an earlier download were of another
+			// version of the file: start again from zero, at the same URL.
+			d.adopted = false
+			if rerr := s.restart(); rerr != nil {
+				errs = append(errs, err, rerr)
+				break
+			}
+			f.log.Info("fetch: kept bytes do not match; starting again", "url", res.URL, "err", err)
+			i--
+			continue
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil || isFinal(err) {
@@ -78,6 +104,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			// The bytes are wrong, not cut short: the next URL starts
 			// from zero, which a Writer that has them cannot.
 			if !s.canRestart() {
+				if i < len(urls)-1 {
+					errs[len(errs)-1] = fmt.Errorf("%w; mirrors not tried: the Writer already received the body", err)
+				}
 				break
 			}
 			if rerr := s.restart(); rerr != nil {
@@ -90,6 +119,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	res.Attempts = d.attempts
 	if err != nil {
 		res.Err = errors.Join(errs...)
+		res.Size = s.written
+		s.discard()
+		res.Partial = s.kept
 		return res
 	}
 	res.URL, res.Header = d.url, d.header
@@ -98,11 +130,14 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 }
 
 // tryURL makes attempts at u until one succeeds, waiting between them.
-// Only attempts that made no progress use up the retries; at most
-// maxAttempts are made in all.
+// Only attempts that made no progress use up the retries, 429 answers
+// none (they are bounded by maxThrottled); at most maxAttempts are made in
+// all. A 429 or 503 answer closes u's host in the Limiter for a while,
+// and the next attempt waits there with every other request to the host.
 func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 	reached := d.sink.written // the furthest byte delivered so far
 	failures := 0             // attempts that made no progress
+	var throttledSince time.Time
 	for n := 1; ; n++ {
 		err := d.attempt(ctx, u)
 		if ctx.Err() != nil {
@@ -110,6 +145,7 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		d.f.health.record(u, err)
 		if err == nil {
+			d.f.limiter.succeeded(hostKey(u))
 			return nil
 		}
 		var temp *TemporaryError
@@ -118,7 +154,14 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		progress := d.sink.written-reached >= MinProgress
 		reached = max(reached, d.sink.written)
-		if !progress {
+		code := congestion(u, err)
+		switch {
+		case code == http.StatusTooManyRequests:
+			if throttledSince.IsZero() {
+				throttledSince = time.Now()
+			}
+		case !progress:
+			throttledSince = time.Time{}
 			failures++
 		}
 		switch {
@@ -126,12 +169,28 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 			return err
 		case n >= d.f.maxAttempts:
 			return fmt.Errorf("%w (%d attempts, the most made at one URL)", err, n)
+		case !throttledSince.IsZero() && time.Since(throttledSince) >= d.f.maxThrottled:
+			return fmt.Errorf("%w (too many requests for %v)", err, time.Since(throttledSince).Round(time.Second))
 		}
 		wait := d.f.backoff(max(failures, 1))
 		if temp != nil && temp.After > 0 {
 			wait = min(temp.After, d.f.maxRetryAfter)
 		}
+		if code != 0 {
+			// The host is closed for a while, to every request: the next
+			// attempt waits for it in the Limiter.
+			opens := d.f.limiter.congested(hostKey(u), func(n int) time.Duration {
+				if temp != nil && temp.After > 0 {
+					return min(temp.After, d.f.maxRetryAfter)
+				}
+				return d.f.hostBackoff(n)
+			})
+			wait = time.Until(opens)
+		}
 		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress, "offset", d.sink.written)
+		if code != 0 {
+			continue // Limiter.Acquire waits
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -140,6 +199,32 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		case <-t.C:
 		}
 	}
+}
+
+// congestion returns the status of err when it is an HTTP 429 or 503
+// answer from u, else 0.
+func congestion(u *url.URL, err error) int {
+	var se *StatusError
+	if (u.Scheme == "http" || u.Scheme == "https") && errors.As(err, &se) &&
+		(se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) {
+		return se.Code
+	}
+	return 0
+}
+
+// hostBackoff returns how long a host closes after its nth 429 or 503 in
+// a row without Retry-After: between half and all of BackoffBase·2ⁿ⁻¹,
+// capped at MaxBackoff ("equal jitter": never next to nothing, since the
+// wait is every request's).
+func (f *Fetcher) hostBackoff(n int) time.Duration {
+	ceiling := f.maxBackoff
+	if shift := n - 1; shift < 63 && f.backoffBase <= ceiling>>shift {
+		ceiling = f.backoffBase << shift
+	}
+	if ceiling <= 1 {
+		return max(ceiling, 0)
+	}
+	return ceiling/2 + rand.N(ceiling/2)
 }
 
 // backoff returns the wait before retry n (1, 2, ...): full jitter over an
@@ -186,6 +271,12 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 			body.Close()
 		}
 	}()
+	if resp.URL == "" {
+		resp.URL = u.Redacted()
+	}
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
 	// The stall timer measures the server only: it waits while OnResponse
 	// and the sinks take their time.
 	stall.pause()
@@ -198,7 +289,7 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		body = nil // closed by segmented
 		err = d.segmented(ctx, u, a)
 	} else {
-		err = d.read(u, resp, body, stall, fail)
+		err = d.read(actx, u, resp, body, stall, fail)
 	}
 	if err != nil {
 		return err
@@ -234,11 +325,12 @@ func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error)
 	return err
 }
 
-// read copies body to the sink, at most to one byte past Request.Size,
-// reporting progress. Every read that brings bytes restarts the stall
-// timer, which waits while the sink writes. A failed read goes through
-// fail; a failed write is the sink's error.
-func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
+// read copies body to the sink, at most to one byte past [Request.Size],
+// reporting progress, within the Fetcher's RateLimit. Every read that
+// brings bytes restarts the stall timer, which waits while the sink writes
+// and the rate holds the transfer back. A failed read goes through fail; a
+// failed write is the sink's error.
+func (d *download) read(ctx context.Context, u *url.URL, resp *Response, body io.Reader, stall *stallTimer, fail func(error) error) error {
 	r := body
 	total := resp.Size
 	if d.req.hasSize() {
@@ -247,13 +339,18 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 	}
 	bp := d.f.buffers.Get().(*[]byte)
 	defer d.f.buffers.Put(bp)
+	buf := d.f.rate.chunk(*bp)
 	for {
-		n, rerr := r.Read(*bp)
+		n, rerr := r.Read(buf)
 		if n > 0 {
 			stall.pause()
-			if _, err := d.sink.Write((*bp)[:n]); err != nil {
+			if err := d.f.rate.wait(ctx, n); err != nil {
+				return fail(fmt.Errorf("%s: %w", u.Redacted(), err))
+			}
+			if _, err := d.sink.Write(buf[:n]); err != nil {
 				return err
 			}
+			d.f.stats.bytes.Add(int64(n))
 			if d.req.Progress != nil {
 				d.req.Progress(d.sink.written, total)
 			}
@@ -269,7 +366,7 @@ func (d *download) read(u *url.URL, resp *Response, body io.Reader, stall *stall
 }
 
 // complete checks a body that was read to its end: its length against
-// what the server announced and Request.Size, then the digests.
+// what the server announced and [Request.Size], then the digests.
 func (d *download) complete(u *url.URL, resp *Response) error {
 	// A body that ended before the size the server announced was cut
 	// short, not wrong: another attempt may resume it.
@@ -288,10 +385,10 @@ func (d *download) complete(u *url.URL, resp *Response) error {
 	return nil
 }
 
-// stallTimer cancels an attempt with ErrStalled when the server shows no
+// stallTimer cancels an attempt with [ErrStalled] when the server shows no
 // sign of life for a while. The Fetcher restarts it for every read of the
 // body that brings bytes; a Protocol restarts it through
-// OpenRequest.Alive while it opens (a redirect, a reply). It is paused
+// [OpenRequest.Alive] while it opens (a redirect, a reply). It is paused
 // while the Fetcher's own side (OnResponse, the sinks) takes its time.
 type stallTimer struct {
 	t       *time.Timer
@@ -318,7 +415,7 @@ func (d *download) resumePoint(u *url.URL) (int64, string, error) {
 		return 0, "", nil
 	}
 	validator := ""
-	if d.source == u.String() {
+	if d.source == u.Redacted() {
 		validator = d.validator
 	}
 	if validator != "" || len(d.sink.want) > 0 {
@@ -347,7 +444,12 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
-		d.validator, d.source = validatorOf(resp.Header), u.String()
+		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
+		if d.sink.keep {
+			if err := d.sink.writeGuard(d.sink.guardOf(d.source, d.validator)); err != nil {
+				return err
+			}
+		}
 	}
 	if d.req.OnResponse != nil && (!d.responded || resp.Offset == 0 && d.req.Writer == nil) {
 		d.responded = true

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
+	"testing/fstest"
+	"time"
 
 	"github.com/fetchkit/fetch"
 )
@@ -16,7 +17,8 @@ import (
 // each URL fails with a TemporaryError, as a busy backend would: the
 // Fetcher retries it, the Protocol does not have to.
 type memProtocol struct {
-	files map[string]string // contents by URL
+	files    map[string]string // contents by URL
+	modified time.Time         // of every file
 
 	mu    sync.Mutex
 	opens map[string]int
@@ -36,13 +38,9 @@ func (p *memProtocol) Open(ctx context.Context, req *fetch.OpenRequest) (*fetch.
 	case first:
 		return nil, nil, &fetch.TemporaryError{Err: fmt.Errorf("%s: busy", u)}
 	}
-	// Resume where asked: the body starts at Offset.
-	offset := min(req.Offset, int64(len(data)))
-	resp := &fetch.Response{URL: u, Status: http.StatusOK, Header: http.Header{}, Size: int64(len(data)), Offset: offset}
-	if offset > 0 {
-		resp.Status = http.StatusPartialContent
-	}
-	return resp, io.NopCloser(strings.NewReader(data[offset:])), nil
+	// The bytes are at hand: OpenReaderAt answers as a Protocol must,
+	// resuming at req.Offset unless the file changed since.
+	return fetch.OpenReaderAt(ctx, req, strings.NewReader(data), int64(len(data)), p.modified)
 }
 
 // A Protocol adds a URL scheme. The Fetcher keeps the limits, retries,
@@ -114,4 +112,37 @@ func ExampleResolver() {
 	fmt.Printf("%q from %s\n", out.String(), res.URL)
 	// Output:
 	// "package a\n" from mem://mirror2/pool/a.deb
+}
+
+// FSProtocol serves the files of an fs.FS (os.DirFS, embed.FS,
+// fstest.MapFS, a zip.Reader) under a scheme of your own. The URL's host
+// and path name the file.
+func ExampleFSProtocol() {
+	repo := fstest.MapFS{
+		"pool/a.deb": {Data: []byte("package a\n"), ModTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+	}
+	f := fetch.New(fetch.Options{Protocols: map[string]fetch.Protocol{"repo": fetch.FSProtocol(repo)}})
+	defer f.Close()
+
+	var out strings.Builder
+	res, err := f.Fetch(context.Background(), fetch.Request{
+		URL:    "repo:///pool/a.deb",
+		Writer: &out,
+		OnResponse: func(resp fetch.Response) error {
+			fmt.Println(resp.Status, resp.Size, resp.Header.Get("Last-Modified"))
+			return nil
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q from %s\n", out.String(), res.URL)
+
+	_, err = f.Fetch(context.Background(), fetch.Request{URL: "repo:///pool/b.deb"})
+	fmt.Println(errors.Is(err, fetch.ErrNotFound))
+	// Output:
+	// 200 10 Fri, 02 Jan 2026 03:04:05 GMT
+	// "package a\n" from repo:///pool/a.deb
+	// true
 }

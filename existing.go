@@ -15,8 +15,8 @@ import (
 // holds the file's size and digests; otherwise its hashes are reset and it
 // has written nothing.
 func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, error) {
-	fi, err := s.place.lstat(req.Path)
-	if err != nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
+	fi := s.found
+	if fi == nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
 		return false, nil
 	}
 	// The check holds the slot that the transfer would: hashing files in

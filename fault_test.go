@@ -35,8 +35,8 @@ var faultSeed = flag.Uint64("fault.seed", 0, "seed of the fault suite's random b
 // Fetcher's own client negotiates.
 var faultProtocols = []string{"http", "https", "ftp"}
 
-// Sinks of the fault suite.
-var faultSinks = []string{"path", "writer", "both"}
+// Sinks of the fault suite. "kept" is a Path with Options.KeepPartial.
+var faultSinks = []string{"path", "writer", "both", "kept"}
 
 // The fault suite's settings: short enough to keep it fast, long enough
 // for a loaded machine.
@@ -434,7 +434,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	}
 	var rec bytes.Buffer
 	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
-	if sink == "path" || sink == "both" {
+	if sink == "path" || sink == "both" || sink == "kept" {
 		req.Path = filepath.Join(fx.dir, "file")
 	}
 	if sink == "writer" || sink == "both" {
@@ -455,6 +455,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		StallTimeout:  faultStall,
 		BackoffBase:   time.Millisecond,
 		MaxRetryAfter: faultMaxRetryAfter,
+		KeepPartial:   sink == "kept",
 	}
 	if fx.srv != nil && fx.srv.TLS != nil {
 		opts.Client = fx.srv.Client()
@@ -493,7 +494,10 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 			t.Errorf("a failed download left a file at Path (%d bytes, %v)", len(got), rerr)
 		}
 	}
-	if sink != "path" {
+	if sink == "kept" {
+		keptPartial(t, req, res)
+	}
+	if sink == "writer" || sink == "both" {
 		switch {
 		case err == nil && !bytes.Equal(rec.Bytes(), fx.content):
 			t.Errorf("Writer got %d bytes; want the %d bytes served", rec.Len(), len(fx.content))
@@ -513,6 +517,31 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		}
 	}
 	fx.waitClosed(t, closeIdle)
+}
+
+// keptPartial checks that a download with Options.KeepPartial left beside
+// Path no file, or, when it failed and kept bytes, its partial file of
+// that many bytes and the guard file, which it then removes.
+func keptPartial(t *testing.T, req fetch.Request, res fetch.Result) {
+	t.Helper()
+	partial := fetch.PartialPath(req.Path)
+	fi, err := os.Stat(partial)
+	switch {
+	case res.Err == nil || res.Partial == 0:
+		if err == nil {
+			t.Errorf("partial file left with %d bytes kept", res.Partial)
+		}
+	case err != nil:
+		t.Errorf("%d bytes kept, but %v", res.Partial, err)
+	case fi.Size() != res.Partial:
+		t.Errorf("partial file has %d bytes; Result.Partial says %d", fi.Size(), res.Partial)
+	default:
+		if _, err := os.Stat(partial + ".guard"); err != nil {
+			t.Errorf("no guard beside the partial file: %v", err)
+		}
+	}
+	os.Remove(partial)
+	os.Remove(partial + ".guard")
 }
 
 // fixtureModTime is the Last-Modified of the fixture's file: a validator

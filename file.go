@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -55,27 +53,12 @@ func (p *fileProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("%w: not a regular file", ErrInvalidRequest)
 	}
-	offset := req.Offset
-	lastModified := ""
-	if err == nil {
-		lastModified = fi.ModTime().UTC().Format(http.TimeFormat)
-		if req.Validator != "" && req.Validator != lastModified {
-			offset = 0 // the file changed: send it whole
-		}
-		_, err = f.Seek(offset, io.SeekStart)
-	}
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", u.Redacted(), err)
 	}
-	h := http.Header{}
-	h.Set("Content-Length", strconv.FormatInt(fi.Size()-offset, 10))
-	h.Set("Last-Modified", lastModified)
-	r := &Response{URL: u.Redacted(), Status: http.StatusOK, Header: h, Size: fi.Size(), Offset: offset}
-	if offset > 0 {
-		r.Status = http.StatusPartialContent
-	}
-	return r, &ctxReader{ctx: ctx, f: f}, nil
+	resp, body := openReaderAt(ctx, req, f, fi.Size(), fi.ModTime(), f)
+	return resp, body, nil
 }
 
 func (p *fileProtocol) allowed(path string) bool {
@@ -88,18 +71,3 @@ func (p *fileProtocol) allowed(path string) bool {
 	}
 	return false
 }
-
-// ctxReader reads a file until ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	f   *os.File
-}
-
-func (r *ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.f.Read(p)
-}
-
-func (r *ctxReader) Close() error { return r.f.Close() }

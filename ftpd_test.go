@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	vsftpdproc "github.com/fetchkit/fetch/internal/vsftpd"
 	ftpserver "goftp.io/server/v2"
 )
 
@@ -605,9 +604,7 @@ func (s *rawFTPD) transfer(ctrl net.Conn, pasv net.Listener, offset int64, reply
 	return true
 }
 
-// vsftpd runs /usr/sbin/vsftpd (or the one on PATH) on a free loopback port
-// for anonymous downloads from a temporary directory, until the end of the
-// test. It skips the test when vsftpd is not installed.
+// vsftpd is a vsftpd that package vsftpd started for a test.
 type vsftpd struct {
 	URL  string // ftp://127.0.0.1:port, or ftps:// with implicit TLS
 	Root string // the anonymous root: files written here are served
@@ -617,126 +614,19 @@ type vsftpd struct {
 type vsftpdTLS int
 
 const (
-	vsftpdPlain vsftpdTLS = iota
-	vsftpdExplicit
-	vsftpdImplicit
+	vsftpdPlain    = vsftpdTLS(vsftpdproc.Plain)
+	vsftpdExplicit = vsftpdTLS(vsftpdproc.Explicit)
+	vsftpdImplicit = vsftpdTLS(vsftpdproc.Implicit)
 )
 
 func startVsftpd(t testing.TB, mode vsftpdTLS) (*vsftpd, *tls.Config) {
 	t.Helper()
-	bin, err := exec.LookPath("vsftpd")
-	if err != nil {
-		bin = "/usr/sbin/vsftpd"
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("vsftpd is not installed (apt-get install vsftpd): skipping the tests against it")
-		}
+	s := vsftpdproc.Start(t, vsftpdproc.Mode(mode))
+	v := &vsftpd{URL: s.URL, Root: s.Root}
+	if s.Roots == nil {
+		return v, nil
 	}
-	dir := t.TempDir()
-	v := &vsftpd{Root: filepath.Join(dir, "root")}
-	if err := os.Mkdir(v.Root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var clientTLS *tls.Config
-	var tlsConf string
-	if mode != vsftpdPlain {
-		cert, roots := testCertificate(t)
-		key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pemFile := filepath.Join(dir, "cert.pem")
-		var b bytes.Buffer
-		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-		pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: key})
-		if err := os.WriteFile(pemFile, b.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		tlsConf = "ssl_enable=YES\nallow_anon_ssl=YES\nforce_anon_logins_ssl=YES\nforce_anon_data_ssl=YES\n" +
-			"rsa_cert_file=" + pemFile + "\nrsa_private_key_file=" + pemFile + "\n"
-		if mode == vsftpdImplicit {
-			tlsConf += "implicit_ssl=YES\n"
-		}
-		clientTLS = &tls.Config{RootCAs: roots}
-	}
-	for range 5 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		conf := filepath.Join(dir, "vsftpd.conf")
-		// run_as_launching_user lets it run as whoever runs the tests,
-		// root included, without a chroot or a secure_chroot_dir.
-		err = os.WriteFile(conf, []byte(fmt.Sprintf(`listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-listen_port=%d
-background=NO
-run_as_launching_user=YES
-seccomp_sandbox=NO
-anonymous_enable=YES
-anon_root=%s
-local_enable=NO
-write_enable=NO
-pasv_enable=YES
-pasv_address=127.0.0.1
-max_clients=0
-max_per_ip=0
-delay_failed_login=0
-xferlog_enable=NO
-vsftpd_log_file=%s
-%s`, port, v.Root, filepath.Join(dir, "vsftpd.log"), tlsConf)), 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		cmd := exec.Command(bin, conf)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() {
-			cmd.Wait()
-			close(exited)
-		}()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
-		}
-		if waitListening(addr, exited) {
-			t.Cleanup(stop)
-			v.URL = "ftp://" + addr
-			if mode == vsftpdImplicit {
-				v.URL = "ftps://" + addr
-			}
-			return v, clientTLS
-		}
-		stop()
-		t.Logf("vsftpd did not start on %s: %s", addr, out.String())
-	}
-	t.Fatal("vsftpd did not start")
-	return nil, nil
-}
-
-// waitListening reports whether something listens at addr before the
-// process exits, or ten seconds pass.
-func waitListening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			conn.Close()
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
+	return v, &tls.Config{RootCAs: s.Roots}
 }
 
 // put writes files (by slash path below the root) for vsftpd to serve.

@@ -239,7 +239,7 @@ func (p *FTPPool) reap() {
 }
 
 // Close closes the pool's idle connections, with QUIT, and makes it refuse
-// new transfers (ErrPoolClosed). Connections in use are closed when their
+// new transfers ([ErrPoolClosed]). Connections in use are closed when their
 // transfer ends.
 func (p *FTPPool) Close() error {
 	p.mu.Lock()

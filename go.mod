@@ -13,6 +13,7 @@ require (
 	goftp.io/server/v2 v2.0.3
 	golang.org/x/sync v0.22.0
 	golang.org/x/term v0.45.0
+	golang.org/x/time v0.15.0
 )
 
 require (

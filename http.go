@@ -2,12 +2,14 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +57,15 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	if errors.Is(err, ErrRedirect) {
 		// net/http names the redirect's Location, which may be relative.
 		return nil, nil, fmt.Errorf("%s: %w", req.URL.Redacted(), errors.Unwrap(err))
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		// net/http names the method and the URL of the last request
+		// (a redirect's target): name the URL once.
+		if to := RedactURL(uerr.URL); to != req.URL.Redacted() {
+			return nil, nil, fmt.Errorf("%s: redirected to %s: %w", req.URL.Redacted(), to, uerr.Err)
+		}
+		return nil, nil, fmt.Errorf("%s: %w", req.URL.Redacted(), uerr.Err)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -154,9 +165,13 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 // newClient returns the HTTP client a Fetcher owns: idle connections kept
 // for every transfer slot, no more than perHost connections to a host,
-// HTTP/2 where offered, no transparent decompression.
-func newClient(l *Limiter) *http.Client {
+// HTTP/2 where offered, no transparent decompression, TLS as cfg says (nil:
+// the defaults).
+func newClient(l *Limiter, cfg *tls.Config) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg != nil {
+		t.TLSClientConfig = cfg.Clone()
+	}
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.DisableCompression = true
 	t.ForceAttemptHTTP2 = true

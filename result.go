@@ -9,8 +9,9 @@ import (
 
 // Response is what a server said about the bytes it is about to send, in
 // terms that do not depend on the protocol. It is handed to
-// Request.OnResponse before the first byte of the body reaches a sink, and a
-// Protocol returns one from Open.
+// [Request.OnResponse] before the first byte of the body reaches a sink, and a
+// Protocol returns one from Open: see Protocol for what each field must
+// hold.
 type Response struct {
 	// URL is the URL serving the bytes: a mirror, or the target of a
 	// redirect. Its password, if any, is redacted.
@@ -19,10 +20,13 @@ type Response struct {
 	// for a transfer that starts at an offset.
 	Status int
 	// Header holds the HTTP response headers. For ftp and file it holds
-	// Content-Length and Last-Modified, when known, so that a streamer can
-	// forward them whatever the protocol.
+	// Content-Length (the length of the body: the rest of the file when
+	// it starts at an offset) and Last-Modified, when known, so that a
+	// streamer can forward them whatever the protocol. Its strong ETag,
+	// else its Last-Modified, is the validator of a resume.
 	Header http.Header
-	// Size is the size of the whole file in bytes, or -1 when unknown.
+	// Size is the size of the whole file in bytes, whatever the Offset, or
+	// -1 when unknown (0 is an empty file).
 	Size int64
 	// Offset is the position in the file of the first byte of the body:
 	// the offset that was asked of Protocol.Open when the server resumed,
@@ -37,7 +41,11 @@ type Result struct {
 	// URL is the URL that served the bytes, or on failure the last URL
 	// tried. Its password, if any, is redacted.
 	URL string
-	// Size is the number of bytes delivered.
+	// Size is the number of bytes delivered. On failure it is the number
+	// of bytes the sinks received from the last transfer: with a Writer,
+	// every byte the Writer was sent (never twice, so they are the first
+	// Size bytes of the file); with a Path alone, bytes of a temporary file
+	// that was removed.
 	Size int64
 	// Digests holds the hex digests of the delivered bytes: one for every
 	// algorithm the request named, and sha256 always.
@@ -49,10 +57,14 @@ type Result struct {
 	// Err is nil on success. When every URL failed it joins the last error
 	// of each URL tried, so errors.Is and errors.As find any of them.
 	Err error
-	// Skipped reports that Request.CheckExisting found the file in place:
+	// Skipped reports that [Request.CheckExisting] found the file in place:
 	// nothing was transferred, Attempts is 0, and Size and Digests are
-	// those of the file at Request.Path.
+	// those of the file at [Request.Path].
 	Skipped bool
+	// Partial is the number of bytes kept in the partial file of
+	// [Request.Path], to be resumed by a later request, when the download
+	// failed with [Options.KeepPartial]; 0 otherwise.
+	Partial int64
 }
 
 // ErrNotFound is matched (with errors.Is) by the error of a download whose
@@ -69,11 +81,11 @@ var ErrInvalidRequest = errors.New("invalid request")
 
 // ErrRedirect is matched by the error of a request whose redirects were
 // refused: more than 10 in a row (a loop), or from https to plain http
-// without Options.AllowInsecureRedirect. It is not retried.
+// without [Options.AllowInsecureRedirect]. It is not retried.
 var ErrRedirect = errors.New("redirect refused")
 
 // ErrStalled is matched by the error of an attempt that received no byte for
-// Options.StallTimeout. Stalled attempts are retried.
+// [Options.StallTimeout]. Stalled attempts are retried.
 var ErrStalled = errors.New("stalled")
 
 // ErrCannotResume is matched by the error of a request whose Writer already
@@ -96,7 +108,7 @@ func (e *DigestError) Error() string {
 }
 
 // SizeError reports that the server offered or delivered a number of bytes
-// other than Request.Size. Actual is what the server announced when the
+// other than [Request.Size]. Actual is what the server announced when the
 // transfer was refused before its body, else the bytes received (at most
 // Expected+1: a longer body is cut there).
 type SizeError struct {
@@ -109,7 +121,7 @@ func (e *SizeError) Error() string {
 }
 
 // StatusError reports a failure status from the server: an HTTP status code,
-// or an FTP reply code. It matches ErrNotFound for HTTP 404 and 410 and for
+// or an FTP reply code. It matches [ErrNotFound] for HTTP 404 and 410 and for
 // FTP 550.
 type StatusError struct {
 	URL  string // redacted

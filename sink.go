@@ -30,11 +30,12 @@ var algorithms = map[string]func() hash.Hash{
 }
 
 // DigestSize returns the size in bytes of a digest of algorithm, one of
-// the names [Request.Digests] knows (md5, sha1, sha224, sha256, sha384,
-// sha512, in any case), or 0 for a name it does not know. A digest in
-// [Request.Digests] is twice that many hex digits.
+// the names [Request.Digests] knows: md5, sha1, sha224, sha256, sha384 and
+// sha512 ([Request.Digests] also takes them in upper case). It returns 0
+// for any other name. A digest in [Request.Digests] is twice that many
+// hex digits.
 func DigestSize(algorithm string) int {
-	newHash, ok := algorithms[strings.ToLower(algorithm)]
+	newHash, ok := algorithms[algorithm]
 	if !ok {
 		return 0
 	}
@@ -52,14 +53,21 @@ type sink struct {
 	hashes  map[string]hash.Hash
 	place   place
 	tmp     *os.File
-	tmpName string // of tmp, in place
+	tmpName string      // of tmp, in place
+	found   fs.FileInfo // Lstat of Path when the sink was made; nil if none
 	written int64
+
+	size    int64 // expected; -1 unknown
+	keep    bool  // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
+	guarded bool  // the guard file describes the bytes of the partial file
+	kept    int64 // bytes of the partial file left in place by discard
 }
 
 // newSink checks req's digests and Path and returns its sink. It touches
 // no file: the temporary file is made by the first write.
-func newSink(req Request, fsync bool) (*sink, error) {
-	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root},
+func newSink(req Request, fsync, keep bool) (*sink, error) {
+	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root}, size: -1,
+		keep: keep && req.Path != "" && req.Writer == nil,
 		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
 	for name, hexDigest := range req.Digests {
 		name = strings.ToLower(name)
@@ -77,6 +85,9 @@ func newSink(req Request, fsync bool) (*sink, error) {
 	if req.SizeKnown && req.Size < 0 {
 		return nil, fmt.Errorf("%w: size %d", ErrInvalidRequest, req.Size)
 	}
+	if req.hasSize() {
+		s.size = req.Size
+	}
 	if s.hashes["sha256"] == nil {
 		s.hashes["sha256"] = sha256.New()
 	}
@@ -84,7 +95,15 @@ func newSink(req Request, fsync bool) (*sink, error) {
 		return nil, fmt.Errorf("%w: path %q is not a local path below Root", ErrInvalidRequest, s.path)
 	}
 	if s.path != "" {
-		if fi, err := s.place.stat(s.path); err == nil && !fi.Mode().IsRegular() {
+		// One look serves this check and Request.CheckExisting's.
+		fi, err := s.place.lstat(s.path)
+		if err == nil {
+			s.found = fi
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				fi, err = s.place.stat(s.path)
+			}
+		}
+		if err == nil && !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%w: %s exists and is not a regular file", ErrInvalidRequest, s.path)
 		}
 	}
@@ -113,7 +132,8 @@ func (s *sink) Write(p []byte) (int, error) {
 		}
 	}
 	if s.writer != nil {
-		if _, err := s.writer.Write(p); err != nil {
+		if n, err := s.writer.Write(p); err != nil {
+			s.written += int64(n) // what the Writer took: Result.Size
 			return 0, &sinkError{fmt.Errorf("writer: %w", err)}
 		}
 	}
@@ -141,15 +161,33 @@ func (s *sink) hashed(p []byte) {
 }
 
 // create makes the temporary file beside Path, and Path's directories
-// when the first try finds them missing.
+// when the first try finds them missing. A sink that keeps its bytes
+// makes the partial file of Path, empty, unless another live download
+// holds it: then it does without, and makes a temporary file of its own.
 func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
-	f, name, err := s.createTemp(dir, base)
+	open := func() (*os.File, string, error) {
+		if s.keep {
+			name := PartialPath(s.path)
+			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
+			if err == nil {
+				if err = f.Truncate(0); err != nil {
+					f.Close()
+				}
+			}
+			if !errors.Is(err, errLocked) {
+				return f, name, err
+			}
+			s.keep = false
+		}
+		return s.createTemp(dir, base)
+	}
+	f, name, err := open()
 	if errors.Is(err, fs.ErrNotExist) && dir != "" {
 		if err := s.place.mkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		f, name, err = s.createTemp(dir, base)
+		f, name, err = open()
 	}
 	if err != nil {
 		return err
@@ -164,37 +202,44 @@ func (s *sink) create() error {
 func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	for {
 		name := filepath.Join(dir, partialName(base, strconv.FormatUint(rand.Uint64(), 36)))
-		f, err := s.place.openFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if !errors.Is(err, fs.ErrExist) {
+		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noPoll)
+		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, errLocked) {
 			return f, name, err
 		}
 	}
 }
 
 // PartialSuffix ends the name of the temporary file that a download to
-// Path writes beside it, "." + base(Path) + "." + random + PartialSuffix.
-// Such a file exists only while its download runs.
+// Path writes beside it, "." + base(Path) + "." + random + PartialSuffix,
+// which exists only while its download runs, and of the partial file that
+// [Options.KeepPartial] keeps ([PartialPath]).
 const PartialSuffix = ".part"
 
 // maxName is the longest file name that common file systems take, in bytes.
 const maxName = 255
 
 // partialName returns the name of a temporary file for the file named
-// base: "." + base + "." + tag + PartialSuffix, or, when that is longer
-// than maxName, with base cut short and followed by a hash of the whole
-// name, so that any legal name has a temporary file.
+// base: "." + base + "." + tag + PartialSuffix ("." + base + PartialSuffix
+// for no tag), or, when that and a guard file's name could be longer than
+// maxName, with base cut short and followed by a hash of the whole name,
+// so that any legal name has a temporary file.
 func partialName(base, tag string) string {
-	name := "." + base + "." + tag + PartialSuffix
-	if len(name) <= maxName {
+	if tag != "" {
+		tag = "." + tag
+	}
+	// Room for the guard file's suffix, too.
+	limit := maxName - len(guardSuffix)
+	name := "." + base + tag + PartialSuffix
+	if len(name) <= limit {
 		return name
 	}
 	sum := sha256.Sum256([]byte(base))
 	hash := "~" + hex.EncodeToString(sum[:8])
-	keep := maxName - (len(name) - len(base)) - len(hash)
+	keep := limit - (len(name) - len(base)) - len(hash)
 	for keep > 0 && !utf8.RuneStart(base[keep]) {
 		keep-- // cut between characters
 	}
-	return "." + base[:max(keep, 0)] + hash + "." + tag + PartialSuffix
+	return "." + base[:max(keep, 0)] + hash + tag + PartialSuffix
 }
 
 // canRestart reports whether the bytes delivered so far may be taken back:
@@ -245,7 +290,8 @@ func (s *sink) digests() map[string]string {
 }
 
 // commit renames the verified temporary file to Path (making an empty file
-// when no byte came).
+// when no byte came). A partial file is renamed while its lock is held,
+// and its guard removed.
 func (s *sink) commit() error {
 	if s.path == "" {
 		return nil
@@ -255,31 +301,49 @@ func (s *sink) commit() error {
 			return &sinkError{err}
 		}
 	}
-	err := s.closeTmp()
-	if err == nil {
-		err = s.place.rename(s.tmpName, s.path)
-	}
-	if err != nil {
-		s.place.remove(s.tmpName)
-		return &sinkError{err}
-	}
-	s.tmp = nil
-	return nil
-}
-
-func (s *sink) closeTmp() error {
 	var err error
 	if s.sync {
 		err = s.tmp.Sync()
 	}
-	return errors.Join(err, s.tmp.Close())
-}
-
-// discard removes the temporary file, if any.
-func (s *sink) discard() {
-	if s.tmp != nil {
+	if err == nil {
+		err = s.place.rename(s.tmpName, s.path)
+	}
+	if err != nil {
 		s.tmp.Close()
 		s.place.remove(s.tmpName)
+		if s.keep {
+			s.place.remove(s.guardName())
+		}
 		s.tmp = nil
+		return &sinkError{err}
 	}
+	if s.keep {
+		s.place.remove(s.guardName())
+	}
+	err = s.tmp.Close()
+	s.tmp = nil
+	if err != nil {
+		return &sinkError{err}
+	}
+	return nil
+}
+
+// discard removes the temporary file, if any. A partial file with bytes
+// that its guard describes stays, to be resumed by a later download.
+func (s *sink) discard() {
+	if s.tmp == nil {
+		return
+	}
+	// A write that failed half way may have left bytes past those counted.
+	if s.keep && s.guarded && s.written > 0 && s.tmp.Truncate(s.written) == nil {
+		s.tmp.Close()
+		s.tmp, s.kept = nil, s.written
+		return
+	}
+	s.tmp.Close()
+	s.place.remove(s.tmpName)
+	if s.keep {
+		s.place.remove(s.guardName())
+	}
+	s.tmp = nil
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // DefaultMaxAge is how long a response that says nothing of its freshness
@@ -93,12 +94,14 @@ const DefaultMaxAge = time.Minute
 type Cache struct {
 	f            *fetch.Fetcher
 	bases        []*url.URL // the upstream's, then the mirrors'
+	mirrors      mirror.Static
 	dir          string
 	maxAge       time.Duration // 0 or less: revalidate every time
 	maxSize      int64
 	verify       bool
 	writeTimeout time.Duration
 	slots        chan struct{} // one per request served; nil: no limit
+	kept         *keptFiles
 	st           *Streamer
 	access       *slog.Logger
 	log          *slog.Logger
@@ -136,6 +139,12 @@ type CacheOptions struct {
 	// MaxSize is the largest file that is kept, in bytes; a larger one is
 	// served and then removed. 0 means no limit.
 	MaxSize int64
+
+	// MaxBytes bounds the total size of the kept files: when a new one
+	// takes them past it, the least recently used are removed, never one
+	// that is being served. Downloads in flight take space beyond it (their
+	// spill and temporary files). 0 means no limit.
+	MaxBytes int64
 
 	// Verify checks the sha256 of a kept file each time it is served whole:
 	// a copy damaged on disk is then removed, its response broken off, and
@@ -188,8 +197,10 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	}
 	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
 		verify: opts.Verify, writeTimeout: opts.WriteTimeout, access: opts.AccessLog, log: opts.ErrorLog, unlock: unlock}
+	c.mirrors.Base = c.bases[0].String()
 	for _, m := range opts.Mirrors {
 		c.bases = append(c.bases, dirURL(m))
+		c.mirrors.Mirrors = append(c.mirrors.Mirrors, dirURL(m).String())
 	}
 	if c.maxAge == 0 {
 		c.maxAge = DefaultMaxAge
@@ -201,6 +212,8 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		c.log = slog.Default()
 	}
 	c.sweep()
+	c.kept = newKeptFiles(opts.MaxBytes, c.log)
+	c.kept.scan(opts.Dir)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
@@ -273,7 +286,8 @@ type causeKey struct{}
 // base: from the directory when it holds the file, else from the upstream.
 // It answers 400, before any contact with the upstream, to a path that is
 // not plainly below the base (a "." or ".." segment, an empty segment, an
-// encoded slash or backslash, a backslash, a ";" or a NUL), 405 to other
+// encoded slash or backslash, a backslash, a ";" or a NUL), 404 to a
+// folder of an FTP upstream (listings are not served), 405 to other
 // methods, 503 after Close or over MaxRequests, a redirect as described
 // for [Cache], and otherwise what [Streamer.Serve] answers.
 func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -332,6 +346,11 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := c.request(r, rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
+		if s := c.bases[0].Scheme; s == "ftp" || s == "ftps" {
+			served = errors.New("no folder listings from an FTP upstream")
+			http.Error(lw, "not found", http.StatusNotFound)
+			return
+		}
 		c.st.Serve(lw, r, req)
 		return
 	}
@@ -383,22 +402,11 @@ func relPath(u *url.URL) (string, error) {
 	return rel, nil
 }
 
-// join returns the URL of rel (a path, not escaped) below base.
-func join(base *url.URL, rel string) string {
-	u := *base
-	u.Path += rel
-	u.RawPath = ""
-	return u.String()
-}
-
 // request returns the Request that downloads rel for r: from the upstream,
 // then the mirrors, with a redirect that stays inside them sent to the
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	req := fetch.Request{URL: join(c.bases[0], rel)}
-	for _, m := range c.bases[1:] {
-		req.Mirrors = append(req.Mirrors, join(m, rel))
-	}
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Mirrors: c.mirrors.URLs(mirror.Join(c.bases[0], rel))}
 	mount := mountPoint(r)
 	req.OnResponse = func(resp fetch.Response) error {
 		if target, ok := c.redirected(resp.URL, req); ok {
@@ -478,16 +486,24 @@ func (c *Cache) keep(res fetch.Result) error {
 		why = "length not announced"
 	}
 	if why != "" {
-		os.Remove(file + recordSuffix)
-		os.Remove(file)
+		c.forget(file)
 		c.log.Debug("file not kept", "url", res.URL, "why", why)
 		return nil
 	}
 	if err := newRecord(res, time.Now()).write(file); err != nil {
 		// The file is downloaded again next time.
 		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
+		return nil
 	}
+	c.kept.add(file, res.Size)
 	return nil
+}
+
+// forget removes a kept file and its record.
+func (c *Cache) forget(file string) {
+	c.kept.forget(file)
+	os.Remove(file + recordSuffix)
+	os.Remove(file)
 }
 
 // revalidate asks the upstream whether the kept file that rec describes
@@ -566,8 +582,7 @@ func (c *Cache) check(file string, req fetch.Request, rec *record) check {
 	case errors.Is(err, errChanged):
 		return check{}
 	case errors.Is(err, fetch.ErrNotFound):
-		os.Remove(file + recordSuffix)
-		os.Remove(file)
+		c.forget(file)
 		return check{}
 	case errors.As(err, &se) && se.Code < 500:
 		return check{} // the Streamer answers what the upstream says
@@ -600,6 +615,7 @@ func sameFile(rec *record, resp fetch.Response) bool {
 // serveKept answers r with the kept file that rec describes, and reports
 // whether it did; a failure is set in *cause.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
+	defer c.kept.acquire(file)()
 	f, err := os.Open(file)
 	if err != nil {
 		return false
@@ -639,8 +655,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
 	http.ServeContent(lw, r, "", modTime, content)
 	if vr != nil && vr.corrupt {
-		os.Remove(file + recordSuffix)
-		os.Remove(file)
+		c.forget(file)
 		*cause = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, rec.SHA256)
 		c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "sha256", vr.got, "want", rec.SHA256)
 		panic(http.ErrAbortHandler)

@@ -754,8 +754,273 @@ func TestCacheRefusesPaths(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 400", p, got)
 			}
 		}
+		if got := rawGet(t, fx.front.Listener.Addr().String(), "/pub/dir/"); got != http.StatusNotFound {
+			t.Errorf("GET a folder: got %d; want 404", got)
+		}
 		if n := accepted.Load(); n != 0 {
 			t.Errorf("the FTP upstream got %d connections; want none", n)
 		}
 	})
+}
+
+func TestCacheMirror(t *testing.T) {
+	m := newOrigin(t)
+	m.set("/pub/f.rpm", originFile{data: []byte("from the mirror")})
+	fx := newCache(t, deadURL(t)+"/repo", func(o *proxy.CacheOptions) { o.Mirrors = []*url.URL{mustParse(t, m.URL+"/pub")} })
+	for range 2 {
+		if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || string(b) != "from the mirror" {
+			t.Errorf("got %d %q; want the mirror's file", status, b)
+		}
+	}
+	if gets, _ := m.counts("/pub/f.rpm"); gets != 1 {
+		t.Errorf("the mirror got %d requests; want 1", gets)
+	}
+}
+
+func TestCacheNotKept(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/chunked.rpm", originFile{data: payload(100_000), noLength: true})
+	o.set("/big.rpm", originFile{data: payload(2000)})
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxSize = 1000 })
+	for _, p := range []string{"/chunked.rpm", "/big.rpm"} {
+		for range 2 {
+			if status, _ := fx.body(t, p); status != http.StatusOK {
+				t.Errorf("GET %s: got %d; want 200", p, status)
+			}
+		}
+		if gets, _ := o.counts(p); gets != 2 {
+			t.Errorf("GET %s: upstream got %d requests; want 2: it is not kept", p, gets)
+		}
+	}
+	fx.front.Close()
+	fx.cache.Close()
+	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
+	}
+}
+
+// TestCacheEncodedHit checks that a kept file with a Content-Encoding is
+// served with its length, whole and in part.
+func TestCacheEncodedHit(t *testing.T) {
+	o := newOrigin(t)
+	data := payload(3000)
+	o.set("/f.gz", originFile{data: data, header: http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}})
+	fx := newCache(t, o.URL)
+	io.Copy(io.Discard, fx.get(t, http.MethodGet, "/f.gz", http.Header{"Accept-Encoding": {"identity"}}).Body)
+	for _, tc := range []struct{ rng, length string }{{"", "3000"}, {"bytes=10-19", "10"}} {
+		h := http.Header{"Accept-Encoding": {"identity"}}
+		if tc.rng != "" {
+			h.Set("Range", tc.rng)
+		}
+		resp := fx.get(t, http.MethodGet, "/f.gz", h)
+		io.Copy(io.Discard, resp.Body)
+		if got := resp.Header.Get("Content-Length"); got != tc.length || resp.Header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("Range %q: got Content-Length %q, Content-Encoding %q; want %s, gzip", tc.rng, got, resp.Header.Get("Content-Encoding"), tc.length)
+		}
+	}
+	if gets, _ := o.counts("/f.gz"); gets != 1 {
+		t.Errorf("upstream got %d requests; want 1", gets)
+	}
+}
+
+func TestCacheDirectory(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/a.rpm", originFile{data: []byte("alpha")})
+	f := fetch.New(fetch.Options{Retries: -1})
+	defer f.Close()
+	dir := t.TempDir()
+	left := []string{filepath.Join(dir, "ab", ".cd.123.part"), filepath.Join(dir, "fetch-spill-99"), filepath.Join(dir, ".record-1.part")}
+	kept := filepath.Join(dir, "ab", "cd")
+	for _, name := range append(left, kept) {
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := proxy.CacheOptions{Upstream: mustParse(t, o.URL), Dir: dir, ErrorLog: slog.New(slog.DiscardHandler)}
+	c, err := proxy.NewCache(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range left {
+		if _, err := os.Stat(name); err == nil {
+			t.Errorf("%s is left after NewCache; want it removed", name)
+		}
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("%s: %v; want it kept", kept, err)
+	}
+	if _, err := proxy.NewCache(f, opts); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second NewCache on the directory: got %v; want an error saying it is in use", err)
+	}
+
+	// A directory removed while the Cache runs is made again.
+	front := httptest.NewServer(c)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := front.Client().Get(front.URL + "/a.rpm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "alpha" || err != nil {
+		t.Errorf("after the directory was removed: got %d %q %v; want 200 %q", resp.StatusCode, b, err, "alpha")
+	}
+	front.Close()
+	c.Close()
+	c, err = proxy.NewCache(f, opts)
+	if err != nil {
+		t.Fatalf("NewCache after Close: %v", err)
+	}
+	c.Close()
+}
+
+func TestCacheMaxRequests(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2")
+		w.Write([]byte("a"))
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+			w.Write([]byte("b"))
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.MaxRequests = 1 })
+	resp := fx.get(t, http.MethodGet, "/slow.rpm", nil)
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	busy := fx.get(t, http.MethodGet, "/other.rpm", nil)
+	io.Copy(io.Discard, busy.Body)
+	if busy.StatusCode != http.StatusServiceUnavailable || busy.Header.Get("Retry-After") == "" {
+		t.Errorf("over the limit: got %d, Retry-After %q; want 503 with Retry-After", busy.StatusCode, busy.Header.Get("Retry-After"))
+	}
+	close(release)
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "b" {
+		t.Errorf("the request in flight: got %q, %v; want the rest of its file", b, err)
+	}
+}
+
+// spillFilesOpen returns how many spill files this process holds open.
+func spillFilesOpen(t *testing.T) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd here")
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.Contains(target, "fetch-spill-") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCacheWriteTimeout leaves a client that reads nothing: after the
+// write timeout it is disconnected, and the download it alone was reading
+// stops and frees its spill file.
+func TestCacheWriteTimeout(t *testing.T) {
+	data := payload(32 << 20)
+	upstreamDone := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(2*len(data)))
+		w.Write(data)
+		<-r.Context().Done() // the second half never comes
+		close(upstreamDone)
+	}))
+	defer up.Close()
+	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.WriteTimeout = 200 * time.Millisecond })
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /big.iso HTTP/1.1\r\nHost: proxy\r\n\r\n")
+	select {
+	case <-upstreamDone:
+	case <-time.After(time.Minute):
+		t.Fatal("the download goes on a minute after the client stopped reading")
+	}
+	if !fx.access.waitFor(t, "client gone") {
+		t.Errorf("access log: got %q; want the client's failure with its cause", fx.access)
+	}
+	for range 6000 {
+		if spillFilesOpen(t) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d spill files are still open; want none", spillFilesOpen(t))
+}
+
+func TestCacheEviction(t *testing.T) {
+	o := newOrigin(t)
+	for _, p := range []string{"/a", "/b", "/c"} {
+		o.set(p, originFile{data: payload(1000), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	}
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 2500 })
+	for _, p := range []string{"/a", "/b", "/a", "/c", "/a", "/c", "/b"} {
+		if status, b := fx.body(t, p); status != http.StatusOK || len(b) != 1000 {
+			t.Fatalf("GET %s: got %d and %d bytes", p, status, len(b))
+		}
+	}
+	// b was the least recently used when c came, and came back after.
+	for p, want := range map[string]int{"/a": 1, "/b": 2, "/c": 1} {
+		if gets, _ := o.counts(p); gets != want {
+			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
+		}
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 4 {
+		t.Errorf("cache holds %v; want two files and their records", kept)
+	}
+}
+
+// TestCacheEvictionSparesFileInUse makes a file the least recently used
+// while a client reads it: it is not removed, and the client gets it whole.
+func TestCacheEvictionSparesFileInUse(t *testing.T) {
+	o := newOrigin(t)
+	big := payload(16 << 20)
+	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.set("/small", originFile{data: payload(1 << 20), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
+	fx.body(t, "/big")
+
+	// A hit that a client with a small receive buffer reads later: more
+	// than the connection's buffers hold, so its handler is still sending.
+	conn, err := net.Dial("tcp", fx.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: proxy\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	fx.body(t, "/small") // over the maximum: small is removed, big is in use
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(first, rest...), big) {
+		t.Fatalf("the hit in use: got %d bytes, %v; want the whole file", 1+len(rest), err)
+	}
+	fx.body(t, "/big")
+	if gets, _ := o.counts("/big"); gets != 1 {
+		t.Errorf("GET /big: upstream got %d requests; want 1: it was never removed", gets)
+	}
+	if gets, _ := o.counts("/small"); gets != 1 {
+		t.Errorf("GET /small: upstream got %d requests; want 1", gets)
+	}
+	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 2 {
+		t.Errorf("cache holds %v; want one file and its record", kept)
+	}
 }

@@ -730,7 +730,10 @@ func parseRange(v string, size int64) (kind int, first, end int64) {
 			if err != nil || last < first {
 				return rangeNone, 0, 0
 			}
-			end = min(last+1, size)
+			end = size
+			if last < size {
+				end = last + 1 // last+1 cannot overflow: last < size
+			}
 		}
 	}
 	if first >= end {

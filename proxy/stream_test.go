@@ -297,6 +297,7 @@ func TestServeRange(t *testing.T) {
 		{"open end", "bytes=990-", "", http.StatusPartialContent, "bytes 990-999/1000", data[990:]},
 		{"suffix", "bytes=-5", "", http.StatusPartialContent, "bytes 995-999/1000", data[995:]},
 		{"past the end", "bytes=500-2000", "", http.StatusPartialContent, "bytes 500-999/1000", data[500:]},
+		{"largest last byte", "bytes=0-9223372036854775807", "", http.StatusPartialContent, "bytes 0-999/1000", data},
 		{"one byte", "bytes=7-7", "", http.StatusPartialContent, "bytes 7-7/1000", data[7:8]},
 		{"unsatisfiable", "bytes=1000-", "", http.StatusRequestedRangeNotSatisfiable, "bytes */1000", nil},
 		{"several ranges", "bytes=0-1,5-6", "", http.StatusOK, "", data},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -22,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // repo is an HTTP file server for the tests. It counts the requests for
@@ -68,18 +70,11 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 	<-req.Context().Done()
 }
 
-// set serves body as name.
-func (r *repo) set(name string, body []byte) {
+// setStall makes name stall half way, or not.
+func (r *repo) setStall(name string, stall bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.files[name] = body
-}
-
-// setStall makes name stall half way.
-func (r *repo) setStall(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stall[name] = true
+	r.stall[name] = stall
 }
 
 // setFail makes name fail with status.
@@ -132,7 +127,7 @@ func manifestLine(name string, body []byte) string {
 	return fmt.Sprintf("%s,%s,%d", name, sha256Hex(body), len(body))
 }
 
-func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
 func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 // content returns the made-up bytes of the file name, n of them.
@@ -438,27 +433,37 @@ func TestSyncRefused(t *testing.T) {
 
 func TestSyncInterrupt(t *testing.T) {
 	tests := []struct {
-		sig  syscall.Signal
-		name string
-		code int
+		sig    syscall.Signal
+		name   string
+		code   int
+		noKeep bool // -no-continue
 	}{
-		{syscall.SIGINT, "SIGINT", 130},
-		{syscall.SIGTERM, "SIGTERM", 143},
+		{syscall.SIGINT, "SIGINT", 130, false},
+		{syscall.SIGTERM, "SIGTERM", 143, false},
+		{syscall.SIGINT, "SIGINT", 130, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		name := tt.name
+		if tt.noKeep {
+			name += "/no-continue"
+		}
+		t.Run(name, func(t *testing.T) {
 			files := genFiles(12)
 			r := newRepo(t, files)
 			r.setManifest()
 			var stalled []string
 			for name := range files {
 				if strings.HasPrefix(name, "d2/") {
-					r.setStall(name)
+					r.setStall(name, true)
 					stalled = append(stalled, name)
 				}
 			}
 			dir := t.TempDir()
-			cmd := exec.Command(fetchBin, "sync", "-stall", "10m", r.url("PULP_MANIFEST"), dir)
+			args := []string{"sync", "-stall", "10m", r.url("PULP_MANIFEST"), dir}
+			if tt.noKeep {
+				args = append(args, "-no-continue")
+			}
+			cmd := exec.Command(fetchBin, args...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -469,8 +474,18 @@ func TestSyncInterrupt(t *testing.T) {
 				cmd.Wait()
 				close(exited)
 			}()
-			// Wait until a stalled file is being written.
-			for len(partials(t, dir)) == 0 {
+			// Wait until the stalled files are being written.
+			written := func() bool {
+				p := partials(t, dir)
+				n := 0
+				for _, f := range p {
+					if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
+						n++
+					}
+				}
+				return n >= len(stalled) || tt.noKeep && len(p) > 0
+			}
+			for !written() {
 				select {
 				case <-exited:
 					t.Fatalf("fetch ended before it was interrupted: %s", stderr.String())
@@ -489,8 +504,21 @@ func TestSyncInterrupt(t *testing.T) {
 				t.Errorf("stderr lacks the summary %q", want)
 			}
 			checkPlain(t, stderr.String())
-			if p := partials(t, dir); len(p) > 0 {
+			// The stalled files keep their bytes, unless -no-continue, and
+			// so may others cut short.
+			p := partials(t, dir)
+			switch {
+			case tt.noKeep && len(p) > 0:
 				t.Errorf("temporary files left: %v", p)
+			case !tt.noKeep:
+				for _, name := range stalled {
+					if want := filepath.Join(dir, fetch.PartialPath(filepath.FromSlash(name))); !slices.Contains(p, want) {
+						t.Errorf("partial files %v lack %s", p, want)
+					}
+				}
+				if s := fmt.Sprintf("; %d partial files kept; run again to resume", len(p)); !strings.Contains(stderr.String(), s) {
+					t.Errorf("stderr lacks %q", s)
+				}
 			}
 			if _, err := os.Stat(filepath.Join(dir, "PULP_MANIFEST")); err == nil {
 				t.Errorf("PULP_MANIFEST saved by an unfinished sync")
@@ -500,13 +528,25 @@ func TestSyncInterrupt(t *testing.T) {
 					t.Errorf("%s exists; want no file for a download cut short", name)
 				}
 			}
+			// The next run completes, and leaves no partial file.
+			for _, name := range stalled {
+				r.setStall(name, false)
+			}
+			res := fetchProc(t, "", append(args[:len(args):len(args)], "-q")...)
+			if res.code != 0 {
+				t.Errorf("second run: exit %d; want 0", res.code)
+			}
+			checkFiles(t, dir, files)
+			if p := partials(t, dir); len(p) > 0 {
+				t.Errorf("second run left: %v", p)
+			}
 		})
 	}
 }
 
 func TestTimeout(t *testing.T) {
 	r := newRepo(t, map[string][]byte{"slow": content("slow", 1000)})
-	r.setStall("slow")
+	r.setStall("slow", true)
 	dir := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", dir, "-timeout", "200ms", r.url("slow"))
 	if res.code != 1 || !strings.Contains(res.stderr, "fetch: timed out after 200ms: 0 done") {

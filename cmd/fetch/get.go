@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -57,22 +58,32 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		cfg.base += "/"
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	opts.FileRoots = []string{"/"} // the user names the files: any they can read
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 
 	// queue sends the request for e.
+	var inside insideCache
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, real, e)
+		req, name, err := getRequest(&cfg, root, real, &inside, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
 		}
 		return sendChecked(rep, req, name, send)
+	}
+	// The files in place: their leftovers of earlier runs go at the end.
+	var inPlace []string
+	rep.onResult = func(res fetch.Result) {
+		if res.Err == nil && res.Request.Path != "" {
+			inPlace = append(inPlace, res.Request.Path)
+		}
 	}
 	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
 		for _, u := range urls {
@@ -83,7 +94,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		if list == nil {
 			return
 		}
-		err := lines(list, func(n int, line string) bool {
+		err := lines.Scan(list, maxLine, func(n int, line string) bool {
 			where := fmt.Sprintf("%s:%d", listName, n)
 			e, ok, err := parseListLine(line)
 			switch {
@@ -99,13 +110,16 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			rep.fail(listName, err)
 		}
 	})
+	if _, err := fetch.RemoveLeftoversOf(root, inPlace); err != nil {
+		rep.printf("fetch: removing partial files left in %s: %v\n", cfg.out, err)
+	}
 	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
 }
 
 // getRequest returns the request for e, and the name of its file below
 // -o DIR, which is root, whose real path is real.
-func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Request, string, error) {
+func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e listEntry) (fetch.Request, string, error) {
 	u, err := absoluteURL(e.URL)
 	if err != nil {
 		return fetch.Request{}, "", err
@@ -116,10 +130,10 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 			return fetch.Request{}, "", err
 		}
 	}
-	if err := checkInside(real, name); err != nil {
+	if err := inside.check(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
-	return fetch.Request{
+	req := fetch.Request{
 		URL:       e.URL,
 		Mirrors:   append(e.Mirrors, mirror.Static{Base: cfg.base, Mirrors: cfg.mirrors}.URLs(e.URL)...),
 		Root:      root,
@@ -127,7 +141,9 @@ func getRequest(cfg *config, root *os.Root, real string, e listEntry) (fetch.Req
 		Size:      e.Size,
 		SizeKnown: e.SizeSet,
 		Digests:   e.Digests,
-	}, name, nil
+	}
+	cfg.request(&req)
+	return req, name, nil
 }
 
 // download fetches the requests that feed sends, counting them in rep,
@@ -152,6 +168,9 @@ func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool,
 	}()
 	for res := range f.FetchAll(ctx, reqs) {
 		rep.result(ctx, res)
+		if rep.onResult != nil {
+			rep.onResult(res)
+		}
 	}
 	if ctx.Err() == nil || !blocking {
 		<-fed

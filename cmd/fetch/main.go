@@ -27,9 +27,19 @@ const usage = `Usage:
   fetch proxy [flags]            serve downloads over HTTP (see "fetch proxy -h")
 
 Downloads run in parallel within the connection limits. Each file is written
-to a temporary file beside it (".NAME.*.part") and renamed into place only
-once its size and digests are checked, so a file in place is always complete;
-an interrupted run leaves no temporary file behind.
+to a partial file beside it (".NAME.part") and renamed into place only once
+its size and digests are checked, so a file in place is always complete.
+A download that fails or is interrupted (Ctrl-C, SIGTERM, even kill -9)
+keeps its partial file, with ".NAME.part.guard" beside it recording the URL,
+the server's ETag or Last-Modified and the expected size and digest; the
+next run for the same file resumes it with a range request when the server
+still has the same file (If-Range) or the digest is known, and starts over
+otherwise. The summary says how many partial files were kept. -no-continue
+turns this off: a run then writes to ".NAME.*.part" and keeps nothing. A run
+that completes leaves no partial file: fetch sync removes, in DIR, those that
+no running fetch holds (a lock on each partial file, released when its
+process ends) and that no file of the manifest resumes; fetch removes, in -o
+DIR, those of the files it put in place.
 
 File names come from the last segment of the URL's path. An existing file of
 the same name is replaced, except when the list gives its digest and the file
@@ -88,8 +98,34 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
   -q              quiet: no progress and no summary, only failures
+  -no-continue    start every download from zero and keep no partial file
   -max-manifest N refuse a manifest larger than N bytes; its lines are
                   checked as it arrives (default 268435456: 256 MiB)
+
+Servers (these flags apply to fetch sync and fetch proxy too):
+  -cacert FILE    trust the CA certificates of the PEM file FILE, as well as
+                  the system's, for https and ftps (and ftp with -ftp-tls)
+  -insecure       do not check server certificates (a warning is printed)
+  -cert FILE      client certificate, PEM; FILE may hold its key too
+  -key FILE       the client certificate's private key, PEM
+  -ftp-tls        ftp:// URLs use explicit TLS (AUTH TLS), never clear text;
+                  ftps:// URLs always use implicit TLS (port 990)
+  -H 'NAME: VALUE'
+                  send this header with every HTTP request (repeatable);
+                  Authorization and Cookie go to the URL's own host only, not
+                  to a mirror or a redirect to another host
+  -user-agent S   the User-Agent header (default "fetch/VERSION (+https://github.com/fetchkit/fetch)")
+  -netrc          take user names and passwords by host from ~/.netrc, as
+                  curl does, for URLs that give none
+  -netrc-file F   the same, from the file F
+  -allow-insecure-redirect
+                  let an https URL follow a redirect to plain http
+  -limit-rate RATE
+                  receive at most RATE bytes per second, all transfers
+                  together: a number with K, M or G (powers of 1024), such
+                  as 500K or 10M (default 0: no limit)
+The system's CA certificates are those of SSL_CERT_FILE (a PEM file) and
+SSL_CERT_DIR (a directory of them) when set.
 
 On a terminal, fetch shows the overall progress and a bar for each transfer;
 otherwise it prints one line for each file that failed, then a summary.
@@ -165,8 +201,10 @@ type config struct {
 	stall    time.Duration
 	timeout  time.Duration
 	quiet    bool
+	noResume bool
 
 	maxManifest int64 // sync only
+	netConfig
 }
 
 // defaultMaxManifest is the default of -max-manifest: room for millions of
@@ -194,6 +232,8 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
 	fs.BoolVar(&cfg.quiet, "q", false, "")
+	fs.BoolVar(&cfg.noResume, "no-continue", false, "")
+	cfg.netConfig.define(fs, true)
 	return fs
 }
 
@@ -237,21 +277,31 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, fmt.Errorf("-mirror %s: %v", redact(m), err)
 		}
 	}
+	if err := cfg.netConfig.check(); err != nil {
+		return nil, err
+	}
+	for i, m := range cfg.mirrors {
+		cfg.mirrors[i] = cfg.login(m)
+	}
 	return operands, nil
 }
 
-// options returns the Fetcher options that cfg asks for.
-func (cfg *config) options() fetch.Options {
+// options returns the Fetcher options that cfg asks for, and a func that
+// closes what they hold, to be called after the Fetcher's Close.
+func (cfg *config) options() (fetch.Options, func()) {
 	retries := cfg.retries
 	if retries == 0 {
 		retries = -1 // fetch.Options: negative means none
 	}
-	return fetch.Options{
+	opts := fetch.Options{
 		Limiter:      fetch.NewLimiter(cfg.jobs, cfg.perHost),
 		Retries:      retries,
 		StallTimeout: cfg.stall,
 		Segments:     cfg.segments,
+		KeepPartial:  !cfg.noResume,
 	}
+	done := cfg.netConfig.apply(&opts)
+	return opts, done
 }
 
 // stringsFlag is a flag that may be repeated.
@@ -267,7 +317,7 @@ func usageError(stdout, stderr io.Writer, err error) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "fetch: %v\nRun 'fetch -h' for usage.\n", err)
+	fmt.Fprintf(stderr, "fetch: %s\nRun 'fetch -h' for usage.\n", escape(err.Error()))
 	return exitUsage
 }
 

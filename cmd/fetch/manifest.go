@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fetchkit/fetch/internal/relpath"
 )
 
 // A manifestEntry is one file of a PULP_MANIFEST.
 type manifestEntry struct {
-	Path   string // relative, slash-separated, checked by checkLocal
+	Path   string // relative, slash-separated, checked by relpath.Check
 	SHA256 string // lower-case hex
 	Size   int64
 }
@@ -37,14 +39,34 @@ func parseManifestLine(line string) (e manifestEntry, ok bool, err error) {
 	case serr != nil || size < 0:
 		return manifestEntry{}, false, fmt.Errorf("size %q: want a number of bytes", strings.TrimSpace(fields[2]))
 	}
-	if err := checkLocal(p); err != nil {
+	if err := relpath.Check(p); err != nil {
 		return manifestEntry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
 	return manifestEntry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil
 }
 
+// insideCache remembers the last folder that checkInside found inside its
+// root, so that the files of one folder, which lists and manifests give one
+// after another, cost one check between them rather than one each. Writes
+// go through an os.Root all the same, which no link leads out of.
+type insideCache struct{ root, dir string }
+
+// check is checkInside(root, rel), skipped when rel's folder is the one
+// checked last.
+func (c *insideCache) check(root, rel string) error {
+	dir := filepath.Dir(filepath.Join(root, filepath.FromSlash(rel)))
+	if c.root == root && c.dir == dir {
+		return nil
+	}
+	if err := checkInside(root, rel); err != nil {
+		return err
+	}
+	c.root, c.dir = root, dir
+	return nil
+}
+
 // checkInside checks that the file rel (slash-separated, checked by
-// checkLocal) below root would be written below root: that no symbolic link
+// relpath.Check) below root would be written below root: that no symbolic link
 // on the way leads elsewhere. root must be absolute, with its own symbolic
 // links resolved. The file itself may be a symbolic link: a download
 // replaces the link, not what it points to.

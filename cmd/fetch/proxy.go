@@ -78,6 +78,8 @@ Flags:
   -max-age D      how long a file whose response says nothing of its
                   freshness is served before it is revalidated (default 1m;
                   0: revalidate on every request)
+  -cache-max SIZE when the kept files pass SIZE in all, remove the least
+                  recently used, never one being served (default: no limit)
   -max-size SIZE  keep no file larger than SIZE (bytes, or with K, M, G, T:
                   powers of 1024); larger ones are served, not kept
                   (default: no limit)
@@ -96,6 +98,9 @@ Flags:
   -retries N      extra attempts after a transient failure (default 3; 0: none);
                   an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
+  and, to talk to the upstream, the flags that "fetch -h" describes:
+  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file,
+  -allow-insecure-redirect and -limit-rate
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
 the proxy could not serve (a DIR in use, an address taken) or responses had
@@ -120,10 +125,12 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 
-	opts := pc.options()
+	opts, closeOpts := pc.options()
+	defer closeOpts()
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()
+	pc.warn(stderr)
 	maxAge := pc.maxAge
 	if maxAge == 0 {
 		maxAge = -1 // revalidate every time
@@ -134,6 +141,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Dir:          pc.cache,
 		MaxAge:       maxAge,
 		MaxSize:      int64(pc.maxSize),
+		MaxBytes:     int64(pc.cacheMax),
 		Verify:       pc.verify,
 		WriteTimeout: pc.writeTimeout,
 		MaxRequests:  pc.maxConns,
@@ -192,6 +200,7 @@ type proxyConfig struct {
 
 	maxAge       time.Duration
 	maxSize      sizeFlag
+	cacheMax     sizeFlag
 	verify       bool
 	writeTimeout time.Duration
 	maxConns     int
@@ -228,6 +237,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.DurationVar(&pc.grace, "grace", 30*time.Second, "")
 	fs.DurationVar(&pc.maxAge, "max-age", proxy.DefaultMaxAge, "")
 	fs.Var(&pc.maxSize, "max-size", "")
+	fs.Var(&pc.cacheMax, "cache-max", "")
 	fs.BoolVar(&pc.verify, "verify", false, "")
 	fs.DurationVar(&pc.writeTimeout, "write-timeout", time.Minute, "")
 	fs.IntVar(&pc.maxConns, "max-conns", 1000, "")
@@ -236,6 +246,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.IntVar(&pc.perHost, "per-host", fetch.DefaultPerHost, "")
 	fs.IntVar(&pc.retries, "retries", fetch.DefaultRetries, "")
 	fs.DurationVar(&pc.stall, "stall", fetch.DefaultStallTimeout, "")
+	pc.netConfig.define(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -263,14 +274,19 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	case pc.stall <= 0:
 		return nil, nil, fmt.Errorf("-stall %v: want a positive duration", pc.stall)
 	}
+	if err := pc.netConfig.check(); err != nil {
+		return nil, nil, err
+	}
 	if base, err = proxyBase("-upstream", pc.upstream); err != nil {
 		return nil, nil, err
 	}
+	pc.loginURL(base)
 	for _, m := range pc.mirrors {
 		u, err := proxyBase("-mirror", m)
 		if err != nil {
 			return nil, nil, err
 		}
+		pc.loginURL(u)
 		mirrors = append(mirrors, u)
 	}
 	return base, mirrors, nil

@@ -207,6 +207,8 @@ func TestProxyUsage(t *testing.T) {
 		{"operand", []string{"-upstream", "http://example.com/", "-cache", cache, "extra"}, exitUsage, ""},
 		{"unknown flag", []string{"-x"}, exitUsage, ""},
 		{"bad -j", []string{"-upstream", "http://example.com/", "-cache", cache, "-j", "0"}, exitUsage, ""},
+		{"bad -cache-max", []string{"-upstream", "http://example.com/", "-cache", cache, "-cache-max", "20Q"}, exitUsage, ""},
+		{"negative -max-age", []string{"-upstream", "http://example.com/", "-cache", cache, "-max-age", "-1s"}, exitUsage, ""},
 		{"taken address", []string{"-upstream", "http://example.com/", "-cache", cache, "-listen", "256.0.0.1:1"}, exitFailed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -339,5 +341,17 @@ func TestProxySignal(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "path=/a.rpm status=200 bytes=6") {
 		t.Errorf("stdout: got %q; want a line for the request", stdout.String())
+	}
+}
+
+// TestProxyCacheInUse starts a second proxy on the cache of a running one.
+func TestProxyCacheInUse(t *testing.T) {
+	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	cache := t.TempDir()
+	startProxy(t, "-upstream", up.URL, "-cache", cache)
+	var stdout, stderr bytes.Buffer
+	code := runProxy(context.Background(), []string{"-listen", "127.0.0.1:0", "-upstream", up.URL, "-cache", cache}, &stdout, &stderr)
+	if code != exitFailed || !strings.Contains(stderr.String(), "in use by another proxy") {
+		t.Errorf("second proxy: exit %d, stderr %q; want %d and a message that the cache is in use", code, stderr.String(), exitFailed)
 	}
 }

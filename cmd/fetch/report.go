@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fetchkit/fetch"
 	"github.com/vbauerster/mpb/v8"
@@ -47,8 +50,13 @@ type report struct {
 	planned                                  atomic.Int64
 	queued, done, skipped, failed, cancelled atomic.Int64
 	rejected                                 atomic.Int64 // failed before a transfer: not queued
+	partials                                 atomic.Int64 // failed or cancelled with bytes kept
 	bytes                                    atomic.Int64 // of the files done
 	current, total                           atomic.Int64 // bytes so far, and expected
+
+	// onResult, if set, is called with each Result after it is counted,
+	// from the goroutine that reads them.
+	onResult func(fetch.Result)
 
 	mu sync.Mutex // serializes output
 }
@@ -128,7 +136,10 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.cancelled.Add(1)
 	default:
 		r.failed.Add(1)
-		r.printf("FAIL %s: %s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")))
+		r.printf("FAIL %s: %s%s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")), hint(res.Err))
+	}
+	if res.Partial > 0 {
+		r.partials.Add(1)
 	}
 	r.current.Add(-written)
 	r.total.Add(-it.expected)
@@ -139,18 +150,53 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 func (r *report) fail(where string, err error) {
 	r.failed.Add(1)
 	r.rejected.Add(1)
-	r.printf("FAIL %s: %s\n", where, oneLine(err.Error()))
+	r.printf("FAIL %s: %s%s\n", where, oneLine(err.Error()), hint(err))
 }
 
-// printf prints a line above the live view, if any.
+// printf prints a line above the live view, if any, with the control
+// characters of its text escaped (see escape).
 func (r *report) printf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	line = escape(strings.TrimSuffix(line, "\n")) + "\n"
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.live != nil {
-		fmt.Fprintf(r.live.p, format, args...)
+		io.WriteString(r.live.p, line)
 		return
 	}
-	fmt.Fprintf(r.w, format, args...)
+	io.WriteString(r.w, line)
+}
+
+// escape returns s with the characters that a terminal would act on
+// written as Go escapes ("\x1b", "\r", "\u009b"): file names, URLs
+// and server replies come from others, and must not move the cursor,
+// change colours or rewrite a line. Invalid UTF-8 is escaped too.
+func escape(s string) string {
+	clean := true
+	for _, c := range s {
+		if c < ' ' || c == 0x7f || c >= 0x80 && c < 0xa0 || c == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		c, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case c == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case c < ' ' || c == 0x7f || c >= 0x80 && c < 0xa0:
+			q := strconv.QuoteRune(c)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+	}
+	return b.String()
 }
 
 // finish stops the live view and prints the summary, with why the run
@@ -176,10 +222,24 @@ func (r *report) finish(stopped error) {
 		fmt.Fprintf(&b, ", %d cancelled", n)
 	}
 	bytes := r.bytes.Load()
-	fmt.Fprintf(&b, "; %s in %s (%s/s)\n", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	fmt.Fprintf(&b, "; %s in %s (%s/s)", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	if n := r.partials.Load(); n > 0 {
+		fmt.Fprintf(&b, "; %d partial %s kept; run again to resume", n, plural(int(n), "file", "files"))
+	}
+	b.WriteString("\n")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	io.WriteString(r.w, b.String())
+}
+
+// hint returns what a user can do about err, in parentheses after a
+// space, or "".
+func hint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		return " (to trust the server's certificate, give its CA with -cacert FILE)"
+	}
+	return ""
 }
 
 // oneLine joins the lines of s (errors.Join makes several) with "; ".
@@ -315,7 +375,7 @@ func (v *liveView) progress(it *item, written int64) {
 	if it.bar == nil {
 		it.started = now
 		it.bar = v.p.New(0, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(shorten(it.name, v.nameWidth-1), decor.WC{W: v.nameWidth, C: decor.DindentRight | decor.DextraSpace})),
+			mpb.PrependDecorators(decor.Name(shorten(escape(it.name), v.nameWidth-1), decor.WC{W: v.nameWidth, C: decor.DindentRight | decor.DextraSpace})),
 			mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
 				return progressText(s.Current, s.Total, rate(s.Current, time.Since(it.started)))
 			})),

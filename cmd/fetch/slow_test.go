@@ -15,7 +15,7 @@ import (
 // rate bytes a second, and counts the body bytes it sent.
 type slowRepo struct {
 	srv  *httptest.Server
-	rate int // bytes a second; 0: no limit
+	rate atomic.Int64 // bytes a second; 0: no limit
 	sent atomic.Int64
 
 	mu     sync.Mutex
@@ -23,8 +23,9 @@ type slowRepo struct {
 	ranges []string // the Range header of each request for a file, "" for none
 }
 
-func newSlowRepo(t *testing.T, rate int, files map[string][]byte) *slowRepo {
-	r := &slowRepo{rate: rate, files: files}
+func newSlowRepo(t *testing.T, rate int64, files map[string][]byte) *slowRepo {
+	r := &slowRepo{files: files}
+	r.rate.Store(rate)
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -62,8 +63,8 @@ func (r *slowRepo) requests() []string {
 	return append([]string(nil), r.ranges...)
 }
 
-// slowWriter writes a body in pieces of a tenth of its repo's rate, one
-// every 100ms.
+// slowWriter writes a body at its repo's rate, in pieces of at most
+// 32 KiB, waiting after each the time that its rate gives.
 type slowWriter struct {
 	http.ResponseWriter
 	r    *slowRepo
@@ -73,13 +74,12 @@ type slowWriter struct {
 func (w *slowWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		n := len(p)
-		if w.r.rate > 0 {
-			n = min(n, max(w.r.rate/10, 1))
+		n := min(len(p), 32<<10)
+		if rate := w.r.rate.Load(); rate > 0 {
 			select {
 			case <-w.done:
 				return written, http.ErrAbortHandler
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(time.Duration(int64(n) * int64(time.Second) / rate)):
 			}
 		}
 		m, err := w.ResponseWriter.Write(p[:n])

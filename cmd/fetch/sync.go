@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -40,6 +39,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stdout, stderr, err)
 	}
+	cfg.loginURL(manifest)
 	dir := operands[1]
 	root, real, err := openDir(dir)
 	if err != nil {
@@ -57,7 +57,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mirrors[i] = u
 	}
 
-	opts := cfg.options()
+	opts, closeOpts := cfg.options()
+	defer closeOpts()
 	for _, u := range append([]*url.URL{manifest}, mirrors...) {
 		if u.Scheme == "file" {
 			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Dir(u.Path)))
@@ -65,14 +66,15 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := fetch.New(opts)
 	defer f.Close()
+	cfg.warn(stderr)
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
-	s := &syncer{manifest: manifest, root: root, real: real,
+	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
 		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
-	tmp, tmpName, err := createPartial(root)
+	tmp, tmpName, err := fetch.CreateTemp(root, name)
 	if err != nil {
 		rep.fail(manifest.Redacted(), err)
 		rep.finish(nil)
@@ -82,8 +84,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tmp.Close()
 		root.Remove(tmpName)
 	}()
-	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp)})
+	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest, partials: map[string]bool{}}
+	if cfg.noResume {
+		check.partials = nil
+	}
+	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp), Header: cfg.header.Clone()})
 	if err == nil {
 		err = check.finish()
 	}
@@ -94,13 +99,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 		return exitStatus(ctx, true)
 	}
+	// Partial files that no file of the manifest resumes go, as do
+	// leftovers of runs that were killed.
+	s.removeLeftovers(rep, func(name string) bool { return check.partials[name] })
 
 	download(runCtx, f, rep, false, func(send func(fetch.Request) bool) {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			rep.fail(manifest.Redacted(), err)
 			return
 		}
-		lines(tmp, func(n int, line string) bool {
+		lines.Scan(tmp, maxLine, func(n int, line string) bool {
 			e, ok, _ := parseManifestLine(line) // checked before
 			if !ok {
 				return true
@@ -111,13 +119,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// Keep the manifest once every file it names is in place.
 	if rep.failed.Load() == 0 && runCtx.Err() == nil {
-		err := tmp.Close()
-		if err == nil {
-			err = root.Rename(tmpName, name)
-		}
-		if err != nil {
+		// Renamed while open: its lock keeps other runs' sweeps away.
+		if err := root.Rename(tmpName, name); err != nil {
 			rep.fail(manifest.Redacted(), err)
 		}
+		// A completed run leaves no partial file in DIR.
+		s.removeLeftovers(rep, nil)
 	}
 	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
@@ -149,17 +156,11 @@ func manifestURL(arg string) (*url.URL, error) {
 	return u, nil
 }
 
-// createPartial creates a temporary file for the manifest in root, named
-// as the library names its own (so that a look for "*.part" finds it),
-// with the mode of any new file (0666 less the umask), unlike
-// os.CreateTemp.
-func createPartial(root *os.Root) (*os.File, string, error) {
-	for {
-		name := ".manifest." + strconv.FormatUint(rand.Uint64(), 36) + fetch.PartialSuffix
-		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if !errors.Is(err, fs.ErrExist) {
-			return f, name, err
-		}
+// removeLeftovers removes the temporary and partial files in DIR that no
+// running fetch holds, but those that keep reports true for.
+func (s *syncer) removeLeftovers(rep *report, keep func(name string) bool) {
+	if _, err := fetch.RemoveLeftovers(s.root, keep); err != nil {
+		rep.printf("fetch: removing partial files left in DIR: %v\n", err)
 	}
 }
 
@@ -169,6 +170,7 @@ type syncer struct {
 	mirrors  mirror.Static // the manifest's directory on each -mirror
 	root     *os.Root      // DIR
 	real     string        // DIR's real path
+	header   http.Header   // of -H
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -180,11 +182,14 @@ type manifestCheck struct {
 	rep *report
 	max int64
 
+	partials map[string]bool // the partial files of the manifest's files; nil: none
+
 	size         int64  // bytes written
 	line         []byte // the line being written, up to its end
 	n            int    // lines seen
 	bad          int
 	files, bytes int64
+	inside       insideCache
 }
 
 func (c *manifestCheck) Write(p []byte) (int, error) {
@@ -225,11 +230,14 @@ func (c *manifestCheck) check() error {
 	switch {
 	case err != nil:
 	case ok:
-		if ierr := checkInside(c.s.real, e.Path); ierr != nil {
+		if ierr := c.inside.check(c.s.real, e.Path); ierr != nil {
 			err = fmt.Errorf("path %q escapes the directory: %v", e.Path, ierr)
 		}
 		c.files++
 		c.bytes += e.Size
+		if c.partials != nil {
+			c.partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
+		}
 	}
 	if err != nil {
 		c.bad++
@@ -266,6 +274,7 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 		Size:      e.Size,
 		SizeKnown: true,
 		Digests:   map[string]string{"sha256": e.SHA256},
+		Header:    s.header.Clone(),
 	}
 }
 

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+)
+
+// killMidway starts fetch with args, waits until the partial file of path
+// holds at least half of size bytes, and kills the process (SIGKILL).
+func killMidway(t *testing.T, path string, size int, args ...string) {
+	t.Helper()
+	cmd := exec.Command(fetchBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	partial := fetch.PartialPath(path)
+	for {
+		if fi, err := os.Stat(partial); err == nil && fi.Size() >= int64(size/2) {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("fetch ended before it was killed: %s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cmd.Process.Kill()
+	<-exited
+	if _, err := os.Stat(partial + ".guard"); err != nil {
+		t.Fatalf("after kill -9: %v", err)
+	}
+}
+
+// onlyFiles fails t unless dir holds exactly the files named, in order.
+func onlyFiles(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("%s holds %q; want %q", dir, got, names)
+	}
+}
+
+// checkResumed checks that the requests after the first ones asked only
+// for the bytes missing, and that the server sent at most 10% more than
+// size bytes in all.
+func checkResumed(t *testing.T, r *slowRepo, first int, size int) {
+	t.Helper()
+	reqs := r.requests()
+	for _, rng := range reqs[first:] {
+		if n, ok := strings.CutPrefix(rng, "bytes="); !ok || strings.HasPrefix(n, "0-") {
+			t.Errorf("second run asked for %q; want a range after the bytes kept (requests: %q)", rng, reqs)
+		}
+	}
+	if sent := r.sent.Load(); sent > int64(size)*11/10 {
+		t.Errorf("server sent %d bytes for %d bytes of files; want at most 10%% more", sent, size)
+	}
+	t.Logf("server sent %d bytes for %d bytes of files, over %d requests: %q", r.sent.Load(), size, len(reqs), reqs)
+}
+
+func TestGetResumeAfterKill(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
+			body := content("big", 4<<20)
+			r := newSlowRepo(t, 2<<20, map[string][]byte{"big.bin": body}) // 2 s
+			dir := t.TempDir()
+			path := filepath.Join(dir, "big.bin")
+			killMidway(t, path, len(body), "-o", dir, r.url("big.bin"))
+
+			r.rate.Store(0)
+			want := body
+			if changed {
+				want = content("changed", len(body))
+				r.set("big.bin", want)
+			}
+			// Leftovers: of the file (a run with -no-continue, killed),
+			// removed; of another file, left alone in -o DIR.
+			for _, name := range []string{".big.bin.3k9az.part", ".other.bin.part"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := r.sent.Load()
+			res := fetchProc(t, "", "-o", dir, r.url("big.bin"))
+			if res.code != 0 {
+				t.Fatalf("second run: exit %d; want 0", res.code)
+			}
+			checkFiles(t, dir, map[string][]byte{"big.bin": want})
+			if changed {
+				// The range was asked with If-Range, and the server sent
+				// the new file whole.
+				if sent := r.sent.Load() - before; sent != int64(len(want)) {
+					t.Errorf("second run got %d bytes; want the whole changed file, %d", sent, len(want))
+				}
+			} else {
+				checkResumed(t, r, 1, len(body))
+			}
+			onlyFiles(t, dir, ".other.bin.part", "big.bin")
+		})
+	}
+}
+
+func TestSyncResumeAfterKill(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
+			files := map[string][]byte{"big/one.bin": content("one", 4<<20), "small.txt": content("small", 1000)}
+			all := map[string][]byte{"PULP_MANIFEST": manifest(files)}
+			size := 0
+			for name, body := range files {
+				all[name] = body
+				size += len(body)
+			}
+			r := newSlowRepo(t, 2<<20, all)
+			dir := t.TempDir()
+			// A leftover of a run killed long ago, of a file the manifest does
+			// not name: removed.
+			os.WriteFile(filepath.Join(dir, ".gone.bin.1x2y.part"), []byte("old"), 0o644)
+			killMidway(t, filepath.Join(dir, "big", "one.bin"), 4<<20, "sync", r.url("PULP_MANIFEST"), dir)
+			first := len(r.requests())
+
+			r.rate.Store(0)
+			if changed {
+				files["big/one.bin"] = content("two", 4<<20)
+				r.set("big/one.bin", files["big/one.bin"])
+				r.set("PULP_MANIFEST", manifest(files))
+			}
+			res := fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+			if res.code != 0 {
+				t.Fatalf("second run: exit %d; want 0", res.code)
+			}
+			checkFiles(t, dir, files)
+			if !changed {
+				checkResumed(t, r, first, size)
+			} else if reqs := r.requests(); reqs[len(reqs)-1] != "" {
+				t.Errorf("the changed file was asked for with %q; want the whole file", reqs[len(reqs)-1])
+			}
+			if p := partials(t, dir); len(p) > 0 {
+				t.Errorf("left behind: %v", p)
+			}
+		})
+	}
+}
+
+// TestSyncLiveRunUntouched runs a second sync into the DIR of a sync that
+// is still downloading: the sweeps of the second leave the first one's
+// partial file alone, and both complete.
+func TestSyncLiveRunUntouched(t *testing.T) {
+	big := content("big", 2<<20)
+	small := content("small", 1000)
+	r := newSlowRepo(t, 1<<20, map[string][]byte{
+		"a/PULP_MANIFEST": manifest(map[string][]byte{"big.bin": big}),
+		"a/big.bin":       big,
+		"b/PULP_MANIFEST": manifest(map[string][]byte{"small.txt": small}),
+		"b/small.txt":     small,
+	})
+	dir := t.TempDir()
+	first := exec.Command(fetchBin, "sync", r.url("a/PULP_MANIFEST"), dir)
+	var stderr bytes.Buffer
+	first.Stderr = &stderr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	partial := fetch.PartialPath(filepath.Join(dir, "big.bin"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(partial); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("no partial file after a minute: %s", stderr.String())
+		}
+	}
+	for _, args := range [][]string{{"-no-continue"}, nil} {
+		res := fetchProc(t, "", append([]string{"sync", r.url("b/PULP_MANIFEST"), dir}, args...)...)
+		if res.code != 0 {
+			t.Errorf("second sync: exit %d; want 0", res.code)
+		}
+	}
+	err := first.Wait()
+	t.Logf("first sync: %v\n%s", err, stderr.String())
+	if err != nil {
+		t.Errorf("first sync: %v; want success", err)
+	}
+	checkFiles(t, dir, map[string][]byte{"big.bin": big, "small.txt": small})
+	if p := partials(t, dir); len(p) > 0 {
+		t.Errorf("left behind: %v", p)
+	}
+}

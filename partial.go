@@ -1,0 +1,365 @@
+package fetch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Partial files: with [Options.KeepPartial], the bytes of a download to
+// Path go to a partial file beside it whose name depends on Path alone
+// (PartialPath), next to a small guard file (the partial's name +
+// ".guard") that records what the bytes are: the URL they came from, the
+// validator of that response, and the size and digests the request
+// expected. A download holds an flock on the partial file for as long as
+// it writes to it, and so does one on a temporary file; a file that
+// nobody holds a lock on is a leftover.
+
+// guardSuffix ends the name of the guard file of a partial file.
+const guardSuffix = ".guard"
+
+// PartialPath returns the path of the partial file that a download to
+// path keeps with [Options.KeepPartial]: "." + base(path) + [PartialSuffix]
+// beside it, a long name cut short and hashed.
+func PartialPath(path string) string {
+	dir, base := filepath.Split(path)
+	return filepath.Join(dir, partialName(base, ""))
+}
+
+// guard is what a partial file's bytes are, and so when they may be
+// resumed.
+type guard struct {
+	URL       string            `json:"url"`                 // redacted; the URL the bytes came from
+	Validator string            `json:"validator,omitempty"` // of the response from URL
+	Size      int64             `json:"size"`                // expected; -1 unknown
+	Digests   map[string]string `json:"digests,omitempty"`   // expected, lower-case hex
+}
+
+// guardOf returns the guard of bytes from the response of url with
+// validator, for req as the sink knows it.
+func (s *sink) guardOf(url, validator string) guard {
+	return guard{URL: url, Validator: validator, Size: s.size, Digests: s.want}
+}
+
+// resumable reports whether bytes under g may be resumed by the request of
+// s: the same expected size and digests, and a validator or an expected
+// digest to catch a changed file.
+func (s *sink) resumable(g guard) bool {
+	return g.URL != "" && g.Size == s.size && maps.Equal(g.Digests, s.want) && (g.Validator != "" || len(s.want) > 0)
+}
+
+// openPartial opens the partial file of Path, if there is one, and locks
+// it. When its bytes may be resumed it reads them back once into the
+// hashes and returns their guard; otherwise it empties it. When another
+// live download holds the partial file, the sink does without: it writes
+// to a temporary file of its own, made by its first write, and keeps
+// nothing. With no partial file (or none that can be opened: the first
+// write says why) the first write makes it.
+func (s *sink) openPartial(ctx context.Context) (*guard, error) {
+	name := PartialPath(s.path)
+	f, err := s.openLocked(name, os.O_RDWR)
+	if errors.Is(err, errLocked) {
+		s.keep = false
+	}
+	if err != nil {
+		return nil, nil
+	}
+	s.tmp, s.tmpName = f, name
+	g, err := s.readGuard()
+	if err == nil && s.resumable(g) {
+		if err := s.readBack(ctx); err != nil {
+			return nil, err
+		}
+		if s.written > 0 && (s.size < 0 || s.written <= s.size) {
+			s.guarded = true
+			return &g, nil
+		}
+	}
+	if err := s.restart(); err != nil {
+		return nil, err
+	}
+	s.place.remove(s.guardName())
+	return nil, nil
+}
+
+// readBack reads the bytes of the partial file into the hashes, once.
+func (s *sink) readBack(ctx context.Context) error {
+	buf := make([]byte, 256<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := s.tmp.Read(buf)
+		for _, h := range s.hashes {
+			h.Write(buf[:n])
+		}
+		s.written += int64(n)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &sinkError{err}
+		}
+	}
+}
+
+func (s *sink) guardName() string { return PartialPath(s.path) + guardSuffix }
+
+func (s *sink) readGuard() (guard, error) {
+	var g guard
+	f, err := s.place.openFile(s.guardName(), os.O_RDONLY, 0)
+	if err != nil {
+		return g, err
+	}
+	defer f.Close()
+	err = json.NewDecoder(io.LimitReader(f, 64<<10)).Decode(&g)
+	return g, err
+}
+
+// writeGuard records g as the guard of the bytes of the partial file,
+// before any of them is written. Bytes that nothing guards (no validator,
+// no expected digest) are not kept.
+func (s *sink) writeGuard(g guard) error {
+	s.guarded = false
+	if s.tmp == nil {
+		if err := s.create(); err != nil {
+			return &sinkError{err}
+		}
+	}
+	if !s.keep {
+		return nil // another live download holds the partial file
+	}
+	if !s.resumable(g) {
+		s.place.remove(s.guardName())
+		return nil
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	f, err := s.place.openFile(s.guardName(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		return &sinkError{err}
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &sinkError{err}
+	}
+	s.guarded = true
+	return nil
+}
+
+// errLocked says that another live download holds a file.
+var errLocked = errors.New("held by a live download")
+
+// openLocked opens name with flag and locks it. It fails with errLocked
+// when another live download holds it, and opens it again when the file
+// was removed or replaced while it was being locked.
+func (s *sink) openLocked(name string, flag int) (*os.File, error) {
+	for range 10 {
+		f, err := s.place.openFile(name, flag, 0o666)
+		if err != nil {
+			return nil, err
+		}
+		if !lockFile(f) {
+			f.Close()
+			return nil, errLocked
+		}
+		fi, err := f.Stat()
+		now, lerr := s.place.lstat(name)
+		if err == nil && lerr == nil && os.SameFile(fi, now) {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("%s: removed again and again while opened", name)
+}
+
+// CreateTemp creates a new temporary file beside path (below root, when
+// root is not nil) named as a download names its own, "." + base(path) +
+// "." + random + [PartialSuffix], with the mode of any new file (0666 less
+// the umask), and holds its lock until the file is closed, so that
+// [RemoveLeftovers] leaves it alone. It returns the file and its name
+// (relative to root when root is not nil). The caller renames or removes
+// it.
+func CreateTemp(root *os.Root, path string) (*os.File, string, error) {
+	s := &sink{place: place{root}}
+	dir, base := filepath.Split(path)
+	return s.createTemp(dir, base)
+}
+
+// RemoveLeftovers removes, in the whole tree of root, the temporary,
+// partial and guard files (hidden names ending in [PartialSuffix] or
+// [PartialSuffix]+".guard") that no live download holds: those left by a
+// process that was killed, or whose download failed with
+// [Options.KeepPartial]. A partial file (and its guard) whose name keep
+// reports true is left in place, to be resumed; names are relative to
+// root, slash-separated. It returns the names removed. A file that a live
+// download holds (an flock on it, also from another process) is never
+// touched. On systems without flock it removes nothing.
+func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, error) {
+	if !canLock {
+		return nil, nil
+	}
+	var removed []string
+	p := place{root}
+	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		data, _ := strings.CutSuffix(name, guardSuffix)
+		if !strings.HasSuffix(data, PartialSuffix) || keep != nil && keep(data) {
+			return nil
+		}
+		ok, err := p.removeUnheld(filepath.FromSlash(name))
+		if ok {
+			removed = append(removed, name)
+		}
+		return err
+	})
+	return removed, err
+}
+
+// RemoveLeftoversOf removes the temporary, partial and guard files of
+// downloads to paths (relative to root, or plain paths when root is nil)
+// that no live download holds, as [RemoveLeftovers] does, but only those
+// of these files, and only in their folders. It is meant for the files of
+// a run that completed, in a folder that holds other things too. It
+// returns the names removed (paths beside those given).
+func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
+	if !canLock {
+		return nil, nil
+	}
+	type names struct{ bases, hashes map[string]bool }
+	dirs := map[string]names{}
+	for _, path := range paths {
+		dir, base := filepath.Split(path)
+		n, ok := dirs[dir]
+		if !ok {
+			n = names{map[string]bool{}, map[string]bool{}}
+			dirs[dir] = n
+		}
+		n.bases[base] = true
+		if h := hashOf(partialName(base, "")); h != "" {
+			n.hashes[h] = true
+		}
+	}
+	p := place{root}
+	var removed []string
+	var errs []error
+	for dir, n := range dirs {
+		entries, err := p.readDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, e := range entries {
+			stem, ok := partialStem(e.Name())
+			if !ok || !e.Type().IsRegular() {
+				continue
+			}
+			// stem is base, base.tag, or the hashed forms of either.
+			tagless, tag, _ := cutLast(stem, ".")
+			if !n.bases[stem] && !(isTag(tag) && n.bases[tagless]) && !n.hashes[hashOf(e.Name())] {
+				continue
+			}
+			name := filepath.Join(dir, e.Name())
+			ok, err := p.removeUnheld(name)
+			if ok {
+				removed = append(removed, name)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// partialStem returns what is between the leading "." and the
+// PartialSuffix of the name of a temporary, partial or guard file.
+func partialStem(name string) (string, bool) {
+	data, _ := strings.CutSuffix(name, guardSuffix)
+	stem, ok := strings.CutSuffix(data, PartialSuffix)
+	if !ok || !strings.HasPrefix(stem, ".") {
+		return "", false
+	}
+	return stem[1:], true
+}
+
+// hashOf returns the hash in a name that partialName cut short, or "".
+func hashOf(name string) string {
+	stem, ok := partialStem(name)
+	if !ok {
+		return ""
+	}
+	_, h, ok := cutLast(stem, "~")
+	if !ok {
+		return ""
+	}
+	h, _, _ = strings.Cut(h, ".")
+	if len(h) != 16 {
+		return ""
+	}
+	return h
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// isTag reports whether s is a random tag of a temporary file: base 36.
+func isTag(s string) bool {
+	if s == "" || len(s) > 13 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// removeUnheld removes the temporary, partial or guard file name unless a
+// live download holds it (for a guard: its partial file). It reports
+// whether it removed it.
+func (p place) removeUnheld(name string) (bool, error) {
+	s := &sink{place: p}
+	data, isGuard := strings.CutSuffix(name, guardSuffix)
+	f, err := s.openLocked(data, os.O_RDONLY)
+	switch {
+	case errors.Is(err, errLocked):
+		return false, nil
+	case err == nil:
+		defer f.Close() // held while it, or its guard, goes
+	case !isGuard || !errors.Is(err, fs.ErrNotExist):
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := p.remove(name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}

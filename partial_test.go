@@ -1,0 +1,278 @@
+package fetch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch"
+)
+
+// versioned serves one file whose content the test may change, with a
+// strong ETag (unless noValidator), ranges, and a cut after cut bytes of
+// the next response. It records the Range of each request.
+type versioned struct {
+	mu          sync.Mutex
+	body        []byte
+	noValidator bool
+	cut         int
+	ranges      []string
+}
+
+func (v *versioned) set(body []byte, cut int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.body, v.cut = body, cut
+}
+
+func (v *versioned) requests() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.ranges)
+}
+
+func (v *versioned) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	v.mu.Lock()
+	body, cut := v.body, v.cut
+	v.cut = 0
+	v.ranges = append(v.ranges, r.Header.Get("Range"))
+	v.mu.Unlock()
+	if !v.noValidator {
+		w.Header().Set("Etag", `"`+sha256Hex(body)[:16]+`"`)
+	}
+	if cut == 0 {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body[:cut])
+	w.(http.Flusher).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// partialFiles returns the names in dir that are not name.
+func partialFiles(t *testing.T, dir, name string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		if e.Name() != name {
+			got = append(got, e.Name())
+		}
+	}
+	return got
+}
+
+func TestKeepPartial(t *testing.T) {
+	v1, v2 := blob(300000, 1), blob(300000, 2)
+	tests := []struct {
+		name        string
+		noValidator bool
+		digests     bool
+		change      bool // the file changes between the runs
+		wantRange   string
+		want        []byte
+	}{
+		{name: "etag", wantRange: "bytes=100000-", want: v1},
+		{name: "etag and digest", digests: true, wantRange: "bytes=100000-", want: v1},
+		{name: "digest only", noValidator: true, digests: true, wantRange: "bytes=100000-", want: v1},
+		{name: "changed, etag", change: true, wantRange: "bytes=100000-", want: v2},
+		{name: "changed, digest only", noValidator: true, digests: true, change: true, wantRange: "bytes=100000-", want: v2},
+		{name: "nothing guards", noValidator: true, wantRange: "", want: v1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := &versioned{noValidator: tt.noValidator}
+			v.set(v1, 100000)
+			s := newServer(t, plainHTTP, v)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "file")
+			req := fetch.Request{URL: s.URL + "/file", Path: path}
+			if tt.digests {
+				req.Digests = sha256Of(v1)
+				if tt.change {
+					req.Digests = sha256Of(v2)
+				}
+			}
+			res, err := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req)
+			if err == nil {
+				t.Fatal("first run: no error; want a cut body")
+			}
+			kept := tt.digests || !tt.noValidator
+			if want := int64(100000); kept && res.Partial != want || !kept && res.Partial != 0 {
+				t.Errorf("Result.Partial %d; want %d kept: %v", res.Partial, want, kept)
+			}
+			if got := partialFiles(t, dir, ""); kept && len(got) != 2 || !kept && len(got) != 0 {
+				t.Errorf("after the first run: %q", got)
+			}
+			if kept {
+				if _, err := os.Stat(fetch.PartialPath(path)); err != nil {
+					t.Error(err)
+				}
+			}
+
+			if tt.change {
+				v.set(v2, 0)
+			}
+			if !kept {
+				// Nothing was kept: the second run starts from zero.
+				tt.wantRange = ""
+			}
+			res, err = quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, path); !bytes.Equal(got, tt.want) {
+				t.Errorf("got %d bytes; want the %d of the file served last", len(got), len(tt.want))
+			}
+			if res.Size != int64(len(tt.want)) || res.Digests["sha256"] != sha256Hex(tt.want) {
+				t.Errorf("Result: size %d, sha256 %s; want those of the whole file", res.Size, res.Digests["sha256"])
+			}
+			if got := v.requests(); got[1] != tt.wantRange {
+				t.Errorf("second run asked for %q; want %q (all: %q)", got[1], tt.wantRange, got)
+			}
+			if got := partialFiles(t, dir, "file"); len(got) > 0 {
+				t.Errorf("left behind: %q", got)
+			}
+		})
+	}
+}
+
+func TestKeepPartialCancelled(t *testing.T) {
+	content := blob(1<<20, 3)
+	ctx, cancel := context.WithCancel(testContext(t))
+	v := &versioned{}
+	v.set(content, 0)
+	var once sync.Once
+	s := newServer(t, plainHTTP, v)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "file")
+	req := fetch.Request{URL: s.URL + "/file", Path: path, Progress: func(written, total int64) {
+		if written > 200000 {
+			once.Do(cancel)
+		}
+	}}
+	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(ctx, req)
+	if !errors.Is(err, context.Canceled) || res.Partial == 0 {
+		t.Fatalf("got %v, %d bytes kept; want context.Canceled and bytes kept", err, res.Partial)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("a partial download is at Path")
+	}
+	req.Progress = nil
+	req.Digests = sha256Of(content)
+	// Another expected digest: the kept bytes are not resumed.
+	if res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), req); err != nil || res.Size != int64(len(content)) {
+		t.Fatalf("second run: %d bytes, %v", res.Size, err)
+	}
+	if got := v.requests(); got[1] != "" {
+		t.Errorf("second run, with a digest the kept bytes did not expect, asked for %q; want the whole file", got[1])
+	}
+	onlyFiles(t, dir, "file")
+}
+
+func TestKeepPartialOff(t *testing.T) {
+	v := &versioned{}
+	v.set(blob(100000, 4), 50000)
+	s := newServer(t, plainHTTP, v)
+	dir := t.TempDir()
+	res, err := quickFetcher(t, fetch.Options{Retries: -1}).Fetch(testContext(t), fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")})
+	if err == nil || res.Partial != 0 {
+		t.Errorf("got %v, %d bytes kept; want an error and nothing kept", err, res.Partial)
+	}
+	onlyFiles(t, dir)
+}
+
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, name := range []string{"a/.x.part", "a/.x.part.guard", "a/.y.1abc.part", ".z.part", ".z.part.guard", "a/plain.part", "a/.keep.part", "a/.keep.part.guard", "a/.orphan.part.guard"} {
+		if err := os.MkdirAll(filepath.Join(dir, "a"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, liveName, err := fetch.CreateTemp(root, "a/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := fetch.RemoveLeftovers(root, func(name string) bool { return name == "a/.keep.part" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	want := []string{".z.part", ".z.part.guard", "a/.orphan.part.guard", "a/.x.part", "a/.x.part.guard", "a/.y.1abc.part"}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q; want %q", removed, want)
+	}
+	onlyFiles(t, filepath.Join(dir, "a"), ".keep.part", ".keep.part.guard", filepath.Base(liveName), "plain.part")
+	// Once its process lets go of it, a temporary file is a leftover too.
+	live.Close()
+	if removed, err := fetch.RemoveLeftovers(root, nil); err != nil || len(removed) != 3 {
+		t.Errorf("removed %q, %v; want the 3 files kept before", removed, err)
+	}
+}
+
+func TestRemoveLeftoversOf(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("l", 250)
+	// A partial file of the long name, with its guard, left by a
+	// download that failed.
+	v := &versioned{}
+	v.set(blob(100000, 5), 50000)
+	s := newServer(t, plainHTTP, v)
+	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, long)}
+	if res, _ := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req); res.Partial == 0 {
+		t.Fatal("nothing kept")
+	}
+	hashed := strings.TrimSuffix(filepath.Base(fetch.PartialPath(req.Path)), ".part") + ".3k9az.part"
+	for _, name := range []string{".x.part", ".x.part.guard", ".x.3k9az.part", ".other.part", ".other.3k9az.part", "x", hashed} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A temporary file of a live download stays.
+	live, liveName, err := fetch.CreateTemp(nil, filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	removed, err := fetch.RemoveLeftoversOf(nil, []string{filepath.Join(dir, "x"), req.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 6 {
+		t.Errorf("removed %q; want 6 files", removed)
+	}
+	onlyFiles(t, dir, ".other.3k9az.part", ".other.part", filepath.Base(liveName), "x")
+}
+
+func TestKeepPartialNotFound(t *testing.T) {
+	s := newServer(t, plainHTTP, http.NotFoundHandler())
+	dir := t.TempDir()
+	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), fetch.Request{
+		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: sha256Of(nil),
+	})
+	if !errors.Is(err, fetch.ErrNotFound) || res.Partial != 0 {
+		t.Errorf("got %v, %d bytes kept; want ErrNotFound and none", err, res.Partial)
+	}
+	onlyFiles(t, dir) // not even a folder
+}

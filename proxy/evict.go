@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"container/list"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// keptFiles knows the files kept in a cache directory, their sizes and
+// their order of last use, and removes the least recently used ones when
+// they grow past a maximum, never one being served.
+type keptFiles struct {
+	max int64 // bytes; 0: no limit, nothing is removed
+	log *slog.Logger
+
+	mu    sync.Mutex
+	total int64
+	lru   *list.List               // of *keptFile, least recently used first
+	files map[string]*list.Element // by path
+}
+
+// keptFile is one kept file.
+type keptFile struct {
+	path  string
+	size  int64
+	inUse int // responses reading it
+}
+
+func newKeptFiles(max int64, log *slog.Logger) *keptFiles {
+	return &keptFiles{max: max, log: log, lru: list.New(), files: map[string]*list.Element{}}
+}
+
+// scan finds the files kept in dir, and orders them by modification time.
+// A data file without its record, which nothing can serve, is removed.
+func (k *keptFiles) scan(dir string) {
+	type found struct {
+		path string
+		size int64
+		mod  time.Time
+	}
+	var all []found
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !isKeptName(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if _, err := os.Stat(path + recordSuffix); err != nil {
+			os.Remove(path)
+			return nil
+		}
+		all = append(all, found{path, fi.Size(), fi.ModTime()})
+		return nil
+	})
+	slices.SortFunc(all, func(a, b found) int { return a.mod.Compare(b.mod) })
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, f := range all {
+		k.files[f.path] = k.lru.PushBack(&keptFile{path: f.path, size: f.size})
+		k.total += f.size
+	}
+	k.evict()
+}
+
+// isKeptName reports whether name is that of a kept data file: 64 hex digits.
+func isKeptName(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	return strings.Trim(name, "0123456789abcdef") == ""
+}
+
+// add notes that the file at path, of size bytes, is kept (anew), as the
+// most recently used, and removes others if the total is now over max.
+func (k *keptFiles) add(path string, size int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e, ok := k.files[path]; ok {
+		kf := e.Value.(*keptFile)
+		k.total += size - kf.size
+		kf.size = size
+		k.lru.MoveToBack(e)
+	} else {
+		k.files[path] = k.lru.PushBack(&keptFile{path: path, size: size})
+		k.total += size
+	}
+	k.evict()
+}
+
+// forget notes that the file at path is no longer kept.
+func (k *keptFiles) forget(path string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e, ok := k.files[path]; ok {
+		k.total -= e.Value.(*keptFile).size
+		k.lru.Remove(e)
+		delete(k.files, path)
+	}
+}
+
+// acquire marks the file at path in use, as the most recently used, and
+// returns the function that ends its use.
+func (k *keptFiles) acquire(path string) (release func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.files[path]
+	if !ok {
+		return func() {}
+	}
+	kf := e.Value.(*keptFile)
+	kf.inUse++
+	k.lru.MoveToBack(e)
+	return func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		kf.inUse--
+		k.evict()
+	}
+}
+
+// evict removes the least recently used files that are not in use until
+// the total is at most max; k.mu is held.
+func (k *keptFiles) evict() {
+	if k.max <= 0 {
+		return
+	}
+	for e := k.lru.Front(); e != nil && k.total > k.max; {
+		next := e.Next()
+		kf := e.Value.(*keptFile)
+		if kf.inUse == 0 {
+			// The record first: without it the file is never served.
+			os.Remove(kf.path + recordSuffix)
+			if err := os.Remove(kf.path); err != nil && !os.IsNotExist(err) {
+				k.log.Warn("cannot remove a kept file", "file", kf.path, "err", err)
+			}
+			k.total -= kf.size
+			k.lru.Remove(e)
+			delete(k.files, kf.path)
+			k.log.Debug("least recently used file removed", "file", kf.path, "size", kf.size)
+		}
+		e = next
+	}
+}

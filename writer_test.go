@@ -1,0 +1,105 @@
+package fetch_test
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fetchkit/fetch"
+)
+
+// TestWriterMismatchEndsRequest checks that a Writer that received a
+// whole body that fails its digest ends the request, and that the error
+// says why the mirror was not tried; a Path alone moves on to the mirror.
+func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
+	good := []byte(strings.Repeat("good bytes ", 100))
+	bad := bytes.ToUpper(good)
+	primary := newServer(t, plainHTTP, serveFiles(files{"/f": bad}))
+	mirror := newServer(t, plainHTTP, serveFiles(files{"/f": good}))
+	f := newFetcher(t, nil, fetch.Options{})
+
+	var buf bytes.Buffer
+	res, err := f.Fetch(testContext(t), fetch.Request{
+		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Writer: &buf, Digests: sha256Of(good),
+	})
+	if !isA[*fetch.DigestError](err) || !strings.Contains(err.Error(), "mirrors not tried: the Writer already received the body") {
+		t.Errorf("got %v; want a *DigestError that says the mirrors were not tried", err)
+	}
+	if n := mirror.hits.Load(); n != 0 {
+		t.Errorf("the mirror got %d requests; want none", n)
+	}
+	if res.Size != int64(len(bad)) || buf.Len() != len(bad) {
+		t.Errorf("Result.Size %d, Writer got %d bytes; want both %d", res.Size, buf.Len(), len(bad))
+	}
+
+	// The last URL has no mirror left to skip: no such words.
+	buf.Reset()
+	_, err = f.Fetch(testContext(t), fetch.Request{URL: primary.URL + "/f", Writer: &buf, Digests: sha256Of(good)})
+	if !isA[*fetch.DigestError](err) || strings.Contains(err.Error(), "mirrors not tried") {
+		t.Errorf("got %v; want a *DigestError alone", err)
+	}
+
+	path := t.TempDir() + "/f"
+	res, err = f.Fetch(testContext(t), fetch.Request{
+		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Path: path, Digests: sha256Of(good),
+	})
+	if err != nil || !bytes.Equal(readFile(t, path), good) {
+		t.Errorf("a Path alone: %v; want the file from the mirror", err)
+	}
+}
+
+// limitWriter takes n bytes, then fails.
+type limitWriter struct {
+	bytes.Buffer
+	n int
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		p = p[:w.n]
+		w.n = 0
+		w.Buffer.Write(p)
+		return len(p), errors.New("full")
+	}
+	w.n -= len(p)
+	return w.Buffer.Write(p)
+}
+
+// TestResultSizeOnFailure checks that Result.Size counts the bytes a
+// Writer received when the request fails.
+func TestResultSizeOnFailure(t *testing.T) {
+	content := genFiles(1, 100<<10)["/f/00000"]
+	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cut": // no validator, no digest: nothing guards a resume
+			w.Header().Set("Content-Length", "102400")
+			w.Write(content[:60<<10])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		default:
+			w.Write(content)
+		}
+	}))
+	f := newFetcher(t, s, fetch.Options{})
+	for _, tc := range []struct {
+		name string
+		path string
+		w    *limitWriter
+		want int
+	}{
+		{name: "cut", path: "/cut", w: &limitWriter{n: len(content)}, want: 60 << 10},
+		{name: "writer full", path: "/f", w: &limitWriter{n: 70000}, want: 70000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + tc.path, Writer: tc.w})
+			if err == nil {
+				t.Fatal("Fetch succeeded; want an error")
+			}
+			if res.Size != int64(tc.want) || tc.w.Len() != tc.want {
+				t.Errorf("Result.Size %d, Writer got %d bytes; want both %d (%v)", res.Size, tc.w.Len(), tc.want, err)
+			}
+		})
+	}
+}

@@ -264,3 +264,15 @@ func TestRemoveLeftoversOf(t *testing.T) {
 	}
 	onlyFiles(t, dir, ".other.3k9az.part", ".other.part", filepath.Base(liveName), "x")
 }
+
+func TestKeepPartialNotFound(t *testing.T) {
+	s := newServer(t, plainHTTP, http.NotFoundHandler())
+	dir := t.TempDir()
+	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), fetch.Request{
+		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: sha256Of(nil),
+	})
+	if !errors.Is(err, fetch.ErrNotFound) || res.Partial != 0 {
+		t.Errorf("got %v, %d bytes kept; want ErrNotFound and none", err, res.Partial)
+	}
+	onlyFiles(t, dir) // not even a folder
+}

@@ -22,7 +22,9 @@
 // cancelled download stay in a partial file beside Path, under a guard, for
 // a later request (also of a later process) to resume. With [Request.Root],
 // every file the request makes is made through that [os.Root], so that no
-// symbolic link can lead a write outside it.
+// symbolic link can lead a write outside it. With [Request.CheckExisting], a
+// file already at Path that has the expected size and digests is kept, and
+// nothing is downloaded.
 //
 // A new scheme is a [Protocol] in [Options.Protocols]; mirrors are a
 // [Resolver] in [Options.Resolver]. Package

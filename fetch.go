@@ -234,7 +234,7 @@ type Options struct {
 	// [PartialPath], held with an flock while a download writes to it,
 	// with a guard file beside it (its name + ".guard") that records the
 	// URL they came from, that response's validator (a strong ETag, else
-	// Last-Modified) and the expected Size and Digests. A later request
+	// Last-Modified) and the expected [Request.Size] and [Request.Digests]. A later request
 	// resumes them only when it expects the same Size and Digests, and
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an

@@ -63,7 +63,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	if s.keep {
 		g, err := s.openPartial(ctx)
 		if err != nil {
-			res.Err = fmt.Errorf("%s: %w", res.URL, err)
+			res.Err, res.Partial = fmt.Errorf("%s: %w", res.URL, err), s.kept
 			return res
 		}
 		if g != nil {

@@ -75,6 +75,12 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	g, err := s.readGuard()
 	if err == nil && s.resumable(g) {
 		if err := s.readBack(ctx); err != nil {
+			// Cut short (a cancel): the partial file stays as it was.
+			if fi, serr := f.Stat(); serr == nil {
+				s.kept = fi.Size()
+			}
+			f.Close()
+			s.tmp, s.keep, s.written = nil, false, 0
 			return nil, err
 		}
 		if s.written > 0 && (s.size < 0 || s.written <= s.size) {

@@ -64,7 +64,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	if s.keep {
 		g, err := s.openPartial(ctx)
 		if err != nil {
-			res.Err = fmt.Errorf("%s: %w", res.URL, err)
+			res.Err, res.Partial = fmt.Errorf("%s: %w", res.URL, err), s.kept
 			return res
 		}
 		if g != nil {
@@ -131,11 +131,14 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 }
 
 // tryURL makes attempts at u until one succeeds, waiting between them.
-// Only attempts that made no progress use up the retries; at most
-// maxAttempts are made in all.
+// Only attempts that made no progress use up the retries, 429 answers
+// none (they are bounded by maxThrottled); at most maxAttempts are made in
+// all. A 429 or 503 answer closes u's host in the Limiter for a while,
+// and the next attempt waits there with every other request to the host.
 func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 	reached := d.sink.written // the furthest byte delivered so far
 	failures := 0             // attempts that made no progress
+	var throttledSince time.Time
 	for n := 1; ; n++ {
 		err := d.attempt(ctx, u)
 		if ctx.Err() != nil {
@@ -143,6 +146,7 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		d.f.health.record(u, err)
 		if err == nil {
+			d.f.limiter.succeeded(hostKey(u))
 			return nil
 		}
 		var temp *TemporaryError
@@ -151,7 +155,14 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		progress := d.sink.written-reached >= MinProgress
 		reached = max(reached, d.sink.written)
-		if !progress {
+		code := congestion(u, err)
+		switch {
+		case code == http.StatusTooManyRequests:
+			if throttledSince.IsZero() {
+				throttledSince = time.Now()
+			}
+		case !progress:
+			throttledSince = time.Time{}
 			failures++
 		}
 		switch {
@@ -159,12 +170,28 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 			return err
 		case n >= d.f.maxAttempts:
 			return fmt.Errorf("%w (%d attempts, the most made at one URL)", err, n)
+		case !throttledSince.IsZero() && time.Since(throttledSince) >= d.f.maxThrottled:
+			return fmt.Errorf("%w (too many requests for %v)", err, time.Since(throttledSince).Round(time.Second))
 		}
 		wait := d.f.backoff(max(failures, 1))
 		if temp != nil && temp.After > 0 {
 			wait = min(temp.After, d.f.maxRetryAfter)
 		}
+		if code != 0 {
+			// The host is closed for a while, to every request: the next
+			// attempt waits for it in the Limiter.
+			opens := d.f.limiter.congested(hostKey(u), func(n int) time.Duration {
+				if temp != nil && temp.After > 0 {
+					return min(temp.After, d.f.maxRetryAfter)
+				}
+				return d.f.hostBackoff(n)
+			})
+			wait = time.Until(opens)
+		}
 		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress, "offset", d.sink.written)
+		if code != 0 {
+			continue // Limiter.Acquire waits
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -173,6 +200,32 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		case <-t.C:
 		}
 	}
+}
+
+// congestion returns the status of err when it is an HTTP 429 or 503
+// answer from u, else 0.
+func congestion(u *url.URL, err error) int {
+	var se *StatusError
+	if (u.Scheme == "http" || u.Scheme == "https") && errors.As(err, &se) &&
+		(se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) {
+		return se.Code
+	}
+	return 0
+}
+
+// hostBackoff returns how long a host closes after its nth 429 or 503 in
+// a row without Retry-After: between half and all of BackoffBase·2ⁿ⁻¹,
+// capped at MaxBackoff ("equal jitter": never next to nothing, since the
+// wait is every request's).
+func (f *Fetcher) hostBackoff(n int) time.Duration {
+	ceiling := f.maxBackoff
+	if shift := n - 1; shift < 63 && f.backoffBase <= ceiling>>shift {
+		ceiling = f.backoffBase << shift
+	}
+	if ceiling <= 1 {
+		return max(ceiling, 0)
+	}
+	return ceiling/2 + rand.N(ceiling/2)
 }
 
 // backoff returns the wait before retry n (1, 2, ...): full jitter over an
@@ -273,7 +326,7 @@ func (d *download) interrupted(ctx, actx context.Context, u *url.URL, err error)
 	return err
 }
 
-// read copies body to the sink, at most to one byte past Request.Size,
+// read copies body to the sink, at most to one byte past [Request.Size],
 // reporting progress, within the Fetcher's RateLimit. Every read that
 // brings bytes restarts the stall timer, which waits while the sink writes
 // and the rate holds the transfer back. A failed read goes through fail; a
@@ -314,7 +367,7 @@ func (d *download) read(ctx context.Context, u *url.URL, resp *Response, body io
 }
 
 // complete checks a body that was read to its end: its length against
-// what the server announced and Request.Size, then the digests.
+// what the server announced and [Request.Size], then the digests.
 func (d *download) complete(u *url.URL, resp *Response) error {
 	// A body that ended before the size the server announced was cut
 	// short, not wrong: another attempt may resume it.
@@ -333,10 +386,10 @@ func (d *download) complete(u *url.URL, resp *Response) error {
 	return nil
 }
 
-// stallTimer cancels an attempt with ErrStalled when the server shows no
+// stallTimer cancels an attempt with [ErrStalled] when the server shows no
 // sign of life for a while. The Fetcher restarts it for every read of the
 // body that brings bytes; a Protocol restarts it through
-// OpenRequest.Alive while it opens (a redirect, a reply). It is paused
+// [OpenRequest.Alive] while it opens (a redirect, a reply). It is paused
 // while the Fetcher's own side (OnResponse, the sinks) takes its time.
 type stallTimer struct {
 	t       *time.Timer

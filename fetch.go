@@ -2,11 +2,11 @@
 // verifies them while they stream, keeps within strict connection limits, and
 // stops cleanly the moment its context is cancelled.
 //
-// A Fetcher holds what all downloads share: one http.Client, one FTP
-// connection pool and one Limiter. Fetch downloads one Request and returns
-// when it is done; FetchAll downloads the requests it receives on a channel,
-// as many at once as the Limiter allows, and sends each Result as it
-// completes:
+// A [Fetcher] holds what all downloads share: one [http.Client], one
+// [FTPPool] and one [Limiter]. [Fetcher.Fetch] downloads one [Request] and
+// returns when it is done; [Fetcher.FetchAll] downloads the requests it
+// receives on a channel, as many at once as the Limiter allows, and sends
+// each [Result] as it completes:
 //
 //	f := fetch.New(fetch.Options{})
 //	defer f.Close()
@@ -14,39 +14,64 @@
 //		if r.Err != nil { ... }
 //	}
 //
-// A request's bytes go to a file (Request.Path), to an io.Writer
-// (Request.Writer), or to both. A file is written to a temporary file beside
+// A request's bytes go to a file ([Request.Path]), to an [io.Writer]
+// ([Request.Writer]), or to both. A file is written to a temporary file beside
 // Path and renamed over it only after every check passed, so a file at Path
 // is always complete and verified, and a good file already there survives a
-// failed download.
+// failed download. With [Options.KeepPartial] the bytes of a failed or
+// cancelled download stay in a partial file beside Path, under a guard, for
+// a later request (also of a later process) to resume. With [Request.Root],
+// every file the request makes is made through that [os.Root], so that no
+// symbolic link can lead a write outside it. With [Request.CheckExisting], a
+// file already at Path that has the expected size and digests is kept, and
+// nothing is downloaded.
+//
+// A new scheme is a [Protocol] in [Options.Protocols]; mirrors are a
+// [Resolver] in [Options.Resolver]. Package
+// [github.com/fetchkit/fetch/mirror] has Resolvers for mirror lists,
+// Metalink documents and fixed mirrors; package
+// [github.com/fetchkit/fetch/proxy] serves downloads over HTTP.
 //
 // # Concurrency
 //
 // A Fetcher is safe for concurrent use. Each transfer holds a slot of the
 // Limiter for as long as it holds a connection, and gives it back while it
-// waits to retry. FetchAll runs at most Limiter.Max requests at once, each
-// on a goroutine of its own, and holds at most 4×Limiter.Max more waiting
+// waits to retry. FetchAll runs at most [Limiter.Max] requests at once, each
+// on a goroutine of its own, and holds at most 4×[Limiter.Max] more waiting
 // for a slot, so its memory does not grow with the number of requests. A
 // request whose host is at its cap waits without holding a slot while
 // requests to other hosts start. Every request FetchAll takes gets its
-// Result, also when its context is cancelled. Fetcher.Stats counts the
+// Result, also when its context is cancelled. [Fetcher.Stats] counts the
 // requests of a Fetcher, ended and in flight, and their bytes.
 //
 // # Errors
 //
-// Result.Err is nil on success. Failures are typed: *DigestError,
-// *SizeError, *StatusError, and the sentinels ErrNotFound, ErrInvalidRequest,
-// ErrStalled and ErrCannotResume; test them with errors.As and errors.Is,
-// never by message. When every URL of a request failed, Result.Err joins the
-// last error of each URL. Messages carry URLs with their passwords redacted.
+// [Result.Err] is nil on success. Failures are typed, and wrapped so that
+// [errors.As] and [errors.Is] find them; never test them by message:
+//
+//   - [*DigestError]: the bytes do not have the expected digest.
+//   - [*SizeError]: the server offered or sent another size than [Request.Size].
+//   - [*StatusError]: an HTTP status or FTP reply refused the transfer.
+//   - [*TemporaryError]: a Protocol's failure that another attempt may mend.
+//   - [ErrNotFound]: the file does not exist (HTTP 404 and 410, FTP 550).
+//   - [ErrInvalidRequest]: the request cannot be carried out as written.
+//   - [ErrRedirect]: a redirect was refused.
+//   - [ErrStalled]: no byte came for [Options.StallTimeout].
+//   - [ErrCannotResume]: a Writer's transfer broke and could not go on.
+//   - [ErrPoolClosed]: the [FTPPool] was closed.
+//
+// When every URL of a request failed, [Result.Err] joins the last error of
+// each URL. Messages carry URLs with their passwords redacted
+// ([RedactURL]).
 //
 // # Cancellation
 //
 // Cancelling the context given to Fetch or FetchAll stops every transfer at
 // once: connections in use are closed (an FTP control connection that was
 // mid-transfer is closed, never returned to its pool), temporary files are
-// removed, no goroutine is left behind, and the error matches
-// context.Canceled (or context.DeadlineExceeded).
+// removed (partial files kept, with [Options.KeepPartial]; never at Path),
+// no goroutine is left behind, and the error matches [context.Canceled] (or
+// [context.DeadlineExceeded]).
 package fetch
 
 import (
@@ -71,10 +96,11 @@ const (
 	DefaultBackoffBase   = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
+	DefaultMaxThrottled  = 5 * time.Minute
 )
 
 // MinProgress is the number of new bytes an attempt must deliver before
-// it fails for the failure not to use up one of Options.Retries. A server
+// it fails for the failure not to use up one of [Options.Retries]. A server
 // that sends a few bytes on each connection makes no progress by this
 // measure, and runs out of retries as one that sends none.
 const MinProgress = 64 << 10
@@ -84,7 +110,7 @@ const MinProgress = 64 << 10
 type Options struct {
 	// Client is the HTTP client shared by every transfer. Nil means one the
 	// Fetcher owns, tuned to the Limiter: idle connections kept and reused,
-	// at most Limiter.PerHost connections to a host, HTTP/2 where the
+	// at most [Limiter.PerHost] connections to a host, HTTP/2 where the
 	// server offers it, no transparent decompression, proxies from the
 	// environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), a 30s connect
 	// timeout. A client given here is used as it is, but for its redirect
@@ -112,7 +138,8 @@ type Options struct {
 
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
-	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An attempt that delivered at
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. A 429 (too many requests)
+	// uses up no retry: MaxThrottled bounds it instead. An attempt that delivered at
 	// least MinProgress new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
@@ -120,6 +147,14 @@ type Options struct {
 	// DefaultRetries; negative means none, and then the first failure ends
 	// the URL, with or without progress.
 	Retries int
+
+	// MaxThrottled is how long a URL may keep answering 429 (too many
+	// requests) before the request gives up on it. A 429 or 503 answer
+	// also lowers the transfers allowed to its host and makes every
+	// request to the host wait (see Limiter): a polite server's rate limit
+	// slows a run down rather than failing its files. 0 means
+	// DefaultMaxThrottled.
+	MaxThrottled time.Duration
 
 	// MaxAttempts caps the attempts made at one URL, those that made
 	// progress included, so that a server that cuts every connection
@@ -155,7 +190,10 @@ type Options struct {
 
 	// MirrorCooldown is how long a host that failed stays at the end of the
 	// list of URLs to try, for every request of the Fetcher. 0 means
-	// DefaultMirrorCooldown; negative turns reordering off.
+	// DefaultMirrorCooldown; negative turns reordering off. So the same
+	// request may be tried in another order on a Fetcher that saw failures
+	// before: its Result.Attempts, Result.URL and the order of the errors
+	// joined in Result.Err depend on what the Fetcher did earlier.
 	MirrorCooldown time.Duration
 
 	// Segments is the most connections that one download to a file may
@@ -178,7 +216,7 @@ type Options struct {
 	// and files that nothing guards (neither a validator nor an expected
 	// digest) use one connection, decided from the first response's
 	// headers, without another request. Each range request counts in
-	// Result.Attempts. 0 or 1 means one connection.
+	// [Result.Attempts]. 0 or 1 means one connection.
 	Segments int
 
 	// MinSegmentSize is the smallest span of a segmented download.
@@ -196,14 +234,14 @@ type Options struct {
 	// [PartialPath], held with an flock while a download writes to it,
 	// with a guard file beside it (its name + ".guard") that records the
 	// URL they came from, that response's validator (a strong ETag, else
-	// Last-Modified) and the expected Size and Digests. A later request
+	// Last-Modified) and the expected [Request.Size] and [Request.Digests]. A later request
 	// resumes them only when it expects the same Size and Digests, and
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an
 	// expected digest will catch a changed file; it reads them back once
 	// to compute their digests. Otherwise it starts from zero. A partial
 	// file never becomes Path unverified, and a successful download leaves
-	// neither file behind. Result.Partial says how many bytes were kept.
+	// neither file behind. [Result.Partial] says how many bytes were kept.
 	// When another live download holds the partial file of a Path, a
 	// request for it writes to a temporary file of its own and keeps
 	// nothing. See [RemoveLeftovers] for the files that no download will
@@ -216,7 +254,7 @@ type Options struct {
 	FileRoots []string
 
 	// UserAgent is the User-Agent header of every HTTP request; a
-	// User-Agent in Request.Header wins. Empty means DefaultUserAgent().
+	// User-Agent in [Request.Header] wins. Empty means DefaultUserAgent().
 	UserAgent string
 
 	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
@@ -238,7 +276,7 @@ type Options struct {
 // Request is one file to download.
 type Request struct {
 	// URL is the file's URL: http, https, ftp, ftps, or file where
-	// Options.FileRoots allows it. A password in it is sent only to its
+	// [Options.FileRoots] allows it. A password in it is sent only to its
 	// own host and never appears in errors or logs.
 	URL string
 	// Mirrors are other URLs of the same bytes, tried in order when URL
@@ -249,21 +287,22 @@ type Request struct {
 	// every check passed, and removed otherwise.
 	Path string
 	// Root, if set, confines every file the request makes: Path is then a
-	// local path relative to Root (filepath.IsLocal), and the folders,
+	// local path relative to Root ([filepath.IsLocal]), and the folders,
 	// the temporary file, the rename over Path and any removal go through
 	// Root, so that a symbolic link (even one put in place while the
 	// transfer runs) cannot lead a write outside it: such a write fails,
-	// and the request with it. The caller opens Root and closes it after
-	// the request is done. Nil means that Path is a plain path.
+	// and the request with it. [Request.CheckExisting] reads through Root
+	// too. The caller opens Root and closes it after the request is done.
+	// Nil means that Path is a plain path.
 	Root *os.Root
 	// Writer receives the bytes as they arrive, nothing on disk. Path and
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with ErrCannotResume. So a Writer that received a whole body
+	// fails with [ErrCannotResume]. So a Writer that received a whole body
 	// that then fails its size or digest check ends the request: the
 	// mirrors are not tried, and the error says so ("mirrors not tried:
-	// the Writer already received the body"). Result.Size counts the bytes
+	// the Writer already received the body"). [Result.Size] counts the bytes
 	// the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
@@ -290,7 +329,7 @@ type Request struct {
 	// so far and the expected total (-1 when unknown). It is called from
 	// the transfer's goroutine and must be quick.
 	Progress func(written, total int64)
-	// Tag is opaque to the Fetcher and handed back in Result.Request: it
+	// Tag is opaque to the Fetcher and handed back in [Result.Request]: it
 	// links a download to its artifact.
 	Tag any
 	// CheckExisting keeps a file already at Path that is the file asked
@@ -306,7 +345,7 @@ type Request struct {
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
-// (Options.Protocols). The Fetcher keeps the limits, retries, mirrors,
+// ([Options.Protocols]). The Fetcher keeps the limits, retries, mirrors,
 // validation and sinks; a Protocol only opens. For bytes at hand,
 // OpenReaderAt builds what Open returns, and FSProtocol serves an fs.FS.
 //
@@ -337,8 +376,8 @@ type Request struct {
 //     must not be returned to any pool unless it was read to its end. The
 //     Fetcher closes it once.
 //
-// A missing file gives an error that matches ErrNotFound. Errors that
-// another attempt cannot mend match ErrNotFound or ErrInvalidRequest, or
+// A missing file gives an error that matches [ErrNotFound]. Errors that
+// another attempt cannot mend match [ErrNotFound] or [ErrInvalidRequest], or
 // are a *StatusError: the Fetcher moves on to the next URL. Any other
 // error is retried like a network error; wrap a transient failure in
 // *TemporaryError to say so, and how long to wait (a *StatusError inside
@@ -364,7 +403,7 @@ type OpenRequest struct {
 	// Header holds the request's extra headers, for protocols that have
 	// them.
 	Header http.Header
-	// Alive restarts the attempt's stall timer (Options.StallTimeout). The
+	// Alive restarts the attempt's stall timer ([Options.StallTimeout]). The
 	// Fetcher restarts it for every read of the body that brings bytes;
 	// a Protocol whose open takes several exchanges calls Alive whenever
 	// the server answers one (a redirect, a reply), so that a slow but
@@ -374,7 +413,7 @@ type OpenRequest struct {
 }
 
 // Resolver turns a request into the ordered list of URLs to try: it is
-// how mirror lists are added (Options.Resolver) so that a caller of Fetch
+// how mirror lists are added ([Options.Resolver]) so that a caller of Fetch
 // gets them without knowing of them. It must be safe for concurrent use.
 type Resolver interface {
 	Resolve(ctx context.Context, req Request) ([]string, error)
@@ -411,6 +450,7 @@ type Fetcher struct {
 	backoffBase   time.Duration
 	maxBackoff    time.Duration
 	maxRetryAfter time.Duration
+	maxThrottled  time.Duration
 	sync          bool
 	keepPartial   bool
 	segments      int
@@ -432,6 +472,7 @@ func New(opts Options) *Fetcher {
 		backoffBase:   orDefault(opts.BackoffBase, DefaultBackoffBase),
 		maxBackoff:    orDefault(opts.MaxBackoff, DefaultMaxBackoff),
 		maxRetryAfter: orDefault(opts.MaxRetryAfter, DefaultMaxRetryAfter),
+		maxThrottled:  orDefault(opts.MaxThrottled, DefaultMaxThrottled),
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
 		keepPartial:   opts.KeepPartial,
@@ -513,7 +554,7 @@ func (f *Fetcher) Close() error {
 }
 
 // Fetch downloads req and returns when it is done, with or without
-// success. The error is Result.Err.
+// success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	res := f.fetch(ctx, req)
 	return res, res.Err

@@ -12,15 +12,15 @@ import (
 // for a slot.
 const lookAhead = 4
 
-// FetchAll downloads the requests received from reqs, at most Limiter.Max
-// at once and at most Limiter.PerHost to one host, and sends their Results
+// FetchAll downloads the requests received from reqs, at most [Limiter.Max]
+// at once and at most [Limiter.PerHost] to one host, and sends their Results
 // in completion order.
 //
-// It holds at most 5×Limiter.Max requests at once, whatever their number:
-// those running, and up to 4×Limiter.Max waiting for a slot. It takes a
+// It holds at most 5×[Limiter.Max] requests at once, whatever their number:
+// those running, and up to 4×[Limiter.Max] waiting for a slot. It takes a
 // request from reqs only while it has room for one more, and starts it at
 // once if a transfer slot is free and its host (that of its URL) has
-// fewer than Limiter.PerHost transfers of this FetchAll; otherwise the
+// fewer transfers of this FetchAll than [Limiter.Allowed]; otherwise the
 // request waits, holding no slot, and FetchAll takes the next one. When a
 // slot frees, the waiting request that starts is one of the host with the
 // fewest transfers running, the oldest of them on a tie. So requests to one
@@ -135,7 +135,7 @@ func (s *scheduler) take(req Request) {
 	if u, err := url.Parse(req.URL); err == nil {
 		host = hostKey(u)
 	}
-	if s.running < s.max && s.hosts[host] < s.f.limiter.PerHost() {
+	if s.running < s.max && s.hosts[host] < s.f.limiter.Allowed(host) {
 		s.start(req, host)
 		return
 	}
@@ -147,11 +147,10 @@ func (s *scheduler) take(req Request) {
 // transfers running, the oldest of them on a tie, so that the hosts share
 // the slots.
 func (s *scheduler) startWaiting() {
-	perHost := s.f.limiter.PerHost()
 	for s.running < s.max {
 		next := -1
 		for i, w := range s.waiting {
-			if n := s.hosts[w.host]; n < perHost && (next < 0 || n < s.hosts[s.waiting[next].host]) {
+			if n := s.hosts[w.host]; n < s.f.limiter.Allowed(w.host) && (next < 0 || n < s.hosts[s.waiting[next].host]) {
 				next = i
 			}
 		}

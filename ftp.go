@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fetchkit/fetch/internal/ftpurl"
 	"github.com/jlaffaye/ftp"
 )
 
@@ -75,13 +76,15 @@ type FTPPoolOptions struct {
 // Credentials come from the URL's userinfo, else the anonymous login
 // (user "anonymous", password "anonymous@"). Paths are relative to the
 // login directory (RFC 1738): ftp://host/a/b retrieves "a/b", and
-// ftp://host/%2Fa/b retrieves "/a/b".
+// ftp://host/%2Fa/b retrieves "/a/b". A type suffix (";type=i" or
+// ";type=a", RFC 1738) is dropped: files are always transferred in binary
+// (type I), so that the bytes checked are the bytes stored.
 //
 // Each transfer reports the size (SIZE) and modification time (MDTM, when
-// the server offers it) as Response.Size and as Content-Length and
+// the server offers it) as [Response.Size] and as Content-Length and
 // Last-Modified headers, and resumes with REST when asked for an offset,
 // unless the modification time no longer matches the validator. Reply 550
-// gives a *StatusError that matches ErrNotFound (servers also use it for
+// gives a *StatusError that matches [ErrNotFound] (servers also use it for
 // "permission denied"); other 5xx replies, a refused login among them
 // (530), are not retried; 4xx replies (421 too many connections, 425, 426,
 // 450, ...) and broken connections are.
@@ -137,7 +140,7 @@ func (p *FTPPool) Open(ctx context.Context, req *OpenRequest) (*Response, io.Rea
 		return nil, nil, err
 	}
 	for {
-		c, reused, err := p.get(ctx, key, u.Hostname())
+		c, reused, err := p.get(ctx, key, u.Hostname(), req.Alive)
 		if err != nil {
 			return nil, nil, ftpError(ctx, u, err)
 		}
@@ -167,7 +170,7 @@ func (p *FTPPool) target(u *url.URL) (ftpKey, string, error) {
 		key.user = u.User.Username()
 		key.password, _ = u.User.Password()
 	}
-	name := strings.TrimPrefix(u.Path, "/")
+	name, _ := ftpurl.TrimType(strings.TrimPrefix(u.Path, "/"))
 	switch {
 	case u.Hostname() == "":
 		return key, "", fmt.Errorf("%w: %s: no host", ErrInvalidRequest, u.Redacted())

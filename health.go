@@ -8,7 +8,7 @@ import (
 )
 
 // DefaultMirrorCooldown is how long a host that failed is tried after the
-// others, when Options.MirrorCooldown is zero.
+// others, when [Options.MirrorCooldown] is zero.
 const DefaultMirrorCooldown = 5 * time.Minute
 
 // health remembers the hosts whose last attempt failed in a way that says

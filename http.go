@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,15 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	if errors.Is(err, ErrRedirect) {
 		// net/http names the redirect's Location, which may be relative.
 		return nil, nil, fmt.Errorf("%s: %w", req.URL.Redacted(), errors.Unwrap(err))
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		// net/http names the method and the URL of the last request
+		// (a redirect's target): name the URL once.
+		if to := RedactURL(uerr.URL); to != req.URL.Redacted() {
+			return nil, nil, fmt.Errorf("%s: redirected to %s: %w", req.URL.Redacted(), to, uerr.Err)
+		}
+		return nil, nil, fmt.Errorf("%s: %w", req.URL.Redacted(), uerr.Err)
 	}
 	if err != nil {
 		return nil, nil, err

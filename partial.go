@@ -55,29 +55,21 @@ func (s *sink) resumable(g guard) bool {
 	return g.URL != "" && g.Size == s.size && maps.Equal(g.Digests, s.want) && (g.Validator != "" || len(s.want) > 0)
 }
 
-// openPartial opens the partial file of Path, making it and Path's
-// folders as needed, and locks it. When its bytes may be resumed it reads
-// them back once into the hashes and returns their guard; otherwise it
-// empties it. When another live download holds the partial file, the sink
-// does without: it writes to a temporary file of its own, made by its
-// first write, and keeps nothing.
+// openPartial opens the partial file of Path, if there is one, and locks
+// it. When its bytes may be resumed it reads them back once into the
+// hashes and returns their guard; otherwise it empties it. When another
+// live download holds the partial file, the sink does without: it writes
+// to a temporary file of its own, made by its first write, and keeps
+// nothing. With no partial file (or none that can be opened: the first
+// write says why) the first write makes it.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	name := PartialPath(s.path)
-	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
-	if errors.Is(err, fs.ErrNotExist) {
-		if dir := filepath.Dir(s.path); dir != "." {
-			if err := s.place.mkdirAll(dir, 0o755); err != nil {
-				return nil, &sinkError{err}
-			}
-		}
-		f, err = s.openLocked(name, os.O_RDWR|os.O_CREATE)
-	}
+	f, err := s.openLocked(name, os.O_RDWR)
 	if errors.Is(err, errLocked) {
 		s.keep = false
-		return nil, nil
 	}
 	if err != nil {
-		return nil, &sinkError{err}
+		return nil, nil
 	}
 	s.tmp, s.tmpName = f, name
 	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
@@ -89,6 +81,12 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	g, err := s.readGuard()
 	if err == nil && s.resumable(g) {
 		if err := s.readBack(ctx); err != nil {
+			// Cut short (a cancel): the partial file stays as it was.
+			if fi, serr := f.Stat(); serr == nil {
+				s.kept = fi.Size()
+			}
+			f.Close()
+			s.tmp, s.keep, s.written = nil, false, 0
 			return nil, err
 		}
 		if s.written > 0 && (s.size < 0 || s.written <= s.size) {
@@ -124,7 +122,7 @@ func (s *sink) readBack(ctx context.Context) error {
 	}
 }
 
-func (s *sink) guardName() string { return s.tmpName + guardSuffix }
+func (s *sink) guardName() string { return PartialPath(s.path) + guardSuffix }
 
 func (s *sink) readGuard() (guard, error) {
 	var g guard
@@ -142,6 +140,14 @@ func (s *sink) readGuard() (guard, error) {
 // no expected digest) are not kept.
 func (s *sink) writeGuard(g guard) error {
 	s.guarded = false
+	if s.tmp == nil {
+		if err := s.create(); err != nil {
+			return &sinkError{err}
+		}
+	}
+	if !s.keep {
+		return nil // another live download holds the partial file
+	}
 	if !s.resumable(g) {
 		s.place.remove(s.guardName())
 		return nil
@@ -218,39 +224,154 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 		return nil, nil
 	}
 	var removed []string
-	s := &sink{place: place{root}}
+	p := place{root}
 	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), ".") {
 			return err
 		}
-		data, ok := strings.CutSuffix(name, guardSuffix)
+		data, _ := strings.CutSuffix(name, guardSuffix)
 		if !strings.HasSuffix(data, PartialSuffix) || keep != nil && keep(data) {
 			return nil
 		}
-		local := filepath.FromSlash(data)
-		f, err := s.openLocked(local, os.O_RDONLY)
-		switch {
-		case errors.Is(err, errLocked):
-			return nil
-		case err == nil:
-			defer f.Close() // held while its guard goes
-			if ok {         // the guard; its partial goes on its own turn
-				break
-			}
-			if err := root.Remove(local); err != nil {
-				return err
-			}
-			removed = append(removed, data)
-		case !errors.Is(err, fs.ErrNotExist):
-			return err
-		}
+		ok, err := p.removeUnheld(filepath.FromSlash(name))
 		if ok {
-			if err := root.Remove(filepath.FromSlash(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
 			removed = append(removed, name)
 		}
-		return nil
+		return err
 	})
 	return removed, err
+}
+
+// RemoveLeftoversOf removes the temporary, partial and guard files of
+// downloads to paths (relative to root, or plain paths when root is nil)
+// that no live download holds, as [RemoveLeftovers] does, but only those
+// of these files, and only in their folders. It is meant for the files of
+// a run that completed, in a folder that holds other things too. It
+// returns the names removed (paths beside those given).
+func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
+	if !canLock {
+		return nil, nil
+	}
+	type names struct{ bases, hashes map[string]bool }
+	dirs := map[string]names{}
+	for _, path := range paths {
+		dir, base := filepath.Split(path)
+		n, ok := dirs[dir]
+		if !ok {
+			n = names{map[string]bool{}, map[string]bool{}}
+			dirs[dir] = n
+		}
+		n.bases[base] = true
+		if h := hashOf(partialName(base, "")); h != "" {
+			n.hashes[h] = true
+		}
+	}
+	p := place{root}
+	var removed []string
+	var errs []error
+	for dir, n := range dirs {
+		entries, err := p.readDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, e := range entries {
+			stem, ok := partialStem(e.Name())
+			if !ok || !e.Type().IsRegular() {
+				continue
+			}
+			// stem is base, base.tag, or the hashed forms of either.
+			tagless, tag, _ := cutLast(stem, ".")
+			if !n.bases[stem] && !(isTag(tag) && n.bases[tagless]) && !n.hashes[hashOf(e.Name())] {
+				continue
+			}
+			name := filepath.Join(dir, e.Name())
+			ok, err := p.removeUnheld(name)
+			if ok {
+				removed = append(removed, name)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// partialStem returns what is between the leading "." and the
+// PartialSuffix of the name of a temporary, partial or guard file.
+func partialStem(name string) (string, bool) {
+	data, _ := strings.CutSuffix(name, guardSuffix)
+	stem, ok := strings.CutSuffix(data, PartialSuffix)
+	if !ok || !strings.HasPrefix(stem, ".") {
+		return "", false
+	}
+	return stem[1:], true
+}
+
+// hashOf returns the hash in a name that partialName cut short, or "".
+func hashOf(name string) string {
+	stem, ok := partialStem(name)
+	if !ok {
+		return ""
+	}
+	_, h, ok := cutLast(stem, "~")
+	if !ok {
+		return ""
+	}
+	h, _, _ = strings.Cut(h, ".")
+	if len(h) != 16 {
+		return ""
+	}
+	return h
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// isTag reports whether s is a random tag of a temporary file: base 36.
+func isTag(s string) bool {
+	if s == "" || len(s) > 13 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// removeUnheld removes the temporary, partial or guard file name unless a
+// live download holds it (for a guard: its partial file). It reports
+// whether it removed it.
+func (p place) removeUnheld(name string) (bool, error) {
+	s := &sink{place: p}
+	data, isGuard := strings.CutSuffix(name, guardSuffix)
+	f, err := s.openLocked(data, os.O_RDONLY)
+	switch {
+	case errors.Is(err, errLocked):
+		return false, nil
+	case err == nil:
+		defer f.Close() // held while it, or its guard, goes
+	case !isGuard || !errors.Is(err, fs.ErrNotExist):
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := p.remove(name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,5 +228,72 @@ func TestRemoveLeftovers(t *testing.T) {
 	live.Close()
 	if removed, err := fetch.RemoveLeftovers(root, nil); err != nil || len(removed) != 3 {
 		t.Errorf("removed %q, %v; want the 3 files kept before", removed, err)
+	}
+}
+
+func TestRemoveLeftoversOf(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("l", 250)
+	// A partial file of the long name, with its guard, left by a
+	// download that failed.
+	v := &versioned{}
+	v.set(blob(100000, 5), 50000)
+	s := newServer(t, plainHTTP, v)
+	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, long)}
+	if res, _ := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req); res.Partial == 0 {
+		t.Fatal("nothing kept")
+	}
+	hashed := strings.TrimSuffix(filepath.Base(fetch.PartialPath(req.Path)), ".part") + ".3k9az.part"
+	for _, name := range []string{".x.part", ".x.part.guard", ".x.3k9az.part", ".other.part", ".other.3k9az.part", "x", hashed} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A temporary file of a live download stays.
+	live, liveName, err := fetch.CreateTemp(nil, filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	removed, err := fetch.RemoveLeftoversOf(nil, []string{filepath.Join(dir, "x"), req.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 6 {
+		t.Errorf("removed %q; want 6 files", removed)
+	}
+	onlyFiles(t, dir, ".other.3k9az.part", ".other.part", filepath.Base(liveName), "x")
+}
+
+func TestKeepPartialNotFound(t *testing.T) {
+	s := newServer(t, plainHTTP, http.NotFoundHandler())
+	dir := t.TempDir()
+	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), fetch.Request{
+		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: sha256Of(nil),
+	})
+	if !errors.Is(err, fetch.ErrNotFound) || res.Partial != 0 {
+		t.Errorf("got %v, %d bytes kept; want ErrNotFound and none", err, res.Partial)
+	}
+	onlyFiles(t, dir) // not even a folder
+}
+
+func TestKeepPartialCancelledReadingBack(t *testing.T) {
+	v := &versioned{}
+	v.set(blob(300000, 6), 100000)
+	s := newServer(t, plainHTTP, v)
+	dir := t.TempDir()
+	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")}
+	f := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1})
+	if res, _ := f.Fetch(testContext(t), req); res.Partial != 100000 {
+		t.Fatalf("%d bytes kept; want 100000", res.Partial)
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	cancel()
+	res, err := f.Fetch(ctx, req)
+	if !errors.Is(err, context.Canceled) || res.Partial != 100000 {
+		t.Errorf("got %v, %d bytes kept; want context.Canceled and the 100000 bytes still kept", err, res.Partial)
+	}
+	if fi, err := os.Stat(fetch.PartialPath(req.Path)); err != nil || fi.Size() != 100000 {
+		t.Errorf("partial file: %v; want its 100000 bytes", err)
 	}
 }

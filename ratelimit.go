@@ -7,7 +7,7 @@ import (
 )
 
 // RateLimit caps the bytes per second that transfers receive, all of them
-// together: those of one Fetcher (Options.RateLimit), or of several
+// together: those of one Fetcher ([Options.RateLimit]), or of several
 // Fetchers that share it, as they may share a Limiter. It is safe for
 // concurrent use.
 //

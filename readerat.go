@@ -18,7 +18,7 @@ import (
 // Protocol whose bytes are at hand. It follows the contract of Protocol:
 // the body starts at req.Offset, or at 0 when req.Validator no longer
 // matches modTime or the offset is past the end; it ends after req.Length
-// bytes when that is set; Response.Size is size; the Header holds
+// bytes when that is set; [Response.Size] is size; the Header holds
 // Content-Length (the length of the body), Accept-Ranges and, unless
 // modTime is zero, Last-Modified, the validator of a later resume. The body
 // stops with ctx's error when ctx is done. Closing it does not close r.
@@ -75,8 +75,8 @@ func (b *sectionBody) Close() error {
 // FSProtocol returns a Protocol that serves the files of fsys. The name of
 // the file of a URL is its host and path joined, cleaned, without a leading
 // "/": scheme://repo/a/b.txt names "repo/a/b.txt", scheme:///a/b.txt
-// names "a/b.txt". A missing file gives an error matching ErrNotFound; a
-// directory, or a name that fs.ValidPath refuses, ErrInvalidRequest. The
+// names "a/b.txt". A missing file gives an error matching [ErrNotFound]; a
+// directory, or a name that fs.ValidPath refuses, [ErrInvalidRequest]. The
 // files' modification times are the validators of resumes. Files that
 // implement io.ReaderAt (those of os.DirFS and fstest.MapFS do) are read
 // where asked; others are read from their start and the bytes before the

@@ -9,7 +9,7 @@ import (
 
 // Response is what a server said about the bytes it is about to send, in
 // terms that do not depend on the protocol. It is handed to
-// Request.OnResponse before the first byte of the body reaches a sink, and a
+// [Request.OnResponse] before the first byte of the body reaches a sink, and a
 // Protocol returns one from Open: see Protocol for what each field must
 // hold.
 type Response struct {
@@ -55,15 +55,17 @@ type Result struct {
 	// Attempts counts the attempts made, over all URLs.
 	Attempts int
 	// Err is nil on success. When every URL failed it joins the last error
-	// of each URL tried, so errors.Is and errors.As find any of them.
+	// of each URL tried, so errors.Is and errors.As find any of them, in
+	// the order tried (which Options.MirrorCooldown may change from one
+	// request to the next).
 	Err error
-	// Skipped reports that Request.CheckExisting found the file in place:
+	// Skipped reports that [Request.CheckExisting] found the file in place:
 	// nothing was transferred, Attempts is 0, and Size and Digests are
-	// those of the file at Request.Path.
+	// those of the file at [Request.Path].
 	Skipped bool
 	// Partial is the number of bytes kept in the partial file of
-	// Request.Path, to be resumed by a later request, when the download
-	// failed with Options.KeepPartial; 0 otherwise.
+	// [Request.Path], to be resumed by a later request, when the download
+	// failed with [Options.KeepPartial]; 0 otherwise.
 	Partial int64
 }
 
@@ -81,11 +83,11 @@ var ErrInvalidRequest = errors.New("invalid request")
 
 // ErrRedirect is matched by the error of a request whose redirects were
 // refused: more than 10 in a row (a loop), or from https to plain http
-// without Options.AllowInsecureRedirect. It is not retried.
+// without [Options.AllowInsecureRedirect]. It is not retried.
 var ErrRedirect = errors.New("redirect refused")
 
 // ErrStalled is matched by the error of an attempt that received no byte for
-// Options.StallTimeout. Stalled attempts are retried.
+// [Options.StallTimeout]. Stalled attempts are retried.
 var ErrStalled = errors.New("stalled")
 
 // ErrCannotResume is matched by the error of a request whose Writer already
@@ -108,7 +110,7 @@ func (e *DigestError) Error() string {
 }
 
 // SizeError reports that the server offered or delivered a number of bytes
-// other than Request.Size. Actual is what the server announced when the
+// other than [Request.Size]. Actual is what the server announced when the
 // transfer was refused before its body, else the bytes received (at most
 // Expected+1: a longer body is cut there).
 type SizeError struct {
@@ -121,7 +123,7 @@ func (e *SizeError) Error() string {
 }
 
 // StatusError reports a failure status from the server: an HTTP status code,
-// or an FTP reply code. It matches ErrNotFound for HTTP 404 and 410 and for
+// or an FTP reply code. It matches [ErrNotFound] for HTTP 404 and 410 and for
 // FTP 550.
 type StatusError struct {
 	URL  string // redacted

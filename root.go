@@ -3,6 +3,7 @@ package fetch
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // place is where a request's files are made: below a Root, through which
@@ -53,4 +54,14 @@ func (p place) lstat(name string) (fs.FileInfo, error) {
 		return p.root.Lstat(name)
 	}
 	return os.Lstat(name)
+}
+
+func (p place) readDir(name string) ([]fs.DirEntry, error) {
+	if name == "" {
+		name = "."
+	}
+	if p.root != nil {
+		return fs.ReadDir(p.root.FS(), filepath.ToSlash(filepath.Clean(name)))
+	}
+	return os.ReadDir(name)
 }

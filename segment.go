@@ -16,14 +16,14 @@ import (
 
 // DefaultMinSegmentSize is the smallest part of a file that a segmented
 // download fetches on a connection of its own, used for a zero
-// Options.MinSegmentSize.
+// [Options.MinSegmentSize].
 const DefaultMinSegmentSize = 1 << 20
 
 // span is the bytes [start, end) of a file.
 type span struct{ start, end int64 }
 
 // segmented is a download to a file split into spans fetched at once on
-// several connections (Options.Segments). Every span is written in place
+// several connections ([Options.Segments]). Every span is written in place
 // in the temporary file; the digests are computed in file order as the
 // written prefix grows, from the bytes in hand when a write extends it and
 // read back from the file for spans that were written ahead of it.
@@ -87,7 +87,7 @@ type attemptState struct {
 
 // segmented reads the file of u on several connections: the attempt's own
 // response streams the first span and each following one that no other
-// connection took yet; up to Options.Segments-1 more connections, each
+// connection took yet; up to [Options.Segments]-1 more connections, each
 // holding its own Limiter slot, fetch the others with range requests to u
 // and, when the request has an expected digest, to its other URLs. A span
 // whose connection fails goes back to be taken over from where it stopped.
@@ -192,9 +192,9 @@ func (s *segmented) fail(err error) {
 // work fetches spans from u until none is left, holding a Limiter slot
 // while it does (release, when not nil, is one already held). A failure
 // gives the rest of its span back and, after a backoff without the slot,
-// the connection tries again; it gives up after Options.Retries failures
+// the connection tries again; it gives up after [Options.Retries] failures
 // in a row that brought fewer than MinProgress bytes, or after
-// Options.MaxAttempts failures in all, and a URL other than the first
+// [Options.MaxAttempts] failures in all, and a URL other than the first
 // response's that fails is left for that one.
 func (s *segmented) work(u *url.URL, release func()) {
 	defer func() {

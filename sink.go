@@ -30,11 +30,12 @@ var algorithms = map[string]func() hash.Hash{
 }
 
 // DigestSize returns the size in bytes of a digest of algorithm, one of
-// the names [Request.Digests] knows (md5, sha1, sha224, sha256, sha384,
-// sha512, in any case), or 0 for a name it does not know. A digest in
-// [Request.Digests] is twice that many hex digits.
+// the names [Request.Digests] knows: md5, sha1, sha224, sha256, sha384 and
+// sha512 ([Request.Digests] also takes them in upper case). It returns 0
+// for any other name. A digest in [Request.Digests] is twice that many
+// hex digits.
 func DigestSize(algorithm string) int {
-	newHash, ok := algorithms[strings.ToLower(algorithm)]
+	newHash, ok := algorithms[algorithm]
 	if !ok {
 		return 0
 	}
@@ -160,15 +161,33 @@ func (s *sink) hashed(p []byte) {
 }
 
 // create makes the temporary file beside Path, and Path's directories
-// when the first try finds them missing.
+// when the first try finds them missing. A sink that keeps its bytes
+// makes the partial file of Path, empty, unless another live download
+// holds it: then it does without, and makes a temporary file of its own.
 func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
-	f, name, err := s.createTemp(dir, base)
+	open := func() (*os.File, string, error) {
+		if s.keep {
+			name := PartialPath(s.path)
+			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
+			if err == nil {
+				if err = f.Truncate(0); err != nil {
+					f.Close()
+				}
+			}
+			if !errors.Is(err, errLocked) {
+				return f, name, err
+			}
+			s.keep = false
+		}
+		return s.createTemp(dir, base)
+	}
+	f, name, err := open()
 	if errors.Is(err, fs.ErrNotExist) && dir != "" {
 		if err := s.place.mkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		f, name, err = s.createTemp(dir, base)
+		f, name, err = open()
 	}
 	if err != nil {
 		return err

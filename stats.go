@@ -7,7 +7,7 @@ import (
 )
 
 // Stats is a snapshot of what a Fetcher has done since New: see
-// Fetcher.Stats. It counts every request, whether Fetch or FetchAll made
+// [Fetcher.Stats]. It counts every request, whether Fetch or FetchAll made
 // it; a Fetcher shared by several users counts them all.
 type Stats struct {
 	// InFlight counts the requests started and not yet ended.
@@ -16,7 +16,7 @@ type Stats struct {
 	// verified.
 	Done int64
 	// Skipped counts the requests that ended without a transfer, their
-	// file being in place (Request.CheckExisting). They are not in Done.
+	// file being in place ([Request.CheckExisting]). They are not in Done.
 	Skipped int64
 	// Failed counts the requests that ended with an error other than
 	// their context's end.

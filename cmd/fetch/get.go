@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -77,6 +78,13 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		return sendChecked(rep, req, name, send)
 	}
+	// The files in place: their leftovers of earlier runs go at the end.
+	var inPlace []string
+	rep.onResult = func(res fetch.Result) {
+		if res.Err == nil && res.Request.Path != "" {
+			inPlace = append(inPlace, res.Request.Path)
+		}
+	}
 	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
 		for _, u := range urls {
 			if !queue(u, listEntry{URL: u}, send) {
@@ -86,7 +94,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		if list == nil {
 			return
 		}
-		err := lines(list, func(n int, line string) bool {
+		err := lines.Scan(list, maxLine, func(n int, line string) bool {
 			where := fmt.Sprintf("%s:%d", listName, n)
 			e, ok, err := parseListLine(line)
 			switch {
@@ -102,6 +110,9 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			rep.fail(listName, err)
 		}
 	})
+	if _, err := fetch.RemoveLeftoversOf(root, inPlace); err != nil {
+		rep.printf("fetch: removing partial files left in %s: %v\n", cfg.out, err)
+	}
 	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
 }
@@ -157,6 +168,9 @@ func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool,
 	}()
 	for res := range f.FetchAll(ctx, reqs) {
 		rep.result(ctx, res)
+		if rep.onResult != nil {
+			rep.onResult(res)
+		}
 	}
 	if ctx.Err() == nil || !blocking {
 		<-fed

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bufio"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"net/url"
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/ftpurl"
+	"github.com/fetchkit/fetch/internal/relpath"
 )
 
 // A listEntry is one line of a URL list: "URL [key=value ...]".
@@ -26,22 +21,6 @@ type listEntry struct {
 	Digests map[string]string
 	Mirrors []string
 }
-
-// algorithms are the digests a list may give: those a fetch.Request may
-// name.
-var algorithms = map[string]func() hash.Hash{
-	"md5": md5.New, "sha1": sha1.New, "sha224": sha256.New224,
-	"sha256": sha256.New, "sha384": sha512.New384, "sha512": sha512.New,
-}
-
-// digestLen is the length in hex digits of each digest of algorithms.
-var digestLen = func() map[string]int {
-	m := make(map[string]int, len(algorithms))
-	for name, newHash := range algorithms {
-		m[name] = 2 * newHash().Size()
-	}
-	return m
-}()
 
 // parseListLine parses one line of a URL list. It reports ok false for a
 // line without an entry: blank, or a comment.
@@ -72,7 +51,7 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 		seen[key] = true
 		switch {
 		case key == "out":
-			if err := checkLocal(value); err != nil {
+			if err := relpath.Check(value); err != nil {
 				return listEntry{}, false, fmt.Errorf("out=%s: %v", value, err)
 			}
 			e.Out = value
@@ -87,9 +66,9 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 				return listEntry{}, false, fmt.Errorf("mirror=%s: %v", redact(value), err)
 			}
 			e.Mirrors = append(e.Mirrors, value)
-		case digestLen[key] > 0:
-			if !isHex(value, digestLen[key]) {
-				return listEntry{}, false, fmt.Errorf("%s=%s: want %d hex digits", key, value, digestLen[key])
+		case fetch.DigestSize(key) > 0:
+			if n := 2 * fetch.DigestSize(key); !isHex(value, n) {
+				return listEntry{}, false, fmt.Errorf("%s=%s: want %d hex digits", key, value, n)
 			}
 			if e.Digests == nil {
 				e.Digests = map[string]string{}
@@ -131,36 +110,13 @@ func isHex(s string, n int) bool {
 	return true
 }
 
-// checkLocal checks that the slash-separated path p stays below the
-// directory it is relative to: not empty, not absolute, no ".." element,
-// no backslash (a separator elsewhere) and no NUL.
-func checkLocal(p string) error {
-	switch {
-	case p == "":
-		return errors.New("empty path")
-	case strings.HasPrefix(p, "/"):
-		return errors.New("absolute path")
-	case strings.ContainsAny(p, "\\\x00"):
-		return errors.New("path has a backslash or NUL")
-	}
-	for _, elem := range strings.Split(p, "/") {
-		if elem == ".." {
-			return errors.New(`path has a ".." element`)
-		}
-	}
-	if path.Clean(p) == "." {
-		return errors.New("path names the directory itself")
-	}
-	if !filepath.IsLocal(filepath.FromSlash(p)) {
-		return errors.New("not a local path")
-	}
-	return nil
-}
-
 // fileName returns the name of the file that u names: the last segment of
 // its path, unescaped. It fails for URLs that name a directory.
 func fileName(u *url.URL) (string, error) {
 	p := u.EscapedPath()
+	if u.Scheme == "ftp" || u.Scheme == "ftps" {
+		p, _ = ftpurl.TrimType(p)
+	}
 	seg := p[strings.LastIndex(p, "/")+1:]
 	name, err := url.PathUnescape(seg)
 	if err == nil && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {
@@ -174,26 +130,3 @@ func fileName(u *url.URL) (string, error) {
 
 // maxLine is the longest line a list or manifest may have.
 const maxLine = 64 << 10
-
-// lines calls fn with each line of r and its number (from 1), without the
-// line ending, until r ends, fn returns false, or a line is longer than
-// maxLine.
-func lines(r io.Reader, fn func(n int, line string) bool) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxLine)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if n == 1 {
-			line = strings.TrimPrefix(line, "\ufeff")
-		}
-		if !fn(n, line) {
-			return nil
-		}
-	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return fmt.Errorf("line %d: longer than %d bytes", n+1, maxLine)
-	}
-	return sc.Err()
-}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -127,7 +129,7 @@ func FuzzParseList(f *testing.F) {
 			}
 		}
 		if e.Out != "" {
-			if err := checkLocal(e.Out); err != nil {
+			if err := relpath.Check(e.Out); err != nil {
 				t.Errorf("out %q: %v", e.Out, err)
 			}
 		}
@@ -135,7 +137,7 @@ func FuzzParseList(f *testing.F) {
 			t.Errorf("size %d", e.Size)
 		}
 		for name, d := range e.Digests {
-			if !isHex(d, digestLen[name]) || d != strings.ToLower(d) {
+			if !isHex(d, 2*fetch.DigestSize(name)) || d != strings.ToLower(d) {
 				t.Errorf("%s digest %q", name, d)
 			}
 		}

@@ -38,7 +38,8 @@ otherwise. The summary says how many partial files were kept. -no-continue
 turns this off: a run then writes to ".NAME.*.part" and keeps nothing. A run
 that completes leaves no partial file: fetch sync removes, in DIR, those that
 no running fetch holds (a lock on each partial file, released when its
-process ends) and that no file of the manifest resumes.
+process ends) and that no file of the manifest resumes; fetch removes, in -o
+DIR, those of the files it put in place.
 
 File names come from the last segment of the URL's path. An existing file of
 the same name is replaced, except when the list gives its digest and the file
@@ -316,7 +317,7 @@ func usageError(stdout, stderr io.Writer, err error) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "fetch: %v\nRun 'fetch -h' for usage.\n", err)
+	fmt.Fprintf(stderr, "fetch: %s\nRun 'fetch -h' for usage.\n", escape(err.Error()))
 	return exitUsage
 }
 

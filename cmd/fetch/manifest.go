@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fetchkit/fetch/internal/relpath"
 )
 
 // A manifestEntry is one file of a PULP_MANIFEST.
 type manifestEntry struct {
-	Path   string // relative, slash-separated, checked by checkLocal
+	Path   string // relative, slash-separated, checked by relpath.Check
 	SHA256 string // lower-case hex
 	Size   int64
 }
@@ -37,7 +39,7 @@ func parseManifestLine(line string) (e manifestEntry, ok bool, err error) {
 	case serr != nil || size < 0:
 		return manifestEntry{}, false, fmt.Errorf("size %q: want a number of bytes", strings.TrimSpace(fields[2]))
 	}
-	if err := checkLocal(p); err != nil {
+	if err := relpath.Check(p); err != nil {
 		return manifestEntry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
 	return manifestEntry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil
@@ -64,7 +66,7 @@ func (c *insideCache) check(root, rel string) error {
 }
 
 // checkInside checks that the file rel (slash-separated, checked by
-// checkLocal) below root would be written below root: that no symbolic link
+// relpath.Check) below root would be written below root: that no symbolic link
 // on the way leads elsewhere. root must be absolute, with its own symbolic
 // links resolved. The file itself may be a symbolic link: a download
 // replaces the link, not what it points to.

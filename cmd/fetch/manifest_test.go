@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fetchkit/fetch/internal/relpath"
 )
 
 func TestParseManifestLine(t *testing.T) {
@@ -100,7 +102,7 @@ func FuzzParseManifest(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		if err := checkLocal(e.Path); err != nil {
+		if err := relpath.Check(e.Path); err != nil {
 			t.Fatalf("path %q: %v", e.Path, err)
 		}
 		if !isHex(e.SHA256, 64) || e.SHA256 != strings.ToLower(e.SHA256) || e.Size < 0 {

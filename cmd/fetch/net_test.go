@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -388,4 +389,63 @@ func TestLimitRate(t *testing.T) {
 	if res.code != exitUsage {
 		t.Errorf("-limit-rate fast: exit %d; want %d", res.code, exitUsage)
 	}
+}
+
+func TestFTPTypeSuffix(t *testing.T) {
+	files := map[string][]byte{"pub/a.iso": content("a.iso", 3000), "pub/b.txt": []byte("line one\r\nline two\r\n")}
+	root := t.TempDir()
+	writeTree(t, root, files)
+	base := startFTP(t, root)
+	out := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "-o", out, base+"/pub/a.iso;type=i", base+"/pub/b.txt;TYPE=A")
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	// Type I either way: the CRLFs of the text file are kept.
+	checkFiles(t, out, map[string][]byte{"a.iso": files["pub/a.iso"], "b.txt": files["pub/b.txt"]})
+}
+
+func TestEscape(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain é ü", "plain é ü"},
+		{"red\x1b[31m", `red\x1b[31m`},
+		{"a\rb\bc\x7f", `a\rb\bc\x7f`},
+		{"csi\u009b2J", `csi\u009b2J`},
+		{"bad\xffutf8", `bad\xffutf8`},
+	} {
+		if got := escape(tc.in); got != tc.want {
+			t.Errorf("escape(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestFailureLines checks that a failure line names its URL once, and
+// shows no control character that a server or a URL put there.
+func TestFailureLines(t *testing.T) {
+	srv, _ := tlsServer(t, []byte("x"), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/f.bin"
+	ln.Close()
+	r := newRepo(t, nil)
+	for _, u := range []string{srv.URL + "/f.bin", dead, r.url("%1b%5b2J%1b%5b31mred.bin")} {
+		res := fetchRun(t, t.Context(), "", "-o", t.TempDir(), "-retries", "0", u)
+		if res.code != 1 {
+			t.Errorf("%s: exit %d; want 1", u, res.code)
+		}
+		checkPlain(t, res.stderr)
+		for _, line := range strings.Split(res.stderr, "\n") {
+			if strings.HasPrefix(line, "FAIL ") && strings.Count(line, u) != 1 {
+				t.Errorf("failure line names its URL more than once: %q", line)
+			}
+		}
+	}
+	// A list line with a raw escape sequence in it.
+	res := fetchRun(t, t.Context(), r.url("\x1b[2J\x1b[31mred.bin")+"\n", "-o", t.TempDir(), "-i", "-")
+	if res.code != 1 || !strings.Contains(res.stderr, `\x1b[2J`) {
+		t.Errorf("exit %d, stderr %q; want 1 and the escape sequence escaped", res.code, res.stderr)
+	}
+	checkPlain(t, res.stderr)
 }

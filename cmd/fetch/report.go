@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fetchkit/fetch"
 	"github.com/vbauerster/mpb/v8"
@@ -51,6 +53,10 @@ type report struct {
 	partials                                 atomic.Int64 // failed or cancelled with bytes kept
 	bytes                                    atomic.Int64 // of the files done
 	current, total                           atomic.Int64 // bytes so far, and expected
+
+	// onResult, if set, is called with each Result after it is counted,
+	// from the goroutine that reads them.
+	onResult func(fetch.Result)
 
 	mu sync.Mutex // serializes output
 }
@@ -147,15 +153,50 @@ func (r *report) fail(where string, err error) {
 	r.printf("FAIL %s: %s%s\n", where, oneLine(err.Error()), hint(err))
 }
 
-// printf prints a line above the live view, if any.
+// printf prints a line above the live view, if any, with the control
+// characters of its text escaped (see escape).
 func (r *report) printf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	line = escape(strings.TrimSuffix(line, "\n")) + "\n"
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.live != nil {
-		fmt.Fprintf(r.live.p, format, args...)
+		io.WriteString(r.live.p, line)
 		return
 	}
-	fmt.Fprintf(r.w, format, args...)
+	io.WriteString(r.w, line)
+}
+
+// escape returns s with the characters that a terminal would act on
+// written as Go escapes ("\x1b", "\r", "\u009b"): file names, URLs
+// and server replies come from others, and must not move the cursor,
+// change colours or rewrite a line. Invalid UTF-8 is escaped too.
+func escape(s string) string {
+	clean := true
+	for _, c := range s {
+		if c < ' ' || c == 0x7f || c >= 0x80 && c < 0xa0 || c == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		c, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case c == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case c < ' ' || c == 0x7f || c >= 0x80 && c < 0xa0:
+			q := strconv.QuoteRune(c)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+	}
+	return b.String()
 }
 
 // finish stops the live view and prints the summary, with why the run
@@ -334,7 +375,7 @@ func (v *liveView) progress(it *item, written int64) {
 	if it.bar == nil {
 		it.started = now
 		it.bar = v.p.New(0, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(shorten(it.name, v.nameWidth-1), decor.WC{W: v.nameWidth, C: decor.DindentRight | decor.DextraSpace})),
+			mpb.PrependDecorators(decor.Name(shorten(escape(it.name), v.nameWidth-1), decor.WC{W: v.nameWidth, C: decor.DindentRight | decor.DextraSpace})),
 			mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
 				return progressText(s.Current, s.Total, rate(s.Current, time.Since(it.started)))
 			})),

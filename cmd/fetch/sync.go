@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -107,7 +108,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			rep.fail(manifest.Redacted(), err)
 			return
 		}
-		lines(tmp, func(n int, line string) bool {
+		lines.Scan(tmp, maxLine, func(n int, line string) bool {
 			e, ok, _ := parseManifestLine(line) // checked before
 			if !ok {
 				return true

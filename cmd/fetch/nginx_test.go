@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startNginx runs nginx (master_process off, as whoever runs the tests) on
+// a free loopback port, serving root with the server directives extra and
+// the http directives httpExtra, until the end of the test. It returns the
+// base URL and the access log's path. It skips the test when nginx is not
+// installed.
+func startNginx(t *testing.T, root, httpExtra, extra string) (base, accessLog string) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		bin = "/usr/sbin/nginx"
+		if _, err := os.Stat(bin); err != nil {
+			t.Skip("nginx is not installed (apt-get install nginx): skipping the tests against it")
+		}
+	}
+	dir := t.TempDir()
+	accessLog = filepath.Join(dir, "access.log")
+	for range 5 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		conf := filepath.Join(dir, "nginx.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 256; }
+http {
+	access_log %[2]s;
+	client_body_temp_path %[1]s;
+	proxy_temp_path %[1]s;
+	fastcgi_temp_path %[1]s;
+	uwsgi_temp_path %[1]s;
+	scgi_temp_path %[1]s;
+	%[5]s
+	server {
+		listen %[3]s;
+		root %[4]s;
+		%[6]s
+	}
+}
+`, dir, accessLog, addr, root, httpExtra, extra)), 0o644)
+		var out bytes.Buffer
+		cmd := exec.Command(bin, "-c", conf, "-p", dir)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() {
+			cmd.Wait()
+			close(exited)
+		}()
+		stop := func() {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if listening(addr, exited) {
+			t.Cleanup(stop)
+			return "http://" + addr, accessLog
+		}
+		stop()
+		t.Logf("nginx did not start on %s: %s", addr, out.String())
+	}
+	t.Fatal("nginx did not start")
+	return "", ""
+}
+
+// listening reports whether something listens at addr before the process
+// exits, or ten seconds pass.
+func listening(addr string, exited <-chan struct{}) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			return true
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// TestSyncRateLimitedServer syncs 200 files from nginx limited to 20
+// requests a second (a burst of 5, 429 beyond): with default flags every
+// file arrives. The ideal run takes 10 s; the time and the number of
+// requests are logged (bench/RESULTS.md records them).
+func TestSyncRateLimitedServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 10 s: skipped with -short")
+	}
+	files := map[string][]byte{}
+	var lines []string
+	for i := range 200 {
+		name := fmt.Sprintf("p/%03d.rpm", i)
+		files[name] = content(name, 1000+i)
+		lines = append(lines, manifestLine(name, files[name]))
+	}
+	root := t.TempDir()
+	writeTree(t, root, files)
+	writeTree(t, root, map[string][]byte{"PULP_MANIFEST": []byte(strings.Join(lines, "\n") + "\n")})
+	base, accessLog := startNginx(t, root,
+		"limit_req_zone $binary_remote_addr zone=perip:1m rate=20r/s;",
+		"limit_req zone=perip burst=5 nodelay; limit_req_status 429;")
+
+	dir := t.TempDir()
+	start := time.Now()
+	res := fetchProc(t, "", "sync", base+"/PULP_MANIFEST", dir)
+	elapsed := time.Since(start)
+	if res.code != 0 || !strings.Contains(res.stderr, "200 done, 0 skipped, 0 failed") {
+		t.Fatalf("exit %d; want 0 and 200 done, 0 failed", res.code)
+	}
+	checkFiles(t, dir, files)
+	log, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := strings.Count(string(log), "\n")
+	refused := strings.Count(string(log), "\" 429 ")
+	t.Logf("200 files from nginx at 20 r/s: %v, %d requests (%d answered 429); ideal about 10 s and 201", elapsed.Round(100*time.Millisecond), requests, refused)
+}

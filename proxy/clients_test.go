@@ -1,0 +1,192 @@
+package proxy_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests run real package clients through a Cache, each against an
+// upstream that changes: what they see must follow the change.
+
+// need skips the test when a program it runs is not installed.
+func need(t *testing.T, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s is not installed (apt-get install apt-utils dpkg python3-pip)", p)
+		}
+	}
+}
+
+// run runs a command in dir and returns its output, failing the test when
+// it fails.
+func run(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// fileOrigin serves dir as an upstream, counting nothing.
+func fileOrigin(t *testing.T, dir string) *httptest.Server {
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// publishDeb builds hello-fetch at version into the Debian repository at
+// repo, and writes its indexes with apt-ftparchive, dated at.
+func publishDeb(t *testing.T, repo, version string, at time.Time) {
+	t.Helper()
+	pkg := filepath.Join(t.TempDir(), "pkg")
+	os.MkdirAll(filepath.Join(pkg, "DEBIAN"), 0o755)
+	os.MkdirAll(filepath.Join(pkg, "usr/share/doc/hello-fetch"), 0o755)
+	control := "Package: hello-fetch\nVersion: " + version + "\nArchitecture: all\nMaintainer: Nobody <nobody@example.com>\nDescription: a package for the proxy's tests\n"
+	os.WriteFile(filepath.Join(pkg, "DEBIAN/control"), []byte(control), 0o644)
+	os.WriteFile(filepath.Join(pkg, "usr/share/doc/hello-fetch/README"), []byte("hello "+version+"\n"), 0o644)
+	os.MkdirAll(filepath.Join(repo, "pool"), 0o755)
+	run(t, repo, nil, "dpkg-deb", "--root-owner-group", "--build", pkg, filepath.Join(repo, "pool", "hello-fetch_"+version+"_all.deb"))
+
+	bin := filepath.Join(repo, "dists/stable/main/binary-amd64")
+	os.MkdirAll(bin, 0o755)
+	packages := run(t, repo, nil, "apt-ftparchive", "packages", "pool")
+	os.WriteFile(filepath.Join(bin, "Packages"), []byte(packages), 0o644)
+	release := run(t, repo, nil, "apt-ftparchive",
+		"-o", "APT::FTPArchive::Release::Suite=stable", "-o", "APT::FTPArchive::Release::Codename=stable",
+		"-o", "APT::FTPArchive::Release::Architectures=amd64", "-o", "APT::FTPArchive::Release::Components=main",
+		"release", "dists/stable")
+	os.WriteFile(filepath.Join(repo, "dists/stable/Release"), []byte(release), 0o644)
+	for _, f := range []string{"dists/stable/Release", "dists/stable/main/binary-amd64/Packages"} {
+		// Each publication has its own Last-Modified, as on a real mirror.
+		os.Chtimes(filepath.Join(repo, f), at, at)
+	}
+}
+
+func TestAptGetThroughCache(t *testing.T) {
+	need(t, "apt-get", "apt-cache", "dpkg-deb", "apt-ftparchive")
+	repo := t.TempDir()
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	publishDeb(t, repo, "1.0", start)
+	fx := newCache(t, fileOrigin(t, repo).URL)
+
+	root := t.TempDir()
+	for _, d := range []string{"lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "status"), nil, 0o644)
+	os.WriteFile(filepath.Join(root, "etc/sources.list"), []byte("deb [trusted=yes] "+fx.front.URL+"/ stable main\n"), 0o644)
+	opts := []string{
+		"-o", "Dir::Etc=" + filepath.Join(root, "etc"),
+		"-o", "Dir::State::Lists=" + filepath.Join(root, "lists"),
+		"-o", "Dir::State::status=" + filepath.Join(root, "status"),
+		"-o", "Dir::Cache=" + filepath.Join(root, "cache"),
+		"-o", "Debug::NoLocking=1", "-o", "APT::Architecture=amd64", "-o", "APT::Architectures=amd64",
+		"-o", "Acquire::Languages=none", "-o", "Acquire::PDiffs=false", "-o", "Acquire::http::Proxy=DIRECT",
+	}
+	if os.Geteuid() == 0 {
+		opts = append(opts, "-o", "APT::Sandbox::User=root")
+	}
+	candidate := func() string {
+		run(t, root, nil, "apt-get", append(opts, "update")...)
+		out := run(t, root, nil, "apt-cache", append(opts, "policy", "hello-fetch")...)
+		for line := range strings.SplitSeq(out, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate: "); ok {
+				return v
+			}
+		}
+		t.Fatalf("apt-cache policy says no candidate:\n%s", out)
+		return ""
+	}
+	if got := candidate(); got != "1.0" {
+		t.Fatalf("first update: candidate %s; want 1.0", got)
+	}
+	if got := candidate(); got != "1.0" {
+		t.Fatalf("second update: candidate %s; want 1.0", got)
+	}
+	publishDeb(t, repo, "1.1", start.Add(time.Minute))
+	if got := candidate(); got != "1.1" {
+		t.Errorf("update after 1.1 was published: candidate %s; want 1.1", got)
+	}
+}
+
+func TestGoListThroughCache(t *testing.T) {
+	need(t, "go")
+	up := newOrigin(t)
+	up.set("/example.com/mod/@v/list", originFile{data: []byte("v1.0.0\n")})
+	for _, v := range []string{"v1.0.0", "v1.1.0"} {
+		// For the retractions that go list reads from the latest version.
+		up.set("/example.com/mod/@v/"+v+".info", originFile{data: []byte(`{"Version":"` + v + `","Time":"2026-01-02T03:04:05Z"}`)})
+		up.set("/example.com/mod/@v/"+v+".mod", originFile{data: []byte("module example.com/mod\n")})
+	}
+	fx := newCache(t, up.URL)
+	env := []string{"GOPROXY=" + fx.front.URL, "GOSUMDB=off", "GONOSUMDB=", "GOPRIVATE=", "GOFLAGS=", "GO111MODULE=on",
+		"GOTOOLCHAIN=local", "GOMODCACHE=" + t.TempDir()}
+	dir := t.TempDir()
+	list := func() string {
+		return strings.TrimSpace(run(t, dir, env, "go", "list", "-m", "-versions", "example.com/mod"))
+	}
+	if got := list(); got != "example.com/mod v1.0.0" {
+		t.Fatalf("go list -m -versions: got %q; want %q", got, "example.com/mod v1.0.0")
+	}
+	up.set("/example.com/mod/@v/list", originFile{data: []byte("v1.0.0\nv1.1.0\n")})
+	if got := list(); got != "example.com/mod v1.0.0 v1.1.0" {
+		t.Errorf("go list -m -versions after v1.1.0: got %q; want %q", got, "example.com/mod v1.0.0 v1.1.0")
+	}
+}
+
+func TestPipDownloadThroughCache(t *testing.T) {
+	need(t, "python3")
+	if err := exec.Command("python3", "-m", "pip", "--version").Run(); err != nil {
+		t.Skip("pip is not installed (apt-get install python3-pip)")
+	}
+	repo := t.TempDir()
+	os.MkdirAll(filepath.Join(repo, "simple/pkg"), 0o755)
+	wheel := buildWheel(t, "pkg", "1.0")
+	os.WriteFile(filepath.Join(repo, "simple/pkg/pkg-1.0-py3-none-any.whl"), wheel, 0o644)
+	// http.FileServer answers /simple/pkg with a redirect to /simple/pkg/,
+	// and that with a listing whose links are relative.
+	fx := newCache(t, fileOrigin(t, repo).URL)
+	out := t.TempDir()
+	run(t, out, []string{"PIP_CONFIG_FILE=/dev/null"}, "python3", "-m", "pip", "download", "--no-deps", "--no-index",
+		"--no-cache-dir", "--disable-pip-version-check", "--find-links", fx.front.URL+"/simple/pkg", "-d", out, "pkg==1.0")
+	got, err := os.ReadFile(filepath.Join(out, "pkg-1.0-py3-none-any.whl"))
+	if err != nil || !bytes.Equal(got, wheel) {
+		t.Errorf("pip download: got %d bytes, %v; want the %d bytes of the wheel", len(got), err, len(wheel))
+	}
+}
+
+// buildWheel returns a pure-Python wheel of name at version.
+func buildWheel(t *testing.T, name, version string) []byte {
+	var b bytes.Buffer
+	z := zip.NewWriter(&b)
+	info := name + "-" + version + ".dist-info/"
+	for _, f := range []struct{ name, body string }{
+		{name + "/__init__.py", ""},
+		{info + "METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		{info + "WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		{info + "RECORD", ""},
+	} {
+		w, err := z.Create(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(f.body))
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}

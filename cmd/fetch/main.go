@@ -100,7 +100,8 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
   -q              quiet: no progress and no summary, only failures
   -no-continue    start every download from zero and keep no partial file
   -max-manifest N refuse a manifest larger than N bytes; its lines are
-                  checked as it arrives (default 268435456: 256 MiB)
+                  checked as it arrives (default 33554432: 32 MiB, about
+                  400,000 files)
 
 Servers (these flags apply to fetch sync and fetch proxy too):
   -cacert FILE    trust the CA certificates of the PEM file FILE, as well as
@@ -207,9 +208,9 @@ type config struct {
 	netConfig
 }
 
-// defaultMaxManifest is the default of -max-manifest: room for millions of
-// files.
-const defaultMaxManifest = 256 << 20
+// defaultMaxManifest is the default of -max-manifest: room for about
+// 400,000 files, and checked in well under a second when it never ends.
+const defaultMaxManifest = 32 << 20
 
 // flags returns a FlagSet for cfg. The download subcommand (get) also has
 // -o, -i and -base.

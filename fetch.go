@@ -18,7 +18,13 @@
 // ([Request.Writer]), or to both. A file is written to a temporary file beside
 // Path and renamed over it only after every check passed, so a file at Path
 // is always complete and verified, and a good file already there survives a
-// failed download.
+// failed download. With [Options.KeepPartial] the bytes of a failed or
+// cancelled download stay in a partial file beside Path, under a guard, for
+// a later request (also of a later process) to resume. With [Request.Root],
+// every file the request makes is made through that [os.Root], so that no
+// symbolic link can lead a write outside it. With [Request.CheckExisting], a
+// file already at Path that has the expected size and digests is kept, and
+// nothing is downloaded.
 //
 // A new scheme is a [Protocol] in [Options.Protocols]; mirrors are a
 // [Resolver] in [Options.Resolver]. Package
@@ -63,8 +69,9 @@
 // Cancelling the context given to Fetch or FetchAll stops every transfer at
 // once: connections in use are closed (an FTP control connection that was
 // mid-transfer is closed, never returned to its pool), temporary files are
-// removed, no goroutine is left behind, and the error matches
-// [context.Canceled] (or [context.DeadlineExceeded]).
+// removed (partial files kept, with [Options.KeepPartial]; never at Path),
+// no goroutine is left behind, and the error matches [context.Canceled] (or
+// [context.DeadlineExceeded]).
 package fetch
 
 import (
@@ -183,7 +190,10 @@ type Options struct {
 
 	// MirrorCooldown is how long a host that failed stays at the end of the
 	// list of URLs to try, for every request of the Fetcher. 0 means
-	// DefaultMirrorCooldown; negative turns reordering off.
+	// DefaultMirrorCooldown; negative turns reordering off. So the same
+	// request may be tried in another order on a Fetcher that saw failures
+	// before: its Result.Attempts, Result.URL and the order of the errors
+	// joined in Result.Err depend on what the Fetcher did earlier.
 	MirrorCooldown time.Duration
 
 	// Segments is the most connections that one download to a file may
@@ -224,7 +234,7 @@ type Options struct {
 	// [PartialPath], held with an flock while a download writes to it,
 	// with a guard file beside it (its name + ".guard") that records the
 	// URL they came from, that response's validator (a strong ETag, else
-	// Last-Modified) and the expected Size and Digests. A later request
+	// Last-Modified) and the expected [Request.Size] and [Request.Digests]. A later request
 	// resumes them only when it expects the same Size and Digests, and
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an
@@ -277,12 +287,13 @@ type Request struct {
 	// every check passed, and removed otherwise.
 	Path string
 	// Root, if set, confines every file the request makes: Path is then a
-	// local path relative to Root (filepath.IsLocal), and the folders,
+	// local path relative to Root ([filepath.IsLocal]), and the folders,
 	// the temporary file, the rename over Path and any removal go through
 	// Root, so that a symbolic link (even one put in place while the
 	// transfer runs) cannot lead a write outside it: such a write fails,
-	// and the request with it. The caller opens Root and closes it after
-	// the request is done. Nil means that Path is a plain path.
+	// and the request with it. [Request.CheckExisting] reads through Root
+	// too. The caller opens Root and closes it after the request is done.
+	// Nil means that Path is a plain path.
 	Root *os.Root
 	// Writer receives the bytes as they arrive, nothing on disk. Path and
 	// Writer may both be set, to stream and keep. With neither, the bytes

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,26 +21,25 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/google/go-cmp/cmp"
 )
 
 // files is a set of generated files served by fileServer, by path.
 type files map[string][]byte
 
+// genFiles returns n files of size pseudo-random bytes, file i made by
+// blob with seed i.
 func genFiles(n, size int) files {
 	fs := make(files, n)
 	for i := range n {
-		b := make([]byte, size)
-		r := rand.New(rand.NewPCG(uint64(i), uint64(size)))
-		for j := range b {
-			b[j] = byte(r.Uint32())
-		}
-		fs[fmt.Sprintf("/f/%05d", i)] = b
+		fs[fmt.Sprintf("/f/%05d", i)] = blob(size, uint64(i))
 	}
 	return fs
 }
 
-func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+// sha256Hex returns the hex sha256 digest of b.
+func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
 
 // server is an httptest server that counts what clients did to it.
 type server struct {

@@ -55,34 +55,38 @@ func (s *sink) resumable(g guard) bool {
 	return g.URL != "" && g.Size == s.size && maps.Equal(g.Digests, s.want) && (g.Validator != "" || len(s.want) > 0)
 }
 
-// openPartial opens the partial file of Path, making it and Path's
-// folders as needed, and locks it. When its bytes may be resumed it reads
-// them back once into the hashes and returns their guard; otherwise it
-// empties it. When another live download holds the partial file, the sink
-// does without: it writes to a temporary file of its own, made by its
-// first write, and keeps nothing.
+// openPartial opens the partial file of Path, if there is one, and locks
+// it. When its bytes may be resumed it reads them back once into the
+// hashes and returns their guard; otherwise it empties it. When another
+// live download holds the partial file, the sink does without: it writes
+// to a temporary file of its own, made by its first write, and keeps
+// nothing. With no partial file (or none that can be opened: the first
+// write says why) the first write makes it.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	name := PartialPath(s.path)
-	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
-	if errors.Is(err, fs.ErrNotExist) {
-		if dir := filepath.Dir(s.path); dir != "." {
-			if err := s.place.mkdirAll(dir, 0o755); err != nil {
-				return nil, &sinkError{err}
-			}
-		}
-		f, err = s.openLocked(name, os.O_RDWR|os.O_CREATE)
-	}
+	f, err := s.openLocked(name, os.O_RDWR)
 	if errors.Is(err, errLocked) {
 		s.keep = false
-		return nil, nil
 	}
 	if err != nil {
-		return nil, &sinkError{err}
+		return nil, nil
 	}
 	s.tmp, s.tmpName = f, name
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
+		// A new partial file (or an empty one): nothing to read back or
+		// to empty. A guard left beside it is overwritten or removed
+		// before any byte is kept under it.
+		return nil, nil
+	}
 	g, err := s.readGuard()
 	if err == nil && s.resumable(g) {
 		if err := s.readBack(ctx); err != nil {
+			// Cut short (a cancel): the partial file stays as it was.
+			if fi, serr := f.Stat(); serr == nil {
+				s.kept = fi.Size()
+			}
+			f.Close()
+			s.tmp, s.keep, s.written = nil, false, 0
 			return nil, err
 		}
 		if s.written > 0 && (s.size < 0 || s.written <= s.size) {
@@ -118,7 +122,7 @@ func (s *sink) readBack(ctx context.Context) error {
 	}
 }
 
-func (s *sink) guardName() string { return s.tmpName + guardSuffix }
+func (s *sink) guardName() string { return PartialPath(s.path) + guardSuffix }
 
 func (s *sink) readGuard() (guard, error) {
 	var g guard
@@ -136,6 +140,14 @@ func (s *sink) readGuard() (guard, error) {
 // no expected digest) are not kept.
 func (s *sink) writeGuard(g guard) error {
 	s.guarded = false
+	if s.tmp == nil {
+		if err := s.create(); err != nil {
+			return &sinkError{err}
+		}
+	}
+	if !s.keep {
+		return nil // another live download holds the partial file
+	}
 	if !s.resumable(g) {
 		s.place.remove(s.guardName())
 		return nil

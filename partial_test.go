@@ -264,3 +264,36 @@ func TestRemoveLeftoversOf(t *testing.T) {
 	}
 	onlyFiles(t, dir, ".other.3k9az.part", ".other.part", filepath.Base(liveName), "x")
 }
+
+func TestKeepPartialNotFound(t *testing.T) {
+	s := newServer(t, plainHTTP, http.NotFoundHandler())
+	dir := t.TempDir()
+	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), fetch.Request{
+		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: sha256Of(nil),
+	})
+	if !errors.Is(err, fetch.ErrNotFound) || res.Partial != 0 {
+		t.Errorf("got %v, %d bytes kept; want ErrNotFound and none", err, res.Partial)
+	}
+	onlyFiles(t, dir) // not even a folder
+}
+
+func TestKeepPartialCancelledReadingBack(t *testing.T) {
+	v := &versioned{}
+	v.set(blob(300000, 6), 100000)
+	s := newServer(t, plainHTTP, v)
+	dir := t.TempDir()
+	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")}
+	f := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1})
+	if res, _ := f.Fetch(testContext(t), req); res.Partial != 100000 {
+		t.Fatalf("%d bytes kept; want 100000", res.Partial)
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	cancel()
+	res, err := f.Fetch(ctx, req)
+	if !errors.Is(err, context.Canceled) || res.Partial != 100000 {
+		t.Errorf("got %v, %d bytes kept; want context.Canceled and the 100000 bytes still kept", err, res.Partial)
+	}
+	if fi, err := os.Stat(fetch.PartialPath(req.Path)); err != nil || fi.Size() != 100000 {
+		t.Errorf("partial file: %v; want its 100000 bytes", err)
+	}
+}

@@ -3,8 +3,6 @@ package fetch_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // origin is a test server whose handler is a script: it is told the
@@ -160,20 +159,10 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 }
 
 // blob returns n pseudo-random bytes, the same for the same seed.
-func blob(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func blob(n int, seed uint64) []byte { return fetchtest.Blob(n, seed) }
 
 // sha256Of returns the Request.Digests that b satisfies.
-func sha256Of(b []byte) map[string]string {
-	s := sha256.Sum256(b)
-	return map[string]string{"sha256": hex.EncodeToString(s[:])}
-}
+func sha256Of(b []byte) map[string]string { return fetchtest.Digests(b) }
 
 // quickFetcher returns a Fetcher with tiny backoffs (unless opts sets them)
 // that trusts the TLS origins given, closed at the end of the test.

@@ -161,15 +161,33 @@ func (s *sink) hashed(p []byte) {
 }
 
 // create makes the temporary file beside Path, and Path's directories
-// when the first try finds them missing.
+// when the first try finds them missing. A sink that keeps its bytes
+// makes the partial file of Path, empty, unless another live download
+// holds it: then it does without, and makes a temporary file of its own.
 func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
-	f, name, err := s.createTemp(dir, base)
+	open := func() (*os.File, string, error) {
+		if s.keep {
+			name := PartialPath(s.path)
+			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
+			if err == nil {
+				if err = f.Truncate(0); err != nil {
+					f.Close()
+				}
+			}
+			if !errors.Is(err, errLocked) {
+				return f, name, err
+			}
+			s.keep = false
+		}
+		return s.createTemp(dir, base)
+	}
+	f, name, err := open()
 	if errors.Is(err, fs.ErrNotExist) && dir != "" {
 		if err := s.place.mkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		f, name, err = s.createTemp(dir, base)
+		f, name, err = open()
 	}
 	if err != nil {
 		return err
@@ -184,7 +202,7 @@ func (s *sink) create() error {
 func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	for {
 		name := filepath.Join(dir, partialName(base, strconv.FormatUint(rand.Uint64(), 36)))
-		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noPoll)
+		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
 		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, errLocked) {
 			return f, name, err
 		}

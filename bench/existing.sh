@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Measures a second run over files already in place: 10,000 files of 4 KiB
+# (N, SIZE) downloaded from nginx by the fetch command with -j 16, then the
+# same command again, which checks every file (Request.CheckExisting: size
+# and sha256, read once, in the transfer slots) and downloads nothing, side
+# by side with `sha256sum -c` over the same files. Prints a Markdown table
+# of medians over ROUNDS rounds (default 5): wall time and CPU (user+sys).
+#
+#   bench/existing.sh
+#   N=1000 ROUNDS=1 bench/existing.sh    # a smoke run
+#
+# All traffic stays on 127.0.0.1; the work directory under /var/tmp is
+# removed at the end (KEEP=1 keeps it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+N=${N:-10000} SIZE=${SIZE:-4096} ROUNDS=${ROUNDS:-5} JOBS=16
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/time ] || missing+=(time)
+install_missing "${missing[@]}"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+WORK=$(mktemp -d /var/tmp/fetch-existing.XXXXXX)
+NGINX_PID=
+cleanup() {
+	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+		kill "$NGINX_PID"
+		while kill -0 "$NGINX_PID" 2>/dev/null; do sleep 0.1; done
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+chmod 755 "$WORK" # nginx's workers read the data
+mkdir -p "$WORK"/{bin,data,nginx/tmp}
+
+log "building"
+go build -o "$WORK/bin/" ./bench/gen ./cmd/fetch
+log "generating $N files of $SIZE bytes"
+"$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$N" -size "$SIZE" >"$WORK/manifest"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1)
+BASE=http://127.0.0.1:$PORT
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+	default_type application/octet-stream;
+	client_body_temp_path $WORK/nginx/tmp/body;
+	proxy_temp_path $WORK/nginx/tmp/proxy;
+	fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+	uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+	scgi_temp_path $WORK/nginx/tmp/scgi;
+	sendfile on;
+	keepalive_requests 10000000;
+	keepalive_timeout 300s;
+	access_log off;
+	server {
+		listen 127.0.0.1:$PORT;
+		root $WORK/data;
+		location = /status { stub_status; }
+	}
+}
+CONF
+"$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+NGINX_PID=$!
+for _ in $(seq 100); do curl -fso /dev/null "$BASE/status" && break; sleep 0.1; done
+curl -fso /dev/null "$BASE/status"
+
+awk -v base="$BASE" '{ print base "/" $1 " out=" $1 " sha256=" $2 " size=" $3 }' "$WORK/manifest" >"$WORK/list"
+awk '{ print $2 "  " $1 }' "$WORK/manifest" >"$WORK/sha256"
+
+# run NAME COMMAND: runs COMMAND, appends "NAME wall cpu" to the results.
+run() {
+	local name=$1
+	shift
+	/usr/bin/time -f '%e %U %S' -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 || {
+		log "FAILED: $*"
+		cat "$WORK/out.log" >&2
+		exit 1
+	}
+	read -r wall user sys <"$WORK/time"
+	printf '%s %s %s\n' "$name" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" >>"$WORK/results"
+	log "$name: wall $wall s, cpu $(tail -n1 "$WORK/results" | awk '{ print $NF }') s"
+}
+
+FETCH=("$WORK/bin/fetch" -j "$JOBS" -per-host "$JOBS" -i "$WORK/list" -o "$WORK/out")
+: >"$WORK/results"
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$WORK/out"
+	sync
+	run "first pass (downloads)" "${FETCH[@]}"
+	grep -q "$N done, 0 skipped, 0 failed" "$WORK/out.log" || { log "first pass: $(tail -n1 "$WORK/out.log")"; exit 1; }
+	run "second pass (CheckExisting)" "${FETCH[@]}"
+	grep -q "0 done, $N skipped, 0 failed" "$WORK/out.log" || { log "second pass: $(tail -n1 "$WORK/out.log")"; exit 1; }
+	run "sha256sum -c" sh -c "cd '$WORK/out' && sha256sum -c --quiet '$WORK/sha256'"
+done
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo "$N files of $SIZE bytes, -j $JOBS, medians of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end):"
+echo
+echo "| run | wall (s) | CPU user+sys (s) |"
+echo "| --- | ---: | ---: |"
+for name in "first pass (downloads)" "second pass (CheckExisting)" "sha256sum -c"; do
+	w=$(grep -F "$name " "$WORK/results" | awk '{ print $(NF-1) }' | median)
+	c=$(grep -F "$name " "$WORK/results" | awk '{ print $NF }' | median)
+	echo "| $name | $w | $c |"
+done

@@ -44,7 +44,10 @@ DIR, those of the files it put in place.
 
 File names come from the last segment of the URL's path. An existing file of
 the same name is replaced, except when the list gives its digest and the file
-already has it: then it is skipped. URLs may be http, https, ftp, ftps, and
+already has it: then it is skipped. Two URLs (or lines of a LIST file) that
+would write the same file are refused before any download, naming both, with
+exit status 2; a line of standard input that would write the file of an
+earlier one fails. URLs may be http, https, ftp, ftps, and
 file (any local file you can read).
 
 LIST has one file a line:

@@ -517,3 +517,31 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("version: %q; want the module's version %q and Go's %q", res.stdout, fetch.Version(), runtime.Version())
 	}
 }
+
+// TestSameOutputRefused checks that two downloads that would write one
+// file are refused before any starts, naming both.
+func TestSameOutputRefused(t *testing.T) {
+	r := newRepo(t, map[string][]byte{"a/x.html": []byte("a"), "b/x.html": []byte("b"), "c.txt": []byte("c")})
+	out := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "-o", out, r.url("a/x.html"), r.url("b/x.html"))
+	if res.code != exitUsage || !strings.Contains(res.stderr, r.url("a/x.html")+" and "+r.url("b/x.html")+" would both write x.html") {
+		t.Errorf("operands: exit %d, stderr %q; want %d, naming both", res.code, res.stderr, exitUsage)
+	}
+
+	list := filepath.Join(t.TempDir(), "list")
+	os.WriteFile(list, []byte(r.url("c.txt")+"\n# same file\n"+r.url("a/x.html")+" out=c.txt\n"), 0o644)
+	res = fetchRun(t, t.Context(), "", "-o", out, "-i", list)
+	if res.code != exitUsage || !strings.Contains(res.stderr, list+":1 and "+list+":3 would both write c.txt") {
+		t.Errorf("list: exit %d, stderr %q; want %d, naming both lines", res.code, res.stderr, exitUsage)
+	}
+	if n := r.fileHits(); n != 0 {
+		t.Errorf("%d requests; want none", n)
+	}
+
+	// Standard input is read as it comes: the second line fails.
+	res = fetchRun(t, t.Context(), r.url("c.txt")+"\n"+r.url("a/x.html")+" out=c.txt\n", "-o", out, "-i", "-")
+	if res.code != 1 || !strings.Contains(res.stderr, "stdin:1 and stdin:2 would both write c.txt") || !strings.Contains(res.stderr, "1 done") {
+		t.Errorf("stdin: exit %d, stderr %q; want 1, the first done, the second refused", res.code, res.stderr)
+	}
+	checkFiles(t, out, map[string][]byte{"c.txt": []byte("c")})
+}

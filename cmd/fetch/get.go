@@ -19,6 +19,10 @@ import (
 func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg config
 	urls, err := cfg.parse(cfg.flags(true), args)
+	if err == nil && cfg.version {
+		printVersion(stdout)
+		return exitOK
+	}
 	if err == nil && len(urls) == 0 && cfg.list == "" {
 		err = errors.New("no URL to fetch")
 	}

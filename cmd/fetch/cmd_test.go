@@ -474,7 +474,8 @@ func TestSyncInterrupt(t *testing.T) {
 				cmd.Wait()
 				close(exited)
 			}()
-			// Wait until the stalled files are being written.
+			// Wait until the stalled files are being written: each of
+			// them, not any others that are in flight.
 			written := func() bool {
 				if tt.noKeep {
 					return len(partials(t, dir)) > 0

@@ -25,6 +25,7 @@ type download struct {
 	home      string // hostKey of the request's URL: where its credentials may go
 	attempts  int
 	responded bool   // OnResponse was called
+	unsplit   bool   // a segmented attempt met a range it did not ask for: one connection from now on
 	validator string // ETag or Last-Modified of the response the written bytes came from
 	source    string // the URL that validator belongs to, redacted
 	adopted   bool   // the sink holds bytes kept by an earlier download

@@ -25,6 +25,10 @@ const maxShownErrors = 20
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg config
 	operands, err := cfg.parse(cfg.flags(false), args)
+	if err == nil && cfg.version {
+		printVersion(stdout)
+		return exitOK
+	}
 	if err == nil && len(operands) != 2 {
 		err = fmt.Errorf("sync: want MANIFEST and DIR, got %d operands", len(operands))
 	}
@@ -37,7 +41,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name, err = fileName(manifest)
 	}
 	if err != nil {
-		return usageError(stdout, stderr, err)
+		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
 	cfg.loginURL(manifest)
 	dir := operands[1]
@@ -88,12 +92,22 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !cfg.noResume {
 		check.paths, check.hashed = map[string]bool{}, map[string]bool{}
 	}
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp), Header: cfg.header.Clone()})
+	sniff := &manifestSniff{}
+	_, err = f.Fetch(runCtx, fetch.Request{
+		URL: manifest.String(), Mirrors: s.mirrorsOf(name), Header: cfg.header.Clone(),
+		Writer:     io.MultiWriter(sniff, check, tmp),
+		OnResponse: func(resp fetch.Response) error { sniff.url = resp.URL; return nil },
+	})
 	if err == nil {
 		err = check.finish()
 	}
 	if err != nil {
-		if runCtx.Err() == nil {
+		var html *notManifestError
+		switch {
+		case runCtx.Err() != nil:
+		case errors.As(err, &html):
+			rep.fail(html.url, html)
+		default:
 			rep.fail(manifest.Redacted(), err)
 		}
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
@@ -308,4 +322,53 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// manifestSniff refuses a manifest that starts as an HTML page does: the
+// listing of a folder, often what a URL without its PULP_MANIFEST leads
+// to.
+type manifestSniff struct {
+	url     string // of the response, set by OnResponse
+	checked bool
+}
+
+func (m *manifestSniff) Write(p []byte) (int, error) {
+	if !m.checked {
+		head := bytes.TrimLeft(bytes.TrimPrefix(p, []byte("\ufeff")), " \t\r\n")
+		if len(head) == 0 {
+			return len(p), nil
+		}
+		m.checked = true
+		if head[0] == '<' {
+			return 0, &notManifestError{url: m.url}
+		}
+	}
+	return len(p), nil
+}
+
+// notManifestError reports that the manifest at url is an HTML page.
+type notManifestError struct{ url string }
+
+func (e *notManifestError) Error() string {
+	return fmt.Sprintf("not a manifest but an HTML page; did you mean %s?", manifestGuess(e.url))
+}
+
+// manifestGuess returns the URL of the PULP_MANIFEST that the URL of a
+// page, such as a folder's listing, probably meant.
+func manifestGuess(page string) string {
+	u, err := url.Parse(page)
+	if err != nil {
+		return page
+	}
+	u.RawQuery, u.Fragment = "", ""
+	switch last := path.Base(u.Path); {
+	case strings.HasSuffix(u.Path, "/"):
+	case strings.Contains(last, "."): // index.html
+		u.Path = path.Dir(u.Path) + "/"
+	default:
+		u.Path += "/"
+	}
+	u.Path += "PULP_MANIFEST"
+	u.RawPath = ""
+	return u.Redacted()
 }

@@ -25,6 +25,7 @@ type download struct {
 	home      string // hostKey of the request's URL: where its credentials may go
 	attempts  int
 	responded bool   // OnResponse was called
+	unsplit   bool   // a segmented attempt met a range it did not ask for: one connection from now on
 	validator string // ETag or Last-Modified of the response the written bytes came from
 	source    string // the URL that validator belongs to, redacted
 	adopted   bool   // the sink holds bytes kept by an earlier download
@@ -63,7 +64,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	if s.keep {
 		g, err := s.openPartial(ctx)
 		if err != nil {
-			res.Err = fmt.Errorf("%s: %w", res.URL, err)
+			res.Err, res.Partial = fmt.Errorf("%s: %w", res.URL, err), s.kept
 			return res
 		}
 		if g != nil {

@@ -22,7 +22,9 @@
 // cancelled download stay in a partial file beside Path, under a guard, for
 // a later request (also of a later process) to resume. With [Request.Root],
 // every file the request makes is made through that [os.Root], so that no
-// symbolic link can lead a write outside it.
+// symbolic link can lead a write outside it. With [Request.CheckExisting], a
+// file already at Path that has the expected size and digests is kept, and
+// nothing is downloaded.
 //
 // A new scheme is a [Protocol] in [Options.Protocols]; mirrors are a
 // [Resolver] in [Options.Resolver]. Package
@@ -188,7 +190,10 @@ type Options struct {
 
 	// MirrorCooldown is how long a host that failed stays at the end of the
 	// list of URLs to try, for every request of the Fetcher. 0 means
-	// DefaultMirrorCooldown; negative turns reordering off.
+	// DefaultMirrorCooldown; negative turns reordering off. So the same
+	// request may be tried in another order on a Fetcher that saw failures
+	// before: its Result.Attempts, Result.URL and the order of the errors
+	// joined in Result.Err depend on what the Fetcher did earlier.
 	MirrorCooldown time.Duration
 
 	// Segments is the most connections that one download to a file may
@@ -229,7 +234,7 @@ type Options struct {
 	// [PartialPath], held with an flock while a download writes to it,
 	// with a guard file beside it (its name + ".guard") that records the
 	// URL they came from, that response's validator (a strong ETag, else
-	// Last-Modified) and the expected Size and Digests. A later request
+	// Last-Modified) and the expected [Request.Size] and [Request.Digests]. A later request
 	// resumes them only when it expects the same Size and Digests, and
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an

@@ -27,24 +27,24 @@ func (g *gauge) leave() { g.now.Add(-1) }
 
 // TestFetchAllNoHeadOfLineBlocking sends 30 requests to host A, then 30 to
 // host B, through NewLimiter(10, 6). Every request is held at its server
-// until B has 4 requests in flight at once: requests to B must start while A
-// is at its cap of 6, with the remaining 4 transfer slots.
+// until A has 6 requests in flight and B 4 at once: requests to B must
+// start while A is at its cap, with the remaining 4 transfer slots.
 func TestFetchAllNoHeadOfLineBlocking(t *testing.T) {
 	var a, b, all gauge
-	bBusy := make(chan struct{})
+	busy := make(chan struct{})
 	var once sync.Once
 	var timedOut atomic.Bool
-	hold := func(g *gauge, isB bool) http.Handler {
+	hold := func(g *gauge) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.enter()
 			all.enter()
 			defer g.leave()
 			defer all.leave()
-			if isB && g.now.Load() >= 4 {
-				once.Do(func() { close(bBusy) })
+			if a.now.Load() >= 6 && b.now.Load() >= 4 {
+				once.Do(func() { close(busy) })
 			}
 			select {
-			case <-bBusy:
+			case <-busy:
 			case <-time.After(10 * time.Second): // a failure, not a wait
 				timedOut.Store(true)
 			case <-r.Context().Done():
@@ -53,8 +53,8 @@ func TestFetchAllNoHeadOfLineBlocking(t *testing.T) {
 			w.Write([]byte("ok"))
 		})
 	}
-	sa := newServer(t, plainHTTP, hold(&a, false))
-	sb := newServer(t, plainHTTP, hold(&b, true))
+	sa := newServer(t, plainHTTP, hold(&a))
+	sb := newServer(t, plainHTTP, hold(&b))
 	f := newFetcher(t, nil, fetch.Options{Limiter: fetch.NewLimiter(10, 6)})
 
 	reqs := make(chan fetch.Request)

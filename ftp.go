@@ -140,7 +140,7 @@ func (p *FTPPool) Open(ctx context.Context, req *OpenRequest) (*Response, io.Rea
 		return nil, nil, err
 	}
 	for {
-		c, reused, err := p.get(ctx, key, u.Hostname())
+		c, reused, err := p.get(ctx, key, u.Hostname(), req.Alive)
 		if err != nil {
 			return nil, nil, ftpError(ctx, u, err)
 		}

@@ -46,6 +46,9 @@ type goftpd struct {
 	// delay, if set, pauses the transfer of a file half-way for the time
 	// it returns.
 	delay func(path string) time.Duration
+	// passive, if set, returns the port to announce for a passive data
+	// connection that goftpd listens for on port: a proxy in front of it.
+	passive func(port string) string
 
 	mu      sync.Mutex
 	files   map[string][]byte // by absolute path
@@ -59,7 +62,12 @@ type goftpd struct {
 // delay, if not nil, becomes goftpd.delay.
 func startGoftpd(t testing.TB, files map[string][]byte, delay func(path string) time.Duration) *goftpd {
 	t.Helper()
-	d := &goftpd{files: files, delay: delay}
+	return (&goftpd{files: files, delay: delay}).start(t)
+}
+
+// start serves d.files until the end of the test.
+func (d *goftpd) start(t testing.TB) *goftpd {
+	t.Helper()
 	srv, err := ftpserver.NewServer(d.options())
 	if err != nil {
 		t.Fatal(err)
@@ -170,11 +178,18 @@ type ftpdConn struct {
 }
 
 func (c *ftpdConn) Write(p []byte) (int, error) {
-	if _, rest, ok := bytes.Cut(p, []byte("(|||")); ok {
-		if port, _, ok := bytes.Cut(rest, []byte("|)")); ok {
+	if head, rest, ok := bytes.Cut(p, []byte("(|||")); ok {
+		if port, tail, ok := bytes.Cut(rest, []byte("|)")); ok {
 			c.mu.Lock()
 			c.pending = string(port)
 			c.mu.Unlock()
+			if c.d.passive != nil {
+				announced := fmt.Sprintf("%s(|||%s|)%s", head, c.d.passive(string(port)), tail)
+				if _, err := io.WriteString(c.Conn, announced); err != nil {
+					return 0, err
+				}
+				return len(p), nil
+			}
 		}
 	}
 	return c.Conn.Write(p)

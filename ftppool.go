@@ -31,8 +31,9 @@ const (
 )
 
 // get returns a logged-in connection for key bound to ctx, an idle one if
-// there is one (reused), else a new one.
-func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string) (c *ftpConn, reused bool, err error) {
+// there is one (reused), else a new one. alive, if not nil, is called
+// whenever the server says something on the control connection.
+func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string, alive func()) (c *ftpConn, reused bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -40,7 +41,7 @@ func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string) (c *ftpC
 	}
 	if c = p.takeIdle(key); c != nil {
 		p.mu.Unlock()
-		c.bind(ctx, deadlineOf(ctx))
+		c.bind(ctx, deadlineOf(ctx), alive)
 		return c, true, nil
 	}
 	var evict *ftpConn
@@ -53,7 +54,7 @@ func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string) (c *ftpC
 		evict.quit()
 		p.forget(evict)
 	}
-	c, err = p.connect(ctx, key, hostname)
+	c, err = p.connect(ctx, key, hostname, alive)
 	if err != nil {
 		p.mu.Lock()
 		p.dropOpen(key.host)
@@ -64,7 +65,7 @@ func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string) (c *ftpC
 }
 
 // connect dials and logs in a new connection for key, bound to ctx.
-func (p *FTPPool) connect(ctx context.Context, key ftpKey, hostname string) (*ftpConn, error) {
+func (p *FTPPool) connect(ctx context.Context, key ftpKey, hostname string, alive func()) (*ftpConn, error) {
 	c := &ftpConn{pool: p, key: key}
 	opts := []ftp.DialOption{ftp.DialWithDialFunc(c.dial)}
 	if key.mode != plainText {
@@ -91,7 +92,7 @@ func (p *FTPPool) connect(ctx context.Context, key ftpKey, hostname string) (*ft
 	if d := deadlineOf(ctx); !d.IsZero() && d.Before(loginBy) {
 		loginBy = d
 	}
-	c.bind(ctx, loginBy)
+	c.bind(ctx, loginBy, alive)
 	sc, err := ftp.Dial(key.host, opts...)
 	if err == nil {
 		if err = sc.Login(key.user, key.password); err != nil && loginRefused(err) {
@@ -276,16 +277,18 @@ type ftpConn struct {
 	mu       sync.Mutex
 	ctx      context.Context // of the transfer in progress, for data connections
 	deadline time.Time
+	alive    func()   // of the transfer in progress: the server said something
 	ctrl     net.Conn // the TCP connection under the control connection
 	data     net.Conn // the TCP connection under the last data connection
 	dead     bool     // closed: no connection may be made
 }
 
 // bind ties c to the transfer of ctx: its connections get the deadline and
-// are closed when ctx is done.
-func (c *ftpConn) bind(ctx context.Context, deadline time.Time) {
+// are closed when ctx is done, and each reply on the control connection
+// calls alive (when not nil).
+func (c *ftpConn) bind(ctx context.Context, deadline time.Time, alive func()) {
 	c.mu.Lock()
-	c.ctx = ctx
+	c.ctx, c.alive = ctx, alive
 	c.mu.Unlock()
 	c.setDeadline(deadline)
 	c.stop = context.AfterFunc(ctx, c.kill)
@@ -296,7 +299,7 @@ func (c *ftpConn) bind(ctx context.Context, deadline time.Time) {
 func (c *ftpConn) unbind() bool {
 	ok := c.stop()
 	c.mu.Lock()
-	c.ctx = nil
+	c.ctx, c.alive = nil, nil
 	c.mu.Unlock()
 	return ok
 }
@@ -337,6 +340,7 @@ func (c *ftpConn) dial(network, addr string) (net.Conn, error) {
 	conn.SetDeadline(c.deadline)
 	if control {
 		c.ctrl = conn
+		conn = replies{conn, c}
 	} else {
 		c.data = conn
 	}
@@ -347,6 +351,26 @@ func (c *ftpConn) dial(network, addr string) (net.Conn, error) {
 		return tls.Client(conn, c.tls), nil
 	}
 	return quietClose{tls.Client(conn, c.tls)}, nil
+}
+
+// replies is a control connection that tells its ftpConn's transfer that
+// the server is not silent whenever bytes arrive.
+type replies struct {
+	net.Conn
+	c *ftpConn
+}
+
+func (r replies) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	if n > 0 {
+		r.c.mu.Lock()
+		alive := r.c.alive
+		r.c.mu.Unlock()
+		if alive != nil {
+			alive()
+		}
+	}
+	return n, err
 }
 
 // quietClose is a TLS data connection whose Close reports no error: a

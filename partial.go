@@ -72,9 +72,21 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 		return nil, nil
 	}
 	s.tmp, s.tmpName = f, name
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
+		// A new partial file (or an empty one): nothing to read back or
+		// to empty. A guard left beside it is overwritten or removed
+		// before any byte is kept under it.
+		return nil, nil
+	}
 	g, err := s.readGuard()
 	if err == nil && s.resumable(g) {
 		if err := s.readBack(ctx); err != nil {
+			// Cut short (a cancel): the partial file stays as it was.
+			if fi, serr := f.Stat(); serr == nil {
+				s.kept = fi.Size()
+			}
+			f.Close()
+			s.tmp, s.keep, s.written = nil, false, 0
 			return nil, err
 		}
 		if s.written > 0 && (s.size < 0 || s.written <= s.size) {

@@ -276,3 +276,24 @@ func TestKeepPartialNotFound(t *testing.T) {
 	}
 	onlyFiles(t, dir) // not even a folder
 }
+
+func TestKeepPartialCancelledReadingBack(t *testing.T) {
+	v := &versioned{}
+	v.set(blob(300000, 6), 100000)
+	s := newServer(t, plainHTTP, v)
+	dir := t.TempDir()
+	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")}
+	f := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1})
+	if res, _ := f.Fetch(testContext(t), req); res.Partial != 100000 {
+		t.Fatalf("%d bytes kept; want 100000", res.Partial)
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	cancel()
+	res, err := f.Fetch(ctx, req)
+	if !errors.Is(err, context.Canceled) || res.Partial != 100000 {
+		t.Errorf("got %v, %d bytes kept; want context.Canceled and the 100000 bytes still kept", err, res.Partial)
+	}
+	if fi, err := os.Stat(fetch.PartialPath(req.Path)); err != nil || fi.Size() != 100000 {
+		t.Errorf("partial file: %v; want its 100000 bytes", err)
+	}
+}

@@ -55,7 +55,9 @@ type Result struct {
 	// Attempts counts the attempts made, over all URLs.
 	Attempts int
 	// Err is nil on success. When every URL failed it joins the last error
-	// of each URL tried, so errors.Is and errors.As find any of them.
+	// of each URL tried, so errors.Is and errors.As find any of them, in
+	// the order tried (which Options.MirrorCooldown may change from one
+	// request to the next).
 	Err error
 	// Skipped reports that [Request.CheckExisting] found the file in place:
 	// nothing was transferred, Attempts is 0, and Size and Digests are

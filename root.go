@@ -11,7 +11,10 @@ import (
 // large when root is nil. Names are relative to root, or plain paths.
 type place struct{ root *os.Root }
 
+// openFile opens name, a regular file (or none yet), kept off the network
+// poller (noPoll).
 func (p place) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	flag |= noPoll
 	if p.root != nil {
 		return p.root.OpenFile(name, flag, perm)
 	}

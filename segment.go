@@ -49,10 +49,11 @@ type segmented struct {
 // segmentable reports whether the response resp of u, about to be read,
 // may be split: a download to a file only, whose size is known and large
 // enough, from a server that accepts ranges (Accept-Ranges: bytes), with a
-// validator or an expected digest to guard the spans.
+// validator or an expected digest to guard the spans, and whose ranges did
+// not fail it before.
 func (d *download) segmentable(u *url.URL, resp *Response) bool {
 	f := d.f
-	if f.segments < 2 || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
+	if f.segments < 2 || d.unsplit || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
 		return false
 	}
 	if !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes") {
@@ -340,13 +341,19 @@ func (s *segmented) fetch(u *url.URL, sp span) (int64, error) {
 		return sp.start, fail(err)
 	}
 	defer body.Close()
-	switch {
-	case resp.Offset != sp.start, resp.Size != s.size,
-		validator != "" && validatorOf(resp.Header) != validator:
+	// A range answered from another byte, with another size or with
+	// another validator: the file changed, or the server serves no
+	// ranges after all (a range answered without a validator is guarded
+	// by If-Range alone).
+	if v := validatorOf(resp.Header); resp.Offset != sp.start || resp.Size != s.size || validator != "" && v != "" && v != validator {
 		err := fmt.Errorf("%s: the file changed or the server ignored the range: asked for bytes %d-%d of %d, got byte %d on of %d",
 			u.Redacted(), sp.start, sp.end-1, s.size, resp.Offset, resp.Size)
 		if u == s.urls[0] {
-			// The next attempt finds out whether the file changed.
+			// The next attempt, on one connection, finds out whether
+			// the file changed.
+			s.mu.Lock()
+			d.unsplit = true
+			s.mu.Unlock()
 			s.fail(err)
 		}
 		return sp.start, &TemporaryError{Err: err}

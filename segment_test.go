@@ -180,6 +180,11 @@ func TestSegmentFaults(t *testing.T) {
 			// A cut body over HTTP/1.1, a reset stream over HTTP/2;
 			// not the test's deadline.
 			wantErr: func(err error) bool { return err != nil && !errors.Is(err, context.DeadlineExceeded) }},
+		{name: "ranges ignored", doc: func(int) doc { return old }, want: old.body,
+			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
+				o.serveAll(w, old, -1)
+				return true
+			}},
 		{name: "wrong bytes", doc: func(int) doc { return wrong }, digests: true,
 			wantErr: func(err error) bool { var de *fetch.DigestError; return errors.As(err, &de) }},
 		{name: "changed between segments", want: changed.body, doc: func(n int) doc {

@@ -202,7 +202,7 @@ func (s *sink) create() error {
 func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	for {
 		name := filepath.Join(dir, partialName(base, strconv.FormatUint(rand.Uint64(), 36)))
-		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|noPoll)
+		f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
 		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, errLocked) {
 			return f, name, err
 		}

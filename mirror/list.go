@@ -50,10 +50,11 @@ type Loader interface {
 // documented default.
 type Options struct {
 	// Loader loads the list, with its limits, retries and protocols, and
-	// its Supports says which mirrors to keep. It cannot be the Fetcher
-	// that resolves through the List, which is made after the List: use
-	// another one that shares its Limiter and Client. Nil means a plain GET
-	// with Client, keeping the mirrors of http, https, ftp and ftps.
+	// its Supports says which mirrors to keep. The Fetcher that resolves
+	// through the List is made after the List, so this is another one,
+	// sharing its Limiter and Client where they should be shared. Nil
+	// means a plain GET with Client, keeping the mirrors of http, https,
+	// ftp and ftps: no second Fetcher is needed.
 	Loader Loader
 	// Client loads the list when Loader is nil; nil means
 	// http.DefaultClient.

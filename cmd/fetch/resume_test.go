@@ -206,3 +206,68 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 		t.Errorf("left behind: %v", p)
 	}
 }
+
+// TestResumeAfterKillNginx is TestGetResumeAfterKill against nginx with
+// limit_rate: its access log shows that the second run asked only for the
+// rest (206), and what it sent in all.
+func TestResumeAfterKillNginx(t *testing.T) {
+	root := t.TempDir()
+	body := content("nginx", 8<<20)
+	writeTree(t, root, map[string][]byte{"big.bin": body})
+	base, accessLog := startNginx(t, root, "", "limit_rate 4m;") // 2 s
+	for _, changed := range []bool{false, true} {
+		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
+			os.Truncate(accessLog, 0)
+			want := body
+			writeTree(t, root, map[string][]byte{"big.bin": want})
+			dir := t.TempDir()
+			path := filepath.Join(dir, "big.bin")
+			killMidway(t, path, len(body), "-o", dir, base+"/big.bin")
+			if changed {
+				want = content("changed", len(body))
+				writeTree(t, root, map[string][]byte{"big.bin": want})
+				// nginx's ETag is the modification time in seconds and
+				// the size: make the time differ.
+				later := time.Now().Add(time.Hour)
+				if err := os.Chtimes(filepath.Join(root, "big.bin"), later, later); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := fetchProc(t, "", "-o", dir, base+"/big.bin")
+			if res.code != 0 {
+				t.Fatalf("second run: exit %d; want 0", res.code)
+			}
+			checkFiles(t, dir, map[string][]byte{"big.bin": want})
+			onlyFiles(t, dir, "big.bin")
+
+			// The combined log format: "GET /big.bin HTTP/1.1" STATUS BYTES.
+			log, err := os.ReadFile(accessLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var statuses []string
+			var sent int64
+			for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+				_, after, _ := strings.Cut(line, `HTTP/1.1" `)
+				f := strings.Fields(after)
+				if len(f) < 2 {
+					t.Fatalf("access log line %q", line)
+				}
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				statuses = append(statuses, f[0])
+				sent += n
+			}
+			t.Logf("nginx: statuses %v, %d bytes sent for %d", statuses, sent, len(body))
+			switch {
+			case len(statuses) != 2:
+				t.Errorf("%d requests; want 2", len(statuses))
+			case !changed && statuses[1] != "206":
+				t.Errorf("second run got %s; want 206, the rest only", statuses[1])
+			case !changed && sent > int64(len(body))*11/10:
+				t.Errorf("nginx sent %d bytes for a %d-byte file; want at most 10%% more", sent, len(body))
+			case changed && statuses[1] != "200":
+				t.Errorf("second run, file changed, got %s; want 200, the new file whole", statuses[1])
+			}
+		})
+	}
+}

@@ -474,7 +474,8 @@ func TestSyncInterrupt(t *testing.T) {
 				cmd.Wait()
 				close(exited)
 			}()
-			// Wait until the stalled files are being written.
+			// Wait until the stalled files are being written: each of
+			// them, not any others that are in flight.
 			written := func() bool {
 				if tt.noKeep {
 					return len(partials(t, dir)) > 0
@@ -602,7 +603,7 @@ func TestUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			res := fetchRun(t, t.Context(), "", tt.args...)
-			if res.code != 2 || !strings.Contains(res.stderr, tt.want) || !strings.Contains(res.stderr, "fetch -h") {
+			if res.code != 2 || !strings.Contains(res.stderr, tt.want) || !strings.Contains(res.stderr, "-h' for usage") {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", res.code, res.stderr, tt.want)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ import (
 func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg config
 	urls, err := cfg.parse(cfg.flags(true), args)
+	if err == nil && cfg.version {
+		printVersion(stdout)
+		return exitOK
+	}
 	if err == nil && len(urls) == 0 && cfg.list == "" {
 		err = errors.New("no URL to fetch")
 	}
@@ -34,6 +39,14 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return usageError(stdout, stderr, err)
 	}
 
+	// Two downloads that would write one file are refused before any
+	// starts: which of them would stay would depend on timing.
+	claimed := claims{}
+	for _, u := range urls {
+		if err := claimed.claim(listEntry{URL: u}, redact(u)); err != nil {
+			return usageError(stdout, stderr, err)
+		}
+	}
 	var list io.Reader
 	listName := cfg.list
 	switch cfg.list {
@@ -46,6 +59,9 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return usageError(stdout, stderr, err)
 		}
 		defer f.Close()
+		if err := claimed.claimList(f, listName); err != nil {
+			return usageError(stdout, stderr, err)
+		}
 		list = f
 	}
 	root, real, err := openDir(cfg.out)
@@ -103,6 +119,14 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 				return true
 			case !ok:
 				return true
+			}
+			if cfg.list == "-" {
+				// Read as it comes: a line that writes the file of an
+				// earlier one fails.
+				if err := claimed.claim(e, where); err != nil {
+					rep.fail(where, err)
+					return true
+				}
 			}
 			return queue(where, e, send)
 		})
@@ -223,4 +247,49 @@ func sendChecked(rep *report, req fetch.Request, name string, send func(fetch.Re
 	req.CheckExisting = len(req.Digests) > 0
 	rep.request(&req, name)
 	return send(req)
+}
+
+// claims records, by name below -o DIR, where each download of a run
+// comes from: a URL, or a list's line.
+type claims map[string]string
+
+// claim records the file of e, from where, and fails if another download
+// writes it. An entry whose name cannot be found is let through: its
+// download reports that.
+func (c claims) claim(e listEntry, where string) error {
+	name := e.Out
+	if name == "" {
+		u, err := absoluteURL(e.URL)
+		if err != nil {
+			return nil
+		}
+		if name, err = fileName(u); err != nil {
+			return nil
+		}
+	}
+	key := path.Clean(name)
+	if first, ok := c[key]; ok {
+		return fmt.Errorf("%s and %s would both write %s (give one another name with out= in a list)", first, where, name)
+	}
+	c[key] = where
+	return nil
+}
+
+// claimList claims the files of every line of the list in f, named name,
+// and rewinds f.
+func (c claims) claimList(f *os.File, name string) error {
+	var cerr error
+	// A read error is reported when the list is read again.
+	lines.Scan(f, maxLine, func(n int, line string) bool {
+		e, ok, err := parseListLine(line)
+		if err == nil && ok {
+			cerr = c.claim(e, fmt.Sprintf("%s:%d", name, n))
+		}
+		return cerr == nil
+	})
+	if cerr != nil {
+		return cerr
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -85,6 +86,13 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 // unless it is a file URL.
 func absoluteURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		// "host/path" has no scheme, and "host:port/path" parses as the
+		// scheme "host", or not at all.
+		if guess, ok := withScheme(s); ok {
+			return nil, fmt.Errorf("no scheme; did you mean %s?", redact(guess))
+		}
+	}
 	if err != nil {
 		return nil, errors.Unwrap(err) // the *url.Error repeats s
 	}
@@ -95,6 +103,30 @@ func absoluteURL(s string) (*url.URL, error) {
 		return nil, errors.New("URL has no host")
 	}
 	return u, nil
+}
+
+// withScheme returns s with "http://" before it, when s looks like a URL
+// without its scheme: a host name with a dot, an IP address or localhost,
+// with a port or a path or neither.
+func withScheme(s string) (string, bool) {
+	if strings.Contains(s, "://") {
+		return "", false
+	}
+	hostPort, _, _ := strings.Cut(s, "/")
+	if _, userHost, ok := strings.Cut(hostPort, "@"); ok {
+		hostPort = userHost
+	}
+	host := hostPort
+	if h, port, err := net.SplitHostPort(hostPort); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "", false
+		}
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, " \t") || !strings.Contains(host, ".") && host != "localhost" && net.ParseIP(host) == nil {
+		return "", false
+	}
+	return "http://" + s, true
 }
 
 // isHex reports whether s is n hex digits.

@@ -15,12 +15,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/vsftpd"
 )
 
@@ -448,4 +450,98 @@ func TestFailureLines(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 and the escape sequence escaped", res.code, res.stderr)
 	}
 	checkPlain(t, res.stderr)
+}
+
+// TestSyncNotAManifest checks that a MANIFEST that is an HTML page, such
+// as the listing a folder's URL redirects to, is refused in one line with
+// a hint.
+func TestSyncNotAManifest(t *testing.T) {
+	listing := "<!DOCTYPE html>\n<html><body><pre>\n<a href=\"PULP_MANIFEST\">PULP_MANIFEST</a>\n<a href=\"a.rpm\">a.rpm</a>\n</pre></body></html>\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/repo":
+			http.Redirect(w, r, "/repo/", http.StatusMovedPermanently)
+		case "/repo/", "/repo/index.html":
+			w.Header().Set("Content-Type", "text/html")
+			w.Write([]byte(listing))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, u := range []string{srv.URL + "/repo", srv.URL + "/repo/index.html"} {
+		res := fetchRun(t, t.Context(), "", "sync", u, t.TempDir())
+		want := "did you mean " + srv.URL + "/repo/PULP_MANIFEST?"
+		if res.code != 1 || !strings.Contains(res.stderr, want) {
+			t.Errorf("sync %s: exit %d, stderr %q; want 1 and %q", u, res.code, res.stderr, want)
+		}
+		if n := strings.Count(res.stderr, "\n"); n != 2 {
+			t.Errorf("sync %s: %d lines; want the refusal and the summary", u, n)
+		}
+	}
+}
+
+func TestSchemeHint(t *testing.T) {
+	for _, arg := range []string{"127.0.0.1:8080/x.iso", "example.org/pub/x.iso", "localhost/x"} {
+		res := fetchRun(t, t.Context(), "", "-o", t.TempDir(), arg)
+		if want := "did you mean http://" + arg + "?"; res.code != exitUsage || !strings.Contains(res.stderr, want) {
+			t.Errorf("fetch %s: exit %d, stderr %q; want %d and %q", arg, res.code, res.stderr, exitUsage, want)
+		}
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // at the start of stdout
+	}{
+		{[]string{"-version"}, 0, "fetch "},
+		{[]string{"version"}, 0, "fetch "},
+		{[]string{"sync", "-version"}, 0, "fetch "},
+		{[]string{"help"}, 0, usage},
+		{[]string{"help", "sync"}, 0, syncUsage},
+		{[]string{"help", "proxy"}, 0, proxyUsage},
+		{[]string{"sync", "-h"}, 0, syncUsage},
+		{[]string{"proxy", "-h"}, 0, proxyUsage},
+		{[]string{"-h"}, 0, usage},
+		{[]string{"help", "frob"}, exitUsage, ""},
+	} {
+		res := fetchRun(t, t.Context(), "", tc.args...)
+		if res.code != tc.code || !strings.HasPrefix(res.stdout, tc.want) {
+			t.Errorf("fetch %s: exit %d, stdout %.40q; want %d and %.40q", strings.Join(tc.args, " "), res.code, res.stdout, tc.code, tc.want)
+		}
+	}
+	res := fetchRun(t, t.Context(), "", "version")
+	if !strings.Contains(res.stdout, runtime.Version()) || !strings.Contains(res.stdout, fetch.Version()) {
+		t.Errorf("version: %q; want the module's version %q and Go's %q", res.stdout, fetch.Version(), runtime.Version())
+	}
+}
+
+// TestSameOutputRefused checks that two downloads that would write one
+// file are refused before any starts, naming both.
+func TestSameOutputRefused(t *testing.T) {
+	r := newRepo(t, map[string][]byte{"a/x.html": []byte("a"), "b/x.html": []byte("b"), "c.txt": []byte("c")})
+	out := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "-o", out, r.url("a/x.html"), r.url("b/x.html"))
+	if res.code != exitUsage || !strings.Contains(res.stderr, r.url("a/x.html")+" and "+r.url("b/x.html")+" would both write x.html") {
+		t.Errorf("operands: exit %d, stderr %q; want %d, naming both", res.code, res.stderr, exitUsage)
+	}
+
+	list := filepath.Join(t.TempDir(), "list")
+	os.WriteFile(list, []byte(r.url("c.txt")+"\n# same file\n"+r.url("a/x.html")+" out=c.txt\n"), 0o644)
+	res = fetchRun(t, t.Context(), "", "-o", out, "-i", list)
+	if res.code != exitUsage || !strings.Contains(res.stderr, list+":1 and "+list+":3 would both write c.txt") {
+		t.Errorf("list: exit %d, stderr %q; want %d, naming both lines", res.code, res.stderr, exitUsage)
+	}
+	if n := r.fileHits(); n != 0 {
+		t.Errorf("%d requests; want none", n)
+	}
+
+	// Standard input is read as it comes: the second line fails.
+	res = fetchRun(t, t.Context(), r.url("c.txt")+"\n"+r.url("a/x.html")+" out=c.txt\n", "-o", out, "-i", "-")
+	if res.code != 1 || !strings.Contains(res.stderr, "stdin:1 and stdin:2 would both write c.txt") || !strings.Contains(res.stderr, "1 done") {
+		t.Errorf("stdin: exit %d, stderr %q; want 1, the first done, the second refused", res.code, res.stderr)
+	}
+	checkFiles(t, out, map[string][]byte{"c.txt": []byte("c")})
 }

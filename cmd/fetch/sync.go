@@ -25,6 +25,10 @@ const maxShownErrors = 20
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg config
 	operands, err := cfg.parse(cfg.flags(false), args)
+	if err == nil && cfg.version {
+		printVersion(stdout)
+		return exitOK
+	}
 	if err == nil && len(operands) != 2 {
 		err = fmt.Errorf("sync: want MANIFEST and DIR, got %d operands", len(operands))
 	}
@@ -37,7 +41,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name, err = fileName(manifest)
 	}
 	if err != nil {
-		return usageError(stdout, stderr, err)
+		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
 	cfg.loginURL(manifest)
 	dir := operands[1]
@@ -84,16 +88,26 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tmp.Close()
 		root.Remove(tmpName)
 	}()
-	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest, partials: map[string]bool{}}
-	if cfg.noResume {
-		check.partials = nil
+	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
+	if !cfg.noResume {
+		check.paths, check.hashed = map[string]bool{}, map[string]bool{}
 	}
-	_, err = f.Fetch(runCtx, fetch.Request{URL: manifest.String(), Mirrors: s.mirrorsOf(name), Writer: io.MultiWriter(check, tmp), Header: cfg.header.Clone()})
+	sniff := &manifestSniff{}
+	_, err = f.Fetch(runCtx, fetch.Request{
+		URL: manifest.String(), Mirrors: s.mirrorsOf(name), Header: cfg.header.Clone(),
+		Writer:     io.MultiWriter(sniff, check, tmp),
+		OnResponse: func(resp fetch.Response) error { sniff.url = resp.URL; return nil },
+	})
 	if err == nil {
 		err = check.finish()
 	}
 	if err != nil {
-		if runCtx.Err() == nil {
+		var html *notManifestError
+		switch {
+		case runCtx.Err() != nil:
+		case errors.As(err, &html):
+			rep.fail(html.url, html)
+		default:
 			rep.fail(manifest.Redacted(), err)
 		}
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
@@ -101,7 +115,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Partial files that no file of the manifest resumes go, as do
 	// leftovers of runs that were killed.
-	s.removeLeftovers(rep, func(name string) bool { return check.partials[name] })
+	s.removeLeftovers(rep, check.keep)
 
 	download(runCtx, f, rep, false, func(send func(fetch.Request) bool) {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
@@ -182,7 +196,10 @@ type manifestCheck struct {
 	rep *report
 	max int64
 
-	partials map[string]bool // the partial files of the manifest's files; nil: none
+	// The files of the manifest, to tell their partial files from
+	// leftovers (keep); nil: none is kept. Long names, whose partial
+	// files have hashed names, are also in hashed by partial file.
+	paths, hashed map[string]bool
 
 	size         int64  // bytes written
 	line         []byte // the line being written, up to its end
@@ -235,8 +252,11 @@ func (c *manifestCheck) check() error {
 		}
 		c.files++
 		c.bytes += e.Size
-		if c.partials != nil {
-			c.partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
+		if c.paths != nil {
+			c.paths[e.Path] = true
+			if len(path.Base(e.Path)) > 200 {
+				c.hashed[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
+			}
 		}
 	}
 	if err != nil {
@@ -247,6 +267,20 @@ func (c *manifestCheck) check() error {
 		c.rep.printf("%s line %d: %v\n", c.s.manifest.Redacted(), c.n, err)
 	}
 	return nil
+}
+
+// keep reports whether name (slash-separated, relative to DIR) is the
+// partial file of a file of the manifest.
+func (c *manifestCheck) keep(name string) bool {
+	if c.paths == nil {
+		return false
+	}
+	dir, base := path.Split(name)
+	file, ok := strings.CutPrefix(base, ".")
+	if file, ok2 := strings.CutSuffix(file, fetch.PartialSuffix); ok && ok2 && c.paths[dir+file] {
+		return name == filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(dir+file)))
+	}
+	return c.hashed[name]
 }
 
 // finish checks the last line, if it has no line end, and fails if any
@@ -288,4 +322,53 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// manifestSniff refuses a manifest that starts as an HTML page does: the
+// listing of a folder, often what a URL without its PULP_MANIFEST leads
+// to.
+type manifestSniff struct {
+	url     string // of the response, set by OnResponse
+	checked bool
+}
+
+func (m *manifestSniff) Write(p []byte) (int, error) {
+	if !m.checked {
+		head := bytes.TrimLeft(bytes.TrimPrefix(p, []byte("\ufeff")), " \t\r\n")
+		if len(head) == 0 {
+			return len(p), nil
+		}
+		m.checked = true
+		if head[0] == '<' {
+			return 0, &notManifestError{url: m.url}
+		}
+	}
+	return len(p), nil
+}
+
+// notManifestError reports that the manifest at url is an HTML page.
+type notManifestError struct{ url string }
+
+func (e *notManifestError) Error() string {
+	return fmt.Sprintf("not a manifest but an HTML page; did you mean %s?", manifestGuess(e.url))
+}
+
+// manifestGuess returns the URL of the PULP_MANIFEST that the URL of a
+// page, such as a folder's listing, probably meant.
+func manifestGuess(page string) string {
+	u, err := url.Parse(page)
+	if err != nil {
+		return page
+	}
+	u.RawQuery, u.Fragment = "", ""
+	switch last := path.Base(u.Path); {
+	case strings.HasSuffix(u.Path, "/"):
+	case strings.Contains(last, "."): // index.html
+		u.Path = path.Dir(u.Path) + "/"
+	default:
+		u.Path += "/"
+	}
+	u.Path += "PULP_MANIFEST"
+	u.RawPath = ""
+	return u.Redacted()
 }

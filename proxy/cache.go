@@ -44,7 +44,11 @@ const DefaultMaxAge = time.Minute
 // of its Cache-Control, else until its Expires, else for
 // [CacheOptions.MaxAge] ([DefaultMaxAge]); "immutable" keeps it fresh for
 // good, "no-cache" makes it stale at once, and "no-store" or "private"
-// keeps it out of the cache. Files whose names are repository metadata,
+// keeps it out of the cache. Files named by their content never change and
+// are never asked for again: Debian's by-hash/SHA256/HEX and
+// by-hash/SHA512/HEX (checked against that digest as they download) and the
+// Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose names
+// are repository metadata,
 // which change under their names, are stale at once whatever the upstream
 // says, so that every request revalidates them:
 //
@@ -114,6 +118,7 @@ type Cache struct {
 	mu       sync.Mutex
 	closed   bool
 	inFlight sync.WaitGroup // the handlers running
+	checking sync.WaitGroup // the revalidations running
 }
 
 // CacheOptions configures a Cache. The zero value of each field but
@@ -262,6 +267,7 @@ func (c *Cache) Close() error {
 	c.stop()
 	c.st.Close()
 	c.inFlight.Wait()
+	c.checking.Wait()
 	if !closed {
 		c.unlock()
 	}
@@ -407,6 +413,9 @@ func relPath(u *url.URL) (string, error) {
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
 	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Mirrors: c.mirrors.URLs(mirror.Join(c.bases[0], rel))}
+	if alg, digest, ok := digestName(rel); ok {
+		req.Digests = map[string]string{alg: digest}
+	}
 	mount := mountPoint(r)
 	req.OnResponse = func(resp fetch.Response) error {
 		if target, ok := c.redirected(resp.URL, req); ok {
@@ -512,6 +521,15 @@ func (c *Cache) forget(file string) {
 // access log says; ok is false when ctx ended first.
 func (c *Cache) revalidate(ctx context.Context, file string, req fetch.Request, rec *record) (_ *servedRecord, cache string, ok bool) {
 	ch := c.checks.DoChan(file, func() (any, error) {
+		// The revalidation outlives a client that leaves; Close waits for it.
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return check{unavailable: errors.New("cache closed")}, nil
+		}
+		c.checking.Add(1)
+		c.mu.Unlock()
+		defer c.checking.Done()
 		return c.check(file, req, rec), nil
 	})
 	select {

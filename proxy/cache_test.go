@@ -1024,3 +1024,32 @@ func TestCacheEvictionSparesFileInUse(t *testing.T) {
 		t.Errorf("cache holds %v; want one file and its record", kept)
 	}
 }
+
+// TestCacheNamedByContent checks that files named by their content are
+// never asked for again, and that a by-hash file is checked against the
+// digest its name gives.
+func TestCacheNamedByContent(t *testing.T) {
+	o := newOrigin(t)
+	good := []byte("Package: hello\n")
+	goodPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + sha256Hex(good)
+	badPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + sha256Hex([]byte("other"))
+	zipPath := "/example.com/mod/@v/v1.0.0.zip"
+	o.set(goodPath, originFile{data: good, header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.set(badPath, originFile{data: good})
+	o.set(zipPath, originFile{data: []byte("zip"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = -1 })
+	for _, p := range []string{goodPath, zipPath} {
+		for range 2 {
+			if status, _ := fx.body(t, p); status != http.StatusOK {
+				t.Errorf("GET %s: got %d; want 200", p, status)
+			}
+		}
+		if gets, _ := o.counts(p); gets != 1 {
+			t.Errorf("GET %s: upstream got %d requests; want 1", p, gets)
+		}
+	}
+	resp := fx.get(t, http.MethodGet, badPath, nil)
+	if b, err := io.ReadAll(resp.Body); err == nil && resp.StatusCode == http.StatusOK {
+		t.Errorf("GET a by-hash path whose file has another digest: got 200 and %d bytes, a clean end; want a failure", len(b))
+	}
+}

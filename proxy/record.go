@@ -144,7 +144,10 @@ func storable(h http.Header) bool {
 // age is below its freshness lifetime, from s-maxage, max-age, or Expires,
 // or else def (0 or less: never fresh).
 func (rec *record) fresh(rel string, def time.Duration, now time.Time) bool {
-	if isMetadata(rel) {
+	switch {
+	case immutableName(rel):
+		return true
+	case isMetadata(rel):
 		return false
 	}
 	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
@@ -183,6 +186,38 @@ func (rec *record) age(date time.Time, hasDate bool, now time.Time) time.Duratio
 		age = max(age, seconds(v))
 	}
 	return age + max(now.Sub(rec.Stored), 0)
+}
+
+// immutableName reports whether rel names a file that never changes under
+// its name: a Go module version (MODULE/@v/VERSION.info, .mod, .zip), whose
+// bytes the checksum database pins, or a file named by its digest
+// ([digestName]).
+func immutableName(rel string) bool {
+	if _, _, ok := digestName(rel); ok {
+		return true
+	}
+	dir, name := path.Split(rel)
+	if !strings.HasSuffix(dir, "/@v/") || !strings.HasPrefix(name, "v") {
+		return false
+	}
+	ext := path.Ext(name)
+	return ext == ".info" || ext == ".mod" || ext == ".zip"
+}
+
+// digestName returns the digest that rel names, if it is a Debian by-hash
+// path (.../by-hash/SHA256/HEX, or SHA512): the algorithm, as package fetch
+// names it, and the hex digest.
+func digestName(rel string) (alg, digest string, ok bool) {
+	rest, name := path.Split(rel)
+	rest, kind := path.Split(strings.TrimSuffix(rest, "/"))
+	if path.Base(strings.TrimSuffix(rest, "/")) != "by-hash" {
+		return "", "", false
+	}
+	size := map[string]int{"SHA256": 64, "SHA512": 128}[kind]
+	if size == 0 || len(name) != size || strings.Trim(name, "0123456789abcdef") != "" {
+		return "", "", false
+	}
+	return strings.ToLower(kind), name, true
 }
 
 // isMetadata reports whether rel, a path below the upstream base, names a

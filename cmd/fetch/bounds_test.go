@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/fetchkit/fetch"
 )
 
 // endless serves bodies that never end, counting the bytes it sent.
@@ -61,6 +63,8 @@ func TestSyncEndlessManifest(t *testing.T) {
 	}{
 		{name: "good lines", chunk: "a," + sha256Hex(nil) + ",0\n", args: []string{"-max-manifest", "1000000"},
 			want: "manifest refused: larger than 1000000 bytes"},
+		{name: "good lines, default cap", chunk: "a," + sha256Hex(nil) + ",0\n",
+			want: "manifest refused: larger than 33554432 bytes"},
 		{name: "bad lines", chunk: "junk\n", want: "manifest refused: more than 20 bad lines"},
 		{name: "one line", chunk: "x", want: "manifest refused: line 1: longer than"},
 	}
@@ -106,5 +110,33 @@ func TestLongName(t *testing.T) {
 	checkFiles(t, dir, r.files)
 	if p := partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
+	}
+}
+
+func TestManifestKeep(t *testing.T) {
+	long := strings.Repeat("l", 250)
+	c := &manifestCheck{paths: map[string]bool{}, hashed: map[string]bool{}}
+	for _, p := range []string{"a/x.bin", "top.txt", "d/" + long} {
+		c.paths[p] = true
+		if len(p) > 200 {
+			c.hashed[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(p)))] = true
+		}
+	}
+	tests := map[string]bool{
+		"a/.x.bin.part":       true,
+		".top.txt.part":       true,
+		"a/.x.bin.3k9az.part": false, // a temporary file: never resumed
+		"a/.y.bin.part":       false,
+		".x.bin.part":         false,
+		filepath.ToSlash(fetch.PartialPath(filepath.FromSlash("d/" + long))): true,
+		filepath.ToSlash(fetch.PartialPath(filepath.FromSlash("e/" + long))): false,
+	}
+	for name, want := range tests {
+		if got := c.keep(name); got != want {
+			t.Errorf("keep(%q) = %v; want %v", name, got, want)
+		}
+	}
+	if (&manifestCheck{}).keep("a/.x.bin.part") {
+		t.Error("keep without paths (-no-continue) kept a partial file")
 	}
 }

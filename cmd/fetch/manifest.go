@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,7 +55,7 @@ type insideCache struct{ root, dir string }
 // check is checkInside(root, rel), skipped when rel's folder is the one
 // checked last.
 func (c *insideCache) check(root, rel string) error {
-	dir := filepath.Dir(filepath.Join(root, filepath.FromSlash(rel)))
+	dir := path.Dir(rel)
 	if c.root == root && c.dir == dir {
 		return nil
 	}

@@ -37,10 +37,12 @@ revalidated on every request, whatever the upstream says: PULP_MANIFEST,
 repomd.xml(.asc/.key), Release, Release.gpg, InRelease, Index, Packages*,
 Sources*, Contents-*, Translation-*, Components-*, icons-* (outside by-hash/),
 MODULE/@v/list, MODULE/@latest, APKINDEX.tar.gz, index.yaml, and every path
-below a "simple" folder (PEP 503). A stale file is revalidated with one
-conditional request (If-None-Match, If-Modified-Since) for all the clients
-asking meanwhile: 304 serves the kept copy, a new file replaces it, 404 forgets
-it. When the upstream cannot be reached or answers 5xx, the stale copy is
+below a "simple" folder (PEP 503). Files named by their content are never asked
+for again: by-hash/SHA256/HEX and by-hash/SHA512/HEX (checked against that
+digest), and MODULE/@v/VERSION.info, .mod and .zip. A stale file is
+revalidated with one conditional request (If-None-Match, If-Modified-Since) for
+all the clients asking meanwhile: 304 serves the kept copy, a new file replaces
+it, 404 forgets it. When the upstream cannot be reached or answers 5xx, the stale copy is
 served and a line logged to standard error.
 
 A redirect that stays below URL (or a mirror) is passed to the client, 302

@@ -88,9 +88,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tmp.Close()
 		root.Remove(tmpName)
 	}()
-	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest, partials: map[string]bool{}}
-	if cfg.noResume {
-		check.partials = nil
+	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
+	if !cfg.noResume {
+		check.paths, check.hashed = map[string]bool{}, map[string]bool{}
 	}
 	sniff := &manifestSniff{}
 	_, err = f.Fetch(runCtx, fetch.Request{
@@ -115,7 +115,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Partial files that no file of the manifest resumes go, as do
 	// leftovers of runs that were killed.
-	s.removeLeftovers(rep, func(name string) bool { return check.partials[name] })
+	s.removeLeftovers(rep, check.keep)
 
 	download(runCtx, f, rep, false, func(send func(fetch.Request) bool) {
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
@@ -196,7 +196,10 @@ type manifestCheck struct {
 	rep *report
 	max int64
 
-	partials map[string]bool // the partial files of the manifest's files; nil: none
+	// The files of the manifest, to tell their partial files from
+	// leftovers (keep); nil: none is kept. Long names, whose partial
+	// files have hashed names, are also in hashed by partial file.
+	paths, hashed map[string]bool
 
 	size         int64  // bytes written
 	line         []byte // the line being written, up to its end
@@ -249,8 +252,11 @@ func (c *manifestCheck) check() error {
 		}
 		c.files++
 		c.bytes += e.Size
-		if c.partials != nil {
-			c.partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
+		if c.paths != nil {
+			c.paths[e.Path] = true
+			if len(path.Base(e.Path)) > 200 {
+				c.hashed[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
+			}
 		}
 	}
 	if err != nil {
@@ -261,6 +267,20 @@ func (c *manifestCheck) check() error {
 		c.rep.printf("%s line %d: %v\n", c.s.manifest.Redacted(), c.n, err)
 	}
 	return nil
+}
+
+// keep reports whether name (slash-separated, relative to DIR) is the
+// partial file of a file of the manifest.
+func (c *manifestCheck) keep(name string) bool {
+	if c.paths == nil {
+		return false
+	}
+	dir, base := path.Split(name)
+	file, ok := strings.CutPrefix(base, ".")
+	if file, ok2 := strings.CutSuffix(file, fetch.PartialSuffix); ok && ok2 && c.paths[dir+file] {
+		return name == filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(dir+file)))
+	}
+	return c.hashed[name]
 }
 
 // finish checks the last line, if it has no line end, and fails if any

@@ -135,6 +135,21 @@ func (s *sink) readGuard() (guard, error) {
 	return g, err
 }
 
+// unguard removes the guard of the partial file before bytes are written
+// to it out of order (a segmented download): after a crash, a partial file
+// with holes must not be taken for a prefix of the file. A failure that
+// leaves the process running truncates nothing then, and removes it.
+func (s *sink) unguard() error {
+	if !s.keep {
+		return nil
+	}
+	s.guarded = false
+	if err := s.place.remove(s.guardName()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &sinkError{err}
+	}
+	return nil
+}
+
 // writeGuard records g as the guard of the bytes of the partial file,
 // before any of them is written. Bytes that nothing guards (no validator,
 // no expected digest) are not kept.

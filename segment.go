@@ -95,6 +95,9 @@ type attemptState struct {
 // that ends the attempt; the bytes hashed so far stay in the sink.
 func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) error {
 	file, err := d.sink.file()
+	if err == nil {
+		err = d.sink.unguard()
+	}
 	if err != nil {
 		a.body.Close()
 		return err

@@ -171,8 +171,12 @@ func (s *sink) create() error {
 			name := PartialPath(s.path)
 			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
 			if err == nil {
-				if err = f.Truncate(0); err != nil {
-					f.Close()
+				// Not a new file's truncate: ext4 writes a file that
+				// was truncated to zero out when it is closed.
+				if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
+					if err = f.Truncate(0); err != nil {
+						f.Close()
+					}
 				}
 			}
 			if !errors.Is(err, errLocked) {

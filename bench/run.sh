@@ -290,9 +290,11 @@ report() {
 	[ -n "${ONLY_PEERS:-}" ] && env="$env ONLY_PEERS='$ONLY_PEERS'"
 	echo "- command: \`$env bench/run.sh\`; rounds interleave the peers in an order that turns each round, after an uncounted round 0"
 	echo
-	echo "| case | peer | median s | min–max s | rate | peak RSS | CPU s (user+sys) | time vs fetch |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	local ref c p med lo hi rate rss ratio cpu m
+	if has small || has large; then
+		echo "| case | peer | median s | min–max s | rate | peak RSS | CPU s (user+sys) | time vs fetch |"
+		echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+	fi
 	for c in small large; do
 		has "$c" || continue
 		ref=

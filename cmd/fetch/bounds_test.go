@@ -63,6 +63,8 @@ func TestSyncEndlessManifest(t *testing.T) {
 	}{
 		{name: "good lines", chunk: "a," + sha256Hex(nil) + ",0\n", args: []string{"-max-manifest", "1000000"},
 			want: "manifest refused: larger than 1000000 bytes"},
+		{name: "good lines, default cap", chunk: "a," + sha256Hex(nil) + ",0\n",
+			want: "manifest refused: larger than 33554432 bytes"},
 		{name: "bad lines", chunk: "junk\n", want: "manifest refused: more than 20 bad lines"},
 		{name: "one line", chunk: "x", want: "manifest refused: line 1: longer than"},
 	}

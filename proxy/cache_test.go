@@ -1053,3 +1053,30 @@ func TestCacheNamedByContent(t *testing.T) {
 		t.Errorf("GET a by-hash path whose file has another digest: got 200 and %d bytes, a clean end; want a failure", len(b))
 	}
 }
+
+// TestCacheRedirectUnderPrefix serves the Cache below a prefix: a redirect
+// names the target below the same prefix, for GET and HEAD.
+func TestCacheRedirectUnderPrefix(t *testing.T) {
+	o := newOrigin(t)
+	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
+	o.set("/simple/pkg/", originFile{data: []byte("a listing")})
+	fx := newCache(t, o.URL)
+	mux := http.NewServeMux()
+	mux.Handle("/pypi/", http.StripPrefix("/pypi", fx.cache))
+	front := httptest.NewServer(mux)
+	defer front.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer client.CloseIdleConnections()
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, front.URL+"/pypi/simple/pkg", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/pypi/simple/pkg/" {
+			t.Errorf("%s: got %d Location %q; want 302 %q", method, resp.StatusCode, resp.Header.Get("Location"), "/pypi/simple/pkg/")
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -205,12 +206,24 @@ func TestFTPExplicitTLSFlag(t *testing.T) {
 	body := content("f.bin", 20000)
 	writeTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
 
+	// The control connection goes through a recorder: after AUTH TLS the
+	// client sends nothing in clear text.
+	rec := recordTCP(t, strings.TrimPrefix(s.URL, "ftp://"))
 	out := t.TempDir()
-	res := fetchRun(t, t.Context(), "", "-o", out, "-ftp-tls", "-cacert", s.CAFile, s.URL+"/pub/f.bin")
+	res := fetchRun(t, t.Context(), "", "-o", out, "-ftp-tls", "-cacert", s.CAFile, "ftp://"+rec.addr+"/pub/f.bin")
 	if res.code != 0 {
 		t.Fatalf("-ftp-tls: exit %d; want 0", res.code)
 	}
 	checkFiles(t, out, map[string][]byte{"f.bin": body})
+	sent := rec.sent()
+	if !bytes.HasPrefix(sent, []byte("AUTH TLS\r\n")) {
+		t.Errorf("the client's first words: %.40q; want AUTH TLS", sent)
+	}
+	for _, word := range []string{"USER", "PASS", "RETR", "anonymous", "f.bin"} {
+		if bytes.Contains(sent, []byte(word)) {
+			t.Errorf("the client sent %q in clear text", word)
+		}
+	}
 
 	// In clear text the server refuses the login, and says why.
 	res = fetchRun(t, t.Context(), "", "-o", t.TempDir(), "-retries", "0", s.URL+"/pub/f.bin")
@@ -544,4 +557,62 @@ func TestSameOutputRefused(t *testing.T) {
 		t.Errorf("stdin: exit %d, stderr %q; want 1, the first done, the second refused", res.code, res.stderr)
 	}
 	checkFiles(t, out, map[string][]byte{"c.txt": []byte("c")})
+}
+
+// tcpRecorder forwards the connections made to addr to a server, and
+// records what the clients send.
+type tcpRecorder struct {
+	addr string
+	mu   sync.Mutex
+	buf  bytes.Buffer
+}
+
+// recordTCP forwards connections to target until the end of the test.
+func recordTCP(t *testing.T, target string) *tcpRecorder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &tcpRecorder{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Go(func() {
+				io.Copy(io.MultiWriter(s, r), c)
+				s.(*net.TCPConn).CloseWrite()
+			})
+			wg.Go(func() {
+				io.Copy(c, s)
+				c.Close()
+				s.Close()
+			})
+		}
+	})
+	return r
+}
+
+func (r *tcpRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+// sent returns what the clients sent so far.
+func (r *tcpRecorder) sent() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
 }

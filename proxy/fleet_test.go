@@ -1,0 +1,139 @@
+package proxy_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFleetBehindNginx runs two Caches behind nginx's consistent hash, as
+// README.md shows: each file is fetched from the upstream once across the
+// fleet, each Cache keeps its share, and when one Cache stops its share
+// moves to the other, with no body served wrong.
+func TestFleetBehindNginx(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			t.Skip("nginx is not installed (apt-get install nginx-light)")
+		}
+		nginx = "/usr/sbin/nginx"
+	}
+	o := newOrigin(t)
+	const n = 20
+	for i := range n {
+		o.set(fmt.Sprintf("/f/%02d", i), originFile{data: payload(1000 + i)})
+	}
+	a, b := newCache(t, o.URL), newCache(t, o.URL)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 64; }
+http {
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	access_log off;
+	upstream fleet {
+		hash $request_uri consistent;
+		server %[2]s max_fails=1 fail_timeout=30s;
+		server %[3]s max_fails=1 fail_timeout=30s;
+	}
+	server {
+		listen %[4]s;
+		location / {
+			proxy_pass http://fleet;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_buffering off;
+			proxy_next_upstream error timeout;
+		}
+	}
+}
+`, dir, a.front.Listener.Addr(), b.front.Listener.Addr(), addr)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	get := func(path string) ([]byte, error) {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return b, err
+	}
+	for range 100 {
+		if _, err = get("/f/00"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("nginx does not answer: %v\n%s", err, log)
+	}
+	fetchAll := func(round string) {
+		for i := range n {
+			got, err := get(fmt.Sprintf("/f/%02d", i))
+			if err != nil || string(got) != string(payload(1000+i)) {
+				t.Errorf("%s: file %02d: got %d bytes, %v; want the file", round, i, len(got), err)
+			}
+		}
+	}
+	fetchAll("first")
+	fetchAll("second")
+	for i := range n {
+		if gets, _ := o.counts(fmt.Sprintf("/f/%02d", i)); gets != 1 {
+			t.Errorf("file %02d: the upstream got %d requests; want 1 across the fleet", i, gets)
+		}
+	}
+	keptA, _ := cacheFiles(t, a.dir)
+	keptB, _ := cacheFiles(t, b.dir)
+	if len(keptA) == 0 || len(keptB) == 0 || len(keptA)+len(keptB) != 2*n {
+		t.Errorf("the Caches keep %d and %d files and records; want a share each, %d in all", len(keptA), len(keptB), 2*n)
+	}
+
+	a.front.Close() // one proxy stops: its share moves to the other
+	fetchAll("after one proxy stopped")
+	moved := 0
+	for i := range n {
+		gets, _ := o.counts(fmt.Sprintf("/f/%02d", i))
+		moved += gets - 1
+	}
+	if moved != len(keptA)/2 {
+		t.Errorf("after one proxy stopped, the upstream got %d more requests; want %d, its share", moved, len(keptA)/2)
+	}
+	if log, _ := os.ReadFile(filepath.Join(dir, "error.log")); strings.Contains(string(log), "[emerg]") {
+		t.Errorf("nginx reported an emergency:\n%s", log)
+	}
+}

@@ -447,7 +447,7 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 	if resp.Offset == 0 {
 		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
 		if d.sink.keep {
-			if err := d.sink.writeGuard(d.sink.guardOf(d.source, d.validator)); err != nil {
+			if err := d.sink.setGuard(d.sink.guardOf(d.source, d.validator)); err != nil {
 				return err
 			}
 		}

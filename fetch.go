@@ -244,8 +244,10 @@ type Options struct {
 	// neither file behind. [Result.Partial] says how many bytes were kept.
 	// When another live download holds the partial file of a Path, a
 	// request for it writes to a temporary file of its own and keeps
-	// nothing. See [RemoveLeftovers] for the files that no download will
-	// resume.
+	// nothing. The guard is written once the first MiB came, or when the
+	// download ends: a process killed outright (kill -9, power loss)
+	// leaves no resumable bytes of a smaller download. See
+	// [RemoveLeftovers] for the files that no download will resume.
 	KeepPartial bool
 
 	// FileRoots lists the directories that file:// URLs may read from

@@ -60,22 +60,28 @@ func (s *sink) resumable(g guard) bool {
 // hashes and returns their guard; otherwise it empties it. When another
 // live download holds the partial file, the sink does without: it writes
 // to a temporary file of its own, made by its first write, and keeps
-// nothing. With no partial file (or none that can be opened: the first
-// write says why) the first write makes it.
+// nothing. With no partial file it makes one; when it cannot (a folder
+// is missing), the first write does, or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	name := PartialPath(s.path)
-	f, err := s.openLocked(name, os.O_RDWR)
+	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if err == nil {
+		s.tmp, s.tmpName = f, name // a new partial file
+		return nil, nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		f, err = s.openLocked(name, os.O_RDWR)
+	}
 	if errors.Is(err, errLocked) {
 		s.keep = false
 	}
 	if err != nil {
 		return nil, nil
 	}
-	s.tmp, s.tmpName = f, name
+	s.tmp, s.tmpName, s.onDisk = f, name, true
 	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
-		// A new partial file (or an empty one): nothing to read back or
-		// to empty. A guard left beside it is overwritten or removed
-		// before any byte is kept under it.
+		// An empty partial file: nothing to read back or to empty. A
+		// guard left beside it is removed before any byte is written.
 		return nil, nil
 	}
 	g, err := s.readGuard()
@@ -97,7 +103,7 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	if err := s.restart(); err != nil {
 		return nil, err
 	}
-	s.place.remove(s.guardName())
+	s.removeGuard()
 	return nil, nil
 }
 
@@ -135,6 +141,12 @@ func (s *sink) readGuard() (guard, error) {
 	return g, err
 }
 
+// guardAfter is how many bytes a download writes to its partial file
+// before their guard is written. Fewer are kept when the download ends
+// (discard writes the guard then), but not across a crash: a small file
+// is cheaper to download again than to guard.
+const guardAfter = 1 << 20
+
 // unguard removes the guard of the partial file before bytes are written
 // to it out of order (a segmented download): after a crash, a partial file
 // with holes must not be taken for a prefix of the file. A failure that
@@ -143,18 +155,21 @@ func (s *sink) unguard() error {
 	if !s.keep {
 		return nil
 	}
-	s.guarded = false
-	if err := s.place.remove(s.guardName()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	s.pending = nil
+	if err := s.removeGuard(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &sinkError{err}
 	}
 	return nil
 }
 
-// writeGuard records g as the guard of the bytes of the partial file,
-// before any of them is written. Bytes that nothing guards (no validator,
-// no expected digest) are not kept.
-func (s *sink) writeGuard(g guard) error {
-	s.guarded = false
+// setGuard makes g the guard of the bytes that the partial file is about
+// to receive, from the start of a response. A guard already beside the
+// partial file is removed before any of them is written; g itself is
+// written once guardAfter bytes came, or when the download ends (discard),
+// so that a download of a small file writes no second file. Bytes that
+// nothing guards (no validator, no expected digest) are not kept.
+func (s *sink) setGuard(g guard) error {
+	s.pending = nil
 	if s.tmp == nil {
 		if err := s.create(); err != nil {
 			return &sinkError{err}
@@ -163,14 +178,24 @@ func (s *sink) writeGuard(g guard) error {
 	if !s.keep {
 		return nil // another live download holds the partial file
 	}
-	if !s.resumable(g) {
-		s.place.remove(s.guardName())
-		return nil
+	if err := s.removeGuard(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &sinkError{err}
 	}
+	if s.resumable(g) {
+		s.pending = &g
+	}
+	return nil
+}
+
+// writeGuard writes the pending guard beside the partial file.
+func (s *sink) writeGuard() error {
+	g := *s.pending
+	s.pending = nil
 	b, err := json.Marshal(g)
 	if err != nil {
 		return err
 	}
+	s.onDisk = true
 	f, err := s.place.openFile(s.guardName(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
 		return &sinkError{err}
@@ -184,6 +209,17 @@ func (s *sink) writeGuard(g guard) error {
 	}
 	s.guarded = true
 	return nil
+}
+
+// removeGuard removes the guard file of the partial file, if one may be
+// there.
+func (s *sink) removeGuard() error {
+	s.guarded = false
+	if !s.onDisk {
+		return nil
+	}
+	s.onDisk = false
+	return s.place.remove(s.guardName())
 }
 
 // errLocked says that another live download holds a file.

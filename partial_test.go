@@ -183,6 +183,57 @@ func TestKeepPartialCancelled(t *testing.T) {
 	onlyFiles(t, dir, "file")
 }
 
+// TestKeepPartialGuardWritten: while a download runs, the guard of its
+// partial file is on disk (so that a process killed outright leaves bytes
+// a later run can resume) once a MiB came, not before: a small file writes
+// no second file. A download that ends keeps its bytes either way.
+func TestKeepPartialGuardWritten(t *testing.T) {
+	for _, tc := range []struct {
+		at        int64
+		wantGuard bool
+	}{{at: 64 << 10, wantGuard: false}, {at: 3 << 20 / 2, wantGuard: true}} {
+		t.Run(strconv.FormatInt(tc.at, 10), func(t *testing.T) {
+			content := blob(2<<20, 4)
+			v := &versioned{}
+			v.set(content, 0)
+			s := newServer(t, plainHTTP, v)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "file")
+			guard := fetch.PartialPath(path) + ".guard"
+			ctx, cancel := context.WithCancel(testContext(t))
+			var once sync.Once
+			var onDisk bool
+			req := fetch.Request{URL: s.URL + "/file", Path: path, Progress: func(written, total int64) {
+				if written >= tc.at {
+					once.Do(func() {
+						_, err := os.Stat(guard)
+						onDisk = err == nil
+						cancel()
+					})
+				}
+			}}
+			res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(ctx, req)
+			if !errors.Is(err, context.Canceled) || res.Partial == 0 {
+				t.Fatalf("got %v, %d bytes kept; want context.Canceled and bytes kept", err, res.Partial)
+			}
+			if onDisk != tc.wantGuard {
+				t.Errorf("guard on disk after %d bytes: %v; want %v", tc.at, onDisk, tc.wantGuard)
+			}
+			if _, err := os.Stat(guard); err != nil {
+				t.Errorf("no guard beside the kept bytes: %v", err)
+			}
+			req.Progress = nil
+			if res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), req); err != nil || res.Size != int64(len(content)) {
+				t.Fatalf("second run: %d bytes, %v", res.Size, err)
+			}
+			if got := v.requests(); len(got) != 2 || got[1] == "" {
+				t.Errorf("requests %q; want the second to resume", got)
+			}
+			onlyFiles(t, dir, "file")
+		})
+	}
+}
+
 func TestKeepPartialOff(t *testing.T) {
 	v := &versioned{}
 	v.set(blob(100000, 4), 50000)

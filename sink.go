@@ -57,10 +57,12 @@ type sink struct {
 	found   fs.FileInfo // Lstat of Path when the sink was made; nil if none
 	written int64
 
-	size    int64 // expected; -1 unknown
-	keep    bool  // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
-	guarded bool  // the guard file describes the bytes of the partial file
-	kept    int64 // bytes of the partial file left in place by discard
+	size    int64  // expected; -1 unknown
+	keep    bool   // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
+	guarded bool   // the guard file describes the bytes of the partial file
+	pending *guard // the guard of the bytes, not yet written (see setGuard)
+	onDisk  bool   // a guard file may stand beside the partial file
+	kept    int64  // bytes of the partial file left in place by discard
 }
 
 // newSink checks req's digests and Path and returns its sink. It touches
@@ -130,6 +132,11 @@ func (s *sink) Write(p []byte) (int, error) {
 		if _, err := s.tmp.Write(p); err != nil {
 			return 0, &sinkError{err}
 		}
+		if s.pending != nil && s.written+int64(len(p)) >= guardAfter {
+			if err := s.writeGuard(); err != nil {
+				return 0, err
+			}
+		}
 	}
 	if s.writer != nil {
 		if n, err := s.writer.Write(p); err != nil {
@@ -169,13 +176,19 @@ func (s *sink) create() error {
 	open := func() (*os.File, string, error) {
 		if s.keep {
 			name := PartialPath(s.path)
-			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE)
-			if err == nil {
-				// Not a new file's truncate: ext4 writes a file that
-				// was truncated to zero out when it is closed.
-				if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
-					if err = f.Truncate(0); err != nil {
-						f.Close()
+			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+			if errors.Is(err, fs.ErrExist) {
+				// Left by a download that is gone: a guard may stand
+				// beside it, which setGuard removes before a byte is
+				// written. Not a new file's truncate: ext4 writes a file
+				// that was truncated to zero out when it is closed.
+				s.onDisk = true
+				f, err = s.openLocked(name, os.O_RDWR)
+				if err == nil {
+					if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
+						if err = f.Truncate(0); err != nil {
+							f.Close()
+						}
 					}
 				}
 			}
@@ -294,8 +307,9 @@ func (s *sink) digests() map[string]string {
 }
 
 // commit renames the verified temporary file to Path (making an empty file
-// when no byte came). A partial file is renamed while its lock is held,
-// and its guard removed.
+// when no byte came). A partial file's guard is removed first, so that a
+// crash cannot leave it to describe the next bytes written beside Path,
+// and the partial file is renamed while its lock is held.
 func (s *sink) commit() error {
 	if s.path == "" {
 		return nil
@@ -305,6 +319,7 @@ func (s *sink) commit() error {
 			return &sinkError{err}
 		}
 	}
+	s.removeGuard()
 	var err error
 	if s.sync {
 		err = s.tmp.Sync()
@@ -315,14 +330,8 @@ func (s *sink) commit() error {
 	if err != nil {
 		s.tmp.Close()
 		s.place.remove(s.tmpName)
-		if s.keep {
-			s.place.remove(s.guardName())
-		}
 		s.tmp = nil
 		return &sinkError{err}
-	}
-	if s.keep {
-		s.place.remove(s.guardName())
 	}
 	err = s.tmp.Close()
 	s.tmp = nil
@@ -333,10 +342,14 @@ func (s *sink) commit() error {
 }
 
 // discard removes the temporary file, if any. A partial file with bytes
-// that its guard describes stays, to be resumed by a later download.
+// that its guard describes stays, to be resumed by a later download; a
+// guard not yet written is written now.
 func (s *sink) discard() {
 	if s.tmp == nil {
 		return
+	}
+	if s.pending != nil && s.written > 0 {
+		s.writeGuard()
 	}
 	// A write that failed half way may have left bytes past those counted.
 	if s.keep && s.guarded && s.written > 0 && s.tmp.Truncate(s.written) == nil {
@@ -344,10 +357,8 @@ func (s *sink) discard() {
 		s.tmp, s.kept = nil, s.written
 		return
 	}
+	s.removeGuard()
 	s.tmp.Close()
 	s.place.remove(s.tmpName)
-	if s.keep {
-		s.place.remove(s.guardName())
-	}
 	s.tmp = nil
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/proxy"
 )
 
@@ -129,43 +130,6 @@ func (fx *cacheFixture) get(t *testing.T, method, path string, header http.Heade
 	return resp
 }
 
-// upstreamRepo serves files by path and counts the GET requests for each.
-type upstreamRepo struct {
-	*httptest.Server
-	mu    sync.Mutex
-	files map[string][]byte
-	gets  map[string]int
-}
-
-func newUpstreamRepo(t *testing.T, files map[string][]byte) *upstreamRepo {
-	up := &upstreamRepo{files: files, gets: map[string]int{}}
-	up.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		up.mu.Lock()
-		if r.Method == http.MethodGet {
-			up.gets[r.URL.Path]++
-		}
-		data, ok := up.files[r.URL.Path]
-		up.mu.Unlock()
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-rpm")
-		w.Header().Set("Etag", `"`+strconv.Itoa(len(data))+`"`)
-		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		w.Write(data)
-	}))
-	t.Cleanup(up.Close)
-	return up
-}
-
-func (up *upstreamRepo) getsOf(path string) int {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	return up.gets[path]
-}
-
 // cacheFiles returns the files in dir: the kept ones, and the temporary.
 func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 	t.Helper()
@@ -187,7 +151,7 @@ func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 
 func TestCacheServesFromCache(t *testing.T) {
 	data := payload(200_000)
-	up := newUpstreamRepo(t, map[string][]byte{"/repo/Packages/a.rpm": data})
+	up := fetchtest.NewRepo(t, map[string][]byte{"/repo/Packages/a.rpm": data})
 	fx := newCache(t, up.URL+"/repo")
 
 	for _, tc := range []struct {
@@ -222,7 +186,7 @@ func TestCacheServesFromCache(t *testing.T) {
 			}
 		})
 	}
-	if got := up.getsOf("/repo/Packages/a.rpm"); got != 1 {
+	if got := up.Gets("/repo/Packages/a.rpm"); got != 1 {
 		t.Errorf("upstream got %d GET requests; want 1", got)
 	}
 	fx.front.Close()
@@ -252,7 +216,7 @@ func TestCacheServesFromCache(t *testing.T) {
 
 func TestCacheCorruptCopy(t *testing.T) {
 	data := payload(100_000)
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": data})
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": data})
 	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Verify = true })
 	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
 		t.Fatalf("first request: got %d bytes; want %d", len(body), len(data))
@@ -277,7 +241,7 @@ func TestCacheCorruptCopy(t *testing.T) {
 	if body, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(body, data) {
 		t.Fatalf("after the corrupt copy: got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
 	}
-	if got := up.getsOf("/a.rpm"); got != 2 {
+	if got := up.Gets("/a.rpm"); got != 2 {
 		t.Errorf("upstream got %d GET requests; want 2", got)
 	}
 	if log := fx.access.String(); !strings.Contains(log, "cache=hit aborted=true err=\"kept file is corrupt") {
@@ -289,7 +253,7 @@ func TestCacheCorruptCopy(t *testing.T) {
 }
 
 func TestCacheRefuses(t *testing.T) {
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
 	fx := newCache(t, up.URL)
 	for _, tc := range []struct {
 		name, method, path string
@@ -310,13 +274,13 @@ func TestCacheRefuses(t *testing.T) {
 	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
 		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
 	}
-	if got := up.getsOf("/a.rpm"); got != 0 {
+	if got := up.Gets("/a.rpm"); got != 0 {
 		t.Errorf("upstream got %d GET requests for /a.rpm; want none", got)
 	}
 }
 
 func TestCacheAfterClose(t *testing.T) {
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
 	fx := newCache(t, up.URL)
 	fx.cache.Close()
 	resp := fx.get(t, http.MethodGet, "/a.rpm", nil)
@@ -324,7 +288,7 @@ func TestCacheAfterClose(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("status after Close: got %d; want %d", resp.StatusCode, http.StatusServiceUnavailable)
 	}
-	if got := up.getsOf("/a.rpm"); got != 0 {
+	if got := up.Gets("/a.rpm"); got != 0 {
 		t.Errorf("upstream got %d GET requests; want none", got)
 	}
 }

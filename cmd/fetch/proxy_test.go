@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // notingBuffer is a buffer safe for concurrent use that can wait for a
@@ -131,37 +133,6 @@ func (run *proxyRun) get(t *testing.T, method, path string, header http.Header) 
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
-}
-
-// upstreamRepo serves files by path and counts the GET requests for each.
-type upstreamRepo struct {
-	*httptest.Server
-	mu    sync.Mutex
-	files map[string][]byte
-	gets  map[string]int
-}
-
-func newUpstreamRepo(t *testing.T, files map[string][]byte) *upstreamRepo {
-	up := &upstreamRepo{files: files, gets: map[string]int{}}
-	up.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		up.mu.Lock()
-		if r.Method == http.MethodGet {
-			up.gets[r.URL.Path]++
-		}
-		data, ok := up.files[r.URL.Path]
-		up.mu.Unlock()
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-rpm")
-		w.Header().Set("Etag", `"`+strconv.Itoa(len(data))+`"`)
-		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		w.Write(data)
-	}))
-	t.Cleanup(up.Close)
-	return up
 }
 
 // cacheFiles returns the files in dir: the kept ones, and the temporary.
@@ -297,7 +268,7 @@ func TestProxyShutdown(t *testing.T) {
 // TestProxySignal runs the command as a process, and stops it with
 // SIGTERM.
 func TestProxySignal(t *testing.T) {
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("alpha\n")})
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("alpha\n")})
 	cmd := exec.Command(fetchBin, "proxy", "-listen", "127.0.0.1:0", "-upstream", up.URL, "-cache", t.TempDir())
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -346,7 +317,7 @@ func TestProxySignal(t *testing.T) {
 
 // TestProxyCacheInUse starts a second proxy on the cache of a running one.
 func TestProxyCacheInUse(t *testing.T) {
-	up := newUpstreamRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
 	cache := t.TempDir()
 	startProxy(t, "-upstream", up.URL, "-cache", cache)
 	var stdout, stderr bytes.Buffer

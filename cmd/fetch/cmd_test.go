@@ -466,14 +466,7 @@ func TestSyncInterrupt(t *testing.T) {
 			cmd := exec.Command(fetchBin, args...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan struct{})
-			go func() {
-				cmd.Wait()
-				close(exited)
-			}()
+			run := fetchtest.StartProcess(t, cmd)
 			// Wait until the stalled files are being written: each of
 			// them, not any others that are in flight.
 			written := func() bool {
@@ -490,7 +483,7 @@ func TestSyncInterrupt(t *testing.T) {
 			}
 			for !written() {
 				select {
-				case <-exited:
+				case <-run.Exited:
 					t.Fatalf("fetch ended before it was interrupted: %s", stderr.String())
 				case <-time.After(10 * time.Millisecond):
 				}
@@ -498,7 +491,7 @@ func TestSyncInterrupt(t *testing.T) {
 			if err := cmd.Process.Signal(tt.sig); err != nil {
 				t.Fatal(err)
 			}
-			<-exited
+			<-run.Exited
 			t.Logf("stderr:\n%s", stderr.String())
 			if got := cmd.ProcessState.ExitCode(); got != tt.code {
 				t.Errorf("exit %d; want %d", got, tt.code)

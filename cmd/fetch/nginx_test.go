@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // startNginx runs nginx (master_process off, as whoever runs the tests) on
@@ -59,45 +61,16 @@ http {
 		var out bytes.Buffer
 		cmd := exec.Command(bin, "-c", conf, "-p", dir)
 		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() {
-			cmd.Wait()
-			close(exited)
-		}()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
-		}
-		if listening(addr, exited) {
-			t.Cleanup(stop)
+		ng := fetchtest.StartProcess(t, cmd)
+		if ng.Listening(addr) {
+			t.Cleanup(ng.Kill)
 			return "http://" + addr, accessLog
 		}
-		stop()
+		ng.Kill()
 		t.Logf("nginx did not start on %s: %s", addr, out.String())
 	}
 	t.Fatal("nginx did not start")
 	return "", ""
-}
-
-// listening reports whether something listens at addr before the process
-// exits, or ten seconds pass.
-func listening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			conn.Close()
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
 }
 
 // TestSyncRateLimitedServer syncs 200 files from nginx limited to 20

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // killMidway starts fetch with args, waits until the partial file of path
@@ -21,27 +22,19 @@ func killMidway(t *testing.T, path string, size int, args ...string) {
 	cmd := exec.Command(fetchBin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
+	run := fetchtest.StartProcess(t, cmd)
 	partial := fetch.PartialPath(path)
 	for {
 		if fi, err := os.Stat(partial); err == nil && fi.Size() >= int64(size/2) {
 			break
 		}
 		select {
-		case <-exited:
+		case <-run.Exited:
 			t.Fatalf("fetch ended before it was killed: %s", stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	cmd.Process.Kill()
-	<-exited
+	run.Kill()
 	if _, err := os.Stat(partial + ".guard"); err != nil {
 		t.Fatalf("after kill -9: %v", err)
 	}

@@ -16,7 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // Mode says how the server offers TLS.
@@ -117,47 +118,18 @@ vsftpd_log_file=%s
 		var out bytes.Buffer
 		cmd := exec.Command(bin, conf)
 		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() {
-			cmd.Wait()
-			close(exited)
-		}()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
-		}
-		if waitListening(addr, exited) {
-			t.Cleanup(stop)
+		d := fetchtest.StartProcess(t, cmd)
+		if d.Listening(addr) {
+			t.Cleanup(d.Kill)
 			s.URL = "ftp://" + addr
 			if mode == Implicit {
 				s.URL = "ftps://" + addr
 			}
 			return s
 		}
-		stop()
+		d.Kill()
 		t.Logf("vsftpd did not start on %s: %s", addr, out.String())
 	}
 	t.Fatal("vsftpd did not start")
 	return nil
-}
-
-// waitListening reports whether something listens at addr before the
-// process exits, or ten seconds pass.
-func waitListening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			conn.Close()
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
 }

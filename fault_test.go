@@ -710,20 +710,6 @@ func resetConn(r *http.Request) {
 // closeConn closes r's connection cleanly, as a server that stops early.
 func closeConn(r *http.Request) { tcpConn(r).Close() }
 
-// smallTmpfs mounts a 64 KiB tmpfs in dir, for a disk that fills up
-// whoever writes to it (root ignores permission bits, not a full disk).
-func smallTmpfs(t *testing.T, dir string) string {
-	mnt := filepath.Join(dir, "small")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
-		t.Skipf("cannot mount a small tmpfs for a full disk: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	return mnt
-}
-
 // failingWriter passes bytes to w until after of them went, then fails
 // with err.
 type failingWriter struct {

@@ -407,6 +407,15 @@ func (s *stallTimer) alive() { s.t.Reset(s.timeout) }
 // pause stops the timer until the next alive.
 func (s *stallTimer) pause() { s.t.Stop() }
 
+// validatorFor returns the validator that guards bytes from u: that of
+// the response the bytes came from, when it was u's; else none.
+func (d *download) validatorFor(u *url.URL) string {
+	if d.source == u.Redacted() {
+		return d.validator
+	}
+	return ""
+}
+
 // resumePoint returns where the next attempt at u starts, and the validator
 // that guards a resume. Bytes already written are kept when a validator
 // from u itself or an expected digest will catch a changed file; otherwise a
@@ -415,10 +424,7 @@ func (d *download) resumePoint(u *url.URL) (int64, string, error) {
 	if d.sink.written == 0 {
 		return 0, "", nil
 	}
-	validator := ""
-	if d.source == u.Redacted() {
-		validator = d.validator
-	}
+	validator := d.validatorFor(u)
 	if validator != "" || len(d.sink.want) > 0 {
 		return d.sink.written, validator, nil
 	}

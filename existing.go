@@ -3,7 +3,6 @@ package fetch
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 )
@@ -37,32 +36,16 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, erro
 	defer file.Close()
 	bp := f.buffers.Get().(*[]byte)
 	defer f.buffers.Put(bp)
-	var read int64
-	ok, err := true, error(nil)
-	for {
-		if err = ctx.Err(); err != nil {
-			err = fmt.Errorf("%s: %w", RedactURL(req.URL), err)
-			break
-		}
-		n, rerr := file.Read(*bp)
-		for _, h := range s.hashes {
-			h.Write((*bp)[:n])
-		}
-		read += int64(n)
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			ok = false
-			break
-		}
-	}
-	if err != nil || !ok || req.hasSize() && read != req.Size || s.verify() != nil {
+	err = s.hashFrom(ctx, file, *bp)
+	if err != nil || req.hasSize() && s.written != req.Size || s.verify() != nil {
 		for _, h := range s.hashes {
 			h.Reset()
 		}
-		return false, err
+		s.written = 0
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return false, fmt.Errorf("%s: %w", RedactURL(req.URL), ctxErr)
+		}
+		return false, nil // a file that cannot be read is downloaded again
 	}
-	s.written = read
 	return true, nil
 }

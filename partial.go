@@ -109,23 +109,11 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 
 // readBack reads the bytes of the partial file into the hashes, once.
 func (s *sink) readBack(ctx context.Context) error {
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := s.tmp.Read(buf)
-		for _, h := range s.hashes {
-			h.Write(buf[:n])
-		}
-		s.written += int64(n)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &sinkError{err}
-		}
+	err := s.hashFrom(ctx, s.tmp, make([]byte, 256<<10))
+	if err != nil && ctx.Err() == nil {
+		return &sinkError{err}
 	}
+	return err
 }
 
 func (s *sink) guardName() string { return PartialPath(s.path) + guardSuffix }
@@ -170,10 +158,8 @@ func (s *sink) unguard() error {
 // nothing guards (no validator, no expected digest) are not kept.
 func (s *sink) setGuard(g guard) error {
 	s.pending = nil
-	if s.tmp == nil {
-		if err := s.create(); err != nil {
-			return &sinkError{err}
-		}
+	if _, err := s.file(); err != nil {
+		return err
 	}
 	if !s.keep {
 		return nil // another live download holds the partial file

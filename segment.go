@@ -59,19 +59,10 @@ func (d *download) segmentable(u *url.URL, resp *Response) bool {
 	if !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes") {
 		return false
 	}
-	if d.guard(u) == "" && len(d.sink.want) == 0 {
+	if d.validatorFor(u) == "" && len(d.sink.want) == 0 {
 		return false
 	}
 	return resp.Size-resp.Offset >= 2*f.minSegment
-}
-
-// guard returns the validator that guards a range asked of u: the one of
-// the response the written bytes came from, when it came from u.
-func (d *download) guard(u *url.URL) string {
-	if d.source == u.Redacted() {
-		return d.validator
-	}
-	return ""
 }
 
 // attemptState is what an attempt hands to a segmented download: its
@@ -104,7 +95,7 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	}
 	start, size := a.resp.Offset, a.resp.Size
 	n := min(int64(d.f.segments), (size-start)/d.f.minSegment)
-	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.guard(u), got: start}
+	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.validatorFor(u), got: start}
 	if len(d.sink.want) > 0 {
 		for _, m := range d.urls {
 			if m.String() != u.String() {
@@ -451,13 +442,12 @@ func (s *segmented) hashFile(end int64) error {
 	sk := s.d.sink
 	bp := s.d.f.buffers.Get().(*[]byte)
 	defer s.d.f.buffers.Put(bp)
-	buf := *bp
-	for sk.written < end {
-		n, err := s.file.ReadAt(buf[:min(int64(len(buf)), end-sk.written)], sk.written)
-		sk.hashed(buf[:n])
-		if err != nil && sk.written < end {
-			return &sinkError{fmt.Errorf("reading back %s: %w", s.file.Name(), err)}
-		}
+	err := sk.hashFrom(context.Background(), io.NewSectionReader(s.file, sk.written, end-sk.written), *bp)
+	if err == nil && sk.written < end {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return &sinkError{fmt.Errorf("reading back %s: %w", s.file.Name(), err)}
 	}
 	return nil
 }

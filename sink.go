@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -124,10 +125,8 @@ func (s *sink) Write(p []byte) (int, error) {
 		h.Write(p)
 	}
 	if s.path != "" {
-		if s.tmp == nil {
-			if err := s.create(); err != nil {
-				return 0, &sinkError{err}
-			}
+		if _, err := s.file(); err != nil {
+			return 0, err
 		}
 		if _, err := s.tmp.Write(p); err != nil {
 			return 0, &sinkError{err}
@@ -165,6 +164,24 @@ func (s *sink) hashed(p []byte) {
 		h.Write(p)
 	}
 	s.written += int64(len(p))
+}
+
+// hashFrom reads r to its end into the hashes, counting the bytes as
+// written, and stops when ctx is done. buf is the read buffer.
+func (s *sink) hashFrom(ctx context.Context, r io.Reader, buf []byte) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := r.Read(buf)
+		s.hashed(buf[:n])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // create makes the temporary file beside Path, and Path's directories

@@ -33,7 +33,7 @@ const DefaultMaxAge = time.Minute
 // base/PATH (the query of the request is dropped). A file is downloaded
 // once, however many clients ask for it at the same time, and streamed to
 // them as it arrives, through a [Streamer]; once the download is complete
-// and checked, the file is kept in the cache directory with a record of its
+// and its size checked, the file is kept in the cache directory with a record of its
 // headers and sha256. Paths that end in "/" (folder listings) are passed
 // through and not kept.
 //
@@ -80,8 +80,9 @@ const DefaultMaxAge = time.Minute
 //
 // A client never receives a cut or corrupt file that looks complete: when
 // a download fails after bytes were sent, the response is broken off, not
-// ended. A file is kept only once its size and sha256 were checked as it
-// was written, and only when its length was announced (Content-Length) or
+// ended. A file is kept only once its size was checked and its sha256
+// computed as it was written (and checked against the name of a by-hash
+// path), and only when its length was announced (Content-Length) or
 // its transfer said it ended (FTP): a body that simply stopped is served
 // but not kept. [CacheOptions.Verify] checks the sha256 again on every hit
 // of the whole file.
@@ -412,14 +413,14 @@ func relPath(u *url.URL) (string, error) {
 // then the mirrors, with a redirect that stays inside them sent to the
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Mirrors: c.mirrors.URLs(mirror.Join(c.bases[0], rel))}
+	u := mirror.Join(c.bases[0], rel)
+	req := fetch.Request{URL: u, Mirrors: c.mirrors.URLs(u)}
 	if alg, digest, ok := digestName(rel); ok {
 		req.Digests = map[string]string{alg: digest}
 	}
-	mount := mountPoint(r)
 	req.OnResponse = func(resp fetch.Response) error {
 		if target, ok := c.redirected(resp.URL, req); ok {
-			return &Redirect{Code: http.StatusFound, Location: mount + "/" + target}
+			return &Redirect{Code: http.StatusFound, Location: mountPoint(r) + "/" + target}
 		}
 		return nil
 	}
@@ -644,14 +645,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	}
 	h := w.Header()
 	for k, vs := range rec.Header {
-		switch k {
-		case "Date", "Age", "Expires", "Cache-Control":
-		default:
-			h[k] = vs
-		}
-	}
-	for _, k := range []string{"Cache-Control", "Expires"} {
-		if vs := rec.Header.Values(k); len(vs) > 0 {
+		if k != "Date" { // Age is set below
 			h[k] = vs
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ const recordSuffix = ".json"
 type record struct {
 	URL    string      `json:"url"` // redacted
 	Size   int64       `json:"size"`
-	SHA256 string      `json:"sha256"`          // of the file, checked as it was written
+	SHA256 string      `json:"sha256"`          // of the file, computed as it was written
 	Header http.Header `json:"header"`          // those of keptHeaders that the server sent
 	Stored time.Time   `json:"stored,omitzero"` // when the response, or its last revalidation, came
 }
@@ -70,22 +69,19 @@ func (rec *record) write(file string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".record-*"+fetch.PartialSuffix)
+	tmp, name, err := fetch.CreateTemp(nil, file+recordSuffix) // the mode of the data files
 	if err != nil {
 		return err
 	}
 	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Chmod(0o644) // as the data files
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), file+recordSuffix)
+		err = os.Rename(name, file+recordSuffix)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		os.Remove(name)
 	}
 	return err
 }

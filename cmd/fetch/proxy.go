@@ -26,7 +26,8 @@ const proxyUsage = `Usage:
 Serves the files below URL over HTTP: a request for /PATH gets URL/PATH
 (the query of the request is dropped). A file is downloaded once, however many
 clients ask for it at the same time, and streamed to them as it arrives; once
-the download is complete and checked (size, sha256), the file is kept in DIR
+the download is complete (its size checked, its sha256 computed as it arrived,
+and checked against the name of a by-hash path), the file is kept in DIR
 and served from there while it is fresh. Paths that end in "/" (folder
 listings) are passed through and not kept.
 

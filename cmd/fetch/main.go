@@ -283,18 +283,39 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	} else {
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 	}
-	fs.Var(&cfg.mirrors, "mirror", "")
-	fs.IntVar(&cfg.jobs, "j", fetch.DefaultMaxTransfers, "")
-	fs.IntVar(&cfg.perHost, "per-host", fetch.DefaultPerHost, "")
+	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")
-	fs.IntVar(&cfg.retries, "retries", fetch.DefaultRetries, "")
-	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
 	fs.BoolVar(&cfg.quiet, "q", false, "")
 	fs.BoolVar(&cfg.version, "version", false, "")
 	fs.BoolVar(&cfg.noResume, "no-continue", false, "")
 	cfg.netConfig.define(fs, true)
 	return fs
+}
+
+// defineTransfer defines the flags that shape transfers, which every
+// subcommand has.
+func (cfg *config) defineTransfer(fs *flag.FlagSet) {
+	fs.Var(&cfg.mirrors, "mirror", "")
+	fs.IntVar(&cfg.jobs, "j", fetch.DefaultMaxTransfers, "")
+	fs.IntVar(&cfg.perHost, "per-host", fetch.DefaultPerHost, "")
+	fs.IntVar(&cfg.retries, "retries", fetch.DefaultRetries, "")
+	fs.DurationVar(&cfg.stall, "stall", fetch.DefaultStallTimeout, "")
+}
+
+// checkTransfer checks the values of the flags of defineTransfer.
+func (cfg *config) checkTransfer() error {
+	switch {
+	case cfg.jobs < 1:
+		return fmt.Errorf("-j %d: want at least 1", cfg.jobs)
+	case cfg.perHost < 1:
+		return fmt.Errorf("-per-host %d: want at least 1", cfg.perHost)
+	case cfg.retries < 0:
+		return fmt.Errorf("-retries %d: want 0 or more", cfg.retries)
+	case cfg.stall <= 0:
+		return fmt.Errorf("-stall %v: want a positive duration", cfg.stall)
+	}
+	return nil
 }
 
 // parse parses args with fs, letting flags and operands come in any order
@@ -316,17 +337,12 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		operands = append(operands, rest[0])
 		args = rest[1:]
 	}
+	if err := cfg.checkTransfer(); err != nil {
+		return nil, err
+	}
 	switch {
-	case cfg.jobs < 1:
-		return nil, fmt.Errorf("-j %d: want at least 1", cfg.jobs)
-	case cfg.perHost < 1:
-		return nil, fmt.Errorf("-per-host %d: want at least 1", cfg.perHost)
 	case cfg.segments < 1:
 		return nil, fmt.Errorf("-segments %d: want at least 1", cfg.segments)
-	case cfg.retries < 0:
-		return nil, fmt.Errorf("-retries %d: want 0 or more", cfg.retries)
-	case cfg.stall <= 0:
-		return nil, fmt.Errorf("-stall %v: want a positive duration", cfg.stall)
 	case cfg.maxManifest < 0:
 		return nil, fmt.Errorf("-max-manifest %d: want a number of bytes", cfg.maxManifest)
 	case cfg.timeout < 0:

@@ -244,11 +244,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.BoolVar(&pc.verify, "verify", false, "")
 	fs.DurationVar(&pc.writeTimeout, "write-timeout", time.Minute, "")
 	fs.IntVar(&pc.maxConns, "max-conns", 1000, "")
-	fs.Var(&pc.mirrors, "mirror", "")
-	fs.IntVar(&pc.jobs, "j", fetch.DefaultMaxTransfers, "")
-	fs.IntVar(&pc.perHost, "per-host", fetch.DefaultPerHost, "")
-	fs.IntVar(&pc.retries, "retries", fetch.DefaultRetries, "")
-	fs.DurationVar(&pc.stall, "stall", fetch.DefaultStallTimeout, "")
+	pc.defineTransfer(fs)
 	pc.netConfig.define(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -268,14 +264,9 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 		return nil, nil, fmt.Errorf("-write-timeout %v: want 0 or more", pc.writeTimeout)
 	case pc.maxConns < 0:
 		return nil, nil, fmt.Errorf("-max-conns %d: want 0 or more", pc.maxConns)
-	case pc.jobs < 1:
-		return nil, nil, fmt.Errorf("-j %d: want at least 1", pc.jobs)
-	case pc.perHost < 1:
-		return nil, nil, fmt.Errorf("-per-host %d: want at least 1", pc.perHost)
-	case pc.retries < 0:
-		return nil, nil, fmt.Errorf("-retries %d: want 0 or more", pc.retries)
-	case pc.stall <= 0:
-		return nil, nil, fmt.Errorf("-stall %v: want a positive duration", pc.stall)
+	}
+	if err := pc.checkTransfer(); err != nil {
+		return nil, nil, err
 	}
 	if err := pc.netConfig.check(); err != nil {
 		return nil, nil, err

@@ -38,7 +38,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: RedactURL(req.URL)}
 	defer f.stats.ended(&res)
-	s, err := newSink(req, f.sync, f.keepPartial)
+	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed)
 	if err != nil {
 		res.Err = err
 		return res

@@ -60,10 +60,17 @@ func (s *sink) resumable(g guard) bool {
 // hashes and returns their guard; otherwise it empties it. When another
 // live download holds the partial file, the sink does without: it writes
 // to a temporary file of its own, made by its first write, and keeps
-// nothing. With no partial file it makes one; when it cannot (a folder
-// is missing), the first write does, or says why not.
+// nothing. With no partial file it makes one, or leaves the first write
+// to make an unnamed file (unnamed_linux.go), named when its guard is
+// written; when it cannot (a folder is missing), the first write does,
+// or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	name := PartialPath(s.path)
+	if s.folder != nil {
+		if _, err := s.folder.lstat(filepath.Base(name)); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // none: the first write makes an unnamed file
+		}
+	}
 	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
 	if err == nil {
 		s.tmp, s.tmpName = f, name // a new partial file
@@ -173,10 +180,14 @@ func (s *sink) setGuard(g guard) error {
 	return nil
 }
 
-// writeGuard writes the pending guard beside the partial file.
+// writeGuard writes the pending guard beside the partial file, and gives
+// an unnamed file the partial file's name first.
 func (s *sink) writeGuard() error {
 	g := *s.pending
 	s.pending = nil
+	if s.unnamed && !s.namePartial() {
+		return nil
+	}
 	b, err := json.Marshal(g)
 	if err != nil {
 		return err
@@ -195,6 +206,20 @@ func (s *sink) writeGuard() error {
 	}
 	s.guarded = true
 	return nil
+}
+
+// namePartial gives the unnamed temporary file the name of Path's partial
+// file, locked before the name appears, so that its bytes can be kept. It
+// reports false, and the download keeps nothing, when that name is taken
+// (another download made it meanwhile) or cannot be made.
+func (s *sink) namePartial() bool {
+	name := PartialPath(s.path)
+	if !lockFile(s.tmp) || s.folder.link(s.tmp, filepath.Base(name)) != nil {
+		s.keep = false
+		return false
+	}
+	s.unnamed, s.tmpName = false, name
+	return true
 }
 
 // removeGuard removes the guard file of the partial file, if one may be

@@ -332,24 +332,27 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 	var removed []string
 	var errs []error
 	for dir, n := range dirs {
-		entries, err := p.readDir(dir)
+		names, err := p.readNames(dir)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
 			continue
 		}
-		for _, e := range entries {
-			stem, ok := partialStem(e.Name())
-			if !ok || !e.Type().IsRegular() {
+		for _, base := range names {
+			stem, ok := partialStem(base)
+			if !ok {
 				continue
 			}
 			// stem is base, base.tag, or the hashed forms of either.
 			tagless, tag, _ := cutLast(stem, ".")
-			if !n.bases[stem] && !(isTag(tag) && n.bases[tagless]) && !n.hashes[hashOf(e.Name())] {
+			if !n.bases[stem] && !(isTag(tag) && n.bases[tagless]) && !n.hashes[hashOf(base)] {
 				continue
 			}
-			name := filepath.Join(dir, e.Name())
+			name := filepath.Join(dir, base)
+			if fi, err := p.lstat(name); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
 			ok, err := p.removeUnheld(name)
 			if ok {
 				removed = append(removed, name)

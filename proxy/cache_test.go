@@ -150,7 +150,7 @@ func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 }
 
 func TestCacheServesFromCache(t *testing.T) {
-	data := payload(200_000)
+	data := fetchtest.Blob(200_000, 1)
 	up := fetchtest.NewRepo(t, map[string][]byte{"/repo/Packages/a.rpm": data})
 	fx := newCache(t, up.URL+"/repo")
 
@@ -215,7 +215,7 @@ func TestCacheServesFromCache(t *testing.T) {
 }
 
 func TestCacheCorruptCopy(t *testing.T) {
-	data := payload(100_000)
+	data := fetchtest.Blob(100_000, 1)
 	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": data})
 	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Verify = true })
 	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
@@ -299,7 +299,7 @@ func TestCacheAfterClose(t *testing.T) {
 // body, MB/s the throughput.
 func BenchmarkCache(b *testing.B) {
 	for _, size := range []int{64 << 10, 16 << 20} {
-		data := payload(size)
+		data := fetchtest.Blob(size, 1)
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 			w.Write(data)
@@ -419,7 +419,7 @@ func newOrigin(t *testing.T) *origin {
 			w.Write(f.data[len(f.data)/2:])
 			return
 		}
-		w.Header().Set("Etag", `"`+sha256Hex(f.data)[:16]+`"`)
+		w.Header().Set("Etag", `"`+fetchtest.SHA256(f.data)[:16]+`"`)
 		http.ServeContent(w, r, "", modTime, bytes.NewReader(f.data))
 	}))
 	t.Cleanup(o.Close)
@@ -510,7 +510,7 @@ func TestCacheFreshness(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrigin(t)
-			data := payload(10_000)
+			data := fetchtest.Blob(10_000, 1)
 			o.set("/f.rpm", originFile{data: data, header: tc.header})
 			fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = tc.maxAge })
 			for i := range 2 {
@@ -548,7 +548,7 @@ func TestCacheReplacesChangedFile(t *testing.T) {
 
 func TestCacheStaleIfError(t *testing.T) {
 	o := newOrigin(t)
-	data := payload(5000)
+	data := fetchtest.Blob(5000, 1)
 	o.set("/f.rpm", originFile{data: data, header: http.Header{"Cache-Control": {"no-cache"}}})
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
@@ -743,8 +743,8 @@ func TestCacheMirror(t *testing.T) {
 
 func TestCacheNotKept(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/chunked.rpm", originFile{data: payload(100_000), noLength: true})
-	o.set("/big.rpm", originFile{data: payload(2000)})
+	o.set("/chunked.rpm", originFile{data: fetchtest.Blob(100_000, 1), noLength: true})
+	o.set("/big.rpm", originFile{data: fetchtest.Blob(2000, 1)})
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxSize = 1000 })
 	for _, p := range []string{"/chunked.rpm", "/big.rpm"} {
 		for range 2 {
@@ -767,7 +767,7 @@ func TestCacheNotKept(t *testing.T) {
 // served with its length, whole and in part.
 func TestCacheEncodedHit(t *testing.T) {
 	o := newOrigin(t)
-	data := payload(3000)
+	data := fetchtest.Blob(3000, 1)
 	o.set("/f.gz", originFile{data: data, header: http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}})
 	fx := newCache(t, o.URL)
 	io.Copy(io.Discard, fx.get(t, http.MethodGet, "/f.gz", http.Header{"Accept-Encoding": {"identity"}}).Body)
@@ -889,7 +889,7 @@ func spillFilesOpen(t *testing.T) int {
 // write timeout it is disconnected, and the download it alone was reading
 // stops and frees its spill file.
 func TestCacheWriteTimeout(t *testing.T) {
-	data := payload(32 << 20)
+	data := fetchtest.Blob(32<<20, 1)
 	upstreamDone := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(2*len(data)))
@@ -925,7 +925,7 @@ func TestCacheWriteTimeout(t *testing.T) {
 func TestCacheEviction(t *testing.T) {
 	o := newOrigin(t)
 	for _, p := range []string{"/a", "/b", "/c"} {
-		o.set(p, originFile{data: payload(1000), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+		o.set(p, originFile{data: fetchtest.Blob(1000, 1), header: http.Header{"Cache-Control": {"max-age=3600"}}})
 	}
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 2500 })
 	for _, p := range []string{"/a", "/b", "/a", "/c", "/a", "/c", "/b"} {
@@ -948,9 +948,9 @@ func TestCacheEviction(t *testing.T) {
 // while a client reads it: it is not removed, and the client gets it whole.
 func TestCacheEvictionSparesFileInUse(t *testing.T) {
 	o := newOrigin(t)
-	big := payload(16 << 20)
+	big := fetchtest.Blob(16<<20, 1)
 	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
-	o.set("/small", originFile{data: payload(1 << 20), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.set("/small", originFile{data: fetchtest.Blob(1<<20, 1), header: http.Header{"Cache-Control": {"max-age=3600"}}})
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
 	fx.body(t, "/big")
 
@@ -995,8 +995,8 @@ func TestCacheEvictionSparesFileInUse(t *testing.T) {
 func TestCacheNamedByContent(t *testing.T) {
 	o := newOrigin(t)
 	good := []byte("Package: hello\n")
-	goodPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + sha256Hex(good)
-	badPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + sha256Hex([]byte("other"))
+	goodPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + fetchtest.SHA256(good)
+	badPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + fetchtest.SHA256([]byte("other"))
 	zipPath := "/example.com/mod/@v/v1.0.0.zip"
 	o.set(goodPath, originFile{data: good, header: http.Header{"Cache-Control": {"no-cache"}}})
 	o.set(badPath, originFile{data: good})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestFleetBehindNginx runs two Caches behind nginx's consistent hash, as
@@ -28,7 +30,7 @@ func TestFleetBehindNginx(t *testing.T) {
 	o := newOrigin(t)
 	const n = 20
 	for i := range n {
-		o.set(fmt.Sprintf("/f/%02d", i), originFile{data: payload(1000 + i)})
+		o.set(fmt.Sprintf("/f/%02d", i), originFile{data: fetchtest.Blob(1000+i, 1)})
 	}
 	a, b := newCache(t, o.URL), newCache(t, o.URL)
 
@@ -105,7 +107,7 @@ http {
 	fetchAll := func(round string) {
 		for i := range n {
 			got, err := get(fmt.Sprintf("/f/%02d", i))
-			if err != nil || string(got) != string(payload(1000+i)) {
+			if err != nil || string(got) != string(fetchtest.Blob(1000+i, 1)) {
 				t.Errorf("%s: file %02d: got %d bytes, %v; want the file", round, i, len(got), err)
 			}
 		}

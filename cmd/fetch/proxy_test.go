@@ -154,14 +154,6 @@ func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
 	return kept, temporary
 }
 
-func bigFile(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*13 + i/509)
-	}
-	return b
-}
-
 func TestProxyUsage(t *testing.T) {
 	cache := t.TempDir()
 	for _, tc := range []struct {
@@ -201,7 +193,7 @@ func TestProxyUsage(t *testing.T) {
 // TestProxyShutdown cancels the proxy while a response is in flight: it
 // finishes within the grace period, or is broken off after it.
 func TestProxyShutdown(t *testing.T) {
-	data := bigFile(1 << 20)
+	data := fetchtest.Blob(1<<20, 1)
 	for _, tc := range []struct {
 		name     string
 		grace    string

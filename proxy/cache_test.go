@@ -24,53 +24,13 @@ import (
 	"github.com/fetchkit/fetch/proxy"
 )
 
-// syncBuffer is a buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor waits until the buffer holds s, for up to a minute: a handler
-// writes its log line after its client may have read the whole response.
-func (b *syncBuffer) waitFor(t *testing.T, s string) bool {
-	t.Helper()
-	for range 6000 {
-		if strings.Contains(b.String(), s) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-// lines returns the lines written so far.
-func (b *syncBuffer) lines() []string {
-	s := strings.TrimSpace(b.String())
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // cacheFixture is a Cache of an upstream base, served by a front server.
 type cacheFixture struct {
+	*front
 	cache  *proxy.Cache
 	dir    string
-	front  *httptest.Server
-	access *syncBuffer // the access log
-	errs   *syncBuffer // the error log
+	access *fetchtest.Buffer // the access log
+	errs   *fetchtest.Buffer // the error log
 }
 
 // newCache serves the files below upstream through a Cache in a new
@@ -80,7 +40,7 @@ func newCache(t testing.TB, upstream string, configure ...func(*proxy.CacheOptio
 	t.Helper()
 	f := fetch.New(fetch.Options{Retries: -1})
 	t.Cleanup(func() { f.Close() })
-	fx := &cacheFixture{dir: t.TempDir(), access: &syncBuffer{}, errs: &syncBuffer{}}
+	fx := &cacheFixture{dir: t.TempDir(), access: &fetchtest.Buffer{}, errs: &fetchtest.Buffer{}}
 	opts := proxy.CacheOptions{
 		Upstream:  mustParse(t, upstream),
 		Dir:       fx.dir,
@@ -95,11 +55,8 @@ func newCache(t testing.TB, upstream string, configure ...func(*proxy.CacheOptio
 		t.Fatal(err)
 	}
 	fx.cache = c
-	fx.front = httptest.NewServer(c)
-	t.Cleanup(func() {
-		fx.front.Close()
-		c.Close()
-	})
+	t.Cleanup(func() { c.Close() }) // after the front server closed
+	fx.front = startFront(t, c, false)
 	return fx
 }
 
@@ -110,43 +67,6 @@ func mustParse(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-// get sends a request for path to the front server.
-func (fx *cacheFixture) get(t *testing.T, method, path string, header http.Header) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, fx.front.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// cacheFiles returns the files in dir: the kept ones, and the temporary.
-func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		switch {
-		case err != nil || d.IsDir() || d.Name() == ".lock":
-		case strings.HasPrefix(d.Name(), "."):
-			temporary = append(temporary, path)
-		default:
-			kept = append(kept, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kept, temporary
 }
 
 func TestCacheServesFromCache(t *testing.T) {
@@ -191,11 +111,11 @@ func TestCacheServesFromCache(t *testing.T) {
 	}
 	fx.front.Close()
 	fx.cache.Close()
-	kept, temporary := cacheFiles(t, fx.dir)
+	kept, temporary := fetchtest.CacheFiles(t, fx.dir)
 	if len(kept) != 2 || len(temporary) != 0 {
 		t.Errorf("cache holds %v and temporary files %v; want the file and its record", kept, temporary)
 	}
-	log := fx.access.lines()
+	log := fx.access.Lines()
 	if len(log) != 5 {
 		t.Fatalf("got %d log lines; want 5, one a request:\n%s", len(log), fx.access)
 	}
@@ -221,7 +141,7 @@ func TestCacheCorruptCopy(t *testing.T) {
 	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
 		t.Fatalf("first request: got %d bytes; want %d", len(body), len(data))
 	}
-	kept, _ := cacheFiles(t, fx.dir)
+	kept, _ := fetchtest.CacheFiles(t, fx.dir)
 	for _, name := range kept {
 		if !strings.HasSuffix(name, ".json") {
 			bad := bytes.Clone(data)
@@ -271,7 +191,7 @@ func TestCacheRefuses(t *testing.T) {
 			}
 		})
 	}
-	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+	if kept, temporary := fetchtest.CacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
 		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
 	}
 	if got := up.Gets("/a.rpm"); got != 0 {
@@ -364,92 +284,35 @@ func forget(b *testing.B, dir string) {
 	}
 }
 
-// origin is an upstream whose files, headers and redirects a test sets and
-// changes; it answers conditional requests as net/http's ServeContent does
-// and counts what it was asked.
-type origin struct {
-	*httptest.Server
-	mu          sync.Mutex
-	files       map[string]originFile
-	gets        map[string]int // GET requests, by path
-	conditional map[string]int // GET requests with a validator, by path
-	all         int            // requests of any kind, for any path
+// newOrigin starts an upstream whose files, headers and redirects a test
+// sets and changes.
+func newOrigin(t *testing.T) *fetchtest.Repo {
+	return fetchtest.StartRepo(t, fetchtest.HTTP, nil)
 }
 
-// originFile is what origin answers for one path.
-type originFile struct {
-	data     []byte
-	header   http.Header // more headers
-	redirect string      // a Location: answer 301 with it instead
-	status   int         // a status to answer instead, with no body
-	noLength bool        // send the body without Content-Length
+// originFile is how an origin serves data: with a strong ETag, a date and
+// header, answering conditional and range requests as net/http's
+// ServeContent does.
+func originFile(data []byte, header http.Header) fetchtest.File {
+	f := fetchtest.Ranged(data)
+	f.Mod = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Header = header
+	return f
 }
 
-func newOrigin(t *testing.T) *origin {
-	o := &origin{files: map[string]originFile{}, gets: map[string]int{}, conditional: map[string]int{}}
-	modTime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.all++
-		if r.Method == http.MethodGet {
-			o.gets[r.URL.Path]++
-			if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
-				o.conditional[r.URL.Path]++
-			}
+// counts returns the GET requests o answered for path, and those of them
+// that were conditional.
+func counts(o *fetchtest.Repo, path string) (gets, conditional int) {
+	for _, a := range o.Asked() {
+		if a.Method != http.MethodGet || a.Path != path {
+			continue
 		}
-		f, ok := o.files[r.URL.Path]
-		o.mu.Unlock()
-		switch {
-		case !ok:
-			http.NotFound(w, r)
-			return
-		case f.redirect != "":
-			http.Redirect(w, r, f.redirect, http.StatusMovedPermanently)
-			return
-		case f.status != 0:
-			w.WriteHeader(f.status)
-			return
+		gets++
+		if a.Header.Get("If-None-Match") != "" || a.Header.Get("If-Modified-Since") != "" {
+			conditional++
 		}
-		for k, vs := range f.header {
-			w.Header()[k] = vs
-		}
-		if f.noLength {
-			w.Write(f.data[:len(f.data)/2])
-			http.NewResponseController(w).Flush() // chunked from here
-			w.Write(f.data[len(f.data)/2:])
-			return
-		}
-		w.Header().Set("Etag", `"`+fetchtest.SHA256(f.data)[:16]+`"`)
-		http.ServeContent(w, r, "", modTime, bytes.NewReader(f.data))
-	}))
-	t.Cleanup(o.Close)
-	return o
-}
-
-// set makes path answer f.
-func (o *origin) set(path string, f originFile) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.files[path] = f
-}
-
-// counts returns the GET requests for path, and those of them that were
-// conditional.
-func (o *origin) counts(path string) (gets, conditional int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.gets[path], o.conditional[path]
-}
-
-// body sends a GET for path and returns the status and the whole body.
-func (fx *cacheFixture) body(t *testing.T, path string) (int, []byte) {
-	t.Helper()
-	resp := fx.get(t, http.MethodGet, path, nil)
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v after %d bytes", path, err, len(b))
 	}
-	return resp.StatusCode, b
+	return gets, conditional
 }
 
 func TestCacheRevalidatesMetadata(t *testing.T) {
@@ -459,7 +322,7 @@ func TestCacheRevalidatesMetadata(t *testing.T) {
 	} {
 		t.Run(path, func(t *testing.T) {
 			o := newOrigin(t)
-			o.set(path, originFile{data: []byte("version 1\n"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+			o.Set(path, originFile([]byte("version 1\n"), http.Header{"Cache-Control": {"max-age=3600"}}))
 			fx := newCache(t, o.URL)
 			if _, b := fx.body(t, path); string(b) != "version 1\n" {
 				t.Fatalf("first: got %q", b)
@@ -467,16 +330,16 @@ func TestCacheRevalidatesMetadata(t *testing.T) {
 			if _, b := fx.body(t, path); string(b) != "version 1\n" {
 				t.Fatalf("unchanged: got %q", b)
 			}
-			o.set(path, originFile{data: []byte("version 2\n")})
+			o.Set(path, originFile([]byte("version 2\n"), nil))
 			if _, b := fx.body(t, path); string(b) != "version 2\n" {
 				t.Errorf("after a change upstream: got %q; want version 2", b)
 			}
 			// The first, a 304, a 200 that says the file changed (stopped
 			// there), and the download of the new file.
-			if gets, cond := o.counts(path); gets != 4 || cond != 2 {
+			if gets, cond := counts(o, path); gets != 4 || cond != 2 {
 				t.Errorf("upstream got %d GET requests, %d conditional; want 4, 2", gets, cond)
 			}
-			if !fx.access.waitFor(t, "cache=revalidated") {
+			if !fx.access.WaitFor("cache=revalidated") {
 				t.Errorf("access log: got %q; want a line with cache=revalidated", fx.access)
 			}
 		})
@@ -511,17 +374,17 @@ func TestCacheFreshness(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrigin(t)
 			data := fetchtest.Blob(10_000, 1)
-			o.set("/f.rpm", originFile{data: data, header: tc.header})
+			o.Set("/f.rpm", originFile(data, tc.header))
 			fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = tc.maxAge })
 			for i := range 2 {
 				if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
 					t.Fatalf("request %d: got %d and %d bytes; want 200 and the file", i+1, status, len(b))
 				}
 			}
-			if gets, cond := o.counts("/f.rpm"); gets != tc.gets || cond != tc.cond {
+			if gets, cond := counts(o, "/f.rpm"); gets != tc.gets || cond != tc.cond {
 				t.Errorf("upstream got %d GET requests, %d conditional; want %d, %d", gets, cond, tc.gets, tc.cond)
 			}
-			if kept, _ := cacheFiles(t, fx.dir); (len(kept) > 0) != tc.kept {
+			if kept, _ := fetchtest.CacheFiles(t, fx.dir); (len(kept) > 0) != tc.kept {
 				t.Errorf("cache holds %v; want kept: %v", kept, tc.kept)
 			}
 		})
@@ -530,16 +393,16 @@ func TestCacheFreshness(t *testing.T) {
 
 func TestCacheReplacesChangedFile(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/f.rpm", originFile{data: []byte("old"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set("/f.rpm", originFile([]byte("old"), http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
-	o.set("/f.rpm", originFile{data: []byte("new!"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.Set("/f.rpm", originFile([]byte("new!"), http.Header{"Cache-Control": {"max-age=3600"}}))
 	for i := range 2 {
 		if _, b := fx.body(t, "/f.rpm"); string(b) != "new!" {
 			t.Fatalf("request %d after the change: got %q; want %q", i+1, b, "new!")
 		}
 	}
-	if gets, cond := o.counts("/f.rpm"); gets != 3 || cond != 1 {
+	if gets, cond := counts(o, "/f.rpm"); gets != 3 || cond != 1 {
 		// The revalidation stops at the response that says the file
 		// changed; one download replaces it; the new one is fresh.
 		t.Errorf("upstream got %d GET requests, %d conditional; want 3, 1", gets, cond)
@@ -549,17 +412,17 @@ func TestCacheReplacesChangedFile(t *testing.T) {
 func TestCacheStaleIfError(t *testing.T) {
 	o := newOrigin(t)
 	data := fetchtest.Blob(5000, 1)
-	o.set("/f.rpm", originFile{data: data, header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set("/f.rpm", originFile(data, http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
-	o.set("/f.rpm", originFile{status: http.StatusServiceUnavailable})
+	o.Set("/f.rpm", fetchtest.File{Status: http.StatusServiceUnavailable})
 	if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
 		t.Errorf("upstream failing: got %d and %d bytes; want 200 and the stale copy", status, len(b))
 	}
 	if !strings.Contains(fx.errs.String(), "serving a stale copy") || !strings.Contains(fx.errs.String(), "503") {
 		t.Errorf("error log: got %q; want a line about the stale copy and its cause", fx.errs)
 	}
-	if !fx.access.waitFor(t, "cache=stale") {
+	if !fx.access.WaitFor("cache=stale") {
 		t.Errorf("access log: got %q; want cache=stale", fx.access)
 	}
 	o.Close() // unreachable
@@ -570,16 +433,14 @@ func TestCacheStaleIfError(t *testing.T) {
 
 func TestCacheForgetsRemovedFile(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/f.rpm", originFile{data: []byte("x"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set("/f.rpm", originFile([]byte("x"), http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
-	o.mu.Lock()
-	delete(o.files, "/f.rpm")
-	o.mu.Unlock()
+	o.Remove("/f.rpm")
 	if status, _ := fx.body(t, "/f.rpm"); status != http.StatusNotFound {
 		t.Errorf("removed upstream: got %d; want 404", status)
 	}
-	if kept, _ := cacheFiles(t, fx.dir); len(kept) > 0 {
+	if kept, _ := fetchtest.CacheFiles(t, fx.dir); len(kept) > 0 {
 		t.Errorf("cache holds %v; want nothing", kept)
 	}
 }
@@ -588,7 +449,7 @@ func TestCacheForgetsRemovedFile(t *testing.T) {
 // the upstream is asked once.
 func TestCacheRevalidationShared(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/PULP_MANIFEST", originFile{data: []byte("a,1,b\n")})
+	o.Set("/PULP_MANIFEST", originFile([]byte("a,1,b\n"), nil))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/PULP_MANIFEST")
 	var wg sync.WaitGroup
@@ -604,7 +465,7 @@ func TestCacheRevalidationShared(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if gets, cond := o.counts("/PULP_MANIFEST"); cond < 1 || cond > 20 || gets != 1+cond {
+	if gets, cond := counts(o, "/PULP_MANIFEST"); cond < 1 || cond > 20 || gets != 1+cond {
 		t.Errorf("upstream got %d GET requests, %d conditional; want the first and then only conditional ones", gets, cond)
 	}
 }
@@ -612,12 +473,12 @@ func TestCacheRevalidationShared(t *testing.T) {
 func TestCacheRedirects(t *testing.T) {
 	o := newOrigin(t)
 	cdn := newOrigin(t)
-	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
-	o.set("/simple/pkg/", originFile{data: []byte(`<a href="pkg-1.0.tar.gz">pkg-1.0.tar.gz</a>`)})
-	o.set("/latest.rpm", originFile{redirect: "/pool/f-2.rpm"})
-	o.set("/pool/f-2.rpm", originFile{data: []byte("two")})
-	o.set("/external.rpm", originFile{redirect: cdn.URL + "/blob/123"})
-	cdn.set("/blob/123", originFile{data: []byte("from the cdn")})
+	o.Set("/simple/pkg", fetchtest.File{Redirect: "/simple/pkg/"})
+	o.Set("/simple/pkg/", originFile([]byte(`<a href="pkg-1.0.tar.gz">pkg-1.0.tar.gz</a>`), nil))
+	o.Set("/latest.rpm", fetchtest.File{Redirect: "/pool/f-2.rpm"})
+	o.Set("/pool/f-2.rpm", originFile([]byte("two"), nil))
+	o.Set("/external.rpm", fetchtest.File{Redirect: cdn.URL + "/blob/123"})
+	cdn.Set("/blob/123", originFile([]byte("from the cdn"), nil))
 	fx := newCache(t, o.URL)
 	noFollow := &http.Client{
 		Transport:     fx.front.Client().Transport,
@@ -640,7 +501,7 @@ func TestCacheRedirects(t *testing.T) {
 				t.Errorf("GET %s: got %d Location %q; want 302 %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), tc.location)
 			}
 		}
-		if gets, _ := o.counts(tc.path); gets != 2 {
+		if gets, _ := counts(o, tc.path); gets != 2 {
 			t.Errorf("GET %s: upstream got %d requests; want 2 (a redirect is not kept)", tc.path, gets)
 		}
 	}
@@ -652,7 +513,7 @@ func TestCacheRedirects(t *testing.T) {
 			t.Errorf("GET /external.rpm: got %d %q; want the CDN's file", status, b)
 		}
 	}
-	if gets, _ := cdn.counts("/blob/123"); gets != 1 {
+	if gets, _ := counts(cdn, "/blob/123"); gets != 1 {
 		t.Errorf("the CDN got %d requests; want 1: the file is kept under /external.rpm", gets)
 	}
 }
@@ -687,10 +548,8 @@ func TestCacheRefusesPaths(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 400", p, got)
 			}
 		}
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		if o.all != 0 {
-			t.Errorf("upstream got %d requests; want none", o.all)
+		if all := len(o.Asked()); all != 0 {
+			t.Errorf("upstream got %d requests; want none", all)
 		}
 	})
 	t.Run("ftp", func(t *testing.T) {
@@ -729,22 +588,22 @@ func TestCacheRefusesPaths(t *testing.T) {
 
 func TestCacheMirror(t *testing.T) {
 	m := newOrigin(t)
-	m.set("/pub/f.rpm", originFile{data: []byte("from the mirror")})
-	fx := newCache(t, deadURL(t)+"/repo", func(o *proxy.CacheOptions) { o.Mirrors = []*url.URL{mustParse(t, m.URL+"/pub")} })
+	m.Set("/pub/f.rpm", originFile([]byte("from the mirror"), nil))
+	fx := newCache(t, fetchtest.DeadURL(t)+"/repo", func(o *proxy.CacheOptions) { o.Mirrors = []*url.URL{mustParse(t, m.URL+"/pub")} })
 	for range 2 {
 		if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || string(b) != "from the mirror" {
 			t.Errorf("got %d %q; want the mirror's file", status, b)
 		}
 	}
-	if gets, _ := m.counts("/pub/f.rpm"); gets != 1 {
+	if gets, _ := counts(m, "/pub/f.rpm"); gets != 1 {
 		t.Errorf("the mirror got %d requests; want 1", gets)
 	}
 }
 
 func TestCacheNotKept(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/chunked.rpm", originFile{data: fetchtest.Blob(100_000, 1), noLength: true})
-	o.set("/big.rpm", originFile{data: fetchtest.Blob(2000, 1)})
+	o.Set("/chunked.rpm", fetchtest.File{Doc: fetchtest.Doc{Body: fetchtest.Blob(100_000, 1), NoLength: true}})
+	o.Set("/big.rpm", originFile(fetchtest.Blob(2000, 1), nil))
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxSize = 1000 })
 	for _, p := range []string{"/chunked.rpm", "/big.rpm"} {
 		for range 2 {
@@ -752,13 +611,13 @@ func TestCacheNotKept(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 200", p, status)
 			}
 		}
-		if gets, _ := o.counts(p); gets != 2 {
+		if gets, _ := counts(o, p); gets != 2 {
 			t.Errorf("GET %s: upstream got %d requests; want 2: it is not kept", p, gets)
 		}
 	}
 	fx.front.Close()
 	fx.cache.Close()
-	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+	if kept, temporary := fetchtest.CacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
 		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
 	}
 }
@@ -768,7 +627,7 @@ func TestCacheNotKept(t *testing.T) {
 func TestCacheEncodedHit(t *testing.T) {
 	o := newOrigin(t)
 	data := fetchtest.Blob(3000, 1)
-	o.set("/f.gz", originFile{data: data, header: http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}})
+	o.Set("/f.gz", originFile(data, http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}))
 	fx := newCache(t, o.URL)
 	io.Copy(io.Discard, fx.get(t, http.MethodGet, "/f.gz", http.Header{"Accept-Encoding": {"identity"}}).Body)
 	for _, tc := range []struct{ rng, length string }{{"", "3000"}, {"bytes=10-19", "10"}} {
@@ -782,14 +641,14 @@ func TestCacheEncodedHit(t *testing.T) {
 			t.Errorf("Range %q: got Content-Length %q, Content-Encoding %q; want %s, gzip", tc.rng, got, resp.Header.Get("Content-Encoding"), tc.length)
 		}
 	}
-	if gets, _ := o.counts("/f.gz"); gets != 1 {
+	if gets, _ := counts(o, "/f.gz"); gets != 1 {
 		t.Errorf("upstream got %d requests; want 1", gets)
 	}
 }
 
 func TestCacheDirectory(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/a.rpm", originFile{data: []byte("alpha")})
+	o.Set("/a.rpm", originFile([]byte("alpha"), nil))
 	f := fetch.New(fetch.Options{Retries: -1})
 	defer f.Close()
 	dir := t.TempDir()
@@ -910,7 +769,7 @@ func TestCacheWriteTimeout(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the download goes on a minute after the client stopped reading")
 	}
-	if !fx.access.waitFor(t, "client gone") {
+	if !fx.access.WaitFor("client gone") {
 		t.Errorf("access log: got %q; want the client's failure with its cause", fx.access)
 	}
 	for range 6000 {
@@ -925,7 +784,7 @@ func TestCacheWriteTimeout(t *testing.T) {
 func TestCacheEviction(t *testing.T) {
 	o := newOrigin(t)
 	for _, p := range []string{"/a", "/b", "/c"} {
-		o.set(p, originFile{data: fetchtest.Blob(1000, 1), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+		o.Set(p, originFile(fetchtest.Blob(1000, 1), http.Header{"Cache-Control": {"max-age=3600"}}))
 	}
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 2500 })
 	for _, p := range []string{"/a", "/b", "/a", "/c", "/a", "/c", "/b"} {
@@ -935,11 +794,11 @@ func TestCacheEviction(t *testing.T) {
 	}
 	// b was the least recently used when c came, and came back after.
 	for p, want := range map[string]int{"/a": 1, "/b": 2, "/c": 1} {
-		if gets, _ := o.counts(p); gets != want {
+		if gets, _ := counts(o, p); gets != want {
 			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
 		}
 	}
-	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 4 {
+	if kept, _ := fetchtest.CacheFiles(t, fx.dir); len(kept) != 4 {
 		t.Errorf("cache holds %v; want two files and their records", kept)
 	}
 }
@@ -949,8 +808,8 @@ func TestCacheEviction(t *testing.T) {
 func TestCacheEvictionSparesFileInUse(t *testing.T) {
 	o := newOrigin(t)
 	big := fetchtest.Blob(16<<20, 1)
-	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
-	o.set("/small", originFile{data: fetchtest.Blob(1<<20, 1), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.Set("/big", originFile(big, http.Header{"Cache-Control": {"max-age=3600"}}))
+	o.Set("/small", originFile(fetchtest.Blob(1<<20, 1), http.Header{"Cache-Control": {"max-age=3600"}}))
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
 	fx.body(t, "/big")
 
@@ -978,13 +837,13 @@ func TestCacheEvictionSparesFileInUse(t *testing.T) {
 		t.Fatalf("the hit in use: got %d bytes, %v; want the whole file", 1+len(rest), err)
 	}
 	fx.body(t, "/big")
-	if gets, _ := o.counts("/big"); gets != 1 {
+	if gets, _ := counts(o, "/big"); gets != 1 {
 		t.Errorf("GET /big: upstream got %d requests; want 1: it was never removed", gets)
 	}
-	if gets, _ := o.counts("/small"); gets != 1 {
+	if gets, _ := counts(o, "/small"); gets != 1 {
 		t.Errorf("GET /small: upstream got %d requests; want 1", gets)
 	}
-	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 2 {
+	if kept, _ := fetchtest.CacheFiles(t, fx.dir); len(kept) != 2 {
 		t.Errorf("cache holds %v; want one file and its record", kept)
 	}
 }
@@ -998,9 +857,9 @@ func TestCacheNamedByContent(t *testing.T) {
 	goodPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + fetchtest.SHA256(good)
 	badPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + fetchtest.SHA256([]byte("other"))
 	zipPath := "/example.com/mod/@v/v1.0.0.zip"
-	o.set(goodPath, originFile{data: good, header: http.Header{"Cache-Control": {"no-cache"}}})
-	o.set(badPath, originFile{data: good})
-	o.set(zipPath, originFile{data: []byte("zip"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set(goodPath, originFile(good, http.Header{"Cache-Control": {"no-cache"}}))
+	o.Set(badPath, originFile(good, nil))
+	o.Set(zipPath, originFile([]byte("zip"), http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = -1 })
 	for _, p := range []string{goodPath, zipPath} {
 		for range 2 {
@@ -1008,7 +867,7 @@ func TestCacheNamedByContent(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 200", p, status)
 			}
 		}
-		if gets, _ := o.counts(p); gets != 1 {
+		if gets, _ := counts(o, p); gets != 1 {
 			t.Errorf("GET %s: upstream got %d requests; want 1", p, gets)
 		}
 	}
@@ -1022,8 +881,8 @@ func TestCacheNamedByContent(t *testing.T) {
 // names the target below the same prefix, for GET and HEAD.
 func TestCacheRedirectUnderPrefix(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
-	o.set("/simple/pkg/", originFile{data: []byte("a listing")})
+	o.Set("/simple/pkg", fetchtest.File{Redirect: "/simple/pkg/"})
+	o.Set("/simple/pkg/", originFile([]byte("a listing"), nil))
 	fx := newCache(t, o.URL)
 	mux := http.NewServeMux()
 	mux.Handle("/pypi/", http.StripPrefix("/pypi", fx.cache))

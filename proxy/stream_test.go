@@ -30,10 +30,10 @@ import (
 // streamFixture is an upstream server, a Streamer that downloads from it,
 // and a front server whose handler serves through the Streamer.
 type streamFixture struct {
+	*front
 	up    *httptest.Server
 	gets  atomic.Int64 // GET requests the upstream received
 	st    *proxy.Streamer
-	front *httptest.Server
 	spill string // the Streamer's directory
 
 	mu       sync.Mutex
@@ -91,7 +91,7 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 		}
 	}
 	upURL := fx.up.URL
-	fx.front = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fx.front = startFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if opts.served != nil {
 			defer opts.served(r)
 		}
@@ -101,58 +101,8 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 			fx.errs = append(fx.errs, err)
 			fx.mu.Unlock()
 		}
-	}))
-	if opts.http2 {
-		fx.front.EnableHTTP2 = true
-		fx.front.StartTLS()
-	} else {
-		fx.front.Start()
-	}
-	t.Cleanup(fx.front.Close)
+	}), opts.http2)
 	return fx
-}
-
-// get sends a request for path to the front server.
-func (fx *streamFixture) get(t *testing.T, method, path string, header http.Header) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, fx.front.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// firstByte sends a GET for path to the front server and reads the first
-// byte of the body. leave makes the client go away.
-func (fx *streamFixture) firstByte(t *testing.T, path string) (leave func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	leave = func() {
-		cancel()
-		resp.Body.Close()
-	}
-	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
-		leave()
-		t.Fatalf("first byte: %v", err)
-	}
-	return leave
 }
 
 func filesUnder(t *testing.T, dir string) []string {
@@ -323,7 +273,7 @@ func TestServeRange(t *testing.T) {
 }
 
 func TestServeUpstreamFailure(t *testing.T) {
-	goneURL := deadURL(t)
+	goneURL := fetchtest.DeadURL(t)
 	for _, tc := range []struct {
 		name   string
 		status int // upstream's; 0: unreachable
@@ -878,30 +828,4 @@ func ExampleStreamer() {
 	// Output:
 	// 200 OK the bytes of /pkg.rpm <nil>
 	// the bytes of /pkg.rpm <nil>
-}
-
-// deadURL returns a URL on a loopback port that closes every connection
-// it accepts before a byte is read: a host whose connections fail.
-func deadURL(t testing.TB) string {
-	// The listener stays open for the test, so that no other server of a
-	// parallel test can take its port; every connection is closed at once.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	return "http://" + l.Addr().String()
 }

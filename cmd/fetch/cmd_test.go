@@ -41,16 +41,11 @@ func newRepo(t *testing.T, files map[string][]byte) *fetchtest.Repo {
 func newSlowRepo(t *testing.T, rate int64, files map[string][]byte) *fetchtest.Repo {
 	served := map[string]fetchtest.File{}
 	for name, body := range files {
-		served["/"+name] = ranged(body)
+		served["/"+name] = fetchtest.Ranged(body)
 	}
 	r := fetchtest.StartRepo(t, fetchtest.HTTP, served)
 	r.Rate.Store(rate)
 	return r
-}
-
-// ranged serves body with ranges and a strong ETag.
-func ranged(body []byte) fetchtest.File {
-	return fetchtest.File{Doc: fetchtest.Doc{Body: body, ETag: `"` + fetchtest.SHA256(body)[:16] + `"`}, Ranges: true}
 }
 
 // fileHits returns the requests r answered for files other than the
@@ -100,7 +95,7 @@ func manifestLine(name string, body []byte) string {
 	return fmt.Sprintf("%s,%s,%d", name, fetchtest.SHA256(body), len(body))
 }
 
-func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+func md5Hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 // genFiles returns n files in a few folders, of various sizes.
 func genFiles(n int) map[string][]byte {

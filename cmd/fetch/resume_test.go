@@ -83,7 +83,7 @@ func TestGetResumeAfterKill(t *testing.T) {
 			want := body
 			if changed {
 				want = fetchtest.Blob(len(body), 12)
-				r.Set("/big.bin", ranged(want))
+				r.Set("/big.bin", fetchtest.Ranged(want))
 			}
 			// Leftovers: of the file (a run with -no-continue, killed),
 			// removed; of another file, left alone in -o DIR.
@@ -131,8 +131,8 @@ func TestSyncResumeAfterKill(t *testing.T) {
 			r.Rate.Store(0)
 			if changed {
 				files["big/one.bin"] = fetchtest.Blob(4<<20, 14)
-				r.Set("/big/one.bin", ranged(files["big/one.bin"]))
-				r.Set("/PULP_MANIFEST", ranged(manifest(files)))
+				r.Set("/big/one.bin", fetchtest.Ranged(files["big/one.bin"]))
+				r.Set("/PULP_MANIFEST", fetchtest.Ranged(manifest(files)))
 			}
 			res := fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 			if res.code != 0 {

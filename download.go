@@ -155,7 +155,7 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		progress := d.sink.written-reached >= MinProgress
 		reached = max(reached, d.sink.written)
-		code := congestion(u, err)
+		code := congestion(err)
 		switch {
 		case code == http.StatusTooManyRequests:
 			if throttledSince.IsZero() {
@@ -203,10 +203,10 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 }
 
 // congestion returns the status of err when it is an HTTP 429 or 503
-// answer from u, else 0.
-func congestion(u *url.URL, err error) int {
+// answer, whatever the protocol that spoke HTTP, else 0.
+func congestion(err error) int {
 	var se *StatusError
-	if (u.Scheme == "http" || u.Scheme == "https") && errors.As(err, &se) &&
+	if errors.As(err, &se) && !se.FTP &&
 		(se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) {
 		return se.Code
 	}

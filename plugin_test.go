@@ -238,7 +238,7 @@ func TestProtocolPlugin(t *testing.T) {
 // FTP reply is an ordinary failure.
 func TestProtocolThrottled(t *testing.T) {
 	t.Parallel()
-	data := blob(1<<10, 22)
+	data := fetchtest.Blob(1<<10, 22)
 	for _, tc := range []struct {
 		name     string
 		ftp      bool
@@ -257,8 +257,8 @@ func TestProtocolThrottled(t *testing.T) {
 				resp, body := memResponse(req, data, "")
 				return resp, body, nil
 			}}
-			f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://x/f"})
+			f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f"})
 			if (err == nil) != tc.ok || res.Attempts != tc.attempts {
 				t.Errorf("got %v after %d attempts; want success %v after %d", err, res.Attempts, tc.ok, tc.attempts)
 			}

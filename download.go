@@ -153,7 +153,7 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		if isFinal(err) || !isTemporary(err, &temp) {
 			return err
 		}
-		progress := d.sink.written-reached >= MinProgress
+		progress := d.sink.written-reached >= minProgress
 		reached = max(reached, d.sink.written)
 		code := congestion(u, err)
 		switch {

@@ -97,13 +97,22 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
 	DefaultMaxThrottled  = 5 * time.Minute
+
+	// DefaultMinSegmentSize is the smallest part of a file that a segmented
+	// download fetches on a connection of its own, used for a zero
+	// [Options.MinSegmentSize].
+	DefaultMinSegmentSize = 1 << 20
+
+	// DefaultMirrorCooldown is how long a host that failed is tried after the
+	// others, when [Options.MirrorCooldown] is zero.
+	DefaultMirrorCooldown = 5 * time.Minute
 )
 
-// MinProgress is the number of new bytes an attempt must deliver before
+// minProgress is the number of new bytes an attempt must deliver before
 // it fails for the failure not to use up one of [Options.Retries]. A server
 // that sends a few bytes on each connection makes no progress by this
 // measure, and runs out of retries as one that sends none.
-const MinProgress = 64 << 10
+const minProgress = 64 << 10
 
 // Options configures a Fetcher. The zero value of each field means its
 // documented default.
@@ -140,7 +149,7 @@ type Options struct {
 	// transient failure that made no progress: a network error, a stall,
 	// HTTP 408, 429 or 5xx, an FTP 4xx reply. A 429 (too many requests)
 	// uses up no retry: MaxThrottled bounds it instead. An attempt that delivered at
-	// least MinProgress new bytes before it failed (a connection cut after
+	// least 64 KiB of new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
 	// connection of a segmented download counts the same way. 0 means
@@ -256,7 +265,9 @@ type Options struct {
 	FileRoots []string
 
 	// UserAgent is the User-Agent header of every HTTP request; a
-	// User-Agent in [Request.Header] wins. Empty means DefaultUserAgent().
+	// User-Agent in [Request.Header] wins. Empty means
+	// "fetch/VERSION (+https://github.com/fetchkit/fetch)", with VERSION as
+	// [Version] gives it ("devel" for a build from a checkout).
 	UserAgent string
 
 	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
@@ -512,7 +523,7 @@ func New(opts Options) *Fetcher {
 	}
 	ua := opts.UserAgent
 	if ua == "" {
-		ua = DefaultUserAgent()
+		ua = defaultUserAgent()
 	}
 	f.protocols = map[string]Protocol{
 		"http":  &httpProtocol{client: f.client, userAgent: ua},

@@ -14,11 +14,6 @@ import (
 	"time"
 )
 
-// DefaultMinSegmentSize is the smallest part of a file that a segmented
-// download fetches on a connection of its own, used for a zero
-// [Options.MinSegmentSize].
-const DefaultMinSegmentSize = 1 << 20
-
 // span is the bytes [start, end) of a file.
 type span struct{ start, end int64 }
 
@@ -187,7 +182,7 @@ func (s *segmented) fail(err error) {
 // while it does (release, when not nil, is one already held). A failure
 // gives the rest of its span back and, after a backoff without the slot,
 // the connection tries again; it gives up after [Options.Retries] failures
-// in a row that brought fewer than MinProgress bytes, or after
+// in a row that brought fewer than minProgress bytes, or after
 // [Options.MaxAttempts] failures in all, and a URL other than the first
 // response's that fails is left for that one.
 func (s *segmented) work(u *url.URL, release func()) {
@@ -215,7 +210,7 @@ func (s *segmented) work(u *url.URL, release func()) {
 			continue
 		}
 		s.giveBack(span{pos, sp.end})
-		if pos-sp.start >= MinProgress {
+		if pos-sp.start >= minProgress {
 			failures = 0
 		}
 		if cuts++; cuts >= s.d.f.maxAttempts {

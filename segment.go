@@ -38,7 +38,9 @@ type segmented struct {
 
 	mu      sync.Mutex
 	pending []span // spans nobody is fetching, by start
-	ahead   []span // spans written past the hashed prefix, by start
+	ahead   []span // spans written past the prefix, by start
+	prefix  int64  // the end of the bytes hashed, or being hashed
+	hashing bool   // a connection is hashing up to prefix (sink.written is its own)
 	got     int64  // bytes written, for Progress
 	err     error  // the first error that ends the download
 	last    error  // the last error of a connection that gave up
@@ -93,7 +95,7 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	}
 	start, size := a.resp.Offset, a.resp.Size
 	n := min(int64(d.f.segments), (size-start)/d.f.minSegment)
-	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.validatorFor(u), got: start}
+	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.validatorFor(u), got: start, prefix: start}
 	if len(d.sink.want) > 0 {
 		for _, m := range d.urls {
 			if m.String() != u.String() {
@@ -348,42 +350,68 @@ func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTi
 	return pos, end, nil
 }
 
-// wrote records that p is in the file at off and hashes what became the
+// wrote records that p is in the file at off, and hashes what became the
 // contiguous prefix: p itself when it extends the prefix, then the spans
-// written ahead that now follow it, read back from the file.
+// written ahead that now follow it, read back from the file. One
+// connection hashes at a time, outside the lock; a span written while it
+// does waits in ahead, where it finds it.
 func (s *segmented) wrote(off int64, p []byte) error {
+	end := off + int64(len(p))
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	sk := s.d.sink
 	s.got += int64(len(p))
-	if off != sk.written {
-		end := off + int64(len(p))
-		i, _ := slices.BinarySearchFunc(s.ahead, off, func(a span, start int64) int { return cmp.Compare(a.start, start) })
-		switch {
-		case i > 0 && s.ahead[i-1].end == off:
-			s.ahead[i-1].end = end
-			if i < len(s.ahead) && s.ahead[i].start == end {
-				s.ahead[i-1].end = s.ahead[i].end
-				s.ahead = slices.Delete(s.ahead, i, i+1)
-			}
-		case i < len(s.ahead) && s.ahead[i].start == end:
-			s.ahead[i].start = off
-		default:
-			s.ahead = slices.Insert(s.ahead, i, span{off, end})
-		}
-	} else {
-		sk.hashed(p)
-		for len(s.ahead) > 0 && s.ahead[0].start == sk.written {
-			if err := s.hashFile(s.ahead[0].end); err != nil {
-				return err
-			}
-			s.ahead = s.ahead[1:]
-		}
-	}
 	if s.d.req.Progress != nil {
 		s.d.req.Progress(s.got, s.size)
 	}
-	return nil
+	if s.hashing || off != s.prefix {
+		s.writtenAhead(off, end)
+		s.mu.Unlock()
+		return nil
+	}
+	s.hashing, s.prefix = true, end
+	s.mu.Unlock()
+	s.d.sink.hashed(p)
+	return s.hashAhead()
+}
+
+// writtenAhead records that [off, end) is in the file, past the prefix
+// being hashed. s.mu is held.
+func (s *segmented) writtenAhead(off, end int64) {
+	i, _ := slices.BinarySearchFunc(s.ahead, off, func(a span, start int64) int { return cmp.Compare(a.start, start) })
+	switch {
+	case i > 0 && s.ahead[i-1].end == off:
+		s.ahead[i-1].end = end
+		if i < len(s.ahead) && s.ahead[i].start == end {
+			s.ahead[i-1].end = s.ahead[i].end
+			s.ahead = slices.Delete(s.ahead, i, i+1)
+		}
+	case i < len(s.ahead) && s.ahead[i].start == end:
+		s.ahead[i].start = off
+	default:
+		s.ahead = slices.Insert(s.ahead, i, span{off, end})
+	}
+}
+
+// hashAhead hashes the spans written ahead that follow the prefix, read
+// back from the file, until none does. Its caller is the one connection
+// that hashes.
+func (s *segmented) hashAhead() error {
+	for {
+		s.mu.Lock()
+		if len(s.ahead) == 0 || s.ahead[0].start != s.prefix {
+			s.hashing = false
+			s.mu.Unlock()
+			return nil
+		}
+		sp := s.ahead[0]
+		s.ahead, s.prefix = s.ahead[1:], sp.end
+		s.mu.Unlock()
+		if err := s.hashFile(sp.end); err != nil {
+			s.mu.Lock()
+			s.hashing = false
+			s.mu.Unlock()
+			return err
+		}
+	}
 }
 
 // hashFile hashes the file from the hashed prefix up to end.

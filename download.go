@@ -205,7 +205,7 @@ func (r *retryState) failed(err error, progress int64) (time.Duration, error) {
 		after = min(temp.After, f.maxRetryAfter)
 	}
 	r.attempts++
-	code := congestion(r.u, err)
+	code := congestion(err)
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable && after > 0:
 		if r.throttled.IsZero() {
@@ -258,10 +258,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // congestion returns the status of err when it is an HTTP 429 or 503
-// answer from u, else 0.
-func congestion(u *url.URL, err error) int {
+// answer, whatever the protocol that spoke HTTP, else 0.
+func congestion(err error) int {
 	var se *StatusError
-	if (u.Scheme == "http" || u.Scheme == "https") && errors.As(err, &se) &&
+	if errors.As(err, &se) && !se.FTP &&
 		(se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) {
 		return se.Code
 	}

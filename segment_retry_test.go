@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestSegmentsThrottled: range requests of a segmented download that are
@@ -22,7 +23,7 @@ import (
 // arrives and verifies.
 func TestSegmentsThrottled(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1<<20, 28), etag: `"t"`}
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 28), ETag: `"t"`}
 	for _, code := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
@@ -37,9 +38,9 @@ func TestSegmentsThrottled(t *testing.T) {
 			// The first response waits until the range requests after the
 			// refusals came, so that the other connections fetch the spans.
 			late := make(chan struct{})
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 				if r.Header.Get("Range") == "" {
-					o.serve(slowResponse{ResponseWriter: w, r: r, gate: late}, r, d, -1)
+					o.Serve(slowResponse{ResponseWriter: w, r: r, gate: late}, r, d, -1)
 					return
 				}
 				mu.Lock()
@@ -54,23 +55,23 @@ func TestSegmentsThrottled(t *testing.T) {
 				}
 				mu.Unlock()
 				if k <= refused {
-					status(w, code, "1")
+					fetchtest.Status(w, code, "1")
 					return
 				}
 				once.Do(func() { close(late) })
-				o.serve(w, r, d, -1)
+				o.Serve(w, r, d, -1)
 			})
 			l := fetch.NewLimiter(16, 16)
 			opts := segmentOptions(4)
 			opts.Retries = 1
 			opts.Limiter = l
-			f := quickFetcher(t, opts)
+			f := fetchtest.Fetcher(t, opts)
 			path := filepath.Join(t.TempDir(), "file")
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path, Digests: sha256Of(d.body)})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path, Digests: fetchtest.Digests(d.Body)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(readFile(t, path), d.body) {
+			if !bytes.Equal(readFile(t, path), d.Body) {
 				t.Errorf("file differs from the served one")
 			}
 			mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // The benchmarks compare the Fetcher with a plain net/http worker pool doing
@@ -31,7 +32,7 @@ func BenchmarkSmallFiles(b *testing.B) {
 	s := newServer(b, plainHTTP, serveFiles(fs))
 	sums := make(map[string]string, n)
 	for p, c := range fs {
-		sums[p] = sha256Hex(c)
+		sums[p] = fetchtest.SHA256(c)
 	}
 	b.Run("fetch", func(b *testing.B) {
 		f := newFetcher(b, s, fetch.Options{Limiter: fetch.NewLimiter(conns, conns)})
@@ -81,7 +82,7 @@ func BenchmarkSmallFiles(b *testing.B) {
 func BenchmarkLargeFile(b *testing.B) {
 	const size = 256 << 20
 	content := bytes.Repeat(genFiles(1, 1<<20)["/f/00000"], size>>20)
-	sum := sha256Hex(content)
+	sum := fetchtest.SHA256(content)
 	s := newServer(b, plainHTTP, serveFiles(files{"/big": content}))
 	b.Run("fetch", func(b *testing.B) {
 		f := newFetcher(b, s, fetch.Options{})

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"go.uber.org/goleak"
 )
 
@@ -286,7 +287,7 @@ var faults = []fault{
 			fx.content = buf.Bytes()
 			req.URL += ".gz"
 			req.Size = int64(len(fx.content))
-			req.Digests = map[string]string{"sha256": sha256Hex(fx.content)}
+			req.Digests = map[string]string{"sha256": fetchtest.SHA256(fx.content)}
 		},
 		want: expect{ok: true},
 	},
@@ -433,7 +434,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		fx.url = fx.srv.URL + "/file"
 	}
 	var rec bytes.Buffer
-	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
+	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": fetchtest.SHA256(fx.content)}, Size: int64(len(fx.content))}
 	if sink == "path" || sink == "both" || sink == "kept" {
 		req.Path = filepath.Join(fx.dir, "file")
 	}
@@ -476,8 +477,8 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		}
 		t.Errorf("got error %v; want %s", err, want)
 	case err == nil:
-		if got := res.Digests["sha256"]; got != sha256Hex(fx.content) || res.Size != int64(len(fx.content)) {
-			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), sha256Hex(fx.content))
+		if got := res.Digests["sha256"]; got != fetchtest.SHA256(fx.content) || res.Size != int64(len(fx.content)) {
+			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), fetchtest.SHA256(fx.content))
 		}
 	}
 	if err != nil && strings.Contains(err.Error(), "s3cret") {

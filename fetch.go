@@ -147,8 +147,10 @@ type Options struct {
 
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
-	// HTTP 408, 429 or 5xx, an FTP 4xx reply. A 429 (too many requests)
-	// uses up no retry: MaxThrottled bounds it instead. An attempt that delivered at
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An answer that throttles, a
+	// 429 (too many requests) or a 503 (unavailable) with Retry-After, uses
+	// up no retry: MaxThrottled bounds it instead; a 503 without
+	// Retry-After is a failure like any 5xx. An attempt that delivered at
 	// least 64 KiB of new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
@@ -158,7 +160,9 @@ type Options struct {
 	Retries int
 
 	// MaxThrottled is how long a URL may keep answering 429 (too many
-	// requests) before the request gives up on it. A 429 or 503 answer
+	// requests), or 503 with Retry-After, before the request gives up on
+	// it; the wait before each next attempt is the Retry-After (capped at
+	// MaxRetryAfter), else a backoff. A 429 or 503 answer
 	// also lowers the transfers allowed to its host and makes every
 	// request to the host wait (see Limiter): a polite server's rate limit
 	// slows a run down rather than failing its files. 0 means
@@ -217,8 +221,12 @@ type Options struct {
 	// from its mirrors too; a span asked of the first response's URL is
 	// guarded by its validator (If-Range), and one asked of a mirror by
 	// the digests. A span whose connection fails is taken over from where
-	// it stopped. Digests are computed in file order as the written prefix
-	// grows, and the file appears at Path only verified, as always.
+	// it stopped. Each connection is retried by the rules of Retries,
+	// MaxThrottled and MaxAttempts, and takes a Limiter slot anew for each
+	// span: a 429 or 503 on a range request closes the host to every
+	// connection and lowers its allowance, as on a first request. Digests
+	// are computed in file order as the written prefix grows, and the file
+	// appears at Path only verified, as always.
 	//
 	// Requests with a Writer, files of unknown size or smaller than two
 	// spans, servers that do not announce ranges (FTP servers among them)

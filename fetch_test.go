@@ -30,17 +30,14 @@ import (
 type files map[string][]byte
 
 // genFiles returns n files of size pseudo-random bytes, file i made by
-// blob with seed i.
+// fetchtest.Blob with seed i.
 func genFiles(n, size int) files {
 	fs := make(files, n)
 	for i := range n {
-		fs[fmt.Sprintf("/f/%05d", i)] = blob(size, uint64(i))
+		fs[fmt.Sprintf("/f/%05d", i)] = fetchtest.Blob(size, uint64(i))
 	}
 	return fs
 }
-
-// sha256Hex returns the hex sha256 digest of b.
-func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
 
 // server is an httptest server that counts what clients did to it.
 type server struct {
@@ -109,7 +106,7 @@ func newFetcher(t testing.TB, s *server, opts fetch.Options) *fetch.Fetcher {
 	if s != nil && s.TLS != nil && opts.Client == nil {
 		opts.Client = s.Client()
 	}
-	return quickFetcher(t, opts)
+	return fetchtest.Fetcher(t, opts)
 }
 
 // noPartials fails t if dir holds a temporary file of a download.
@@ -160,7 +157,7 @@ func TestFetchSinks(t *testing.T) {
 				if len(seen) != 1 || seen[0].Status != 200 || seen[0].Size != int64(len(content)) || seen[0].URL != req.URL {
 					t.Errorf("OnResponse saw %+v; want one 200 response of %d bytes from %s", seen, len(content), req.URL)
 				}
-				want := map[string]string{"sha256": sha256Hex(content), "md5": req.Digests["md5"]}
+				want := map[string]string{"sha256": fetchtest.SHA256(content), "md5": req.Digests["md5"]}
 				if diff := cmp.Diff(want, res.Digests); diff != "" {
 					t.Errorf("Digests (-want +got):\n%s", diff)
 				}
@@ -195,7 +192,7 @@ func TestFetchAllManyFiles(t *testing.T) {
 	go func() {
 		defer close(reqs)
 		for p, b := range fs {
-			reqs <- fetch.Request{URL: s.URL + p, Path: filepath.Join(dir, p), Digests: map[string]string{"sha256": sha256Hex(b)}, Tag: p}
+			reqs <- fetch.Request{URL: s.URL + p, Path: filepath.Join(dir, p), Digests: map[string]string{"sha256": fetchtest.SHA256(b)}, Tag: p}
 		}
 	}()
 	n := 0
@@ -357,7 +354,7 @@ func TestBadServers(t *testing.T) {
 				if err := os.WriteFile(path, old, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				req := fetch.Request{URL: s.URL + "/file", Size: tt.size, Digests: map[string]string{"sha256": sha256Hex(good)}}
+				req := fetch.Request{URL: s.URL + "/file", Size: tt.size, Digests: map[string]string{"sha256": fetchtest.SHA256(good)}}
 				if sink == "path" {
 					req.Path = path
 				} else {
@@ -524,7 +521,7 @@ func requestFiles(ctx context.Context, base, dir string, fs map[string][]byte) (
 		defer close(ch)
 		for p, b := range fs {
 			select {
-			case ch <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: sha256Of(b)}:
+			case ch <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: fetchtest.Digests(b)}:
 			case <-ctx.Done():
 				return
 			}
@@ -542,7 +539,7 @@ func cancelRounds(t *testing.T, f *fetch.Fetcher, rounds int, base string, fs ma
 	t.Helper()
 	for round := range rounds {
 		dir := t.TempDir()
-		ctx, cancel := context.WithCancel(testContext(t))
+		ctx, cancel := context.WithCancel(fetchtest.Context(t))
 		reqs, sent := requestFiles(ctx, base, dir, fs)
 		stopAfter := rand.IntN(min(len(fs)/2, 300))
 		got := 0

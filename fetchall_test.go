@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // gauge counts requests in flight and keeps the most seen at once.
@@ -67,7 +68,7 @@ func TestFetchAllNoHeadOfLineBlocking(t *testing.T) {
 		}
 	}()
 	n := 0
-	for r := range f.FetchAll(testContext(t), reqs) {
+	for r := range f.FetchAll(fetchtest.Context(t), reqs) {
 		if r.Err != nil {
 			t.Errorf("%s: %v", r.Request.URL, r.Err)
 		}
@@ -102,7 +103,7 @@ func TestFetchAllResultsAfterCancel(t *testing.T) {
 				<-r.Context().Done()
 			}))
 			f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(4, 2)})
-			ctx, cancel := context.WithCancel(testContext(t))
+			ctx, cancel := context.WithCancel(fetchtest.Context(t))
 			defer cancel()
 			reqs := make(chan fetch.Request)
 			var sent atomic.Int64

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 func fileURL(path string) string {
@@ -28,7 +29,7 @@ func TestFileURLs(t *testing.T) {
 	var buf bytes.Buffer
 	res, err := f.Fetch(context.Background(), fetch.Request{
 		URL: fileURL(filepath.Join(root, "a")), Writer: &buf, Size: int64(len(content)),
-		Digests: map[string]string{"sha256": sha256Hex(content)},
+		Digests: map[string]string{"sha256": fetchtest.SHA256(content)},
 	})
 	if err != nil || !bytes.Equal(buf.Bytes(), content) || res.Header.Get("Last-Modified") == "" {
 		t.Fatalf("got %q, %v, header %v; want the file's bytes and a Last-Modified", buf.Bytes(), err, res.Header)

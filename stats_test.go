@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -36,7 +37,7 @@ func TestStats(t *testing.T) {
 	if got := f.Stats(); got != (fetch.Stats{}) {
 		t.Errorf("a new Fetcher's Stats: %+v; want zero", got)
 	}
-	ctx := testContext(t)
+	ctx := fetchtest.Context(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	if err := os.WriteFile(in, content, 0o644); err != nil {
@@ -45,7 +46,7 @@ func TestStats(t *testing.T) {
 	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file"})
 	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: filepath.Join(dir, "out")})
 	f.Fetch(ctx, fetch.Request{URL: s.URL + "/missing"})
-	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: in, Digests: sha256Of(content), CheckExisting: true})
+	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: in, Digests: fetchtest.Digests(content), CheckExisting: true})
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	f.Fetch(cancelled, fetch.Request{URL: s.URL + "/file"})
@@ -84,7 +85,7 @@ func TestStatsFetchAllCancelled(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(2, 2)})
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(fetchtest.Context(t))
 	reqs := make(chan fetch.Request, 5)
 	for range 5 {
 		reqs <- fetch.Request{URL: s.URL}

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // This file puts Toxiproxy, a fault-injecting TCP proxy, between the
@@ -321,7 +322,7 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	fx := &fixture{
 		proto:   proto,
 		sink:    sink,
-		content: blob(cmp.Or(tc.size, toxicFileSize), uint64(len(tc.name))),
+		content: fetchtest.Blob(cmp.Or(tc.size, toxicFileSize), uint64(len(tc.name))),
 		dir:     t.TempDir(),
 		old:     []byte("the good file that was here before"),
 		done:    make(chan struct{}),
@@ -368,7 +369,7 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	}
 
 	rec := &onceWriter{want: fx.content}
-	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: fx.size()}
+	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": fetchtest.SHA256(fx.content)}, Size: fx.size()}
 	if sink == "path" || sink == "both" {
 		req.Path = filepath.Join(fx.dir, "file")
 		if err := os.WriteFile(req.Path, fx.old, 0o644); err != nil {
@@ -403,8 +404,8 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 			want = tc.want.what
 		}
 		t.Errorf("got error %v; want %s", err, want)
-	case err == nil && (res.Digests["sha256"] != sha256Hex(fx.content) || res.Size != fx.size()):
-		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), sha256Hex(fx.content))
+	case err == nil && (res.Digests["sha256"] != fetchtest.SHA256(fx.content) || res.Size != fx.size()):
+		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), fetchtest.SHA256(fx.content))
 	}
 	if req.Path != "" {
 		got, rerr := os.ReadFile(req.Path)
@@ -614,7 +615,7 @@ func TestLinkCutEvery8MB(t *testing.T) {
 	defer f.Close()
 	path := filepath.Join(t.TempDir(), "file")
 	w := &onceWriter{want: content}
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: u, Path: path, Writer: w, Size: size, Digests: sha256Of(content)})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: u, Path: path, Writer: w, Size: size, Digests: fetchtest.Digests(content)})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -648,18 +649,18 @@ func TestLinkCutEvery8MB(t *testing.T) {
 // makes no progress, and with the default Options the request fails after
 // 1+DefaultRetries attempts.
 func TestOneByteAConnection(t *testing.T) {
-	d := doc{body: blob(1<<20, 19), mod: fixtureModTime}
-	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, 1) })
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 19), Mod: fixtureModTime}
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, 1) })
 	f := fetch.New(fetch.Options{})
 	defer f.Close()
 	path := filepath.Join(t.TempDir(), "file")
-	w := &onceWriter{want: d.body}
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path, Writer: w})
+	w := &onceWriter{want: d.Body}
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path, Writer: w})
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("got error %v; want io.ErrUnexpectedEOF", err)
 	}
-	if want := 1 + fetch.DefaultRetries; res.Attempts != want || int(o.hits.Load()) != want {
-		t.Errorf("got %d attempts (the server saw %d); want %d", res.Attempts, o.hits.Load(), want)
+	if want := 1 + fetch.DefaultRetries; res.Attempts != want || int(o.Hits.Load()) != want {
+		t.Errorf("got %d attempts (the server saw %d); want %d", res.Attempts, o.Hits.Load(), want)
 	}
 	if w.err != nil || w.n != res.Attempts {
 		t.Errorf("the Writer got %d bytes (%v); want one from each attempt", w.n, w.err)

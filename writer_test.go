@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestWriterMismatchEndsRequest checks that a Writer that received a
@@ -21,8 +22,8 @@ func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
 	f := newFetcher(t, nil, fetch.Options{})
 
 	var buf bytes.Buffer
-	res, err := f.Fetch(testContext(t), fetch.Request{
-		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Writer: &buf, Digests: sha256Of(good),
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{
+		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Writer: &buf, Digests: fetchtest.Digests(good),
 	})
 	if !isA[*fetch.DigestError](err) || !strings.Contains(err.Error(), "mirrors not tried: the Writer already received the body") {
 		t.Errorf("got %v; want a *DigestError that says the mirrors were not tried", err)
@@ -36,14 +37,14 @@ func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
 
 	// The last URL has no mirror left to skip: no such words.
 	buf.Reset()
-	_, err = f.Fetch(testContext(t), fetch.Request{URL: primary.URL + "/f", Writer: &buf, Digests: sha256Of(good)})
+	_, err = f.Fetch(fetchtest.Context(t), fetch.Request{URL: primary.URL + "/f", Writer: &buf, Digests: fetchtest.Digests(good)})
 	if !isA[*fetch.DigestError](err) || strings.Contains(err.Error(), "mirrors not tried") {
 		t.Errorf("got %v; want a *DigestError alone", err)
 	}
 
 	path := t.TempDir() + "/f"
-	res, err = f.Fetch(testContext(t), fetch.Request{
-		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Path: path, Digests: sha256Of(good),
+	res, err = f.Fetch(fetchtest.Context(t), fetch.Request{
+		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Path: path, Digests: fetchtest.Digests(good),
 	})
 	if err != nil || !bytes.Equal(readFile(t, path), good) {
 		t.Errorf("a Path alone: %v; want the file from the mirror", err)
@@ -93,7 +94,7 @@ func TestResultSizeOnFailure(t *testing.T) {
 		{name: "writer full", path: "/f", w: &limitWriter{n: 70000}, want: 70000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + tc.path, Writer: tc.w})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + tc.path, Writer: tc.w})
 			if err == nil {
 				t.Fatal("Fetch succeeded; want an error")
 			}

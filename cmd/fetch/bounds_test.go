@@ -92,22 +92,22 @@ func TestSyncEndlessManifest(t *testing.T) {
 func TestLongName(t *testing.T) {
 	name := strings.Repeat("n", 246) + ".bin" // 250 bytes
 	body := content(name, 100000)
-	r := newRepo(t, map[string][]byte{name: body, "sub/é" + name[2:]: body})
-	r.setManifest()
+	files := withManifest(map[string][]byte{name: body, "sub/é" + name[2:]: body})
+	r := newRepo(t, files)
 
 	dir := t.TempDir()
-	res := fetchProc(t, "", "-o", dir, r.url(name))
+	res := fetchProc(t, "", "-o", dir, r.URL+"/"+name)
 	if res.code != 0 {
 		t.Errorf("get: exit %d; want 0", res.code)
 	}
 	checkFiles(t, dir, map[string][]byte{name: body})
 
 	dir = t.TempDir()
-	res = fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+	res = fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 {
 		t.Errorf("sync: exit %d; want 0", res.code)
 	}
-	checkFiles(t, dir, r.files)
+	checkFiles(t, dir, files)
 	if p := partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"path/filepath"
@@ -63,13 +64,10 @@ func writeTree(t *testing.T, root string, files map[string][]byte) {
 
 func TestSyncFTP(t *testing.T) {
 	files := genFiles(10)
-	var lines []string
-	for name, body := range files {
-		lines = append(lines, manifestLine(name, body))
-	}
 	root := t.TempDir()
 	writeTree(t, filepath.Join(root, "repo"), files)
-	writeTree(t, filepath.Join(root, "repo"), map[string][]byte{"PULP_MANIFEST": []byte(strings.Join(lines, "\n"))})
+	// The last line without its newline.
+	writeTree(t, filepath.Join(root, "repo"), map[string][]byte{"PULP_MANIFEST": bytes.TrimSuffix(manifest(files), []byte("\n"))})
 	manifest := startFTP(t, root) + "/repo/PULP_MANIFEST"
 	dir := t.TempDir()
 

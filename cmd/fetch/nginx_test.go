@@ -82,15 +82,12 @@ func TestSyncRateLimitedServer(t *testing.T) {
 		t.Skip("takes about 10 s: skipped with -short")
 	}
 	files := map[string][]byte{}
-	var lines []string
 	for i := range 200 {
 		name := fmt.Sprintf("p/%03d.rpm", i)
 		files[name] = content(name, 1000+i)
-		lines = append(lines, manifestLine(name, files[name]))
 	}
 	root := t.TempDir()
-	writeTree(t, root, files)
-	writeTree(t, root, map[string][]byte{"PULP_MANIFEST": []byte(strings.Join(lines, "\n") + "\n")})
+	writeTree(t, root, withManifest(files))
 	base, accessLog := startNginx(t, root,
 		"limit_req_zone $binary_remote_addr zone=perip:1m rate=20r/s;",
 		"limit_req zone=perip burst=5 nodelay; limit_req_status 429;")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -41,7 +42,7 @@ func genFiles(n, size int) files {
 func noPartials(t testing.TB, dir string) {
 	t.Helper()
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(path, fetch.PartialSuffix) {
+		if err == nil && strings.HasSuffix(path, partname.Suffix) {
 			t.Errorf("temporary file left behind: %s", path)
 		}
 		return nil

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -248,7 +249,7 @@ func (c *Cache) sweep() {
 			return nil
 		}
 		name := d.Name()
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, fetch.PartialSuffix) || strings.HasPrefix(name, spillPrefix) {
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, partname.Suffix) || strings.HasPrefix(name, spillPrefix) {
 			if err := os.Remove(path); err != nil {
 				c.log.Warn("cannot remove a temporary file", "file", path, "err", err)
 			}

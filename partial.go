@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // Partial files: with [Options.KeepPartial], the bytes of a download to
@@ -26,7 +28,7 @@ import (
 const guardSuffix = ".guard"
 
 // PartialPath returns the path of the partial file that a download to
-// path keeps with [Options.KeepPartial]: "." + base(path) + [PartialSuffix]
+// path keeps with [Options.KeepPartial]: "." + base(path) + ".part"
 // beside it, a long name cut short and hashed.
 func PartialPath(path string) string {
 	dir, base := filepath.Split(path)
@@ -236,7 +238,7 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 
 // CreateTemp creates a new temporary file beside path (below root, when
 // root is not nil) named as a download names its own, "." + base(path) +
-// "." + random + [PartialSuffix], with the mode of any new file (0666 less
+// "." + random + ".part", with the mode of any new file (0666 less
 // the umask), and holds its lock until the file is closed, so that
 // [RemoveLeftovers] leaves it alone. It returns the file and its name
 // (relative to root when root is not nil). The caller renames or removes
@@ -248,8 +250,8 @@ func CreateTemp(root *os.Root, path string) (*os.File, string, error) {
 }
 
 // RemoveLeftovers removes, in the whole tree of root, the temporary,
-// partial and guard files (hidden names ending in [PartialSuffix] or
-// [PartialSuffix]+".guard") that no live download holds: those left by a
+// partial and guard files (hidden names ending in ".part" or
+// ".part.guard") that no live download holds: those left by a
 // process that was killed, or whose download failed with
 // [Options.KeepPartial]. A partial file (and its guard) whose name keep
 // reports true is left in place, to be resumed; names are relative to
@@ -267,7 +269,7 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 			return err
 		}
 		data, _ := strings.CutSuffix(name, guardSuffix)
-		if !strings.HasSuffix(data, PartialSuffix) || keep != nil && keep(data) {
+		if !strings.HasSuffix(data, partname.Suffix) || keep != nil && keep(data) {
 			return nil
 		}
 		ok, err := p.removeUnheld(filepath.FromSlash(name))
@@ -338,10 +340,10 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 }
 
 // partialStem returns what is between the leading "." and the
-// PartialSuffix of the name of a temporary, partial or guard file.
+// partname.Suffix of the name of a temporary, partial or guard file.
 func partialStem(name string) (string, bool) {
 	data, _ := strings.CutSuffix(name, guardSuffix)
-	stem, ok := strings.CutSuffix(data, PartialSuffix)
+	stem, ok := strings.CutSuffix(data, partname.Suffix)
 	if !ok || !strings.HasPrefix(stem, ".") {
 		return "", false
 	}

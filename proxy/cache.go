@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -243,7 +244,7 @@ func dirURL(u *url.URL) *url.URL {
 // spill file. Those in the directory when a Cache starts were left by one
 // that did not stop cleanly.
 func isTemporary(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, fetch.PartialSuffix) || strings.HasPrefix(name, spillPrefix)
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, partname.Suffix) || strings.HasPrefix(name, spillPrefix)
 }
 
 // Close cancels the downloads in flight, so that the responses waiting for

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/lines"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -277,7 +278,7 @@ func (c *manifestCheck) keep(name string) bool {
 	}
 	dir, base := path.Split(name)
 	file, ok := strings.CutPrefix(base, ".")
-	if file, ok2 := strings.CutSuffix(file, fetch.PartialSuffix); ok && ok2 && c.paths[dir+file] {
+	if file, ok2 := strings.CutSuffix(file, partname.Suffix); ok && ok2 && c.paths[dir+file] {
 		return name == filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(dir+file)))
 	}
 	return c.hashed[name]

@@ -65,22 +65,17 @@ func (s *sink) resumable(g guard) bool {
 // nothing. With no partial file it makes one; when it cannot (a folder
 // is missing), the first write does, or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
-	name := PartialPath(s.path)
-	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-	if err == nil {
-		s.tmp, s.tmpName = f, name // a new partial file
-		return nil, nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		f, err = s.openLocked(name, os.O_RDWR)
-	}
+	f, name, existed, err := s.openPartialFile()
 	if errors.Is(err, errLocked) {
 		s.keep = false
 	}
 	if err != nil {
 		return nil, nil
 	}
-	s.tmp, s.tmpName, s.onDisk = f, name, true
+	s.tmp, s.tmpName = f, name
+	if !existed {
+		return nil, nil // a new partial file
+	}
 	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
 		// An empty partial file: nothing to read back or to empty. A
 		// guard left beside it is removed before any byte is written.
@@ -107,6 +102,21 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	}
 	s.removeGuard()
 	return nil, nil
+}
+
+// openPartialFile opens the partial file of Path, locked: a new one, or
+// the one that a download that is gone left (existed; a guard may then
+// stand beside it). It returns errLocked when a live download holds it.
+func (s *sink) openPartialFile() (f *os.File, name string, existed bool, err error) {
+	name = PartialPath(s.path)
+	f, err = s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if errors.Is(err, fs.ErrExist) {
+		existed = true
+		if f, err = s.openLocked(name, os.O_RDWR); err == nil {
+			s.onDisk = true
+		}
+	}
+	return f, name, existed, err
 }
 
 // readBack reads the bytes of the partial file into the hashes, once.

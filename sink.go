@@ -194,20 +194,15 @@ func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	open := func() (*os.File, string, error) {
 		if s.keep {
-			name := PartialPath(s.path)
-			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-			if errors.Is(err, fs.ErrExist) {
-				// Left by a download that is gone: a guard may stand
-				// beside it, which setGuard removes before a byte is
-				// written. Not a new file's truncate: ext4 writes a file
-				// that was truncated to zero out when it is closed.
-				s.onDisk = true
-				f, err = s.openLocked(name, os.O_RDWR)
-				if err == nil {
-					if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
-						if err = f.Truncate(0); err != nil {
-							f.Close()
-						}
+			f, name, existed, err := s.openPartialFile()
+			if err == nil && existed {
+				// Its guard, if any, is removed by setGuard before a
+				// byte is written. Not a new file's truncate: ext4
+				// writes a file that was truncated to zero out when it
+				// is closed.
+				if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
+					if err = f.Truncate(0); err != nil {
+						f.Close()
 					}
 				}
 			}

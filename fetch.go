@@ -577,12 +577,13 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(ctx, req)
+	res := f.fetch(ctx, req, targetOf(req.URL))
 	return res, res.Err
 }
 
-// urls returns the parsed URLs to try for req, in order.
-func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
+// urls returns the parsed URLs to try for req, in order; own is req.URL
+// parsed already (nil if it does not parse).
+func (f *Fetcher) urls(ctx context.Context, req Request, own *url.URL) ([]*url.URL, error) {
 	raw := append([]string{req.URL}, req.Mirrors...)
 	if f.resolver != nil {
 		var err error
@@ -595,7 +596,10 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	}
 	us := make([]*url.URL, 0, len(raw))
 	for _, s := range raw {
-		u, err := url.Parse(s)
+		u, err := own, error(nil)
+		if u == nil || s != req.URL {
+			u, err = url.Parse(s)
+		}
 		if err != nil {
 			// url.Error repeats the URL, password and all: keep its cause.
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, RedactURL(s), errors.Unwrap(err))

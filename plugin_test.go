@@ -233,6 +233,39 @@ func TestProtocolPlugin(t *testing.T) {
 	})
 }
 
+// TestProtocolThrottled: a Protocol's HTTP 429 uses up no retry, as the
+// Fetcher's own HTTP does, whatever the URL's scheme; the same code as an
+// FTP reply is an ordinary failure.
+func TestProtocolThrottled(t *testing.T) {
+	t.Parallel()
+	data := fetchtest.Blob(1<<10, 22)
+	for _, tc := range []struct {
+		name     string
+		ftp      bool
+		attempts int // with 3 retries, after 5 answers of 429
+		ok       bool
+	}{
+		{"http status", false, 6, true},
+		{"ftp reply", true, 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := &scripted{open: func(n int, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
+				if n <= 5 {
+					return nil, nil, &fetch.TemporaryError{Err: &fetch.StatusError{URL: "mem://x/f", Code: http.StatusTooManyRequests, FTP: tc.ftp}}
+				}
+				resp, body := memResponse(req, data, "")
+				return resp, body, nil
+			}}
+			f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f"})
+			if (err == nil) != tc.ok || res.Attempts != tc.attempts {
+				t.Errorf("got %v after %d attempts; want success %v after %d", err, res.Attempts, tc.ok, tc.attempts)
+			}
+		})
+	}
+}
+
 type readFunc func([]byte) (int, error)
 
 func (f readFunc) Read(p []byte) (int, error) { return f(p) }

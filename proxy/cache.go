@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -217,9 +217,8 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.sweep()
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
-	c.kept.scan(opts.Dir)
+	c.kept.scan(opts.Dir, isTemporary)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
@@ -240,21 +239,12 @@ func dirURL(u *url.URL) *url.URL {
 	return &d
 }
 
-// sweep removes the temporary files left in the directory by a Cache that
-// did not stop cleanly: partial downloads, records and spill files.
-func (c *Cache) sweep() {
-	filepath.WalkDir(c.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		name := d.Name()
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, fetch.PartialSuffix) || strings.HasPrefix(name, spillPrefix) {
-			if err := os.Remove(path); err != nil {
-				c.log.Warn("cannot remove a temporary file", "file", path, "err", err)
-			}
-		}
-		return nil
-	})
+// isTemporary reports whether name is that of a temporary file, which only
+// a download in flight uses: a partial download, a record being written, a
+// spill file. Those in the directory when a Cache starts were left by one
+// that did not stop cleanly.
+func isTemporary(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, partname.Suffix) || strings.HasPrefix(name, spillPrefix)
 }
 
 // Close cancels the downloads in flight, so that the responses waiting for

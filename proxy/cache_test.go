@@ -700,6 +700,59 @@ func TestCacheDirectory(t *testing.T) {
 	c.Close()
 }
 
+// TestCacheRestart: a Cache started on the directory of another serves
+// the files it kept, orders them for eviction by their modification time,
+// and removes a file without its record, which nothing can serve.
+func TestCacheRestart(t *testing.T) {
+	o := newOrigin(t)
+	sizes := map[string]int{"/a": 1000, "/b": 1001, "/c": 1002}
+	for p, n := range sizes {
+		o.set(p, originFile{data: payload(n), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	}
+	dir := t.TempDir()
+	first := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.Dir = dir })
+	for _, p := range []string{"/a", "/b", "/c"} {
+		first.body(t, p)
+	}
+	first.front.Close()
+	first.cache.Close()
+
+	// a is the oldest, then b, then c.
+	kept, _ := cacheFiles(t, dir)
+	for _, name := range kept {
+		fi, err := os.Stat(name)
+		if err != nil || strings.HasSuffix(name, ".json") {
+			continue
+		}
+		age := time.Duration(1003-fi.Size()) * time.Hour
+		if err := os.Chtimes(name, time.Time{}, time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan := filepath.Join(dir, "ee", strings.Repeat("e", 64))
+	os.MkdirAll(filepath.Dir(orphan), 0o755)
+	if err := os.WriteFile(orphan, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.Dir = dir; opts.MaxBytes = 2500 })
+	if _, err := os.Stat(orphan); err == nil {
+		t.Errorf("a file without its record is left after NewCache; want it removed")
+	}
+	for _, p := range []string{"/c", "/b", "/a"} {
+		if status, b := second.body(t, p); status != http.StatusOK || len(b) != sizes[p] {
+			t.Fatalf("GET %s: got %d and %d bytes; want 200 and %d", p, status, len(b), sizes[p])
+		}
+	}
+	// a, the oldest, was removed to make room; b and c were served from
+	// the directory.
+	for p, want := range map[string]int{"/a": 2, "/b": 1, "/c": 1} {
+		if gets, _ := o.counts(p); gets != want {
+			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
+		}
+	}
+}
+
 func TestCacheMaxRequests(t *testing.T) {
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

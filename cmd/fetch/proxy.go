@@ -130,6 +130,10 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	opts, closeOpts := pc.options()
 	defer closeOpts()
+	// The Streamer gives every download a Writer (its spill file), so no
+	// download of the proxy keeps partial bytes; the Cache removes those a
+	// crash left.
+	opts.KeepPartial = false
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()

@@ -707,7 +707,7 @@ func TestCacheRestart(t *testing.T) {
 	o := newOrigin(t)
 	sizes := map[string]int{"/a": 1000, "/b": 1001, "/c": 1002}
 	for p, n := range sizes {
-		o.set(p, originFile{data: payload(n), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+		o.Set(p, originFile(fetchtest.Blob(n, 1), http.Header{"Cache-Control": {"max-age=3600"}}))
 	}
 	dir := t.TempDir()
 	first := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.Dir = dir })
@@ -718,7 +718,7 @@ func TestCacheRestart(t *testing.T) {
 	first.cache.Close()
 
 	// a is the oldest, then b, then c.
-	kept, _ := cacheFiles(t, dir)
+	kept, _ := fetchtest.CacheFiles(t, dir)
 	for _, name := range kept {
 		fi, err := os.Stat(name)
 		if err != nil || strings.HasSuffix(name, ".json") {
@@ -747,7 +747,7 @@ func TestCacheRestart(t *testing.T) {
 	// a, the oldest, was removed to make room; b and c were served from
 	// the directory.
 	for p, want := range map[string]int{"/a": 2, "/b": 1, "/c": 1} {
-		if gets, _ := o.counts(p); gets != want {
+		if gets, _ := counts(o, p); gets != want {
 			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
 		}
 	}

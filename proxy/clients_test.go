@@ -125,11 +125,11 @@ func TestAptGetThroughCache(t *testing.T) {
 func TestGoListThroughCache(t *testing.T) {
 	need(t, "go")
 	up := newOrigin(t)
-	up.set("/example.com/mod/@v/list", originFile{data: []byte("v1.0.0\n")})
+	up.Set("/example.com/mod/@v/list", originFile([]byte("v1.0.0\n"), nil))
 	for _, v := range []string{"v1.0.0", "v1.1.0"} {
 		// For the retractions that go list reads from the latest version.
-		up.set("/example.com/mod/@v/"+v+".info", originFile{data: []byte(`{"Version":"` + v + `","Time":"2026-01-02T03:04:05Z"}`)})
-		up.set("/example.com/mod/@v/"+v+".mod", originFile{data: []byte("module example.com/mod\n")})
+		up.Set("/example.com/mod/@v/"+v+".info", originFile([]byte(`{"Version":"`+v+`","Time":"2026-01-02T03:04:05Z"}`), nil))
+		up.Set("/example.com/mod/@v/"+v+".mod", originFile([]byte("module example.com/mod\n"), nil))
 	}
 	fx := newCache(t, up.URL)
 	env := []string{"GOPROXY=" + fx.front.URL, "GOSUMDB=off", "GONOSUMDB=", "GOPRIVATE=", "GOFLAGS=", "GO111MODULE=on",
@@ -141,7 +141,7 @@ func TestGoListThroughCache(t *testing.T) {
 	if got := list(); got != "example.com/mod v1.0.0" {
 		t.Fatalf("go list -m -versions: got %q; want %q", got, "example.com/mod v1.0.0")
 	}
-	up.set("/example.com/mod/@v/list", originFile{data: []byte("v1.0.0\nv1.1.0\n")})
+	up.Set("/example.com/mod/@v/list", originFile([]byte("v1.0.0\nv1.1.0\n"), nil))
 	if got := list(); got != "example.com/mod v1.0.0 v1.1.0" {
 		t.Errorf("go list -m -versions after v1.1.0: got %q; want %q", got, "example.com/mod v1.0.0 v1.1.0")
 	}

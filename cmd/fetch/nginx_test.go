@@ -84,7 +84,7 @@ func TestSyncRateLimitedServer(t *testing.T) {
 	files := map[string][]byte{}
 	for i := range 200 {
 		name := fmt.Sprintf("p/%03d.rpm", i)
-		files[name] = content(name, 1000+i)
+		files[name] = fetchtest.Blob(1000+i, uint64(i))
 	}
 	root := t.TempDir()
 	writeTree(t, root, withManifest(files))

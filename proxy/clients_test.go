@@ -149,10 +149,10 @@ func TestGoListThroughCache(t *testing.T) {
 	// go mod download gets the zip through the cache, twice into empty
 	// module caches: the upstream is asked for it once.
 	const zipPath = "/example.com/mod/@v/v1.1.0.zip"
-	up.set(zipPath, originFile{data: moduleZip(t, "example.com/mod", "v1.1.0", map[string]string{
+	up.Set(zipPath, originFile(moduleZip(t, "example.com/mod", "v1.1.0", map[string]string{
 		"go.mod": "module example.com/mod\n",
 		"mod.go": "package mod\n\nconst Version = \"v1.1.0\"\n",
-	})})
+	}), nil))
 	for i := range 2 {
 		modCache := t.TempDir()
 		env := append(env, "GOMODCACHE="+modCache)
@@ -164,7 +164,7 @@ func TestGoListThroughCache(t *testing.T) {
 		// The module cache is read-only; let TempDir remove it.
 		run(t, dir, env, "go", "clean", "-modcache")
 	}
-	if gets, _ := up.counts(zipPath); gets != 1 {
+	if gets := up.Gets(zipPath); gets != 1 {
 		t.Errorf("upstream got %d requests for the zip; want 1", gets)
 	}
 }

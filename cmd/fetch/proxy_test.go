@@ -257,7 +257,7 @@ func TestProxyHeader(t *testing.T) {
 	}))
 	defer up.Close()
 	run := startProxy(t, "-upstream", up.URL, "-cache", t.TempDir(), "-H", "Authorization: Bearer tok3n", "-H", "X-Repo: main")
-	resp := run.get(t, http.MethodGet, "/a.rpm", nil)
+	resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/a.rpm", nil)
 	b, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || string(b) != "a" || err != nil {
 		t.Errorf("got %d %q %v; want 200 %q", resp.StatusCode, b, err, "a")

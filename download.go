@@ -33,10 +33,25 @@ type download struct {
 	header    http.Header
 }
 
-// fetch runs req to its end and returns its Result.
-func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+// target is a request's own URL, parsed once for every step that needs
+// it.
+type target struct {
+	url  *url.URL // nil when the URL does not parse
+	host string   // hostKey of url; "" when url is nil
+}
+
+func targetOf(rawURL string) target {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return target{}
+	}
+	return target{u, hostKey(u)}
+}
+
+// fetch runs req, whose URL is t, to its end and returns its Result.
+func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	f.stats.inFlight.Add(1)
-	res := Result{Request: req, URL: RedactURL(req.URL)}
+	res := Result{Request: req, URL: redactURL(req.URL, t.url)}
 	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync, f.keepPartial)
 	if err != nil {
@@ -45,7 +60,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	}
 	defer s.discard()
 	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
-		ok, err := f.inPlace(ctx, req, s)
+		ok, err := f.inPlace(ctx, req, t.host, s)
 		if err != nil {
 			res.Err = err
 			return res
@@ -55,12 +70,12 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			return res
 		}
 	}
-	urls, err := f.urls(ctx, req)
+	urls, err := f.urls(ctx, req, t.url)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	d := &download{f: f, req: req, sink: s, urls: urls}
+	d := &download{f: f, req: req, sink: s, urls: urls, home: t.host}
 	if s.keep {
 		g, err := s.openPartial(ctx)
 		if err != nil {
@@ -70,9 +85,6 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		if g != nil {
 			d.validator, d.source, d.adopted = g.Validator, g.URL, true
 		}
-	}
-	if home, err := url.Parse(req.URL); err == nil {
-		d.home = hostKey(home)
 	}
 	var errs []error
 	for i := 0; i < len(urls); i++ {
@@ -150,7 +162,7 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		if err != nil {
 			return err
 		}
-		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress >= MinProgress, "offset", d.sink.written)
+		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress >= minProgress, "offset", d.sink.written)
 		if !sleep(ctx, wait) {
 			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
 		}
@@ -187,7 +199,7 @@ func (r *retryState) succeeded() {
 // attempt, or the error that gives up the URL.
 //
 // Errors that no attempt can mend end at once. Only attempts that brought
-// fewer than MinProgress bytes use up the retries. A throttling answer (a
+// fewer than minProgress bytes use up the retries. A throttling answer (a
 // 429, or a 503 with Retry-After: the server says when to come back) uses
 // up none; the URL fails once it has throttled for MaxThrottled. A 429 or
 // 503 also closes the host in the Limiter (see Limiter) and halves its
@@ -211,7 +223,7 @@ func (r *retryState) failed(err error, progress int64) (time.Duration, error) {
 		if r.throttled.IsZero() {
 			r.throttled = time.Now()
 		}
-	case progress < MinProgress:
+	case progress < minProgress:
 		r.throttled = time.Time{}
 		r.failures++
 	default:

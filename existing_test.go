@@ -21,8 +21,8 @@ func TestCheckExisting(t *testing.T) {
 	served := genFiles(1, 20<<10)["/f/00000"]
 	other := bytes.Clone(served)
 	other[100] ^= 0xff // same size, other bytes
-	s := newServer(t, plainHTTP, serveFiles(files{"/file.bin": served}))
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/file.bin": served}))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	md5Hex := func(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
 
 	for _, tc := range []struct {
@@ -60,14 +60,14 @@ func TestCheckExisting(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			hits := s.hits.Load()
+			hits := s.Hits.Load()
 			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{
 				URL: s.URL + "/file.bin", Path: path, Size: tc.size, Digests: tc.digests, CheckExisting: tc.check,
 			})
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
-			requests := s.hits.Load() - hits
+			requests := s.Hits.Load() - hits
 			if res.Skipped != tc.skipped {
 				t.Errorf("Skipped %v; want %v", res.Skipped, tc.skipped)
 			}
@@ -98,8 +98,8 @@ func TestCheckExisting(t *testing.T) {
 // TestCheckExistingCancelled checks that a check cut short by ctx fails
 // with ctx's error and leaves the file alone.
 func TestCheckExistingCancelled(t *testing.T) {
-	s := newServer(t, plainHTTP, http.NotFoundHandler())
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(http.NotFoundHandler()))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file.bin")
 	content := []byte("in place")
@@ -115,7 +115,7 @@ func TestCheckExistingCancelled(t *testing.T) {
 	if got := readFile(t, path); !bytes.Equal(got, content) {
 		t.Errorf("file changed to %q", got)
 	}
-	if n := s.hits.Load(); n != 0 {
+	if n := s.Hits.Load(); n != 0 {
 		t.Errorf("%d requests; want none", n)
 	}
 }
@@ -125,14 +125,14 @@ func TestCheckExistingCancelled(t *testing.T) {
 func TestCheckExistingHoldsSlot(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		started <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-	}))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(1, 1)})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(1, 1)}, s)
 	ctx := fetchtest.Context(t)
 	busy := make(chan error, 1)
 	go func() {

@@ -97,13 +97,22 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
 	DefaultMaxThrottled  = 5 * time.Minute
+
+	// DefaultMinSegmentSize is the smallest part of a file that a segmented
+	// download fetches on a connection of its own, used for a zero
+	// [Options.MinSegmentSize].
+	DefaultMinSegmentSize = 1 << 20
+
+	// DefaultMirrorCooldown is how long a host that failed is tried after the
+	// others, when [Options.MirrorCooldown] is zero.
+	DefaultMirrorCooldown = 5 * time.Minute
 )
 
-// MinProgress is the number of new bytes an attempt must deliver before
+// minProgress is the number of new bytes an attempt must deliver before
 // it fails for the failure not to use up one of [Options.Retries]. A server
 // that sends a few bytes on each connection makes no progress by this
 // measure, and runs out of retries as one that sends none.
-const MinProgress = 64 << 10
+const minProgress = 64 << 10
 
 // Options configures a Fetcher. The zero value of each field means its
 // documented default.
@@ -142,7 +151,7 @@ type Options struct {
 	// 429 (too many requests) or a 503 (unavailable) with Retry-After, uses
 	// up no retry: MaxThrottled bounds it instead; a 503 without
 	// Retry-After is a failure like any 5xx. An attempt that delivered at
-	// least MinProgress new bytes before it failed (a connection cut after
+	// least 64 KiB of new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
 	// connection of a segmented download counts the same way. 0 means
@@ -271,7 +280,9 @@ type Options struct {
 	FileRoots []string
 
 	// UserAgent is the User-Agent header of every HTTP request; a
-	// User-Agent in [Request.Header] wins. Empty means DefaultUserAgent().
+	// User-Agent in [Request.Header] wins. Empty means
+	// "fetch/VERSION (+https://github.com/fetchkit/fetch)", with VERSION as
+	// [Version] gives it ("devel" for a build from a checkout).
 	UserAgent string
 
 	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
@@ -527,7 +538,7 @@ func New(opts Options) *Fetcher {
 	}
 	ua := opts.UserAgent
 	if ua == "" {
-		ua = DefaultUserAgent()
+		ua = defaultUserAgent()
 	}
 	f.protocols = map[string]Protocol{
 		"http":  &httpProtocol{client: f.client, userAgent: ua},
@@ -573,12 +584,13 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(ctx, req)
+	res := f.fetch(ctx, req, targetOf(req.URL))
 	return res, res.Err
 }
 
-// urls returns the parsed URLs to try for req, in order.
-func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
+// urls returns the parsed URLs to try for req, in order; own is req.URL
+// parsed already (nil if it does not parse).
+func (f *Fetcher) urls(ctx context.Context, req Request, own *url.URL) ([]*url.URL, error) {
 	raw := append([]string{req.URL}, req.Mirrors...)
 	if f.resolver != nil {
 		var err error
@@ -591,7 +603,10 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	}
 	us := make([]*url.URL, 0, len(raw))
 	for _, s := range raw {
-		u, err := url.Parse(s)
+		u, err := own, error(nil)
+		if u == nil || s != req.URL {
+			u, err = url.Parse(s)
+		}
 		if err != nil {
 			// url.Error repeats the URL, password and all: keep its cause.
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, RedactURL(s), errors.Unwrap(err))

@@ -25,7 +25,7 @@ func TestFileURLs(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("no"), 0o644)
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "link"))
 
-	f := newFetcher(t, nil, fetch.Options{FileRoots: []string{root}})
+	f := fetchtest.Fetcher(t, fetch.Options{FileRoots: []string{root}})
 	var buf bytes.Buffer
 	res, err := f.Fetch(context.Background(), fetch.Request{
 		URL: fileURL(filepath.Join(root, "a")), Writer: &buf, Size: int64(len(content)),
@@ -51,7 +51,7 @@ func TestFileURLs(t *testing.T) {
 	}
 
 	// Without FileRoots, file URLs are refused.
-	none := newFetcher(t, nil, fetch.Options{})
+	none := fetchtest.Fetcher(t, fetch.Options{})
 	if _, err := none.Fetch(context.Background(), fetch.Request{URL: fileURL(filepath.Join(root, "a"))}); !errors.Is(err, fetch.ErrInvalidRequest) {
 		t.Errorf("file URL without FileRoots: got %v; want ErrInvalidRequest", err)
 	}

@@ -26,10 +26,6 @@ const (
 	DefaultFTPIdleTimeout = 60 * time.Second
 )
 
-// ErrPoolClosed is matched by the error of a transfer asked of an FTPPool
-// after its Close. It is not retried.
-var ErrPoolClosed = errors.New("ftp pool closed")
-
 // FTPPoolOptions configures an FTPPool. The zero value of each field means
 // its documented default.
 type FTPPoolOptions struct {

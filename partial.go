@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // Partial files: with [Options.KeepPartial], the bytes of a download to
@@ -27,7 +29,7 @@ import (
 const guardSuffix = ".guard"
 
 // PartialPath returns the path of the partial file that a download to
-// path keeps with [Options.KeepPartial]: "." + base(path) + [PartialSuffix]
+// path keeps with [Options.KeepPartial]: "." + base(path) + ".part"
 // beside it, a long name cut short and hashed.
 func PartialPath(path string) string {
 	dir, base := filepath.Split(path)
@@ -70,22 +72,17 @@ func (s *sink) resumable(g guard) bool {
 // nothing. With no partial file it makes one; when it cannot (a folder
 // is missing), the first write does, or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
-	name := PartialPath(s.path)
-	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-	if err == nil {
-		s.tmp, s.tmpName = f, name // a new partial file
-		return nil, nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		f, err = s.openLocked(name, os.O_RDWR)
-	}
+	f, name, existed, err := s.openPartialFile()
 	if errors.Is(err, errLocked) {
 		s.keep = false
 	}
 	if err != nil {
 		return nil, nil
 	}
-	s.tmp, s.tmpName, s.onDisk = f, name, true
+	s.tmp, s.tmpName = f, name
+	if !existed {
+		return nil, nil // a new partial file
+	}
 	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
 		// An empty partial file: nothing to read back or to empty. A
 		// guard left beside it is removed before any byte is written.
@@ -126,6 +123,21 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	}
 	s.removeGuard()
 	return nil, nil
+}
+
+// openPartialFile opens the partial file of Path, locked: a new one, or
+// the one that a download that is gone left (existed; a guard may then
+// stand beside it). It returns errLocked when a live download holds it.
+func (s *sink) openPartialFile() (f *os.File, name string, existed bool, err error) {
+	name = PartialPath(s.path)
+	f, err = s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if errors.Is(err, fs.ErrExist) {
+		existed = true
+		if f, err = s.openLocked(name, os.O_RDWR); err == nil {
+			s.onDisk = true
+		}
+	}
+	return f, name, existed, err
 }
 
 // readBack reads the bytes of the partial file into the hashes, once:
@@ -349,7 +361,7 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 
 // CreateTemp creates a new temporary file beside path (below root, when
 // root is not nil) named as a download names its own, "." + base(path) +
-// "." + random + [PartialSuffix], with the mode of any new file (0666 less
+// "." + random + ".part", with the mode of any new file (0666 less
 // the umask), and holds its lock until the file is closed, so that
 // [RemoveLeftovers] leaves it alone. It returns the file and its name
 // (relative to root when root is not nil). The caller renames or removes
@@ -361,8 +373,8 @@ func CreateTemp(root *os.Root, path string) (*os.File, string, error) {
 }
 
 // RemoveLeftovers removes, in the whole tree of root, the temporary,
-// partial and guard files (hidden names ending in [PartialSuffix] or
-// [PartialSuffix]+".guard") that no live download holds: those left by a
+// partial and guard files (hidden names ending in ".part" or
+// ".part.guard") that no live download holds: those left by a
 // process that was killed, or whose download failed with
 // [Options.KeepPartial]. A partial file (and its guard) whose name keep
 // reports true is left in place, to be resumed; names are relative to
@@ -380,7 +392,7 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 			return err
 		}
 		data, _ := strings.CutSuffix(name, guardSuffix)
-		if !strings.HasSuffix(data, PartialSuffix) || keep != nil && keep(data) {
+		if !strings.HasSuffix(data, partname.Suffix) || keep != nil && keep(data) {
 			return nil
 		}
 		ok, err := p.removeUnheld(filepath.FromSlash(name))
@@ -451,10 +463,10 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 }
 
 // partialStem returns what is between the leading "." and the
-// PartialSuffix of the name of a temporary, partial or guard file.
+// partname.Suffix of the name of a temporary, partial or guard file.
 func partialStem(name string) (string, bool) {
 	data, _ := strings.CutSuffix(name, guardSuffix)
-	stem, ok := strings.CutSuffix(data, PartialSuffix)
+	stem, ok := strings.CutSuffix(data, partname.Suffix)
 	if !ok || !strings.HasPrefix(stem, ".") {
 		return "", false
 	}

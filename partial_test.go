@@ -97,7 +97,7 @@ func TestKeepPartial(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			v := &versioned{noValidator: tt.noValidator}
 			v.set(v1, 100000)
-			s := newServer(t, plainHTTP, v)
+			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 			dir := t.TempDir()
 			path := filepath.Join(dir, "file")
 			req := fetch.Request{URL: s.URL + "/file", Path: path}
@@ -157,7 +157,7 @@ func TestKeepPartialCancelled(t *testing.T) {
 	v := &versioned{}
 	v.set(content, 0)
 	var once sync.Once
-	s := newServer(t, plainHTTP, v)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file")
 	req := fetch.Request{URL: s.URL + "/file", Path: path, Progress: func(written, total int64) {
@@ -197,7 +197,7 @@ func TestKeepPartialGuardWritten(t *testing.T) {
 			content := fetchtest.Blob(2<<20, 4)
 			v := &versioned{}
 			v.set(content, 0)
-			s := newServer(t, plainHTTP, v)
+			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 			dir := t.TempDir()
 			path := filepath.Join(dir, "file")
 			guard := fetch.PartialPath(path) + ".guard"
@@ -238,7 +238,7 @@ func TestKeepPartialGuardWritten(t *testing.T) {
 func TestKeepPartialOff(t *testing.T) {
 	v := &versioned{}
 	v.set(fetchtest.Blob(100000, 4), 50000)
-	s := newServer(t, plainHTTP, v)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	dir := t.TempDir()
 	res, err := fetchtest.Fetcher(t, fetch.Options{Retries: -1}).Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")})
 	if err == nil || res.Partial != 0 {
@@ -290,7 +290,7 @@ func TestRemoveLeftoversOf(t *testing.T) {
 	// download that failed.
 	v := &versioned{}
 	v.set(fetchtest.Blob(100000, 5), 50000)
-	s := newServer(t, plainHTTP, v)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, long)}
 	if res, _ := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(fetchtest.Context(t), req); res.Partial == 0 {
 		t.Fatal("nothing kept")
@@ -318,7 +318,7 @@ func TestRemoveLeftoversOf(t *testing.T) {
 }
 
 func TestKeepPartialNotFound(t *testing.T) {
-	s := newServer(t, plainHTTP, http.NotFoundHandler())
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(http.NotFoundHandler()))
 	dir := t.TempDir()
 	res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true}).Fetch(fetchtest.Context(t), fetch.Request{
 		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: fetchtest.Digests(nil),
@@ -332,7 +332,7 @@ func TestKeepPartialNotFound(t *testing.T) {
 func TestKeepPartialCancelledReadingBack(t *testing.T) {
 	v := &versioned{}
 	v.set(fetchtest.Blob(300000, 6), 100000)
-	s := newServer(t, plainHTTP, v)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	dir := t.TempDir()
 	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")}
 	f := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true, Retries: -1})

@@ -13,11 +13,6 @@ import (
 	"sync"
 )
 
-// DefaultMinSegmentSize is the smallest part of a file that a segmented
-// download fetches on a connection of its own, used for a zero
-// [Options.MinSegmentSize].
-const DefaultMinSegmentSize = 1 << 20
-
 // span is the bytes [start, end) of a file.
 type span struct{ start, end int64 }
 

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // algorithms are the digests a Request may name, by name.
@@ -193,20 +195,15 @@ func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	open := func() (*os.File, string, error) {
 		if s.keep {
-			name := PartialPath(s.path)
-			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-			if errors.Is(err, fs.ErrExist) {
-				// Left by a download that is gone: a guard may stand
-				// beside it, which setGuard removes before a byte is
-				// written. Not a new file's truncate: ext4 writes a file
-				// that was truncated to zero out when it is closed.
-				s.onDisk = true
-				f, err = s.openLocked(name, os.O_RDWR)
-				if err == nil {
-					if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
-						if err = f.Truncate(0); err != nil {
-							f.Close()
-						}
+			f, name, existed, err := s.openPartialFile()
+			if err == nil && existed {
+				// Its guard, if any, is removed by setGuard before a
+				// byte is written. Not a new file's truncate: ext4
+				// writes a file that was truncated to zero out when it
+				// is closed.
+				if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
+					if err = f.Truncate(0); err != nil {
+						f.Close()
 					}
 				}
 			}
@@ -244,17 +241,11 @@ func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	}
 }
 
-// PartialSuffix ends the name of the temporary file that a download to
-// Path writes beside it, "." + base(Path) + "." + random + PartialSuffix,
-// which exists only while its download runs, and of the partial file that
-// [Options.KeepPartial] keeps ([PartialPath]).
-const PartialSuffix = ".part"
-
 // maxName is the longest file name that common file systems take, in bytes.
 const maxName = 255
 
 // partialName returns the name of a temporary file for the file named
-// base: "." + base + "." + tag + PartialSuffix ("." + base + PartialSuffix
+// base: "." + base + "." + tag + partname.Suffix ("." + base + partname.Suffix
 // for no tag), or, when that and a guard file's name could be longer than
 // maxName, with base cut short and followed by a hash of the whole name,
 // so that any legal name has a temporary file.
@@ -264,7 +255,7 @@ func partialName(base, tag string) string {
 	}
 	// Room for the guard file's suffix, too.
 	limit := maxName - len(guardSuffix)
-	name := "." + base + tag + PartialSuffix
+	name := "." + base + tag + partname.Suffix
 	if len(name) <= limit {
 		return name
 	}
@@ -274,7 +265,7 @@ func partialName(base, tag string) string {
 	for keep > 0 && !utf8.RuneStart(base[keep]) {
 		keep-- // cut between characters
 	}
-	return "." + base[:max(keep, 0)] + hash + tag + PartialSuffix
+	return "." + base[:max(keep, 0)] + hash + tag + partname.Suffix
 }
 
 // canRestart reports whether the bytes delivered so far may be taken back:

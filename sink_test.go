@@ -19,7 +19,7 @@ func TestLongFileName(t *testing.T) {
 		keep := n > 255 // the partial file of a long name, with its guard
 		n = min(n, 255)
 		name := strings.Repeat("é", n/2) + strings.Repeat("x", n%2) // cut between characters
-		s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+		s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": content}))
 		dir := t.TempDir()
 		_, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: keep}).Fetch(fetchtest.Context(t), fetch.Request{
 			URL: s.URL + "/f", Path: filepath.Join(dir, name), Digests: fetchtest.Digests(content),
@@ -57,7 +57,7 @@ func TestSizeKnown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t, plainHTTP, tt.handler)
+			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(tt.handler))
 			dir := t.TempDir()
 			req := tt.req
 			req.URL, req.Path = s.URL+"/x", filepath.Join(dir, "x")
@@ -83,7 +83,7 @@ func TestSizeKnown(t *testing.T) {
 
 func TestRoot(t *testing.T) {
 	content := fetchtest.Blob(50000, 2)
-	s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": content}))
 	dir, outside := t.TempDir(), t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 func TestStats(t *testing.T) {
 	content := genFiles(1, 10000)["/f/00000"]
 	release := make(chan struct{})
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/file":
 			w.Write(content)
@@ -32,8 +32,8 @@ func TestStats(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	f := newFetcher(t, s, fetch.Options{Retries: -1})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: -1}, s)
 	if got := f.Stats(); got != (fetch.Stats{}) {
 		t.Errorf("a new Fetcher's Stats: %+v; want zero", got)
 	}
@@ -81,10 +81,10 @@ func TestStats(t *testing.T) {
 // TestStatsFetchAllCancelled checks that FetchAll's requests waiting for a
 // slot when ctx ends count as cancelled.
 func TestStatsFetchAllCancelled(t *testing.T) {
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
-	}))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(2, 2)})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(2, 2)}, s)
 	ctx, cancel := context.WithCancel(fetchtest.Context(t))
 	reqs := make(chan fetch.Request, 5)
 	for range 5 {
@@ -92,7 +92,7 @@ func TestStatsFetchAllCancelled(t *testing.T) {
 	}
 	close(reqs)
 	results := f.FetchAll(ctx, reqs)
-	for s.hits.Load() < 2 || len(reqs) > 0 {
+	for s.Hits.Load() < 2 || len(reqs) > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	if got := f.Stats().InFlight; got != 2 {

@@ -600,14 +600,9 @@ func TestLinkCutEvery8MB(t *testing.T) {
 	const size, cut = 64 << 20, 8_000_000
 	content := make([]byte, size)
 	rand.NewChaCha8([32]byte{16}).Read(content)
-	var mu sync.Mutex
-	var ranges []string
-	srv := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		ranges = append(ranges, r.Header.Get("Range"))
-		mu.Unlock()
-		http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(content))
-	}))
+	srv := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
+		s.Serve(w, r, fetchtest.Doc{Body: content, Mod: fixtureModTime}, -1)
+	})
 	link := newToxicLink(t, toxic("limit_data", "downstream", "bytes", cut))
 	u := "http://" + link.mustProxy(srv.Listener.Addr().String()) + "/file"
 
@@ -622,8 +617,10 @@ func TestLinkCutEvery8MB(t *testing.T) {
 	if !bytes.Equal(readFile(t, path), content) || w.n != size || w.err != nil {
 		t.Errorf("got a file of %d bytes and %d bytes in the Writer (%v); want %d", len(readFile(t, path)), w.n, w.err, size)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	var ranges []string
+	for n := 1; n <= int(srv.Hits.Load()); n++ {
+		ranges = append(ranges, srv.Header(n).Get("Range"))
+	}
 	t.Logf("%d attempts, Range headers %q", res.Attempts, ranges)
 	if want := size/(cut-1000) + 1; res.Attempts < want || len(ranges) != res.Attempts {
 		t.Errorf("got %d attempts, %d requests; want %d or more, one request each", res.Attempts, len(ranges), want)

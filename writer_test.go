@@ -17,9 +17,9 @@ import (
 func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
 	good := []byte(strings.Repeat("good bytes ", 100))
 	bad := bytes.ToUpper(good)
-	primary := newServer(t, plainHTTP, serveFiles(files{"/f": bad}))
-	mirror := newServer(t, plainHTTP, serveFiles(files{"/f": good}))
-	f := newFetcher(t, nil, fetch.Options{})
+	primary := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": bad}))
+	mirror := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": good}))
+	f := fetchtest.Fetcher(t, fetch.Options{})
 
 	var buf bytes.Buffer
 	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{
@@ -28,7 +28,7 @@ func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
 	if !isA[*fetch.DigestError](err) || !strings.Contains(err.Error(), "mirrors not tried: the Writer already received the body") {
 		t.Errorf("got %v; want a *DigestError that says the mirrors were not tried", err)
 	}
-	if n := mirror.hits.Load(); n != 0 {
+	if n := mirror.Hits.Load(); n != 0 {
 		t.Errorf("the mirror got %d requests; want none", n)
 	}
 	if res.Size != int64(len(bad)) || buf.Len() != len(bad) {
@@ -72,7 +72,7 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 // Writer received when the request fails.
 func TestResultSizeOnFailure(t *testing.T) {
 	content := genFiles(1, 100<<10)["/f/00000"]
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/cut": // no validator, no digest: nothing guards a resume
 			w.Header().Set("Content-Length", "102400")
@@ -82,8 +82,8 @@ func TestResultSizeOnFailure(t *testing.T) {
 		default:
 			w.Write(content)
 		}
-	}))
-	f := newFetcher(t, s, fetch.Options{})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	for _, tc := range []struct {
 		name string
 		path string

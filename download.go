@@ -33,10 +33,25 @@ type download struct {
 	header    http.Header
 }
 
-// fetch runs req to its end and returns its Result.
-func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+// target is a request's own URL, parsed once for every step that needs
+// it.
+type target struct {
+	url  *url.URL // nil when the URL does not parse
+	host string   // hostKey of url; "" when url is nil
+}
+
+func targetOf(rawURL string) target {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return target{}
+	}
+	return target{u, hostKey(u)}
+}
+
+// fetch runs req, whose URL is t, to its end and returns its Result.
+func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	f.stats.inFlight.Add(1)
-	res := Result{Request: req, URL: RedactURL(req.URL)}
+	res := Result{Request: req, URL: redactURL(req.URL, t.url)}
 	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync, f.keepPartial)
 	if err != nil {
@@ -45,7 +60,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	}
 	defer s.discard()
 	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
-		ok, err := f.inPlace(ctx, req, s)
+		ok, err := f.inPlace(ctx, req, t.host, s)
 		if err != nil {
 			res.Err = err
 			return res
@@ -55,12 +70,12 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			return res
 		}
 	}
-	urls, err := f.urls(ctx, req)
+	urls, err := f.urls(ctx, req, t.url)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	d := &download{f: f, req: req, sink: s, urls: urls}
+	d := &download{f: f, req: req, sink: s, urls: urls, home: t.host}
 	if s.keep {
 		g, err := s.openPartial(ctx)
 		if err != nil {
@@ -70,9 +85,6 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		if g != nil {
 			d.validator, d.source, d.adopted = g.Validator, g.URL, true
 		}
-	}
-	if home, err := url.Parse(req.URL); err == nil {
-		d.home = hostKey(home)
 	}
 	var errs []error
 	for i := 0; i < len(urls); i++ {
@@ -316,8 +328,13 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	defer stall.pause()
 	fail := func(err error) error { return d.interrupted(ctx, actx, u, err) }
 
+	var length int64
+	if len(d.sink.done) > 0 && !d.unsplit {
+		// Up to the first span kept by an earlier segmented download.
+		length = d.sink.done[0].start - offset
+	}
 	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
-		URL: u, Offset: offset, Validator: validator, Header: d.headers(u), Alive: stall.alive,
+		URL: u, Offset: offset, Length: length, Validator: validator, Header: d.headers(u), Alive: stall.alive,
 	})
 	if err != nil {
 		return fail(err)
@@ -344,7 +361,7 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		a := attemptState{resp: resp, body: body, stall: stall, cancel: cancel, fail: fail, release: release}
 		body = nil // closed by segmented
 		err = d.segmented(ctx, u, a)
-	} else {
+	} else if err = d.sink.dropSpans(); err == nil {
 		err = d.read(actx, u, resp, body, stall, fail)
 	}
 	if err != nil {
@@ -476,7 +493,7 @@ func (d *download) validatorFor(u *url.URL) string {
 // from u itself or an expected digest will catch a changed file; otherwise a
 // file sink starts again from zero, and a Writer cannot go on.
 func (d *download) resumePoint(u *url.URL) (int64, string, error) {
-	if d.sink.written == 0 {
+	if d.sink.written == 0 && len(d.sink.done) == 0 {
 		return 0, "", nil
 	}
 	validator := d.validatorFor(u)
@@ -506,6 +523,13 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
+		if v := d.validatorFor(u); len(d.sink.done) > 0 && (v != "" && v != validatorOf(resp.Header) || v == "" && len(d.sink.want) == 0) {
+			// The spans kept by an earlier segmented download are of
+			// another version of the file.
+			if err := d.sink.dropSpans(); err != nil {
+				return err
+			}
+		}
 		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
 		if d.sink.keep {
 			if err := d.sink.setGuard(d.sink.guardOf(d.source, d.validator)); err != nil {

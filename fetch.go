@@ -256,14 +256,21 @@ type Options struct {
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an
 	// expected digest will catch a changed file; it reads them back once
-	// to compute their digests. Otherwise it starts from zero. A partial
+	// to compute their digests. Otherwise it starts from zero. A segmented
+	// download (see Segments) keeps the spans it wrote, holes and all: its
+	// guard also names the spans of the file that the partial file holds,
+	// written when it starts and again after each MiB, and the next
+	// request fetches only the holes, with range requests under the same
+	// guard (one connection when Segments is 0 or 1), reading back the
+	// bytes before the first hole once. A partial
 	// file never becomes Path unverified, and a successful download leaves
 	// neither file behind. [Result.Partial] says how many bytes were kept.
 	// When another live download holds the partial file of a Path, a
 	// request for it writes to a temporary file of its own and keeps
 	// nothing. The guard is written once the first MiB came, or when the
 	// download ends: a process killed outright (kill -9, power loss)
-	// leaves no resumable bytes of a smaller download. See
+	// leaves no resumable bytes of a smaller download, and those of a
+	// segmented download up to its last MiB. See
 	// [RemoveLeftovers] for the files that no download will resume.
 	KeepPartial bool
 
@@ -577,12 +584,13 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(ctx, req)
+	res := f.fetch(ctx, req, targetOf(req.URL))
 	return res, res.Err
 }
 
-// urls returns the parsed URLs to try for req, in order.
-func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
+// urls returns the parsed URLs to try for req, in order; own is req.URL
+// parsed already (nil if it does not parse).
+func (f *Fetcher) urls(ctx context.Context, req Request, own *url.URL) ([]*url.URL, error) {
 	raw := append([]string{req.URL}, req.Mirrors...)
 	if f.resolver != nil {
 		var err error
@@ -595,7 +603,10 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	}
 	us := make([]*url.URL, 0, len(raw))
 	for _, s := range raw {
-		u, err := url.Parse(s)
+		u, err := own, error(nil)
+		if u == nil || s != req.URL {
+			u, err = url.Parse(s)
+		}
 		if err != nil {
 			// url.Error repeats the URL, password and all: keep its cause.
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, RedactURL(s), errors.Unwrap(err))

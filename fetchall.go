@@ -3,7 +3,6 @@ package fetch
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -83,8 +82,8 @@ func (f *Fetcher) newScheduler(ctx context.Context) *scheduler {
 }
 
 type waiting struct {
-	req  Request
-	host string
+	req    Request
+	target target
 }
 
 // run takes requests from reqs and starts them until reqs is closed or ctx
@@ -155,15 +154,12 @@ func (s *scheduler) run(reqs <-chan Request) {
 // take starts req, or keeps it waiting if every slot is taken or its host
 // is at its cap.
 func (s *scheduler) take(req Request) {
-	host := ""
-	if u, err := url.Parse(req.URL); err == nil {
-		host = hostKey(u)
-	}
-	if s.running < s.max && s.hosts[host] < s.f.limiter.Allowed(host) {
-		s.start(req, host)
+	t := targetOf(req.URL)
+	if s.running < s.max && s.hosts[t.host] < s.f.limiter.Allowed(t.host) {
+		s.start(req, t)
 		return
 	}
-	s.waiting = append(s.waiting, waiting{req, host})
+	s.waiting = append(s.waiting, waiting{req, t})
 }
 
 // startWaiting starts waiting requests whose host has a free slot while
@@ -174,7 +170,7 @@ func (s *scheduler) startWaiting() {
 	for s.running < s.max {
 		next := -1
 		for i, w := range s.waiting {
-			if n := s.hosts[w.host]; n < s.f.limiter.Allowed(w.host) && (next < 0 || n < s.hosts[s.waiting[next].host]) {
+			if n := s.hosts[w.target.host]; n < s.f.limiter.Allowed(w.target.host) && (next < 0 || n < s.hosts[s.waiting[next].target.host]) {
 				next = i
 			}
 		}
@@ -183,17 +179,17 @@ func (s *scheduler) startWaiting() {
 		}
 		w := s.waiting[next]
 		s.waiting = slices.Delete(s.waiting, next, next+1)
-		s.start(w.req, w.host)
+		s.start(w.req, w.target)
 	}
 }
 
 // start runs req on a goroutine of its own, which sends its Result.
-func (s *scheduler) start(req Request, host string) {
+func (s *scheduler) start(req Request, t target) {
 	s.running++
-	s.hosts[host]++
+	s.hosts[t.host]++
 	go func() {
-		s.out <- s.f.fetch(s.ctx, req)
-		s.done <- host
+		s.out <- s.f.fetch(s.ctx, req, t)
+		s.done <- t.host
 	}()
 }
 

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -598,32 +597,6 @@ func TestSlowWriterIsNoStall(t *testing.T) {
 	}
 }
 
-// deadURL returns a URL on a loopback port that closes every connection
-// it accepts before a byte is read: a host whose connections fail.
-func deadURL(t testing.TB) string {
-	// The listener stays open for the test, so that no other server of a
-	// parallel test can take its port; every connection is closed at once.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	return "http://" + l.Addr().String()
-}
-
 func TestMirrorHealth(t *testing.T) {
 	t.Parallel()
 	d := fetchtest.Doc{Body: fetchtest.Blob(5000, 10)}
@@ -641,7 +614,7 @@ func TestMirrorHealth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			busy := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 503, "") })
-			dead := deadURL(t)
+			dead := fetchtest.DeadURL(t)
 			healthy := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
 			f := fetchtest.Fetcher(t, fetch.Options{Retries: 1, MirrorCooldown: tc.cooldown})
 			ctx := fetchtest.Context(t)

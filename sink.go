@@ -59,6 +59,7 @@ type sink struct {
 	tmpName string      // of tmp, in place
 	found   fs.FileInfo // Lstat of Path when the sink was made; nil if none
 	written int64
+	done    []span // spans of the file in tmp past written, by start (kept by a segmented download)
 
 	size    int64  // expected; -1 unknown
 	keep    bool   // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
@@ -194,20 +195,15 @@ func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	open := func() (*os.File, string, error) {
 		if s.keep {
-			name := PartialPath(s.path)
-			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-			if errors.Is(err, fs.ErrExist) {
-				// Left by a download that is gone: a guard may stand
-				// beside it, which setGuard removes before a byte is
-				// written. Not a new file's truncate: ext4 writes a file
-				// that was truncated to zero out when it is closed.
-				s.onDisk = true
-				f, err = s.openLocked(name, os.O_RDWR)
-				if err == nil {
-					if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
-						if err = f.Truncate(0); err != nil {
-							f.Close()
-						}
+			f, name, existed, err := s.openPartialFile()
+			if err == nil && existed {
+				// Its guard, if any, is removed by setGuard before a
+				// byte is written. Not a new file's truncate: ext4
+				// writes a file that was truncated to zero out when it
+				// is closed.
+				if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
+					if err = f.Truncate(0); err != nil {
+						f.Close()
 					}
 				}
 			}
@@ -284,7 +280,7 @@ func (s *sink) restart() error {
 	for _, h := range s.hashes {
 		h.Reset()
 	}
-	s.written = 0
+	s.written, s.done = 0, nil
 	if s.tmp != nil {
 		if err := s.tmp.Truncate(0); err != nil {
 			return &sinkError{err}
@@ -361,13 +357,13 @@ func (s *sink) discard() {
 	if s.tmp == nil {
 		return
 	}
-	if s.pending != nil && s.written > 0 {
+	if s.pending != nil && s.keptBytes() > 0 {
 		s.writeGuard()
 	}
 	// A write that failed half way may have left bytes past those counted.
-	if s.keep && s.guarded && s.written > 0 && s.tmp.Truncate(s.written) == nil {
+	if s.keep && s.guarded && s.keptBytes() > 0 && s.tmp.Truncate(s.keptEnd()) == nil {
 		s.tmp.Close()
-		s.tmp, s.kept = nil, s.written
+		s.tmp, s.kept = nil, s.keptBytes()
 		return
 	}
 	s.removeGuard()

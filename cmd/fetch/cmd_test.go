@@ -41,16 +41,11 @@ func newRepo(t *testing.T, files map[string][]byte) *fetchtest.Repo {
 func newSlowRepo(t *testing.T, rate int64, files map[string][]byte) *fetchtest.Repo {
 	served := map[string]fetchtest.File{}
 	for name, body := range files {
-		served["/"+name] = ranged(body)
+		served["/"+name] = fetchtest.Ranged(body)
 	}
 	r := fetchtest.StartRepo(t, fetchtest.HTTP, served)
 	r.Rate.Store(rate)
 	return r
-}
-
-// ranged serves body with ranges and a strong ETag.
-func ranged(body []byte) fetchtest.File {
-	return fetchtest.File{Doc: fetchtest.Doc{Body: body, ETag: `"` + sha256Hex(body)[:16] + `"`}, Ranges: true}
 }
 
 // fileHits returns the requests r answered for files other than the
@@ -97,16 +92,10 @@ func manifest(files map[string][]byte, extra ...string) []byte {
 }
 
 func manifestLine(name string, body []byte) string {
-	return fmt.Sprintf("%s,%s,%d", name, sha256Hex(body), len(body))
+	return fmt.Sprintf("%s,%s,%d", name, fetchtest.SHA256(body), len(body))
 }
 
-func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
-func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
-
-// content returns the made-up bytes of the file name, n of them.
-func content(name string, n int) []byte {
-	return bytes.Repeat([]byte(name+"\n"), n/(len(name)+1)+1)[:n]
-}
+func md5Hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 // genFiles returns n files in a few folders, of various sizes.
 func genFiles(n int) map[string][]byte {
@@ -116,7 +105,7 @@ func genFiles(n int) map[string][]byte {
 		if i%5 == 0 {
 			name = fmt.Sprintf("top %d.txt", i) // a space, escaped in the URL
 		}
-		files[name] = content(name, (i*7919)%50000)
+		files[name] = fetchtest.Blob((i*7919)%50000, uint64(i))
 	}
 	return files
 }
@@ -159,14 +148,14 @@ func checkPlain(t *testing.T, out string) {
 }
 
 func TestGetList(t *testing.T) {
-	files := map[string][]byte{"a.txt": content("a", 1000), "dir/b.bin": content("b", 70000), "c.txt": content("c", 10)}
+	files := map[string][]byte{"a.txt": fetchtest.Blob(1000, 1), "dir/b.bin": fetchtest.Blob(70000, 2), "c.txt": fetchtest.Blob(10, 3)}
 	r := newRepo(t, files)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	list := filepath.Join(dir, "list.txt")
 	lines := strings.Join([]string{
 		"# three files",
-		r.URL + "/a.txt" + " sha256=" + sha256Hex(files["a.txt"]) + " size=1000",
+		r.URL + "/a.txt" + " sha256=" + fetchtest.SHA256(files["a.txt"]) + " size=1000",
 		"",
 		r.URL + "/dir/b.bin" + " out=sub/b.bin md5=" + md5Hex(files["dir/b.bin"]) + "   # a comment",
 		r.URL + "/c.txt",
@@ -195,7 +184,7 @@ func TestGetList(t *testing.T) {
 }
 
 func TestGetStdinAndOperands(t *testing.T) {
-	files := map[string][]byte{"a.txt": content("a", 100), "b.txt": content("b", 200)}
+	files := map[string][]byte{"a.txt": fetchtest.Blob(100, 1), "b.txt": fetchtest.Blob(200, 2)}
 	r := newRepo(t, files)
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), r.URL+"/b.txt"+"\n", "-o", out, "-i", "-", r.URL+"/a.txt")
@@ -206,14 +195,14 @@ func TestGetStdinAndOperands(t *testing.T) {
 }
 
 func TestGetFailures(t *testing.T) {
-	files := map[string][]byte{"good.txt": content("good", 100), "bad.txt": content("bad", 100)}
+	files := map[string][]byte{"good.txt": fetchtest.Blob(100, 4), "bad.txt": fetchtest.Blob(100, 5)}
 	r := newRepo(t, files)
 	dir := t.TempDir()
 	list := filepath.Join(dir, "list.txt")
 	lines := strings.Join([]string{
 		r.URL + "/good.txt",
 		r.URL + "/missing.txt",
-		r.URL + "/bad.txt" + " sha256=" + sha256Hex([]byte("other bytes")),
+		r.URL + "/bad.txt" + " sha256=" + fetchtest.SHA256([]byte("other bytes")),
 		r.URL + "/x.txt" + " colour=red",
 		r.URL + "/dir/",
 	}, "\n")
@@ -290,7 +279,7 @@ func TestSync(t *testing.T) {
 
 	// A file changed in place (same size) is fetched again, and only it.
 	name := "d1/f001.bin"
-	bad := bytes.ToUpper(files[name])
+	bad := fetchtest.Blob(len(files[name]), 99)
 	if err := os.WriteFile(filepath.Join(dir, name), bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -354,8 +343,8 @@ func TestSyncMirror(t *testing.T) {
 }
 
 func TestSyncRefused(t *testing.T) {
-	good := "ok.txt," + sha256Hex(nil) + ",0"
-	sum := sha256Hex([]byte("x"))
+	good := "ok.txt," + fetchtest.SHA256(nil) + ",0"
+	sum := fetchtest.SHA256([]byte("x"))
 	tests := []struct {
 		name    string
 		line    string
@@ -513,7 +502,7 @@ func TestSyncInterrupt(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	r := fetchtest.StartRepo(t, fetchtest.HTTP, map[string]fetchtest.File{"/slow": {Doc: fetchtest.Doc{Body: content("slow", 1000)}, Stall: true}})
+	r := fetchtest.StartRepo(t, fetchtest.HTTP, map[string]fetchtest.File{"/slow": {Doc: fetchtest.Doc{Body: fetchtest.Blob(1000, 6)}, Stall: true}})
 	dir := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", dir, "-timeout", "200ms", r.URL+"/slow")
 	if res.code != 1 || !strings.Contains(res.stderr, "fetch: timed out after 200ms: 0 done") {
@@ -533,7 +522,7 @@ func TestSignalStatus(t *testing.T) {
 		{interrupted{syscall.SIGTERM}, 143},
 		{context.Canceled, 130},
 	}
-	r := newRepo(t, map[string][]byte{"a": content("a", 10)})
+	r := newRepo(t, map[string][]byte{"a": fetchtest.Blob(10, 1)})
 	for _, tt := range tests {
 		t.Run(tt.cause.Error(), func(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(t.Context())
@@ -601,7 +590,7 @@ func TestGetFileURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	list := "file://" + filepath.ToSlash(src) + " out=copy/hello.txt sha256=" + sha256Hex(want) + "\n"
+	list := "file://" + filepath.ToSlash(src) + " out=copy/hello.txt sha256=" + fetchtest.SHA256(want) + "\n"
 	res := fetchRun(t, t.Context(), list, "-o", out, "-i", "-")
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
@@ -610,7 +599,7 @@ func TestGetFileURL(t *testing.T) {
 }
 
 func TestGetMirror(t *testing.T) {
-	files := map[string][]byte{"pub/a/one.iso": content("one", 500)}
+	files := map[string][]byte{"pub/a/one.iso": fetchtest.Blob(500, 7)}
 	primary := newRepo(t, map[string][]byte{})
 	mirror := newRepo(t, files)
 	tests := []struct {
@@ -638,7 +627,7 @@ func TestGetMirror(t *testing.T) {
 // TestGetSegments: -segments splits a large file over range requests, and
 // the file in place is the whole, verified one.
 func TestGetSegments(t *testing.T) {
-	body := content("big", 3<<20)
+	body := fetchtest.Blob(3<<20, 8)
 	var ranges atomic.Int64
 	ranged := make(chan struct{})
 	var once sync.Once
@@ -664,7 +653,7 @@ func TestGetSegments(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	out := t.TempDir()
-	list := srv.URL + "/big out=big sha256=" + sha256Hex(body) + "\n"
+	list := srv.URL + "/big out=big sha256=" + fetchtest.SHA256(body) + "\n"
 	res := fetchRun(t, t.Context(), list, "-q", "-segments", "3", "-o", out, "-i", "-")
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)

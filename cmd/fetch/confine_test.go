@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestSyncSymlinkSwap replaces DIR/sub by a symbolic link to another
@@ -23,7 +25,7 @@ func TestSyncSymlinkSwap(t *testing.T) {
 		if i%2 == 1 {
 			name = fmt.Sprintf("sub/deeper/f%d.bin", i)
 		}
-		files[name] = content(name, 20000)
+		files[name] = fetchtest.Blob(20000, uint64(i))
 	}
 	r := newSlowRepo(t, 100000, withManifest(files)) // 20 KB: 200ms a file
 	for round := range 4 {

@@ -10,6 +10,8 @@ import (
 
 	ftpserver "goftp.io/server/v2"
 	"goftp.io/server/v2/driver/file"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 const ftpPassword = "s3cret-pw"
@@ -104,7 +106,7 @@ func TestSyncFTP(t *testing.T) {
 }
 
 func TestGetFTP(t *testing.T) {
-	files := map[string][]byte{"pub/a.iso": content("a.iso", 3000)}
+	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9)}
 	root := t.TempDir()
 	writeTree(t, root, files)
 	base := startFTP(t, root)

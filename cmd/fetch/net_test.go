@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/internal/vsftpd"
 )
 
@@ -83,7 +84,7 @@ func tlsServer(t *testing.T, body []byte, config func(*tls.Config)) (*httptest.S
 }
 
 func TestTLSTrust(t *testing.T) {
-	body := content("f.bin", 5000)
+	body := fetchtest.Blob(5000, 10)
 	srv, ca := tlsServer(t, body, nil)
 	const warning = "fetch: warning: -insecure"
 	for _, tc := range []struct {
@@ -160,7 +161,7 @@ func newClientCert(t *testing.T) (ca *x509.Certificate, certDER []byte, key *ecd
 
 func TestClientCertificate(t *testing.T) {
 	ca, certDER, key := newClientCert(t)
-	body := content("f.bin", 3000)
+	body := fetchtest.Blob(3000, 10)
 	srv, serverCA := tlsServer(t, body, func(c *tls.Config) {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 		c.ClientCAs = x509.NewCertPool()
@@ -203,7 +204,7 @@ func TestClientCertificate(t *testing.T) {
 
 func TestFTPExplicitTLSFlag(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Explicit)
-	body := content("f.bin", 20000)
+	body := fetchtest.Blob(20000, 10)
 	writeTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
 
 	// The control connection goes through a recorder: after AUTH TLS the
@@ -239,7 +240,7 @@ func TestFTPExplicitTLSFlag(t *testing.T) {
 
 func TestFTPSImplicitCACert(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Implicit)
-	body := content("f.bin", 20000)
+	body := fetchtest.Blob(20000, 10)
 	writeTree(t, s.Root, map[string][]byte{"f.bin": body})
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, "-cacert", s.CAFile, s.URL+"/f.bin")
@@ -386,7 +387,7 @@ func TestAllowInsecureRedirect(t *testing.T) {
 }
 
 func TestLimitRate(t *testing.T) {
-	body := content("big.bin", 16<<20)
+	body := fetchtest.Blob(16<<20, 11)
 	r := newRepo(t, map[string][]byte{"big.bin": body})
 	out := t.TempDir()
 	start := time.Now()
@@ -407,7 +408,7 @@ func TestLimitRate(t *testing.T) {
 }
 
 func TestFTPTypeSuffix(t *testing.T) {
-	files := map[string][]byte{"pub/a.iso": content("a.iso", 3000), "pub/b.txt": []byte("line one\r\nline two\r\n")}
+	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9), "pub/b.txt": []byte("line one\r\nline two\r\n")}
 	root := t.TempDir()
 	writeTree(t, root, files)
 	base := startFTP(t, root)

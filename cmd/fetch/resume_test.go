@@ -73,7 +73,7 @@ func checkResumed(t *testing.T, r *fetchtest.Repo, first int, size int) {
 func TestGetResumeAfterKill(t *testing.T) {
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
-			body := content("big", 4<<20)
+			body := fetchtest.Blob(4<<20, 8)
 			r := newSlowRepo(t, 2<<20, map[string][]byte{"big.bin": body}) // 2 s
 			dir := t.TempDir()
 			path := filepath.Join(dir, "big.bin")
@@ -82,8 +82,8 @@ func TestGetResumeAfterKill(t *testing.T) {
 			r.Rate.Store(0)
 			want := body
 			if changed {
-				want = content("changed", len(body))
-				r.Set("/big.bin", ranged(want))
+				want = fetchtest.Blob(len(body), 12)
+				r.Set("/big.bin", fetchtest.Ranged(want))
 			}
 			// Leftovers: of the file (a run with -no-continue, killed),
 			// removed; of another file, left alone in -o DIR.
@@ -115,7 +115,7 @@ func TestGetResumeAfterKill(t *testing.T) {
 func TestSyncResumeAfterKill(t *testing.T) {
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
-			files := map[string][]byte{"big/one.bin": content("one", 4<<20), "small.txt": content("small", 1000)}
+			files := map[string][]byte{"big/one.bin": fetchtest.Blob(4<<20, 7), "small.txt": fetchtest.Blob(1000, 13)}
 			size := 0
 			for _, body := range files {
 				size += len(body)
@@ -130,9 +130,9 @@ func TestSyncResumeAfterKill(t *testing.T) {
 
 			r.Rate.Store(0)
 			if changed {
-				files["big/one.bin"] = content("two", 4<<20)
-				r.Set("/big/one.bin", ranged(files["big/one.bin"]))
-				r.Set("/PULP_MANIFEST", ranged(manifest(files)))
+				files["big/one.bin"] = fetchtest.Blob(4<<20, 14)
+				r.Set("/big/one.bin", fetchtest.Ranged(files["big/one.bin"]))
+				r.Set("/PULP_MANIFEST", fetchtest.Ranged(manifest(files)))
 			}
 			res := fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 			if res.code != 0 {
@@ -155,8 +155,8 @@ func TestSyncResumeAfterKill(t *testing.T) {
 // is still downloading: the sweeps of the second leave the first one's
 // partial file alone, and both complete.
 func TestSyncLiveRunUntouched(t *testing.T) {
-	big := content("big", 2<<20)
-	small := content("small", 1000)
+	big := fetchtest.Blob(2<<20, 8)
+	small := fetchtest.Blob(1000, 13)
 	r := newSlowRepo(t, 1<<20, map[string][]byte{
 		"a/PULP_MANIFEST": manifest(map[string][]byte{"big.bin": big}),
 		"a/big.bin":       big,
@@ -203,7 +203,7 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 // rest (206), and what it sent in all.
 func TestResumeAfterKillNginx(t *testing.T) {
 	root := t.TempDir()
-	body := content("nginx", 8<<20)
+	body := fetchtest.Blob(8<<20, 15)
 	writeTree(t, root, map[string][]byte{"big.bin": body})
 	base, accessLog := startNginx(t, root, "", "limit_rate 4m;") // 2 s
 	for _, changed := range []bool{false, true} {
@@ -215,7 +215,7 @@ func TestResumeAfterKillNginx(t *testing.T) {
 			path := filepath.Join(dir, "big.bin")
 			killMidway(t, path, len(body), "-o", dir, base+"/big.bin")
 			if changed {
-				want = content("changed", len(body))
+				want = fetchtest.Blob(len(body), 12)
 				writeTree(t, root, map[string][]byte{"big.bin": want})
 				// nginx's ETag is the modification time in seconds and
 				// the size: make the time differ.

@@ -28,11 +28,12 @@ type Repo struct {
 type File struct {
 	Doc
 	// Header holds more headers, sent with the body (not with a Status
-	// or a Redirect); ETag and Mod set theirs after it.
+	// or a Redirect); the Doc's set theirs after it.
 	Header http.Header
 	// Ranges answers as [Server.Serve] does: Range, If-Range and
 	// conditional requests honoured. Otherwise the body goes whole with
-	// status 200, as [Server.ServeAll] sends it.
+	// status 200, as [Server.ServeAll] sends it (without a length when
+	// [Doc.NoLength] is set).
 	Ranges bool
 	// Status answers this status with its text and nothing else.
 	Status int
@@ -41,9 +42,12 @@ type File struct {
 	// Stall sends the length and the first half of the body, then
 	// nothing, as [Server.Stall] does.
 	Stall bool
-	// NoLength sends the body whole without a Content-Length or an
-	// ETag: chunked after its first half.
-	NoLength bool
+}
+
+// Ranged is a File that answers with ranges and a strong ETag, the start
+// of its sha256.
+func Ranged(body []byte) File {
+	return File{Doc: Doc{Body: body, ETag: `"` + SHA256(body)[:16] + `"`}, Ranges: true}
 }
 
 // Asked is one request that a Repo answered.
@@ -86,6 +90,13 @@ func (r *Repo) Set(path string, f File) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.files[path] = f
+}
+
+// Remove makes path not found.
+func (r *Repo) Remove(path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.files, path)
 }
 
 // File returns what path answers, and whether it is set.
@@ -133,17 +144,10 @@ func (r *Repo) serve(s *Server, n int, w http.ResponseWriter, req *http.Request)
 	for k, vs := range f.Header {
 		w.Header()[k] = vs
 	}
-	if !f.Mod.IsZero() && !f.Ranges {
-		w.Header().Set("Last-Modified", f.Mod.UTC().Format(http.TimeFormat))
-	}
 	w = &pacedWriter{ResponseWriter: w, rate: &r.Rate, done: req.Context().Done()}
 	switch {
 	case f.Stall:
 		s.Stall(w, req, f.Doc, len(f.Body)/2)
-	case f.NoLength:
-		w.Write(f.Body[:len(f.Body)/2])
-		http.NewResponseController(w).Flush() // chunked from here
-		w.Write(f.Body[len(f.Body)/2:])
 	case f.Ranges:
 		s.Serve(w, req, f.Doc, -1)
 	default:

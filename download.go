@@ -328,8 +328,13 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	defer stall.pause()
 	fail := func(err error) error { return d.interrupted(ctx, actx, u, err) }
 
+	var length int64
+	if len(d.sink.done) > 0 && !d.unsplit {
+		// Up to the first span kept by an earlier segmented download.
+		length = d.sink.done[0].start - offset
+	}
 	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
-		URL: u, Offset: offset, Validator: validator, Header: d.headers(u), Alive: stall.alive,
+		URL: u, Offset: offset, Length: length, Validator: validator, Header: d.headers(u), Alive: stall.alive,
 	})
 	if err != nil {
 		return fail(err)
@@ -356,7 +361,7 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		a := attemptState{resp: resp, body: body, stall: stall, cancel: cancel, fail: fail, release: release}
 		body = nil // closed by segmented
 		err = d.segmented(ctx, u, a)
-	} else {
+	} else if err = d.sink.dropSpans(); err == nil {
 		err = d.read(actx, u, resp, body, stall, fail)
 	}
 	if err != nil {
@@ -488,7 +493,7 @@ func (d *download) validatorFor(u *url.URL) string {
 // from u itself or an expected digest will catch a changed file; otherwise a
 // file sink starts again from zero, and a Writer cannot go on.
 func (d *download) resumePoint(u *url.URL) (int64, string, error) {
-	if d.sink.written == 0 {
+	if d.sink.written == 0 && len(d.sink.done) == 0 {
 		return 0, "", nil
 	}
 	validator := d.validatorFor(u)
@@ -518,6 +523,13 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
+		if v := d.validatorFor(u); len(d.sink.done) > 0 && (v != "" && v != validatorOf(resp.Header) || v == "" && len(d.sink.want) == 0) {
+			// The spans kept by an earlier segmented download are of
+			// another version of the file.
+			if err := d.sink.dropSpans(); err != nil {
+				return err
+			}
+		}
 		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
 		if d.sink.keep {
 			if err := d.sink.setGuard(d.sink.guardOf(d.source, d.validator)); err != nil {

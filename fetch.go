@@ -256,14 +256,21 @@ type Options struct {
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an
 	// expected digest will catch a changed file; it reads them back once
-	// to compute their digests. Otherwise it starts from zero. A partial
+	// to compute their digests. Otherwise it starts from zero. A segmented
+	// download (see Segments) keeps the spans it wrote, holes and all: its
+	// guard also names the spans of the file that the partial file holds,
+	// written when it starts and again after each MiB, and the next
+	// request fetches only the holes, with range requests under the same
+	// guard (one connection when Segments is 0 or 1), reading back the
+	// bytes before the first hole once. A partial
 	// file never becomes Path unverified, and a successful download leaves
 	// neither file behind. [Result.Partial] says how many bytes were kept.
 	// When another live download holds the partial file of a Path, a
 	// request for it writes to a temporary file of its own and keeps
 	// nothing. The guard is written once the first MiB came, or when the
 	// download ends: a process killed outright (kill -9, power loss)
-	// leaves no resumable bytes of a smaller download. See
+	// leaves no resumable bytes of a smaller download, and those of a
+	// segmented download up to its last MiB. See
 	// [RemoveLeftovers] for the files that no download will resume.
 	KeepPartial bool
 

@@ -19,8 +19,9 @@ import (
 // Path go to a partial file beside it whose name depends on Path alone
 // (PartialPath), next to a small guard file (the partial's name +
 // ".guard") that records what the bytes are: the URL they came from, the
-// validator of that response, and the size and digests the request
-// expected. A download holds an flock on the partial file for as long as
+// validator of that response, the size and digests the request expected,
+// and, for a segmented download, which spans of the file the partial file
+// holds. A download holds an flock on the partial file for as long as
 // it writes to it, and so does one on a temporary file; a file that
 // nobody holds a lock on is a leftover.
 
@@ -42,6 +43,12 @@ type guard struct {
 	Validator string            `json:"validator,omitempty"` // of the response from URL
 	Size      int64             `json:"size"`                // expected; -1 unknown
 	Digests   map[string]string `json:"digests,omitempty"`   // expected, lower-case hex
+	// Spans are the bytes [start, end) of the file that the partial file
+	// holds, in order, when it has holes: a segmented download writes its
+	// spans out of order. Without Spans (a guard of a download on one
+	// connection) the partial file holds the first bytes of the file, all
+	// of it.
+	Spans [][2]int64 `json:"spans,omitempty"`
 }
 
 // guardOf returns the guard of bytes from the response of url with
@@ -82,18 +89,32 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 		return nil, nil
 	}
 	g, err := s.readGuard()
-	if err == nil && s.resumable(g) {
-		if err := s.readBack(ctx); err != nil {
+	var prefix int64
+	ok := err == nil && s.resumable(g)
+	if ok && g.Spans != nil {
+		ok = false
+		if fi, err := f.Stat(); err == nil {
+			prefix, s.done, ok = spansOf(g.Spans, fi.Size())
+		}
+	}
+	if ok {
+		if err := s.readBack(ctx, prefix, g.Spans != nil); err != nil {
 			// Cut short (a cancel): the partial file stays as it was.
 			if fi, serr := f.Stat(); serr == nil {
 				s.kept = fi.Size()
 			}
 			f.Close()
-			s.tmp, s.keep, s.written = nil, false, 0
+			s.tmp, s.keep, s.written, s.done = nil, false, 0, nil
 			return nil, err
 		}
-		if s.written > 0 && (s.size < 0 || s.written <= s.size) {
+		if s.keptBytes() > 0 && (s.size < 0 || s.keptEnd() <= s.size) {
 			s.guarded = true
+			if g.Spans != nil {
+				// Written again, with the spans as they are then, when
+				// the download ends or its bytes are laid out anew.
+				p := g
+				p.Spans, s.pending = nil, &p
+			}
 			return &g, nil
 		}
 	}
@@ -119,13 +140,95 @@ func (s *sink) openPartialFile() (f *os.File, name string, existed bool, err err
 	return f, name, existed, err
 }
 
-// readBack reads the bytes of the partial file into the hashes, once.
-func (s *sink) readBack(ctx context.Context) error {
-	err := s.hashFrom(ctx, s.tmp, make([]byte, 256<<10))
+// readBack reads the bytes of the partial file into the hashes, once:
+// all of them, or with holey, the first prefix bytes, after which the
+// next bytes are written.
+func (s *sink) readBack(ctx context.Context, prefix int64, holey bool) error {
+	r := io.Reader(s.tmp)
+	if holey {
+		r = io.NewSectionReader(s.tmp, 0, prefix)
+	}
+	err := s.hashFrom(ctx, r, make([]byte, 256<<10))
+	if err == nil && holey {
+		if s.written != prefix {
+			err = io.ErrUnexpectedEOF
+		} else {
+			_, err = s.tmp.Seek(prefix, io.SeekStart)
+		}
+	}
 	if err != nil && ctx.Err() == nil {
 		return &sinkError{err}
 	}
 	return err
+}
+
+// spansOf checks the spans of a guard against a partial file of size
+// bytes: in order, apart, within the file. It returns the bytes they hold
+// from the start of the file, and the spans past those.
+func spansOf(list [][2]int64, size int64) (prefix int64, rest []span, ok bool) {
+	var kept []span
+	end := int64(0)
+	for _, p := range list {
+		sp := span{p[0], p[1]}
+		if sp.start < end || sp.end < sp.start || sp.end > size {
+			return 0, nil, false
+		}
+		switch {
+		case sp.start == sp.end:
+		case len(kept) > 0 && kept[len(kept)-1].end == sp.start:
+			kept[len(kept)-1].end = sp.end
+		default:
+			kept = append(kept, sp)
+		}
+		end = sp.end
+	}
+	if len(kept) > 0 && kept[0].start == 0 {
+		prefix, kept = kept[0].end, kept[1:]
+	}
+	return prefix, kept, true
+}
+
+// dropSpans forgets the spans kept past the bytes written, and cuts them
+// from the file, which then holds the first bytes of the file only: the
+// next bytes are written in order.
+func (s *sink) dropSpans() error {
+	if len(s.done) == 0 {
+		return nil
+	}
+	s.done = nil
+	if s.tmp != nil {
+		if err := s.tmp.Truncate(s.written); err != nil {
+			return &sinkError{err}
+		}
+	}
+	return nil
+}
+
+// keptEnd returns the end of the bytes that the partial file holds.
+func (s *sink) keptEnd() int64 {
+	if n := len(s.done); n > 0 {
+		return s.done[n-1].end
+	}
+	return s.written
+}
+
+// keptBytes returns how many bytes of the file the partial file holds.
+func (s *sink) keptBytes() int64 { return s.written + spanBytes(s.done) }
+
+// spans returns the spans of the file that the partial file holds, for
+// its guard: nil when they are its first bytes, all of it.
+func (s *sink) spans() [][2]int64 {
+	if len(s.done) == 0 {
+		return nil
+	}
+	return appendSpans([][2]int64{{0, s.written}}, s.done)
+}
+
+func appendSpans(list [][2]int64, spans []span) [][2]int64 {
+	for _, sp := range spans {
+		list = append(list, [2]int64{sp.start, sp.end})
+	}
+	return list
 }
 
 func (s *sink) guardName() string { return PartialPath(s.path) + guardSuffix }
@@ -142,15 +245,18 @@ func (s *sink) readGuard() (guard, error) {
 }
 
 // guardAfter is how many bytes a download writes to its partial file
-// before their guard is written. Fewer are kept when the download ends
-// (discard writes the guard then), but not across a crash: a small file
-// is cheaper to download again than to guard.
+// before their guard is written; a segmented download writes it again, with
+// its spans, after each guardAfter bytes. Fewer are kept when the download
+// ends (discard writes the guard then), but not across a crash: a small
+// file is cheaper to download again than to guard.
 const guardAfter = 1 << 20
 
-// unguard removes the guard of the partial file before bytes are written
-// to it out of order (a segmented download): after a crash, a partial file
-// with holes must not be taken for a prefix of the file. A failure that
-// leaves the process running truncates nothing then, and removes it.
+// unguard removes the guard of the partial file before a segmented
+// download whose bytes are not kept writes to it out of order: after a
+// crash, a partial file with holes must not be taken for a prefix of the
+// file. (A segmented download that keeps its bytes writes a guard that
+// names its spans instead.) A failure that leaves the process running
+// truncates nothing then, and removes it.
 func (s *sink) unguard() error {
 	if !s.keep {
 		return nil
@@ -185,10 +291,17 @@ func (s *sink) setGuard(g guard) error {
 	return nil
 }
 
-// writeGuard writes the pending guard beside the partial file.
+// writeGuard writes the pending guard beside the partial file, with the
+// spans it holds.
 func (s *sink) writeGuard() error {
 	g := *s.pending
 	s.pending = nil
+	g.Spans = s.spans()
+	return s.saveGuard(g)
+}
+
+// saveGuard writes g beside the partial file.
+func (s *sink) saveGuard(g guard) error {
 	b, err := json.Marshal(g)
 	if err != nil {
 		return err

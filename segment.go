@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -39,25 +40,37 @@ type segmented struct {
 	got     int64  // bytes written, for Progress
 	err     error  // the first error that ends the download
 	last    error  // the last error of a connection that gave up
+
+	// guard, with [Options.KeepPartial], is the guard of the partial
+	// file, written with the spans it holds when the download starts and
+	// then after each guardAfter bytes (at guarded), so that a process
+	// killed outright leaves them to the next.
+	guard   *guard
+	guarded int64
+	guardMu sync.Mutex // held while the guard is written
 }
 
 // segmentable reports whether the response resp of u, about to be read,
 // may be split: a download to a file only, whose size is known and large
 // enough, from a server that accepts ranges (Accept-Ranges: bytes), with a
 // validator or an expected digest to guard the spans, and whose ranges did
-// not fail it before.
+// not fail it before. A download that resumes spans kept by an earlier
+// segmented download fetches only the holes between them, on one
+// connection or more, whatever the size, when the server answered the
+// range asked.
 func (d *download) segmentable(u *url.URL, resp *Response) bool {
 	f := d.f
-	if f.segments < 2 || d.unsplit || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
-		return false
-	}
-	if !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes") {
+	if d.unsplit || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
 		return false
 	}
 	if d.validatorFor(u) == "" && len(d.sink.want) == 0 {
 		return false
 	}
-	return resp.Size-resp.Offset >= 2*f.minSegment
+	ranges := strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes")
+	if len(d.sink.done) > 0 {
+		return ranges || resp.Status == http.StatusPartialContent
+	}
+	return ranges && f.segments >= 2 && resp.Size-resp.Offset >= 2*f.minSegment
 }
 
 // attemptState is what an attempt hands to a segmented download: its
@@ -80,17 +93,23 @@ type attemptState struct {
 // It returns when the whole file is written and hashed, or with the error
 // that ends the attempt; the bytes hashed so far stay in the sink.
 func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) error {
+	start, size := a.resp.Offset, a.resp.Size
+	kept := d.sink.done // in s.ahead while the download runs
+	if n := len(kept); n > 0 && kept[n-1].end > size {
+		kept = nil
+	}
+	d.sink.done = nil
+	s := &segmented{d: d, size: size, urls: []*url.URL{u}, validator: d.validatorFor(u), prefix: start, ahead: slices.Clone(kept)}
+	s.got = start + spanBytes(kept)
 	file, err := d.sink.file()
 	if err == nil {
-		err = d.sink.unguard()
+		err = s.startGuard()
 	}
 	if err != nil {
 		a.body.Close()
 		return err
 	}
-	start, size := a.resp.Offset, a.resp.Size
-	n := min(int64(d.f.segments), (size-start)/d.f.minSegment)
-	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.validatorFor(u), got: start, prefix: start}
+	s.file = file
 	if len(d.sink.want) > 0 {
 		for _, m := range d.urls {
 			if m.String() != u.String() {
@@ -100,14 +119,18 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	}
 	s.ctx, s.stop = context.WithCancelCause(ctx)
 	defer s.stop(nil)
-	for i := range n {
-		s.pending = append(s.pending, span{start + i*(size-start)/n, start + (i+1)*(size-start)/n})
+	holes := gaps(start, size, kept)
+	n := max(1, min(int64(d.f.segments), spanBytes(holes)/d.f.minSegment))
+	s.pending = split(holes, n)
+	if len(s.pending) == 0 {
+		a.body.Close()
+		return s.end(u, ctx)
 	}
 	first := s.pending[0]
 	s.pending = s.pending[1:]
 
 	var wg sync.WaitGroup
-	for i := range int(n) - 1 {
+	for i := range min(int(n)-1, len(s.pending)) {
 		wg.Go(func() { s.work(s.urls[(i+1)%len(s.urls)], nil, 0, span{}) })
 	}
 	// The attempt's own connection: its body holds the file from start on.
@@ -124,8 +147,24 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	}
 	s.work(u, err, first.start, span{pos, end})
 	wg.Wait()
+	return s.end(u, ctx)
+}
+
+// end returns what the download came to, once every connection is done.
+// The spans written past the hashed prefix stay the sink's, for the next
+// attempt or, with their guard, the next download.
+func (s *segmented) end(u *url.URL, ctx context.Context) error {
+	d, size := s.d, s.size
+	for _, sp := range s.ahead {
+		if sp.start > d.sink.written {
+			d.sink.done = append(d.sink.done, sp)
+		}
+	}
+	if s.guard != nil {
+		d.sink.pending = s.guard
+	}
 	// The next writes of the sink, if any, go after the hashed prefix.
-	if _, err := file.Seek(d.sink.written, io.SeekStart); err != nil {
+	if _, err := s.file.Seek(d.sink.written, io.SeekStart); err != nil {
 		return &sinkError{err}
 	}
 	switch {
@@ -357,15 +396,98 @@ func (s *segmented) wrote(off int64, p []byte) error {
 	if s.d.req.Progress != nil {
 		s.d.req.Progress(s.got, s.size)
 	}
-	if s.hashing || off != s.prefix {
+	hash := !s.hashing && off == s.prefix
+	if hash {
+		s.hashing, s.prefix = true, end
+	} else {
 		s.writtenAhead(off, end)
-		s.mu.Unlock()
+	}
+	var spans [][2]int64
+	if s.guard != nil && s.got-s.guarded >= guardAfter {
+		s.guarded, spans = s.got, s.spans()
+	}
+	s.mu.Unlock()
+	if spans != nil {
+		if err := s.writeGuard(spans); err != nil {
+			return err
+		}
+	}
+	if !hash {
 		return nil
 	}
-	s.hashing, s.prefix = true, end
-	s.mu.Unlock()
 	s.d.sink.hashed(p)
 	return s.hashAhead()
+}
+
+// startGuard writes the guard of the partial file with the spans it holds
+// before any span is written out of order, so that a guard left from
+// before, which may say that the partial file holds the first bytes of the
+// file, all of it, never describes a file with holes. Without
+// [Options.KeepPartial], or with nothing to guard the bytes, it removes
+// any guard, and the partial file is not kept.
+func (s *segmented) startGuard() error {
+	sk := s.d.sink
+	g := sk.guardOf(s.d.source, s.d.validator)
+	if !sk.keep || !sk.resumable(g) {
+		return sk.unguard()
+	}
+	sk.pending = nil
+	s.guard, s.guarded = &g, s.got
+	return s.writeGuard(s.spans())
+}
+
+// spans returns the spans of the file in the partial file: the prefix
+// (possibly empty, but always there, so that the guard has spans) and
+// those written ahead. s.mu is held, or no connection runs.
+func (s *segmented) spans() [][2]int64 {
+	return appendSpans([][2]int64{{0, s.prefix}}, s.ahead)
+}
+
+// writeGuard writes the guard of the partial file with spans.
+func (s *segmented) writeGuard(spans [][2]int64) error {
+	g := *s.guard
+	g.Spans = spans
+	s.guardMu.Lock()
+	defer s.guardMu.Unlock()
+	return s.d.sink.saveGuard(g)
+}
+
+// gaps returns the spans of [start, end) that are not in kept, which is
+// in order.
+func gaps(start, end int64, kept []span) []span {
+	var holes []span
+	for _, k := range kept {
+		if k.start > start {
+			holes = append(holes, span{start, min(k.start, end)})
+		}
+		start = max(start, k.end)
+	}
+	if start < end {
+		holes = append(holes, span{start, end})
+	}
+	return holes
+}
+
+// split cuts holes into about n spans of equal size.
+func split(holes []span, n int64) []span {
+	piece := max(1, (spanBytes(holes)+n-1)/n)
+	var spans []span
+	for _, h := range holes {
+		k := (h.end - h.start + piece - 1) / piece
+		for i := range k {
+			spans = append(spans, span{h.start + i*(h.end-h.start)/k, h.start + (i+1)*(h.end-h.start)/k})
+		}
+	}
+	return spans
+}
+
+// spanBytes returns the bytes that spans hold.
+func spanBytes(spans []span) int64 {
+	var n int64
+	for _, sp := range spans {
+		n += sp.end - sp.start
+	}
+	return n
 }
 
 // writtenAhead records that [off, end) is in the file, past the prefix

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -400,38 +399,4 @@ func TestSegmentsCancelled(t *testing.T) {
 		t.Errorf("range requests: got 0; want some")
 	}
 	onlyFiles(t, dir)
-}
-
-// TestSegmentsKeepPartial: a segmented download writes out of order, so a
-// partial file it leaves has no guard, and the next run starts afresh and
-// delivers the file whole (a partial file with holes taken for a prefix
-// would deliver zeros under a validator that matches).
-func TestSegmentsKeepPartial(t *testing.T) {
-	t.Parallel()
-	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 27), ETag: `"k"`}
-	o := startSegmentOrigin(t, "http1", func(int) fetchtest.Doc { return d }, nil)
-	opts := segmentOptions(4)
-	opts.KeepPartial = true
-	f := fetchtest.Fetcher(t, opts)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "file")
-	ctx, cancel := context.WithCancel(fetchtest.Context(t))
-	var once sync.Once
-	_, err := f.Fetch(ctx, fetch.Request{URL: o.URL + "/file", Path: path, Progress: func(written, total int64) {
-		if written > total/2 {
-			once.Do(cancel)
-		}
-	}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v; want context.Canceled", err)
-	}
-	if _, err := os.Stat(fetch.PartialPath(path) + ".guard"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a guard is beside the partial file of a segmented download (stat: %v)", err)
-	}
-	if _, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path}); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(readFile(t, path), d.Body) {
-		t.Errorf("file differs from the served one")
-	}
 }

@@ -59,6 +59,7 @@ type sink struct {
 	tmpName string      // of tmp, in place
 	found   fs.FileInfo // Lstat of Path when the sink was made; nil if none
 	written int64
+	done    []span // spans of the file in tmp past written, by start (kept by a segmented download)
 
 	size    int64  // expected; -1 unknown
 	keep    bool   // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
@@ -279,7 +280,7 @@ func (s *sink) restart() error {
 	for _, h := range s.hashes {
 		h.Reset()
 	}
-	s.written = 0
+	s.written, s.done = 0, nil
 	if s.tmp != nil {
 		if err := s.tmp.Truncate(0); err != nil {
 			return &sinkError{err}
@@ -356,13 +357,13 @@ func (s *sink) discard() {
 	if s.tmp == nil {
 		return
 	}
-	if s.pending != nil && s.written > 0 {
+	if s.pending != nil && s.keptBytes() > 0 {
 		s.writeGuard()
 	}
 	// A write that failed half way may have left bytes past those counted.
-	if s.keep && s.guarded && s.written > 0 && s.tmp.Truncate(s.written) == nil {
+	if s.keep && s.guarded && s.keptBytes() > 0 && s.tmp.Truncate(s.keptEnd()) == nil {
 		s.tmp.Close()
-		s.tmp, s.kept = nil, s.written
+		s.tmp, s.kept = nil, s.keptBytes()
 		return
 	}
 	s.removeGuard()

@@ -325,7 +325,6 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 		content: fetchtest.Blob(cmp.Or(tc.size, toxicFileSize), uint64(len(tc.name))),
 		dir:     t.TempDir(),
 		old:     []byte("the good file that was here before"),
-		done:    make(chan struct{}),
 		ctx:     context.Background(),
 	}
 	tx := &toxicRun{fixture: fx}
@@ -358,11 +357,11 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 		fx.servers = append(fx.servers, ftpControl(ng.addr))
 		tx.ranges = func() []string { return ng.ranges(name) }
 	default:
-		srv := newFaultServer(t, fx, func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) })
+		srv := fx.start(t, func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) })
 		fx.url = strings.Replace(srv.URL, srv.Listener.Addr().String(), tx.link.mustProxy(srv.Listener.Addr().String()), 1) + "/file"
 		tx.ranges = func() (rs []string) {
-			for _, h := range srv.headers() {
-				rs = append(rs, h.Get("Range"))
+			for n := 1; n <= int(srv.Hits.Load()); n++ {
+				rs = append(rs, srv.Header(n).Get("Range"))
 			}
 			return rs
 		}
@@ -379,14 +378,13 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	if sink == "writer" || sink == "both" {
 		req.Writer = rec
 	}
-	t.Cleanup(func() { close(fx.done) })
 
 	opts := fetch.Options{StallTimeout: faultStall, BackoffBase: time.Millisecond, MaxRetryAfter: faultMaxRetryAfter}
 	if tc.heal {
 		opts.Logger = slog.New(healOnRetry{tx.link})
 	}
 	if proto == "https" {
-		opts.Client = fx.servers[0].(*faultServer).Client()
+		opts.Client = fx.servers[0].(httpTarget).Client()
 	}
 	f := fetch.New(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -750,6 +751,47 @@ func TestCacheRestart(t *testing.T) {
 		if gets, _ := counts(o, p); gets != want {
 			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
 		}
+	}
+}
+
+// TestCacheHeader: CacheOptions.Header goes upstream with every request,
+// the download of a miss and the conditional request of a revalidation.
+func TestCacheHeader(t *testing.T) {
+	var mu sync.Mutex
+	var got []string // "GET" or "conditional", and the token
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "GET"
+		if r.Header.Get("If-None-Match") != "" {
+			kind = "conditional"
+		}
+		mu.Lock()
+		got = append(got, kind+" "+r.Header.Get("X-Token"))
+		mu.Unlock()
+		if r.Header.Get("X-Token") != "s3cret" {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Etag", `"v1"`)
+		w.Header().Set("Cache-Control", "no-cache")
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write([]byte("file"))
+	}))
+	defer up.Close()
+	fx := newCache(t, up.URL, func(opts *proxy.CacheOptions) {
+		opts.Header = http.Header{"X-Token": {"s3cret"}}
+	})
+	for i := range 2 {
+		if status, b := fx.body(t, "/f"); status != http.StatusOK || string(b) != "file" {
+			t.Fatalf("request %d: got %d %q; want 200 %q", i+1, status, b, "file")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"GET s3cret", "conditional s3cret"}; !slices.Equal(got, want) {
+		t.Errorf("upstream got %q; want %q", got, want)
 	}
 }
 

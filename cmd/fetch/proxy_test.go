@@ -96,6 +96,7 @@ func TestProxyUsage(t *testing.T) {
 		{"bad -j", []string{"-upstream", "http://example.com/", "-cache", cache, "-j", "0"}, exitUsage, ""},
 		{"bad -cache-max", []string{"-upstream", "http://example.com/", "-cache", cache, "-cache-max", "20Q"}, exitUsage, ""},
 		{"negative -max-age", []string{"-upstream", "http://example.com/", "-cache", cache, "-max-age", "-1s"}, exitUsage, ""},
+		{"bad -H", []string{"-upstream", "http://example.com/", "-cache", cache, "-H", "no colon"}, exitUsage, ""},
 		{"taken address", []string{"-upstream", "http://example.com/", "-cache", cache, "-listen", "256.0.0.1:1"}, exitFailed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,5 +243,23 @@ func TestProxyCacheInUse(t *testing.T) {
 	code := runProxy(context.Background(), []string{"-listen", "127.0.0.1:0", "-upstream", up.URL, "-cache", cache}, &stdout, &stderr)
 	if code != exitFailed || !strings.Contains(stderr.String(), "in use by another proxy") {
 		t.Errorf("second proxy: exit %d, stderr %q; want %d and a message that the cache is in use", code, stderr.String(), exitFailed)
+	}
+}
+
+// TestProxyHeader: each -H goes with the requests to the upstream.
+func TestProxyHeader(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok3n" || r.Header.Get("X-Repo") != "main" {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.Write([]byte("a"))
+	}))
+	defer up.Close()
+	run := startProxy(t, "-upstream", up.URL, "-cache", t.TempDir(), "-H", "Authorization: Bearer tok3n", "-H", "X-Repo: main")
+	resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/a.rpm", nil)
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(b) != "a" || err != nil {
+		t.Errorf("got %d %q %v; want 200 %q", resp.StatusCode, b, err, "a")
 	}
 }

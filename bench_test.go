@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // The benchmarks compare the Fetcher with a plain net/http worker pool doing
@@ -28,13 +29,13 @@ import (
 func BenchmarkSmallFiles(b *testing.B) {
 	const n, size, conns = 1000, 4 << 10, 16
 	fs := genFiles(n, size)
-	s := newServer(b, plainHTTP, serveFiles(fs))
+	s := fetchtest.Start(b, fetchtest.HTTP, fetchtest.Files(fs))
 	sums := make(map[string]string, n)
 	for p, c := range fs {
-		sums[p] = sha256Hex(c)
+		sums[p] = fetchtest.SHA256(c)
 	}
 	b.Run("fetch", func(b *testing.B) {
-		f := newFetcher(b, s, fetch.Options{Limiter: fetch.NewLimiter(conns, conns)})
+		f := fetchtest.Fetcher(b, fetch.Options{Limiter: fetch.NewLimiter(conns, conns)}, s)
 		b.SetBytes(n * size)
 		for b.Loop() {
 			dir := b.TempDir()
@@ -81,10 +82,10 @@ func BenchmarkSmallFiles(b *testing.B) {
 func BenchmarkLargeFile(b *testing.B) {
 	const size = 256 << 20
 	content := bytes.Repeat(genFiles(1, 1<<20)["/f/00000"], size>>20)
-	sum := sha256Hex(content)
-	s := newServer(b, plainHTTP, serveFiles(files{"/big": content}))
+	sum := fetchtest.SHA256(content)
+	s := fetchtest.Start(b, fetchtest.HTTP, fetchtest.Files(files{"/big": content}))
 	b.Run("fetch", func(b *testing.B) {
-		f := newFetcher(b, s, fetch.Options{})
+		f := fetchtest.Fetcher(b, fetch.Options{}, s)
 		b.SetBytes(size)
 		for b.Loop() {
 			dir := b.TempDir()
@@ -111,10 +112,10 @@ func BenchmarkLargeFile(b *testing.B) {
 // through FetchAll and reports the peak heap: it must not grow with the
 // number of requests.
 func BenchmarkFetchAllMemory(b *testing.B) {
-	s := newServer(b, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte{'x'}) }))
+	s := fetchtest.Start(b, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) { w.Write([]byte{'x'}) })
 	for _, n := range []int{10_000, 1_000_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			f := newFetcher(b, s, fetch.Options{Limiter: fetch.NewLimiter(16, 16)})
+			f := fetchtest.Fetcher(b, fetch.Options{Limiter: fetch.NewLimiter(16, 16)}, s)
 			var peak uint64
 			for b.Loop() {
 				peak = max(peak, peakHeap(func() {

@@ -33,10 +33,25 @@ type download struct {
 	header    http.Header
 }
 
-// fetch runs req to its end and returns its Result.
-func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
+// target is a request's own URL, parsed once for every step that needs
+// it.
+type target struct {
+	url  *url.URL // nil when the URL does not parse
+	host string   // hostKey of url; "" when url is nil
+}
+
+func targetOf(rawURL string) target {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return target{}
+	}
+	return target{u, hostKey(u)}
+}
+
+// fetch runs req, whose URL is t, to its end and returns its Result.
+func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	f.stats.inFlight.Add(1)
-	res := Result{Request: req, URL: RedactURL(req.URL)}
+	res := Result{Request: req, URL: redactURL(req.URL, t.url)}
 	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed)
 	if err != nil {
@@ -45,7 +60,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	}
 	defer s.discard()
 	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
-		ok, err := f.inPlace(ctx, req, s)
+		ok, err := f.inPlace(ctx, req, t.host, s)
 		if err != nil {
 			res.Err = err
 			return res
@@ -55,12 +70,12 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 			return res
 		}
 	}
-	urls, err := f.urls(ctx, req)
+	urls, err := f.urls(ctx, req, t.url)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	d := &download{f: f, req: req, sink: s, urls: urls}
+	d := &download{f: f, req: req, sink: s, urls: urls, home: t.host}
 	if s.keep {
 		g, err := s.openPartial(ctx)
 		if err != nil {
@@ -70,9 +85,6 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 		if g != nil {
 			d.validator, d.source, d.adopted = g.Validator, g.URL, true
 		}
-	}
-	if home, err := url.Parse(req.URL); err == nil {
-		d.home = hostKey(home)
 	}
 	var errs []error
 	for i := 0; i < len(urls); i++ {
@@ -130,83 +142,138 @@ func (f *Fetcher) fetch(ctx context.Context, req Request) Result {
 	return res
 }
 
-// tryURL makes attempts at u until one succeeds, waiting between them.
-// Only attempts that made no progress use up the retries, 429 answers
-// none (they are bounded by maxThrottled); at most maxAttempts are made in
-// all. A 429 or 503 answer closes u's host in the Limiter for a while,
-// and the next attempt waits there with every other request to the host.
+// tryURL makes attempts at u until one succeeds, waiting between them as
+// retryPolicy.failed decides.
 func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 	reached := d.sink.written // the furthest byte delivered so far
-	failures := 0             // attempts that made no progress
-	var throttledSince time.Time
-	for n := 1; ; n++ {
+	r := d.f.newRetryState(u)
+	for {
 		err := d.attempt(ctx, u)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
 		}
-		d.f.health.record(u, err)
 		if err == nil {
-			d.f.limiter.succeeded(hostKey(u))
+			r.succeeded()
 			return nil
 		}
-		var temp *TemporaryError
-		if isFinal(err) || !isTemporary(err, &temp) {
-			return err
-		}
-		progress := d.sink.written-reached >= MinProgress
+		progress := d.sink.written - reached
 		reached = max(reached, d.sink.written)
-		code := congestion(u, err)
-		switch {
-		case code == http.StatusTooManyRequests:
-			if throttledSince.IsZero() {
-				throttledSince = time.Now()
-			}
-		case !progress:
-			throttledSince = time.Time{}
-			failures++
-		}
-		switch {
-		case failures > d.f.retries, d.f.retries == 0:
+		wait, err := r.failed(err, progress)
+		if err != nil {
 			return err
-		case n >= d.f.maxAttempts:
-			return fmt.Errorf("%w (%d attempts, the most made at one URL)", err, n)
-		case !throttledSince.IsZero() && time.Since(throttledSince) >= d.f.maxThrottled:
-			return fmt.Errorf("%w (too many requests for %v)", err, time.Since(throttledSince).Round(time.Second))
 		}
-		wait := d.f.backoff(max(failures, 1))
-		if temp != nil && temp.After > 0 {
-			wait = min(temp.After, d.f.maxRetryAfter)
-		}
-		if code != 0 {
-			// The host is closed for a while, to every request: the next
-			// attempt waits for it in the Limiter.
-			opens := d.f.limiter.congested(hostKey(u), func(n int) time.Duration {
-				if temp != nil && temp.After > 0 {
-					return min(temp.After, d.f.maxRetryAfter)
-				}
-				return d.f.hostBackoff(n)
-			})
-			wait = time.Until(opens)
-		}
-		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress, "offset", d.sink.written)
-		if code != 0 {
-			continue // Limiter.Acquire waits
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress >= minProgress, "offset", d.sink.written)
+		if !sleep(ctx, wait) {
 			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
-		case <-t.C:
 		}
 	}
 }
 
+// retryState is what one connection has used of its retries at one URL:
+// the attempts of tryURL, or the range requests of one connection of a
+// segmented download. Both go through failed, so that the same rules hold
+// for each.
+type retryState struct {
+	f    *Fetcher
+	u    *url.URL
+	host string
+
+	attempts  int       // failed attempts
+	failures  int       // failed attempts that made no progress
+	throttled time.Time // since when u throttles, or zero
+}
+
+func (f *Fetcher) newRetryState(u *url.URL) *retryState {
+	return &retryState{f: f, u: u, host: hostKey(u)}
+}
+
+// succeeded records an attempt that succeeded.
+func (r *retryState) succeeded() {
+	r.f.health.record(r.u, nil)
+	r.f.limiter.succeeded(r.host)
+	r.failures, r.throttled = 0, time.Time{}
+}
+
+// failed decides what follows an attempt that failed with err after
+// delivering progress new bytes: it returns the wait before the next
+// attempt, or the error that gives up the URL.
+//
+// Errors that no attempt can mend end at once. Only attempts that brought
+// fewer than minProgress bytes use up the retries. A throttling answer (a
+// 429, or a 503 with Retry-After: the server says when to come back) uses
+// up none; the URL fails once it has throttled for MaxThrottled. A 429 or
+// 503 also closes the host in the Limiter (see Limiter) and halves its
+// allowance: the wait is then the Limiter's, shared by every request to
+// the host, and failed returns 0. At most MaxAttempts are made in all.
+func (r *retryState) failed(err error, progress int64) (time.Duration, error) {
+	f := r.f
+	f.health.record(r.u, err)
+	var temp *TemporaryError
+	if isFinal(err) || !isTemporary(err, &temp) {
+		return 0, err
+	}
+	var after time.Duration // Retry-After, capped
+	if temp != nil && temp.After > 0 {
+		after = min(temp.After, f.maxRetryAfter)
+	}
+	r.attempts++
+	code := congestion(err)
+	switch {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable && after > 0:
+		if r.throttled.IsZero() {
+			r.throttled = time.Now()
+		}
+	case progress < minProgress:
+		r.throttled = time.Time{}
+		r.failures++
+	default:
+		r.throttled = time.Time{}
+	}
+	switch {
+	case r.failures > f.retries, f.retries == 0:
+		return 0, err
+	case r.attempts >= f.maxAttempts:
+		return 0, fmt.Errorf("%w (%d attempts, the most made at one URL)", err, r.attempts)
+	case !r.throttled.IsZero() && time.Since(r.throttled) >= f.maxThrottled:
+		return 0, fmt.Errorf("%w (too many requests for %v)", err, time.Since(r.throttled).Round(time.Second))
+	}
+	if code != 0 {
+		// The host is closed for a while, to every request: the next
+		// attempt waits for it in the Limiter.
+		f.limiter.congested(r.host, func(n int) time.Duration {
+			if after > 0 {
+				return after
+			}
+			return f.hostBackoff(n)
+		})
+		return 0, nil
+	}
+	if after > 0 {
+		return after, nil
+	}
+	return f.backoff(max(r.failures, 1)), nil
+}
+
+// sleep waits for d, and reports whether ctx is still live then.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // congestion returns the status of err when it is an HTTP 429 or 503
-// answer from u, else 0.
-func congestion(u *url.URL, err error) int {
+// answer, whatever the protocol that spoke HTTP, else 0.
+func congestion(err error) int {
 	var se *StatusError
-	if (u.Scheme == "http" || u.Scheme == "https") && errors.As(err, &se) &&
+	if errors.As(err, &se) && !se.FTP &&
 		(se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) {
 		return se.Code
 	}
@@ -261,8 +328,13 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 	defer stall.pause()
 	fail := func(err error) error { return d.interrupted(ctx, actx, u, err) }
 
+	var length int64
+	if len(d.sink.done) > 0 && !d.unsplit {
+		// Up to the first span kept by an earlier segmented download.
+		length = d.sink.done[0].start - offset
+	}
 	resp, body, err := d.f.protocols[u.Scheme].Open(actx, &OpenRequest{
-		URL: u, Offset: offset, Validator: validator, Header: d.headers(u), Alive: stall.alive,
+		URL: u, Offset: offset, Length: length, Validator: validator, Header: d.headers(u), Alive: stall.alive,
 	})
 	if err != nil {
 		return fail(err)
@@ -289,7 +361,7 @@ func (d *download) attempt(ctx context.Context, u *url.URL) error {
 		a := attemptState{resp: resp, body: body, stall: stall, cancel: cancel, fail: fail, release: release}
 		body = nil // closed by segmented
 		err = d.segmented(ctx, u, a)
-	} else {
+	} else if err = d.sink.dropSpans(); err == nil {
 		err = d.read(actx, u, resp, body, stall, fail)
 	}
 	if err != nil {
@@ -421,7 +493,7 @@ func (d *download) validatorFor(u *url.URL) string {
 // from u itself or an expected digest will catch a changed file; otherwise a
 // file sink starts again from zero, and a Writer cannot go on.
 func (d *download) resumePoint(u *url.URL) (int64, string, error) {
-	if d.sink.written == 0 {
+	if d.sink.written == 0 && len(d.sink.done) == 0 {
 		return 0, "", nil
 	}
 	validator := d.validatorFor(u)
@@ -451,6 +523,13 @@ func (d *download) accept(u *url.URL, offset int64, resp *Response) error {
 		return fmt.Errorf("%s: %w", u.Redacted(), &SizeError{Expected: d.req.Size, Actual: resp.Size})
 	}
 	if resp.Offset == 0 {
+		if v := d.validatorFor(u); len(d.sink.done) > 0 && (v != "" && v != validatorOf(resp.Header) || v == "" && len(d.sink.want) == 0) {
+			// The spans kept by an earlier segmented download are of
+			// another version of the file.
+			if err := d.sink.dropSpans(); err != nil {
+				return err
+			}
+		}
 		d.validator, d.source, d.adopted = validatorOf(resp.Header), u.Redacted(), false
 		if d.sink.keep {
 			if err := d.sink.setGuard(d.sink.guardOf(d.source, d.validator)); err != nil {

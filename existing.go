@@ -3,7 +3,6 @@ package fetch
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 )
 
@@ -13,17 +12,14 @@ import (
 // into the sink's hashes, and stops when ctx is done. On success the sink
 // holds the file's size and digests; otherwise its hashes are reset and it
 // has written nothing.
-func (f *Fetcher) inPlace(ctx context.Context, req Request, s *sink) (bool, error) {
+func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink) (bool, error) {
 	fi := s.found
 	if fi == nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
 		return false, nil
 	}
 	// The check holds the slot that the transfer would: hashing files in
-	// place is kept within the Limiter, like downloading them.
-	host := ""
-	if u, err := url.Parse(req.URL); err == nil {
-		host = hostKey(u)
-	}
+	// place is kept within the Limiter, like downloading them (host is
+	// that of req.URL).
 	release, err := f.limiter.Acquire(ctx, host)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", RedactURL(req.URL), err)

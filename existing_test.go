@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -20,8 +21,8 @@ func TestCheckExisting(t *testing.T) {
 	served := genFiles(1, 20<<10)["/f/00000"]
 	other := bytes.Clone(served)
 	other[100] ^= 0xff // same size, other bytes
-	s := newServer(t, plainHTTP, serveFiles(files{"/file.bin": served}))
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/file.bin": served}))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	md5Hex := func(b []byte) string { return fmt.Sprintf("%x", md5.Sum(b)) }
 
 	for _, tc := range []struct {
@@ -33,16 +34,16 @@ func TestCheckExisting(t *testing.T) {
 		digests map[string]string
 		skipped bool
 	}{
-		{name: "in place", present: served, check: true, size: int64(len(served)), digests: sha256Of(served), skipped: true},
+		{name: "in place", present: served, check: true, size: int64(len(served)), digests: fetchtest.Digests(served), skipped: true},
 		{name: "digest only", present: served, check: true, digests: map[string]string{"md5": md5Hex(served)}, skipped: true},
 		{name: "size only", present: served, check: true, size: int64(len(served)), skipped: true},
-		{name: "other bytes", present: other, check: true, size: int64(len(served)), digests: sha256Of(served)},
-		{name: "shorter", present: served[:1000], check: true, digests: sha256Of(served)},
-		{name: "longer", present: append(bytes.Clone(served), 'x'), check: true, digests: sha256Of(served)},
+		{name: "other bytes", present: other, check: true, size: int64(len(served)), digests: fetchtest.Digests(served)},
+		{name: "shorter", present: served[:1000], check: true, digests: fetchtest.Digests(served)},
+		{name: "longer", present: append(bytes.Clone(served), 'x'), check: true, digests: fetchtest.Digests(served)},
 		{name: "nothing to check against", present: served, check: true},
-		{name: "no file", check: true, digests: sha256Of(served)},
-		{name: "symbolic link", present: served, link: true, check: true, digests: sha256Of(served)},
-		{name: "not asked", present: served, digests: sha256Of(served)},
+		{name: "no file", check: true, digests: fetchtest.Digests(served)},
+		{name: "symbolic link", present: served, link: true, check: true, digests: fetchtest.Digests(served)},
+		{name: "not asked", present: served, digests: fetchtest.Digests(served)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -59,14 +60,14 @@ func TestCheckExisting(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			hits := s.hits.Load()
-			res, err := f.Fetch(testContext(t), fetch.Request{
+			hits := s.Hits.Load()
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{
 				URL: s.URL + "/file.bin", Path: path, Size: tc.size, Digests: tc.digests, CheckExisting: tc.check,
 			})
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
-			requests := s.hits.Load() - hits
+			requests := s.Hits.Load() - hits
 			if res.Skipped != tc.skipped {
 				t.Errorf("Skipped %v; want %v", res.Skipped, tc.skipped)
 			}
@@ -76,7 +77,7 @@ func TestCheckExisting(t *testing.T) {
 			case !tc.skipped && requests != 1:
 				t.Errorf("%d requests; want 1", requests)
 			}
-			want := map[string]string{"sha256": sha256Hex(served)}
+			want := map[string]string{"sha256": fetchtest.SHA256(served)}
 			if _, ok := tc.digests["md5"]; ok {
 				want["md5"] = md5Hex(served)
 			}
@@ -97,8 +98,8 @@ func TestCheckExisting(t *testing.T) {
 // TestCheckExistingCancelled checks that a check cut short by ctx fails
 // with ctx's error and leaves the file alone.
 func TestCheckExistingCancelled(t *testing.T) {
-	s := newServer(t, plainHTTP, http.NotFoundHandler())
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(http.NotFoundHandler()))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file.bin")
 	content := []byte("in place")
@@ -107,14 +108,14 @@ func TestCheckExistingCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, err := f.Fetch(ctx, fetch.Request{URL: s.URL + "/file.bin", Path: path, Digests: sha256Of(content), CheckExisting: true})
+	res, err := f.Fetch(ctx, fetch.Request{URL: s.URL + "/file.bin", Path: path, Digests: fetchtest.Digests(content), CheckExisting: true})
 	if !errors.Is(err, context.Canceled) || res.Skipped {
 		t.Errorf("got Skipped %v, %v; want context.Canceled", res.Skipped, err)
 	}
 	if got := readFile(t, path); !bytes.Equal(got, content) {
 		t.Errorf("file changed to %q", got)
 	}
-	if n := s.hits.Load(); n != 0 {
+	if n := s.Hits.Load(); n != 0 {
 		t.Errorf("%d requests; want none", n)
 	}
 }
@@ -124,15 +125,15 @@ func TestCheckExistingCancelled(t *testing.T) {
 func TestCheckExistingHoldsSlot(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		started <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-	}))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(1, 1)})
-	ctx := testContext(t)
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(1, 1)}, s)
+	ctx := fetchtest.Context(t)
 	busy := make(chan error, 1)
 	go func() {
 		_, err := f.Fetch(ctx, fetch.Request{URL: s.URL + "/busy"})
@@ -147,7 +148,7 @@ func TestCheckExistingHoldsSlot(t *testing.T) {
 	}
 	checked := make(chan fetch.Result, 1)
 	go func() {
-		res, _ := f.Fetch(ctx, fetch.Request{URL: s.URL + "/file.bin", Path: path, Digests: sha256Of(content), CheckExisting: true})
+		res, _ := f.Fetch(ctx, fetch.Request{URL: s.URL + "/file.bin", Path: path, Digests: fetchtest.Digests(content), CheckExisting: true})
 		checked <- res
 	}()
 	// A check that does not wait for the slot ends in well under this.

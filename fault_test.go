@@ -9,23 +9,20 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"go.uber.org/goleak"
 )
 
@@ -59,7 +56,7 @@ type fault struct {
 	name string
 	na   map[string]string // protocol → why the fault cannot happen there
 	// http serves request n (1, 2, ...) that the server got.
-	http func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)
+	http func(fx *fixture, n int, w http.ResponseWriter, r *http.Request)
 	// ftp starts an FTP server that serves fx.content at /file, and
 	// returns its URL.
 	ftp func(t *testing.T, fx *fixture) string
@@ -87,7 +84,7 @@ func ftpRetr(retr func(fx *fixture, n int) (cut int64, reply string, hang bool))
 var faults = []fault{
 	{
 		name: "reset at a random byte",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
@@ -96,7 +93,7 @@ var faults = []fault{
 			fx.startBody(w, len(fx.content))
 			w.Write(fx.content[:k])
 			http.NewResponseController(w).Flush()
-			resetConn(r)
+			fx.srv.Reset(r)
 		},
 		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
 			if n > 1 {
@@ -108,18 +105,12 @@ var faults = []fault{
 	},
 	{
 		name: "stall",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
 			}
-			fx.startBody(w, len(fx.content))
-			w.Write(fx.content[:fx.rng.IntN(len(fx.content))])
-			http.NewResponseController(w).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-fx.done:
-			}
+			fx.srv.Stall(w, r, fx.doc(), fx.rng.IntN(len(fx.content)))
 		},
 		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
 			if n > 1 {
@@ -134,11 +125,11 @@ var faults = []fault{
 		// ranges: a file restarts and runs out of attempts, a Writer cannot
 		// be restarted.
 		name: "truncated body",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			fx.startBody(w, len(fx.content))
 			w.Write(fx.content[:len(fx.content)/2])
 			http.NewResponseController(w).Flush()
-			closeConn(r)
+			fx.srv.Hangup(r)
 		},
 		// The data connection ends at half the file with "226", every
 		// time, whatever the offset asked.
@@ -152,7 +143,7 @@ var faults = []fault{
 	},
 	{
 		name: "over-long body",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			// No Content-Length: only Request.Size can stop it.
 			w.Write(fx.content)
 			w.Write(make([]byte, overLong))
@@ -172,7 +163,7 @@ var faults = []fault{
 	},
 	{
 		name: "wrong digest",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			bad := bytes.Clone(fx.content)
 			bad[fx.rng.IntN(len(bad))] ^= 0x80
 			http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(bad))
@@ -188,13 +179,12 @@ var faults = []fault{
 	{
 		name: "429 with Retry-After in seconds",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
 			}
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "slow down", http.StatusTooManyRequests)
+			fetchtest.Status(w, http.StatusTooManyRequests, "1")
 		},
 		check: waitedRetryAfter,
 		want:  expect{ok: true},
@@ -202,13 +192,12 @@ var faults = []fault{
 	{
 		name: "503 with Retry-After as a date",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
 			}
-			w.Header().Set("Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
-			http.Error(w, "later", http.StatusServiceUnavailable)
+			fetchtest.Status(w, http.StatusServiceUnavailable, time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
 		},
 		check: waitedRetryAfter,
 		want:  expect{ok: true},
@@ -216,9 +205,8 @@ var faults = []fault{
 	{
 		name: "503 with Retry-After, always",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "0")
-			http.Error(w, "down", http.StatusServiceUnavailable)
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
+			fetchtest.Status(w, http.StatusServiceUnavailable, "0")
 		},
 		check: wantAttempts(1 + fetch.DefaultRetries),
 		want:  expect{err: isA[*fetch.StatusError], what: "*StatusError"},
@@ -226,7 +214,7 @@ var faults = []fault{
 	{
 		name: "redirect loop",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, fmt.Sprintf("/file?%d", n), http.StatusFound)
 		},
 		check: wantAttempts(1),
@@ -235,11 +223,11 @@ var faults = []fault{
 	{
 		name: "redirect to another host",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, fx.other.URL+"/file", http.StatusFound)
 		},
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
-			fx.other = newFaultServer(t, fx, func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			fx.other = fx.start(t, func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 				fx.serve(w, r)
 			})
 			req.Header = http.Header{"Authorization": {"Bearer s3cret"}, "Cookie": {"session=s3cret"}}
@@ -248,8 +236,8 @@ var faults = []fault{
 			if res.URL != fx.other.URL+"/file" {
 				t.Errorf("got Result.URL %s; want %s/file", res.URL, fx.other.URL)
 			}
-			for _, h := range fx.other.headers() {
-				if h.Get("Authorization") != "" || h.Get("Cookie") != "" {
+			for n := 1; n <= int(fx.other.Hits.Load()); n++ {
+				if h := fx.other.Header(n); h.Get("Authorization") != "" || h.Get("Cookie") != "" {
 					t.Errorf("the other host got credentials: %v", h)
 				}
 			}
@@ -259,7 +247,7 @@ var faults = []fault{
 	{
 		name: "huge headers",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			// Past the 10 MiB that net/http's client reads of headers.
 			w.Header().Set("X-Huge", strings.Repeat("x", 11<<20))
 			fx.serve(w, r)
@@ -273,7 +261,7 @@ var faults = []fault{
 		// many do: the bytes checked and kept are the bytes served.
 		name: "Content-Encoding gzip on a .gz file",
 		na:   map[string]string{"ftp": "FTP has no content coding"},
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Set("Content-Type", "application/gzip")
 			fx.serve(w, r)
@@ -286,13 +274,13 @@ var faults = []fault{
 			fx.content = buf.Bytes()
 			req.URL += ".gz"
 			req.Size = int64(len(fx.content))
-			req.Digests = map[string]string{"sha256": sha256Hex(fx.content)}
+			req.Digests = map[string]string{"sha256": fetchtest.SHA256(fx.content)}
 		},
 		want: expect{ok: true},
 	},
 	{
 		name: "cancellation at a random moment",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			// The body trickles, so that the moment may fall anywhere.
 			fx.startBody(w, len(fx.content))
 			for chunk := range slices.Chunk(fx.content, len(fx.content)/16) {
@@ -321,7 +309,7 @@ var faults = []fault{
 		// The file's folder is on a 64 KiB tmpfs; the Writer fails
 		// with ENOSPC after 64 KiB.
 		name: "disk full",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
@@ -339,7 +327,7 @@ var faults = []fault{
 		// through a regular file: Path's parent is one. A Writer whose
 		// reader went away.
 		name: "unwritable destination",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
@@ -414,7 +402,6 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		content: genFiles(1, faultFileSize)["/f/00000"],
 		dir:     t.TempDir(),
 		old:     []byte("the good file that was here before"),
-		done:    make(chan struct{}),
 		ctx:     context.Background(),
 	}
 	// Cleanups run last first: this one after the servers closed.
@@ -429,11 +416,11 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		fx.url = base + "/file"
 		fx.servers = append(fx.servers, ftpControl(strings.TrimPrefix(base, "ftp://")))
 	} else {
-		fx.srv = newFaultServer(t, fx, flt.http)
+		fx.srv = fx.start(t, flt.http)
 		fx.url = fx.srv.URL + "/file"
 	}
 	var rec bytes.Buffer
-	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: int64(len(fx.content))}
+	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": fetchtest.SHA256(fx.content)}, Size: int64(len(fx.content))}
 	if sink == "path" || sink == "both" || sink == "kept" {
 		req.Path = filepath.Join(fx.dir, "file")
 	}
@@ -443,8 +430,6 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	if flt.setup != nil {
 		flt.setup(t, fx, &req)
 	}
-	// Before the servers close, release the handlers that wait.
-	t.Cleanup(func() { close(fx.done) })
 	if req.Path != "" && fx.old != nil {
 		if err := os.WriteFile(req.Path, fx.old, 0o644); err != nil {
 			t.Fatal(err)
@@ -476,8 +461,8 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		}
 		t.Errorf("got error %v; want %s", err, want)
 	case err == nil:
-		if got := res.Digests["sha256"]; got != sha256Hex(fx.content) || res.Size != int64(len(fx.content)) {
-			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), sha256Hex(fx.content))
+		if got := res.Digests["sha256"]; got != fetchtest.SHA256(fx.content) || res.Size != int64(len(fx.content)) {
+			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), fetchtest.SHA256(fx.content))
 		}
 	}
 	if err != nil && strings.Contains(err.Error(), "s3cret") {
@@ -556,13 +541,17 @@ type fixture struct {
 	dir         string // holds Path
 	old         []byte // the file at Path before the download; nil: none
 	url         string // the file's URL
-	srv, other  *faultServer
+	srv, other  *fetchtest.Server
 	servers     []faultTarget // every server of the case
-	done        chan struct{} // closed when the case ends, to release handlers
 	ctx         context.Context
 }
 
 func (fx *fixture) size() int64 { return int64(len(fx.content)) }
+
+// doc is the file, as served.
+func (fx *fixture) doc() fetchtest.Doc {
+	return fetchtest.Doc{Body: fx.content, Mod: fixtureModTime}
+}
 
 // serve serves the file well: ranges, Last-Modified.
 func (fx *fixture) serve(w http.ResponseWriter, r *http.Request) {
@@ -633,82 +622,23 @@ func (a ftpControl) OpenConns() int {
 	return n
 }
 
-// faultServer is an httptest server of the fixture's protocol that
-// counts the connections open on its side and records requests.
-type faultServer struct {
-	*httptest.Server
-	open atomic.Int64
-	gets atomic.Int64
-
-	mu    sync.Mutex
-	times []time.Time
-	hdrs  []http.Header
-}
-
-type connKey struct{}
-
-// discardLog quiets the servers' complaints about the clients they break.
-var discardLog = log.New(io.Discard, "", 0)
-
-func newFaultServer(t *testing.T, fx *fixture, h func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)) *faultServer {
-	s := &faultServer{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.times = append(s.times, time.Now())
-		s.hdrs = append(s.hdrs, r.Header.Clone())
-		s.mu.Unlock()
-		h(fx, s.gets.Add(1), w, r)
-	}))
-	s.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return context.WithValue(ctx, connKey{}, c)
-	}
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			s.open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			s.open.Add(-1)
-		}
-	}
-	s.Config.ErrorLog = discardLog
+// start starts a server of the case's protocol (https: TLS and HTTP/2)
+// that answers request n with h, among the case's servers.
+func (fx *fixture) start(t *testing.T, h func(fx *fixture, n int, w http.ResponseWriter, r *http.Request)) *fetchtest.Server {
+	kind := fetchtest.HTTP
 	if fx.proto == "https" {
-		s.EnableHTTP2 = true
-		s.StartTLS()
-	} else {
-		s.Start()
+		kind = fetchtest.H2
 	}
-	t.Cleanup(s.Close)
-	fx.servers = append(fx.servers, s)
+	s := fetchtest.Start(t, kind, func(_ *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { h(fx, n, w, r) })
+	fx.servers = append(fx.servers, httpTarget{s})
 	return s
 }
 
-func (s *faultServer) Addr() string   { return s.URL }
-func (s *faultServer) OpenConns() int { return int(s.open.Load()) }
+// httpTarget is an HTTP server of the fault suite.
+type httpTarget struct{ *fetchtest.Server }
 
-func (s *faultServer) headers() []http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hdrs
-}
-
-// tcpConn returns the TCP connection that r came on.
-func tcpConn(r *http.Request) *net.TCPConn {
-	c := r.Context().Value(connKey{}).(net.Conn)
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = tc.NetConn()
-	}
-	return c.(*net.TCPConn)
-}
-
-// resetConn breaks r's connection with a TCP reset.
-func resetConn(r *http.Request) {
-	c := tcpConn(r)
-	c.SetLinger(0)
-	c.Close()
-}
-
-// closeConn closes r's connection cleanly, as a server that stops early.
-func closeConn(r *http.Request) { tcpConn(r).Close() }
+func (s httpTarget) Addr() string   { return s.URL }
+func (s httpTarget) OpenConns() int { return int(s.Open.Load()) }
 
 // failingWriter passes bytes to w until after of them went, then fails
 // with err.
@@ -750,12 +680,10 @@ func wantAttempts(n int) func(*testing.T, *fixture, fetch.Result) {
 // waitedRetryAfter checks that the retry came no sooner than the capped
 // Retry-After (a lower bound: a slow machine only waits longer).
 func waitedRetryAfter(t *testing.T, fx *fixture, res fetch.Result) {
-	fx.srv.mu.Lock()
-	defer fx.srv.mu.Unlock()
-	if len(fx.srv.times) < 2 {
-		t.Fatalf("server saw %d requests; want 2", len(fx.srv.times))
+	if n := fx.srv.Hits.Load(); n < 2 {
+		t.Fatalf("server saw %d requests; want 2", n)
 	}
-	if gap := fx.srv.times[1].Sub(fx.srv.times[0]); gap < faultMaxRetryAfter {
+	if gap := fx.srv.Arrived(2).Sub(fx.srv.Arrived(1)); gap < faultMaxRetryAfter {
 		t.Errorf("retried after %v; want at least the capped Retry-After %v", gap, faultMaxRetryAfter)
 	}
 }

@@ -98,13 +98,22 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxRetryAfter = 2 * time.Minute
 	DefaultMaxThrottled  = 5 * time.Minute
+
+	// DefaultMinSegmentSize is the smallest part of a file that a segmented
+	// download fetches on a connection of its own, used for a zero
+	// [Options.MinSegmentSize].
+	DefaultMinSegmentSize = 1 << 20
+
+	// DefaultMirrorCooldown is how long a host that failed is tried after the
+	// others, when [Options.MirrorCooldown] is zero.
+	DefaultMirrorCooldown = 5 * time.Minute
 )
 
-// MinProgress is the number of new bytes an attempt must deliver before
+// minProgress is the number of new bytes an attempt must deliver before
 // it fails for the failure not to use up one of [Options.Retries]. A server
 // that sends a few bytes on each connection makes no progress by this
 // measure, and runs out of retries as one that sends none.
-const MinProgress = 64 << 10
+const minProgress = 64 << 10
 
 // Options configures a Fetcher. The zero value of each field means its
 // documented default.
@@ -139,9 +148,11 @@ type Options struct {
 
 	// Retries is the number of extra attempts made at each URL after a
 	// transient failure that made no progress: a network error, a stall,
-	// HTTP 408, 429 or 5xx, an FTP 4xx reply. A 429 (too many requests)
-	// uses up no retry: MaxThrottled bounds it instead. An attempt that delivered at
-	// least MinProgress new bytes before it failed (a connection cut after
+	// HTTP 408, 429 or 5xx, an FTP 4xx reply. An answer that throttles, a
+	// 429 (too many requests) or a 503 (unavailable) with Retry-After, uses
+	// up no retry: MaxThrottled bounds it instead; a 503 without
+	// Retry-After is a failure like any 5xx. An attempt that delivered at
+	// least 64 KiB of new bytes before it failed (a connection cut after
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
 	// connection of a segmented download counts the same way. 0 means
@@ -150,7 +161,9 @@ type Options struct {
 	Retries int
 
 	// MaxThrottled is how long a URL may keep answering 429 (too many
-	// requests) before the request gives up on it. A 429 or 503 answer
+	// requests), or 503 with Retry-After, before the request gives up on
+	// it; the wait before each next attempt is the Retry-After (capped at
+	// MaxRetryAfter), else a backoff. A 429 or 503 answer
 	// also lowers the transfers allowed to its host and makes every
 	// request to the host wait (see Limiter): a polite server's rate limit
 	// slows a run down rather than failing its files. 0 means
@@ -209,8 +222,12 @@ type Options struct {
 	// from its mirrors too; a span asked of the first response's URL is
 	// guarded by its validator (If-Range), and one asked of a mirror by
 	// the digests. A span whose connection fails is taken over from where
-	// it stopped. Digests are computed in file order as the written prefix
-	// grows, and the file appears at Path only verified, as always.
+	// it stopped. Each connection is retried by the rules of Retries,
+	// MaxThrottled and MaxAttempts, and takes a Limiter slot anew for each
+	// span: a 429 or 503 on a range request closes the host to every
+	// connection and lowers its allowance, as on a first request. Digests
+	// are computed in file order as the written prefix grows, and the file
+	// appears at Path only verified, as always.
 	//
 	// Requests with a Writer, files of unknown size or smaller than two
 	// spans, servers that do not announce ranges (FTP servers among them)
@@ -240,14 +257,21 @@ type Options struct {
 	// either a validator guards the range request (If-Range, from the same
 	// URL; a changed file is then sent whole and replaces them) or an
 	// expected digest will catch a changed file; it reads them back once
-	// to compute their digests. Otherwise it starts from zero. A partial
+	// to compute their digests. Otherwise it starts from zero. A segmented
+	// download (see Segments) keeps the spans it wrote, holes and all: its
+	// guard also names the spans of the file that the partial file holds,
+	// written when it starts and again after each MiB, and the next
+	// request fetches only the holes, with range requests under the same
+	// guard (one connection when Segments is 0 or 1), reading back the
+	// bytes before the first hole once. A partial
 	// file never becomes Path unverified, and a successful download leaves
 	// neither file behind. [Result.Partial] says how many bytes were kept.
 	// When another live download holds the partial file of a Path, a
 	// request for it writes to a temporary file of its own and keeps
 	// nothing. The guard is written once the first MiB came, or when the
 	// download ends: a process killed outright (kill -9, power loss)
-	// leaves no resumable bytes of a smaller download. See
+	// leaves no resumable bytes of a smaller download, and those of a
+	// segmented download up to its last MiB. See
 	// [RemoveLeftovers] for the files that no download will resume.
 	KeepPartial bool
 
@@ -257,7 +281,9 @@ type Options struct {
 	FileRoots []string
 
 	// UserAgent is the User-Agent header of every HTTP request; a
-	// User-Agent in [Request.Header] wins. Empty means DefaultUserAgent().
+	// User-Agent in [Request.Header] wins. Empty means
+	// "fetch/VERSION (+https://github.com/fetchkit/fetch)", with VERSION as
+	// [Version] gives it ("devel" for a build from a checkout).
 	UserAgent string
 
 	// TLSConfig configures TLS for the Fetcher's own HTTP client and FTP
@@ -515,7 +541,7 @@ func New(opts Options) *Fetcher {
 	}
 	ua := opts.UserAgent
 	if ua == "" {
-		ua = DefaultUserAgent()
+		ua = defaultUserAgent()
 	}
 	f.protocols = map[string]Protocol{
 		"http":  &httpProtocol{client: f.client, userAgent: ua},
@@ -561,12 +587,13 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(ctx, req)
+	res := f.fetch(ctx, req, targetOf(req.URL))
 	return res, res.Err
 }
 
-// urls returns the parsed URLs to try for req, in order.
-func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
+// urls returns the parsed URLs to try for req, in order; own is req.URL
+// parsed already (nil if it does not parse).
+func (f *Fetcher) urls(ctx context.Context, req Request, own *url.URL) ([]*url.URL, error) {
 	raw := append([]string{req.URL}, req.Mirrors...)
 	if f.resolver != nil {
 		var err error
@@ -579,7 +606,10 @@ func (f *Fetcher) urls(ctx context.Context, req Request) ([]*url.URL, error) {
 	}
 	us := make([]*url.URL, 0, len(raw))
 	for _, s := range raw {
-		u, err := url.Parse(s)
+		u, err := own, error(nil)
+		if u == nil || s != req.URL {
+			u, err = url.Parse(s)
+		}
 		if err != nil {
 			// url.Error repeats the URL, password and all: keep its cause.
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, RedactURL(s), errors.Unwrap(err))

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,100 +21,28 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/google/go-cmp/cmp"
 )
 
-// files is a set of generated files served by fileServer, by path.
+// files is a set of generated files, by path, as fetchtest.Files serves them.
 type files map[string][]byte
 
 // genFiles returns n files of size pseudo-random bytes, file i made by
-// blob with seed i.
+// fetchtest.Blob with seed i.
 func genFiles(n, size int) files {
 	fs := make(files, n)
 	for i := range n {
-		fs[fmt.Sprintf("/f/%05d", i)] = blob(size, uint64(i))
+		fs[fmt.Sprintf("/f/%05d", i)] = fetchtest.Blob(size, uint64(i))
 	}
 	return fs
-}
-
-// sha256Hex returns the hex sha256 digest of b.
-func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
-
-// server is an httptest server that counts what clients did to it.
-type server struct {
-	*httptest.Server
-	opened  atomic.Int64 // connections accepted
-	open    atomic.Int64 // connections open now
-	maxOpen atomic.Int64 // most connections open at once
-	hits    atomic.Int64 // requests received
-}
-
-// kinds of server.
-const (
-	plainHTTP = "http"
-	tlsHTTP1  = "https"
-	tlsHTTP2  = "h2"
-)
-
-func newServer(t testing.TB, kind string, h http.Handler) *server {
-	t.Helper()
-	s := &server{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		h.ServeHTTP(w, r)
-	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			s.opened.Add(1)
-			n := s.open.Add(1)
-			for m := s.maxOpen.Load(); n > m && !s.maxOpen.CompareAndSwap(m, n); m = s.maxOpen.Load() {
-			}
-		case http.StateClosed, http.StateHijacked:
-			s.open.Add(-1)
-		}
-	}
-	switch kind {
-	case plainHTTP:
-		s.Start()
-	case tlsHTTP1:
-		s.StartTLS()
-	case tlsHTTP2:
-		s.EnableHTTP2 = true
-		s.StartTLS()
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-// serveFiles serves fs with http.ServeContent: ranges, ETag-less, with
-// Last-Modified.
-func serveFiles(fs files) http.Handler {
-	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := fs[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, "", mod, bytes.NewReader(b))
-	})
-}
-
-// newFetcher returns a quickFetcher that trusts s if it is a TLS server.
-func newFetcher(t testing.TB, s *server, opts fetch.Options) *fetch.Fetcher {
-	t.Helper()
-	if s != nil && s.TLS != nil && opts.Client == nil {
-		opts.Client = s.Client()
-	}
-	return quickFetcher(t, opts)
 }
 
 // noPartials fails t if dir holds a temporary file of a download.
 func noPartials(t testing.TB, dir string) {
 	t.Helper()
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(path, fetch.PartialSuffix) {
+		if err == nil && strings.HasSuffix(path, partname.Suffix) {
 			t.Errorf("temporary file left behind: %s", path)
 		}
 		return nil
@@ -125,9 +52,9 @@ func noPartials(t testing.TB, dir string) {
 func TestFetchSinks(t *testing.T) {
 	content := genFiles(1, 300<<10)["/f/00000"]
 	fs := files{"/file.bin": content}
-	for _, kind := range []string{plainHTTP, tlsHTTP1, tlsHTTP2} {
-		s := newServer(t, kind, serveFiles(fs))
-		f := newFetcher(t, s, fetch.Options{})
+	for _, kind := range []string{fetchtest.HTTP, fetchtest.HTTPS, fetchtest.H2} {
+		s := fetchtest.Start(t, kind, fetchtest.Files(fs))
+		f := fetchtest.Fetcher(t, fetch.Options{}, s)
 		for _, sink := range []string{"path", "writer", "both", "none"} {
 			t.Run(kind+"/"+sink, func(t *testing.T) {
 				dir := t.TempDir()
@@ -159,7 +86,7 @@ func TestFetchSinks(t *testing.T) {
 				if len(seen) != 1 || seen[0].Status != 200 || seen[0].Size != int64(len(content)) || seen[0].URL != req.URL {
 					t.Errorf("OnResponse saw %+v; want one 200 response of %d bytes from %s", seen, len(content), req.URL)
 				}
-				want := map[string]string{"sha256": sha256Hex(content), "md5": req.Digests["md5"]}
+				want := map[string]string{"sha256": fetchtest.SHA256(content), "md5": req.Digests["md5"]}
 				if diff := cmp.Diff(want, res.Digests); diff != "" {
 					t.Errorf("Digests (-want +got):\n%s", diff)
 				}
@@ -187,14 +114,14 @@ func TestFetchSinks(t *testing.T) {
 
 func TestFetchAllManyFiles(t *testing.T) {
 	fs := genFiles(1000, 1<<10)
-	s := newServer(t, tlsHTTP2, serveFiles(fs))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(16, 16)})
+	s := fetchtest.Start(t, fetchtest.H2, fetchtest.Files(fs))
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(16, 16)}, s)
 	dir := t.TempDir()
 	reqs := make(chan fetch.Request)
 	go func() {
 		defer close(reqs)
 		for p, b := range fs {
-			reqs <- fetch.Request{URL: s.URL + p, Path: filepath.Join(dir, p), Digests: map[string]string{"sha256": sha256Hex(b)}, Tag: p}
+			reqs <- fetch.Request{URL: s.URL + p, Path: filepath.Join(dir, p), Digests: map[string]string{"sha256": fetchtest.SHA256(b)}, Tag: p}
 		}
 	}()
 	n := 0
@@ -219,9 +146,9 @@ func TestFetchAllManyFiles(t *testing.T) {
 // counts the connections the server saw.
 func TestConnectionLimit(t *testing.T) {
 	fs := genFiles(50, 64)
-	for _, kind := range []string{plainHTTP, tlsHTTP1} {
+	for _, kind := range []string{fetchtest.HTTP, fetchtest.HTTPS} {
 		t.Run(kind, func(t *testing.T) {
-			s := newServer(t, kind, serveFiles(fs))
+			s := fetchtest.Start(t, kind, fetchtest.Files(fs))
 			// A client tuned like the Fetcher's own that counts its
 			// connections: the client closes a connection before it dials
 			// the next, where the server may learn of the close later.
@@ -232,7 +159,7 @@ func TestConnectionLimit(t *testing.T) {
 			tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = 8, 8
 			conns := &connCounter{}
 			tr.DialContext = conns.dial
-			f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(8, 8), Client: &http.Client{Transport: tr}})
+			f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(8, 8), Client: &http.Client{Transport: tr}}, s)
 			reqs := make(chan fetch.Request)
 			go func() {
 				defer close(reqs)
@@ -248,8 +175,8 @@ func TestConnectionLimit(t *testing.T) {
 				}
 			}
 			tr.CloseIdleConnections()
-			if n != 5000 || s.hits.Load() != 5000 {
-				t.Errorf("got %d results, %d requests served; want 5000", n, s.hits.Load())
+			if n != 5000 || s.Hits.Load() != 5000 {
+				t.Errorf("got %d results, %d requests served; want 5000", n, s.Hits.Load())
 			}
 			// net/http gives up a connection whose request it has not seen
 			// written 50ms after its response (a loaded machine), so a few
@@ -348,15 +275,15 @@ func TestBadServers(t *testing.T) {
 				continue
 			}
 			t.Run(tt.name+"/"+sink, func(t *testing.T) {
-				s := newServer(t, plainHTTP, tt.handler)
-				f := newFetcher(t, s, fetch.Options{})
+				s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(tt.handler))
+				f := fetchtest.Fetcher(t, fetch.Options{}, s)
 				dir := t.TempDir()
 				path := filepath.Join(dir, "file")
 				old := []byte("the good file that was here before")
 				if err := os.WriteFile(path, old, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				req := fetch.Request{URL: s.URL + "/file", Size: tt.size, Digests: map[string]string{"sha256": sha256Hex(good)}}
+				req := fetch.Request{URL: s.URL + "/file", Size: tt.size, Digests: map[string]string{"sha256": fetchtest.SHA256(good)}}
 				if sink == "path" {
 					req.Path = path
 				} else {
@@ -372,8 +299,8 @@ func TestBadServers(t *testing.T) {
 				if !strings.Contains(err.Error(), s.URL) {
 					t.Errorf("error %q does not name the URL %s", err, s.URL)
 				}
-				if tt.gets != 0 && s.hits.Load() != tt.gets {
-					t.Errorf("server saw %d requests; want %d", s.hits.Load(), tt.gets)
+				if tt.gets != 0 && s.Hits.Load() != tt.gets {
+					t.Errorf("server saw %d requests; want %d", s.Hits.Load(), tt.gets)
 				}
 				if got, _ := os.ReadFile(path); !bytes.Equal(got, old) {
 					t.Errorf("the file at Path was changed: %q", got)
@@ -401,16 +328,16 @@ func errIs(target error) func(error) bool {
 // fails before the body is read, and a long body is cut at Size+1.
 func TestSizeErrorBeforeBody(t *testing.T) {
 	big := make([]byte, 64<<20)
-	s := newServer(t, plainHTTP, misbehave(big, len(big), false))
-	f := newFetcher(t, s, fetch.Options{Retries: -1})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(misbehave(big, len(big), false)))
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: -1}, s)
 	_, err := f.Fetch(context.Background(), fetch.Request{URL: s.URL, Size: 10, Writer: io.Discard})
 	var se *fetch.SizeError
 	if !errors.As(err, &se) || se.Expected != 10 || se.Actual != int64(len(big)) {
 		t.Fatalf("got %v; want SizeError{10, %d}", err, len(big))
 	}
 
-	s = newServer(t, plainHTTP, misbehave(big, -1, false))
-	f = newFetcher(t, s, fetch.Options{Retries: -1})
+	s = fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(misbehave(big, -1, false)))
+	f = fetchtest.Fetcher(t, fetch.Options{Retries: -1}, s)
 	var n countWriter
 	_, err = f.Fetch(context.Background(), fetch.Request{URL: s.URL, Size: 10, Writer: &n})
 	if !errors.As(err, &se) || se.Actual != 11 {
@@ -426,8 +353,8 @@ type countWriter int64
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 func TestInvalidRequests(t *testing.T) {
-	s := newServer(t, plainHTTP, serveFiles(files{}))
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{}))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	dir := t.TempDir()
 	tests := []fetch.Request{
 		{URL: s.URL, Digests: map[string]string{"sha3": "00"}},
@@ -448,14 +375,14 @@ func TestInvalidRequests(t *testing.T) {
 			t.Errorf("error %q shows the password", err)
 		}
 	}
-	if n := s.hits.Load(); n != 0 {
+	if n := s.Hits.Load(); n != 0 {
 		t.Errorf("server saw %d requests; want none", n)
 	}
 }
 
 func TestPasswordRedacted(t *testing.T) {
-	s := newServer(t, plainHTTP, statusHandler(401))
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(statusHandler(401)))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	u := strings.Replace(s.URL, "http://", "http://alice:s3cret@", 1)
 	res, err := f.Fetch(context.Background(), fetch.Request{URL: u + "/x"})
 	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(res.URL, "s3cret") {
@@ -468,8 +395,8 @@ func TestPasswordRedacted(t *testing.T) {
 }
 
 func TestOnResponseError(t *testing.T) {
-	s := newServer(t, plainHTTP, serveFiles(files{"/a": []byte("hello")}))
-	f := newFetcher(t, s, fetch.Options{})
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/a": []byte("hello")}))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	dir := t.TempDir()
 	refuse := errors.New("refused by caller")
 	var buf bytes.Buffer
@@ -480,8 +407,8 @@ func TestOnResponseError(t *testing.T) {
 	if !errors.Is(err, refuse) {
 		t.Fatalf("got %v; want the OnResponse error", err)
 	}
-	if buf.Len() != 0 || s.hits.Load() != 1 {
-		t.Errorf("Writer got %d bytes, server saw %d requests; want 0 and 1", buf.Len(), s.hits.Load())
+	if buf.Len() != 0 || s.Hits.Load() != 1 {
+		t.Errorf("Writer got %d bytes, server saw %d requests; want 0 and 1", buf.Len(), s.Hits.Load())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("file at Path exists after OnResponse refused it")
@@ -493,8 +420,8 @@ func TestOnResponseError(t *testing.T) {
 func TestCancelFetchAll(t *testing.T) {
 	fs := genFiles(1000, 8<<10)
 	var served atomic.Int64
-	h := serveFiles(fs)
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve := fetchtest.Files(fs)
+	s := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 		// Some files arrive slowly, so cancellation finds transfers mid-body.
 		if served.Add(1)%7 == 0 {
 			w.Header().Set("Content-Length", "8192")
@@ -507,9 +434,9 @@ func TestCancelFetchAll(t *testing.T) {
 			w.Write(fs[r.URL.Path][4096:])
 			return
 		}
-		h.ServeHTTP(w, r)
-	}))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(16, 16)})
+		serve(s, n, w, r)
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(16, 16)}, s)
 	cancelRounds(t, f, 20, s.URL, fs)
 }
 
@@ -523,7 +450,7 @@ func requestFiles(ctx context.Context, base, dir string, fs map[string][]byte) (
 		defer close(ch)
 		for p, b := range fs {
 			select {
-			case ch <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: sha256Of(b)}:
+			case ch <- fetch.Request{URL: base + p, Path: filepath.Join(dir, p), Digests: fetchtest.Digests(b)}:
 			case <-ctx.Done():
 				return
 			}
@@ -541,7 +468,7 @@ func cancelRounds(t *testing.T, f *fetch.Fetcher, rounds int, base string, fs ma
 	t.Helper()
 	for round := range rounds {
 		dir := t.TempDir()
-		ctx, cancel := context.WithCancel(testContext(t))
+		ctx, cancel := context.WithCancel(fetchtest.Context(t))
 		reqs, sent := requestFiles(ctx, base, dir, fs)
 		stopAfter := rand.IntN(min(len(fs)/2, 300))
 		got := 0
@@ -579,7 +506,7 @@ func cancelRounds(t *testing.T, f *fetch.Fetcher, rounds int, base string, fs ma
 
 func TestCancelledError(t *testing.T) {
 	block := make(chan struct{})
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		w.Write([]byte("partial"))
 		w.(http.Flusher).Flush()
@@ -587,9 +514,9 @@ func TestCancelledError(t *testing.T) {
 		case <-block:
 		case <-r.Context().Done():
 		}
-	}))
+	})
 	defer close(block)
-	f := newFetcher(t, s, fetch.Options{})
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := f.Fetch(ctx, fetch.Request{URL: s.URL, Path: filepath.Join(dir, "x"), OnResponse: func(fetch.Response) error {
@@ -609,10 +536,10 @@ func TestCancelledError(t *testing.T) {
 // transfer slots and its look-ahead: 5×Limiter.Max.
 func TestFetchAllWindow(t *testing.T) {
 	release := make(chan struct{})
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		<-release
-	}))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(4, 4)})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(4, 4)}, s)
 	reqs := make(chan fetch.Request)
 	var sent atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
@@ -630,7 +557,7 @@ func TestFetchAllWindow(t *testing.T) {
 		}
 	})
 	results := f.FetchAll(ctx, reqs)
-	for s.hits.Load() < 4 {
+	for s.Hits.Load() < 4 {
 		time.Sleep(time.Millisecond)
 	}
 	// Give FetchAll time to take more than it may.

@@ -3,8 +3,8 @@ package fetch
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,23 +34,21 @@ const lookAhead = 4
 // The returned channel is closed when reqs is closed, or ctx is done, and
 // every request taken has its Result in it. Its buffer has room for the
 // Result of every request taken and not yet read (FetchAll takes no request
-// while it has not: a consumer that falls behind slows the intake), so a
-// consumer may stop reading at any moment after cancelling ctx: no
-// goroutine stays blocked.
+// while it has not: a consumer that falls behind slows the intake, and
+// FetchAll sees that it read again within 50ms), so a consumer may stop
+// reading at any moment after cancelling ctx: no goroutine stays blocked.
 func (f *Fetcher) FetchAll(ctx context.Context, reqs <-chan Request) <-chan Result {
-	max := f.limiter.Max()
-	s := &scheduler{
-		f:          f,
-		ctx:        ctx,
-		out:        make(chan Result, max*(1+lookAhead)),
-		done:       make(chan string, max),
-		max:        max,
-		maxWaiting: max * lookAhead,
-		hosts:      make(map[string]int),
-	}
+	s := f.newScheduler(ctx)
 	go s.run(reqs)
 	return s.out
 }
+
+// Waits between looks at a consumer that has the Results of the whole
+// window to read: the first, and the longest.
+const (
+	minLagPoll = time.Millisecond
+	maxLagPoll = 50 * time.Millisecond
+)
 
 // scheduler runs the requests of one FetchAll. Only its run goroutine
 // touches its fields; transfers report to it on done.
@@ -65,11 +63,27 @@ type scheduler struct {
 	running    int
 	hosts      map[string]int // transfers running, by host
 	waiting    []waiting      // requests taken but not started, in the order taken
+
+	lagWait  time.Duration // the current wait between looks at out; 0: out has room
+	lagLooks atomic.Int64  // looks at out after a wait, for tests
+}
+
+func (f *Fetcher) newScheduler(ctx context.Context) *scheduler {
+	max := f.limiter.Max()
+	return &scheduler{
+		f:          f,
+		ctx:        ctx,
+		out:        make(chan Result, max*(1+lookAhead)),
+		done:       make(chan string, max),
+		max:        max,
+		maxWaiting: max * lookAhead,
+		hosts:      make(map[string]int),
+	}
 }
 
 type waiting struct {
-	req  Request
-	host string
+	req    Request
+	target target
 }
 
 // run takes requests from reqs and starts them until reqs is closed or ctx
@@ -79,10 +93,21 @@ type waiting struct {
 // waiting request when ctx is done), never blocking: run takes a request
 // only while the requests running or waiting, with the Results in out's
 // buffer, leave room for one more Result.
+//
+// When only the consumer can make that room, by reading a Result, nothing
+// tells run that it did: a receive from a buffered channel wakes no one
+// unless a sender is blocked on it, and a sender blocked on a full out
+// would hold a Result beyond its buffer, which a consumer that stops
+// reading after cancelling ctx would never free. So run looks at out
+// again after a wait that doubles, from minLagPoll up to maxLagPoll, for
+// as long as the consumer reads nothing.
 func (s *scheduler) run(reqs <-chan Request) {
 	defer close(s.out)
 	ctxDone := s.ctx.Done()
-	var poll *time.Timer
+	look := time.NewTimer(time.Hour)
+	look.Stop()
+	defer look.Stop()
+	armed := false
 	for {
 		if ctxDone != nil && s.ctx.Err() != nil {
 			ctxDone, reqs = nil, nil
@@ -90,25 +115,21 @@ func (s *scheduler) run(reqs <-chan Request) {
 		}
 		s.startWaiting()
 		if reqs == nil && s.running == 0 && len(s.waiting) == 0 {
-			if poll != nil {
-				poll.Stop()
-			}
 			return
 		}
 		in := reqs
-		var wake <-chan time.Time
-		if len(s.waiting) >= s.maxWaiting {
+		switch {
+		case len(s.waiting) >= s.maxWaiting:
 			in = nil // a transfer that ends makes room
-		} else if s.running+len(s.waiting)+len(s.out) >= cap(s.out) {
-			// Only the consumer can make room, by reading a Result, and
-			// nothing tells of that: look again in a moment.
-			in = nil
-			if poll == nil {
-				poll = time.NewTimer(time.Millisecond)
-			} else {
-				poll.Reset(time.Millisecond)
+		case s.running+len(s.waiting)+len(s.out) >= cap(s.out):
+			in = nil // the consumer makes room
+			if !armed {
+				s.lagWait = min(max(2*s.lagWait, minLagPoll), maxLagPoll)
+				look.Reset(s.lagWait)
+				armed = true
 			}
-			wake = poll.C
+		default:
+			s.lagWait = 0
 		}
 		select {
 		case req, ok := <-in:
@@ -123,7 +144,9 @@ func (s *scheduler) run(reqs <-chan Request) {
 				delete(s.hosts, host)
 			}
 		case <-ctxDone:
-		case <-wake:
+		case <-look.C:
+			armed = false
+			s.lagLooks.Add(1)
 		}
 	}
 }
@@ -131,15 +154,12 @@ func (s *scheduler) run(reqs <-chan Request) {
 // take starts req, or keeps it waiting if every slot is taken or its host
 // is at its cap.
 func (s *scheduler) take(req Request) {
-	host := ""
-	if u, err := url.Parse(req.URL); err == nil {
-		host = hostKey(u)
-	}
-	if s.running < s.max && s.hosts[host] < s.f.limiter.Allowed(host) {
-		s.start(req, host)
+	t := targetOf(req.URL)
+	if s.running < s.max && s.hosts[t.host] < s.f.limiter.Allowed(t.host) {
+		s.start(req, t)
 		return
 	}
-	s.waiting = append(s.waiting, waiting{req, host})
+	s.waiting = append(s.waiting, waiting{req, t})
 }
 
 // startWaiting starts waiting requests whose host has a free slot while
@@ -150,7 +170,7 @@ func (s *scheduler) startWaiting() {
 	for s.running < s.max {
 		next := -1
 		for i, w := range s.waiting {
-			if n := s.hosts[w.host]; n < s.f.limiter.Allowed(w.host) && (next < 0 || n < s.hosts[s.waiting[next].host]) {
+			if n := s.hosts[w.target.host]; n < s.f.limiter.Allowed(w.target.host) && (next < 0 || n < s.hosts[s.waiting[next].target.host]) {
 				next = i
 			}
 		}
@@ -159,17 +179,17 @@ func (s *scheduler) startWaiting() {
 		}
 		w := s.waiting[next]
 		s.waiting = slices.Delete(s.waiting, next, next+1)
-		s.start(w.req, w.host)
+		s.start(w.req, w.target)
 	}
 }
 
 // start runs req on a goroutine of its own, which sends its Result.
-func (s *scheduler) start(req Request, host string) {
+func (s *scheduler) start(req Request, t target) {
 	s.running++
-	s.hosts[host]++
+	s.hosts[t.host]++
 	go func() {
-		s.out <- s.f.fetch(s.ctx, req)
-		s.done <- host
+		s.out <- s.f.fetch(s.ctx, req, t)
+		s.done <- t.host
 	}()
 }
 

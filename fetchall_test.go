@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // gauge counts requests in flight and keeps the most seen at once.
@@ -53,21 +54,21 @@ func TestFetchAllNoHeadOfLineBlocking(t *testing.T) {
 			w.Write([]byte("ok"))
 		})
 	}
-	sa := newServer(t, plainHTTP, hold(&a))
-	sb := newServer(t, plainHTTP, hold(&b))
-	f := newFetcher(t, nil, fetch.Options{Limiter: fetch.NewLimiter(10, 6)})
+	sa := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(hold(&a)))
+	sb := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(hold(&b)))
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(10, 6)})
 
 	reqs := make(chan fetch.Request)
 	go func() {
 		defer close(reqs)
-		for _, s := range []*server{sa, sb} {
+		for _, s := range []*fetchtest.Server{sa, sb} {
 			for i := range 30 {
 				reqs <- fetch.Request{URL: fmt.Sprintf("%s/%d", s.URL, i)}
 			}
 		}
 	}()
 	n := 0
-	for r := range f.FetchAll(testContext(t), reqs) {
+	for r := range f.FetchAll(fetchtest.Context(t), reqs) {
 		if r.Err != nil {
 			t.Errorf("%s: %v", r.Request.URL, r.Err)
 		}
@@ -93,16 +94,16 @@ func TestFetchAllResultsAfterCancel(t *testing.T) {
 	for _, read := range []bool{true, false} {
 		t.Run(fmt.Sprintf("read=%v", read), func(t *testing.T) {
 			var inFlight gauge
-			s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 				inFlight.enter()
 				defer inFlight.leave()
 				w.Header().Set("Content-Length", "100")
 				w.Write([]byte("partial"))
 				w.(http.Flusher).Flush()
 				<-r.Context().Done()
-			}))
-			f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(4, 2)})
-			ctx, cancel := context.WithCancel(testContext(t))
+			})
+			f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(4, 2)}, s)
+			ctx, cancel := context.WithCancel(fetchtest.Context(t))
 			defer cancel()
 			reqs := make(chan fetch.Request)
 			var sent atomic.Int64
@@ -162,12 +163,12 @@ func BenchmarkFetchAllHostOrder(b *testing.B) {
 		time.Sleep(50 * time.Millisecond)
 		w.Write([]byte("ok"))
 	})
-	sa := newServer(b, plainHTTP, slow)
-	sb := newServer(b, plainHTTP, slow)
-	f := newFetcher(b, nil, fetch.Options{Limiter: fetch.NewLimiter(10, 6)})
-	orders := map[string]func(i int) *server{
-		"grouped":     func(i int) *server { return []*server{sa, sb}[i/30] },
-		"interleaved": func(i int) *server { return []*server{sa, sb}[i%2] },
+	sa := fetchtest.Start(b, fetchtest.HTTP, fetchtest.Handler(slow))
+	sb := fetchtest.Start(b, fetchtest.HTTP, fetchtest.Handler(slow))
+	f := fetchtest.Fetcher(b, fetch.Options{Limiter: fetch.NewLimiter(10, 6)})
+	orders := map[string]func(i int) *fetchtest.Server{
+		"grouped":     func(i int) *fetchtest.Server { return []*fetchtest.Server{sa, sb}[i/30] },
+		"interleaved": func(i int) *fetchtest.Server { return []*fetchtest.Server{sa, sb}[i%2] },
 	}
 	for _, name := range []string{"grouped", "interleaved"} {
 		b.Run(name, func(b *testing.B) {

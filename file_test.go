@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 func fileURL(path string) string {
@@ -24,11 +25,11 @@ func TestFileURLs(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("no"), 0o644)
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "link"))
 
-	f := newFetcher(t, nil, fetch.Options{FileRoots: []string{root}})
+	f := fetchtest.Fetcher(t, fetch.Options{FileRoots: []string{root}})
 	var buf bytes.Buffer
 	res, err := f.Fetch(context.Background(), fetch.Request{
 		URL: fileURL(filepath.Join(root, "a")), Writer: &buf, Size: int64(len(content)),
-		Digests: map[string]string{"sha256": sha256Hex(content)},
+		Digests: map[string]string{"sha256": fetchtest.SHA256(content)},
 	})
 	if err != nil || !bytes.Equal(buf.Bytes(), content) || res.Header.Get("Last-Modified") == "" {
 		t.Fatalf("got %q, %v, header %v; want the file's bytes and a Last-Modified", buf.Bytes(), err, res.Header)
@@ -50,7 +51,7 @@ func TestFileURLs(t *testing.T) {
 	}
 
 	// Without FileRoots, file URLs are refused.
-	none := newFetcher(t, nil, fetch.Options{})
+	none := fetchtest.Fetcher(t, fetch.Options{})
 	if _, err := none.Fetch(context.Background(), fetch.Request{URL: fileURL(filepath.Join(root, "a"))}); !errors.Is(err, fetch.ErrInvalidRequest) {
 		t.Errorf("file URL without FileRoots: got %v; want ErrInvalidRequest", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // withUser returns rawURL with user and password in it.
@@ -29,7 +30,7 @@ func withUser(rawURL, user, password string) string {
 }
 
 func TestFTPSingleFile(t *testing.T) {
-	content := blob(300<<10, 1)
+	content := fetchtest.Blob(300<<10, 1)
 	d := startGoftpd(t, map[string][]byte{"/pub/file.bin": content}, nil)
 	for _, tc := range []struct {
 		name         string
@@ -42,11 +43,11 @@ func TestFTPSingleFile(t *testing.T) {
 		{"absolute path", d.URL + "/%2Fpub/file.bin", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := quickFetcher(t, fetch.Options{})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			dest := filepath.Join(t.TempDir(), "file.bin")
 			var buf bytes.Buffer
 			var resp fetch.Response
-			req := fetch.Request{URL: tc.url, Digests: sha256Of(content),
+			req := fetch.Request{URL: tc.url, Digests: fetchtest.Digests(content),
 				OnResponse: func(r fetch.Response) error { resp = r; return nil }}
 			if tc.path {
 				req.Path = dest
@@ -54,7 +55,7 @@ func TestFTPSingleFile(t *testing.T) {
 			if tc.writer {
 				req.Writer = &buf
 			}
-			res, err := f.Fetch(testContext(t), req)
+			res, err := f.Fetch(fetchtest.Context(t), req)
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
@@ -92,7 +93,7 @@ func TestFTPManyFiles(t *testing.T) {
 	fs := genFiles(1000, 4<<10)
 	d := startGoftpd(t, fs, nil)
 	const perHost = 4
-	f := quickFetcher(t, fetch.Options{Limiter: fetch.NewLimiter(8, perHost)})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(8, perHost)})
 	dir := t.TempDir()
 	fetchAllOK(t, f, d.URL, dir, fs)
 	opened, maxOpen := d.Opened()
@@ -112,8 +113,8 @@ func TestFTPUsersShareHost(t *testing.T) {
 	fs := genFiles(200, 4<<10)
 	d := startGoftpd(t, fs, nil)
 	const perHost = 2
-	f := quickFetcher(t, fetch.Options{Limiter: fetch.NewLimiter(4, perHost)})
-	ctx := testContext(t)
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(4, perHost)})
+	ctx := fetchtest.Context(t)
 	reqs := make(chan fetch.Request)
 	go func() {
 		defer close(reqs)
@@ -124,7 +125,7 @@ func TestFTPUsersShareHost(t *testing.T) {
 				base = withUser(d.URL, ftpUser, ftpPassword)
 			}
 			select {
-			case reqs <- fetch.Request{URL: base + p, Digests: sha256Of(b)}:
+			case reqs <- fetch.Request{URL: base + p, Digests: fetchtest.Digests(b)}:
 			case <-ctx.Done():
 				return
 			}
@@ -144,7 +145,7 @@ func TestFTPUsersShareHost(t *testing.T) {
 // and checks each.
 func fetchAllOK(t *testing.T, f *fetch.Fetcher, base, dir string, fs map[string][]byte) {
 	t.Helper()
-	ctx := testContext(t)
+	ctx := fetchtest.Context(t)
 	reqs, sent := requestFiles(ctx, base, dir, fs)
 	defer sent()
 	n := 0
@@ -170,9 +171,9 @@ func fetchAllOK(t *testing.T, f *fetch.Fetcher, base, dir string, fs map[string]
 }
 
 func TestFTPErrors(t *testing.T) {
-	content := blob(64<<10, 2)
+	content := fetchtest.Blob(64<<10, 2)
 	d := startGoftpd(t, map[string][]byte{"/file": content}, nil)
-	wrong := sha256Of(blob(10, 3))
+	wrong := fetchtest.Digests(fetchtest.Blob(10, 3))
 	for _, tc := range []struct {
 		name    string
 		url     string
@@ -188,9 +189,9 @@ func TestFTPErrors(t *testing.T) {
 		{"no file name", d.URL + "/", nil, errIs(fetch.ErrInvalidRequest)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := quickFetcher(t, fetch.Options{})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			dir := t.TempDir()
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: tc.url, Path: filepath.Join(dir, "file"), Digests: tc.digests})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: tc.url, Path: filepath.Join(dir, "file"), Digests: tc.digests})
 			if !tc.check(err) {
 				t.Fatalf("got error %v (%T)", err, errors.Unwrap(err))
 			}
@@ -209,7 +210,7 @@ func TestFTPErrors(t *testing.T) {
 // the transfer resumes with REST where that is safe, restarts or fails
 // cleanly where it is not.
 func TestFTPBrokenTransfers(t *testing.T) {
-	content := blob(256<<10, 4)
+	content := fetchtest.Blob(256<<10, 4)
 	const cut = 100 << 10
 	cutFirst := func(reply string) func(int) (int64, string, bool) {
 		return func(n int) (int64, string, bool) {
@@ -245,7 +246,7 @@ func TestFTPBrokenTransfers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := (&rawFTPD{file: content, noSize: tc.noSize, mdtm: tc.mdtm, retr: tc.retr, offsets: make(chan int64, 10)}).start(t)
-			f := quickFetcher(t, fetch.Options{Retries: 2})
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: 2})
 			dir := t.TempDir()
 			dest := filepath.Join(dir, "file")
 			var buf bytes.Buffer
@@ -254,9 +255,9 @@ func TestFTPBrokenTransfers(t *testing.T) {
 				req.Path, req.Writer = "", &buf
 			}
 			if tc.digests {
-				req.Digests = sha256Of(content)
+				req.Digests = fetchtest.Digests(content)
 			}
-			res, err := f.Fetch(testContext(t), req)
+			res, err := f.Fetch(fetchtest.Context(t), req)
 			switch {
 			case tc.wantErr == nil && err != nil:
 				t.Fatalf("Fetch: %v", err)
@@ -291,7 +292,7 @@ func TestFTPBrokenTransfers(t *testing.T) {
 // cancelling anything: their control connection must be closed, not handed
 // to the next transfer mid-file.
 func TestFTPUnfinishedNotReused(t *testing.T) {
-	big, small := blob(4<<20, 10), blob(1<<10, 11)
+	big, small := fetchtest.Blob(4<<20, 10), fetchtest.Blob(1<<10, 11)
 	refuse := errors.New("not this one")
 	for _, tc := range []struct {
 		name string
@@ -300,18 +301,18 @@ func TestFTPUnfinishedNotReused(t *testing.T) {
 	}{
 		{"OnResponse refuses", fetch.Request{OnResponse: func(fetch.Response) error { return refuse }}, errIs(refuse)},
 		{"size announced differs", fetch.Request{Size: 1000}, isA[*fetch.SizeError]},
-		{"digest mismatch", fetch.Request{Digests: sha256Of(small)}, isA[*fetch.DigestError]},
+		{"digest mismatch", fetch.Request{Digests: fetchtest.Digests(small)}, isA[*fetch.DigestError]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := startGoftpd(t, map[string][]byte{"/big": big, "/small": small}, nil)
-			f := quickFetcher(t, fetch.Options{Retries: -1, StallTimeout: 5 * time.Second})
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: -1, StallTimeout: 5 * time.Second})
 			req := tc.req
 			req.URL = d.URL + "/big"
-			if _, err := f.Fetch(testContext(t), req); !tc.want(err) {
+			if _, err := f.Fetch(fetchtest.Context(t), req); !tc.want(err) {
 				t.Fatalf("got error %v", err)
 			}
 			var buf bytes.Buffer
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: d.URL + "/small", Writer: &buf, Digests: sha256Of(small)})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: d.URL + "/small", Writer: &buf, Digests: fetchtest.Digests(small)})
 			if err != nil || res.Attempts != 1 || !bytes.Equal(buf.Bytes(), small) {
 				t.Fatalf("next transfer: got error %v after %d attempts, %d bytes; want the file at once", err, res.Attempts, buf.Len())
 			}
@@ -330,7 +331,7 @@ func TestFTPUnfinishedNotReused(t *testing.T) {
 // TestFTPServerStops checks that a server that stops answering, on the
 // control or the data connection, cannot make a transfer hang.
 func TestFTPServerStops(t *testing.T) {
-	content := blob(64<<10, 5)
+	content := fetchtest.Blob(64<<10, 5)
 	hang := func(int) (int64, string, bool) { return 1000, "", true }
 	for _, tc := range []struct {
 		name     string
@@ -346,8 +347,8 @@ func TestFTPServerStops(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.server.start(t)
-			f := quickFetcher(t, fetch.Options{StallTimeout: tc.stall, Retries: -1})
-			ctx, cancel := context.WithTimeout(testContext(t), tc.deadline)
+			f := fetchtest.Fetcher(t, fetch.Options{StallTimeout: tc.stall, Retries: -1})
+			ctx, cancel := context.WithTimeout(fetchtest.Context(t), tc.deadline)
 			defer cancel()
 			dir := t.TempDir()
 			_, err := f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: filepath.Join(dir, "file")})
@@ -361,7 +362,7 @@ func TestFTPServerStops(t *testing.T) {
 
 // TestFTPTemporaryReplies checks that 4xx replies are retried.
 func TestFTPTemporaryReplies(t *testing.T) {
-	content := blob(10<<10, 6)
+	content := fetchtest.Blob(10<<10, 6)
 	for _, tc := range []struct {
 		name   string
 		server *rawFTPD
@@ -372,6 +373,12 @@ func TestFTPTemporaryReplies(t *testing.T) {
 			}
 			return "220 welcome"
 		}}},
+		{"421 on USER", &rawFTPD{file: content, user: func(n int) string {
+			if n == 1 {
+				return "421 Too many users, try later"
+			}
+			return "331 password please"
+		}}},
 		{"425 on RETR", &rawFTPD{file: content, retr: func(n int) (int64, string, bool) {
 			if n == 1 {
 				return 0, "425 Cannot open data connection", false
@@ -381,9 +388,9 @@ func TestFTPTemporaryReplies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.server.start(t)
-			f := quickFetcher(t, fetch.Options{})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			var buf bytes.Buffer
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + "/file", Writer: &buf, Digests: sha256Of(content)})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/file", Writer: &buf, Digests: fetchtest.Digests(content)})
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
@@ -391,6 +398,18 @@ func TestFTPTemporaryReplies(t *testing.T) {
 				t.Errorf("got %d attempts, %d bytes; want 2 attempts and the file", res.Attempts, buf.Len())
 			}
 		})
+	}
+}
+
+// TestFTPUserRefused: a USER refused with 530 fails at once, with that
+// code.
+func TestFTPUserRefused(t *testing.T) {
+	s := (&rawFTPD{file: []byte("x"), user: func(int) string { return "530 Not allowed here" }}).start(t)
+	f := fetchtest.Fetcher(t, fetch.Options{})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/file", Writer: &bytes.Buffer{}})
+	var se *fetch.StatusError
+	if !errors.As(err, &se) || se.Code != 530 || !se.FTP || res.Attempts != 1 {
+		t.Errorf("got %v after %d attempts; want an FTP status 530 after 1", err, res.Attempts)
 	}
 }
 
@@ -414,7 +433,7 @@ func TestFTPCancel(t *testing.T) {
 func cancelFetchAll(t *testing.T, base string, fs map[string][]byte) {
 	t.Helper()
 	pool := fetch.NewFTPPool(fetch.FTPPoolOptions{MaxIdlePerHost: 4})
-	f := quickFetcher(t, fetch.Options{FTP: pool, Limiter: fetch.NewLimiter(8, 4)})
+	f := fetchtest.Fetcher(t, fetch.Options{FTP: pool, Limiter: fetch.NewLimiter(8, 4)})
 	cancelRounds(t, f, 12, base, fs)
 	pool.Close()
 }
@@ -431,13 +450,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestFTPPoolIdleTimeout(t *testing.T) {
-	content := blob(1<<10, 7)
+	content := fetchtest.Blob(1<<10, 7)
 	d := startGoftpd(t, map[string][]byte{"/file": content}, nil)
 	pool := fetch.NewFTPPool(fetch.FTPPoolOptions{IdleTimeout: 10 * time.Millisecond})
 	defer pool.Close()
-	f := quickFetcher(t, fetch.Options{FTP: pool})
+	f := fetchtest.Fetcher(t, fetch.Options{FTP: pool})
 	for i := range 2 {
-		if _, err := f.Fetch(testContext(t), fetch.Request{URL: d.URL + "/file", Digests: sha256Of(content)}); err != nil {
+		if _, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: d.URL + "/file", Digests: fetchtest.Digests(content)}); err != nil {
 			t.Fatalf("Fetch %d: %v", i, err)
 		}
 		waitFor(t, "the idle connection to be closed", func() bool { return d.Open() == 0 })
@@ -448,13 +467,13 @@ func TestFTPPoolIdleTimeout(t *testing.T) {
 }
 
 func TestFTPPoolClose(t *testing.T) {
-	content := blob(1<<10, 8)
+	content := fetchtest.Blob(1<<10, 8)
 	d := startGoftpd(t, map[string][]byte{"/file": content}, nil)
 	pool := fetch.NewFTPPool(fetch.FTPPoolOptions{})
-	f := quickFetcher(t, fetch.Options{FTP: pool})
-	req := fetch.Request{URL: d.URL + "/file", Digests: sha256Of(content)}
+	f := fetchtest.Fetcher(t, fetch.Options{FTP: pool})
+	req := fetch.Request{URL: d.URL + "/file", Digests: fetchtest.Digests(content)}
 	for range 3 {
-		if _, err := f.Fetch(testContext(t), req); err != nil {
+		if _, err := f.Fetch(fetchtest.Context(t), req); err != nil {
 			t.Fatalf("Fetch: %v", err)
 		}
 	}
@@ -463,7 +482,7 @@ func TestFTPPoolClose(t *testing.T) {
 	}
 	pool.Close()
 	waitFor(t, "the pool's connection to be closed", func() bool { return d.Open() == 0 })
-	res, err := f.Fetch(testContext(t), req)
+	res, err := f.Fetch(fetchtest.Context(t), req)
 	if !errors.Is(err, fetch.ErrPoolClosed) || res.Attempts != 1 {
 		t.Errorf("after Close: got error %v after %d attempts; want ErrPoolClosed after 1", err, res.Attempts)
 	}
@@ -485,7 +504,7 @@ func TestFTPExplicitTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pool := fetch.NewFTPPool(tc.opts)
 			defer pool.Close()
-			f := quickFetcher(t, fetch.Options{FTP: pool})
+			f := fetchtest.Fetcher(t, fetch.Options{FTP: pool})
 			if tc.want == nil {
 				fetchAllOK(t, f, base, t.TempDir(), fs)
 				return
@@ -494,7 +513,7 @@ func TestFTPExplicitTLS(t *testing.T) {
 			if tc.name == "server without TLS" {
 				u = plain.URL
 			}
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: u + "/f/00000"})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: u + "/f/00000"})
 			if !tc.want(err) || res.Attempts != 1 {
 				t.Errorf("got error %v after %d attempts; want one attempt", err, res.Attempts)
 			}
@@ -507,15 +526,15 @@ func TestVsftpd(t *testing.T) {
 	v, _ := startVsftpd(t, vsftpdPlain)
 	fs := genFiles(1000, 4<<10)
 	v.put(t, fs)
-	big := blob(1<<20, 9)
+	big := fetchtest.Blob(1<<20, 9)
 	v.put(t, map[string][]byte{"/big": big})
 
 	t.Run("single file", func(t *testing.T) {
-		f := quickFetcher(t, fetch.Options{})
+		f := fetchtest.Fetcher(t, fetch.Options{})
 		dest := filepath.Join(t.TempDir(), "big")
 		var buf bytes.Buffer
 		var resp fetch.Response
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: v.URL + "/big", Path: dest, Writer: &buf, Digests: sha256Of(big),
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: v.URL + "/big", Path: dest, Writer: &buf, Digests: fetchtest.Digests(big),
 			OnResponse: func(r fetch.Response) error { resp = r; return nil }})
 		if err != nil {
 			t.Fatalf("Fetch: %v", err)
@@ -528,7 +547,7 @@ func TestVsftpd(t *testing.T) {
 		}
 	})
 	t.Run("1000 files", func(t *testing.T) {
-		f := quickFetcher(t, fetch.Options{Limiter: fetch.NewLimiter(8, 4)})
+		f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(8, 4)})
 		fetchAllOK(t, f, v.URL, t.TempDir(), fs)
 	})
 	t.Run("errors", func(t *testing.T) {
@@ -544,9 +563,9 @@ func TestVsftpd(t *testing.T) {
 			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				f := quickFetcher(t, fetch.Options{})
+				f := fetchtest.Fetcher(t, fetch.Options{})
 				dir := t.TempDir()
-				res, err := f.Fetch(testContext(t), fetch.Request{URL: tc.url, Path: filepath.Join(dir, "file")})
+				res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: tc.url, Path: filepath.Join(dir, "file")})
 				if !tc.check(err) || res.Attempts != 1 {
 					t.Fatalf("got error %v after %d attempts", err, res.Attempts)
 				}
@@ -586,7 +605,7 @@ func TestVsftpdTLS(t *testing.T) {
 			v.put(t, fs)
 			pool := fetch.NewFTPPool(fetch.FTPPoolOptions{TLSConfig: trusting, ExplicitTLS: tc.explicit})
 			defer pool.Close()
-			f := quickFetcher(t, fetch.Options{FTP: pool})
+			f := fetchtest.Fetcher(t, fetch.Options{FTP: pool})
 			fetchAllOK(t, f, v.URL, t.TempDir(), fs)
 		})
 	}

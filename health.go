@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// DefaultMirrorCooldown is how long a host that failed is tried after the
-// others, when [Options.MirrorCooldown] is zero.
-const DefaultMirrorCooldown = 5 * time.Minute
-
 // health remembers the hosts whose last attempt failed in a way that says
 // something of the host (a network error, a stall, a 5xx, bytes that fail
 // their digest or size: a stale mirror), for every request of a Fetcher, so

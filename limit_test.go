@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 func TestNewLimiterDefaults(t *testing.T) {
@@ -100,16 +101,16 @@ func TestLimiterAcquireCancelled(t *testing.T) {
 func TestLimiterShared(t *testing.T) {
 	var inFlight, most atomic.Int64
 	release := make(chan struct{})
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		<-release
-	}))
+	})
 	l := fetch.NewLimiter(3, 3)
-	importer := newFetcher(t, s, fetch.Options{Limiter: l})
-	streamer := newFetcher(t, s, fetch.Options{Limiter: l})
+	importer := fetchtest.Fetcher(t, fetch.Options{Limiter: l}, s)
+	streamer := fetchtest.Fetcher(t, fetch.Options{Limiter: l}, s)
 	var wg sync.WaitGroup
 	for i := range 12 {
 		f := importer
@@ -118,7 +119,7 @@ func TestLimiterShared(t *testing.T) {
 		}
 		wg.Go(func() { f.Fetch(context.Background(), fetch.Request{URL: s.URL}) })
 	}
-	for s.hits.Load() < 3 {
+	for s.Hits.Load() < 3 {
 		runtime.Gosched()
 	}
 	close(release)
@@ -126,7 +127,7 @@ func TestLimiterShared(t *testing.T) {
 	if most.Load() > 3 {
 		t.Errorf("%d transfers at once over a shared NewLimiter(3, 3); want at most 3", most.Load())
 	}
-	if s.hits.Load() != 12 {
-		t.Errorf("server saw %d requests; want 12", s.hits.Load())
+	if s.Hits.Load() != 12 {
+		t.Errorf("server saw %d requests; want 12", s.Hits.Load())
 	}
 }

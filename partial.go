@@ -11,14 +11,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // Partial files: with [Options.KeepPartial], the bytes of a download to
 // Path go to a partial file beside it whose name depends on Path alone
 // (PartialPath), next to a small guard file (the partial's name +
 // ".guard") that records what the bytes are: the URL they came from, the
-// validator of that response, and the size and digests the request
-// expected. A download holds an flock on the partial file for as long as
+// validator of that response, the size and digests the request expected,
+// and, for a segmented download, which spans of the file the partial file
+// holds. A download holds an flock on the partial file for as long as
 // it writes to it, and so does one on a temporary file; a file that
 // nobody holds a lock on is a leftover.
 
@@ -26,7 +29,7 @@ import (
 const guardSuffix = ".guard"
 
 // PartialPath returns the path of the partial file that a download to
-// path keeps with [Options.KeepPartial]: "." + base(path) + [PartialSuffix]
+// path keeps with [Options.KeepPartial]: "." + base(path) + ".part"
 // beside it, a long name cut short and hashed.
 func PartialPath(path string) string {
 	dir, base := filepath.Split(path)
@@ -40,6 +43,12 @@ type guard struct {
 	Validator string            `json:"validator,omitempty"` // of the response from URL
 	Size      int64             `json:"size"`                // expected; -1 unknown
 	Digests   map[string]string `json:"digests,omitempty"`   // expected, lower-case hex
+	// Spans are the bytes [start, end) of the file that the partial file
+	// holds, in order, when it has holes: a segmented download writes its
+	// spans out of order. Without Spans (a guard of a download on one
+	// connection) the partial file holds the first bytes of the file, all
+	// of it.
+	Spans [][2]int64 `json:"spans,omitempty"`
 }
 
 // guardOf returns the guard of bytes from the response of url with
@@ -65,45 +74,54 @@ func (s *sink) resumable(g guard) bool {
 // written; when it cannot (a folder is missing), the first write does,
 // or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
-	name := PartialPath(s.path)
 	if s.folder != nil {
-		if _, err := s.folder.lstat(filepath.Base(name)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.folder.lstat(filepath.Base(PartialPath(s.path))); errors.Is(err, fs.ErrNotExist) {
 			return nil, nil // none: the first write makes an unnamed file
 		}
 	}
-	f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-	if err == nil {
-		s.tmp, s.tmpName = f, name // a new partial file
-		return nil, nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		f, err = s.openLocked(name, os.O_RDWR)
-	}
+	f, name, existed, err := s.openPartialFile()
 	if errors.Is(err, errLocked) {
 		s.keep = false
 	}
 	if err != nil {
 		return nil, nil
 	}
-	s.tmp, s.tmpName, s.onDisk = f, name, true
+	s.tmp, s.tmpName = f, name
+	if !existed {
+		return nil, nil // a new partial file
+	}
 	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
 		// An empty partial file: nothing to read back or to empty. A
 		// guard left beside it is removed before any byte is written.
 		return nil, nil
 	}
 	g, err := s.readGuard()
-	if err == nil && s.resumable(g) {
-		if err := s.readBack(ctx); err != nil {
+	var prefix int64
+	ok := err == nil && s.resumable(g)
+	if ok && g.Spans != nil {
+		ok = false
+		if fi, err := f.Stat(); err == nil {
+			prefix, s.done, ok = spansOf(g.Spans, fi.Size())
+		}
+	}
+	if ok {
+		if err := s.readBack(ctx, prefix, g.Spans != nil); err != nil {
 			// Cut short (a cancel): the partial file stays as it was.
 			if fi, serr := f.Stat(); serr == nil {
 				s.kept = fi.Size()
 			}
 			f.Close()
-			s.tmp, s.keep, s.written = nil, false, 0
+			s.tmp, s.keep, s.written, s.done = nil, false, 0, nil
 			return nil, err
 		}
-		if s.written > 0 && (s.size < 0 || s.written <= s.size) {
+		if s.keptBytes() > 0 && (s.size < 0 || s.keptEnd() <= s.size) {
 			s.guarded = true
+			if g.Spans != nil {
+				// Written again, with the spans as they are then, when
+				// the download ends or its bytes are laid out anew.
+				p := g
+				p.Spans, s.pending = nil, &p
+			}
 			return &g, nil
 		}
 	}
@@ -114,13 +132,110 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	return nil, nil
 }
 
-// readBack reads the bytes of the partial file into the hashes, once.
-func (s *sink) readBack(ctx context.Context) error {
-	err := s.hashFrom(ctx, s.tmp, make([]byte, 256<<10))
+// openPartialFile opens the partial file of Path, locked: a new one, or
+// the one that a download that is gone left (existed; a guard may then
+// stand beside it). It returns errLocked when a live download holds it.
+func (s *sink) openPartialFile() (f *os.File, name string, existed bool, err error) {
+	name = PartialPath(s.path)
+	f, err = s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if errors.Is(err, fs.ErrExist) {
+		existed = true
+		if f, err = s.openLocked(name, os.O_RDWR); err == nil {
+			s.onDisk = true
+		}
+	}
+	return f, name, existed, err
+}
+
+// readBack reads the bytes of the partial file into the hashes, once:
+// all of them, or with holey, the first prefix bytes, after which the
+// next bytes are written.
+func (s *sink) readBack(ctx context.Context, prefix int64, holey bool) error {
+	r := io.Reader(s.tmp)
+	if holey {
+		r = io.NewSectionReader(s.tmp, 0, prefix)
+	}
+	err := s.hashFrom(ctx, r, make([]byte, 256<<10))
+	if err == nil && holey {
+		if s.written != prefix {
+			err = io.ErrUnexpectedEOF
+		} else {
+			_, err = s.tmp.Seek(prefix, io.SeekStart)
+		}
+	}
 	if err != nil && ctx.Err() == nil {
 		return &sinkError{err}
 	}
 	return err
+}
+
+// spansOf checks the spans of a guard against a partial file of size
+// bytes: in order, apart, within the file. It returns the bytes they hold
+// from the start of the file, and the spans past those.
+func spansOf(list [][2]int64, size int64) (prefix int64, rest []span, ok bool) {
+	var kept []span
+	end := int64(0)
+	for _, p := range list {
+		sp := span{p[0], p[1]}
+		if sp.start < end || sp.end < sp.start || sp.end > size {
+			return 0, nil, false
+		}
+		switch {
+		case sp.start == sp.end:
+		case len(kept) > 0 && kept[len(kept)-1].end == sp.start:
+			kept[len(kept)-1].end = sp.end
+		default:
+			kept = append(kept, sp)
+		}
+		end = sp.end
+	}
+	if len(kept) > 0 && kept[0].start == 0 {
+		prefix, kept = kept[0].end, kept[1:]
+	}
+	return prefix, kept, true
+}
+
+// dropSpans forgets the spans kept past the bytes written, and cuts them
+// from the file, which then holds the first bytes of the file only: the
+// next bytes are written in order.
+func (s *sink) dropSpans() error {
+	if len(s.done) == 0 {
+		return nil
+	}
+	s.done = nil
+	if s.tmp != nil {
+		if err := s.tmp.Truncate(s.written); err != nil {
+			return &sinkError{err}
+		}
+	}
+	return nil
+}
+
+// keptEnd returns the end of the bytes that the partial file holds.
+func (s *sink) keptEnd() int64 {
+	if n := len(s.done); n > 0 {
+		return s.done[n-1].end
+	}
+	return s.written
+}
+
+// keptBytes returns how many bytes of the file the partial file holds.
+func (s *sink) keptBytes() int64 { return s.written + spanBytes(s.done) }
+
+// spans returns the spans of the file that the partial file holds, for
+// its guard: nil when they are its first bytes, all of it.
+func (s *sink) spans() [][2]int64 {
+	if len(s.done) == 0 {
+		return nil
+	}
+	return appendSpans([][2]int64{{0, s.written}}, s.done)
+}
+
+func appendSpans(list [][2]int64, spans []span) [][2]int64 {
+	for _, sp := range spans {
+		list = append(list, [2]int64{sp.start, sp.end})
+	}
+	return list
 }
 
 func (s *sink) guardName() string { return PartialPath(s.path) + guardSuffix }
@@ -137,15 +252,18 @@ func (s *sink) readGuard() (guard, error) {
 }
 
 // guardAfter is how many bytes a download writes to its partial file
-// before their guard is written. Fewer are kept when the download ends
-// (discard writes the guard then), but not across a crash: a small file
-// is cheaper to download again than to guard.
+// before their guard is written; a segmented download writes it again, with
+// its spans, after each guardAfter bytes. Fewer are kept when the download
+// ends (discard writes the guard then), but not across a crash: a small
+// file is cheaper to download again than to guard.
 const guardAfter = 1 << 20
 
-// unguard removes the guard of the partial file before bytes are written
-// to it out of order (a segmented download): after a crash, a partial file
-// with holes must not be taken for a prefix of the file. A failure that
-// leaves the process running truncates nothing then, and removes it.
+// unguard removes the guard of the partial file before a segmented
+// download whose bytes are not kept writes to it out of order: after a
+// crash, a partial file with holes must not be taken for a prefix of the
+// file. (A segmented download that keeps its bytes writes a guard that
+// names its spans instead.) A failure that leaves the process running
+// truncates nothing then, and removes it.
 func (s *sink) unguard() error {
 	if !s.keep {
 		return nil
@@ -180,11 +298,18 @@ func (s *sink) setGuard(g guard) error {
 	return nil
 }
 
-// writeGuard writes the pending guard beside the partial file, and gives
-// an unnamed file the partial file's name first.
+// writeGuard writes the pending guard beside the partial file, with the
+// spans it holds.
 func (s *sink) writeGuard() error {
 	g := *s.pending
 	s.pending = nil
+	g.Spans = s.spans()
+	return s.saveGuard(g)
+}
+
+// saveGuard writes g beside the partial file, and gives an unnamed file
+// the partial file's name first.
+func (s *sink) saveGuard(g guard) error {
 	if s.unnamed && !s.namePartial() {
 		return nil
 	}
@@ -261,7 +386,7 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 
 // CreateTemp creates a new temporary file beside path (below root, when
 // root is not nil) named as a download names its own, "." + base(path) +
-// "." + random + [PartialSuffix], with the mode of any new file (0666 less
+// "." + random + ".part", with the mode of any new file (0666 less
 // the umask), and holds its lock until the file is closed, so that
 // [RemoveLeftovers] leaves it alone. It returns the file and its name
 // (relative to root when root is not nil). The caller renames or removes
@@ -273,8 +398,8 @@ func CreateTemp(root *os.Root, path string) (*os.File, string, error) {
 }
 
 // RemoveLeftovers removes, in the whole tree of root, the temporary,
-// partial and guard files (hidden names ending in [PartialSuffix] or
-// [PartialSuffix]+".guard") that no live download holds: those left by a
+// partial and guard files (hidden names ending in ".part" or
+// ".part.guard") that no live download holds: those left by a
 // process that was killed, or whose download failed with
 // [Options.KeepPartial]. A partial file (and its guard) whose name keep
 // reports true is left in place, to be resumed; names are relative to
@@ -292,7 +417,7 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 			return err
 		}
 		data, _ := strings.CutSuffix(name, guardSuffix)
-		if !strings.HasSuffix(data, PartialSuffix) || keep != nil && keep(data) {
+		if !strings.HasSuffix(data, partname.Suffix) || keep != nil && keep(data) {
 			return nil
 		}
 		ok, err := p.removeUnheld(filepath.FromSlash(name))
@@ -366,10 +491,10 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 }
 
 // partialStem returns what is between the leading "." and the
-// PartialSuffix of the name of a temporary, partial or guard file.
+// partname.Suffix of the name of a temporary, partial or guard file.
 func partialStem(name string) (string, bool) {
 	data, _ := strings.CutSuffix(name, guardSuffix)
-	stem, ok := strings.CutSuffix(data, PartialSuffix)
+	stem, ok := strings.CutSuffix(data, partname.Suffix)
 	if !ok || !strings.HasPrefix(stem, ".") {
 		return "", false
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // versioned serves one file whose content the test may change, with a
@@ -47,7 +48,7 @@ func (v *versioned) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v.ranges = append(v.ranges, r.Header.Get("Range"))
 	v.mu.Unlock()
 	if !v.noValidator {
-		w.Header().Set("Etag", `"`+sha256Hex(body)[:16]+`"`)
+		w.Header().Set("Etag", `"`+fetchtest.SHA256(body)[:16]+`"`)
 	}
 	if cut == 0 {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
@@ -76,7 +77,7 @@ func partialFiles(t *testing.T, dir, name string) []string {
 }
 
 func TestKeepPartial(t *testing.T) {
-	v1, v2 := blob(300000, 1), blob(300000, 2)
+	v1, v2 := fetchtest.Blob(300000, 1), fetchtest.Blob(300000, 2)
 	tests := []struct {
 		name        string
 		noValidator bool
@@ -96,17 +97,17 @@ func TestKeepPartial(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			v := &versioned{noValidator: tt.noValidator}
 			v.set(v1, 100000)
-			s := newServer(t, plainHTTP, v)
+			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 			dir := t.TempDir()
 			path := filepath.Join(dir, "file")
 			req := fetch.Request{URL: s.URL + "/file", Path: path}
 			if tt.digests {
-				req.Digests = sha256Of(v1)
+				req.Digests = fetchtest.Digests(v1)
 				if tt.change {
-					req.Digests = sha256Of(v2)
+					req.Digests = fetchtest.Digests(v2)
 				}
 			}
-			res, err := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req)
+			res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(fetchtest.Context(t), req)
 			if err == nil {
 				t.Fatal("first run: no error; want a cut body")
 			}
@@ -130,14 +131,14 @@ func TestKeepPartial(t *testing.T) {
 				// Nothing was kept: the second run starts from zero.
 				tt.wantRange = ""
 			}
-			res, err = quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req)
+			res, err = fetchtest.Fetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(fetchtest.Context(t), req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := readFile(t, path); !bytes.Equal(got, tt.want) {
 				t.Errorf("got %d bytes; want the %d of the file served last", len(got), len(tt.want))
 			}
-			if res.Size != int64(len(tt.want)) || res.Digests["sha256"] != sha256Hex(tt.want) {
+			if res.Size != int64(len(tt.want)) || res.Digests["sha256"] != fetchtest.SHA256(tt.want) {
 				t.Errorf("Result: size %d, sha256 %s; want those of the whole file", res.Size, res.Digests["sha256"])
 			}
 			if got := v.requests(); got[1] != tt.wantRange {
@@ -151,12 +152,12 @@ func TestKeepPartial(t *testing.T) {
 }
 
 func TestKeepPartialCancelled(t *testing.T) {
-	content := blob(1<<20, 3)
-	ctx, cancel := context.WithCancel(testContext(t))
+	content := fetchtest.Blob(1<<20, 3)
+	ctx, cancel := context.WithCancel(fetchtest.Context(t))
 	v := &versioned{}
 	v.set(content, 0)
 	var once sync.Once
-	s := newServer(t, plainHTTP, v)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	dir := t.TempDir()
 	path := filepath.Join(dir, "file")
 	req := fetch.Request{URL: s.URL + "/file", Path: path, Progress: func(written, total int64) {
@@ -164,7 +165,7 @@ func TestKeepPartialCancelled(t *testing.T) {
 			once.Do(cancel)
 		}
 	}}
-	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(ctx, req)
+	res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true}).Fetch(ctx, req)
 	if !errors.Is(err, context.Canceled) || res.Partial == 0 {
 		t.Fatalf("got %v, %d bytes kept; want context.Canceled and bytes kept", err, res.Partial)
 	}
@@ -172,9 +173,9 @@ func TestKeepPartialCancelled(t *testing.T) {
 		t.Error("a partial download is at Path")
 	}
 	req.Progress = nil
-	req.Digests = sha256Of(content)
+	req.Digests = fetchtest.Digests(content)
 	// Another expected digest: the kept bytes are not resumed.
-	if res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), req); err != nil || res.Size != int64(len(content)) {
+	if res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true}).Fetch(fetchtest.Context(t), req); err != nil || res.Size != int64(len(content)) {
 		t.Fatalf("second run: %d bytes, %v", res.Size, err)
 	}
 	if got := v.requests(); got[1] != "" {
@@ -193,14 +194,14 @@ func TestKeepPartialGuardWritten(t *testing.T) {
 		wantGuard bool
 	}{{at: 64 << 10, wantGuard: false}, {at: 3 << 20 / 2, wantGuard: true}} {
 		t.Run(strconv.FormatInt(tc.at, 10), func(t *testing.T) {
-			content := blob(2<<20, 4)
+			content := fetchtest.Blob(2<<20, 4)
 			v := &versioned{}
 			v.set(content, 0)
-			s := newServer(t, plainHTTP, v)
+			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 			dir := t.TempDir()
 			path := filepath.Join(dir, "file")
 			guard := fetch.PartialPath(path) + ".guard"
-			ctx, cancel := context.WithCancel(testContext(t))
+			ctx, cancel := context.WithCancel(fetchtest.Context(t))
 			var once sync.Once
 			var onDisk bool
 			req := fetch.Request{URL: s.URL + "/file", Path: path, Progress: func(written, total int64) {
@@ -212,7 +213,7 @@ func TestKeepPartialGuardWritten(t *testing.T) {
 					})
 				}
 			}}
-			res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(ctx, req)
+			res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true}).Fetch(ctx, req)
 			if !errors.Is(err, context.Canceled) || res.Partial == 0 {
 				t.Fatalf("got %v, %d bytes kept; want context.Canceled and bytes kept", err, res.Partial)
 			}
@@ -223,7 +224,7 @@ func TestKeepPartialGuardWritten(t *testing.T) {
 				t.Errorf("no guard beside the kept bytes: %v", err)
 			}
 			req.Progress = nil
-			if res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), req); err != nil || res.Size != int64(len(content)) {
+			if res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true}).Fetch(fetchtest.Context(t), req); err != nil || res.Size != int64(len(content)) {
 				t.Fatalf("second run: %d bytes, %v", res.Size, err)
 			}
 			if got := v.requests(); len(got) != 2 || got[1] == "" {
@@ -236,10 +237,10 @@ func TestKeepPartialGuardWritten(t *testing.T) {
 
 func TestKeepPartialOff(t *testing.T) {
 	v := &versioned{}
-	v.set(blob(100000, 4), 50000)
-	s := newServer(t, plainHTTP, v)
+	v.set(fetchtest.Blob(100000, 4), 50000)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	dir := t.TempDir()
-	res, err := quickFetcher(t, fetch.Options{Retries: -1}).Fetch(testContext(t), fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")})
+	res, err := fetchtest.Fetcher(t, fetch.Options{Retries: -1}).Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")})
 	if err == nil || res.Partial != 0 {
 		t.Errorf("got %v, %d bytes kept; want an error and nothing kept", err, res.Partial)
 	}
@@ -288,10 +289,10 @@ func TestRemoveLeftoversOf(t *testing.T) {
 	// A partial file of the long name, with its guard, left by a
 	// download that failed.
 	v := &versioned{}
-	v.set(blob(100000, 5), 50000)
-	s := newServer(t, plainHTTP, v)
+	v.set(fetchtest.Blob(100000, 5), 50000)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, long)}
-	if res, _ := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(testContext(t), req); res.Partial == 0 {
+	if res, _ := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true, Retries: -1}).Fetch(fetchtest.Context(t), req); res.Partial == 0 {
 		t.Fatal("nothing kept")
 	}
 	hashed := strings.TrimSuffix(filepath.Base(fetch.PartialPath(req.Path)), ".part") + ".3k9az.part"
@@ -317,10 +318,10 @@ func TestRemoveLeftoversOf(t *testing.T) {
 }
 
 func TestKeepPartialNotFound(t *testing.T) {
-	s := newServer(t, plainHTTP, http.NotFoundHandler())
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(http.NotFoundHandler()))
 	dir := t.TempDir()
-	res, err := quickFetcher(t, fetch.Options{KeepPartial: true}).Fetch(testContext(t), fetch.Request{
-		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: sha256Of(nil),
+	res, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true}).Fetch(fetchtest.Context(t), fetch.Request{
+		URL: s.URL + "/f", Path: filepath.Join(dir, "a", "b", "f"), Digests: fetchtest.Digests(nil),
 	})
 	if !errors.Is(err, fetch.ErrNotFound) || res.Partial != 0 {
 		t.Errorf("got %v, %d bytes kept; want ErrNotFound and none", err, res.Partial)
@@ -330,15 +331,15 @@ func TestKeepPartialNotFound(t *testing.T) {
 
 func TestKeepPartialCancelledReadingBack(t *testing.T) {
 	v := &versioned{}
-	v.set(blob(300000, 6), 100000)
-	s := newServer(t, plainHTTP, v)
+	v.set(fetchtest.Blob(300000, 6), 100000)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(v))
 	dir := t.TempDir()
 	req := fetch.Request{URL: s.URL + "/f", Path: filepath.Join(dir, "f")}
-	f := quickFetcher(t, fetch.Options{KeepPartial: true, Retries: -1})
-	if res, _ := f.Fetch(testContext(t), req); res.Partial != 100000 {
+	f := fetchtest.Fetcher(t, fetch.Options{KeepPartial: true, Retries: -1})
+	if res, _ := f.Fetch(fetchtest.Context(t), req); res.Partial != 100000 {
 		t.Fatalf("%d bytes kept; want 100000", res.Partial)
 	}
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(fetchtest.Context(t))
 	cancel()
 	res, err := f.Fetch(ctx, req)
 	if !errors.Is(err, context.Canceled) || res.Partial != 100000 {

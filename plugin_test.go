@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // scripted is a Protocol whose Open is a function of the attempt number (1
@@ -106,8 +107,8 @@ func (b *breakingReader) Read(p []byte) (int, error) {
 // and checks for it.
 func TestProtocolPlugin(t *testing.T) {
 	t.Parallel()
-	data := blob(100<<10, 20)
-	wrong := blob(100<<10, 21)
+	data := fetchtest.Blob(100<<10, 20)
+	wrong := fetchtest.Blob(100<<10, 21)
 	errCases := []struct {
 		name     string
 		err      error
@@ -126,8 +127,8 @@ func TestProtocolPlugin(t *testing.T) {
 			p := &scripted{open: func(n int, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
 				return nil, nil, tc.err
 			}}
-			f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://x/f"})
+			f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f"})
 			if !tc.is(err) {
 				t.Errorf("error: got %v; want %v", err, tc.err)
 			}
@@ -146,9 +147,9 @@ func TestProtocolPlugin(t *testing.T) {
 			resp, body := memResponse(req, data, "")
 			return resp, body, nil
 		}}
-		f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+		f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
 		var buf bytes.Buffer
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://x/f", Writer: &buf, Digests: sha256Of(data)})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f", Writer: &buf, Digests: fetchtest.Digests(data)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,9 +168,9 @@ func TestProtocolPlugin(t *testing.T) {
 			}
 			return resp, body, nil
 		}}
-		f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+		f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
 		var buf bytes.Buffer
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://x/f", Writer: &buf})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f", Writer: &buf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,8 +188,8 @@ func TestProtocolPlugin(t *testing.T) {
 			resp, body := memResponse(req, wrong, "")
 			return resp, body, nil
 		}}
-		f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://x/f", Digests: sha256Of(data)})
+		f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f", Digests: fetchtest.Digests(data)})
 		var de *fetch.DigestError
 		if !errors.As(err, &de) || res.Attempts != 1 {
 			t.Errorf("got %v after %d attempts; want a DigestError after 1", err, res.Attempts)
@@ -202,8 +203,8 @@ func TestProtocolPlugin(t *testing.T) {
 			resp, _ := memResponse(req, data, "")
 			return resp, io.NopCloser(readFunc(func([]byte) (int, error) { read.Store(true); return 0, io.EOF })), nil
 		}}
-		f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
-		_, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://x/f", Size: int64(len(data)) - 1})
+		f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+		_, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f", Size: int64(len(data)) - 1})
 		var se *fetch.SizeError
 		if !errors.As(err, &se) || se.Actual != int64(len(data)) {
 			t.Errorf("error: got %v; want a SizeError with Actual %d", err, len(data))
@@ -215,7 +216,7 @@ func TestProtocolPlugin(t *testing.T) {
 
 	t.Run("cancelled", func(t *testing.T) {
 		t.Parallel()
-		ctx, cancel := context.WithCancel(testContext(t))
+		ctx, cancel := context.WithCancel(fetchtest.Context(t))
 		p := &scripted{open: func(n int, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
 			resp, _ := memResponse(req, data, "")
 			return resp, io.NopCloser(readFunc(func([]byte) (int, error) {
@@ -224,12 +225,45 @@ func TestProtocolPlugin(t *testing.T) {
 				return 0, ctx.Err()
 			})), nil
 		}}
-		f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+		f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
 		res, err := f.Fetch(ctx, fetch.Request{URL: "mem://x/f"})
 		if !errors.Is(err, context.Canceled) || res.Attempts != 1 {
 			t.Errorf("got %v after %d attempts; want context.Canceled after 1", err, res.Attempts)
 		}
 	})
+}
+
+// TestProtocolThrottled: a Protocol's HTTP 429 uses up no retry, as the
+// Fetcher's own HTTP does, whatever the URL's scheme; the same code as an
+// FTP reply is an ordinary failure.
+func TestProtocolThrottled(t *testing.T) {
+	t.Parallel()
+	data := fetchtest.Blob(1<<10, 22)
+	for _, tc := range []struct {
+		name     string
+		ftp      bool
+		attempts int // with 3 retries, after 5 answers of 429
+		ok       bool
+	}{
+		{"http status", false, 6, true},
+		{"ftp reply", true, 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := &scripted{open: func(n int, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
+				if n <= 5 {
+					return nil, nil, &fetch.TemporaryError{Err: &fetch.StatusError{URL: "mem://x/f", Code: http.StatusTooManyRequests, FTP: tc.ftp}}
+				}
+				resp, body := memResponse(req, data, "")
+				return resp, body, nil
+			}}
+			f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://x/f"})
+			if (err == nil) != tc.ok || res.Attempts != tc.attempts {
+				t.Errorf("got %v after %d attempts; want success %v after %d", err, res.Attempts, tc.ok, tc.attempts)
+			}
+		})
+	}
 }
 
 type readFunc func([]byte) (int, error)
@@ -239,21 +273,21 @@ func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 // TestProtocolLimits: transfers of a Protocol stay within the Limiter.
 func TestProtocolLimits(t *testing.T) {
 	t.Parallel()
-	data := blob(64<<10, 22)
+	data := fetchtest.Blob(64<<10, 22)
 	p := &scripted{open: func(n int, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
 		resp, body := memResponse(req, data, "")
 		return resp, body, nil
 	}}
-	f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}, Limiter: fetch.NewLimiter(4, 2)})
+	f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}, Limiter: fetch.NewLimiter(4, 2)})
 	reqs := make(chan fetch.Request)
 	go func() {
 		defer close(reqs)
 		for i := range 60 {
-			reqs <- fetch.Request{URL: fmt.Sprintf("mem://host%d/f%d", i%3, i), Digests: sha256Of(data)}
+			reqs <- fetch.Request{URL: fmt.Sprintf("mem://host%d/f%d", i%3, i), Digests: fetchtest.Digests(data)}
 		}
 	}()
 	n := 0
-	for res := range f.FetchAll(testContext(t), reqs) {
+	for res := range f.FetchAll(fetchtest.Context(t), reqs) {
 		if res.Err != nil {
 			t.Error(res.Err)
 		}
@@ -306,13 +340,13 @@ func (p *slowOpen) Open(ctx context.Context, req *fetch.OpenRequest) (*fetch.Res
 func TestProtocolAlive(t *testing.T) {
 	t.Parallel()
 	const stall = 400 * time.Millisecond
-	data := blob(1000, 24)
+	data := fetchtest.Blob(1000, 24)
 	for _, alive := range []bool{true, false} {
 		t.Run(fmt.Sprintf("alive=%v", alive), func(t *testing.T) {
 			t.Parallel()
 			p := &slowOpen{steps: 6, step: stall / 4, alive: alive, data: data}
-			f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"slow": p}, StallTimeout: stall, Retries: -1})
-			_, err := f.Fetch(testContext(t), fetch.Request{URL: "slow://x/f", Digests: sha256Of(data)})
+			f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"slow": p}, StallTimeout: stall, Retries: -1})
+			_, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "slow://x/f", Digests: fetchtest.Digests(data)})
 			if alive && err != nil {
 				t.Errorf("got %v; want success", err)
 			}
@@ -327,7 +361,7 @@ func TestProtocolAlive(t *testing.T) {
 // only one; mirror health still orders them.
 func TestResolverPlugin(t *testing.T) {
 	t.Parallel()
-	data := blob(1000, 23)
+	data := fetchtest.Blob(1000, 23)
 	p := &scripted{open: func(n int, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
 		if req.URL.Host == "down" {
 			return nil, nil, &fetch.TemporaryError{Err: errors.New("down")}
@@ -347,11 +381,11 @@ func TestResolverPlugin(t *testing.T) {
 		}
 		return []string{"mem://down/" + name, "mem://up/" + name}, nil
 	})
-	f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}, Resolver: resolver, Retries: 1})
-	ctx := testContext(t)
+	f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": p}, Resolver: resolver, Retries: 1})
+	ctx := fetchtest.Context(t)
 
 	for i, want := range []int{3, 1} { // the second request goes to the healthy host first
-		res, err := f.Fetch(ctx, fetch.Request{URL: "mem://repo/f", Digests: sha256Of(data)})
+		res, err := f.Fetch(ctx, fetch.Request{URL: "mem://repo/f", Digests: fetchtest.Digests(data)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,11 +418,11 @@ func TestBearerToken(t *testing.T) {
 			t.Parallel()
 			s := newTokenServer(tc.expireAfter)
 			t.Cleanup(s.Close)
-			elsewhere := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 404, "") })
+			elsewhere := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 404, "") })
 			client := newBearerClient(s)
 			t.Cleanup(client.CloseIdleConnections)
-			f := quickFetcher(t, fetch.Options{Client: client, Limiter: fetch.NewLimiter(100, 100)})
-			ctx := testContext(t)
+			f := fetchtest.Fetcher(t, fetch.Options{Client: client, Limiter: fetch.NewLimiter(100, 100)})
+			ctx := fetchtest.Context(t)
 			var wg sync.WaitGroup
 			for i := range 100 {
 				wg.Go(func() {
@@ -408,7 +442,7 @@ func TestBearerToken(t *testing.T) {
 			if got := s.issued.Load(); got != tc.issued {
 				t.Errorf("tokens issued: got %d; want %d", got, tc.issued)
 			}
-			if h := elsewhere.header(1).Get("Authorization"); h != "" {
+			if h := elsewhere.Header(1).Get("Authorization"); h != "" {
 				t.Errorf("another host got Authorization %q", h)
 			}
 		})

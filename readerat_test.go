@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestOpenReaderAt checks that OpenReaderAt keeps the Protocol contract.
@@ -97,9 +98,9 @@ func TestFSProtocol(t *testing.T) {
 	for name, fsys := range map[string]fs.FS{"ReaderAt": mapFS, "Reader": readerOnlyFS{mapFS}} {
 		t.Run(name, func(t *testing.T) {
 			cut := &cutOnce{p: fetch.FSProtocol(fsys), after: 100 << 10}
-			f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": cut}})
+			f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"mem": cut}})
 			var out strings.Builder
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: "mem://repo/a.bin", Writer: &out})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "mem://repo/a.bin", Writer: &out})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +113,7 @@ func TestFSProtocol(t *testing.T) {
 				"mem://repo/dir":     fetch.ErrInvalidRequest,
 				"mem:///":            fetch.ErrInvalidRequest,
 			} {
-				if _, err := f.Fetch(testContext(t), fetch.Request{URL: url}); !errors.Is(err, want) {
+				if _, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: url}); !errors.Is(err, want) {
 					t.Errorf("%s: got %v; want %v", url, err, want)
 				}
 			}
@@ -150,9 +151,9 @@ func TestResponseDefaults(t *testing.T) {
 	bare := protocolFunc(func(ctx context.Context, req *fetch.OpenRequest) (*fetch.Response, io.ReadCloser, error) {
 		return &fetch.Response{Size: -1}, io.NopCloser(strings.NewReader("bytes")), nil
 	})
-	f := quickFetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"bare": bare}})
+	f := fetchtest.Fetcher(t, fetch.Options{Protocols: map[string]fetch.Protocol{"bare": bare}})
 	var seen fetch.Response
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: "bare://x/y", OnResponse: func(r fetch.Response) error { seen = r; return nil }})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: "bare://x/y", OnResponse: func(r fetch.Response) error { seen = r; return nil }})
 	if err != nil || res.URL != "bare://x/y" || seen.URL != "bare://x/y" || seen.Header == nil {
 		t.Errorf("got %v, Result.URL %q, Response %+v; want the request's URL and a Header", err, res.URL, seen)
 	}

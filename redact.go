@@ -15,7 +15,14 @@ import (
 // The command and every error and log line of the package name URLs this
 // way.
 func RedactURL(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil && !strings.Contains(u.Opaque, "@") {
+	u, _ := url.Parse(rawURL)
+	return redactURL(rawURL, u)
+}
+
+// redactURL is [RedactURL] for rawURL parsed already as u (nil when it
+// does not parse).
+func redactURL(rawURL string, u *url.URL) string {
+	if u != nil && !strings.Contains(u.Opaque, "@") {
 		return u.Redacted()
 	}
 	start := 0

@@ -14,186 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
-
-// origin is a test server whose handler is a script: it is told the
-// number of the request (1 for the first), so it can fail, cut, stall or
-// change the file on purpose. Beside what a server counts, it keeps the
-// headers of each request and counts the body bytes it served.
-type origin struct {
-	*server
-	served atomic.Int64  // body bytes written to clients
-	quit   chan struct{} // closed at the end of the test: stalled handlers return
-
-	mu      sync.Mutex
-	headers []http.Header // headers of each request, in order
-}
-
-type script func(o *origin, n int, w http.ResponseWriter, r *http.Request)
-
-// startOrigin starts a plain HTTP/1.1 origin; startOriginH2 one over TLS and
-// HTTP/2.
-func startOrigin(t testing.TB, s script) *origin   { return newOrigin(t, plainHTTP, s) }
-func startOriginH2(t testing.TB, s script) *origin { return newOrigin(t, tlsHTTP2, s) }
-
-func newOrigin(t testing.TB, kind string, s script) *origin {
-	t.Helper()
-	o := &origin{quit: make(chan struct{})}
-	o.server = newServer(t, kind, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.headers = append(o.headers, r.Header.Clone())
-		n := len(o.headers)
-		o.mu.Unlock()
-		s(o, n, w, r)
-	}))
-	t.Cleanup(func() { close(o.quit) }) // runs before the server closes
-	return o
-}
-
-// header returns the headers of request n (1 for the first).
-func (o *origin) header(n int) http.Header {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if n < 1 || n > len(o.headers) {
-		return nil
-	}
-	return o.headers[n-1]
-}
-
-// doc is a file an origin serves: its bytes and validators.
-type doc struct {
-	body []byte
-	etag string    // sent as ETag when set
-	mod  time.Time // sent as Last-Modified when not zero
-}
-
-// serve sends d with http.ServeContent, which honours Range and If-Range,
-// and breaks the connection after cut bytes of body (cut < 0: never).
-func (o *origin) serve(w http.ResponseWriter, r *http.Request, d doc, cut int) {
-	if d.etag != "" {
-		w.Header().Set("Etag", d.etag)
-	}
-	cw := &cutWriter{ResponseWriter: w, o: o, left: cut}
-	http.ServeContent(cw, r, "", d.mod, bytes.NewReader(d.body))
-	if cw.cut {
-		panic(http.ErrAbortHandler) // the server closes the connection
-	}
-}
-
-// serveAll sends d whole with status 200, ignoring any Range.
-func (o *origin) serveAll(w http.ResponseWriter, d doc, cut int) {
-	if d.etag != "" {
-		w.Header().Set("Etag", d.etag)
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(d.body)))
-	cw := &cutWriter{ResponseWriter: w, o: o, left: cut}
-	cw.Write(d.body)
-	if cw.cut {
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// stall sends the first n bytes of d (none when n is 0: not even the
-// header) and then nothing, until the client goes away.
-func (o *origin) stall(w http.ResponseWriter, r *http.Request, d doc, n int) {
-	if n > 0 {
-		if d.etag != "" {
-			w.Header().Set("Etag", d.etag)
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(d.body)))
-		o.served.Add(int64(n))
-		w.Write(d.body[:n])
-		http.NewResponseController(w).Flush()
-	}
-	select {
-	case <-r.Context().Done():
-	case <-o.quit:
-	}
-}
-
-// status answers code, with a Retry-After when retryAfter is not empty.
-func status(w http.ResponseWriter, code int, retryAfter string) {
-	if retryAfter != "" {
-		w.Header().Set("Retry-After", retryAfter)
-	}
-	http.Error(w, http.StatusText(code), code)
-}
-
-// cutWriter counts the body bytes an origin serves and breaks the
-// transfer after left bytes.
-type cutWriter struct {
-	http.ResponseWriter
-	o    *origin
-	left int // bytes still allowed; < 0: no limit
-	cut  bool
-}
-
-var errCut = errors.New("connection cut on purpose")
-
-func (c *cutWriter) Write(p []byte) (int, error) {
-	cut := c.left >= 0 && len(p) >= c.left
-	if cut {
-		p = p[:c.left]
-	}
-	// Counted before the bytes leave, so that a client never has bytes
-	// that the count lacks.
-	c.o.served.Add(int64(len(p)))
-	n, err := c.ResponseWriter.Write(p)
-	c.o.served.Add(int64(n - len(p)))
-	if c.left >= 0 {
-		c.left -= n
-	}
-	if cut {
-		http.NewResponseController(c.ResponseWriter).Flush()
-		c.cut = true
-		return n, errCut
-	}
-	return n, err
-}
-
-// blob returns n pseudo-random bytes, the same for the same seed.
-func blob(n int, seed uint64) []byte { return fetchtest.Blob(n, seed) }
-
-// sha256Of returns the Request.Digests that b satisfies.
-func sha256Of(b []byte) map[string]string { return fetchtest.Digests(b) }
-
-// quickFetcher returns a Fetcher with tiny backoffs (unless opts sets them)
-// that trusts the TLS origins given, closed at the end of the test.
-func quickFetcher(t testing.TB, opts fetch.Options, tlsOrigin ...*origin) *fetch.Fetcher {
-	t.Helper()
-	if opts.BackoffBase == 0 {
-		opts.BackoffBase = time.Millisecond
-	}
-	if opts.MaxBackoff == 0 {
-		opts.MaxBackoff = 10 * time.Millisecond
-	}
-	if opts.Client == nil && len(tlsOrigin) > 0 {
-		opts.Client = tlsOrigin[0].Client()
-	}
-	f := fetch.New(opts)
-	t.Cleanup(func() {
-		f.Close()
-		if opts.Client != nil {
-			opts.Client.CloseIdleConnections()
-		}
-	})
-	return f
-}
-
-// testContext returns a context that ends with the test, and at the latest
-// after a minute, so that a bug makes a test fail rather than hang.
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // readFile returns the contents of path, or nil if it does not exist.
 func readFile(t testing.TB, path string) []byte {
@@ -223,42 +49,42 @@ func onlyFiles(t testing.TB, dir string, names ...string) {
 
 func TestRetryThenSucceed(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(10<<10, 1), etag: `"v1"`}
-	fail := map[string]func(o *origin, w http.ResponseWriter, r *http.Request){
-		"500": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 500, "") },
-		"502": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 502, "") },
-		"503": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 503, "") },
-		"408": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 408, "") },
-		"429": func(o *origin, w http.ResponseWriter, r *http.Request) { status(w, 429, "") },
-		"reset before the header": func(o *origin, w http.ResponseWriter, r *http.Request) {
+	d := fetchtest.Doc{Body: fetchtest.Blob(10<<10, 1), ETag: `"v1"`}
+	fail := map[string]func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request){
+		"500": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 500, "") },
+		"502": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 502, "") },
+		"503": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 503, "") },
+		"408": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 408, "") },
+		"429": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 429, "") },
+		"reset before the header": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		},
-		"reset at the first byte": func(o *origin, w http.ResponseWriter, r *http.Request) {
-			o.serve(w, r, d, 0)
+		"reset at the first byte": func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.Serve(w, r, d, 0)
 		},
 	}
 	for name, failure := range fail {
 		for _, failures := range []int{1, 3} {
 			t.Run(fmt.Sprintf("%s×%d", name, failures), func(t *testing.T) {
 				t.Parallel()
-				o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 					if n <= failures {
 						failure(o, w, r)
 						return
 					}
-					o.serve(w, r, d, -1)
+					o.Serve(w, r, d, -1)
 				})
-				f := quickFetcher(t, fetch.Options{Retries: 3})
+				f := fetchtest.Fetcher(t, fetch.Options{Retries: 3})
 				dir := t.TempDir()
 				path := filepath.Join(dir, "file")
-				res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path, Digests: sha256Of(d.body)})
+				res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path, Digests: fetchtest.Digests(d.Body)})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if res.Attempts != failures+1 {
 					t.Errorf("Attempts: got %d; want %d", res.Attempts, failures+1)
 				}
-				if !bytes.Equal(readFile(t, path), d.body) {
+				if !bytes.Equal(readFile(t, path), d.Body) {
 					t.Errorf("file differs from the served one")
 				}
 				onlyFiles(t, dir, "file")
@@ -279,16 +105,16 @@ func TestRetriesExhausted(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.retries), func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, "") })
-			f := quickFetcher(t, fetch.Options{Retries: tc.retries})
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 503, "") })
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: tc.retries})
 			path := filepath.Join(t.TempDir(), "file")
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path})
 			var se *fetch.StatusError
 			if !errors.As(err, &se) || se.Code != 503 {
 				t.Fatalf("error: got %v; want a StatusError 503", err)
 			}
-			if res.Attempts != tc.attempts || int(o.hits.Load()) != tc.attempts {
-				t.Errorf("attempts: got %d (server saw %d); want %d", res.Attempts, o.hits.Load(), tc.attempts)
+			if res.Attempts != tc.attempts || int(o.Hits.Load()) != tc.attempts {
+				t.Errorf("attempts: got %d (server saw %d); want %d", res.Attempts, o.Hits.Load(), tc.attempts)
 			}
 			if readFile(t, path) != nil {
 				t.Errorf("a file was left at %s", path)
@@ -299,7 +125,7 @@ func TestRetriesExhausted(t *testing.T) {
 
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1000, 2)}
+	d := fetchtest.Doc{Body: fetchtest.Blob(1000, 2)}
 	for _, tc := range []struct {
 		name       string
 		code       int
@@ -315,15 +141,15 @@ func TestRetryAfter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 				if n == 1 {
-					status(w, tc.code, tc.retryAfter())
+					fetchtest.Status(w, tc.code, tc.retryAfter())
 					return
 				}
-				o.serve(w, r, d, -1)
+				o.Serve(w, r, d, -1)
 			})
-			f := quickFetcher(t, fetch.Options{BackoffBase: time.Hour, MaxBackoff: time.Hour, MaxRetryAfter: tc.cap})
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Digests: sha256Of(d.body)})
+			f := fetchtest.Fetcher(t, fetch.Options{BackoffBase: time.Hour, MaxBackoff: time.Hour, MaxRetryAfter: tc.cap})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Digests: fetchtest.Digests(d.Body)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,10 +180,12 @@ func TestBackoffWaitCancelled(t *testing.T) {
 	for _, retryAfter := range []string{"3600", ""} {
 		t.Run("Retry-After "+retryAfter, func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, retryAfter) })
-			ctx, cancel := context.WithCancel(testContext(t))
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				fetchtest.Status(w, 503, retryAfter)
+			})
+			ctx, cancel := context.WithCancel(fetchtest.Context(t))
 			defer cancel()
-			f := quickFetcher(t, fetch.Options{
+			f := fetchtest.Fetcher(t, fetch.Options{
 				BackoffBase: time.Hour, MaxBackoff: time.Hour, MaxRetryAfter: time.Hour,
 				Logger: slog.New(cancelOnRetry{slog.DiscardHandler, cancel}),
 			})
@@ -377,9 +205,11 @@ func TestClientErrorsNotRetried(t *testing.T) {
 	for _, code := range []int{400, 401, 403, 404, 405, 410, 451} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, code, "1") })
-			f := quickFetcher(t, fetch.Options{Retries: 3})
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file"})
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				fetchtest.Status(w, code, "1")
+			})
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: 3})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file"})
 			var se *fetch.StatusError
 			if !errors.As(err, &se) || se.Code != code {
 				t.Errorf("error: got %v; want a StatusError %d", err, code)
@@ -387,8 +217,8 @@ func TestClientErrorsNotRetried(t *testing.T) {
 			if got, want := errors.Is(err, fetch.ErrNotFound), code == 404 || code == 410; got != want {
 				t.Errorf("errors.Is(err, ErrNotFound): got %v; want %v", got, want)
 			}
-			if res.Attempts != 1 || o.hits.Load() != 1 {
-				t.Errorf("attempts: got %d (server saw %d); want 1", res.Attempts, o.hits.Load())
+			if res.Attempts != 1 || o.Hits.Load() != 1 {
+				t.Errorf("attempts: got %d (server saw %d); want 1", res.Attempts, o.Hits.Load())
 			}
 		})
 	}
@@ -447,14 +277,14 @@ func TestResumeAfterReset(t *testing.T) {
 			for _, sink := range sinks {
 				t.Run(guard+"/"+proto+"/"+sink, func(t *testing.T) {
 					t.Parallel()
-					d := doc{body: blob(size, 3)}
+					d := fetchtest.Doc{Body: fetchtest.Blob(size, 3)}
 					switch guard {
 					case "etag":
-						d.etag = `"abc"`
+						d.ETag = `"abc"`
 					case "last-modified":
-						d.mod = mod
+						d.Mod = mod
 					case "weak etag and last-modified":
-						d.etag, d.mod = `W/"abc"`, mod
+						d.ETag, d.Mod = `W/"abc"`, mod
 					}
 					// Up to three cuts at random bytes.
 					seed := rand.Uint64()
@@ -463,41 +293,41 @@ func TestResumeAfterReset(t *testing.T) {
 					slices.Sort(cuts)
 					cuts = slices.Compact(cuts)
 					t.Logf("seed %d: cuts at %v", seed, cuts)
-					start := startOrigin
+					kind := fetchtest.HTTP
 					if proto == "h2" {
-						start = startOriginH2
+						kind = fetchtest.H2
 					}
-					o := start(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+					o := fetchtest.Start(t, kind, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 						cut := -1
 						if n <= len(cuts) {
-							cut = cuts[n-1] - int(o.served.Load())
+							cut = cuts[n-1] - int(o.Served.Load())
 						}
-						o.serve(w, r, d, cut)
+						o.Serve(w, r, d, cut)
 					})
-					f := quickFetcher(t, fetch.Options{Retries: 3}, o)
+					f := fetchtest.Fetcher(t, fetch.Options{Retries: 3}, o)
 					req, got := request(t, o.URL+"/file", sink)
-					req.Digests = sha256Of(d.body)
+					req.Digests = fetchtest.Digests(d.Body)
 					if guard != "digest" {
 						req.Digests = nil
 					}
-					res, err := f.Fetch(testContext(t), req)
+					res, err := f.Fetch(fetchtest.Context(t), req)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(got(), d.body) {
+					if !bytes.Equal(got(), d.Body) {
 						t.Errorf("received bytes differ from the file")
 					}
-					if res.Digests["sha256"] != sha256Of(d.body)["sha256"] {
-						t.Errorf("Result.Digests: got %v; want %v", res.Digests, sha256Of(d.body))
+					if res.Digests["sha256"] != fetchtest.Digests(d.Body)["sha256"] {
+						t.Errorf("Result.Digests: got %v; want %v", res.Digests, fetchtest.Digests(d.Body))
 					}
-					if got := o.served.Load(); got != size {
+					if got := o.Served.Load(); got != size {
 						t.Errorf("bytes served: got %d; want %d (each byte once)", got, size)
 					}
 					if res.Attempts != len(cuts)+1 {
 						t.Errorf("Attempts: got %d; want %d", res.Attempts, len(cuts)+1)
 					}
 					for i, cut := range cuts {
-						if got, want := o.header(i+2).Get("Range"), fmt.Sprintf("bytes=%d-", cut); got != want {
+						if got, want := o.Header(i+2).Get("Range"), fmt.Sprintf("bytes=%d-", cut); got != want {
 							t.Errorf("request %d: Range: got %q; want %q", i+2, got, want)
 						}
 					}
@@ -512,33 +342,33 @@ func TestResumeAfterReset(t *testing.T) {
 func TestRestartWithoutGuard(t *testing.T) {
 	t.Parallel()
 	const size, cut = 64 << 10, 20000
-	d := doc{body: blob(size, 4)}
+	d := fetchtest.Doc{Body: fetchtest.Blob(size, 4)}
 	for _, sink := range sinks {
 		t.Run(sink, func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 				if n == 1 {
-					o.serve(w, r, d, cut)
+					o.Serve(w, r, d, cut)
 					return
 				}
-				o.serve(w, r, d, -1)
+				o.Serve(w, r, d, -1)
 			})
-			f := quickFetcher(t, fetch.Options{})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			req, got := request(t, o.URL+"/file", sink)
-			res, err := f.Fetch(testContext(t), req)
+			res, err := f.Fetch(fetchtest.Context(t), req)
 			if req.Writer == nil {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(got(), d.body) {
+				if !bytes.Equal(got(), d.Body) {
 					t.Errorf("file differs from the served one")
 				}
-				if o.header(2).Get("Range") != "" {
-					t.Errorf("second request: got Range %q; want none", o.header(2).Get("Range"))
+				if o.Header(2).Get("Range") != "" {
+					t.Errorf("second request: got Range %q; want none", o.Header(2).Get("Range"))
 				}
 				return
 			}
-			checkCannotResume(t, req, err, got(), d.body[:cut])
+			checkCannotResume(t, req, err, got(), d.Body[:cut])
 			if res.Attempts != 1 {
 				t.Errorf("Attempts: got %d; want 1", res.Attempts)
 			}
@@ -552,34 +382,34 @@ func TestRestartWithoutGuard(t *testing.T) {
 func TestRangeAnsweredWith200(t *testing.T) {
 	t.Parallel()
 	const size, cut = 64 << 10, 30000
-	d := doc{body: blob(size, 5), etag: `"same"`}
+	d := fetchtest.Doc{Body: fetchtest.Blob(size, 5), ETag: `"same"`}
 	for _, sink := range sinks {
 		t.Run(sink, func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 				if n == 1 {
-					o.serveAll(w, d, cut)
+					o.ServeAll(w, d, cut)
 					return
 				}
-				o.serveAll(w, d, -1)
+				o.ServeAll(w, d, -1)
 			})
-			f := quickFetcher(t, fetch.Options{})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			req, got := request(t, o.URL+"/file", sink)
-			req.Digests = sha256Of(d.body)
-			res, err := f.Fetch(testContext(t), req)
-			if got := o.header(2).Get("Range"); got != fmt.Sprintf("bytes=%d-", cut) {
+			req.Digests = fetchtest.Digests(d.Body)
+			res, err := f.Fetch(fetchtest.Context(t), req)
+			if got := o.Header(2).Get("Range"); got != fmt.Sprintf("bytes=%d-", cut) {
 				t.Errorf("second request: Range: got %q; want bytes=%d-", got, cut)
 			}
 			if req.Writer == nil {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(got(), d.body) {
+				if !bytes.Equal(got(), d.Body) {
 					t.Errorf("file differs from the served one")
 				}
 				return
 			}
-			checkCannotResume(t, req, err, got(), d.body[:cut])
+			checkCannotResume(t, req, err, got(), d.Body[:cut])
 			if res.Attempts != 2 {
 				t.Errorf("Attempts: got %d; want 2", res.Attempts)
 			}
@@ -593,36 +423,36 @@ func TestRangeAnsweredWith200(t *testing.T) {
 func TestFileChangedBetweenAttempts(t *testing.T) {
 	t.Parallel()
 	const size, cut = 64 << 10, 10000
-	old, mod := blob(size, 6), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	old, mod := fetchtest.Blob(size, 6), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
 		name          string
-		before, after doc
+		before, after fetchtest.Doc
 	}{
-		{"etag", doc{body: old, etag: `"1"`}, doc{body: blob(size+10, 7), etag: `"2"`}},
-		{"last-modified", doc{body: old, mod: mod}, doc{body: blob(size-10, 7), mod: mod.Add(time.Hour)}},
-		{"same size", doc{body: old, etag: `"1"`}, doc{body: blob(size, 7), etag: `"2"`}},
+		{"etag", fetchtest.Doc{Body: old, ETag: `"1"`}, fetchtest.Doc{Body: fetchtest.Blob(size+10, 7), ETag: `"2"`}},
+		{"last-modified", fetchtest.Doc{Body: old, Mod: mod}, fetchtest.Doc{Body: fetchtest.Blob(size-10, 7), Mod: mod.Add(time.Hour)}},
+		{"same size", fetchtest.Doc{Body: old, ETag: `"1"`}, fetchtest.Doc{Body: fetchtest.Blob(size, 7), ETag: `"2"`}},
 	} {
 		for _, sink := range sinks {
 			t.Run(tc.name+"/"+sink, func(t *testing.T) {
 				t.Parallel()
-				o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 					if n == 1 {
-						o.serve(w, r, tc.before, cut)
+						o.Serve(w, r, tc.before, cut)
 						return
 					}
-					o.serve(w, r, tc.after, -1)
+					o.Serve(w, r, tc.after, -1)
 				})
-				f := quickFetcher(t, fetch.Options{})
+				f := fetchtest.Fetcher(t, fetch.Options{})
 				req, got := request(t, o.URL+"/file", sink)
-				res, err := f.Fetch(testContext(t), req)
-				if o.header(2).Get("If-Range") == "" {
+				res, err := f.Fetch(fetchtest.Context(t), req)
+				if o.Header(2).Get("If-Range") == "" {
 					t.Errorf("second request has no If-Range")
 				}
 				if req.Writer == nil {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(got(), tc.after.body) {
+					if !bytes.Equal(got(), tc.after.Body) {
 						t.Errorf("file is not the new one")
 					}
 					return
@@ -639,12 +469,12 @@ func TestFileChangedBetweenAttempts(t *testing.T) {
 func TestStall(t *testing.T) {
 	t.Parallel()
 	const size = 64 << 10
-	d := doc{body: blob(size, 8), etag: `"s"`}
+	d := fetchtest.Doc{Body: fetchtest.Blob(size, 8), ETag: `"s"`}
 	t.Run("forever before the header", func(t *testing.T) {
 		t.Parallel()
-		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.stall(w, r, d, 0) })
-		f := quickFetcher(t, fetch.Options{Retries: 1, StallTimeout: 100 * time.Millisecond})
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Writer: new(bytes.Buffer)})
+		o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Stall(w, r, d, 0) })
+		f := fetchtest.Fetcher(t, fetch.Options{Retries: 1, StallTimeout: 100 * time.Millisecond})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Writer: new(bytes.Buffer)})
 		if !errors.Is(err, fetch.ErrStalled) {
 			t.Errorf("error: got %v; want ErrStalled", err)
 		}
@@ -654,10 +484,10 @@ func TestStall(t *testing.T) {
 	})
 	t.Run("forever in the body", func(t *testing.T) {
 		t.Parallel()
-		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.stall(w, r, d, 1000) })
-		f := quickFetcher(t, fetch.Options{Retries: 2, StallTimeout: 100 * time.Millisecond})
+		o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Stall(w, r, d, 1000) })
+		f := fetchtest.Fetcher(t, fetch.Options{Retries: 2, StallTimeout: 100 * time.Millisecond})
 		path := filepath.Join(t.TempDir(), "file")
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path})
 		if !errors.Is(err, fetch.ErrStalled) {
 			t.Errorf("error: got %v; want ErrStalled", err)
 		}
@@ -668,24 +498,24 @@ func TestStall(t *testing.T) {
 	})
 	t.Run("once in the body", func(t *testing.T) {
 		t.Parallel()
-		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+		o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 			if n == 1 {
-				o.stall(w, r, d, 5000)
+				o.Stall(w, r, d, 5000)
 				return
 			}
-			o.serve(w, r, d, -1)
+			o.Serve(w, r, d, -1)
 		})
-		f := quickFetcher(t, fetch.Options{StallTimeout: time.Second})
+		f := fetchtest.Fetcher(t, fetch.Options{StallTimeout: time.Second})
 		var buf bytes.Buffer
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Writer: &buf})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Writer: &buf})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(buf.Bytes(), d.body) {
+		if !bytes.Equal(buf.Bytes(), d.Body) {
 			t.Errorf("writer got other bytes than the file")
 		}
-		if res.Attempts != 2 || o.served.Load() != size {
-			t.Errorf("got %d attempts, %d bytes served; want 2 attempts, %d bytes", res.Attempts, o.served.Load(), size)
+		if res.Attempts != 2 || o.Served.Load() != size {
+			t.Errorf("got %d attempts, %d bytes served; want 2 attempts, %d bytes", res.Attempts, o.Served.Load(), size)
 		}
 	})
 	t.Run("redirects, each in time", func(t *testing.T) {
@@ -693,9 +523,9 @@ func TestStall(t *testing.T) {
 		// Four redirects take longer than StallTimeout in all, each far
 		// less: the server is never silent for StallTimeout.
 		const stall, hop = time.Second, 300 * time.Millisecond
-		o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+		o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 4 {
-				o.serve(w, r, d, -1)
+				o.Serve(w, r, d, -1)
 				return
 			}
 			select {
@@ -705,10 +535,10 @@ func TestStall(t *testing.T) {
 			}
 			http.Redirect(w, r, fmt.Sprintf("/file?%d", n), http.StatusFound)
 		})
-		f := quickFetcher(t, fetch.Options{Retries: -1, StallTimeout: stall})
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Digests: sha256Of(d.body)})
+		f := fetchtest.Fetcher(t, fetch.Options{Retries: -1, StallTimeout: stall})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Digests: fetchtest.Digests(d.Body)})
 		if err != nil {
-			t.Fatalf("got %v after %d requests; want the file", err, o.hits.Load())
+			t.Fatalf("got %v after %d requests; want the file", err, o.Hits.Load())
 		}
 		if res.Attempts != 1 {
 			t.Errorf("Attempts: got %d; want 1", res.Attempts)
@@ -723,8 +553,8 @@ func TestStall(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		f := quickFetcher(t, fetch.Options{Retries: -1, StallTimeout: 100 * time.Millisecond})
-		_, err = f.Fetch(testContext(t), fetch.Request{URL: "http://" + l.Addr().String() + "/file"})
+		f := fetchtest.Fetcher(t, fetch.Options{Retries: -1, StallTimeout: 100 * time.Millisecond})
+		_, err = f.Fetch(fetchtest.Context(t), fetch.Request{URL: "http://" + l.Addr().String() + "/file"})
 		if !errors.Is(err, fetch.ErrStalled) {
 			t.Errorf("error: got %v; want ErrStalled", err)
 		}
@@ -751,51 +581,25 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 // it does not count towards StallTimeout.
 func TestSlowWriterIsNoStall(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1<<20, 9), etag: `"w"`}
-	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
-	f := quickFetcher(t, fetch.Options{StallTimeout: 200 * time.Millisecond})
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 9), ETag: `"w"`}
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
+	f := fetchtest.Fetcher(t, fetch.Options{StallTimeout: 200 * time.Millisecond})
 	w := &slowWriter{delay: time.Second}
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Writer: w})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Writer: w})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Attempts != 1 {
 		t.Errorf("Attempts: got %d; want 1", res.Attempts)
 	}
-	if !bytes.Equal(w.Bytes(), d.body) {
+	if !bytes.Equal(w.Bytes(), d.Body) {
 		t.Errorf("writer got other bytes than the file")
 	}
 }
 
-// deadURL returns a URL on a loopback port that closes every connection
-// it accepts before a byte is read: a host whose connections fail.
-func deadURL(t testing.TB) string {
-	// The listener stays open for the test, so that no other server of a
-	// parallel test can take its port; every connection is closed at once.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	return "http://" + l.Addr().String()
-}
-
 func TestMirrorHealth(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(5000, 10)}
+	d := fetchtest.Doc{Body: fetchtest.Blob(5000, 10)}
 	for _, tc := range []struct {
 		name     string
 		cooldown time.Duration
@@ -809,17 +613,17 @@ func TestMirrorHealth(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			busy := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, "") })
-			dead := deadURL(t)
-			healthy := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
-			f := quickFetcher(t, fetch.Options{Retries: 1, MirrorCooldown: tc.cooldown})
-			ctx := testContext(t)
+			busy := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 503, "") })
+			dead := fetchtest.DeadURL(t)
+			healthy := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: 1, MirrorCooldown: tc.cooldown})
+			ctx := fetchtest.Context(t)
 			for i, want := range []int{5, tc.secondAttempts} {
 				file := fmt.Sprintf("/file%d", i)
 				res, err := f.Fetch(ctx, fetch.Request{
 					URL:     busy.URL + file,
 					Mirrors: []string{dead + file, healthy.URL + file},
-					Digests: sha256Of(d.body),
+					Digests: fetchtest.Digests(d.Body),
 				})
 				if err != nil {
 					t.Fatalf("request %d: %v", i+1, err)
@@ -831,7 +635,7 @@ func TestMirrorHealth(t *testing.T) {
 					t.Errorf("request %d: URL: got %s; want %s", i+1, res.URL, healthy.URL+file)
 				}
 			}
-			if got, want := busy.hits.Load(), int64(2+(tc.secondAttempts-1)/2); got != want {
+			if got, want := busy.Hits.Load(), int64(2+(tc.secondAttempts-1)/2); got != want {
 				t.Errorf("busy mirror hits: got %d; want %d", got, want)
 			}
 		})
@@ -843,46 +647,46 @@ func TestMirrorHealth(t *testing.T) {
 func TestResumeOnMirror(t *testing.T) {
 	t.Parallel()
 	const size, cut = 100 << 10, 40000
-	d := doc{body: blob(size, 11), etag: `"m"`}
+	d := fetchtest.Doc{Body: fetchtest.Blob(size, 11), ETag: `"m"`}
 	for _, digest := range []bool{true, false} {
 		for _, sink := range sinks {
 			t.Run(fmt.Sprintf("digest=%v/%s", digest, sink), func(t *testing.T) {
 				t.Parallel()
-				first := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, cut) })
-				second := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
-				f := quickFetcher(t, fetch.Options{Retries: -1})
+				first := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, cut) })
+				second := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
+				f := fetchtest.Fetcher(t, fetch.Options{Retries: -1})
 				req, got := request(t, first.URL+"/file", sink)
 				req.Mirrors = []string{second.URL + "/file"}
 				if digest {
-					req.Digests = sha256Of(d.body)
+					req.Digests = fetchtest.Digests(d.Body)
 				}
-				_, err := f.Fetch(testContext(t), req)
+				_, err := f.Fetch(fetchtest.Context(t), req)
 				switch {
 				case digest:
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(got(), d.body) {
+					if !bytes.Equal(got(), d.Body) {
 						t.Errorf("received bytes differ from the file")
 					}
-					if r := second.header(1).Get("Range"); r != fmt.Sprintf("bytes=%d-", cut) {
+					if r := second.Header(1).Get("Range"); r != fmt.Sprintf("bytes=%d-", cut) {
 						t.Errorf("mirror: Range: got %q; want bytes=%d-", r, cut)
 					}
-					if r := second.header(1).Get("If-Range"); r != "" {
+					if r := second.Header(1).Get("If-Range"); r != "" {
 						t.Errorf("mirror: got If-Range %q with another URL's validator; want none", r)
 					}
 				case req.Writer == nil:
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(got(), d.body) {
+					if !bytes.Equal(got(), d.Body) {
 						t.Errorf("file differs from the served one")
 					}
-					if r := second.header(1).Get("Range"); r != "" {
+					if r := second.Header(1).Get("Range"); r != "" {
 						t.Errorf("mirror: got Range %q; want none (nothing guards a resume)", r)
 					}
 				default:
-					checkCannotResume(t, req, err, got(), d.body[:cut])
+					checkCannotResume(t, req, err, got(), d.Body[:cut])
 				}
 			})
 		}
@@ -893,38 +697,38 @@ func TestResumeOnMirror(t *testing.T) {
 // the next URL is tried from zero.
 func TestMismatchMovesToMirror(t *testing.T) {
 	t.Parallel()
-	good := blob(20000, 12)
+	good := fetchtest.Blob(20000, 12)
 	for _, tc := range []struct {
 		name  string
 		wrong []byte
 		size  int64
 	}{
-		{"digest", blob(20000, 13), 0},
-		{"size", blob(30000, 13), 20000},
-		{"size and digest, cut at Size+1", blob(30000, 13), 0},
+		{"digest", fetchtest.Blob(20000, 13), 0},
+		{"size", fetchtest.Blob(30000, 13), 20000},
+		{"size and digest, cut at Size+1", fetchtest.Blob(30000, 13), 0},
 	} {
 		for _, sink := range []string{"path", "none"} {
 			t.Run(tc.name+"/"+sink, func(t *testing.T) {
 				t.Parallel()
-				bad := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
-					o.serve(w, r, doc{body: tc.wrong, etag: `"x"`}, -1)
+				bad := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+					o.Serve(w, r, fetchtest.Doc{Body: tc.wrong, ETag: `"x"`}, -1)
 				})
-				ok := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
-					o.serve(w, r, doc{body: good, etag: `"x"`}, -1)
+				ok := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+					o.Serve(w, r, fetchtest.Doc{Body: good, ETag: `"x"`}, -1)
 				})
-				f := quickFetcher(t, fetch.Options{Retries: 3})
+				f := fetchtest.Fetcher(t, fetch.Options{Retries: 3})
 				req, got := request(t, bad.URL+"/file", sink)
-				req.Mirrors, req.Size, req.Digests = []string{ok.URL + "/file"}, tc.size, sha256Of(good)
-				res, err := f.Fetch(testContext(t), req)
+				req.Mirrors, req.Size, req.Digests = []string{ok.URL + "/file"}, tc.size, fetchtest.Digests(good)
+				res, err := f.Fetch(fetchtest.Context(t), req)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if req.Path != "" && !bytes.Equal(got(), good) {
 					t.Errorf("file is not the good one")
 				}
-				if res.URL != ok.URL+"/file" || res.Attempts != 2 || bad.hits.Load() != 1 {
+				if res.URL != ok.URL+"/file" || res.Attempts != 2 || bad.Hits.Load() != 1 {
 					t.Errorf("got URL %s after %d attempts, %d at the bad URL; want %s after 2, 1 at the bad URL",
-						res.URL, res.Attempts, bad.hits.Load(), ok.URL+"/file")
+						res.URL, res.Attempts, bad.Hits.Load(), ok.URL+"/file")
 				}
 			})
 		}
@@ -936,25 +740,29 @@ func TestMismatchMovesToMirror(t *testing.T) {
 // A size refused before the body is another matter.
 func TestWriterMismatchEnds(t *testing.T) {
 	t.Parallel()
-	good := blob(20000, 14)
+	good := fetchtest.Blob(20000, 14)
 	for _, tc := range []struct {
 		name      string
 		wrong     []byte
 		size      int64
 		recovered bool
 	}{
-		{"digest", blob(20000, 15), 0, false},
-		{"size known from Content-Length", blob(30000, 15), 20000, true},
+		{"digest", fetchtest.Blob(20000, 15), 0, false},
+		{"size known from Content-Length", fetchtest.Blob(30000, 15), 20000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			bad := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, doc{body: tc.wrong}, -1) })
-			ok := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, doc{body: good}, -1) })
-			f := quickFetcher(t, fetch.Options{})
+			bad := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				o.Serve(w, r, fetchtest.Doc{Body: tc.wrong}, -1)
+			})
+			ok := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				o.Serve(w, r, fetchtest.Doc{Body: good}, -1)
+			})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			var buf bytes.Buffer
-			_, err := f.Fetch(testContext(t), fetch.Request{
+			_, err := f.Fetch(fetchtest.Context(t), fetch.Request{
 				URL: bad.URL + "/file", Mirrors: []string{ok.URL + "/file"},
-				Writer: &buf, Size: tc.size, Digests: sha256Of(good),
+				Writer: &buf, Size: tc.size, Digests: fetchtest.Digests(good),
 			})
 			if tc.recovered {
 				if err != nil {
@@ -969,8 +777,8 @@ func TestWriterMismatchEnds(t *testing.T) {
 			if !errors.As(err, &de) {
 				t.Errorf("error: got %v; want a DigestError", err)
 			}
-			if ok.hits.Load() != 0 {
-				t.Errorf("mirror hits: got %d; want 0", ok.hits.Load())
+			if ok.Hits.Load() != 0 {
+				t.Errorf("mirror hits: got %d; want 0", ok.Hits.Load())
 			}
 			if !bytes.Equal(buf.Bytes(), tc.wrong) {
 				t.Errorf("writer got %d bytes; want the %d bytes served once", buf.Len(), len(tc.wrong))
@@ -983,10 +791,10 @@ func TestWriterMismatchEnds(t *testing.T) {
 // error of each.
 func TestErrJoinsEveryURL(t *testing.T) {
 	t.Parallel()
-	busy := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 503, "") })
-	gone := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { status(w, 404, "") })
-	f := quickFetcher(t, fetch.Options{Retries: 1})
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: busy.URL + "/a", Mirrors: []string{gone.URL + "/b"}})
+	busy := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 503, "") })
+	gone := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 404, "") })
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: 1})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: busy.URL + "/a", Mirrors: []string{gone.URL + "/b"}})
 	if err != res.Err {
 		t.Errorf("Fetch returned %v; Result.Err is %v", err, res.Err)
 	}
@@ -1003,8 +811,8 @@ func TestErrJoinsEveryURL(t *testing.T) {
 }
 
 // redirectTo answers with a redirect to target.
-func redirectTo(target string) script {
-	return func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+func redirectTo(target string) fetchtest.Script {
+	return func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusFound)
 	}
 }
@@ -1014,25 +822,25 @@ func redirectTo(target string) script {
 // port of the same address counts as another host).
 func TestCredentialsStayHome(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1000, 16)}
+	d := fetchtest.Doc{Body: fetchtest.Blob(1000, 16)}
 	for _, via := range []string{"redirect", "mirror"} {
 		for _, cred := range []string{"userinfo", "header"} {
 			t.Run(via+"/"+cred, func(t *testing.T) {
 				t.Parallel()
-				other := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
-				home := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+				other := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
+				home := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 					switch {
 					case r.URL.Path == "/same-host":
-						o.serve(w, r, d, -1)
+						o.Serve(w, r, d, -1)
 					case via == "redirect" && r.URL.Path == "/elsewhere":
 						http.Redirect(w, r, other.URL+"/file", http.StatusFound)
 					case via == "redirect":
 						http.Redirect(w, r, "/same-host", http.StatusFound)
 					default:
-						status(w, 404, "")
+						fetchtest.Status(w, 404, "")
 					}
 				})
-				f := quickFetcher(t, fetch.Options{})
+				f := fetchtest.Fetcher(t, fetch.Options{})
 				u := home.URL
 				req := fetch.Request{Header: http.Header{}}
 				if cred == "userinfo" {
@@ -1045,23 +853,23 @@ func TestCredentialsStayHome(t *testing.T) {
 				if via == "mirror" {
 					req.Mirrors = []string{other.URL + "/file"}
 				}
-				if _, err := f.Fetch(testContext(t), req); err != nil {
+				if _, err := f.Fetch(fetchtest.Context(t), req); err != nil {
 					t.Fatal(err)
 				}
-				if h := home.header(1); h.Get("Authorization") == "" {
+				if h := home.Header(1); h.Get("Authorization") == "" {
 					t.Errorf("the URL's own host got no Authorization")
 				}
-				if h := other.header(1); h.Get("Authorization") != "" || h.Get("Cookie") != "" {
+				if h := other.Header(1); h.Get("Authorization") != "" || h.Get("Cookie") != "" {
 					t.Errorf("another host got Authorization %q, Cookie %q; want none", h.Get("Authorization"), h.Get("Cookie"))
 				}
 
 				// Within the same host they are kept.
 				req.URL = u + "/first"
 				req.Mirrors = []string{u + "/same-host"}
-				if _, err := f.Fetch(testContext(t), req); err != nil {
+				if _, err := f.Fetch(fetchtest.Context(t), req); err != nil {
 					t.Fatal(err)
 				}
-				if h := home.header(int(home.hits.Load())); h.Get("Authorization") == "" {
+				if h := home.Header(int(home.Hits.Load())); h.Get("Authorization") == "" {
 					t.Errorf("same host, %s: got no Authorization; want it kept", via)
 				}
 			})
@@ -1071,14 +879,14 @@ func TestCredentialsStayHome(t *testing.T) {
 
 func TestInsecureRedirect(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1000, 17)}
+	d := fetchtest.Doc{Body: fetchtest.Blob(1000, 17)}
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allowed=%v", allow), func(t *testing.T) {
 			t.Parallel()
-			plain := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, -1) })
-			secure := startOriginH2(t, redirectTo(plain.URL+"/file"))
-			f := quickFetcher(t, fetch.Options{Retries: 3, AllowInsecureRedirect: allow}, secure)
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: secure.URL + "/file", Digests: sha256Of(d.body)})
+			plain := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
+			secure := fetchtest.Start(t, fetchtest.H2, redirectTo(plain.URL+"/file"))
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: 3, AllowInsecureRedirect: allow}, secure)
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: secure.URL + "/file", Digests: fetchtest.Digests(d.Body)})
 			if allow {
 				if err != nil {
 					t.Fatal(err)
@@ -1091,8 +899,8 @@ func TestInsecureRedirect(t *testing.T) {
 			if !errors.Is(err, fetch.ErrRedirect) {
 				t.Errorf("error: got %v; want ErrRedirect", err)
 			}
-			if res.Attempts != 1 || plain.hits.Load() != 0 {
-				t.Errorf("got %d attempts, %d requests over http; want 1 attempt, none over http", res.Attempts, plain.hits.Load())
+			if res.Attempts != 1 || plain.Hits.Load() != 0 {
+				t.Errorf("got %d attempts, %d requests over http; want 1 attempt, none over http", res.Attempts, plain.Hits.Load())
 			}
 		})
 	}
@@ -1100,14 +908,14 @@ func TestInsecureRedirect(t *testing.T) {
 
 func TestRedirectLoop(t *testing.T) {
 	t.Parallel()
-	o := startOrigin(t, redirectTo("/loop"))
-	f := quickFetcher(t, fetch.Options{Retries: 3})
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/loop"})
+	o := fetchtest.Start(t, fetchtest.HTTP, redirectTo("/loop"))
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: 3})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/loop"})
 	if !errors.Is(err, fetch.ErrRedirect) || !strings.Contains(err.Error(), o.URL+"/loop") {
 		t.Errorf("error: got %v; want ErrRedirect naming %s", err, o.URL+"/loop")
 	}
-	if res.Attempts != 1 || o.hits.Load() != 10 {
-		t.Errorf("got %d attempts, %d requests; want 1 attempt, 10 requests", res.Attempts, o.hits.Load())
+	if res.Attempts != 1 || o.Hits.Load() != 10 {
+		t.Errorf("got %d attempts, %d requests; want 1 attempt, 10 requests", res.Attempts, o.Hits.Load())
 	}
 }
 
@@ -1116,32 +924,31 @@ func TestRedirectLoop(t *testing.T) {
 // (416), and the download succeeds with the bytes it has.
 func TestBrokenAfterLastByte(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(50000, 18), etag: `"end"`}
+	d := fetchtest.Doc{Body: fetchtest.Blob(50000, 18), ETag: `"end"`}
 	for _, sink := range sinks {
 		t.Run(sink, func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 				if n > 1 {
-					w.Header().Set("Etag", d.etag)
-					http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(d.body)) // 416
+					w.Header().Set("Etag", d.ETag)
+					http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(d.Body)) // 416
 					return
 				}
-				w.Header().Set("Etag", d.etag) // no Content-Length: chunked
-				cw := &cutWriter{ResponseWriter: w, o: o, left: len(d.body)}
-				cw.Write(d.body)
-				panic(http.ErrAbortHandler) // no last chunk
+				chunked := d
+				chunked.NoLength = true
+				o.ServeAll(w, chunked, len(d.Body)) // every byte, no last chunk
 			})
-			f := quickFetcher(t, fetch.Options{})
+			f := fetchtest.Fetcher(t, fetch.Options{})
 			req, got := request(t, o.URL+"/file", sink)
-			res, err := f.Fetch(testContext(t), req)
+			res, err := f.Fetch(fetchtest.Context(t), req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got(), d.body) {
+			if !bytes.Equal(got(), d.Body) {
 				t.Errorf("received bytes differ from the file")
 			}
-			if res.Attempts != 2 || o.served.Load() != int64(len(d.body)) {
-				t.Errorf("got %d attempts, %d bytes served; want 2, %d", res.Attempts, o.served.Load(), len(d.body))
+			if res.Attempts != 2 || o.Served.Load() != int64(len(d.Body)) {
+				t.Errorf("got %d attempts, %d bytes served; want 2, %d", res.Attempts, o.Served.Load(), len(d.Body))
 			}
 		})
 	}
@@ -1151,15 +958,17 @@ func TestBrokenAfterLastByte(t *testing.T) {
 // is tried last by the next requests, as one that failed.
 func TestStaleMirrorDemoted(t *testing.T) {
 	t.Parallel()
-	good := blob(20000, 19)
-	stale := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
-		o.serve(w, r, doc{body: blob(20000, 20)}, -1)
+	good := fetchtest.Blob(20000, 19)
+	stale := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+		o.Serve(w, r, fetchtest.Doc{Body: fetchtest.Blob(20000, 20)}, -1)
 	})
-	fresh := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, doc{body: good}, -1) })
-	f := quickFetcher(t, fetch.Options{})
+	fresh := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+		o.Serve(w, r, fetchtest.Doc{Body: good}, -1)
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{})
 	for i, want := range []int{2, 1, 1} {
-		res, err := f.Fetch(testContext(t), fetch.Request{
-			URL: stale.URL + "/file", Mirrors: []string{fresh.URL + "/file"}, Digests: sha256Of(good),
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{
+			URL: stale.URL + "/file", Mirrors: []string{fresh.URL + "/file"}, Digests: fetchtest.Digests(good),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -1168,7 +977,7 @@ func TestStaleMirrorDemoted(t *testing.T) {
 			t.Errorf("request %d: Attempts: got %d; want %d", i+1, res.Attempts, want)
 		}
 	}
-	if n := stale.hits.Load(); n != 1 {
+	if n := stale.Hits.Load(); n != 1 {
 		t.Errorf("stale mirror hits: got %d; want 1", n)
 	}
 }

@@ -69,33 +69,40 @@ type Result struct {
 	Partial int64
 }
 
-// ErrNotFound is matched (with errors.Is) by the error of a download whose
-// file does not exist: HTTP 404 and 410, FTP reply 550, a missing local
-// file. FTP servers also answer 550 when access is denied, so for ftp it
-// can mean "not allowed" as well as "not there".
-var ErrNotFound = errors.New("not found")
+// The sentinel errors, matched with errors.Is.
+var (
+	// ErrNotFound is matched (with errors.Is) by the error of a download whose
+	// file does not exist: HTTP 404 and 410, FTP reply 550, a missing local
+	// file. FTP servers also answer 550 when access is denied, so for ftp it
+	// can mean "not allowed" as well as "not there".
+	ErrNotFound = errors.New("not found")
 
-// ErrInvalidRequest is matched by the error of a Request that cannot be
-// carried out as written: a malformed URL, an unsupported scheme, an unknown
-// digest algorithm or malformed hex digest, a Path that is a directory.
-// Such a request fails before any network traffic.
-var ErrInvalidRequest = errors.New("invalid request")
+	// ErrInvalidRequest is matched by the error of a Request that cannot be
+	// carried out as written: a malformed URL, an unsupported scheme, an unknown
+	// digest algorithm or malformed hex digest, a Path that is a directory.
+	// Such a request fails before any network traffic.
+	ErrInvalidRequest = errors.New("invalid request")
 
-// ErrRedirect is matched by the error of a request whose redirects were
-// refused: more than 10 in a row (a loop), or from https to plain http
-// without [Options.AllowInsecureRedirect]. It is not retried.
-var ErrRedirect = errors.New("redirect refused")
+	// ErrRedirect is matched by the error of a request whose redirects were
+	// refused: more than 10 in a row (a loop), or from https to plain http
+	// without [Options.AllowInsecureRedirect]. It is not retried.
+	ErrRedirect = errors.New("redirect refused")
 
-// ErrStalled is matched by the error of an attempt that received no byte for
-// [Options.StallTimeout]. Stalled attempts are retried.
-var ErrStalled = errors.New("stalled")
+	// ErrStalled is matched by the error of an attempt that received no byte for
+	// [Options.StallTimeout]. Stalled attempts are retried.
+	ErrStalled = errors.New("stalled")
 
-// ErrCannotResume is matched by the error of a request whose Writer already
-// received bytes when a transfer broke, and whose transfer could not be
-// continued from that offset: the server ignored the range, the file
-// changed, or nothing guarded the resume. The Writer is never sent the same
-// bytes twice.
-var ErrCannotResume = errors.New("cannot resume")
+	// ErrCannotResume is matched by the error of a request whose Writer already
+	// received bytes when a transfer broke, and whose transfer could not be
+	// continued from that offset: the server ignored the range, the file
+	// changed, or nothing guarded the resume. The Writer is never sent the same
+	// bytes twice.
+	ErrCannotResume = errors.New("cannot resume")
+
+	// ErrPoolClosed is matched by the error of a transfer asked of an FTPPool
+	// after its Close. It is not retried.
+	ErrPoolClosed = errors.New("ftp pool closed")
+)
 
 // DigestError reports that the delivered bytes do not have the expected
 // digest.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // A link that cuts every connection after a few hundred KiB: each attempt
@@ -17,24 +18,24 @@ import (
 func TestProgressKeepsRetrying(t *testing.T) {
 	t.Parallel()
 	const cut = 3 * fetch.MinProgress
-	body := blob(10*cut+1234, 16)
-	d := doc{body: body, etag: `"v1"`}
+	body := fetchtest.Blob(10*cut+1234, 16)
+	d := fetchtest.Doc{Body: body, ETag: `"v1"`}
 	wantAttempts := 11
 	for _, kind := range []string{"http", "https"} {
 		for _, sink := range sinks {
 			t.Run(kind+"/"+sink, func(t *testing.T) {
 				t.Parallel()
-				s := func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, cut) }
-				var o *origin
+				s := func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, cut) }
+				var o *fetchtest.Server
 				if kind == "http" {
-					o = startOrigin(t, s)
+					o = fetchtest.Start(t, fetchtest.HTTP, s)
 				} else {
-					o = startOriginH2(t, s)
+					o = fetchtest.Start(t, fetchtest.H2, s)
 				}
-				f := quickFetcher(t, fetch.Options{Retries: 1}, o)
+				f := fetchtest.Fetcher(t, fetch.Options{Retries: 1}, o)
 				req, got := request(t, o.URL+"/file", sink)
 				req.Size = int64(len(body))
-				res, err := f.Fetch(testContext(t), req)
+				res, err := f.Fetch(fetchtest.Context(t), req)
 				if err != nil {
 					t.Fatalf("Fetch: %v", err)
 				}
@@ -49,7 +50,7 @@ func TestProgressKeepsRetrying(t *testing.T) {
 					if n > 1 {
 						want = fmt.Sprintf("bytes=%d-", (n-1)*cut)
 					}
-					if got := o.header(n).Get("Range"); got != want {
+					if got := o.Header(n).Get("Range"); got != want {
 						t.Errorf("request %d: got Range %q; want %q", n, got, want)
 					}
 				}
@@ -63,7 +64,7 @@ func TestProgressKeepsRetrying(t *testing.T) {
 func TestProgressKeepsRetryingFTP(t *testing.T) {
 	t.Parallel()
 	const cut = 2 * fetch.MinProgress
-	content := blob(6*cut+77, 17)
+	content := fetchtest.Blob(6*cut+77, 17)
 	s := (&rawFTPD{file: content, mdtm: func(int) string { return "20260102030405" }, offsets: make(chan int64, 20),
 		retr: func(n int) (int64, string, bool) {
 			if end := int64(n * cut); end < int64(len(content)) {
@@ -71,10 +72,10 @@ func TestProgressKeepsRetryingFTP(t *testing.T) {
 			}
 			return -1, "226 done", false
 		}}).start(t)
-	f := quickFetcher(t, fetch.Options{Retries: 1})
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: 1})
 	var buf bytes.Buffer
 	path := filepath.Join(t.TempDir(), "file")
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + "/file", Path: path, Writer: &buf, Digests: sha256Of(content)})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/file", Path: path, Writer: &buf, Digests: fetchtest.Digests(content)})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -98,8 +99,8 @@ func TestProgressKeepsRetryingFTP(t *testing.T) {
 // MaxAttempts; Retries negative makes one attempt whatever it delivered.
 func TestProgressCeiling(t *testing.T) {
 	t.Parallel()
-	body := blob(64*fetch.MinProgress, 18)
-	d := doc{body: body, etag: `"v1"`}
+	body := fetchtest.Blob(64*fetch.MinProgress, 18)
+	d := fetchtest.Doc{Body: body, ETag: `"v1"`}
 	for _, tc := range []struct {
 		name     string
 		cut      int
@@ -114,15 +115,15 @@ func TestProgressCeiling(t *testing.T) {
 		for _, sink := range sinks {
 			t.Run(tc.name+"/"+sink, func(t *testing.T) {
 				t.Parallel()
-				o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, tc.cut) })
-				f := quickFetcher(t, tc.opts)
+				o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, tc.cut) })
+				f := fetchtest.Fetcher(t, tc.opts)
 				req, got := request(t, o.URL+"/file", sink)
-				res, err := f.Fetch(testContext(t), req)
+				res, err := f.Fetch(fetchtest.Context(t), req)
 				if !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Fatalf("got error %v; want io.ErrUnexpectedEOF", err)
 				}
-				if res.Attempts != tc.attempts || int(o.hits.Load()) != tc.attempts {
-					t.Errorf("got %d attempts (server saw %d); want %d", res.Attempts, o.hits.Load(), tc.attempts)
+				if res.Attempts != tc.attempts || int(o.Hits.Load()) != tc.attempts {
+					t.Errorf("got %d attempts (server saw %d); want %d", res.Attempts, o.Hits.Load(), tc.attempts)
 				}
 				if sink != "path" && !bytes.Equal(got(), body[:len(got())]) {
 					t.Errorf("the Writer got bytes other than those served, in %d bytes", len(got()))

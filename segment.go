@@ -3,21 +3,15 @@ package fetch
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 )
-
-// DefaultMinSegmentSize is the smallest part of a file that a segmented
-// download fetches on a connection of its own, used for a zero
-// [Options.MinSegmentSize].
-const DefaultMinSegmentSize = 1 << 20
 
 // span is the bytes [start, end) of a file.
 type span struct{ start, end int64 }
@@ -40,29 +34,43 @@ type segmented struct {
 
 	mu      sync.Mutex
 	pending []span // spans nobody is fetching, by start
-	ahead   []span // spans written past the hashed prefix, by start
+	ahead   []span // spans written past the prefix, by start
+	prefix  int64  // the end of the bytes hashed, or being hashed
+	hashing bool   // a connection is hashing up to prefix (sink.written is its own)
 	got     int64  // bytes written, for Progress
 	err     error  // the first error that ends the download
 	last    error  // the last error of a connection that gave up
+
+	// guard, with [Options.KeepPartial], is the guard of the partial
+	// file, written with the spans it holds when the download starts and
+	// then after each guardAfter bytes (at guarded), so that a process
+	// killed outright leaves them to the next.
+	guard   *guard
+	guarded int64
+	guardMu sync.Mutex // held while the guard is written
 }
 
 // segmentable reports whether the response resp of u, about to be read,
 // may be split: a download to a file only, whose size is known and large
 // enough, from a server that accepts ranges (Accept-Ranges: bytes), with a
 // validator or an expected digest to guard the spans, and whose ranges did
-// not fail it before.
+// not fail it before. A download that resumes spans kept by an earlier
+// segmented download fetches only the holes between them, on one
+// connection or more, whatever the size, when the server answered the
+// range asked.
 func (d *download) segmentable(u *url.URL, resp *Response) bool {
 	f := d.f
-	if f.segments < 2 || d.unsplit || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
-		return false
-	}
-	if !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes") {
+	if d.unsplit || d.req.Path == "" || d.req.Writer != nil || resp.Size < 0 || resp.Offset != d.sink.written {
 		return false
 	}
 	if d.validatorFor(u) == "" && len(d.sink.want) == 0 {
 		return false
 	}
-	return resp.Size-resp.Offset >= 2*f.minSegment
+	ranges := strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes")
+	if len(d.sink.done) > 0 {
+		return ranges || resp.Status == http.StatusPartialContent
+	}
+	return ranges && f.segments >= 2 && resp.Size-resp.Offset >= 2*f.minSegment
 }
 
 // attemptState is what an attempt hands to a segmented download: its
@@ -85,17 +93,23 @@ type attemptState struct {
 // It returns when the whole file is written and hashed, or with the error
 // that ends the attempt; the bytes hashed so far stay in the sink.
 func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) error {
+	start, size := a.resp.Offset, a.resp.Size
+	kept := d.sink.done // in s.ahead while the download runs
+	if n := len(kept); n > 0 && kept[n-1].end > size {
+		kept = nil
+	}
+	d.sink.done = nil
+	s := &segmented{d: d, size: size, urls: []*url.URL{u}, validator: d.validatorFor(u), prefix: start, ahead: slices.Clone(kept)}
+	s.got = start + spanBytes(kept)
 	file, err := d.sink.file()
 	if err == nil {
-		err = d.sink.unguard()
+		err = s.startGuard()
 	}
 	if err != nil {
 		a.body.Close()
 		return err
 	}
-	start, size := a.resp.Offset, a.resp.Size
-	n := min(int64(d.f.segments), (size-start)/d.f.minSegment)
-	s := &segmented{d: d, size: size, file: file, urls: []*url.URL{u}, validator: d.validatorFor(u), got: start}
+	s.file = file
 	if len(d.sink.want) > 0 {
 		for _, m := range d.urls {
 			if m.String() != u.String() {
@@ -105,15 +119,19 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	}
 	s.ctx, s.stop = context.WithCancelCause(ctx)
 	defer s.stop(nil)
-	for i := range n {
-		s.pending = append(s.pending, span{start + i*(size-start)/n, start + (i+1)*(size-start)/n})
+	holes := gaps(start, size, kept)
+	n := max(1, min(int64(d.f.segments), spanBytes(holes)/d.f.minSegment))
+	s.pending = split(holes, n)
+	if len(s.pending) == 0 {
+		a.body.Close()
+		return s.end(u, ctx)
 	}
 	first := s.pending[0]
 	s.pending = s.pending[1:]
 
 	var wg sync.WaitGroup
-	for i := range int(n) - 1 {
-		wg.Go(func() { s.work(s.urls[(i+1)%len(s.urls)], nil) })
+	for i := range min(int(n)-1, len(s.pending)) {
+		wg.Go(func() { s.work(s.urls[(i+1)%len(s.urls)], nil, 0, span{}) })
 	}
 	// The attempt's own connection: its body holds the file from start on.
 	// It stops at once when the download ends.
@@ -123,21 +141,30 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	a.stall.pause()
 	a.body.Close()
 	a.cancel(nil)
+	a.release()
 	if err != nil {
 		err = a.fail(fmt.Errorf("%s: %w", u.Redacted(), err))
-		s.giveBack(span{pos, end})
-		if s.settle(err) {
-			a.release()
-			if s.sleep(u, 1, err) {
-				s.work(u, nil)
-			}
-		}
-	} else {
-		s.work(u, a.release)
 	}
+	s.work(u, err, first.start, span{pos, end})
 	wg.Wait()
+	return s.end(u, ctx)
+}
+
+// end returns what the download came to, once every connection is done.
+// The spans written past the hashed prefix stay the sink's, for the next
+// attempt or, with their guard, the next download.
+func (s *segmented) end(u *url.URL, ctx context.Context) error {
+	d, size := s.d, s.size
+	for _, sp := range s.ahead {
+		if sp.start > d.sink.written {
+			d.sink.done = append(d.sink.done, sp)
+		}
+	}
+	if s.guard != nil {
+		d.sink.pending = s.guard
+	}
 	// The next writes of the sink, if any, go after the hashed prefix.
-	if _, err := file.Seek(d.sink.written, io.SeekStart); err != nil {
+	if _, err := s.file.Seek(d.sink.written, io.SeekStart); err != nil {
 		return &sinkError{err}
 	}
 	switch {
@@ -155,22 +182,63 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	return nil
 }
 
-// settle decides what a connection does after err: it returns true to try
-// again (after a wait), false to stop. An error that another connection
-// cannot mend ends the whole download.
-func (s *segmented) settle(err error) bool {
-	var temp *TemporaryError
-	if s.ctx.Err() != nil {
-		return false
+// work fetches spans from u until none is left, each with a range request
+// made in a Limiter slot of its own, taken anew for every span, so that a
+// host that throttles (see Limiter) is asked no more than it allows. A
+// failure, after the wait that retryState.failed decides (without a slot),
+// is followed by another try: the rules of every attempt hold for each
+// connection. The rest of the failed span is given back once that decision
+// is made, so that a 429 or 503 has closed the host to the connection that
+// takes it over. A URL other than the first response's that gives up
+// leaves its spans to that one; an error that no attempt can mend ends the
+// download. err, when not nil, is the failure of the connection that
+// streamed the first response, from start, with rest left to fetch.
+func (s *segmented) work(u *url.URL, err error, start int64, rest span) {
+	r := s.d.f.newRetryState(u)
+	for s.ctx.Err() == nil {
+		if err != nil {
+			wait, gaveUp := r.failed(err, rest.start-start)
+			s.giveBack(rest)
+			if s.ctx.Err() != nil {
+				return
+			}
+			switch {
+			case gaveUp == nil:
+				s.d.f.log.Info("fetch: retrying segment", "url", u.Redacted(), "err", err, "wait", wait)
+				if !sleep(s.ctx, wait) {
+					return
+				}
+			case u != s.urls[0] && !isFinal(gaveUp):
+				s.d.f.log.Info("fetch: segment leaves mirror", "url", u.Redacted(), "err", gaveUp)
+				u = s.urls[0]
+				r = s.d.f.newRetryState(u)
+			case isFinal(gaveUp) || !isTemporary(gaveUp, new(*TemporaryError)):
+				s.fail(gaveUp)
+				return
+			default:
+				s.mu.Lock()
+				s.last = gaveUp
+				s.mu.Unlock()
+				return
+			}
+		}
+		release, aerr := s.d.f.limiter.Acquire(s.ctx, hostKey(u))
+		if aerr != nil {
+			return
+		}
+		sp, ok := s.take()
+		if !ok {
+			release()
+			return
+		}
+		var pos int64
+		pos, err = s.fetch(u, sp)
+		release()
+		if err == nil {
+			r.succeeded()
+		}
+		start, rest = sp.start, span{pos, sp.end}
 	}
-	if isFinal(err) || !isTemporary(err, &temp) {
-		s.fail(err)
-		return false
-	}
-	s.mu.Lock()
-	s.last = err
-	s.mu.Unlock()
-	return true
 }
 
 // fail ends the download with err, unless it already ended.
@@ -181,89 +249,6 @@ func (s *segmented) fail(err error) {
 	}
 	s.mu.Unlock()
 	s.stop(err)
-}
-
-// work fetches spans from u until none is left, holding a Limiter slot
-// while it does (release, when not nil, is one already held). A failure
-// gives the rest of its span back and, after a backoff without the slot,
-// the connection tries again; it gives up after [Options.Retries] failures
-// in a row that brought fewer than MinProgress bytes, or after
-// [Options.MaxAttempts] failures in all, and a URL other than the first
-// response's that fails is left for that one.
-func (s *segmented) work(u *url.URL, release func()) {
-	defer func() {
-		if release != nil {
-			release()
-		}
-	}()
-	failures, cuts := 0, 0
-	for s.ctx.Err() == nil {
-		if release == nil {
-			r, err := s.d.f.limiter.Acquire(s.ctx, hostKey(u))
-			if err != nil {
-				return
-			}
-			release = r
-		}
-		sp, ok := s.take()
-		if !ok {
-			return
-		}
-		pos, err := s.fetch(u, sp)
-		if err == nil {
-			failures = 0
-			continue
-		}
-		s.giveBack(span{pos, sp.end})
-		if pos-sp.start >= MinProgress {
-			failures = 0
-		}
-		if cuts++; cuts >= s.d.f.maxAttempts {
-			s.settle(err)
-			return
-		}
-		if u != s.urls[0] {
-			var temp *TemporaryError
-			if isFinal(err) || !isTemporary(err, &temp) || failures >= s.d.f.retries {
-				// A mirror that fails leaves its spans to the first URL.
-				s.d.f.log.Info("fetch: segment leaves mirror", "url", u.Redacted(), "err", err)
-				u, failures = s.urls[0], 0
-				release()
-				release = nil
-				continue
-			}
-		} else if !s.settle(err) {
-			return
-		}
-		failures++
-		if failures > s.d.f.retries {
-			return
-		}
-		release()
-		release = nil
-		if !s.sleep(u, failures, err) {
-			return
-		}
-	}
-}
-
-// sleep waits before retry n of a connection that failed with err, and
-// reports whether the download still runs.
-func (s *segmented) sleep(u *url.URL, n int, err error) bool {
-	wait := s.d.f.backoff(n)
-	var temp *TemporaryError
-	if errors.As(err, &temp) && temp.After > 0 {
-		wait = min(temp.After, s.d.f.maxRetryAfter)
-	}
-	s.d.f.log.Info("fetch: retrying segment", "url", u.Redacted(), "err", err, "wait", wait)
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-s.ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // take returns the last span nobody is fetching. The spans are taken from
@@ -399,42 +384,151 @@ func (s *segmented) fill(r io.Reader, pos, end int64, chain bool, stall *stallTi
 	return pos, end, nil
 }
 
-// wrote records that p is in the file at off and hashes what became the
+// wrote records that p is in the file at off, and hashes what became the
 // contiguous prefix: p itself when it extends the prefix, then the spans
-// written ahead that now follow it, read back from the file.
+// written ahead that now follow it, read back from the file. One
+// connection hashes at a time, outside the lock; a span written while it
+// does waits in ahead, where it finds it.
 func (s *segmented) wrote(off int64, p []byte) error {
+	end := off + int64(len(p))
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	sk := s.d.sink
 	s.got += int64(len(p))
-	if off != sk.written {
-		end := off + int64(len(p))
-		i, _ := slices.BinarySearchFunc(s.ahead, off, func(a span, start int64) int { return cmp.Compare(a.start, start) })
-		switch {
-		case i > 0 && s.ahead[i-1].end == off:
-			s.ahead[i-1].end = end
-			if i < len(s.ahead) && s.ahead[i].start == end {
-				s.ahead[i-1].end = s.ahead[i].end
-				s.ahead = slices.Delete(s.ahead, i, i+1)
-			}
-		case i < len(s.ahead) && s.ahead[i].start == end:
-			s.ahead[i].start = off
-		default:
-			s.ahead = slices.Insert(s.ahead, i, span{off, end})
-		}
-	} else {
-		sk.hashed(p)
-		for len(s.ahead) > 0 && s.ahead[0].start == sk.written {
-			if err := s.hashFile(s.ahead[0].end); err != nil {
-				return err
-			}
-			s.ahead = s.ahead[1:]
-		}
-	}
 	if s.d.req.Progress != nil {
 		s.d.req.Progress(s.got, s.size)
 	}
-	return nil
+	hash := !s.hashing && off == s.prefix
+	if hash {
+		s.hashing, s.prefix = true, end
+	} else {
+		s.writtenAhead(off, end)
+	}
+	var spans [][2]int64
+	if s.guard != nil && s.got-s.guarded >= guardAfter {
+		s.guarded, spans = s.got, s.spans()
+	}
+	s.mu.Unlock()
+	if spans != nil {
+		if err := s.writeGuard(spans); err != nil {
+			return err
+		}
+	}
+	if !hash {
+		return nil
+	}
+	s.d.sink.hashed(p)
+	return s.hashAhead()
+}
+
+// startGuard writes the guard of the partial file with the spans it holds
+// before any span is written out of order, so that a guard left from
+// before, which may say that the partial file holds the first bytes of the
+// file, all of it, never describes a file with holes. Without
+// [Options.KeepPartial], or with nothing to guard the bytes, it removes
+// any guard, and the partial file is not kept.
+func (s *segmented) startGuard() error {
+	sk := s.d.sink
+	g := sk.guardOf(s.d.source, s.d.validator)
+	if !sk.keep || !sk.resumable(g) {
+		return sk.unguard()
+	}
+	sk.pending = nil
+	s.guard, s.guarded = &g, s.got
+	return s.writeGuard(s.spans())
+}
+
+// spans returns the spans of the file in the partial file: the prefix
+// (possibly empty, but always there, so that the guard has spans) and
+// those written ahead. s.mu is held, or no connection runs.
+func (s *segmented) spans() [][2]int64 {
+	return appendSpans([][2]int64{{0, s.prefix}}, s.ahead)
+}
+
+// writeGuard writes the guard of the partial file with spans.
+func (s *segmented) writeGuard(spans [][2]int64) error {
+	g := *s.guard
+	g.Spans = spans
+	s.guardMu.Lock()
+	defer s.guardMu.Unlock()
+	return s.d.sink.saveGuard(g)
+}
+
+// gaps returns the spans of [start, end) that are not in kept, which is
+// in order.
+func gaps(start, end int64, kept []span) []span {
+	var holes []span
+	for _, k := range kept {
+		if k.start > start {
+			holes = append(holes, span{start, min(k.start, end)})
+		}
+		start = max(start, k.end)
+	}
+	if start < end {
+		holes = append(holes, span{start, end})
+	}
+	return holes
+}
+
+// split cuts holes into about n spans of equal size.
+func split(holes []span, n int64) []span {
+	piece := max(1, (spanBytes(holes)+n-1)/n)
+	var spans []span
+	for _, h := range holes {
+		k := (h.end - h.start + piece - 1) / piece
+		for i := range k {
+			spans = append(spans, span{h.start + i*(h.end-h.start)/k, h.start + (i+1)*(h.end-h.start)/k})
+		}
+	}
+	return spans
+}
+
+// spanBytes returns the bytes that spans hold.
+func spanBytes(spans []span) int64 {
+	var n int64
+	for _, sp := range spans {
+		n += sp.end - sp.start
+	}
+	return n
+}
+
+// writtenAhead records that [off, end) is in the file, past the prefix
+// being hashed. s.mu is held.
+func (s *segmented) writtenAhead(off, end int64) {
+	i, _ := slices.BinarySearchFunc(s.ahead, off, func(a span, start int64) int { return cmp.Compare(a.start, start) })
+	switch {
+	case i > 0 && s.ahead[i-1].end == off:
+		s.ahead[i-1].end = end
+		if i < len(s.ahead) && s.ahead[i].start == end {
+			s.ahead[i-1].end = s.ahead[i].end
+			s.ahead = slices.Delete(s.ahead, i, i+1)
+		}
+	case i < len(s.ahead) && s.ahead[i].start == end:
+		s.ahead[i].start = off
+	default:
+		s.ahead = slices.Insert(s.ahead, i, span{off, end})
+	}
+}
+
+// hashAhead hashes the spans written ahead that follow the prefix, read
+// back from the file, until none does. Its caller is the one connection
+// that hashes.
+func (s *segmented) hashAhead() error {
+	for {
+		s.mu.Lock()
+		if len(s.ahead) == 0 || s.ahead[0].start != s.prefix {
+			s.hashing = false
+			s.mu.Unlock()
+			return nil
+		}
+		sp := s.ahead[0]
+		s.ahead, s.prefix = s.ahead[1:], sp.end
+		s.mu.Unlock()
+		if err := s.hashFile(sp.end); err != nil {
+			s.mu.Lock()
+			s.hashing = false
+			s.mu.Unlock()
+			return err
+		}
+	}
 }
 
 // hashFile hashes the file from the hashed prefix up to end.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // segmentOrigin serves one file in ranges, slowly enough that segments
@@ -21,7 +21,7 @@ import (
 // request that asks for no range waits (up to a few seconds) until a range
 // request came, so that a segmented download always runs in segments.
 type segmentOrigin struct {
-	*origin
+	*fetchtest.Server
 	ranges   atomic.Int64 // range requests received
 	inflight atomic.Int64
 	most     atomic.Int64 // most requests served at once
@@ -30,17 +30,17 @@ type segmentOrigin struct {
 }
 
 // startSegmentOrigin starts a segmentOrigin over HTTP/1.1 or (proto "h2")
-// HTTP/2. doc returns the file for request n (1 for the first); fault, when
+// HTTP/2. d returns the file for request n (1 for the first); fault, when
 // not nil, may answer range request k (1 for the first) itself and
 // returns whether it did.
-func startSegmentOrigin(t *testing.T, proto string, d func(n int) doc, fault func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool) *segmentOrigin {
+func startSegmentOrigin(t *testing.T, proto string, d func(n int) fetchtest.Doc, fault func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool) *segmentOrigin {
 	t.Helper()
 	so := &segmentOrigin{ranged: make(chan struct{})}
-	start := startOrigin
+	kind := fetchtest.HTTP
 	if proto == "h2" {
-		start = startOriginH2
+		kind = fetchtest.H2
 	}
-	so.origin = start(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+	so.Server = fetchtest.Start(t, kind, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 		in := so.inflight.Add(1)
 		defer so.inflight.Add(-1)
 		for m := so.most.Load(); in > m && !so.most.CompareAndSwap(m, in); m = so.most.Load() {
@@ -51,10 +51,10 @@ func startSegmentOrigin(t *testing.T, proto string, d func(n int) doc, fault fun
 			if fault != nil && fault(o, k, w, r) {
 				return
 			}
-			o.serve(slowResponse{ResponseWriter: w}, r, d(n), -1)
+			o.Serve(slowResponse{ResponseWriter: w}, r, d(n), -1)
 			return
 		}
-		o.serve(slowResponse{ResponseWriter: w, r: r, gate: so.ranged}, r, d(n), -1)
+		o.Serve(slowResponse{ResponseWriter: w, r: r, gate: so.ranged}, r, d(n), -1)
 	})
 	return so
 }
@@ -97,11 +97,11 @@ func segmentOptions(segments int) fetch.Options {
 // at the server, and delivers the file.
 func TestSegmentsKeepPerHostCap(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1<<20, 21), etag: `"s"`}
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 21), ETag: `"s"`}
 	for _, proto := range []string{"http1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
-			o := startSegmentOrigin(t, proto, func(int) doc { return d }, nil)
+			o := startSegmentOrigin(t, proto, func(int) fetchtest.Doc { return d }, nil)
 			opts := segmentOptions(8)
 			opts.Limiter = fetch.NewLimiter(8, 2)
 			// Counted at the client: a segment whose range another takes
@@ -112,17 +112,17 @@ func TestSegmentsKeepPerHostCap(t *testing.T) {
 			tr.DialContext = conns.dial
 			reqs := &requestCounter{base: tr}
 			opts.Client = &http.Client{Transport: reqs}
-			f := quickFetcher(t, opts)
+			f := fetchtest.Fetcher(t, opts)
 			path := filepath.Join(t.TempDir(), "file")
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(readFile(t, path), d.body) {
+			if !bytes.Equal(readFile(t, path), d.Body) {
 				t.Errorf("file differs from the served one")
 			}
-			if res.Digests["sha256"] != sha256Of(d.body)["sha256"] {
-				t.Errorf("Result.Digests: got %v; want %v", res.Digests, sha256Of(d.body))
+			if res.Digests["sha256"] != fetchtest.Digests(d.Body)["sha256"] {
+				t.Errorf("Result.Digests: got %v; want %v", res.Digests, fetchtest.Digests(d.Body))
 			}
 			if got := o.ranges.Load(); got == 0 {
 				t.Errorf("range requests: got 0; want some")
@@ -163,66 +163,66 @@ func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestSegmentFaults(t *testing.T) {
 	t.Parallel()
 	const size = 512 << 10
-	old := doc{body: blob(size, 22), etag: `"1"`}
-	changed := doc{body: blob(size, 23), etag: `"2"`}
-	wrong := doc{body: bytes.Clone(old.body), etag: old.etag}
-	wrong.body[size-100] ^= 1
+	old := fetchtest.Doc{Body: fetchtest.Blob(size, 22), ETag: `"1"`}
+	changed := fetchtest.Doc{Body: fetchtest.Blob(size, 23), ETag: `"2"`}
+	wrong := fetchtest.Doc{Body: bytes.Clone(old.Body), ETag: old.ETag}
+	wrong.Body[size-100] ^= 1
 	for _, tc := range []struct {
 		name    string
-		doc     func(n int) doc
-		fault   func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool
+		doc     func(n int) fetchtest.Doc
+		fault   func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool
 		digests bool
 		want    []byte               // the file, or nil
 		wantErr func(err error) bool // when want is nil
 	}{
-		{name: "reset", doc: func(int) doc { return old }, want: old.body,
-			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
+		{name: "reset", doc: func(int) fetchtest.Doc { return old }, want: old.Body,
+			fault: func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool {
 				if k <= 2 {
 					breakConn(w, r)
 					return true
 				}
 				return false
 			}},
-		{name: "truncated", doc: func(int) doc { return old }, want: old.body, digests: true,
-			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
+		{name: "truncated", doc: func(int) fetchtest.Doc { return old }, want: old.Body, digests: true,
+			fault: func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool {
 				if k <= 3 {
-					o.serve(w, r, old, 5000)
+					o.Serve(w, r, old, 5000)
 					return true
 				}
 				return false
 			}},
-		{name: "stall", doc: func(int) doc { return old }, want: old.body,
-			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
+		{name: "stall", doc: func(int) fetchtest.Doc { return old }, want: old.Body,
+			fault: func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool {
 				if k == 1 {
-					o.serve(stallingResponse{w, r, o.quit, 1000}, r, old, -1)
+					o.Serve(stallingResponse{w, r, o, 1000}, r, old, -1)
 					return true
 				}
 				return false
 			}},
 		// Every range request gets one byte: no connection makes
 		// progress, and the download fails within the retries.
-		{name: "one byte a range", doc: func(int) doc { return old },
-			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
-				o.serve(w, r, old, 1)
+		{name: "one byte a range", doc: func(int) fetchtest.Doc { return old },
+			fault: func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool {
+				o.Serve(w, r, old, 1)
 				return true
 			},
 			// A cut body over HTTP/1.1, a reset stream over HTTP/2;
 			// not the test's deadline.
 			wantErr: func(err error) bool { return err != nil && !errors.Is(err, context.DeadlineExceeded) }},
-		{name: "ranges ignored", doc: func(int) doc { return old }, want: old.body,
-			fault: func(o *origin, k int, w http.ResponseWriter, r *http.Request) bool {
-				o.serveAll(w, old, -1)
+		{name: "ranges ignored", doc: func(int) fetchtest.Doc { return old }, want: old.Body,
+			fault: func(o *fetchtest.Server, k int, w http.ResponseWriter, r *http.Request) bool {
+				o.ServeAll(w, old, -1)
 				return true
 			}},
-		{name: "wrong bytes", doc: func(int) doc { return wrong }, digests: true,
+		{name: "wrong bytes", doc: func(int) fetchtest.Doc { return wrong }, digests: true,
 			wantErr: func(err error) bool { var de *fetch.DigestError; return errors.As(err, &de) }},
-		{name: "changed between segments", want: changed.body, doc: func(n int) doc {
+		{name: "changed between segments", want: changed.Body, doc: func(n int) fetchtest.Doc {
 			if n == 1 {
 				return old
 			}
 			return changed
 		}},
-		{name: "changed, with the old digest", digests: true, doc: func(n int) doc {
+		{name: "changed, with the old digest", digests: true, doc: func(n int) fetchtest.Doc {
 			if n == 1 {
 				return old
 			}
@@ -235,13 +235,13 @@ func TestSegmentFaults(t *testing.T) {
 				o := startSegmentOrigin(t, proto, tc.doc, tc.fault)
 				opts := segmentOptions(4)
 				opts.StallTimeout = 300 * time.Millisecond
-				f := quickFetcher(t, opts, o.origin)
+				f := fetchtest.Fetcher(t, opts, o.Server)
 				dir := t.TempDir()
 				req := fetch.Request{URL: o.URL + "/file", Path: filepath.Join(dir, "file")}
 				if tc.digests {
-					req.Digests = sha256Of(old.body)
+					req.Digests = fetchtest.Digests(old.Body)
 				}
-				_, err := f.Fetch(testContext(t), req)
+				_, err := f.Fetch(fetchtest.Context(t), req)
 				noPartials(t, dir)
 				if o.ranges.Load() == 0 {
 					t.Errorf("range requests: got 0; want some")
@@ -283,20 +283,17 @@ func breakConn(w http.ResponseWriter, r *http.Request) {
 // the client goes away.
 type stallingResponse struct {
 	http.ResponseWriter
-	r    *http.Request
-	quit chan struct{}
-	n    int
+	r *http.Request
+	s *fetchtest.Server
+	n int
 }
 
 func (s stallingResponse) Write(p []byte) (int, error) {
 	if len(p) > s.n {
 		s.ResponseWriter.Write(p[:s.n])
 		http.NewResponseController(s.ResponseWriter).Flush()
-		select {
-		case <-s.r.Context().Done():
-		case <-s.quit:
-		}
-		return s.n, errCut
+		s.s.Wait(s.r)
+		return s.n, fetchtest.ErrCut
 	}
 	return s.ResponseWriter.Write(p)
 }
@@ -305,30 +302,30 @@ func (s stallingResponse) Write(p []byte) (int, error) {
 // mirrors too, and a mirror that fails leaves its spans to the others.
 func TestSegmentsFromMirrors(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(512<<10, 24), etag: `"m"`}
-	o := startSegmentOrigin(t, "http1", func(int) doc { return d }, nil)
-	mirror := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
-		o.serve(w, r, doc{body: d.body, etag: `"other"`}, -1)
+	d := fetchtest.Doc{Body: fetchtest.Blob(512<<10, 24), ETag: `"m"`}
+	o := startSegmentOrigin(t, "http1", func(int) fetchtest.Doc { return d }, nil)
+	mirror := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+		o.Serve(w, r, fetchtest.Doc{Body: d.Body, ETag: `"other"`}, -1)
 	})
-	broken := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+	broken := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	})
-	f := quickFetcher(t, segmentOptions(4))
+	f := fetchtest.Fetcher(t, segmentOptions(4))
 	path := filepath.Join(t.TempDir(), "file")
-	_, err := f.Fetch(testContext(t), fetch.Request{
+	_, err := f.Fetch(fetchtest.Context(t), fetch.Request{
 		URL: o.URL + "/file", Mirrors: []string{mirror.URL + "/file", broken.URL + "/file"},
-		Path: path, Digests: sha256Of(d.body),
+		Path: path, Digests: fetchtest.Digests(d.Body),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, path), d.body) {
+	if !bytes.Equal(readFile(t, path), d.Body) {
 		t.Errorf("file differs from the served one")
 	}
-	if mirror.hits.Load() == 0 {
+	if mirror.Hits.Load() == 0 {
 		t.Errorf("mirror requests: got 0; want some")
 	}
-	if broken.hits.Load() == 0 {
+	if broken.Hits.Load() == 0 {
 		t.Errorf("broken mirror requests: got 0; want some")
 	}
 }
@@ -337,42 +334,42 @@ func TestSegmentsFromMirrors(t *testing.T) {
 // whatever Segments says.
 func TestSegmentsFallBack(t *testing.T) {
 	t.Parallel()
-	big := doc{body: blob(512<<10, 25), etag: `"f"`}
+	big := fetchtest.Doc{Body: fetchtest.Blob(512<<10, 25), ETag: `"f"`}
 	for _, tc := range []struct {
 		name   string
-		serve  func(o *origin, w http.ResponseWriter, r *http.Request)
+		serve  func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request)
 		writer bool
 		digest bool
 	}{
-		{name: "no ranges", digest: true, serve: func(o *origin, w http.ResponseWriter, r *http.Request) {
-			o.serveAll(w, big, -1)
+		{name: "no ranges", digest: true, serve: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.ServeAll(w, big, -1)
 		}},
-		{name: "writer", writer: true, serve: func(o *origin, w http.ResponseWriter, r *http.Request) {
-			o.serve(w, r, big, -1)
+		{name: "writer", writer: true, serve: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.Serve(w, r, big, -1)
 		}},
-		{name: "small file", serve: func(o *origin, w http.ResponseWriter, r *http.Request) {
-			o.serve(w, r, doc{body: big.body[:50<<10], etag: big.etag}, -1)
+		{name: "small file", serve: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.Serve(w, r, fetchtest.Doc{Body: big.Body[:50<<10], ETag: big.ETag}, -1)
 		}},
-		{name: "no guard", serve: func(o *origin, w http.ResponseWriter, r *http.Request) {
-			o.serve(w, r, doc{body: big.body}, -1)
+		{name: "no guard", serve: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.Serve(w, r, fetchtest.Doc{Body: big.Body}, -1)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { tc.serve(o, w, r) })
-			f := quickFetcher(t, segmentOptions(8))
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { tc.serve(o, w, r) })
+			f := fetchtest.Fetcher(t, segmentOptions(8))
 			req := fetch.Request{URL: o.URL + "/file", Path: filepath.Join(t.TempDir(), "file")}
 			var buf bytes.Buffer
 			if tc.writer {
 				req.Writer = &buf
 			}
 			if tc.digest {
-				req.Digests = sha256Of(big.body)
+				req.Digests = fetchtest.Digests(big.Body)
 			}
-			if _, err := f.Fetch(testContext(t), req); err != nil {
+			if _, err := f.Fetch(fetchtest.Context(t), req); err != nil {
 				t.Fatal(err)
 			}
-			if got := o.hits.Load(); got != 1 {
+			if got := o.Hits.Load(); got != 1 {
 				t.Errorf("requests: got %d; want 1", got)
 			}
 		})
@@ -383,11 +380,11 @@ func TestSegmentsFallBack(t *testing.T) {
 // segment and leaves no file behind.
 func TestSegmentsCancelled(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1<<20, 26), etag: `"c"`}
-	o := startSegmentOrigin(t, "http1", func(int) doc { return d }, nil)
-	f := quickFetcher(t, segmentOptions(4))
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 26), ETag: `"c"`}
+	o := startSegmentOrigin(t, "http1", func(int) fetchtest.Doc { return d }, nil)
+	f := fetchtest.Fetcher(t, segmentOptions(4))
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(fetchtest.Context(t))
 	var once sync.Once
 	req := fetch.Request{URL: o.URL + "/file", Path: filepath.Join(dir, "file"), Progress: func(written, total int64) {
 		if written > total/2 {
@@ -402,38 +399,4 @@ func TestSegmentsCancelled(t *testing.T) {
 		t.Errorf("range requests: got 0; want some")
 	}
 	onlyFiles(t, dir)
-}
-
-// TestSegmentsKeepPartial: a segmented download writes out of order, so a
-// partial file it leaves has no guard, and the next run starts afresh and
-// delivers the file whole (a partial file with holes taken for a prefix
-// would deliver zeros under a validator that matches).
-func TestSegmentsKeepPartial(t *testing.T) {
-	t.Parallel()
-	d := doc{body: blob(1<<20, 27), etag: `"k"`}
-	o := startSegmentOrigin(t, "http1", func(int) doc { return d }, nil)
-	opts := segmentOptions(4)
-	opts.KeepPartial = true
-	f := quickFetcher(t, opts)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "file")
-	ctx, cancel := context.WithCancel(testContext(t))
-	var once sync.Once
-	_, err := f.Fetch(ctx, fetch.Request{URL: o.URL + "/file", Path: path, Progress: func(written, total int64) {
-		if written > total/2 {
-			once.Do(cancel)
-		}
-	}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v; want context.Canceled", err)
-	}
-	if _, err := os.Stat(fetch.PartialPath(path) + ".guard"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a guard is beside the partial file of a segmented download (stat: %v)", err)
-	}
-	if _, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path}); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(readFile(t, path), d.body) {
-		t.Errorf("file differs from the served one")
-	}
 }

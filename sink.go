@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // algorithms are the digests a Request may name, by name.
@@ -60,6 +62,7 @@ type sink struct {
 	tryUnnamed bool        // a folder made by create is opened for an unnamed file
 	found      fs.FileInfo // Lstat of Path when the sink was made; nil if none
 	written    int64
+	done       []span // spans of the file in tmp past written, by start (kept by a segmented download)
 
 	size    int64  // expected; -1 unknown
 	keep    bool   // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
@@ -226,20 +229,15 @@ func (s *sink) create() error {
 			s.closeFolder() // a file system without unnamed files
 		}
 		if s.keep {
-			name := PartialPath(s.path)
-			f, err := s.openLocked(name, os.O_RDWR|os.O_CREATE|os.O_EXCL)
-			if errors.Is(err, fs.ErrExist) {
-				// Left by a download that is gone: a guard may stand
-				// beside it, which setGuard removes before a byte is
-				// written. Not a new file's truncate: ext4 writes a file
-				// that was truncated to zero out when it is closed.
-				s.onDisk = true
-				f, err = s.openLocked(name, os.O_RDWR)
-				if err == nil {
-					if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
-						if err = f.Truncate(0); err != nil {
-							f.Close()
-						}
+			f, name, existed, err := s.openPartialFile()
+			if err == nil && existed {
+				// Its guard, if any, is removed by setGuard before a
+				// byte is written. Not a new file's truncate: ext4
+				// writes a file that was truncated to zero out when it
+				// is closed.
+				if fi, serr := f.Stat(); serr != nil || fi.Size() > 0 {
+					if err = f.Truncate(0); err != nil {
+						f.Close()
 					}
 				}
 			}
@@ -280,17 +278,11 @@ func (s *sink) createTemp(dir, base string) (*os.File, string, error) {
 	}
 }
 
-// PartialSuffix ends the name of the temporary file that a download to
-// Path writes beside it, "." + base(Path) + "." + random + PartialSuffix,
-// which exists only while its download runs, and of the partial file that
-// [Options.KeepPartial] keeps ([PartialPath]).
-const PartialSuffix = ".part"
-
 // maxName is the longest file name that common file systems take, in bytes.
 const maxName = 255
 
 // partialName returns the name of a temporary file for the file named
-// base: "." + base + "." + tag + PartialSuffix ("." + base + PartialSuffix
+// base: "." + base + "." + tag + partname.Suffix ("." + base + partname.Suffix
 // for no tag), or, when that and a guard file's name could be longer than
 // maxName, with base cut short and followed by a hash of the whole name,
 // so that any legal name has a temporary file.
@@ -300,7 +292,7 @@ func partialName(base, tag string) string {
 	}
 	// Room for the guard file's suffix, too.
 	limit := maxName - len(guardSuffix)
-	name := "." + base + tag + PartialSuffix
+	name := "." + base + tag + partname.Suffix
 	if len(name) <= limit {
 		return name
 	}
@@ -310,7 +302,7 @@ func partialName(base, tag string) string {
 	for keep > 0 && !utf8.RuneStart(base[keep]) {
 		keep-- // cut between characters
 	}
-	return "." + base[:max(keep, 0)] + hash + tag + PartialSuffix
+	return "." + base[:max(keep, 0)] + hash + tag + partname.Suffix
 }
 
 // canRestart reports whether the bytes delivered so far may be taken back:
@@ -325,7 +317,7 @@ func (s *sink) restart() error {
 	for _, h := range s.hashes {
 		h.Reset()
 	}
-	s.written = 0
+	s.written, s.done = 0, nil
 	if s.tmp != nil {
 		if err := s.tmp.Truncate(0); err != nil {
 			return &sinkError{err}
@@ -453,13 +445,13 @@ func (s *sink) discard() {
 	if s.tmp == nil {
 		return
 	}
-	if s.pending != nil && s.written > 0 {
+	if s.pending != nil && s.keptBytes() > 0 {
 		s.writeGuard()
 	}
 	// A write that failed half way may have left bytes past those counted.
-	if s.keep && s.guarded && s.written > 0 && s.tmp.Truncate(s.written) == nil {
+	if s.keep && s.guarded && s.keptBytes() > 0 && s.tmp.Truncate(s.keptEnd()) == nil {
 		s.tmp.Close()
-		s.tmp, s.kept = nil, s.written
+		s.tmp, s.kept = nil, s.keptBytes()
 		return
 	}
 	s.removeGuard()

@@ -10,18 +10,19 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 func TestLongFileName(t *testing.T) {
-	content := blob(70000, 1)
+	content := fetchtest.Blob(70000, 1)
 	for _, n := range []int{200, 237, 250, 255, 255 + 1000} {
 		keep := n > 255 // the partial file of a long name, with its guard
 		n = min(n, 255)
 		name := strings.Repeat("é", n/2) + strings.Repeat("x", n%2) // cut between characters
-		s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+		s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": content}))
 		dir := t.TempDir()
-		_, err := quickFetcher(t, fetch.Options{KeepPartial: keep}).Fetch(testContext(t), fetch.Request{
-			URL: s.URL + "/f", Path: filepath.Join(dir, name), Digests: sha256Of(content),
+		_, err := fetchtest.Fetcher(t, fetch.Options{KeepPartial: keep}).Fetch(fetchtest.Context(t), fetch.Request{
+			URL: s.URL + "/f", Path: filepath.Join(dir, name), Digests: fetchtest.Digests(content),
 		})
 		if err != nil {
 			t.Fatalf("%d bytes: %v", len(name), err)
@@ -50,17 +51,17 @@ func TestSizeKnown(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "0 known, endless body", handler: endless, req: fetch.Request{SizeKnown: true}, wantErr: true},
-		{name: "0 known, empty body", handler: empty, req: fetch.Request{SizeKnown: true, Digests: sha256Of(nil)}},
+		{name: "0 known, empty body", handler: empty, req: fetch.Request{SizeKnown: true, Digests: fetchtest.Digests(nil)}},
 		{name: "0 unknown, empty body", handler: empty, req: fetch.Request{}},
 		{name: "negative known", handler: empty, req: fetch.Request{Size: -1, SizeKnown: true}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t, plainHTTP, tt.handler)
+			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(tt.handler))
 			dir := t.TempDir()
 			req := tt.req
 			req.URL, req.Path = s.URL+"/x", filepath.Join(dir, "x")
-			res, err := quickFetcher(t, fetch.Options{Retries: -1}).Fetch(testContext(t), req)
+			res, err := fetchtest.Fetcher(t, fetch.Options{Retries: -1}).Fetch(fetchtest.Context(t), req)
 			if tt.wantErr {
 				var se *fetch.SizeError
 				if !errors.As(err, &se) && !errors.Is(err, fetch.ErrInvalidRequest) {
@@ -81,8 +82,8 @@ func TestSizeKnown(t *testing.T) {
 }
 
 func TestRoot(t *testing.T) {
-	content := blob(50000, 2)
-	s := newServer(t, plainHTTP, serveFiles(files{"/f": content}))
+	content := fetchtest.Blob(50000, 2)
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": content}))
 	dir, outside := t.TempDir(), t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ func TestRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	f := quickFetcher(t, fetch.Options{})
+	f := fetchtest.Fetcher(t, fetch.Options{})
 	tests := []struct {
 		path    string
 		invalid bool // ErrInvalidRequest, no transfer
@@ -113,7 +114,7 @@ func TestRoot(t *testing.T) {
 		{path: "", invalid: true},
 	}
 	for _, tt := range tests {
-		res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + "/f", Root: root, Path: tt.path, Digests: sha256Of(content)})
+		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/f", Root: root, Path: tt.path, Digests: fetchtest.Digests(content)})
 		switch {
 		case tt.invalid && !errors.Is(err, fetch.ErrInvalidRequest):
 			t.Errorf("%q: got %v; want ErrInvalidRequest", tt.path, err)

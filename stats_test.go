@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestStats(t *testing.T) {
 	content := genFiles(1, 10000)["/f/00000"]
 	release := make(chan struct{})
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/file":
 			w.Write(content)
@@ -31,12 +32,12 @@ func TestStats(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	f := newFetcher(t, s, fetch.Options{Retries: -1})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: -1}, s)
 	if got := f.Stats(); got != (fetch.Stats{}) {
 		t.Errorf("a new Fetcher's Stats: %+v; want zero", got)
 	}
-	ctx := testContext(t)
+	ctx := fetchtest.Context(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	if err := os.WriteFile(in, content, 0o644); err != nil {
@@ -45,7 +46,7 @@ func TestStats(t *testing.T) {
 	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file"})
 	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: filepath.Join(dir, "out")})
 	f.Fetch(ctx, fetch.Request{URL: s.URL + "/missing"})
-	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: in, Digests: sha256Of(content), CheckExisting: true})
+	f.Fetch(ctx, fetch.Request{URL: s.URL + "/file", Path: in, Digests: fetchtest.Digests(content), CheckExisting: true})
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	f.Fetch(cancelled, fetch.Request{URL: s.URL + "/file"})
@@ -80,18 +81,18 @@ func TestStats(t *testing.T) {
 // TestStatsFetchAllCancelled checks that FetchAll's requests waiting for a
 // slot when ctx ends count as cancelled.
 func TestStatsFetchAllCancelled(t *testing.T) {
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
-	}))
-	f := newFetcher(t, s, fetch.Options{Limiter: fetch.NewLimiter(2, 2)})
-	ctx, cancel := context.WithCancel(testContext(t))
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(2, 2)}, s)
+	ctx, cancel := context.WithCancel(fetchtest.Context(t))
 	reqs := make(chan fetch.Request, 5)
 	for range 5 {
 		reqs <- fetch.Request{URL: s.URL}
 	}
 	close(reqs)
 	results := f.FetchAll(ctx, reqs)
-	for s.hits.Load() < 2 || len(reqs) > 0 {
+	for s.Hits.Load() < 2 || len(reqs) > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	if got := f.Stats().InFlight; got != 2 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestStreamerExampleInREADME checks that the README's streamer is the
@@ -46,7 +47,7 @@ func TestStreamerExampleFailures(t *testing.T) {
 	// More than the server's buffer: the response has started when the
 	// upstream breaks.
 	content := []byte(strings.Repeat("0123456789abcdef", 4<<10))
-	upstream := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/file":
 			w.Write(content)
@@ -62,9 +63,9 @@ func TestStreamerExampleFailures(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	f := newFetcher(t, upstream, fetch.Options{Retries: -1})
-	srv := newServer(t, plainHTTP, stream(f, upstream.URL))
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{Retries: -1}, upstream)
+	srv := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(stream(f, upstream.URL)))
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
 

@@ -6,26 +6,28 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestThrottledNoRetriesUsed checks that 429 answers use up no retries: a
 // file refused more times than the retries allow still arrives.
 func TestThrottledNoRetriesUsed(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(1000, 3)}
-	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
+	d := fetchtest.Doc{Body: fetchtest.Blob(1000, 3)}
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 		if n <= 2*(1+fetch.DefaultRetries) {
-			status(w, http.StatusTooManyRequests, "")
+			fetchtest.Status(w, http.StatusTooManyRequests, "")
 			return
 		}
-		o.serve(w, r, d, -1)
+		o.Serve(w, r, d, -1)
 	})
-	f := quickFetcher(t, fetch.Options{})
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Digests: sha256Of(d.body)})
+	f := fetchtest.Fetcher(t, fetch.Options{})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Digests: fetchtest.Digests(d.Body)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +41,12 @@ func TestThrottledNoRetriesUsed(t *testing.T) {
 // retries allow.
 func TestThrottledBudget(t *testing.T) {
 	t.Parallel()
-	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
-		status(w, http.StatusTooManyRequests, "")
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+		fetchtest.Status(w, http.StatusTooManyRequests, "")
 	})
-	f := quickFetcher(t, fetch.Options{MaxThrottled: time.Second})
+	f := fetchtest.Fetcher(t, fetch.Options{MaxThrottled: time.Second})
 	start := time.Now()
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file"})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file"})
 	var se *fetch.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests {
 		t.Fatalf("error: got %v; want a StatusError 429", err)
@@ -62,26 +64,27 @@ func TestThrottledBudget(t *testing.T) {
 // PerHost, one more for each run of successes as long as the allowance.
 func TestAdaptivePerHost(t *testing.T) {
 	t.Parallel()
-	d := doc{body: blob(100, 4)}
-	var refuse = map[string]int{"/a": 429, "/b": 503, "/c": 429, "/d": 503}
-	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
+	d := fetchtest.Doc{Body: fetchtest.Blob(100, 4)}
+	var mu sync.Mutex
+	refuse := map[string]int{"/a": 429, "/b": 503, "/c": 429, "/d": 503}
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		code := refuse[r.URL.Path]
 		delete(refuse, r.URL.Path)
-		o.mu.Unlock()
+		mu.Unlock()
 		if code != 0 {
-			status(w, code, "")
+			fetchtest.Status(w, code, "")
 			return
 		}
-		o.serve(w, r, d, -1)
+		o.Serve(w, r, d, -1)
 	})
 	u, _ := url.Parse(o.URL)
 	host := net.JoinHostPort(u.Hostname(), u.Port())
 	l := fetch.NewLimiter(10, 6)
-	f := quickFetcher(t, fetch.Options{Limiter: l})
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: l})
 	get := func(path string) {
 		t.Helper()
-		if _, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + path}); err != nil {
+		if _, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + path}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // This file puts Toxiproxy, a fault-injecting TCP proxy, between the
@@ -321,10 +322,9 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	fx := &fixture{
 		proto:   proto,
 		sink:    sink,
-		content: blob(cmp.Or(tc.size, toxicFileSize), uint64(len(tc.name))),
+		content: fetchtest.Blob(cmp.Or(tc.size, toxicFileSize), uint64(len(tc.name))),
 		dir:     t.TempDir(),
 		old:     []byte("the good file that was here before"),
-		done:    make(chan struct{}),
 		ctx:     context.Background(),
 	}
 	tx := &toxicRun{fixture: fx}
@@ -357,18 +357,18 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 		fx.servers = append(fx.servers, ftpControl(ng.addr))
 		tx.ranges = func() []string { return ng.ranges(name) }
 	default:
-		srv := newFaultServer(t, fx, func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) })
+		srv := fx.start(t, func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) })
 		fx.url = strings.Replace(srv.URL, srv.Listener.Addr().String(), tx.link.mustProxy(srv.Listener.Addr().String()), 1) + "/file"
 		tx.ranges = func() (rs []string) {
-			for _, h := range srv.headers() {
-				rs = append(rs, h.Get("Range"))
+			for n := 1; n <= int(srv.Hits.Load()); n++ {
+				rs = append(rs, srv.Header(n).Get("Range"))
 			}
 			return rs
 		}
 	}
 
 	rec := &onceWriter{want: fx.content}
-	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": sha256Hex(fx.content)}, Size: fx.size()}
+	req := fetch.Request{URL: fx.url, Digests: map[string]string{"sha256": fetchtest.SHA256(fx.content)}, Size: fx.size()}
 	if sink == "path" || sink == "both" {
 		req.Path = filepath.Join(fx.dir, "file")
 		if err := os.WriteFile(req.Path, fx.old, 0o644); err != nil {
@@ -378,14 +378,13 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	if sink == "writer" || sink == "both" {
 		req.Writer = rec
 	}
-	t.Cleanup(func() { close(fx.done) })
 
 	opts := fetch.Options{StallTimeout: faultStall, BackoffBase: time.Millisecond, MaxRetryAfter: faultMaxRetryAfter}
 	if tc.heal {
 		opts.Logger = slog.New(healOnRetry{tx.link})
 	}
 	if proto == "https" {
-		opts.Client = fx.servers[0].(*faultServer).Client()
+		opts.Client = fx.servers[0].(httpTarget).Client()
 	}
 	f := fetch.New(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -403,8 +402,8 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 			want = tc.want.what
 		}
 		t.Errorf("got error %v; want %s", err, want)
-	case err == nil && (res.Digests["sha256"] != sha256Hex(fx.content) || res.Size != fx.size()):
-		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), sha256Hex(fx.content))
+	case err == nil && (res.Digests["sha256"] != fetchtest.SHA256(fx.content) || res.Size != fx.size()):
+		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), fetchtest.SHA256(fx.content))
 	}
 	if req.Path != "" {
 		got, rerr := os.ReadFile(req.Path)
@@ -599,14 +598,9 @@ func TestLinkCutEvery8MB(t *testing.T) {
 	const size, cut = 64 << 20, 8_000_000
 	content := make([]byte, size)
 	rand.NewChaCha8([32]byte{16}).Read(content)
-	var mu sync.Mutex
-	var ranges []string
-	srv := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		ranges = append(ranges, r.Header.Get("Range"))
-		mu.Unlock()
-		http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(content))
-	}))
+	srv := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
+		s.Serve(w, r, fetchtest.Doc{Body: content, Mod: fixtureModTime}, -1)
+	})
 	link := newToxicLink(t, toxic("limit_data", "downstream", "bytes", cut))
 	u := "http://" + link.mustProxy(srv.Listener.Addr().String()) + "/file"
 
@@ -614,15 +608,17 @@ func TestLinkCutEvery8MB(t *testing.T) {
 	defer f.Close()
 	path := filepath.Join(t.TempDir(), "file")
 	w := &onceWriter{want: content}
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: u, Path: path, Writer: w, Size: size, Digests: sha256Of(content)})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: u, Path: path, Writer: w, Size: size, Digests: fetchtest.Digests(content)})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
 	if !bytes.Equal(readFile(t, path), content) || w.n != size || w.err != nil {
 		t.Errorf("got a file of %d bytes and %d bytes in the Writer (%v); want %d", len(readFile(t, path)), w.n, w.err, size)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	var ranges []string
+	for n := 1; n <= int(srv.Hits.Load()); n++ {
+		ranges = append(ranges, srv.Header(n).Get("Range"))
+	}
 	t.Logf("%d attempts, Range headers %q", res.Attempts, ranges)
 	if want := size/(cut-1000) + 1; res.Attempts < want || len(ranges) != res.Attempts {
 		t.Errorf("got %d attempts, %d requests; want %d or more, one request each", res.Attempts, len(ranges), want)
@@ -648,18 +644,18 @@ func TestLinkCutEvery8MB(t *testing.T) {
 // makes no progress, and with the default Options the request fails after
 // 1+DefaultRetries attempts.
 func TestOneByteAConnection(t *testing.T) {
-	d := doc{body: blob(1<<20, 19), mod: fixtureModTime}
-	o := startOrigin(t, func(o *origin, n int, w http.ResponseWriter, r *http.Request) { o.serve(w, r, d, 1) })
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 19), Mod: fixtureModTime}
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, 1) })
 	f := fetch.New(fetch.Options{})
 	defer f.Close()
 	path := filepath.Join(t.TempDir(), "file")
-	w := &onceWriter{want: d.body}
-	res, err := f.Fetch(testContext(t), fetch.Request{URL: o.URL + "/file", Path: path, Writer: w})
+	w := &onceWriter{want: d.Body}
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path, Writer: w})
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("got error %v; want io.ErrUnexpectedEOF", err)
 	}
-	if want := 1 + fetch.DefaultRetries; res.Attempts != want || int(o.hits.Load()) != want {
-		t.Errorf("got %d attempts (the server saw %d); want %d", res.Attempts, o.hits.Load(), want)
+	if want := 1 + fetch.DefaultRetries; res.Attempts != want || int(o.Hits.Load()) != want {
+		t.Errorf("got %d attempts (the server saw %d); want %d", res.Attempts, o.Hits.Load(), want)
 	}
 	if w.err != nil || w.n != res.Attempts {
 		t.Errorf("the Writer got %d bytes (%v); want one from each attempt", w.n, w.err)

@@ -28,10 +28,10 @@ func Version() string {
 	return "(devel)"
 }
 
-// DefaultUserAgent returns the User-Agent sent when [Options.UserAgent] is
+// defaultUserAgent returns the User-Agent sent when [Options.UserAgent] is
 // empty: "fetch/VERSION (+https://github.com/fetchkit/fetch)", with
 // VERSION as Version gives it ("devel" for a build from a checkout).
-func DefaultUserAgent() string {
+func defaultUserAgent() string {
 	v := Version()
 	if v == "(devel)" || v == "" {
 		v = "devel"

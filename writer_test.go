@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestWriterMismatchEndsRequest checks that a Writer that received a
@@ -16,18 +17,18 @@ import (
 func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
 	good := []byte(strings.Repeat("good bytes ", 100))
 	bad := bytes.ToUpper(good)
-	primary := newServer(t, plainHTTP, serveFiles(files{"/f": bad}))
-	mirror := newServer(t, plainHTTP, serveFiles(files{"/f": good}))
-	f := newFetcher(t, nil, fetch.Options{})
+	primary := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": bad}))
+	mirror := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": good}))
+	f := fetchtest.Fetcher(t, fetch.Options{})
 
 	var buf bytes.Buffer
-	res, err := f.Fetch(testContext(t), fetch.Request{
-		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Writer: &buf, Digests: sha256Of(good),
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{
+		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Writer: &buf, Digests: fetchtest.Digests(good),
 	})
 	if !isA[*fetch.DigestError](err) || !strings.Contains(err.Error(), "mirrors not tried: the Writer already received the body") {
 		t.Errorf("got %v; want a *DigestError that says the mirrors were not tried", err)
 	}
-	if n := mirror.hits.Load(); n != 0 {
+	if n := mirror.Hits.Load(); n != 0 {
 		t.Errorf("the mirror got %d requests; want none", n)
 	}
 	if res.Size != int64(len(bad)) || buf.Len() != len(bad) {
@@ -36,14 +37,14 @@ func TestWriterMismatchSaysMirrorsNotTried(t *testing.T) {
 
 	// The last URL has no mirror left to skip: no such words.
 	buf.Reset()
-	_, err = f.Fetch(testContext(t), fetch.Request{URL: primary.URL + "/f", Writer: &buf, Digests: sha256Of(good)})
+	_, err = f.Fetch(fetchtest.Context(t), fetch.Request{URL: primary.URL + "/f", Writer: &buf, Digests: fetchtest.Digests(good)})
 	if !isA[*fetch.DigestError](err) || strings.Contains(err.Error(), "mirrors not tried") {
 		t.Errorf("got %v; want a *DigestError alone", err)
 	}
 
 	path := t.TempDir() + "/f"
-	res, err = f.Fetch(testContext(t), fetch.Request{
-		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Path: path, Digests: sha256Of(good),
+	res, err = f.Fetch(fetchtest.Context(t), fetch.Request{
+		URL: primary.URL + "/f", Mirrors: []string{mirror.URL + "/f"}, Path: path, Digests: fetchtest.Digests(good),
 	})
 	if err != nil || !bytes.Equal(readFile(t, path), good) {
 		t.Errorf("a Path alone: %v; want the file from the mirror", err)
@@ -71,7 +72,7 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 // Writer received when the request fails.
 func TestResultSizeOnFailure(t *testing.T) {
 	content := genFiles(1, 100<<10)["/f/00000"]
-	s := newServer(t, plainHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/cut": // no validator, no digest: nothing guards a resume
 			w.Header().Set("Content-Length", "102400")
@@ -81,8 +82,8 @@ func TestResultSizeOnFailure(t *testing.T) {
 		default:
 			w.Write(content)
 		}
-	}))
-	f := newFetcher(t, s, fetch.Options{})
+	})
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	for _, tc := range []struct {
 		name string
 		path string
@@ -93,7 +94,7 @@ func TestResultSizeOnFailure(t *testing.T) {
 		{name: "writer full", path: "/f", w: &limitWriter{n: 70000}, want: 70000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := f.Fetch(testContext(t), fetch.Request{URL: s.URL + tc.path, Writer: tc.w})
+			res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + tc.path, Writer: tc.w})
 			if err == nil {
 				t.Fatal("Fetch succeeded; want an error")
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -98,7 +98,8 @@ const DefaultMaxAge = time.Minute
 // unlock the directory.
 type Cache struct {
 	f            *fetch.Fetcher
-	bases        []*url.URL // the upstream's, then the mirrors'
+	bases        []*url.URL  // the upstream's, then the mirrors'
+	header       http.Header // sent upstream with every request; read only
 	mirrors      mirror.Static
 	dir          string
 	maxAge       time.Duration // 0 or less: revalidate every time
@@ -132,6 +133,11 @@ type CacheOptions struct {
 	// Mirrors are other bases that serve the same files, tried in order
 	// when Upstream fails.
 	Mirrors []*url.URL
+
+	// Header holds headers sent to the upstream (and the mirrors) with
+	// every request, for HTTP: a token, for instance. The Cache does not
+	// change it; the caller must not either once NewCache is called.
+	Header http.Header
 
 	// Dir is the directory that keeps the files and holds the spill files
 	// of the downloads in flight. Required; it is made if missing.
@@ -201,7 +207,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
+	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, header: opts.Header, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
 		verify: opts.Verify, writeTimeout: opts.WriteTimeout, access: opts.AccessLog, log: opts.ErrorLog, unlock: unlock}
 	c.mirrors.Base = c.bases[0].String()
 	for _, m := range opts.Mirrors {
@@ -217,9 +223,8 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.sweep()
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
-	c.kept.scan(opts.Dir)
+	c.kept.scan(opts.Dir, isTemporary)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
@@ -240,21 +245,12 @@ func dirURL(u *url.URL) *url.URL {
 	return &d
 }
 
-// sweep removes the temporary files left in the directory by a Cache that
-// did not stop cleanly: partial downloads, records and spill files.
-func (c *Cache) sweep() {
-	filepath.WalkDir(c.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		name := d.Name()
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, fetch.PartialSuffix) || strings.HasPrefix(name, spillPrefix) {
-			if err := os.Remove(path); err != nil {
-				c.log.Warn("cannot remove a temporary file", "file", path, "err", err)
-			}
-		}
-		return nil
-	})
+// isTemporary reports whether name is that of a temporary file, which only
+// a download in flight uses: a partial download, a record being written, a
+// spill file. Those in the directory when a Cache starts were left by one
+// that did not stop cleanly.
+func isTemporary(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, partname.Suffix) || strings.HasPrefix(name, spillPrefix)
 }
 
 // Close cancels the downloads in flight, so that the responses waiting for
@@ -414,7 +410,7 @@ func relPath(u *url.URL) (string, error) {
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
 	u := mirror.Join(c.bases[0], rel)
-	req := fetch.Request{URL: u, Mirrors: c.mirrors.URLs(u)}
+	req := fetch.Request{URL: u, Mirrors: c.mirrors.URLs(u), Header: c.header}
 	if alg, digest, ok := digestName(rel); ok {
 		req.Digests = map[string]string{alg: digest}
 	}
@@ -572,16 +568,19 @@ var (
 
 // check asks the upstream whether the file that rec describes changed.
 func (c *Cache) check(file string, req fetch.Request, rec *record) check {
-	h := http.Header{}
 	etag, lastMod := rec.Header.Get("Etag"), rec.Header.Get("Last-Modified")
+	if etag == "" && lastMod == "" {
+		return check{} // nothing to compare: download it again
+	}
+	h := c.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
 	if etag != "" {
 		h.Set("If-None-Match", etag)
 	}
 	if lastMod != "" {
 		h.Set("If-Modified-Since", lastMod)
-	}
-	if len(h) == 0 {
-		return check{} // nothing to compare: download it again
 	}
 	var fresh http.Header
 	creq := fetch.Request{URL: req.URL, Mirrors: req.Mirrors, Header: h, OnResponse: func(resp fetch.Response) error {

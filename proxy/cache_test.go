@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,53 +25,13 @@ import (
 	"github.com/fetchkit/fetch/proxy"
 )
 
-// syncBuffer is a buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor waits until the buffer holds s, for up to a minute: a handler
-// writes its log line after its client may have read the whole response.
-func (b *syncBuffer) waitFor(t *testing.T, s string) bool {
-	t.Helper()
-	for range 6000 {
-		if strings.Contains(b.String(), s) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-// lines returns the lines written so far.
-func (b *syncBuffer) lines() []string {
-	s := strings.TrimSpace(b.String())
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // cacheFixture is a Cache of an upstream base, served by a front server.
 type cacheFixture struct {
+	*front
 	cache  *proxy.Cache
 	dir    string
-	front  *httptest.Server
-	access *syncBuffer // the access log
-	errs   *syncBuffer // the error log
+	access *fetchtest.Buffer // the access log
+	errs   *fetchtest.Buffer // the error log
 }
 
 // newCache serves the files below upstream through a Cache in a new
@@ -80,7 +41,7 @@ func newCache(t testing.TB, upstream string, configure ...func(*proxy.CacheOptio
 	t.Helper()
 	f := fetch.New(fetch.Options{Retries: -1})
 	t.Cleanup(func() { f.Close() })
-	fx := &cacheFixture{dir: t.TempDir(), access: &syncBuffer{}, errs: &syncBuffer{}}
+	fx := &cacheFixture{dir: t.TempDir(), access: &fetchtest.Buffer{}, errs: &fetchtest.Buffer{}}
 	opts := proxy.CacheOptions{
 		Upstream:  mustParse(t, upstream),
 		Dir:       fx.dir,
@@ -95,11 +56,8 @@ func newCache(t testing.TB, upstream string, configure ...func(*proxy.CacheOptio
 		t.Fatal(err)
 	}
 	fx.cache = c
-	fx.front = httptest.NewServer(c)
-	t.Cleanup(func() {
-		fx.front.Close()
-		c.Close()
-	})
+	t.Cleanup(func() { c.Close() }) // after the front server closed
+	fx.front = startFront(t, c, false)
 	return fx
 }
 
@@ -112,45 +70,8 @@ func mustParse(t testing.TB, s string) *url.URL {
 	return u
 }
 
-// get sends a request for path to the front server.
-func (fx *cacheFixture) get(t *testing.T, method, path string, header http.Header) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, fx.front.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// cacheFiles returns the files in dir: the kept ones, and the temporary.
-func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		switch {
-		case err != nil || d.IsDir() || d.Name() == ".lock":
-		case strings.HasPrefix(d.Name(), "."):
-			temporary = append(temporary, path)
-		default:
-			kept = append(kept, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kept, temporary
-}
-
 func TestCacheServesFromCache(t *testing.T) {
-	data := payload(200_000)
+	data := fetchtest.Blob(200_000, 1)
 	up := fetchtest.NewRepo(t, map[string][]byte{"/repo/Packages/a.rpm": data})
 	fx := newCache(t, up.URL+"/repo")
 
@@ -191,11 +112,11 @@ func TestCacheServesFromCache(t *testing.T) {
 	}
 	fx.front.Close()
 	fx.cache.Close()
-	kept, temporary := cacheFiles(t, fx.dir)
+	kept, temporary := fetchtest.CacheFiles(t, fx.dir)
 	if len(kept) != 2 || len(temporary) != 0 {
 		t.Errorf("cache holds %v and temporary files %v; want the file and its record", kept, temporary)
 	}
-	log := fx.access.lines()
+	log := fx.access.Lines()
 	if len(log) != 5 {
 		t.Fatalf("got %d log lines; want 5, one a request:\n%s", len(log), fx.access)
 	}
@@ -215,13 +136,13 @@ func TestCacheServesFromCache(t *testing.T) {
 }
 
 func TestCacheCorruptCopy(t *testing.T) {
-	data := payload(100_000)
+	data := fetchtest.Blob(100_000, 1)
 	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": data})
 	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Verify = true })
 	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
 		t.Fatalf("first request: got %d bytes; want %d", len(body), len(data))
 	}
-	kept, _ := cacheFiles(t, fx.dir)
+	kept, _ := fetchtest.CacheFiles(t, fx.dir)
 	for _, name := range kept {
 		if !strings.HasSuffix(name, ".json") {
 			bad := bytes.Clone(data)
@@ -271,7 +192,7 @@ func TestCacheRefuses(t *testing.T) {
 			}
 		})
 	}
-	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+	if kept, temporary := fetchtest.CacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
 		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
 	}
 	if got := up.Gets("/a.rpm"); got != 0 {
@@ -299,7 +220,7 @@ func TestCacheAfterClose(t *testing.T) {
 // body, MB/s the throughput.
 func BenchmarkCache(b *testing.B) {
 	for _, size := range []int{64 << 10, 16 << 20} {
-		data := payload(size)
+		data := fetchtest.Blob(size, 1)
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 			w.Write(data)
@@ -364,92 +285,35 @@ func forget(b *testing.B, dir string) {
 	}
 }
 
-// origin is an upstream whose files, headers and redirects a test sets and
-// changes; it answers conditional requests as net/http's ServeContent does
-// and counts what it was asked.
-type origin struct {
-	*httptest.Server
-	mu          sync.Mutex
-	files       map[string]originFile
-	gets        map[string]int // GET requests, by path
-	conditional map[string]int // GET requests with a validator, by path
-	all         int            // requests of any kind, for any path
+// newOrigin starts an upstream whose files, headers and redirects a test
+// sets and changes.
+func newOrigin(t *testing.T) *fetchtest.Repo {
+	return fetchtest.StartRepo(t, fetchtest.HTTP, nil)
 }
 
-// originFile is what origin answers for one path.
-type originFile struct {
-	data     []byte
-	header   http.Header // more headers
-	redirect string      // a Location: answer 301 with it instead
-	status   int         // a status to answer instead, with no body
-	noLength bool        // send the body without Content-Length
+// originFile is how an origin serves data: with a strong ETag, a date and
+// header, answering conditional and range requests as net/http's
+// ServeContent does.
+func originFile(data []byte, header http.Header) fetchtest.File {
+	f := fetchtest.Ranged(data)
+	f.Mod = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Header = header
+	return f
 }
 
-func newOrigin(t *testing.T) *origin {
-	o := &origin{files: map[string]originFile{}, gets: map[string]int{}, conditional: map[string]int{}}
-	modTime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.all++
-		if r.Method == http.MethodGet {
-			o.gets[r.URL.Path]++
-			if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
-				o.conditional[r.URL.Path]++
-			}
+// counts returns the GET requests o answered for path, and those of them
+// that were conditional.
+func counts(o *fetchtest.Repo, path string) (gets, conditional int) {
+	for _, a := range o.Asked() {
+		if a.Method != http.MethodGet || a.Path != path {
+			continue
 		}
-		f, ok := o.files[r.URL.Path]
-		o.mu.Unlock()
-		switch {
-		case !ok:
-			http.NotFound(w, r)
-			return
-		case f.redirect != "":
-			http.Redirect(w, r, f.redirect, http.StatusMovedPermanently)
-			return
-		case f.status != 0:
-			w.WriteHeader(f.status)
-			return
+		gets++
+		if a.Header.Get("If-None-Match") != "" || a.Header.Get("If-Modified-Since") != "" {
+			conditional++
 		}
-		for k, vs := range f.header {
-			w.Header()[k] = vs
-		}
-		if f.noLength {
-			w.Write(f.data[:len(f.data)/2])
-			http.NewResponseController(w).Flush() // chunked from here
-			w.Write(f.data[len(f.data)/2:])
-			return
-		}
-		w.Header().Set("Etag", `"`+sha256Hex(f.data)[:16]+`"`)
-		http.ServeContent(w, r, "", modTime, bytes.NewReader(f.data))
-	}))
-	t.Cleanup(o.Close)
-	return o
-}
-
-// set makes path answer f.
-func (o *origin) set(path string, f originFile) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.files[path] = f
-}
-
-// counts returns the GET requests for path, and those of them that were
-// conditional.
-func (o *origin) counts(path string) (gets, conditional int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.gets[path], o.conditional[path]
-}
-
-// body sends a GET for path and returns the status and the whole body.
-func (fx *cacheFixture) body(t *testing.T, path string) (int, []byte) {
-	t.Helper()
-	resp := fx.get(t, http.MethodGet, path, nil)
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v after %d bytes", path, err, len(b))
 	}
-	return resp.StatusCode, b
+	return gets, conditional
 }
 
 func TestCacheRevalidatesMetadata(t *testing.T) {
@@ -459,7 +323,7 @@ func TestCacheRevalidatesMetadata(t *testing.T) {
 	} {
 		t.Run(path, func(t *testing.T) {
 			o := newOrigin(t)
-			o.set(path, originFile{data: []byte("version 1\n"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+			o.Set(path, originFile([]byte("version 1\n"), http.Header{"Cache-Control": {"max-age=3600"}}))
 			fx := newCache(t, o.URL)
 			if _, b := fx.body(t, path); string(b) != "version 1\n" {
 				t.Fatalf("first: got %q", b)
@@ -467,16 +331,16 @@ func TestCacheRevalidatesMetadata(t *testing.T) {
 			if _, b := fx.body(t, path); string(b) != "version 1\n" {
 				t.Fatalf("unchanged: got %q", b)
 			}
-			o.set(path, originFile{data: []byte("version 2\n")})
+			o.Set(path, originFile([]byte("version 2\n"), nil))
 			if _, b := fx.body(t, path); string(b) != "version 2\n" {
 				t.Errorf("after a change upstream: got %q; want version 2", b)
 			}
 			// The first, a 304, a 200 that says the file changed (stopped
 			// there), and the download of the new file.
-			if gets, cond := o.counts(path); gets != 4 || cond != 2 {
+			if gets, cond := counts(o, path); gets != 4 || cond != 2 {
 				t.Errorf("upstream got %d GET requests, %d conditional; want 4, 2", gets, cond)
 			}
-			if !fx.access.waitFor(t, "cache=revalidated") {
+			if !fx.access.WaitFor("cache=revalidated") {
 				t.Errorf("access log: got %q; want a line with cache=revalidated", fx.access)
 			}
 		})
@@ -510,18 +374,18 @@ func TestCacheFreshness(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrigin(t)
-			data := payload(10_000)
-			o.set("/f.rpm", originFile{data: data, header: tc.header})
+			data := fetchtest.Blob(10_000, 1)
+			o.Set("/f.rpm", originFile(data, tc.header))
 			fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = tc.maxAge })
 			for i := range 2 {
 				if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
 					t.Fatalf("request %d: got %d and %d bytes; want 200 and the file", i+1, status, len(b))
 				}
 			}
-			if gets, cond := o.counts("/f.rpm"); gets != tc.gets || cond != tc.cond {
+			if gets, cond := counts(o, "/f.rpm"); gets != tc.gets || cond != tc.cond {
 				t.Errorf("upstream got %d GET requests, %d conditional; want %d, %d", gets, cond, tc.gets, tc.cond)
 			}
-			if kept, _ := cacheFiles(t, fx.dir); (len(kept) > 0) != tc.kept {
+			if kept, _ := fetchtest.CacheFiles(t, fx.dir); (len(kept) > 0) != tc.kept {
 				t.Errorf("cache holds %v; want kept: %v", kept, tc.kept)
 			}
 		})
@@ -530,16 +394,16 @@ func TestCacheFreshness(t *testing.T) {
 
 func TestCacheReplacesChangedFile(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/f.rpm", originFile{data: []byte("old"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set("/f.rpm", originFile([]byte("old"), http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
-	o.set("/f.rpm", originFile{data: []byte("new!"), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	o.Set("/f.rpm", originFile([]byte("new!"), http.Header{"Cache-Control": {"max-age=3600"}}))
 	for i := range 2 {
 		if _, b := fx.body(t, "/f.rpm"); string(b) != "new!" {
 			t.Fatalf("request %d after the change: got %q; want %q", i+1, b, "new!")
 		}
 	}
-	if gets, cond := o.counts("/f.rpm"); gets != 3 || cond != 1 {
+	if gets, cond := counts(o, "/f.rpm"); gets != 3 || cond != 1 {
 		// The revalidation stops at the response that says the file
 		// changed; one download replaces it; the new one is fresh.
 		t.Errorf("upstream got %d GET requests, %d conditional; want 3, 1", gets, cond)
@@ -548,18 +412,18 @@ func TestCacheReplacesChangedFile(t *testing.T) {
 
 func TestCacheStaleIfError(t *testing.T) {
 	o := newOrigin(t)
-	data := payload(5000)
-	o.set("/f.rpm", originFile{data: data, header: http.Header{"Cache-Control": {"no-cache"}}})
+	data := fetchtest.Blob(5000, 1)
+	o.Set("/f.rpm", originFile(data, http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
-	o.set("/f.rpm", originFile{status: http.StatusServiceUnavailable})
+	o.Set("/f.rpm", fetchtest.File{Status: http.StatusServiceUnavailable})
 	if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || !bytes.Equal(b, data) {
 		t.Errorf("upstream failing: got %d and %d bytes; want 200 and the stale copy", status, len(b))
 	}
 	if !strings.Contains(fx.errs.String(), "serving a stale copy") || !strings.Contains(fx.errs.String(), "503") {
 		t.Errorf("error log: got %q; want a line about the stale copy and its cause", fx.errs)
 	}
-	if !fx.access.waitFor(t, "cache=stale") {
+	if !fx.access.WaitFor("cache=stale") {
 		t.Errorf("access log: got %q; want cache=stale", fx.access)
 	}
 	o.Close() // unreachable
@@ -570,16 +434,14 @@ func TestCacheStaleIfError(t *testing.T) {
 
 func TestCacheForgetsRemovedFile(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/f.rpm", originFile{data: []byte("x"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set("/f.rpm", originFile([]byte("x"), http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
-	o.mu.Lock()
-	delete(o.files, "/f.rpm")
-	o.mu.Unlock()
+	o.Remove("/f.rpm")
 	if status, _ := fx.body(t, "/f.rpm"); status != http.StatusNotFound {
 		t.Errorf("removed upstream: got %d; want 404", status)
 	}
-	if kept, _ := cacheFiles(t, fx.dir); len(kept) > 0 {
+	if kept, _ := fetchtest.CacheFiles(t, fx.dir); len(kept) > 0 {
 		t.Errorf("cache holds %v; want nothing", kept)
 	}
 }
@@ -588,7 +450,7 @@ func TestCacheForgetsRemovedFile(t *testing.T) {
 // the upstream is asked once.
 func TestCacheRevalidationShared(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/PULP_MANIFEST", originFile{data: []byte("a,1,b\n")})
+	o.Set("/PULP_MANIFEST", originFile([]byte("a,1,b\n"), nil))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/PULP_MANIFEST")
 	var wg sync.WaitGroup
@@ -604,7 +466,7 @@ func TestCacheRevalidationShared(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if gets, cond := o.counts("/PULP_MANIFEST"); cond < 1 || cond > 20 || gets != 1+cond {
+	if gets, cond := counts(o, "/PULP_MANIFEST"); cond < 1 || cond > 20 || gets != 1+cond {
 		t.Errorf("upstream got %d GET requests, %d conditional; want the first and then only conditional ones", gets, cond)
 	}
 }
@@ -612,12 +474,12 @@ func TestCacheRevalidationShared(t *testing.T) {
 func TestCacheRedirects(t *testing.T) {
 	o := newOrigin(t)
 	cdn := newOrigin(t)
-	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
-	o.set("/simple/pkg/", originFile{data: []byte(`<a href="pkg-1.0.tar.gz">pkg-1.0.tar.gz</a>`)})
-	o.set("/latest.rpm", originFile{redirect: "/pool/f-2.rpm"})
-	o.set("/pool/f-2.rpm", originFile{data: []byte("two")})
-	o.set("/external.rpm", originFile{redirect: cdn.URL + "/blob/123"})
-	cdn.set("/blob/123", originFile{data: []byte("from the cdn")})
+	o.Set("/simple/pkg", fetchtest.File{Redirect: "/simple/pkg/"})
+	o.Set("/simple/pkg/", originFile([]byte(`<a href="pkg-1.0.tar.gz">pkg-1.0.tar.gz</a>`), nil))
+	o.Set("/latest.rpm", fetchtest.File{Redirect: "/pool/f-2.rpm"})
+	o.Set("/pool/f-2.rpm", originFile([]byte("two"), nil))
+	o.Set("/external.rpm", fetchtest.File{Redirect: cdn.URL + "/blob/123"})
+	cdn.Set("/blob/123", originFile([]byte("from the cdn"), nil))
 	fx := newCache(t, o.URL)
 	noFollow := &http.Client{
 		Transport:     fx.front.Client().Transport,
@@ -640,7 +502,7 @@ func TestCacheRedirects(t *testing.T) {
 				t.Errorf("GET %s: got %d Location %q; want 302 %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), tc.location)
 			}
 		}
-		if gets, _ := o.counts(tc.path); gets != 2 {
+		if gets, _ := counts(o, tc.path); gets != 2 {
 			t.Errorf("GET %s: upstream got %d requests; want 2 (a redirect is not kept)", tc.path, gets)
 		}
 	}
@@ -652,7 +514,7 @@ func TestCacheRedirects(t *testing.T) {
 			t.Errorf("GET /external.rpm: got %d %q; want the CDN's file", status, b)
 		}
 	}
-	if gets, _ := cdn.counts("/blob/123"); gets != 1 {
+	if gets, _ := counts(cdn, "/blob/123"); gets != 1 {
 		t.Errorf("the CDN got %d requests; want 1: the file is kept under /external.rpm", gets)
 	}
 }
@@ -687,10 +549,8 @@ func TestCacheRefusesPaths(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 400", p, got)
 			}
 		}
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		if o.all != 0 {
-			t.Errorf("upstream got %d requests; want none", o.all)
+		if all := len(o.Asked()); all != 0 {
+			t.Errorf("upstream got %d requests; want none", all)
 		}
 	})
 	t.Run("ftp", func(t *testing.T) {
@@ -729,22 +589,22 @@ func TestCacheRefusesPaths(t *testing.T) {
 
 func TestCacheMirror(t *testing.T) {
 	m := newOrigin(t)
-	m.set("/pub/f.rpm", originFile{data: []byte("from the mirror")})
-	fx := newCache(t, deadURL(t)+"/repo", func(o *proxy.CacheOptions) { o.Mirrors = []*url.URL{mustParse(t, m.URL+"/pub")} })
+	m.Set("/pub/f.rpm", originFile([]byte("from the mirror"), nil))
+	fx := newCache(t, fetchtest.DeadURL(t)+"/repo", func(o *proxy.CacheOptions) { o.Mirrors = []*url.URL{mustParse(t, m.URL+"/pub")} })
 	for range 2 {
 		if status, b := fx.body(t, "/f.rpm"); status != http.StatusOK || string(b) != "from the mirror" {
 			t.Errorf("got %d %q; want the mirror's file", status, b)
 		}
 	}
-	if gets, _ := m.counts("/pub/f.rpm"); gets != 1 {
+	if gets, _ := counts(m, "/pub/f.rpm"); gets != 1 {
 		t.Errorf("the mirror got %d requests; want 1", gets)
 	}
 }
 
 func TestCacheNotKept(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/chunked.rpm", originFile{data: payload(100_000), noLength: true})
-	o.set("/big.rpm", originFile{data: payload(2000)})
+	o.Set("/chunked.rpm", fetchtest.File{Doc: fetchtest.Doc{Body: fetchtest.Blob(100_000, 1), NoLength: true}})
+	o.Set("/big.rpm", originFile(fetchtest.Blob(2000, 1), nil))
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxSize = 1000 })
 	for _, p := range []string{"/chunked.rpm", "/big.rpm"} {
 		for range 2 {
@@ -752,13 +612,13 @@ func TestCacheNotKept(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 200", p, status)
 			}
 		}
-		if gets, _ := o.counts(p); gets != 2 {
+		if gets, _ := counts(o, p); gets != 2 {
 			t.Errorf("GET %s: upstream got %d requests; want 2: it is not kept", p, gets)
 		}
 	}
 	fx.front.Close()
 	fx.cache.Close()
-	if kept, temporary := cacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
+	if kept, temporary := fetchtest.CacheFiles(t, fx.dir); len(kept)+len(temporary) > 0 {
 		t.Errorf("cache holds %v %v; want nothing", kept, temporary)
 	}
 }
@@ -767,8 +627,8 @@ func TestCacheNotKept(t *testing.T) {
 // served with its length, whole and in part.
 func TestCacheEncodedHit(t *testing.T) {
 	o := newOrigin(t)
-	data := payload(3000)
-	o.set("/f.gz", originFile{data: data, header: http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}})
+	data := fetchtest.Blob(3000, 1)
+	o.Set("/f.gz", originFile(data, http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"3000"}}))
 	fx := newCache(t, o.URL)
 	io.Copy(io.Discard, fx.get(t, http.MethodGet, "/f.gz", http.Header{"Accept-Encoding": {"identity"}}).Body)
 	for _, tc := range []struct{ rng, length string }{{"", "3000"}, {"bytes=10-19", "10"}} {
@@ -782,14 +642,14 @@ func TestCacheEncodedHit(t *testing.T) {
 			t.Errorf("Range %q: got Content-Length %q, Content-Encoding %q; want %s, gzip", tc.rng, got, resp.Header.Get("Content-Encoding"), tc.length)
 		}
 	}
-	if gets, _ := o.counts("/f.gz"); gets != 1 {
+	if gets, _ := counts(o, "/f.gz"); gets != 1 {
 		t.Errorf("upstream got %d requests; want 1", gets)
 	}
 }
 
 func TestCacheDirectory(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/a.rpm", originFile{data: []byte("alpha")})
+	o.Set("/a.rpm", originFile([]byte("alpha"), nil))
 	f := fetch.New(fetch.Options{Retries: -1})
 	defer f.Close()
 	dir := t.TempDir()
@@ -841,6 +701,100 @@ func TestCacheDirectory(t *testing.T) {
 	c.Close()
 }
 
+// TestCacheRestart: a Cache started on the directory of another serves
+// the files it kept, orders them for eviction by their modification time,
+// and removes a file without its record, which nothing can serve.
+func TestCacheRestart(t *testing.T) {
+	o := newOrigin(t)
+	sizes := map[string]int{"/a": 1000, "/b": 1001, "/c": 1002}
+	for p, n := range sizes {
+		o.Set(p, originFile(fetchtest.Blob(n, 1), http.Header{"Cache-Control": {"max-age=3600"}}))
+	}
+	dir := t.TempDir()
+	first := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.Dir = dir })
+	for _, p := range []string{"/a", "/b", "/c"} {
+		first.body(t, p)
+	}
+	first.front.Close()
+	first.cache.Close()
+
+	// a is the oldest, then b, then c.
+	kept, _ := fetchtest.CacheFiles(t, dir)
+	for _, name := range kept {
+		fi, err := os.Stat(name)
+		if err != nil || strings.HasSuffix(name, ".json") {
+			continue
+		}
+		age := time.Duration(1003-fi.Size()) * time.Hour
+		if err := os.Chtimes(name, time.Time{}, time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan := filepath.Join(dir, "ee", strings.Repeat("e", 64))
+	os.MkdirAll(filepath.Dir(orphan), 0o755)
+	if err := os.WriteFile(orphan, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.Dir = dir; opts.MaxBytes = 2500 })
+	if _, err := os.Stat(orphan); err == nil {
+		t.Errorf("a file without its record is left after NewCache; want it removed")
+	}
+	for _, p := range []string{"/c", "/b", "/a"} {
+		if status, b := second.body(t, p); status != http.StatusOK || len(b) != sizes[p] {
+			t.Fatalf("GET %s: got %d and %d bytes; want 200 and %d", p, status, len(b), sizes[p])
+		}
+	}
+	// a, the oldest, was removed to make room; b and c were served from
+	// the directory.
+	for p, want := range map[string]int{"/a": 2, "/b": 1, "/c": 1} {
+		if gets, _ := counts(o, p); gets != want {
+			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
+		}
+	}
+}
+
+// TestCacheHeader: CacheOptions.Header goes upstream with every request,
+// the download of a miss and the conditional request of a revalidation.
+func TestCacheHeader(t *testing.T) {
+	var mu sync.Mutex
+	var got []string // "GET" or "conditional", and the token
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "GET"
+		if r.Header.Get("If-None-Match") != "" {
+			kind = "conditional"
+		}
+		mu.Lock()
+		got = append(got, kind+" "+r.Header.Get("X-Token"))
+		mu.Unlock()
+		if r.Header.Get("X-Token") != "s3cret" {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Etag", `"v1"`)
+		w.Header().Set("Cache-Control", "no-cache")
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write([]byte("file"))
+	}))
+	defer up.Close()
+	fx := newCache(t, up.URL, func(opts *proxy.CacheOptions) {
+		opts.Header = http.Header{"X-Token": {"s3cret"}}
+	})
+	for i := range 2 {
+		if status, b := fx.body(t, "/f"); status != http.StatusOK || string(b) != "file" {
+			t.Fatalf("request %d: got %d %q; want 200 %q", i+1, status, b, "file")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"GET s3cret", "conditional s3cret"}; !slices.Equal(got, want) {
+		t.Errorf("upstream got %q; want %q", got, want)
+	}
+}
+
 func TestCacheMaxRequests(t *testing.T) {
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -889,7 +843,7 @@ func spillFilesOpen(t *testing.T) int {
 // write timeout it is disconnected, and the download it alone was reading
 // stops and frees its spill file.
 func TestCacheWriteTimeout(t *testing.T) {
-	data := payload(32 << 20)
+	data := fetchtest.Blob(32<<20, 1)
 	upstreamDone := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(2*len(data)))
@@ -910,7 +864,7 @@ func TestCacheWriteTimeout(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the download goes on a minute after the client stopped reading")
 	}
-	if !fx.access.waitFor(t, "client gone") {
+	if !fx.access.WaitFor("client gone") {
 		t.Errorf("access log: got %q; want the client's failure with its cause", fx.access)
 	}
 	for range 6000 {
@@ -925,7 +879,7 @@ func TestCacheWriteTimeout(t *testing.T) {
 func TestCacheEviction(t *testing.T) {
 	o := newOrigin(t)
 	for _, p := range []string{"/a", "/b", "/c"} {
-		o.set(p, originFile{data: payload(1000), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+		o.Set(p, originFile(fetchtest.Blob(1000, 1), http.Header{"Cache-Control": {"max-age=3600"}}))
 	}
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 2500 })
 	for _, p := range []string{"/a", "/b", "/a", "/c", "/a", "/c", "/b"} {
@@ -935,11 +889,11 @@ func TestCacheEviction(t *testing.T) {
 	}
 	// b was the least recently used when c came, and came back after.
 	for p, want := range map[string]int{"/a": 1, "/b": 2, "/c": 1} {
-		if gets, _ := o.counts(p); gets != want {
+		if gets, _ := counts(o, p); gets != want {
 			t.Errorf("GET %s: upstream got %d requests; want %d", p, gets, want)
 		}
 	}
-	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 4 {
+	if kept, _ := fetchtest.CacheFiles(t, fx.dir); len(kept) != 4 {
 		t.Errorf("cache holds %v; want two files and their records", kept)
 	}
 }
@@ -948,9 +902,9 @@ func TestCacheEviction(t *testing.T) {
 // while a client reads it: it is not removed, and the client gets it whole.
 func TestCacheEvictionSparesFileInUse(t *testing.T) {
 	o := newOrigin(t)
-	big := payload(16 << 20)
-	o.set("/big", originFile{data: big, header: http.Header{"Cache-Control": {"max-age=3600"}}})
-	o.set("/small", originFile{data: payload(1 << 20), header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	big := fetchtest.Blob(16<<20, 1)
+	o.Set("/big", originFile(big, http.Header{"Cache-Control": {"max-age=3600"}}))
+	o.Set("/small", originFile(fetchtest.Blob(1<<20, 1), http.Header{"Cache-Control": {"max-age=3600"}}))
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxBytes = 16<<20 + 512<<10 })
 	fx.body(t, "/big")
 
@@ -978,13 +932,13 @@ func TestCacheEvictionSparesFileInUse(t *testing.T) {
 		t.Fatalf("the hit in use: got %d bytes, %v; want the whole file", 1+len(rest), err)
 	}
 	fx.body(t, "/big")
-	if gets, _ := o.counts("/big"); gets != 1 {
+	if gets, _ := counts(o, "/big"); gets != 1 {
 		t.Errorf("GET /big: upstream got %d requests; want 1: it was never removed", gets)
 	}
-	if gets, _ := o.counts("/small"); gets != 1 {
+	if gets, _ := counts(o, "/small"); gets != 1 {
 		t.Errorf("GET /small: upstream got %d requests; want 1", gets)
 	}
-	if kept, _ := cacheFiles(t, fx.dir); len(kept) != 2 {
+	if kept, _ := fetchtest.CacheFiles(t, fx.dir); len(kept) != 2 {
 		t.Errorf("cache holds %v; want one file and its record", kept)
 	}
 }
@@ -995,12 +949,12 @@ func TestCacheEvictionSparesFileInUse(t *testing.T) {
 func TestCacheNamedByContent(t *testing.T) {
 	o := newOrigin(t)
 	good := []byte("Package: hello\n")
-	goodPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + sha256Hex(good)
-	badPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + sha256Hex([]byte("other"))
+	goodPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + fetchtest.SHA256(good)
+	badPath := "/dists/stable/main/binary-amd64/by-hash/SHA256/" + fetchtest.SHA256([]byte("other"))
 	zipPath := "/example.com/mod/@v/v1.0.0.zip"
-	o.set(goodPath, originFile{data: good, header: http.Header{"Cache-Control": {"no-cache"}}})
-	o.set(badPath, originFile{data: good})
-	o.set(zipPath, originFile{data: []byte("zip"), header: http.Header{"Cache-Control": {"no-cache"}}})
+	o.Set(goodPath, originFile(good, http.Header{"Cache-Control": {"no-cache"}}))
+	o.Set(badPath, originFile(good, nil))
+	o.Set(zipPath, originFile([]byte("zip"), http.Header{"Cache-Control": {"no-cache"}}))
 	fx := newCache(t, o.URL, func(opts *proxy.CacheOptions) { opts.MaxAge = -1 })
 	for _, p := range []string{goodPath, zipPath} {
 		for range 2 {
@@ -1008,7 +962,7 @@ func TestCacheNamedByContent(t *testing.T) {
 				t.Errorf("GET %s: got %d; want 200", p, status)
 			}
 		}
-		if gets, _ := o.counts(p); gets != 1 {
+		if gets, _ := counts(o, p); gets != 1 {
 			t.Errorf("GET %s: upstream got %d requests; want 1", p, gets)
 		}
 	}
@@ -1022,8 +976,8 @@ func TestCacheNamedByContent(t *testing.T) {
 // names the target below the same prefix, for GET and HEAD.
 func TestCacheRedirectUnderPrefix(t *testing.T) {
 	o := newOrigin(t)
-	o.set("/simple/pkg", originFile{redirect: "/simple/pkg/"})
-	o.set("/simple/pkg/", originFile{data: []byte("a listing")})
+	o.Set("/simple/pkg", fetchtest.File{Redirect: "/simple/pkg/"})
+	o.Set("/simple/pkg/", originFile([]byte("a listing"), nil))
 	fx := newCache(t, o.URL)
 	mux := http.NewServeMux()
 	mux.Handle("/pypi/", http.StripPrefix("/pypi", fx.cache))

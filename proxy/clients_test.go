@@ -125,11 +125,11 @@ func TestAptGetThroughCache(t *testing.T) {
 func TestGoListThroughCache(t *testing.T) {
 	need(t, "go")
 	up := newOrigin(t)
-	up.set("/example.com/mod/@v/list", originFile{data: []byte("v1.0.0\n")})
+	up.Set("/example.com/mod/@v/list", originFile([]byte("v1.0.0\n"), nil))
 	for _, v := range []string{"v1.0.0", "v1.1.0"} {
 		// For the retractions that go list reads from the latest version.
-		up.set("/example.com/mod/@v/"+v+".info", originFile{data: []byte(`{"Version":"` + v + `","Time":"2026-01-02T03:04:05Z"}`)})
-		up.set("/example.com/mod/@v/"+v+".mod", originFile{data: []byte("module example.com/mod\n")})
+		up.Set("/example.com/mod/@v/"+v+".info", originFile([]byte(`{"Version":"`+v+`","Time":"2026-01-02T03:04:05Z"}`), nil))
+		up.Set("/example.com/mod/@v/"+v+".mod", originFile([]byte("module example.com/mod\n"), nil))
 	}
 	fx := newCache(t, up.URL)
 	env := []string{"GOPROXY=" + fx.front.URL, "GOSUMDB=off", "GONOSUMDB=", "GOPRIVATE=", "GOFLAGS=", "GO111MODULE=on",
@@ -141,10 +141,50 @@ func TestGoListThroughCache(t *testing.T) {
 	if got := list(); got != "example.com/mod v1.0.0" {
 		t.Fatalf("go list -m -versions: got %q; want %q", got, "example.com/mod v1.0.0")
 	}
-	up.set("/example.com/mod/@v/list", originFile{data: []byte("v1.0.0\nv1.1.0\n")})
+	up.Set("/example.com/mod/@v/list", originFile([]byte("v1.0.0\nv1.1.0\n"), nil))
 	if got := list(); got != "example.com/mod v1.0.0 v1.1.0" {
 		t.Errorf("go list -m -versions after v1.1.0: got %q; want %q", got, "example.com/mod v1.0.0 v1.1.0")
 	}
+
+	// go mod download gets the zip through the cache, twice into empty
+	// module caches: the upstream is asked for it once.
+	const zipPath = "/example.com/mod/@v/v1.1.0.zip"
+	up.Set(zipPath, originFile(moduleZip(t, "example.com/mod", "v1.1.0", map[string]string{
+		"go.mod": "module example.com/mod\n",
+		"mod.go": "package mod\n\nconst Version = \"v1.1.0\"\n",
+	}), nil))
+	for i := range 2 {
+		modCache := t.TempDir()
+		env := append(env, "GOMODCACHE="+modCache)
+		run(t, dir, env, "go", "mod", "download", "example.com/mod@v1.1.0")
+		src, err := os.ReadFile(filepath.Join(modCache, "example.com", "mod@v1.1.0", "mod.go"))
+		if err != nil || !strings.Contains(string(src), `"v1.1.0"`) {
+			t.Fatalf("go mod download %d: mod.go: %q, %v; want the module's file", i+1, src, err)
+		}
+		// The module cache is read-only; let TempDir remove it.
+		run(t, dir, env, "go", "clean", "-modcache")
+	}
+	if gets := up.Gets(zipPath); gets != 1 {
+		t.Errorf("upstream got %d requests for the zip; want 1", gets)
+	}
+}
+
+// moduleZip returns the zip of the module path at version, as the Go
+// module proxy serves it, with files (by name in the module).
+func moduleZip(t *testing.T, path, version string, files map[string]string) []byte {
+	var b bytes.Buffer
+	z := zip.NewWriter(&b)
+	for name, body := range files {
+		w, err := z.Create(path + "@" + version + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(body))
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func TestPipDownloadThroughCache(t *testing.T) {

@@ -36,34 +36,43 @@ func newKeptFiles(max int64, log *slog.Logger) *keptFiles {
 	return &keptFiles{max: max, log: log, lru: list.New(), files: map[string]*list.Element{}}
 }
 
-// scan finds the files kept in dir, and orders them by modification time.
-// A data file without its record, which nothing can serve, is removed.
-func (k *keptFiles) scan(dir string) {
+// scan walks dir once: it removes the temporary files, those whose names
+// temporary reports true, and the data files without their record, which
+// nothing can serve; it orders the kept files by modification time.
+func (k *keptFiles) scan(dir string, temporary func(name string) bool) {
 	type found struct {
 		path string
 		size int64
 		mod  time.Time
 	}
 	var all []found
+	records := map[string]bool{}
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !isKeptName(d.Name()) {
+		if err != nil || d.IsDir() {
 			return nil
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil
+		switch name := d.Name(); {
+		case temporary(name):
+			if err := os.Remove(path); err != nil {
+				k.log.Warn("cannot remove a temporary file", "file", path, "err", err)
+			}
+		case strings.HasSuffix(name, recordSuffix):
+			records[path] = true
+		case isKeptName(name):
+			if fi, err := d.Info(); err == nil {
+				all = append(all, found{path, fi.Size(), fi.ModTime()})
+			}
 		}
-		if _, err := os.Stat(path + recordSuffix); err != nil {
-			os.Remove(path)
-			return nil
-		}
-		all = append(all, found{path, fi.Size(), fi.ModTime()})
 		return nil
 	})
 	slices.SortFunc(all, func(a, b found) int { return a.mod.Compare(b.mod) })
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, f := range all {
+		if !records[f.path+recordSuffix] {
+			os.Remove(f.path)
+			continue
+		}
 		k.files[f.path] = k.lru.PushBack(&keptFile{path: f.path, size: f.size})
 		k.total += f.size
 	}

@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestFleetBehindNginx runs two Caches behind nginx's consistent hash, as
@@ -28,7 +31,7 @@ func TestFleetBehindNginx(t *testing.T) {
 	o := newOrigin(t)
 	const n = 20
 	for i := range n {
-		o.set(fmt.Sprintf("/f/%02d", i), originFile{data: payload(1000 + i)})
+		o.Set(fmt.Sprintf("/f/%02d", i), originFile(fetchtest.Blob(1000+i, 1), nil))
 	}
 	a, b := newCache(t, o.URL), newCache(t, o.URL)
 
@@ -71,12 +74,12 @@ http {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	ng := fetchtest.StartProcess(t, cmd)
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// SIGTERM, not SIGKILL: the master stops its worker, which would
+		// otherwise outlive the test.
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-ng.Exited
 	}()
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
@@ -105,7 +108,7 @@ http {
 	fetchAll := func(round string) {
 		for i := range n {
 			got, err := get(fmt.Sprintf("/f/%02d", i))
-			if err != nil || string(got) != string(payload(1000+i)) {
+			if err != nil || string(got) != string(fetchtest.Blob(1000+i, 1)) {
 				t.Errorf("%s: file %02d: got %d bytes, %v; want the file", round, i, len(got), err)
 			}
 		}
@@ -113,12 +116,12 @@ http {
 	fetchAll("first")
 	fetchAll("second")
 	for i := range n {
-		if gets, _ := o.counts(fmt.Sprintf("/f/%02d", i)); gets != 1 {
+		if gets, _ := counts(o, fmt.Sprintf("/f/%02d", i)); gets != 1 {
 			t.Errorf("file %02d: the upstream got %d requests; want 1 across the fleet", i, gets)
 		}
 	}
-	keptA, _ := cacheFiles(t, a.dir)
-	keptB, _ := cacheFiles(t, b.dir)
+	keptA, _ := fetchtest.CacheFiles(t, a.dir)
+	keptB, _ := fetchtest.CacheFiles(t, b.dir)
 	if len(keptA) == 0 || len(keptB) == 0 || len(keptA)+len(keptB) != 2*n {
 		t.Errorf("the Caches keep %d and %d files and records; want a share each, %d in all", len(keptA), len(keptB), 2*n)
 	}
@@ -127,7 +130,7 @@ http {
 	fetchAll("after one proxy stopped")
 	moved := 0
 	for i := range n {
-		gets, _ := o.counts(fmt.Sprintf("/f/%02d", i))
+		gets, _ := counts(o, fmt.Sprintf("/f/%02d", i))
 		moved += gets - 1
 	}
 	if moved != len(keptA)/2 {

@@ -23,16 +23,17 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/proxy"
 )
 
 // streamFixture is an upstream server, a Streamer that downloads from it,
 // and a front server whose handler serves through the Streamer.
 type streamFixture struct {
+	*front
 	up    *httptest.Server
 	gets  atomic.Int64 // GET requests the upstream received
 	st    *proxy.Streamer
-	front *httptest.Server
 	spill string // the Streamer's directory
 
 	mu       sync.Mutex
@@ -90,7 +91,7 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 		}
 	}
 	upURL := fx.up.URL
-	fx.front = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fx.front = startFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if opts.served != nil {
 			defer opts.served(r)
 		}
@@ -100,58 +101,8 @@ func newStreamFixture(t *testing.T, upstream http.HandlerFunc, opts frontOptions
 			fx.errs = append(fx.errs, err)
 			fx.mu.Unlock()
 		}
-	}))
-	if opts.http2 {
-		fx.front.EnableHTTP2 = true
-		fx.front.StartTLS()
-	} else {
-		fx.front.Start()
-	}
-	t.Cleanup(fx.front.Close)
+	}), opts.http2)
 	return fx
-}
-
-// get sends a request for path to the front server.
-func (fx *streamFixture) get(t *testing.T, method, path string, header http.Header) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, fx.front.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// firstByte sends a GET for path to the front server and reads the first
-// byte of the body. leave makes the client go away.
-func (fx *streamFixture) firstByte(t *testing.T, path string) (leave func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fx.front.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := fx.front.Client().Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	leave = func() {
-		cancel()
-		resp.Body.Close()
-	}
-	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
-		leave()
-		t.Fatalf("first byte: %v", err)
-	}
-	return leave
 }
 
 func filesUnder(t *testing.T, dir string) []string {
@@ -167,14 +118,6 @@ func filesUnder(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return names
-}
-
-func payload(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i/251)
-	}
-	return b
 }
 
 // servePayload answers every request with data, its length, an ETag and a
@@ -206,7 +149,7 @@ func serveHalfUntil(data []byte, release <-chan struct{}) http.HandlerFunc {
 }
 
 func TestServeForwardsHeaders(t *testing.T) {
-	data := payload(10_000)
+	data := fetchtest.Blob(10_000, 1)
 	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Connection", "X-Hop")
@@ -257,7 +200,7 @@ func TestServeWithoutContentType(t *testing.T) {
 }
 
 func TestServeHead(t *testing.T) {
-	data := payload(100_000)
+	data := fetchtest.Blob(100_000, 1)
 	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/missing" {
 			http.NotFound(w, r)
@@ -285,7 +228,7 @@ func TestServeHead(t *testing.T) {
 }
 
 func TestServeRange(t *testing.T) {
-	data := payload(1000)
+	data := fetchtest.Blob(1000, 1)
 	fx := newStreamFixture(t, servePayload(data), frontOptions{})
 	for _, tc := range []struct {
 		name, rng, ifRange string
@@ -330,7 +273,7 @@ func TestServeRange(t *testing.T) {
 }
 
 func TestServeUpstreamFailure(t *testing.T) {
-	goneURL := deadURL(t)
+	goneURL := fetchtest.DeadURL(t)
 	for _, tc := range []struct {
 		name   string
 		status int // upstream's; 0: unreachable
@@ -374,7 +317,7 @@ func TestServeUpstreamFailure(t *testing.T) {
 // TestServeOnError checks the status of each failure that the client can
 // cause, that Serve returns it, and that OnError gets it.
 func TestServeOnError(t *testing.T) {
-	data := payload(1000)
+	data := fetchtest.Blob(1000, 1)
 	for _, tc := range []struct {
 		name, method, rng string
 		digests           map[string]string
@@ -421,7 +364,7 @@ func TestServeOnError(t *testing.T) {
 }
 
 func TestServeAbortsMidStream(t *testing.T) {
-	data := payload(200_000)
+	data := fetchtest.Blob(200_000, 1)
 	for _, tc := range []struct {
 		name   string
 		length bool
@@ -469,7 +412,7 @@ func TestServeAbortsMidStream(t *testing.T) {
 
 func TestServeDigestMismatch(t *testing.T) {
 	t.Run("after the first byte", func(t *testing.T) {
-		data := payload(300_000)
+		data := fetchtest.Blob(300_000, 1)
 		cache := t.TempDir()
 		tail := make(chan struct{})
 		fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
@@ -480,7 +423,7 @@ func TestServeDigestMismatch(t *testing.T) {
 			w.Write(data[len(data)-10:])
 		}, frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
 			return fetch.Request{URL: upstream + r.URL.Path, Path: filepath.Join(cache, "f.rpm"),
-				Digests: map[string]string{"sha256": sha256Hex([]byte("other"))}}
+				Digests: map[string]string{"sha256": fetchtest.SHA256([]byte("other"))}}
 		}})
 		resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
 		_, err := io.ReadFull(resp.Body, make([]byte, 1))
@@ -510,7 +453,7 @@ func TestServeDigestMismatch(t *testing.T) {
 		cache := t.TempDir()
 		fx := newStreamFixture(t, servePayload([]byte("x")), frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
 			return fetch.Request{URL: upstream + r.URL.Path, Path: filepath.Join(cache, "f.rpm"),
-				Digests: map[string]string{"sha256": sha256Hex([]byte("y"))}}
+				Digests: map[string]string{"sha256": fetchtest.SHA256([]byte("y"))}}
 		}})
 		resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
 		io.Copy(io.Discard, resp.Body)
@@ -525,10 +468,10 @@ func TestServeDigestMismatch(t *testing.T) {
 }
 
 func TestServeStreamAndKeep(t *testing.T) {
-	data := payload(300_000)
+	data := fetchtest.Blob(300_000, 1)
 	path := filepath.Join(t.TempDir(), "f.rpm")
 	fx := newStreamFixture(t, servePayload(data), frontOptions{request: func(upstream string, r *http.Request) fetch.Request {
-		return fetch.Request{URL: upstream + r.URL.Path, Path: path, Digests: map[string]string{"sha256": sha256Hex(data)}}
+		return fetch.Request{URL: upstream + r.URL.Path, Path: path, Digests: map[string]string{"sha256": fetchtest.SHA256(data)}}
 	}})
 	resp := fx.get(t, http.MethodGet, "/f.rpm", nil)
 	body, err := io.ReadAll(resp.Body)
@@ -542,11 +485,11 @@ func TestServeStreamAndKeep(t *testing.T) {
 }
 
 func TestServeOnComplete(t *testing.T) {
-	data := payload(300_000)
+	data := fetchtest.Blob(300_000, 1)
 	t.Run("before the last byte", func(t *testing.T) {
 		var calls atomic.Int64
 		fx := newStreamFixture(t, servePayload(data), frontOptions{onComplete: func(res fetch.Result) error {
-			if res.Err != nil || res.Size != int64(len(data)) || res.Digests["sha256"] != sha256Hex(data) {
+			if res.Err != nil || res.Size != int64(len(data)) || res.Digests["sha256"] != fetchtest.SHA256(data) {
 				t.Errorf("OnComplete got size %d, sha256 %s, error %v; want the file's", res.Size, res.Digests["sha256"], res.Err)
 			}
 			calls.Add(1)
@@ -577,8 +520,8 @@ func TestServeOnComplete(t *testing.T) {
 
 func TestServeSharesOneDownload(t *testing.T) {
 	const clients = 50
-	data := payload(1 << 20)
-	digest := sha256Hex(data)
+	data := fetchtest.Blob(1<<20, 1)
+	digest := fetchtest.SHA256(data)
 	for _, tc := range []struct {
 		name    string
 		request func(upstream string, r *http.Request) fetch.Request
@@ -644,7 +587,7 @@ func TestServeSharesOneDownload(t *testing.T) {
 }
 
 func TestServeLeaderLeaves(t *testing.T) {
-	data := payload(1 << 20)
+	data := fetchtest.Blob(1<<20, 1)
 	release := make(chan struct{})
 	fx := newStreamFixture(t, serveHalfUntil(data, release), frontOptions{})
 	leaderLeaves := fx.firstByte(t, "/f.rpm")
@@ -661,7 +604,7 @@ func TestServeLeaderLeaves(t *testing.T) {
 }
 
 func TestServeClientGoneStopsDownload(t *testing.T) {
-	data := payload(1 << 20)
+	data := fetchtest.Blob(1<<20, 1)
 	stopped := make(chan struct{})
 	cache := t.TempDir()
 	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
@@ -684,7 +627,7 @@ func TestServeClientGoneStopsDownload(t *testing.T) {
 
 func TestServeSlowClientBesideFastOne(t *testing.T) {
 	const size = 24 << 20 // far more than the socket buffers of a client that does not read
-	data := payload(size)
+	data := fetchtest.Blob(size, 1)
 	slowDone := make(chan struct{})
 	fx := newStreamFixture(t, servePayload(data), frontOptions{served: func(r *http.Request) {
 		if r.URL.Query().Has("slow") {
@@ -715,7 +658,7 @@ func TestServeSlowClientBesideFastOne(t *testing.T) {
 	if n, err := io.Copy(h, fast.Body); err != nil || n != size {
 		t.Fatalf("fast client: got %d bytes, error %v; want %d", n, err, size)
 	}
-	if got, want := hex.EncodeToString(h.Sum(nil)), sha256Hex(data); got != want {
+	if got, want := hex.EncodeToString(h.Sum(nil)), fetchtest.SHA256(data); got != want {
 		t.Fatalf("fast client: got sha256 %s; want %s", got, want)
 	}
 	select {
@@ -735,7 +678,7 @@ func TestServeSlowClientBesideFastOne(t *testing.T) {
 	if n, err := io.Copy(h, slow.Body); err != nil || n != size {
 		t.Fatalf("slow client: got %d bytes, error %v; want %d", n, err, size)
 	}
-	if got, want := hex.EncodeToString(h.Sum(nil)), sha256Hex(data); got != want {
+	if got, want := hex.EncodeToString(h.Sum(nil)), fetchtest.SHA256(data); got != want {
 		t.Fatalf("slow client: got sha256 %s; want %s", got, want)
 	}
 	if got := fx.gets.Load(); got != 1 {
@@ -746,7 +689,7 @@ func TestServeSlowClientBesideFastOne(t *testing.T) {
 func TestServeHTTP10UnknownSize(t *testing.T) {
 	// An HTTP/1.0 client cannot tell a cut from the end of a body without
 	// a length: it gets the file once verified, with its length.
-	data := payload(100_000)
+	data := fetchtest.Blob(100_000, 1)
 	fx := newStreamFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Write(data[:len(data)/2])
 		http.NewResponseController(w).Flush() // no length: chunked
@@ -799,7 +742,7 @@ func TestServeEmptyFile(t *testing.T) {
 // the time to the first byte of the body, MB/s the throughput.
 func BenchmarkStream(b *testing.B) {
 	for _, size := range []int{64 << 10, 16 << 20} {
-		data := payload(size)
+		data := fetchtest.Blob(size, 1)
 		up := httptest.NewServer(servePayload(data))
 		f := fetch.New(fetch.Options{})
 		st := proxy.NewStreamer(f, proxy.StreamerOptions{Dir: b.TempDir()})
@@ -886,31 +829,3 @@ func ExampleStreamer() {
 	// 200 OK the bytes of /pkg.rpm <nil>
 	// the bytes of /pkg.rpm <nil>
 }
-
-// deadURL returns a URL on a loopback port that closes every connection
-// it accepts before a byte is read: a host whose connections fail.
-func deadURL(t testing.TB) string {
-	// The listener stays open for the test, so that no other server of a
-	// parallel test can take its port; every connection is closed at once.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	return "http://" + l.Addr().String()
-}
-
-func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

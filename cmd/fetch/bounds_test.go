@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // endless serves bodies that never end, counting the bytes it sent.
@@ -41,7 +42,7 @@ func newEndless(t *testing.T, fixed map[string]string, chunk string) *endless {
 }
 
 func TestSyncEmptyEntryEndlessBody(t *testing.T) {
-	manifest := "empty/x," + sha256Hex(nil) + ",0\n"
+	manifest := "empty/x," + fetchtest.SHA256(nil) + ",0\n"
 	e := newEndless(t, map[string]string{"PULP_MANIFEST": manifest}, "z")
 	dir := t.TempDir()
 	res := fetchProc(t, "", "sync", "-retries", "0", e.srv.URL+"/PULP_MANIFEST", dir)
@@ -61,9 +62,9 @@ func TestSyncEndlessManifest(t *testing.T) {
 		name, chunk, want string
 		args              []string
 	}{
-		{name: "good lines", chunk: "a," + sha256Hex(nil) + ",0\n", args: []string{"-max-manifest", "1000000"},
+		{name: "good lines", chunk: "a," + fetchtest.SHA256(nil) + ",0\n", args: []string{"-max-manifest", "1000000"},
 			want: "manifest refused: larger than 1000000 bytes"},
-		{name: "good lines, default cap", chunk: "a," + sha256Hex(nil) + ",0\n",
+		{name: "good lines, default cap", chunk: "a," + fetchtest.SHA256(nil) + ",0\n",
 			want: "manifest refused: larger than 33554432 bytes"},
 		{name: "bad lines", chunk: "junk\n", want: "manifest refused: more than 20 bad lines"},
 		{name: "one line", chunk: "x", want: "manifest refused: line 1: longer than"},
@@ -91,23 +92,23 @@ func TestSyncEndlessManifest(t *testing.T) {
 
 func TestLongName(t *testing.T) {
 	name := strings.Repeat("n", 246) + ".bin" // 250 bytes
-	body := content(name, 100000)
-	r := newRepo(t, map[string][]byte{name: body, "sub/é" + name[2:]: body})
-	r.setManifest()
+	body := fetchtest.Blob(100000, 16)
+	files := withManifest(map[string][]byte{name: body, "sub/é" + name[2:]: body})
+	r := newRepo(t, files)
 
 	dir := t.TempDir()
-	res := fetchProc(t, "", "-o", dir, r.url(name))
+	res := fetchProc(t, "", "-o", dir, r.URL+"/"+name)
 	if res.code != 0 {
 		t.Errorf("get: exit %d; want 0", res.code)
 	}
 	checkFiles(t, dir, map[string][]byte{name: body})
 
 	dir = t.TempDir()
-	res = fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+	res = fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 {
 		t.Errorf("sync: exit %d; want 0", res.code)
 	}
-	checkFiles(t, dir, r.files)
+	checkFiles(t, dir, files)
 	if p := partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
 	}

@@ -26,114 +26,76 @@ import (
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
-// repo is an HTTP file server for the tests. It counts the requests for
-// each path, and can stall a file: send half of it, then wait for the
-// client to go away.
-type repo struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	files map[string][]byte // by path without the leading "/"
-	hits  map[string]int
-	stall map[string]bool
-	fail  map[string]int // status to answer for a path
+// newRepo serves files, by name, whole with their length and no
+// validator, until the test ends.
+func newRepo(t *testing.T, files map[string][]byte) *fetchtest.Repo {
+	served := map[string]fetchtest.File{}
+	for name, body := range files {
+		served["/"+name] = fetchtest.File{Doc: fetchtest.Doc{Body: body}}
+	}
+	return fetchtest.StartRepo(t, fetchtest.HTTP, served)
 }
 
-func newRepo(t *testing.T, files map[string][]byte) *repo {
-	r := &repo{files: maps.Clone(files), hits: map[string]int{}, stall: map[string]bool{}, fail: map[string]int{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
+// newSlowRepo serves files, by name, with ranges and a strong ETag, each
+// body at most rate bytes a second (r.Rate), until the test ends.
+func newSlowRepo(t *testing.T, rate int64, files map[string][]byte) *fetchtest.Repo {
+	served := map[string]fetchtest.File{}
+	for name, body := range files {
+		served["/"+name] = fetchtest.Ranged(body)
+	}
+	r := fetchtest.StartRepo(t, fetchtest.HTTP, served)
+	r.Rate.Store(rate)
 	return r
 }
 
-func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
-	name := strings.TrimPrefix(req.URL.Path, "/")
-	r.mu.Lock()
-	r.hits[name]++
-	body, ok := r.files[name]
-	stall, status := r.stall[name], r.fail[name]
-	r.mu.Unlock()
-	switch {
-	case status != 0:
-		http.Error(w, http.StatusText(status), status)
-		return
-	case !ok:
-		http.NotFound(w, req)
-		return
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	if !stall {
-		w.Write(body)
-		return
-	}
-	w.Write(body[:len(body)/2])
-	w.(http.Flusher).Flush()
-	<-req.Context().Done()
-}
-
-// setStall makes name stall half way, or not.
-func (r *repo) setStall(name string, stall bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stall[name] = stall
-}
-
-// setFail makes name fail with status.
-func (r *repo) setFail(name string, status int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fail[name] = status
-}
-
-// file returns the body of name.
-func (r *repo) file(name string) []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.files[name]
-}
-
-// url returns the URL of name.
-func (r *repo) url(name string) string { return r.srv.URL + "/" + name }
-
-// fileHits returns the requests made for files other than the manifest.
-func (r *repo) fileHits() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// fileHits returns the requests r answered for files other than the
+// manifest.
+func fileHits(r *fetchtest.Repo) int {
 	n := 0
-	for name, hits := range r.hits {
-		if name != "PULP_MANIFEST" {
-			n += hits
+	for _, a := range r.Asked() {
+		if a.Path != "/PULP_MANIFEST" {
+			n++
 		}
 	}
 	return n
 }
 
-// setManifest makes the PULP_MANIFEST of the repo's files, with extra lines
-// after the first one.
-func (r *repo) setManifest(extra ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var lines []string
-	for name, body := range r.files {
-		if name != "PULP_MANIFEST" {
-			lines = append(lines, manifestLine(name, body))
+// ranges returns the Range header of each request r answered for files
+// other than the manifest, "" for none.
+func ranges(r *fetchtest.Repo) []string {
+	var rs []string
+	for _, a := range r.Asked() {
+		if a.Path != "/PULP_MANIFEST" {
+			rs = append(rs, a.Header.Get("Range"))
 		}
+	}
+	return rs
+}
+
+// withManifest returns files and their PULP_MANIFEST.
+func withManifest(files map[string][]byte, extra ...string) map[string][]byte {
+	all := maps.Clone(files)
+	all["PULP_MANIFEST"] = manifest(files, extra...)
+	return all
+}
+
+// manifest returns the PULP_MANIFEST of files, with extra lines after the
+// first one.
+func manifest(files map[string][]byte, extra ...string) []byte {
+	var lines []string
+	for name, body := range files {
+		lines = append(lines, manifestLine(name, body))
 	}
 	slices.Sort(lines)
 	lines = slices.Insert(lines, min(1, len(lines)), extra...)
-	r.files["PULP_MANIFEST"] = []byte(strings.Join(lines, "\n") + "\n")
+	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
 func manifestLine(name string, body []byte) string {
-	return fmt.Sprintf("%s,%s,%d", name, sha256Hex(body), len(body))
+	return fmt.Sprintf("%s,%s,%d", name, fetchtest.SHA256(body), len(body))
 }
 
-func sha256Hex(b []byte) string { return fetchtest.SHA256(b) }
-func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
-
-// content returns the made-up bytes of the file name, n of them.
-func content(name string, n int) []byte {
-	return bytes.Repeat([]byte(name+"\n"), n/(len(name)+1)+1)[:n]
-}
+func md5Hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 // genFiles returns n files in a few folders, of various sizes.
 func genFiles(n int) map[string][]byte {
@@ -143,7 +105,7 @@ func genFiles(n int) map[string][]byte {
 		if i%5 == 0 {
 			name = fmt.Sprintf("top %d.txt", i) // a space, escaped in the URL
 		}
-		files[name] = content(name, (i*7919)%50000)
+		files[name] = fetchtest.Blob((i*7919)%50000, uint64(i))
 	}
 	return files
 }
@@ -203,17 +165,17 @@ func checkPlain(t *testing.T, out string) {
 }
 
 func TestGetList(t *testing.T) {
-	files := map[string][]byte{"a.txt": content("a", 1000), "dir/b.bin": content("b", 70000), "c.txt": content("c", 10)}
+	files := map[string][]byte{"a.txt": fetchtest.Blob(1000, 1), "dir/b.bin": fetchtest.Blob(70000, 2), "c.txt": fetchtest.Blob(10, 3)}
 	r := newRepo(t, files)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	list := filepath.Join(dir, "list.txt")
 	lines := strings.Join([]string{
 		"# three files",
-		r.url("a.txt") + " sha256=" + sha256Hex(files["a.txt"]) + " size=1000",
+		r.URL + "/a.txt" + " sha256=" + fetchtest.SHA256(files["a.txt"]) + " size=1000",
 		"",
-		r.url("dir/b.bin") + " out=sub/b.bin md5=" + md5Hex(files["dir/b.bin"]) + "   # a comment",
-		r.url("c.txt"),
+		r.URL + "/dir/b.bin" + " out=sub/b.bin md5=" + md5Hex(files["dir/b.bin"]) + "   # a comment",
+		r.URL + "/c.txt",
 	}, "\n")
 	if err := os.WriteFile(list, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
@@ -228,21 +190,21 @@ func TestGetList(t *testing.T) {
 
 	// Again: the files with a digest are in place; c.txt has none to
 	// tell, so it is fetched again.
-	before := r.fileHits()
+	before := fileHits(r)
 	res = fetchProc(t, "", "-o", out, "-i", list)
 	if res.code != 0 || !strings.Contains(res.stderr, "1 done, 2 skipped, 0 failed") {
 		t.Fatalf("second run: exit %d, stderr %q; want 0 and 1 done, 2 skipped", res.code, res.stderr)
 	}
-	if got := r.fileHits() - before; got != 1 {
+	if got := fileHits(r) - before; got != 1 {
 		t.Errorf("second run made %d requests; want 1", got)
 	}
 }
 
 func TestGetStdinAndOperands(t *testing.T) {
-	files := map[string][]byte{"a.txt": content("a", 100), "b.txt": content("b", 200)}
+	files := map[string][]byte{"a.txt": fetchtest.Blob(100, 1), "b.txt": fetchtest.Blob(200, 2)}
 	r := newRepo(t, files)
 	out := t.TempDir()
-	res := fetchRun(t, t.Context(), r.url("b.txt")+"\n", "-o", out, "-i", "-", r.url("a.txt"))
+	res := fetchRun(t, t.Context(), r.URL+"/b.txt"+"\n", "-o", out, "-i", "-", r.URL+"/a.txt")
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
 	}
@@ -250,16 +212,16 @@ func TestGetStdinAndOperands(t *testing.T) {
 }
 
 func TestGetFailures(t *testing.T) {
-	files := map[string][]byte{"good.txt": content("good", 100), "bad.txt": content("bad", 100)}
+	files := map[string][]byte{"good.txt": fetchtest.Blob(100, 4), "bad.txt": fetchtest.Blob(100, 5)}
 	r := newRepo(t, files)
 	dir := t.TempDir()
 	list := filepath.Join(dir, "list.txt")
 	lines := strings.Join([]string{
-		r.url("good.txt"),
-		r.url("missing.txt"),
-		r.url("bad.txt") + " sha256=" + sha256Hex([]byte("other bytes")),
-		r.url("x.txt") + " colour=red",
-		r.url("dir/"),
+		r.URL + "/good.txt",
+		r.URL + "/missing.txt",
+		r.URL + "/bad.txt" + " sha256=" + fetchtest.SHA256([]byte("other bytes")),
+		r.URL + "/x.txt" + " colour=red",
+		r.URL + "/dir/",
 	}, "\n")
 	if err := os.WriteFile(list, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
@@ -269,10 +231,10 @@ func TestGetFailures(t *testing.T) {
 		t.Errorf("exit %d; want 1", res.code)
 	}
 	for _, want := range []string{
-		"FAIL " + r.url("missing.txt") + ": status 404",
-		"FAIL " + r.url("bad.txt") + ": sha256 mismatch",
+		"FAIL " + r.URL + "/missing.txt" + ": status 404",
+		"FAIL " + r.URL + "/bad.txt" + ": sha256 mismatch",
 		"FAIL " + list + `:4: unknown key "colour"`,
-		"FAIL " + list + ":5: " + r.url("dir/") + ": no file name",
+		"FAIL " + list + ":5: " + r.URL + "/dir/" + ": no file name",
 		"1 done, 0 skipped, 4 failed",
 	} {
 		if !strings.Contains(res.stderr, want) {
@@ -293,18 +255,17 @@ func TestGetFailures(t *testing.T) {
 
 func TestSync(t *testing.T) {
 	files := genFiles(40)
-	r := newRepo(t, files)
-	r.setManifest("# a comment", "")
+	r := newRepo(t, withManifest(files, "# a comment", ""))
 	dir := filepath.Join(t.TempDir(), "mirror")
 
-	res := fetchProc(t, "", "sync", "-j", "4", r.url("PULP_MANIFEST"), dir)
+	res := fetchProc(t, "", "sync", "-j", "4", r.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 || !strings.Contains(res.stderr, "40 done, 0 skipped, 0 failed") {
 		t.Fatalf("exit %d, stderr %q; want 0 and 40 done", res.code, res.stderr)
 	}
 	checkPlain(t, res.stderr)
 	checkFiles(t, dir, files)
-	checkFiles(t, dir, map[string][]byte{"PULP_MANIFEST": r.file("PULP_MANIFEST")})
-	if got := r.fileHits(); got != 40 {
+	checkFiles(t, dir, map[string][]byte{"PULP_MANIFEST": manifest(files, "# a comment", "")})
+	if got := fileHits(r); got != 40 {
 		t.Errorf("%d requests for files; want 40", got)
 	}
 	// Files get the mode of any new file (0666 less the umask), so
@@ -325,21 +286,21 @@ func TestSync(t *testing.T) {
 	}
 
 	// A finished sync downloads nothing.
-	res = fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+	res = fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 || !strings.Contains(res.stderr, "0 done, 40 skipped, 0 failed") {
 		t.Fatalf("second sync: exit %d, stderr %q; want 0 and 40 skipped", res.code, res.stderr)
 	}
-	if got := r.fileHits(); got != 40 {
+	if got := fileHits(r); got != 40 {
 		t.Errorf("second sync made %d requests for files; want none", got-40)
 	}
 
 	// A file changed in place (same size) is fetched again, and only it.
 	name := "d1/f001.bin"
-	bad := bytes.ToUpper(files[name])
+	bad := fetchtest.Blob(len(files[name]), 99)
 	if err := os.WriteFile(filepath.Join(dir, name), bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res = fetchRun(t, t.Context(), "", "sync", r.url("PULP_MANIFEST"), dir)
+	res = fetchRun(t, t.Context(), "", "sync", r.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 || !strings.Contains(res.stderr, "1 done, 39 skipped, 0 failed") {
 		t.Fatalf("third sync: exit %d, stderr %q; want 0 and 1 done", res.code, res.stderr)
 	}
@@ -366,10 +327,9 @@ func TestSyncLocalAndDirectoryURL(t *testing.T) {
 
 	// A URL ending in "/" names the PULP_MANIFEST in it.
 	files := genFiles(3)
-	r := newRepo(t, files)
-	r.setManifest()
+	r := newRepo(t, withManifest(files))
 	dir = t.TempDir()
-	if res := fetchRun(t, t.Context(), "", "sync", r.srv.URL+"/", dir); res.code != 0 {
+	if res := fetchRun(t, t.Context(), "", "sync", r.URL+"/", dir); res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
 	}
 	checkFiles(t, dir, files)
@@ -377,29 +337,31 @@ func TestSyncLocalAndDirectoryURL(t *testing.T) {
 
 func TestSyncMirror(t *testing.T) {
 	files := genFiles(6)
-	primary, mirror := newRepo(t, files), newRepo(t, files)
-	primary.setManifest()
-	primary.setFail("d1/f001.bin", http.StatusServiceUnavailable)
+	primary, mirror := newRepo(t, withManifest(files)), newRepo(t, files)
+	primary.Set("/d1/f001.bin", fetchtest.File{Status: http.StatusServiceUnavailable})
 
 	dir := t.TempDir()
-	res := fetchRun(t, t.Context(), "", "sync", "-retries", "0", "-mirror", mirror.srv.URL+"/", primary.url("PULP_MANIFEST"), dir)
+	res := fetchRun(t, t.Context(), "", "sync", "-retries", "0", "-mirror", mirror.URL+"/", primary.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
 	}
 	checkFiles(t, dir, files)
 	// Which other files come from the mirror is the Fetcher's choice
 	// (a host that failed is tried last for a while).
-	mirror.mu.Lock()
-	got := mirror.hits["d1/f001.bin"]
-	mirror.mu.Unlock()
+	got := 0
+	for _, a := range mirror.Asked() {
+		if a.Path == "/d1/f001.bin" {
+			got++
+		}
+	}
 	if got != 1 {
 		t.Errorf("mirror had %d requests for the file the primary failed; want 1", got)
 	}
 }
 
 func TestSyncRefused(t *testing.T) {
-	good := "ok.txt," + sha256Hex(nil) + ",0"
-	sum := sha256Hex([]byte("x"))
+	good := "ok.txt," + fetchtest.SHA256(nil) + ",0"
+	sum := fetchtest.SHA256([]byte("x"))
 	tests := []struct {
 		name    string
 		line    string
@@ -427,7 +389,7 @@ func TestSyncRefused(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res := fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+			res := fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 			if res.code != 1 {
 				t.Errorf("exit %d; want 1", res.code)
 			}
@@ -435,7 +397,7 @@ func TestSyncRefused(t *testing.T) {
 				t.Errorf("stderr lacks %q", tt.want)
 			}
 			checkPlain(t, res.stderr)
-			if got := r.fileHits(); got != 0 {
+			if got := fileHits(r); got != 0 {
 				t.Errorf("%d requests for files; want none for a refused manifest", got)
 			}
 			if entries, _ := os.ReadDir(outside); len(entries) > 0 {
@@ -466,17 +428,16 @@ func TestSyncInterrupt(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			files := genFiles(12)
-			r := newRepo(t, files)
-			r.setManifest()
+			r := newRepo(t, withManifest(files))
 			var stalled []string
-			for name := range files {
+			for name, body := range files {
 				if strings.HasPrefix(name, "d2/") {
-					r.setStall(name, true)
+					r.Set("/"+name, fetchtest.File{Doc: fetchtest.Doc{Body: body}, Stall: true})
 					stalled = append(stalled, name)
 				}
 			}
 			dir := t.TempDir()
-			args := []string{"sync", "-stall", "10m", r.url("PULP_MANIFEST"), dir}
+			args := []string{"sync", "-stall", "10m", r.URL + "/PULP_MANIFEST", dir}
 			if tt.noKeep {
 				args = append(args, "-no-continue")
 			}
@@ -552,7 +513,7 @@ func TestSyncInterrupt(t *testing.T) {
 			}
 			// The next run completes, and leaves no partial file.
 			for _, name := range stalled {
-				r.setStall(name, false)
+				r.Set("/"+name, fetchtest.File{Doc: fetchtest.Doc{Body: files[name]}})
 			}
 			res := fetchProc(t, "", append(args[:len(args):len(args)], "-q")...)
 			if res.code != 0 {
@@ -567,10 +528,9 @@ func TestSyncInterrupt(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	r := newRepo(t, map[string][]byte{"slow": content("slow", 1000)})
-	r.setStall("slow", true)
+	r := fetchtest.StartRepo(t, fetchtest.HTTP, map[string]fetchtest.File{"/slow": {Doc: fetchtest.Doc{Body: fetchtest.Blob(1000, 6)}, Stall: true}})
 	dir := t.TempDir()
-	res := fetchRun(t, t.Context(), "", "-o", dir, "-timeout", "200ms", r.url("slow"))
+	res := fetchRun(t, t.Context(), "", "-o", dir, "-timeout", "200ms", r.URL+"/slow")
 	if res.code != 1 || !strings.Contains(res.stderr, "fetch: timed out after 200ms: 0 done") {
 		t.Errorf("exit %d, stderr %q; want 1 and timed out", res.code, res.stderr)
 	}
@@ -588,12 +548,12 @@ func TestSignalStatus(t *testing.T) {
 		{interrupted{syscall.SIGTERM}, 143},
 		{context.Canceled, 130},
 	}
-	r := newRepo(t, map[string][]byte{"a": content("a", 10)})
+	r := newRepo(t, map[string][]byte{"a": fetchtest.Blob(10, 1)})
 	for _, tt := range tests {
 		t.Run(tt.cause.Error(), func(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(t.Context())
 			cancel(tt.cause)
-			res := fetchRun(t, ctx, "", "-o", t.TempDir(), r.url("a"))
+			res := fetchRun(t, ctx, "", "-o", t.TempDir(), r.URL+"/a")
 			if res.code != tt.want {
 				t.Errorf("exit %d; want %d", res.code, tt.want)
 			}
@@ -637,10 +597,9 @@ func TestUsage(t *testing.T) {
 
 func TestFlagsAnywhere(t *testing.T) {
 	files := genFiles(2)
-	r := newRepo(t, files)
-	r.setManifest()
+	r := newRepo(t, withManifest(files))
 	dir := t.TempDir()
-	res := fetchRun(t, t.Context(), "", "sync", r.url("PULP_MANIFEST"), "-j", "1", dir, "-q")
+	res := fetchRun(t, t.Context(), "", "sync", r.URL+"/PULP_MANIFEST", "-j", "1", dir, "-q")
 	if res.code != 0 || res.stderr != "" {
 		t.Errorf("exit %d, stderr %q; want 0 and nothing (quiet)", res.code, res.stderr)
 	}
@@ -657,7 +616,7 @@ func TestGetFileURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	list := "file://" + filepath.ToSlash(src) + " out=copy/hello.txt sha256=" + sha256Hex(want) + "\n"
+	list := "file://" + filepath.ToSlash(src) + " out=copy/hello.txt sha256=" + fetchtest.SHA256(want) + "\n"
 	res := fetchRun(t, t.Context(), list, "-o", out, "-i", "-")
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
@@ -666,7 +625,7 @@ func TestGetFileURL(t *testing.T) {
 }
 
 func TestGetMirror(t *testing.T) {
-	files := map[string][]byte{"pub/a/one.iso": content("one", 500)}
+	files := map[string][]byte{"pub/a/one.iso": fetchtest.Blob(500, 7)}
 	primary := newRepo(t, map[string][]byte{})
 	mirror := newRepo(t, files)
 	tests := []struct {
@@ -675,9 +634,9 @@ func TestGetMirror(t *testing.T) {
 	}{
 		// The URL's directory is the base: the mirror has the file at
 		// its top.
-		{"directory", []string{"-mirror", mirror.url("pub/a/"), primary.url("x/one.iso")}},
+		{"directory", []string{"-mirror", mirror.URL + "/pub/a/", primary.URL + "/x/one.iso"}},
 		// -base maps the rest of the path.
-		{"base", []string{"-base", primary.url("repo/"), "-mirror", mirror.url("pub/"), primary.url("repo/a/one.iso")}},
+		{"base", []string{"-base", primary.URL + "/repo/", "-mirror", mirror.URL + "/pub/", primary.URL + "/repo/a/one.iso"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -694,7 +653,7 @@ func TestGetMirror(t *testing.T) {
 // TestGetSegments: -segments splits a large file over range requests, and
 // the file in place is the whole, verified one.
 func TestGetSegments(t *testing.T) {
-	body := content("big", 3<<20)
+	body := fetchtest.Blob(3<<20, 8)
 	var ranges atomic.Int64
 	ranged := make(chan struct{})
 	var once sync.Once
@@ -720,7 +679,7 @@ func TestGetSegments(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	out := t.TempDir()
-	list := srv.URL + "/big out=big sha256=" + sha256Hex(body) + "\n"
+	list := srv.URL + "/big out=big sha256=" + fetchtest.SHA256(body) + "\n"
 	res := fetchRun(t, t.Context(), list, "-q", "-segments", "3", "-o", out, "-i", "-")
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestSyncSymlinkSwap replaces DIR/sub by a symbolic link to another
@@ -23,17 +25,13 @@ func TestSyncSymlinkSwap(t *testing.T) {
 		if i%2 == 1 {
 			name = fmt.Sprintf("sub/deeper/f%d.bin", i)
 		}
-		files[name] = content(name, 20000)
+		files[name] = fetchtest.Blob(20000, uint64(i))
 	}
-	all := map[string][]byte{"PULP_MANIFEST": manifest(files)}
-	for name, body := range files {
-		all[name] = body
-	}
-	r := newSlowRepo(t, 100000, all) // 20 KB: 200ms a file
+	r := newSlowRepo(t, 100000, withManifest(files)) // 20 KB: 200ms a file
 	for round := range 4 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			dir, outside := t.TempDir(), t.TempDir()
-			cmd := exec.Command(fetchBin, "sync", "-j", "1", r.url("PULP_MANIFEST"), dir)
+			cmd := exec.Command(fetchBin, "sync", "-j", "1", r.URL+"/PULP_MANIFEST", dir)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -63,7 +61,7 @@ func TestSyncSymlinkSwap(t *testing.T) {
 				got, err := os.ReadFile(filepath.Join(dir, "sub.moved", strings.TrimPrefix(name, "sub/")))
 				switch {
 				case err == nil && bytes.Equal(got, body):
-				case strings.Contains(out, "FAIL "+r.url(name)+": "):
+				case strings.Contains(out, "FAIL "+r.URL+"/"+name+": "):
 					failed++
 				case !refused:
 					t.Errorf("%s neither in place nor reported failed", name)

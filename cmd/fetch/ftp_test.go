@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 
 	ftpserver "goftp.io/server/v2"
 	"goftp.io/server/v2/driver/file"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 const ftpPassword = "s3cret-pw"
@@ -63,13 +66,10 @@ func writeTree(t *testing.T, root string, files map[string][]byte) {
 
 func TestSyncFTP(t *testing.T) {
 	files := genFiles(10)
-	var lines []string
-	for name, body := range files {
-		lines = append(lines, manifestLine(name, body))
-	}
 	root := t.TempDir()
 	writeTree(t, filepath.Join(root, "repo"), files)
-	writeTree(t, filepath.Join(root, "repo"), map[string][]byte{"PULP_MANIFEST": []byte(strings.Join(lines, "\n"))})
+	// The last line without its newline.
+	writeTree(t, filepath.Join(root, "repo"), map[string][]byte{"PULP_MANIFEST": bytes.TrimSuffix(manifest(files), []byte("\n"))})
 	manifest := startFTP(t, root) + "/repo/PULP_MANIFEST"
 	dir := t.TempDir()
 
@@ -106,7 +106,7 @@ func TestSyncFTP(t *testing.T) {
 }
 
 func TestGetFTP(t *testing.T) {
-	files := map[string][]byte{"pub/a.iso": content("a.iso", 3000)}
+	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9)}
 	root := t.TempDir()
 	writeTree(t, root, files)
 	base := startFTP(t, root)

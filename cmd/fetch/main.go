@@ -101,7 +101,7 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
                   checked as it arrives (default 33554432: 32 MiB, about
                   400,000 files)
 
-Servers (these flags apply to fetch sync too, and all but -H to fetch proxy):
+Servers (these flags apply to fetch sync and fetch proxy too):
   -cacert FILE    trust the CA certificates of the PEM file FILE, as well as
                   the system's, for https and ftps (and ftp with -ftp-tls)
   -insecure       do not check server certificates (a warning is printed)
@@ -289,7 +289,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	fs.BoolVar(&cfg.quiet, "q", false, "")
 	fs.BoolVar(&cfg.version, "version", false, "")
 	fs.BoolVar(&cfg.noResume, "no-continue", false, "")
-	cfg.netConfig.define(fs, true)
+	cfg.netConfig.define(fs)
 	return fs
 }
 

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/internal/vsftpd"
 )
 
@@ -83,7 +84,7 @@ func tlsServer(t *testing.T, body []byte, config func(*tls.Config)) (*httptest.S
 }
 
 func TestTLSTrust(t *testing.T) {
-	body := content("f.bin", 5000)
+	body := fetchtest.Blob(5000, 10)
 	srv, ca := tlsServer(t, body, nil)
 	const warning = "fetch: warning: -insecure"
 	for _, tc := range []struct {
@@ -160,7 +161,7 @@ func newClientCert(t *testing.T) (ca *x509.Certificate, certDER []byte, key *ecd
 
 func TestClientCertificate(t *testing.T) {
 	ca, certDER, key := newClientCert(t)
-	body := content("f.bin", 3000)
+	body := fetchtest.Blob(3000, 10)
 	srv, serverCA := tlsServer(t, body, func(c *tls.Config) {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 		c.ClientCAs = x509.NewCertPool()
@@ -203,7 +204,7 @@ func TestClientCertificate(t *testing.T) {
 
 func TestFTPExplicitTLSFlag(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Explicit)
-	body := content("f.bin", 20000)
+	body := fetchtest.Blob(20000, 10)
 	writeTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
 
 	// The control connection goes through a recorder: after AUTH TLS the
@@ -239,7 +240,7 @@ func TestFTPExplicitTLSFlag(t *testing.T) {
 
 func TestFTPSImplicitCACert(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Implicit)
-	body := content("f.bin", 20000)
+	body := fetchtest.Blob(20000, 10)
 	writeTree(t, s.Root, map[string][]byte{"f.bin": body})
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, "-cacert", s.CAFile, s.URL+"/f.bin")
@@ -386,11 +387,11 @@ func TestAllowInsecureRedirect(t *testing.T) {
 }
 
 func TestLimitRate(t *testing.T) {
-	body := content("big.bin", 16<<20)
+	body := fetchtest.Blob(16<<20, 11)
 	r := newRepo(t, map[string][]byte{"big.bin": body})
 	out := t.TempDir()
 	start := time.Now()
-	res := fetchRun(t, t.Context(), "", "-o", out, "-limit-rate", "8M", r.url("big.bin"))
+	res := fetchRun(t, t.Context(), "", "-o", out, "-limit-rate", "8M", r.URL+"/big.bin")
 	elapsed := time.Since(start)
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
@@ -400,14 +401,14 @@ func TestLimitRate(t *testing.T) {
 	}
 	checkFiles(t, out, map[string][]byte{"big.bin": body})
 
-	res = fetchRun(t, t.Context(), "", "-limit-rate", "fast", r.url("big.bin"))
+	res = fetchRun(t, t.Context(), "", "-limit-rate", "fast", r.URL+"/big.bin")
 	if res.code != exitUsage {
 		t.Errorf("-limit-rate fast: exit %d; want %d", res.code, exitUsage)
 	}
 }
 
 func TestFTPTypeSuffix(t *testing.T) {
-	files := map[string][]byte{"pub/a.iso": content("a.iso", 3000), "pub/b.txt": []byte("line one\r\nline two\r\n")}
+	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9), "pub/b.txt": []byte("line one\r\nline two\r\n")}
 	root := t.TempDir()
 	writeTree(t, root, files)
 	base := startFTP(t, root)
@@ -445,7 +446,7 @@ func TestFailureLines(t *testing.T) {
 	dead := "http://" + ln.Addr().String() + "/f.bin"
 	ln.Close()
 	r := newRepo(t, nil)
-	for _, u := range []string{srv.URL + "/f.bin", dead, r.url("%1b%5b2J%1b%5b31mred.bin")} {
+	for _, u := range []string{srv.URL + "/f.bin", dead, r.URL + "/%1b%5b2J%1b%5b31mred.bin"} {
 		res := fetchRun(t, t.Context(), "", "-o", t.TempDir(), "-retries", "0", u)
 		if res.code != 1 {
 			t.Errorf("%s: exit %d; want 1", u, res.code)
@@ -458,7 +459,7 @@ func TestFailureLines(t *testing.T) {
 		}
 	}
 	// A list line with a raw escape sequence in it.
-	res := fetchRun(t, t.Context(), r.url("\x1b[2J\x1b[31mred.bin")+"\n", "-o", t.TempDir(), "-i", "-")
+	res := fetchRun(t, t.Context(), r.URL+"/\x1b[2J\x1b[31mred.bin"+"\n", "-o", t.TempDir(), "-i", "-")
 	if res.code != 1 || !strings.Contains(res.stderr, `\x1b[2J`) {
 		t.Errorf("exit %d, stderr %q; want 1 and the escape sequence escaped", res.code, res.stderr)
 	}
@@ -536,23 +537,23 @@ func TestVersionAndHelp(t *testing.T) {
 func TestSameOutputRefused(t *testing.T) {
 	r := newRepo(t, map[string][]byte{"a/x.html": []byte("a"), "b/x.html": []byte("b"), "c.txt": []byte("c")})
 	out := t.TempDir()
-	res := fetchRun(t, t.Context(), "", "-o", out, r.url("a/x.html"), r.url("b/x.html"))
-	if res.code != exitUsage || !strings.Contains(res.stderr, r.url("a/x.html")+" and "+r.url("b/x.html")+" would both write x.html") {
+	res := fetchRun(t, t.Context(), "", "-o", out, r.URL+"/a/x.html", r.URL+"/b/x.html")
+	if res.code != exitUsage || !strings.Contains(res.stderr, r.URL+"/a/x.html"+" and "+r.URL+"/b/x.html"+" would both write x.html") {
 		t.Errorf("operands: exit %d, stderr %q; want %d, naming both", res.code, res.stderr, exitUsage)
 	}
 
 	list := filepath.Join(t.TempDir(), "list")
-	os.WriteFile(list, []byte(r.url("c.txt")+"\n# same file\n"+r.url("a/x.html")+" out=c.txt\n"), 0o644)
+	os.WriteFile(list, []byte(r.URL+"/c.txt"+"\n# same file\n"+r.URL+"/a/x.html"+" out=c.txt\n"), 0o644)
 	res = fetchRun(t, t.Context(), "", "-o", out, "-i", list)
 	if res.code != exitUsage || !strings.Contains(res.stderr, list+":1 and "+list+":3 would both write c.txt") {
 		t.Errorf("list: exit %d, stderr %q; want %d, naming both lines", res.code, res.stderr, exitUsage)
 	}
-	if n := r.fileHits(); n != 0 {
+	if n := fileHits(r); n != 0 {
 		t.Errorf("%d requests; want none", n)
 	}
 
 	// Standard input is read as it comes: the second line fails.
-	res = fetchRun(t, t.Context(), r.url("c.txt")+"\n"+r.url("a/x.html")+" out=c.txt\n", "-o", out, "-i", "-")
+	res = fetchRun(t, t.Context(), r.URL+"/c.txt"+"\n"+r.URL+"/a/x.html"+" out=c.txt\n", "-o", out, "-i", "-")
 	if res.code != 1 || !strings.Contains(res.stderr, "stdin:1 and stdin:2 would both write c.txt") || !strings.Contains(res.stderr, "1 done") {
 		t.Errorf("stdin: exit %d, stderr %q; want 1, the first done, the second refused", res.code, res.stderr)
 	}

@@ -35,16 +35,14 @@ type netConfig struct {
 	creds  *netrc      // of -netrc or -netrc-file; nil without
 }
 
-// define defines the flags of nc in fs; -H only with headers.
-func (nc *netConfig) define(fs *flag.FlagSet, headers bool) {
+// define defines the flags of nc in fs.
+func (nc *netConfig) define(fs *flag.FlagSet) {
 	fs.StringVar(&nc.cacert, "cacert", "", "")
 	fs.BoolVar(&nc.insecure, "insecure", false, "")
 	fs.StringVar(&nc.cert, "cert", "", "")
 	fs.StringVar(&nc.key, "key", "", "")
 	fs.BoolVar(&nc.ftpTLS, "ftp-tls", false, "")
-	if headers {
-		fs.Var(&nc.headers, "H", "")
-	}
+	fs.Var(&nc.headers, "H", "")
 	fs.StringVar(&nc.userAgent, "user-agent", "", "")
 	fs.BoolVar(&nc.netrc, "netrc", false, "")
 	fs.StringVar(&nc.netrcFile, "netrc-file", "", "")

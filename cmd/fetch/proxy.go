@@ -102,8 +102,8 @@ Flags:
                   an attempt cut after 64 KiB or more uses up none
   -stall D        give up an attempt that receives no byte for D (default 30s)
   and, to talk to the upstream, the flags that "fetch -h" describes:
-  -cacert, -insecure, -cert, -key, -ftp-tls, -user-agent, -netrc, -netrc-file,
-  -allow-insecure-redirect and -limit-rate
+  -cacert, -insecure, -cert, -key, -ftp-tls, -H, -user-agent, -netrc,
+  -netrc-file, -allow-insecure-redirect and -limit-rate
 
 Exit status: 0 after a shutdown in which every response finished, 1 when
 the proxy could not serve (a DIR in use, an address taken) or responses had
@@ -130,6 +130,10 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	opts, closeOpts := pc.options()
 	defer closeOpts()
+	// The Streamer gives every download a Writer (its spill file), so no
+	// download of the proxy keeps partial bytes; the Cache removes those a
+	// crash left.
+	opts.KeepPartial = false
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	f := fetch.New(opts)
 	defer f.Close()
@@ -141,6 +145,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cache, err := proxy.NewCache(f, proxy.CacheOptions{
 		Upstream:     base,
 		Mirrors:      mirrors,
+		Header:       pc.header,
 		Dir:          pc.cache,
 		MaxAge:       maxAge,
 		MaxSize:      int64(pc.maxSize),
@@ -245,7 +250,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.DurationVar(&pc.writeTimeout, "write-timeout", time.Minute, "")
 	fs.IntVar(&pc.maxConns, "max-conns", 1000, "")
 	pc.defineTransfer(fs)
-	pc.netConfig.define(fs, false)
+	pc.netConfig.define(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}

@@ -7,12 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,50 +17,13 @@ import (
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
-// notingBuffer is a buffer safe for concurrent use that can wait for a
-// text to be written.
-type notingBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newNotingBuffer() *notingBuffer { return &notingBuffer{changed: make(chan struct{})} }
-
-func (b *notingBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return b.buf.Write(p)
-}
-
-func (b *notingBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor waits until the buffer holds s.
-func (b *notingBuffer) waitFor(s string) {
-	for {
-		b.mu.Lock()
-		found, changed := strings.Contains(b.buf.String(), s), b.changed
-		b.mu.Unlock()
-		if found {
-			return
-		}
-		<-changed
-	}
-}
-
 // proxyRun is a run of "fetch proxy" in this process.
 type proxyRun struct {
 	url            string // where it listens, without the final "/"
 	stop           context.CancelFunc
 	code           chan int
 	drained        chan struct{}
-	stdout, stderr *notingBuffer
+	stdout, stderr *fetchtest.Buffer
 	client         *http.Client
 }
 
@@ -74,7 +34,7 @@ func startProxy(t testing.TB, args ...string) *proxyRun {
 	ctx, stop := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	run := &proxyRun{stop: stop, code: make(chan int, 1), drained: make(chan struct{}),
-		stdout: newNotingBuffer(), stderr: newNotingBuffer(), client: &http.Client{Transport: &http.Transport{}}}
+		stdout: &fetchtest.Buffer{}, stderr: &fetchtest.Buffer{}, client: &http.Client{Transport: &http.Transport{}}}
 	go func() {
 		code := runProxy(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), run.stdout, pw)
 		pw.Close()
@@ -118,50 +78,6 @@ func (run *proxyRun) wait(t testing.TB) int {
 	return code
 }
 
-func (run *proxyRun) get(t *testing.T, method, path string, header http.Header) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, run.url+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := run.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// cacheFiles returns the files in dir: the kept ones, and the temporary.
-func cacheFiles(t *testing.T, dir string) (kept, temporary []string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		switch {
-		case err != nil || d.IsDir() || d.Name() == ".lock":
-		case strings.HasPrefix(d.Name(), "."):
-			temporary = append(temporary, path)
-		default:
-			kept = append(kept, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kept, temporary
-}
-
-func bigFile(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*13 + i/509)
-	}
-	return b
-}
-
 func TestProxyUsage(t *testing.T) {
 	cache := t.TempDir()
 	for _, tc := range []struct {
@@ -180,6 +96,7 @@ func TestProxyUsage(t *testing.T) {
 		{"bad -j", []string{"-upstream", "http://example.com/", "-cache", cache, "-j", "0"}, exitUsage, ""},
 		{"bad -cache-max", []string{"-upstream", "http://example.com/", "-cache", cache, "-cache-max", "20Q"}, exitUsage, ""},
 		{"negative -max-age", []string{"-upstream", "http://example.com/", "-cache", cache, "-max-age", "-1s"}, exitUsage, ""},
+		{"bad -H", []string{"-upstream", "http://example.com/", "-cache", cache, "-H", "no colon"}, exitUsage, ""},
 		{"taken address", []string{"-upstream", "http://example.com/", "-cache", cache, "-listen", "256.0.0.1:1"}, exitFailed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,7 +118,7 @@ func TestProxyUsage(t *testing.T) {
 // TestProxyShutdown cancels the proxy while a response is in flight: it
 // finishes within the grace period, or is broken off after it.
 func TestProxyShutdown(t *testing.T) {
-	data := bigFile(1 << 20)
+	data := fetchtest.Blob(1<<20, 1)
 	for _, tc := range []struct {
 		name     string
 		grace    string
@@ -227,13 +144,15 @@ func TestProxyShutdown(t *testing.T) {
 			defer up.Close()
 			cache := t.TempDir()
 			run := startProxy(t, "-upstream", up.URL, "-cache", cache, "-retries", "0", "-grace", tc.grace)
-			resp := run.get(t, http.MethodGet, "/big.iso", nil)
+			resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/big.iso", nil)
 			first := make([]byte, 1)
 			if _, err := io.ReadFull(resp.Body, first); err != nil {
 				t.Fatal(err)
 			}
 			run.stop()
-			run.stderr.waitFor("shutting down")
+			if !run.stderr.WaitFor("shutting down") {
+				t.Fatalf("stderr lacks %q", "shutting down")
+			}
 			if tc.finishes {
 				close(release)
 			}
@@ -254,7 +173,7 @@ func TestProxyShutdown(t *testing.T) {
 					t.Errorf("exit status: got %d; want %d", code, exitFailed)
 				}
 			}
-			kept, temporary := cacheFiles(t, cache)
+			kept, temporary := fetchtest.CacheFiles(t, cache)
 			if len(temporary) > 0 {
 				t.Errorf("cache holds temporary files %v; want none", temporary)
 			}
@@ -324,5 +243,23 @@ func TestProxyCacheInUse(t *testing.T) {
 	code := runProxy(context.Background(), []string{"-listen", "127.0.0.1:0", "-upstream", up.URL, "-cache", cache}, &stdout, &stderr)
 	if code != exitFailed || !strings.Contains(stderr.String(), "in use by another proxy") {
 		t.Errorf("second proxy: exit %d, stderr %q; want %d and a message that the cache is in use", code, stderr.String(), exitFailed)
+	}
+}
+
+// TestProxyHeader: each -H goes with the requests to the upstream.
+func TestProxyHeader(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok3n" || r.Header.Get("X-Repo") != "main" {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.Write([]byte("a"))
+	}))
+	defer up.Close()
+	run := startProxy(t, "-upstream", up.URL, "-cache", t.TempDir(), "-H", "Authorization: Bearer tok3n", "-H", "X-Repo: main")
+	resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/a.rpm", nil)
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(b) != "a" || err != nil {
+		t.Errorf("got %d %q %v; want 200 %q", resp.StatusCode, b, err, "a")
 	}
 }

@@ -56,34 +56,34 @@ func onlyFiles(t *testing.T, dir string, names ...string) {
 // checkResumed checks that the requests after the first ones asked only
 // for the bytes missing, and that the server sent at most 10% more than
 // size bytes in all.
-func checkResumed(t *testing.T, r *slowRepo, first int, size int) {
+func checkResumed(t *testing.T, r *fetchtest.Repo, first int, size int) {
 	t.Helper()
-	reqs := r.requests()
+	reqs := ranges(r)
 	for _, rng := range reqs[first:] {
 		if n, ok := strings.CutPrefix(rng, "bytes="); !ok || strings.HasPrefix(n, "0-") {
 			t.Errorf("second run asked for %q; want a range after the bytes kept (requests: %q)", rng, reqs)
 		}
 	}
-	if sent := r.sent.Load(); sent > int64(size)*11/10 {
+	if sent := r.Served.Load(); sent > int64(size)*11/10 {
 		t.Errorf("server sent %d bytes for %d bytes of files; want at most 10%% more", sent, size)
 	}
-	t.Logf("server sent %d bytes for %d bytes of files, over %d requests: %q", r.sent.Load(), size, len(reqs), reqs)
+	t.Logf("server sent %d bytes for %d bytes of files, over %d requests: %q", r.Served.Load(), size, len(reqs), reqs)
 }
 
 func TestGetResumeAfterKill(t *testing.T) {
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
-			body := content("big", 4<<20)
+			body := fetchtest.Blob(4<<20, 8)
 			r := newSlowRepo(t, 2<<20, map[string][]byte{"big.bin": body}) // 2 s
 			dir := t.TempDir()
 			path := filepath.Join(dir, "big.bin")
-			killMidway(t, path, len(body), "-o", dir, r.url("big.bin"))
+			killMidway(t, path, len(body), "-o", dir, r.URL+"/big.bin")
 
-			r.rate.Store(0)
+			r.Rate.Store(0)
 			want := body
 			if changed {
-				want = content("changed", len(body))
-				r.set("big.bin", want)
+				want = fetchtest.Blob(len(body), 12)
+				r.Set("/big.bin", fetchtest.Ranged(want))
 			}
 			// Leftovers: of the file (a run with -no-continue, killed),
 			// removed; of another file, left alone in -o DIR.
@@ -92,8 +92,8 @@ func TestGetResumeAfterKill(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			before := r.sent.Load()
-			res := fetchProc(t, "", "-o", dir, r.url("big.bin"))
+			before := r.Served.Load()
+			res := fetchProc(t, "", "-o", dir, r.URL+"/big.bin")
 			if res.code != 0 {
 				t.Fatalf("second run: exit %d; want 0", res.code)
 			}
@@ -101,7 +101,7 @@ func TestGetResumeAfterKill(t *testing.T) {
 			if changed {
 				// The range was asked with If-Range, and the server sent
 				// the new file whole.
-				if sent := r.sent.Load() - before; sent != int64(len(want)) {
+				if sent := r.Served.Load() - before; sent != int64(len(want)) {
 					t.Errorf("second run got %d bytes; want the whole changed file, %d", sent, len(want))
 				}
 			} else {
@@ -115,35 +115,33 @@ func TestGetResumeAfterKill(t *testing.T) {
 func TestSyncResumeAfterKill(t *testing.T) {
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
-			files := map[string][]byte{"big/one.bin": content("one", 4<<20), "small.txt": content("small", 1000)}
-			all := map[string][]byte{"PULP_MANIFEST": manifest(files)}
+			files := map[string][]byte{"big/one.bin": fetchtest.Blob(4<<20, 7), "small.txt": fetchtest.Blob(1000, 13)}
 			size := 0
-			for name, body := range files {
-				all[name] = body
+			for _, body := range files {
 				size += len(body)
 			}
-			r := newSlowRepo(t, 2<<20, all)
+			r := newSlowRepo(t, 2<<20, withManifest(files))
 			dir := t.TempDir()
 			// A leftover of a run killed long ago, of a file the manifest does
 			// not name: removed.
 			os.WriteFile(filepath.Join(dir, ".gone.bin.1x2y.part"), []byte("old"), 0o644)
-			killMidway(t, filepath.Join(dir, "big", "one.bin"), 4<<20, "sync", r.url("PULP_MANIFEST"), dir)
-			first := len(r.requests())
+			killMidway(t, filepath.Join(dir, "big", "one.bin"), 4<<20, "sync", r.URL+"/PULP_MANIFEST", dir)
+			first := len(ranges(r))
 
-			r.rate.Store(0)
+			r.Rate.Store(0)
 			if changed {
-				files["big/one.bin"] = content("two", 4<<20)
-				r.set("big/one.bin", files["big/one.bin"])
-				r.set("PULP_MANIFEST", manifest(files))
+				files["big/one.bin"] = fetchtest.Blob(4<<20, 14)
+				r.Set("/big/one.bin", fetchtest.Ranged(files["big/one.bin"]))
+				r.Set("/PULP_MANIFEST", fetchtest.Ranged(manifest(files)))
 			}
-			res := fetchProc(t, "", "sync", r.url("PULP_MANIFEST"), dir)
+			res := fetchProc(t, "", "sync", r.URL+"/PULP_MANIFEST", dir)
 			if res.code != 0 {
 				t.Fatalf("second run: exit %d; want 0", res.code)
 			}
 			checkFiles(t, dir, files)
 			if !changed {
 				checkResumed(t, r, first, size)
-			} else if reqs := r.requests(); reqs[len(reqs)-1] != "" {
+			} else if reqs := ranges(r); reqs[len(reqs)-1] != "" {
 				t.Errorf("the changed file was asked for with %q; want the whole file", reqs[len(reqs)-1])
 			}
 			if p := partials(t, dir); len(p) > 0 {
@@ -157,8 +155,8 @@ func TestSyncResumeAfterKill(t *testing.T) {
 // is still downloading: the sweeps of the second leave the first one's
 // partial file alone, and both complete.
 func TestSyncLiveRunUntouched(t *testing.T) {
-	big := content("big", 2<<20)
-	small := content("small", 1000)
+	big := fetchtest.Blob(2<<20, 8)
+	small := fetchtest.Blob(1000, 13)
 	r := newSlowRepo(t, 1<<20, map[string][]byte{
 		"a/PULP_MANIFEST": manifest(map[string][]byte{"big.bin": big}),
 		"a/big.bin":       big,
@@ -166,7 +164,7 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 		"b/small.txt":     small,
 	})
 	dir := t.TempDir()
-	first := exec.Command(fetchBin, "sync", r.url("a/PULP_MANIFEST"), dir)
+	first := exec.Command(fetchBin, "sync", r.URL+"/a/PULP_MANIFEST", dir)
 	var stderr bytes.Buffer
 	first.Stderr = &stderr
 	if err := first.Start(); err != nil {
@@ -184,7 +182,7 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"-no-continue"}, nil} {
-		res := fetchProc(t, "", append([]string{"sync", r.url("b/PULP_MANIFEST"), dir}, args...)...)
+		res := fetchProc(t, "", append([]string{"sync", r.URL + "/b/PULP_MANIFEST", dir}, args...)...)
 		if res.code != 0 {
 			t.Errorf("second sync: exit %d; want 0", res.code)
 		}
@@ -205,7 +203,7 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 // rest (206), and what it sent in all.
 func TestResumeAfterKillNginx(t *testing.T) {
 	root := t.TempDir()
-	body := content("nginx", 8<<20)
+	body := fetchtest.Blob(8<<20, 15)
 	writeTree(t, root, map[string][]byte{"big.bin": body})
 	base, accessLog := startNginx(t, root, "", "limit_rate 4m;") // 2 s
 	for _, changed := range []bool{false, true} {
@@ -217,7 +215,7 @@ func TestResumeAfterKillNginx(t *testing.T) {
 			path := filepath.Join(dir, "big.bin")
 			killMidway(t, path, len(body), "-o", dir, base+"/big.bin")
 			if changed {
-				want = content("changed", len(body))
+				want = fetchtest.Blob(len(body), 12)
 				writeTree(t, root, map[string][]byte{"big.bin": want})
 				// nginx's ETag is the modification time in seconds and
 				// the size: make the time differ.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/lines"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -94,7 +95,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sniff := &manifestSniff{}
 	_, err = f.Fetch(runCtx, fetch.Request{
-		URL: manifest.String(), Mirrors: s.mirrorsOf(name), Header: cfg.header.Clone(),
+		URL: manifest.String(), Mirrors: s.mirrors.URLs(s.urlOf(name)), Header: cfg.header.Clone(),
 		Writer:     io.MultiWriter(sniff, check, tmp),
 		OnResponse: func(resp fetch.Response) error { sniff.url = resp.URL; return nil },
 	})
@@ -277,7 +278,7 @@ func (c *manifestCheck) keep(name string) bool {
 	}
 	dir, base := path.Split(name)
 	file, ok := strings.CutPrefix(base, ".")
-	if file, ok2 := strings.CutSuffix(file, fetch.PartialSuffix); ok && ok2 && c.paths[dir+file] {
+	if file, ok2 := strings.CutSuffix(file, partname.Suffix); ok && ok2 && c.paths[dir+file] {
 		return name == filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(dir+file)))
 	}
 	return c.hashed[name]
@@ -300,9 +301,10 @@ func (c *manifestCheck) finish() error {
 
 // request returns the request for the file of e.
 func (s *syncer) request(e manifestEntry) fetch.Request {
+	u := s.urlOf(e.Path)
 	return fetch.Request{
-		URL:       s.manifest.ResolveReference(&url.URL{Path: e.Path}).String(),
-		Mirrors:   s.mirrorsOf(e.Path),
+		URL:       u,
+		Mirrors:   s.mirrors.URLs(u),
 		Root:      s.root,
 		Path:      filepath.FromSlash(e.Path),
 		Size:      e.Size,
@@ -312,9 +314,10 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 	}
 }
 
-// mirrorsOf returns the URLs of the relative path p on each mirror.
-func (s *syncer) mirrorsOf(p string) []string {
-	return s.mirrors.URLs(s.manifest.ResolveReference(&url.URL{Path: p}).String())
+// urlOf returns the URL of the slash-separated path p relative to the
+// manifest.
+func (s *syncer) urlOf(p string) string {
+	return s.manifest.ResolveReference(&url.URL{Path: p}).String()
 }
 
 func plural(n int, one, many string) string {

@@ -7,8 +7,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"io"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -32,7 +35,15 @@ const (
 // Server is an httptest server whose handler is a script: it is told the
 // number of the request (1 for the first), so it can fail, cut, stall or
 // change the file on purpose. It counts what clients did to it, keeps the
-// headers of each request and counts the body bytes it served.
+// headers and arrival time of each request and counts the body bytes it
+// served.
+//
+// A script misbehaves with the Server's methods: [Server.Serve] (ranges,
+// conditional requests, a cut after n bytes), [Server.ServeAll] (ranges
+// ignored), [Server.Stall], [Server.Reset] and [Server.Hangup] (the
+// connection broken or closed), and [Status] (an error status, with
+// Retry-After). What net/http logs about the clients it breaks is
+// discarded.
 type Server struct {
 	*httptest.Server
 	Opened  atomic.Int64 // connections accepted
@@ -43,9 +54,18 @@ type Server struct {
 
 	quit chan struct{} // closed at the end of the test: stalled handlers return
 
-	mu      sync.Mutex
-	headers []http.Header // headers of each request, in order
+	mu       sync.Mutex
+	requests []request // in the order they came
 }
+
+// request is what a Server keeps of a request.
+type request struct {
+	header  http.Header
+	arrived time.Time
+}
+
+// connKey is the context key of the connection a request came on.
+type connKey struct{}
 
 // Script answers request n (1 for the first) of a Server.
 type Script func(s *Server, n int, w http.ResponseWriter, r *http.Request)
@@ -63,11 +83,15 @@ func Start(t testing.TB, kind string, script Script) *Server {
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.Hits.Add(1)
 		s.mu.Lock()
-		s.headers = append(s.headers, r.Header.Clone())
-		n := len(s.headers)
+		s.requests = append(s.requests, request{header: r.Header.Clone(), arrived: time.Now()})
+		n := len(s.requests)
 		s.mu.Unlock()
 		script(s, n, w, r)
 	}))
+	s.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
 		switch st {
 		case http.StateNew:
@@ -99,10 +123,21 @@ func Start(t testing.TB, kind string, script Script) *Server {
 func (s *Server) Header(n int) http.Header {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n < 1 || n > len(s.headers) {
+	if n < 1 || n > len(s.requests) {
 		return nil
 	}
-	return s.headers[n-1]
+	return s.requests[n-1].header
+}
+
+// Arrived returns the time request n (1 for the first) came, or the zero
+// time.
+func (s *Server) Arrived(n int) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n < 1 || n > len(s.requests) {
+		return time.Time{}
+	}
+	return s.requests[n-1].arrived
 }
 
 // Doc is a file a Server serves: its bytes and validators.
@@ -110,6 +145,23 @@ type Doc struct {
 	Body []byte
 	ETag string    // sent as ETag when set
 	Mod  time.Time // sent as Last-Modified when not zero
+	// NoLength makes ServeAll and Stall send no Content-Length: over
+	// HTTP/1.1 the body is chunked, and a cut one lacks its last chunk.
+	NoLength bool
+}
+
+// header sets the headers of d's validators and, unless d.NoLength,
+// its Content-Length.
+func (d Doc) header(w http.ResponseWriter) {
+	if d.ETag != "" {
+		w.Header().Set("Etag", d.ETag)
+	}
+	if !d.Mod.IsZero() {
+		w.Header().Set("Last-Modified", d.Mod.UTC().Format(http.TimeFormat))
+	}
+	if !d.NoLength {
+		w.Header().Set("Content-Length", strconv.Itoa(len(d.Body)))
+	}
 }
 
 // Serve sends d with http.ServeContent, which honours Range and If-Range,
@@ -128,10 +180,7 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, d Doc, cut int) {
 // ServeAll sends d whole with status 200, ignoring any Range, and breaks
 // the connection after cut bytes of body (cut < 0: never).
 func (s *Server) ServeAll(w http.ResponseWriter, d Doc, cut int) {
-	if d.ETag != "" {
-		w.Header().Set("Etag", d.ETag)
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(d.Body)))
+	d.header(w)
 	cw := &cutWriter{ResponseWriter: w, s: s, left: cut}
 	cw.Write(d.Body)
 	if cw.cut {
@@ -143,17 +192,54 @@ func (s *Server) ServeAll(w http.ResponseWriter, d Doc, cut int) {
 // header) and then nothing, until the client goes away or the test ends.
 func (s *Server) Stall(w http.ResponseWriter, r *http.Request, d Doc, n int) {
 	if n > 0 {
-		if d.ETag != "" {
-			w.Header().Set("Etag", d.ETag)
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(d.Body)))
+		d.header(w)
 		s.Served.Add(int64(n))
 		w.Write(d.Body[:n])
 		http.NewResponseController(w).Flush()
 	}
+	s.Wait(r)
+}
+
+// Wait returns when the client of r goes away or the test ends.
+func (s *Server) Wait(r *http.Request) {
 	select {
 	case <-r.Context().Done():
 	case <-s.quit:
+	}
+}
+
+// Reset breaks the connection r came on with a TCP reset, as a server
+// that crashes; over HTTP/2 every stream on it breaks.
+func (s *Server) Reset(r *http.Request) {
+	c := tcpConn(r)
+	c.SetLinger(0)
+	c.Close()
+}
+
+// Hangup closes the connection r came on cleanly, as a server that stops
+// early.
+func (s *Server) Hangup(r *http.Request) { tcpConn(r).Close() }
+
+// tcpConn returns the TCP connection that r came on.
+func tcpConn(r *http.Request) *net.TCPConn {
+	c := r.Context().Value(connKey{}).(net.Conn)
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	return c.(*net.TCPConn)
+}
+
+// Files is a Script that serves fs by path with http.ServeContent:
+// ranges, no ETag, a fixed Last-Modified. A path not in fs is not found.
+func Files(fs map[string][]byte) Script {
+	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return func(_ *Server, _ int, w http.ResponseWriter, r *http.Request) {
+		b, ok := fs[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", mod, bytes.NewReader(b))
 	}
 }
 
@@ -198,13 +284,14 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Blob returns n pseudo-random bytes, the same for the same seed.
+// Blob returns n pseudo-random bytes, the same for the same n and seed:
+// the payload of every test, made fast enough for many MiB under -race.
 func Blob(n int, seed uint64) []byte {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	binary.LittleEndian.PutUint64(key[8:], uint64(n))
 	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	rand.NewChaCha8(key).Read(b)
 	return b
 }
 

@@ -210,8 +210,9 @@ func (s *segmented) work(u *url.URL, err error, start int64, rest span) {
 				}
 			case u != s.urls[0] && !isFinal(gaveUp):
 				s.d.f.log.Info("fetch: segment leaves mirror", "url", u.Redacted(), "err", gaveUp)
-				u = s.urls[0]
+				u, err = s.urls[0], nil
 				r = s.d.f.newRetryState(u)
+				continue
 			case isFinal(gaveUp) || !isTemporary(gaveUp, new(*TemporaryError)):
 				s.fail(gaveUp)
 				return

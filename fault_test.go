@@ -359,7 +359,7 @@ func TestFaults(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("fault seed %d (rerun with -fault.seed=%d)", seed, seed)
-	var tried, passed, skipped, na int
+	var c tally
 	for i, flt := range faults {
 		for _, proto := range faultProtocols {
 			for _, sink := range faultSinks {
@@ -367,31 +367,46 @@ func TestFaults(t *testing.T) {
 				if proto == "ftp" && flt.ftp == nil && !isNA {
 					t.Fatalf("%s: no FTP server, and no reason why", flt.name)
 				}
-				var ran, skip bool
-				ok := t.Run(flt.name+"/"+proto+"/"+sink, func(t *testing.T) {
-					ran = true
-					defer func() { skip = t.Skipped() }()
-					if isNA {
-						t.Skipf("N/A: %s", why)
-					}
+				c.run(t, flt.name+"/"+proto+"/"+sink, why, isNA, func(t *testing.T) {
 					runFault(t, flt, proto, sink, rand.New(rand.NewPCG(seed, uint64(i))))
 				})
-				switch {
-				case !ran: // not selected by -run
-				case isNA:
-					na++
-				case skip:
-					skipped++
-				default:
-					tried++
-					if ok {
-						passed++
-					}
-				}
 			}
 		}
 	}
-	t.Logf("faults × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
+	t.Logf("faults × sinks × protocols: %v", c)
+}
+
+// tally counts the cases of a matrix by how they ended.
+type tally struct{ tried, passed, na, skipped int }
+
+// run runs case name as a subtest of t, or skips it as N/A because of
+// why, and counts it; a case that -run leaves out is not counted.
+func (c *tally) run(t *testing.T, name, why string, isNA bool, f func(t *testing.T)) {
+	var ran, skip bool
+	ok := t.Run(name, func(t *testing.T) {
+		ran = true
+		defer func() { skip = t.Skipped() }()
+		if isNA {
+			t.Skipf("N/A: %s", why)
+		}
+		f(t)
+	})
+	switch {
+	case !ran: // not selected by -run
+	case isNA:
+		c.na++
+	case skip:
+		c.skipped++
+	default:
+		c.tried++
+		if ok {
+			c.passed++
+		}
+	}
+}
+
+func (c tally) String() string {
+	return fmt.Sprintf("%d tried, %d passed, %d N/A, %d skipped", c.tried, c.passed, c.na, c.skipped)
 }
 
 func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {

@@ -272,42 +272,24 @@ var toxicProtocols = []string{"http", "https", "ftp", "nginx"}
 // goroutine and no connection left open.
 func TestToxics(t *testing.T) {
 	var ng *nginx
-	var tried, passed, skipped, na int
+	var c tally
 	for _, tc := range toxicCases {
 		for _, proto := range toxicProtocols {
 			for _, sink := range faultSinks {
 				why, isNA := tc.na[proto]
-				var ran, skip bool
-				ok := t.Run(tc.name+"/"+proto+"/"+sink, func(t *testing.T) {
-					ran = true
-					defer func() { skip = t.Skipped() }()
-					if isNA {
-						t.Skipf("N/A: %s", why)
-					}
+				c.run(t, tc.name+"/"+proto+"/"+sink, why, isNA, func(t *testing.T) {
 					if proto == "nginx" && ng == nil {
 						ng = startNginx(t)
 					}
 					runToxic(t, tc, proto, sink, ng)
 				})
-				switch {
-				case !ran:
-				case isNA:
-					na++
-				case skip:
-					skipped++
-				default:
-					tried++
-					if ok {
-						passed++
-					}
-				}
 			}
 		}
 	}
 	if ng != nil {
 		ng.stop()
 	}
-	t.Logf("toxics × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
+	t.Logf("toxics × sinks × protocols: %v", c)
 }
 
 // toxicRun is the state of one case of the matrix.

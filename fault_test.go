@@ -9,18 +9,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +56,7 @@ type fault struct {
 	name string
 	na   map[string]string // protocol → why the fault cannot happen there
 	// http serves request n (1, 2, ...) that the server got.
-	http func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)
+	http func(fx *fixture, n int, w http.ResponseWriter, r *http.Request)
 	// ftp starts an FTP server that serves fx.content at /file, and
 	// returns its URL.
 	ftp func(t *testing.T, fx *fixture) string
@@ -88,7 +84,7 @@ func ftpRetr(retr func(fx *fixture, n int) (cut int64, reply string, hang bool))
 var faults = []fault{
 	{
 		name: "reset at a random byte",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
@@ -97,7 +93,7 @@ var faults = []fault{
 			fx.startBody(w, len(fx.content))
 			w.Write(fx.content[:k])
 			http.NewResponseController(w).Flush()
-			resetConn(r)
+			fx.srv.Reset(r)
 		},
 		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
 			if n > 1 {
@@ -109,18 +105,12 @@ var faults = []fault{
 	},
 	{
 		name: "stall",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
 			}
-			fx.startBody(w, len(fx.content))
-			w.Write(fx.content[:fx.rng.IntN(len(fx.content))])
-			http.NewResponseController(w).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-fx.done:
-			}
+			fx.srv.Stall(w, r, fx.doc(), fx.rng.IntN(len(fx.content)))
 		},
 		ftp: ftpRetr(func(fx *fixture, n int) (int64, string, bool) {
 			if n > 1 {
@@ -135,11 +125,11 @@ var faults = []fault{
 		// ranges: a file restarts and runs out of attempts, a Writer cannot
 		// be restarted.
 		name: "truncated body",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			fx.startBody(w, len(fx.content))
 			w.Write(fx.content[:len(fx.content)/2])
 			http.NewResponseController(w).Flush()
-			closeConn(r)
+			fx.srv.Hangup(r)
 		},
 		// The data connection ends at half the file with "226", every
 		// time, whatever the offset asked.
@@ -153,7 +143,7 @@ var faults = []fault{
 	},
 	{
 		name: "over-long body",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			// No Content-Length: only Request.Size can stop it.
 			w.Write(fx.content)
 			w.Write(make([]byte, overLong))
@@ -173,7 +163,7 @@ var faults = []fault{
 	},
 	{
 		name: "wrong digest",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			bad := bytes.Clone(fx.content)
 			bad[fx.rng.IntN(len(bad))] ^= 0x80
 			http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(bad))
@@ -189,13 +179,12 @@ var faults = []fault{
 	{
 		name: "429 with Retry-After in seconds",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
 			}
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "slow down", http.StatusTooManyRequests)
+			fetchtest.Status(w, http.StatusTooManyRequests, "1")
 		},
 		check: waitedRetryAfter,
 		want:  expect{ok: true},
@@ -203,13 +192,12 @@ var faults = []fault{
 	{
 		name: "503 with Retry-After as a date",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				fx.serve(w, r)
 				return
 			}
-			w.Header().Set("Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
-			http.Error(w, "later", http.StatusServiceUnavailable)
+			fetchtest.Status(w, http.StatusServiceUnavailable, time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
 		},
 		check: waitedRetryAfter,
 		want:  expect{ok: true},
@@ -217,9 +205,8 @@ var faults = []fault{
 	{
 		name: "503 with Retry-After, always",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", "0")
-			http.Error(w, "down", http.StatusServiceUnavailable)
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
+			fetchtest.Status(w, http.StatusServiceUnavailable, "0")
 		},
 		check: wantAttempts(1 + fetch.DefaultRetries),
 		want:  expect{err: isA[*fetch.StatusError], what: "*StatusError"},
@@ -227,7 +214,7 @@ var faults = []fault{
 	{
 		name: "redirect loop",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, fmt.Sprintf("/file?%d", n), http.StatusFound)
 		},
 		check: wantAttempts(1),
@@ -236,11 +223,11 @@ var faults = []fault{
 	{
 		name: "redirect to another host",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, fx.other.URL+"/file", http.StatusFound)
 		},
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
-			fx.other = newFaultServer(t, fx, func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+			fx.other = fx.start(t, func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 				fx.serve(w, r)
 			})
 			req.Header = http.Header{"Authorization": {"Bearer s3cret"}, "Cookie": {"session=s3cret"}}
@@ -249,8 +236,8 @@ var faults = []fault{
 			if res.URL != fx.other.URL+"/file" {
 				t.Errorf("got Result.URL %s; want %s/file", res.URL, fx.other.URL)
 			}
-			for _, h := range fx.other.headers() {
-				if h.Get("Authorization") != "" || h.Get("Cookie") != "" {
+			for n := 1; n <= int(fx.other.Hits.Load()); n++ {
+				if h := fx.other.Header(n); h.Get("Authorization") != "" || h.Get("Cookie") != "" {
 					t.Errorf("the other host got credentials: %v", h)
 				}
 			}
@@ -260,7 +247,7 @@ var faults = []fault{
 	{
 		name: "huge headers",
 		na:   httpOnly,
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			// Past the 10 MiB that net/http's client reads of headers.
 			w.Header().Set("X-Huge", strings.Repeat("x", 11<<20))
 			fx.serve(w, r)
@@ -274,7 +261,7 @@ var faults = []fault{
 		// many do: the bytes checked and kept are the bytes served.
 		name: "Content-Encoding gzip on a .gz file",
 		na:   map[string]string{"ftp": "FTP has no content coding"},
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Set("Content-Type", "application/gzip")
 			fx.serve(w, r)
@@ -293,7 +280,7 @@ var faults = []fault{
 	},
 	{
 		name: "cancellation at a random moment",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) {
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			// The body trickles, so that the moment may fall anywhere.
 			fx.startBody(w, len(fx.content))
 			for chunk := range slices.Chunk(fx.content, len(fx.content)/16) {
@@ -322,7 +309,7 @@ var faults = []fault{
 		// The file's folder is on a 64 KiB tmpfs; the Writer fails
 		// with ENOSPC after 64 KiB.
 		name: "disk full",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
@@ -340,7 +327,7 @@ var faults = []fault{
 		// through a regular file: Path's parent is one. A Writer whose
 		// reader went away.
 		name: "unwritable destination",
-		http: func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
@@ -372,7 +359,7 @@ func TestFaults(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("fault seed %d (rerun with -fault.seed=%d)", seed, seed)
-	var tried, passed, skipped, na int
+	var c tally
 	for i, flt := range faults {
 		for _, proto := range faultProtocols {
 			for _, sink := range faultSinks {
@@ -380,31 +367,46 @@ func TestFaults(t *testing.T) {
 				if proto == "ftp" && flt.ftp == nil && !isNA {
 					t.Fatalf("%s: no FTP server, and no reason why", flt.name)
 				}
-				var ran, skip bool
-				ok := t.Run(flt.name+"/"+proto+"/"+sink, func(t *testing.T) {
-					ran = true
-					defer func() { skip = t.Skipped() }()
-					if isNA {
-						t.Skipf("N/A: %s", why)
-					}
+				c.run(t, flt.name+"/"+proto+"/"+sink, why, isNA, func(t *testing.T) {
 					runFault(t, flt, proto, sink, rand.New(rand.NewPCG(seed, uint64(i))))
 				})
-				switch {
-				case !ran: // not selected by -run
-				case isNA:
-					na++
-				case skip:
-					skipped++
-				default:
-					tried++
-					if ok {
-						passed++
-					}
-				}
 			}
 		}
 	}
-	t.Logf("faults × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
+	t.Logf("faults × sinks × protocols: %v", c)
+}
+
+// tally counts the cases of a matrix by how they ended.
+type tally struct{ tried, passed, na, skipped int }
+
+// run runs case name as a subtest of t, or skips it as N/A because of
+// why, and counts it; a case that -run leaves out is not counted.
+func (c *tally) run(t *testing.T, name, why string, isNA bool, f func(t *testing.T)) {
+	var ran, skip bool
+	ok := t.Run(name, func(t *testing.T) {
+		ran = true
+		defer func() { skip = t.Skipped() }()
+		if isNA {
+			t.Skipf("N/A: %s", why)
+		}
+		f(t)
+	})
+	switch {
+	case !ran: // not selected by -run
+	case isNA:
+		c.na++
+	case skip:
+		c.skipped++
+	default:
+		c.tried++
+		if ok {
+			c.passed++
+		}
+	}
+}
+
+func (c tally) String() string {
+	return fmt.Sprintf("%d tried, %d passed, %d N/A, %d skipped", c.tried, c.passed, c.na, c.skipped)
 }
 
 func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
@@ -415,7 +417,6 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		content: genFiles(1, faultFileSize)["/f/00000"],
 		dir:     t.TempDir(),
 		old:     []byte("the good file that was here before"),
-		done:    make(chan struct{}),
 		ctx:     context.Background(),
 	}
 	// Cleanups run last first: this one after the servers closed.
@@ -430,7 +431,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		fx.url = base + "/file"
 		fx.servers = append(fx.servers, ftpControl(strings.TrimPrefix(base, "ftp://")))
 	} else {
-		fx.srv = newFaultServer(t, fx, flt.http)
+		fx.srv = fx.start(t, flt.http)
 		fx.url = fx.srv.URL + "/file"
 	}
 	var rec bytes.Buffer
@@ -444,8 +445,6 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	if flt.setup != nil {
 		flt.setup(t, fx, &req)
 	}
-	// Before the servers close, release the handlers that wait.
-	t.Cleanup(func() { close(fx.done) })
 	if req.Path != "" && fx.old != nil {
 		if err := os.WriteFile(req.Path, fx.old, 0o644); err != nil {
 			t.Fatal(err)
@@ -467,33 +466,12 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	if res.Err != err {
 		t.Errorf("Result.Err %v differs from the error returned %v", res.Err, err)
 	}
-	switch {
-	case err == nil && !flt.want.ok:
-		t.Errorf("got a verified file; want %s", flt.want.what)
-	case err != nil && (flt.want.err == nil || !flt.want.err(err)):
-		want := "a verified file"
-		if flt.want.err != nil {
-			want = flt.want.what
-		}
-		t.Errorf("got error %v; want %s", err, want)
-	case err == nil:
-		if got := res.Digests["sha256"]; got != fetchtest.SHA256(fx.content) || res.Size != int64(len(fx.content)) {
-			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), fetchtest.SHA256(fx.content))
-		}
-	}
+	fx.checkResult(t, flt.want, res, err)
 	if err != nil && strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("error %q shows a credential", err)
 	}
 	if req.Path != "" {
-		got, rerr := os.ReadFile(req.Path)
-		switch {
-		case err == nil && !bytes.Equal(got, fx.content):
-			t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, len(fx.content))
-		case err != nil && fx.old != nil && !bytes.Equal(got, fx.old):
-			t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
-		case err != nil && fx.old == nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, syscall.ENOTDIR):
-			t.Errorf("a failed download left a file at Path (%d bytes, %v)", len(got), rerr)
-		}
+		fx.checkPath(t, req.Path, err)
 	}
 	if sink == "kept" {
 		keptPartial(t, req, res)
@@ -518,6 +496,40 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		}
 	}
 	fx.waitClosed(t, closeIdle)
+}
+
+// checkResult fails t unless a download ended as want allows: a verified
+// file, the one served, or an error that want matches.
+func (fx *fixture) checkResult(t *testing.T, want expect, res fetch.Result, err error) {
+	t.Helper()
+	switch {
+	case err == nil && !want.ok:
+		t.Errorf("got a verified file; want %s", want.what)
+	case err != nil && (want.err == nil || !want.err(err)):
+		what := "a verified file"
+		if want.err != nil {
+			what = want.what
+		}
+		t.Errorf("got error %v; want %s", err, what)
+	case err == nil && (res.Digests["sha256"] != fetchtest.SHA256(fx.content) || res.Size != fx.size()):
+		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), fetchtest.SHA256(fx.content))
+	}
+}
+
+// checkPath fails t unless the file at path is, after a download that
+// ended with err, the one served, or on failure the one that was there
+// before (none, if fx.old is nil).
+func (fx *fixture) checkPath(t *testing.T, path string, err error) {
+	t.Helper()
+	got, rerr := os.ReadFile(path)
+	switch {
+	case err == nil && !bytes.Equal(got, fx.content):
+		t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, len(fx.content))
+	case err != nil && fx.old != nil && !bytes.Equal(got, fx.old):
+		t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
+	case err != nil && fx.old == nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, syscall.ENOTDIR):
+		t.Errorf("a failed download left a file at Path (%d bytes, %v)", len(got), rerr)
+	}
 }
 
 // keptPartial checks that a download with Options.KeepPartial left beside
@@ -557,13 +569,17 @@ type fixture struct {
 	dir         string // holds Path
 	old         []byte // the file at Path before the download; nil: none
 	url         string // the file's URL
-	srv, other  *faultServer
+	srv, other  *fetchtest.Server
 	servers     []faultTarget // every server of the case
-	done        chan struct{} // closed when the case ends, to release handlers
 	ctx         context.Context
 }
 
 func (fx *fixture) size() int64 { return int64(len(fx.content)) }
+
+// doc is the file, as served.
+func (fx *fixture) doc() fetchtest.Doc {
+	return fetchtest.Doc{Body: fx.content, Mod: fixtureModTime}
+}
 
 // serve serves the file well: ranges, Last-Modified.
 func (fx *fixture) serve(w http.ResponseWriter, r *http.Request) {
@@ -634,82 +650,23 @@ func (a ftpControl) OpenConns() int {
 	return n
 }
 
-// faultServer is an httptest server of the fixture's protocol that
-// counts the connections open on its side and records requests.
-type faultServer struct {
-	*httptest.Server
-	open atomic.Int64
-	gets atomic.Int64
-
-	mu    sync.Mutex
-	times []time.Time
-	hdrs  []http.Header
-}
-
-type connKey struct{}
-
-// discardLog quiets the servers' complaints about the clients they break.
-var discardLog = log.New(io.Discard, "", 0)
-
-func newFaultServer(t *testing.T, fx *fixture, h func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request)) *faultServer {
-	s := &faultServer{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.times = append(s.times, time.Now())
-		s.hdrs = append(s.hdrs, r.Header.Clone())
-		s.mu.Unlock()
-		h(fx, s.gets.Add(1), w, r)
-	}))
-	s.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return context.WithValue(ctx, connKey{}, c)
-	}
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			s.open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			s.open.Add(-1)
-		}
-	}
-	s.Config.ErrorLog = discardLog
+// start starts a server of the case's protocol (https: TLS and HTTP/2)
+// that answers request n with h, among the case's servers.
+func (fx *fixture) start(t *testing.T, h func(fx *fixture, n int, w http.ResponseWriter, r *http.Request)) *fetchtest.Server {
+	kind := fetchtest.HTTP
 	if fx.proto == "https" {
-		s.EnableHTTP2 = true
-		s.StartTLS()
-	} else {
-		s.Start()
+		kind = fetchtest.H2
 	}
-	t.Cleanup(s.Close)
-	fx.servers = append(fx.servers, s)
+	s := fetchtest.Start(t, kind, func(_ *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { h(fx, n, w, r) })
+	fx.servers = append(fx.servers, httpTarget{s})
 	return s
 }
 
-func (s *faultServer) Addr() string   { return s.URL }
-func (s *faultServer) OpenConns() int { return int(s.open.Load()) }
+// httpTarget is an HTTP server of the fault suite.
+type httpTarget struct{ *fetchtest.Server }
 
-func (s *faultServer) headers() []http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hdrs
-}
-
-// tcpConn returns the TCP connection that r came on.
-func tcpConn(r *http.Request) *net.TCPConn {
-	c := r.Context().Value(connKey{}).(net.Conn)
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = tc.NetConn()
-	}
-	return c.(*net.TCPConn)
-}
-
-// resetConn breaks r's connection with a TCP reset.
-func resetConn(r *http.Request) {
-	c := tcpConn(r)
-	c.SetLinger(0)
-	c.Close()
-}
-
-// closeConn closes r's connection cleanly, as a server that stops early.
-func closeConn(r *http.Request) { tcpConn(r).Close() }
+func (s httpTarget) Addr() string   { return s.URL }
+func (s httpTarget) OpenConns() int { return int(s.Open.Load()) }
 
 // failingWriter passes bytes to w until after of them went, then fails
 // with err.
@@ -751,12 +708,10 @@ func wantAttempts(n int) func(*testing.T, *fixture, fetch.Result) {
 // waitedRetryAfter checks that the retry came no sooner than the capped
 // Retry-After (a lower bound: a slow machine only waits longer).
 func waitedRetryAfter(t *testing.T, fx *fixture, res fetch.Result) {
-	fx.srv.mu.Lock()
-	defer fx.srv.mu.Unlock()
-	if len(fx.srv.times) < 2 {
-		t.Fatalf("server saw %d requests; want 2", len(fx.srv.times))
+	if n := fx.srv.Hits.Load(); n < 2 {
+		t.Fatalf("server saw %d requests; want 2", n)
 	}
-	if gap := fx.srv.times[1].Sub(fx.srv.times[0]); gap < faultMaxRetryAfter {
+	if gap := fx.srv.Arrived(2).Sub(fx.srv.Arrived(1)); gap < faultMaxRetryAfter {
 		t.Errorf("retried after %v; want at least the capped Retry-After %v", gap, faultMaxRetryAfter)
 	}
 }

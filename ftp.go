@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -298,27 +299,38 @@ func connLost(err error) bool {
 	return !errors.As(err, &num) && !errors.As(err, &tm)
 }
 
-// loginRefused reports whether err from Login is the bare text of a
-// refused USER, not a network or TLS failure.
-func loginRefused(err error) bool {
-	var (
-		reply  *textproto.Error
-		proto  textproto.ProtocolError
-		ne     net.Error
-		alert  tls.AlertError
-		record tls.RecordHeaderError
-		cert   *tls.CertificateVerificationError
-	)
-	if errors.As(err, &reply) || errors.As(err, &proto) || errors.As(err, &ne) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.As(err, &alert) || errors.As(err, &record) || errors.As(err, &cert) {
-		return false
+// loginReply watches the control connection while it logs in, through
+// jlaffaye/ftp's debug output, which gets the bytes sent and received: it
+// keeps the first line that came after USER was sent, the server's reply.
+// jlaffaye/ftp gives a USER that is refused as a bare error holding the
+// reply's text, without its code; this is where the code is found. No
+// reply means the failure came before one: a TLS handshake that failed at
+// the first write, a connection lost.
+type loginReply struct {
+	on    bool   // set around Login
+	sent  bool   // USER was sent
+	reply []byte // what came after it, up to the end of a line
+}
+
+func (l *loginReply) Write(p []byte) (int, error) {
+	switch {
+	case !l.on:
+	case bytes.HasPrefix(p, []byte("USER ")):
+		l.sent, l.reply = true, l.reply[:0]
+	case l.sent && len(l.reply) < 512 && bytes.IndexByte(l.reply, '\n') < 0:
+		l.reply = append(l.reply, p[:min(len(p), 512-len(l.reply))]...)
 	}
-	// Last resort: jlaffaye/ftp gives a refused USER as a bare error with
-	// the server's text, and crypto/tls gives some handshake failures (an
-	// unexpected message, a bad Finished) as bare errors too; only their
-	// text, which crypto/tls starts with "tls: ", tells them apart.
-	return !strings.HasPrefix(err.Error(), "tls: ")
+	return len(p), nil
+}
+
+// code returns the code of the reply to USER, when one came.
+func (l *loginReply) code() (int, bool) {
+	line, _, ok := bytes.Cut(l.reply, []byte("\n"))
+	if !ok || len(line) < 3 {
+		return 0, false
+	}
+	code, err := strconv.Atoi(string(line[:3]))
+	return code, err == nil && code >= 100 && code < 600
 }
 
 // restRefused reports whether err is a 5xx reply other than 550, which a

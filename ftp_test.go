@@ -373,6 +373,12 @@ func TestFTPTemporaryReplies(t *testing.T) {
 			}
 			return "220 welcome"
 		}}},
+		{"421 on USER", &rawFTPD{file: content, user: func(n int) string {
+			if n == 1 {
+				return "421 Too many users, try later"
+			}
+			return "331 password please"
+		}}},
 		{"425 on RETR", &rawFTPD{file: content, retr: func(n int) (int64, string, bool) {
 			if n == 1 {
 				return 0, "425 Cannot open data connection", false
@@ -392,6 +398,18 @@ func TestFTPTemporaryReplies(t *testing.T) {
 				t.Errorf("got %d attempts, %d bytes; want 2 attempts and the file", res.Attempts, buf.Len())
 			}
 		})
+	}
+}
+
+// TestFTPUserRefused: a USER refused with 530 fails at once, with that
+// code.
+func TestFTPUserRefused(t *testing.T) {
+	s := (&rawFTPD{file: []byte("x"), user: func(int) string { return "530 Not allowed here" }}).start(t)
+	f := fetchtest.Fetcher(t, fetch.Options{})
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/file", Writer: &bytes.Buffer{}})
+	var se *fetch.StatusError
+	if !errors.As(err, &se) || se.Code != 530 || !se.FTP || res.Attempts != 1 {
+		t.Errorf("got %v after %d attempts; want an FTP status 530 after 1", err, res.Attempts)
 	}
 }
 

@@ -410,6 +410,8 @@ type rawFTPD struct {
 	silent bool
 	// greet returns the greeting of the nth connection (1, 2, ...).
 	greet func(n int) string
+	// user returns the reply to USER on the nth connection; nil means 331.
+	user func(n int) string
 	// mdtm returns the MDTM reply of the nth MDTM; nil means MDTM is not
 	// supported.
 	mdtm func(n int) string
@@ -509,6 +511,10 @@ func (s *rawFTPD) serve(conn net.Conn, n int) {
 		cmd, arg, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
 		switch strings.ToUpper(cmd) {
 		case "USER":
+			if s.user != nil {
+				reply("%s", s.user(n))
+				continue
+			}
 			reply("331 password please")
 		case "PASS":
 			if s.password != "" && arg != s.password {

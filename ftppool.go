@@ -67,7 +67,8 @@ func (p *FTPPool) get(ctx context.Context, key ftpKey, hostname string, alive fu
 // connect dials and logs in a new connection for key, bound to ctx.
 func (p *FTPPool) connect(ctx context.Context, key ftpKey, hostname string, alive func()) (*ftpConn, error) {
 	c := &ftpConn{pool: p, key: key}
-	opts := []ftp.DialOption{ftp.DialWithDialFunc(c.dial)}
+	login := &loginReply{}
+	opts := []ftp.DialOption{ftp.DialWithDialFunc(c.dial), ftp.DialWithDebugOutput(login)}
 	if key.mode != plainText {
 		var cfg *tls.Config
 		if p.opts.TLSConfig != nil {
@@ -95,10 +96,13 @@ func (p *FTPPool) connect(ctx context.Context, key ftpKey, hostname string, aliv
 	c.bind(ctx, loginBy, alive)
 	sc, err := ftp.Dial(key.host, opts...)
 	if err == nil {
-		if err = sc.Login(key.user, key.password); err != nil && loginRefused(err) {
-			// jlaffaye/ftp gives the text of a refused USER without its
-			// code; servers say 530 there.
-			err = &textproto.Error{Code: ftp.StatusNotLoggedIn, Msg: err.Error()}
+		login.on = true
+		err = sc.Login(key.user, key.password)
+		login.on = false
+		if code, ok := login.code(); err != nil && ok && code != ftp.StatusLoggedIn && code != ftp.StatusUserOK {
+			// jlaffaye/ftp gives a refused USER as the reply's text
+			// alone: the code is the one the server sent.
+			err = &textproto.Error{Code: code, Msg: err.Error()}
 		}
 	}
 	if err != nil {

@@ -272,42 +272,24 @@ var toxicProtocols = []string{"http", "https", "ftp", "nginx"}
 // goroutine and no connection left open.
 func TestToxics(t *testing.T) {
 	var ng *nginx
-	var tried, passed, skipped, na int
+	var c tally
 	for _, tc := range toxicCases {
 		for _, proto := range toxicProtocols {
 			for _, sink := range faultSinks {
 				why, isNA := tc.na[proto]
-				var ran, skip bool
-				ok := t.Run(tc.name+"/"+proto+"/"+sink, func(t *testing.T) {
-					ran = true
-					defer func() { skip = t.Skipped() }()
-					if isNA {
-						t.Skipf("N/A: %s", why)
-					}
+				c.run(t, tc.name+"/"+proto+"/"+sink, why, isNA, func(t *testing.T) {
 					if proto == "nginx" && ng == nil {
 						ng = startNginx(t)
 					}
 					runToxic(t, tc, proto, sink, ng)
 				})
-				switch {
-				case !ran:
-				case isNA:
-					na++
-				case skip:
-					skipped++
-				default:
-					tried++
-					if ok {
-						passed++
-					}
-				}
 			}
 		}
 	}
 	if ng != nil {
 		ng.stop()
 	}
-	t.Logf("toxics × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
+	t.Logf("toxics × sinks × protocols: %v", c)
 }
 
 // toxicRun is the state of one case of the matrix.
@@ -325,7 +307,6 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 		content: fetchtest.Blob(cmp.Or(tc.size, toxicFileSize), uint64(len(tc.name))),
 		dir:     t.TempDir(),
 		old:     []byte("the good file that was here before"),
-		done:    make(chan struct{}),
 		ctx:     context.Background(),
 	}
 	tx := &toxicRun{fixture: fx}
@@ -358,11 +339,11 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 		fx.servers = append(fx.servers, ftpControl(ng.addr))
 		tx.ranges = func() []string { return ng.ranges(name) }
 	default:
-		srv := newFaultServer(t, fx, func(fx *fixture, n int64, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) })
+		srv := fx.start(t, func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) })
 		fx.url = strings.Replace(srv.URL, srv.Listener.Addr().String(), tx.link.mustProxy(srv.Listener.Addr().String()), 1) + "/file"
 		tx.ranges = func() (rs []string) {
-			for _, h := range srv.headers() {
-				rs = append(rs, h.Get("Range"))
+			for n := 1; n <= int(srv.Hits.Load()); n++ {
+				rs = append(rs, srv.Header(n).Get("Range"))
 			}
 			return rs
 		}
@@ -379,14 +360,13 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	if sink == "writer" || sink == "both" {
 		req.Writer = rec
 	}
-	t.Cleanup(func() { close(fx.done) })
 
 	opts := fetch.Options{StallTimeout: faultStall, BackoffBase: time.Millisecond, MaxRetryAfter: faultMaxRetryAfter}
 	if tc.heal {
 		opts.Logger = slog.New(healOnRetry{tx.link})
 	}
 	if proto == "https" {
-		opts.Client = fx.servers[0].(*faultServer).Client()
+		opts.Client = fx.servers[0].(httpTarget).Client()
 	}
 	f := fetch.New(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -395,26 +375,9 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	res, err := f.Fetch(ctx, req)
 	tx.took = time.Since(start)
 
-	switch {
-	case err == nil && !tc.want.ok:
-		t.Errorf("got a verified file; want %s", tc.want.what)
-	case err != nil && (tc.want.err == nil || !tc.want.err(err)):
-		want := "a verified file"
-		if tc.want.err != nil {
-			want = tc.want.what
-		}
-		t.Errorf("got error %v; want %s", err, want)
-	case err == nil && (res.Digests["sha256"] != fetchtest.SHA256(fx.content) || res.Size != fx.size()):
-		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), fetchtest.SHA256(fx.content))
-	}
+	fx.checkResult(t, tc.want, res, err)
 	if req.Path != "" {
-		got, rerr := os.ReadFile(req.Path)
-		switch {
-		case err == nil && !bytes.Equal(got, fx.content):
-			t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, fx.size())
-		case err != nil && !bytes.Equal(got, fx.old):
-			t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
-		}
+		fx.checkPath(t, req.Path, err)
 	}
 	if req.Writer != nil {
 		if rec.err != nil {

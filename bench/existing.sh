@@ -16,47 +16,21 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 N=${N:-10000} SIZE=${SIZE:-4096} ROUNDS=${ROUNDS:-5} JOBS=16
-missing=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-command -v curl >/dev/null || missing+=(curl)
-[ -x /usr/bin/time ] || missing+=(time)
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need nginx=nginx-light curl=curl /usr/bin/time=time
 
-WORK=$(mktemp -d /var/tmp/fetch-existing.XXXXXX)
-NGINX_PID=
-cleanup() {
-	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-		kill "$NGINX_PID"
-		while kill -0 "$NGINX_PID" 2>/dev/null; do sleep 0.1; done
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+make_work fetch-existing
 chmod 755 "$WORK" # nginx's workers read the data
-mkdir -p "$WORK"/{bin,data,nginx/tmp}
+mkdir -p "$WORK"/{bin,data}
 
 log "building"
 go build -o "$WORK/bin/" ./bench/gen ./cmd/fetch
 log "generating $N files of $SIZE bytes"
 "$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$N" -size "$SIZE" >"$WORK/manifest"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1)
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-	default_type application/octet-stream;
-	client_body_temp_path $WORK/nginx/tmp/body;
-	proxy_temp_path $WORK/nginx/tmp/proxy;
-	fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-	uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-	scgi_temp_path $WORK/nginx/tmp/scgi;
-	sendfile on;
+start_nginx "$BASE/status" 4096 "" "$(
+	cat <<CONF
 	keepalive_requests 10000000;
 	keepalive_timeout 300s;
 	access_log off;
@@ -65,12 +39,8 @@ http {
 		root $WORK/data;
 		location = /status { stub_status; }
 	}
-}
 CONF
-"$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 100); do curl -fso /dev/null "$BASE/status" && break; sleep 0.1; done
-curl -fso /dev/null "$BASE/status"
+)"
 
 awk -v base="$BASE" '{ print base "/" $1 " out=" $1 " sha256=" $2 " size=" $3 }' "$WORK/manifest" >"$WORK/list"
 awk '{ print $2 "  " $1 }' "$WORK/manifest" >"$WORK/sha256"
@@ -101,7 +71,6 @@ for r in $(seq "$ROUNDS"); do
 	run "sha256sum -c" sh -c "cd '$WORK/out' && sha256sum -c --quiet '$WORK/sha256'"
 done
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo "$N files of $SIZE bytes, -j $JOBS, medians of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end):"
 echo
 echo "| run | wall (s) | CPU user+sys (s) |"

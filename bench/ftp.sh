@@ -23,23 +23,10 @@ J=${J:-8} FILE_SIZE=4096 FETCH=${FETCH:-}
 
 . bench/lib.sh
 
-missing=()
-command -v lftp >/dev/null || missing+=(lftp)
-command -v vsftpd >/dev/null || [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
-[ -x /usr/bin/time ] || missing+=(time)
-install_missing "${missing[@]}"
+need lftp=lftp vsftpd=vsftpd /usr/bin/time=time
 VSFTPD=$(command -v vsftpd || echo /usr/sbin/vsftpd)
 
-WORK=$(mktemp -d /var/tmp/fetch-ftpbench.XXXXXX)
-VSFTPD_PID=
-cleanup() {
-	if [ -n "$VSFTPD_PID" ] && kill -0 "$VSFTPD_PID" 2>/dev/null; then
-		kill "$VSFTPD_PID"
-		wait "$VSFTPD_PID" 2>/dev/null || true
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+make_work fetch-ftpbench
 mkdir -p "$WORK"/{bin,data,lists,out}
 
 log "ftp: building"
@@ -51,7 +38,7 @@ for n in $SIZES; do
 	awk '{ print $2 "  " $1 }' "$WORK/lists/ftp$n.manifest" >"$WORK/lists/ftp$n.sha256"
 done
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1)
+PORT=$(free_port)
 BASE=ftp://127.0.0.1:$PORT
 for n in $SIZES; do
 	awk -v base="$BASE" '{ print base "/" $1 " out=" $1 " sha256=" $2 " size=" $3 }' "$WORK/lists/ftp$n.manifest" >"$WORK/lists/ftp$n.list"
@@ -77,8 +64,7 @@ max_per_ip=0
 xferlog_enable=NO
 vsftpd_log_file=$WORK/vsftpd.log
 EOF
-"$VSFTPD" "$WORK/vsftpd.conf" >"$WORK/vsftpd.out" 2>&1 &
-VSFTPD_PID=$!
+background "$VSFTPD" "$WORK/vsftpd.conf" >"$WORK/vsftpd.out" 2>&1
 for _ in $(seq 100); do
 	if lftp -c "set net:max-retries 1; open $BASE; cls ftp${SIZES%% *}/00000" >/dev/null 2>&1; then break; fi
 	sleep 0.1
@@ -128,7 +114,6 @@ for r in $(seq "$ROUNDS"); do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -F'\t' -v n="$1" -v p="$2" -v k="${3:-4}" '$1 == n && $2 == p { print $k }' "$RESULTS"; }
 
 echo "## FTP: small files from vsftpd, $J at once"

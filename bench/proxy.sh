@@ -30,25 +30,10 @@ else
 fi
 FLEET_N=40
 
-missing=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-command -v curl >/dev/null || missing+=(curl)
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need nginx=nginx-light curl=curl
 
-WORK=$(mktemp -d /var/tmp/fetch-proxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-	for pid in "${PIDS[@]}"; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill "$pid"
-			while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-		fi
-	done
-	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-mkdir -p "$WORK"/{bin,data,nginx/tmp,caches}
+make_work fetch-proxy-bench
+mkdir -p "$WORK"/{bin,data,caches}
 
 log "building"
 go build -o "$WORK/bin/" ./bench/gen ./cmd/fetch
@@ -59,27 +44,13 @@ done
 "$WORK/bin/gen" -dir "$WORK/data" -prefix meta -n 1 -size 4096 >/dev/null
 mv "$WORK/data/meta/00000" "$WORK/data/meta/PULP_MANIFEST"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-UP_PORT=$(port) LB_PORT=$(port) A_PORT=$(port) B_PORT=$(port)
+UP_PORT=$(free_port) LB_PORT=$(free_port) A_PORT=$(free_port) B_PORT=$(free_port)
 UP=http://127.0.0.1:$UP_PORT LB=http://127.0.0.1:$LB_PORT A=http://127.0.0.1:$A_PORT B=http://127.0.0.1:$B_PORT
 
 # One nginx: the upstream (logging each request it serves) and, on another
 # port, the front of the fleet.
-cat >"$WORK/nginx/nginx.conf" <<EOF
-user root;
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-	default_type application/octet-stream;
-	client_body_temp_path $WORK/nginx/tmp/body;
-	proxy_temp_path $WORK/nginx/tmp/proxy;
-	fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-	uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-	scgi_temp_path $WORK/nginx/tmp/scgi;
-	sendfile on;
+start_nginx "$UP/meta/PULP_MANIFEST" 4096 'user root;' "$(
+	cat <<EOF
 	tcp_nopush on;
 	log_format upstream '\$request_uri \$status';
 	server {
@@ -104,17 +75,13 @@ http {
 			proxy_next_upstream error timeout;
 		}
 	}
-}
 EOF
-"$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-PIDS+=($!)
-for _ in $(seq 100); do curl -fso /dev/null "$UP/meta/PULP_MANIFEST" && break; sleep 0.1; done
+)"
 
 start_proxy() { # name port
-	"$WORK/bin/fetch" proxy -listen "127.0.0.1:$2" -upstream "$UP/" -cache "$WORK/caches/$1" \
-		>"$WORK/$1.log" 2>"$WORK/$1.err" &
-	PIDS+=($!)
-	eval "PID_$1=$!"
+	background "$WORK/bin/fetch" proxy -listen "127.0.0.1:$2" -upstream "$UP/" -cache "$WORK/caches/$1" \
+		>"$WORK/$1.log" 2>"$WORK/$1.err"
+	eval "PID_$1=$LAST_PID"
 	for _ in $(seq 100); do grep -q "serving" "$WORK/$1.err" 2>/dev/null && return; sleep 0.1; done
 	log "proxy $1 did not start"; cat "$WORK/$1.err" >&2; exit 1
 }
@@ -196,8 +163,7 @@ bad1=$(fleet_get)
 bad2=$(fleet_get)
 up1=$(upstream_fleet)
 kept_a=$(kept a) kept_b=$(kept b)
-kill "$PID_a"
-while kill -0 "$PID_a" 2>/dev/null; do sleep 0.1; done
+stop "$PID_a"
 bad3=$(fleet_get)
 up2=$(upstream_fleet)
 FLEET_LINES=(

@@ -35,26 +35,10 @@ has() { [[ " $CASES " == *" $1 "* ]]; }
 . bench/lib.sh
 
 # Tools: install what is missing.
-missing=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-command -v aria2c >/dev/null || missing+=(aria2)
-command -v curl >/dev/null || missing+=(curl)
-[ -x /usr/bin/time ] || missing+=(time)
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need nginx=nginx-light aria2c=aria2 curl=curl /usr/bin/time=time
 
-# The work directory is on disk (not a tmpfs): downloads go "to disk".
-WORK=$(mktemp -d /var/tmp/fetch-bench.XXXXXX)
-NGINX_PID=
-cleanup() {
-	if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-		kill "$NGINX_PID"
-		while kill -0 "$NGINX_PID" 2>/dev/null; do sleep 0.1; done
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-mkdir -p "$WORK"/{bin,data,lists,nginx/tmp,out,trash}
+make_work fetch-bench
+mkdir -p "$WORK"/{bin,data,lists,out,trash}
 
 log "building"
 go build -o "$WORK/bin/" ./bench/gen ./bench/nethttp ./bench/fetchall
@@ -81,23 +65,10 @@ if has segments; then
 	done
 fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1)
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
-cat >"$WORK/nginx/nginx.conf" <<EOF
-user root;
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 16384; }
-http {
-	default_type application/octet-stream;
-	client_body_temp_path $WORK/nginx/tmp/body;
-	proxy_temp_path $WORK/nginx/tmp/proxy;
-	fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-	uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-	scgi_temp_path $WORK/nginx/tmp/scgi;
-	sendfile on;
+start_nginx "$BASE/status" 16384 'user root;' "$(
+	cat <<EOF
 	tcp_nopush on;
 	# Connections live as long as the clients keep them: the connection
 	# counts are the clients' doing.
@@ -118,12 +89,8 @@ http {
 		}
 		location = /status { stub_status; }
 	}
-}
 EOF
-"$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 100); do curl -fso /dev/null "$BASE/status" && break; sleep 0.1; done
-curl -fso /dev/null "$BASE/status"
+)"
 
 # Lists in each peer's format, from a manifest of "relpath sha256 size".
 lists() { # name manifest [base]
@@ -274,7 +241,6 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The report.
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -F'\t' -v c="$1" -v p="$2" -v k="$3" '$1 == c && $2 == p && $3 > 0 { print $k }' "$RESULTS"; }
 report() {
 	echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"

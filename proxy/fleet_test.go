@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,12 +74,12 @@ http {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	ng := fetchtest.StartProcess(t, cmd)
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// SIGTERM, not SIGKILL: the master stops its worker, which would
+		// otherwise outlive the test.
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-ng.Exited
 	}()
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()

@@ -359,7 +359,7 @@ func TestFaults(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("fault seed %d (rerun with -fault.seed=%d)", seed, seed)
-	var tried, passed, skipped, na int
+	var c tally
 	for i, flt := range faults {
 		for _, proto := range faultProtocols {
 			for _, sink := range faultSinks {
@@ -367,31 +367,46 @@ func TestFaults(t *testing.T) {
 				if proto == "ftp" && flt.ftp == nil && !isNA {
 					t.Fatalf("%s: no FTP server, and no reason why", flt.name)
 				}
-				var ran, skip bool
-				ok := t.Run(flt.name+"/"+proto+"/"+sink, func(t *testing.T) {
-					ran = true
-					defer func() { skip = t.Skipped() }()
-					if isNA {
-						t.Skipf("N/A: %s", why)
-					}
+				c.run(t, flt.name+"/"+proto+"/"+sink, why, isNA, func(t *testing.T) {
 					runFault(t, flt, proto, sink, rand.New(rand.NewPCG(seed, uint64(i))))
 				})
-				switch {
-				case !ran: // not selected by -run
-				case isNA:
-					na++
-				case skip:
-					skipped++
-				default:
-					tried++
-					if ok {
-						passed++
-					}
-				}
 			}
 		}
 	}
-	t.Logf("faults × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
+	t.Logf("faults × sinks × protocols: %v", c)
+}
+
+// tally counts the cases of a matrix by how they ended.
+type tally struct{ tried, passed, na, skipped int }
+
+// run runs case name as a subtest of t, or skips it as N/A because of
+// why, and counts it; a case that -run leaves out is not counted.
+func (c *tally) run(t *testing.T, name, why string, isNA bool, f func(t *testing.T)) {
+	var ran, skip bool
+	ok := t.Run(name, func(t *testing.T) {
+		ran = true
+		defer func() { skip = t.Skipped() }()
+		if isNA {
+			t.Skipf("N/A: %s", why)
+		}
+		f(t)
+	})
+	switch {
+	case !ran: // not selected by -run
+	case isNA:
+		c.na++
+	case skip:
+		c.skipped++
+	default:
+		c.tried++
+		if ok {
+			c.passed++
+		}
+	}
+}
+
+func (c tally) String() string {
+	return fmt.Sprintf("%d tried, %d passed, %d N/A, %d skipped", c.tried, c.passed, c.na, c.skipped)
 }
 
 func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
@@ -451,33 +466,12 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	if res.Err != err {
 		t.Errorf("Result.Err %v differs from the error returned %v", res.Err, err)
 	}
-	switch {
-	case err == nil && !flt.want.ok:
-		t.Errorf("got a verified file; want %s", flt.want.what)
-	case err != nil && (flt.want.err == nil || !flt.want.err(err)):
-		want := "a verified file"
-		if flt.want.err != nil {
-			want = flt.want.what
-		}
-		t.Errorf("got error %v; want %s", err, want)
-	case err == nil:
-		if got := res.Digests["sha256"]; got != fetchtest.SHA256(fx.content) || res.Size != int64(len(fx.content)) {
-			t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, got, len(fx.content), fetchtest.SHA256(fx.content))
-		}
-	}
+	fx.checkResult(t, flt.want, res, err)
 	if err != nil && strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("error %q shows a credential", err)
 	}
 	if req.Path != "" {
-		got, rerr := os.ReadFile(req.Path)
-		switch {
-		case err == nil && !bytes.Equal(got, fx.content):
-			t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, len(fx.content))
-		case err != nil && fx.old != nil && !bytes.Equal(got, fx.old):
-			t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
-		case err != nil && fx.old == nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, syscall.ENOTDIR):
-			t.Errorf("a failed download left a file at Path (%d bytes, %v)", len(got), rerr)
-		}
+		fx.checkPath(t, req.Path, err)
 	}
 	if sink == "kept" {
 		keptPartial(t, req, res)
@@ -502,6 +496,40 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 		}
 	}
 	fx.waitClosed(t, closeIdle)
+}
+
+// checkResult fails t unless a download ended as want allows: a verified
+// file, the one served, or an error that want matches.
+func (fx *fixture) checkResult(t *testing.T, want expect, res fetch.Result, err error) {
+	t.Helper()
+	switch {
+	case err == nil && !want.ok:
+		t.Errorf("got a verified file; want %s", want.what)
+	case err != nil && (want.err == nil || !want.err(err)):
+		what := "a verified file"
+		if want.err != nil {
+			what = want.what
+		}
+		t.Errorf("got error %v; want %s", err, what)
+	case err == nil && (res.Digests["sha256"] != fetchtest.SHA256(fx.content) || res.Size != fx.size()):
+		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), fetchtest.SHA256(fx.content))
+	}
+}
+
+// checkPath fails t unless the file at path is, after a download that
+// ended with err, the one served, or on failure the one that was there
+// before (none, if fx.old is nil).
+func (fx *fixture) checkPath(t *testing.T, path string, err error) {
+	t.Helper()
+	got, rerr := os.ReadFile(path)
+	switch {
+	case err == nil && !bytes.Equal(got, fx.content):
+		t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, len(fx.content))
+	case err != nil && fx.old != nil && !bytes.Equal(got, fx.old):
+		t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
+	case err != nil && fx.old == nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, syscall.ENOTDIR):
+		t.Errorf("a failed download left a file at Path (%d bytes, %v)", len(got), rerr)
+	}
 }
 
 // keptPartial checks that a download with Options.KeepPartial left beside

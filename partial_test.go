@@ -60,22 +60,6 @@ func (v *versioned) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	panic(http.ErrAbortHandler)
 }
 
-// partialFiles returns the names in dir that are not name.
-func partialFiles(t *testing.T, dir, name string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		if e.Name() != name {
-			got = append(got, e.Name())
-		}
-	}
-	return got
-}
-
 func TestKeepPartial(t *testing.T) {
 	v1, v2 := fetchtest.Blob(300000, 1), fetchtest.Blob(300000, 2)
 	tests := []struct {
@@ -115,7 +99,7 @@ func TestKeepPartial(t *testing.T) {
 			if want := int64(100000); kept && res.Partial != want || !kept && res.Partial != 0 {
 				t.Errorf("Result.Partial %d; want %d kept: %v", res.Partial, want, kept)
 			}
-			if got := partialFiles(t, dir, ""); kept && len(got) != 2 || !kept && len(got) != 0 {
+			if got := dirNames(t, dir); kept && len(got) != 2 || !kept && len(got) != 0 {
 				t.Errorf("after the first run: %q", got)
 			}
 			if kept {
@@ -144,7 +128,7 @@ func TestKeepPartial(t *testing.T) {
 			if got := v.requests(); got[1] != tt.wantRange {
 				t.Errorf("second run asked for %q; want %q (all: %q)", got[1], tt.wantRange, got)
 			}
-			if got := partialFiles(t, dir, "file"); len(got) > 0 {
+			if got := dirNames(t, dir, "file"); len(got) > 0 {
 				t.Errorf("left behind: %q", got)
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // TestRateLimitShared checks that two Fetchers that share a RateLimit stay
@@ -20,11 +20,9 @@ import (
 func TestRateLimitShared(t *testing.T) {
 	const size = 8 << 20
 	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", strconv.Itoa(size))
-		w.Write(body)
-	}))
-	defer srv.Close()
+	srv := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, _ *http.Request) {
+		s.ServeAll(w, fetchtest.Doc{Body: body}, -1)
+	})
 
 	limit := fetch.NewRateLimit(8 << 20) // 16 MiB in all: about 2 s
 	var got [2]atomic.Int64
@@ -79,11 +77,9 @@ func TestNewRateLimit(t *testing.T) {
 func BenchmarkRateLimit(b *testing.B) {
 	const size, transfers, limit = 2 << 20, 8, 8 << 20
 	body := bytes.Repeat([]byte("x"), size)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", strconv.Itoa(size))
-		w.Write(body)
-	}))
-	defer srv.Close()
+	srv := fetchtest.Start(b, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, _ *http.Request) {
+		s.ServeAll(w, fetchtest.Doc{Body: body}, -1)
+	})
 	f := fetch.New(fetch.Options{RateLimit: fetch.NewRateLimit(limit)})
 	defer f.Close()
 	start := time.Now()

@@ -31,8 +31,8 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// onlyFile fails t unless dir holds exactly the files named.
-func onlyFiles(t testing.TB, dir string, names ...string) {
+// dirNames returns the names in dir, sorted, but for those left out.
+func dirNames(t testing.TB, dir string, leftOut ...string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -40,9 +40,17 @@ func onlyFiles(t testing.TB, dir string, names ...string) {
 	}
 	var got []string
 	for _, e := range entries {
-		got = append(got, e.Name())
+		if !slices.Contains(leftOut, e.Name()) {
+			got = append(got, e.Name())
+		}
 	}
-	if strings.Join(got, ",") != strings.Join(names, ",") {
+	return got
+}
+
+// onlyFiles fails t unless dir holds exactly the files named.
+func onlyFiles(t testing.TB, dir string, names ...string) {
+	t.Helper()
+	if got := dirNames(t, dir); strings.Join(got, ",") != strings.Join(names, ",") {
 		t.Errorf("files in %s: got %q; want %q", dir, got, names)
 	}
 }

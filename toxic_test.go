@@ -272,42 +272,24 @@ var toxicProtocols = []string{"http", "https", "ftp", "nginx"}
 // goroutine and no connection left open.
 func TestToxics(t *testing.T) {
 	var ng *nginx
-	var tried, passed, skipped, na int
+	var c tally
 	for _, tc := range toxicCases {
 		for _, proto := range toxicProtocols {
 			for _, sink := range faultSinks {
 				why, isNA := tc.na[proto]
-				var ran, skip bool
-				ok := t.Run(tc.name+"/"+proto+"/"+sink, func(t *testing.T) {
-					ran = true
-					defer func() { skip = t.Skipped() }()
-					if isNA {
-						t.Skipf("N/A: %s", why)
-					}
+				c.run(t, tc.name+"/"+proto+"/"+sink, why, isNA, func(t *testing.T) {
 					if proto == "nginx" && ng == nil {
 						ng = startNginx(t)
 					}
 					runToxic(t, tc, proto, sink, ng)
 				})
-				switch {
-				case !ran:
-				case isNA:
-					na++
-				case skip:
-					skipped++
-				default:
-					tried++
-					if ok {
-						passed++
-					}
-				}
 			}
 		}
 	}
 	if ng != nil {
 		ng.stop()
 	}
-	t.Logf("toxics × sinks × protocols: %d tried, %d passed, %d N/A, %d skipped", tried, passed, na, skipped)
+	t.Logf("toxics × sinks × protocols: %v", c)
 }
 
 // toxicRun is the state of one case of the matrix.
@@ -393,26 +375,9 @@ func runToxic(t *testing.T, tc toxicCase, proto, sink string, ng *nginx) {
 	res, err := f.Fetch(ctx, req)
 	tx.took = time.Since(start)
 
-	switch {
-	case err == nil && !tc.want.ok:
-		t.Errorf("got a verified file; want %s", tc.want.what)
-	case err != nil && (tc.want.err == nil || !tc.want.err(err)):
-		want := "a verified file"
-		if tc.want.err != nil {
-			want = tc.want.what
-		}
-		t.Errorf("got error %v; want %s", err, want)
-	case err == nil && (res.Digests["sha256"] != fetchtest.SHA256(fx.content) || res.Size != fx.size()):
-		t.Errorf("got %d bytes of sha256 %s; want %d bytes of %s", res.Size, res.Digests["sha256"], fx.size(), fetchtest.SHA256(fx.content))
-	}
+	fx.checkResult(t, tc.want, res, err)
 	if req.Path != "" {
-		got, rerr := os.ReadFile(req.Path)
-		switch {
-		case err == nil && !bytes.Equal(got, fx.content):
-			t.Errorf("file at Path: %d bytes, %v; want the %d bytes served", len(got), rerr, fx.size())
-		case err != nil && !bytes.Equal(got, fx.old):
-			t.Errorf("the file that was at Path became %d bytes, %v; want it untouched", len(got), rerr)
-		}
+		fx.checkPath(t, req.Path, err)
 	}
 	if req.Writer != nil {
 		if rec.err != nil {

@@ -3,19 +3,18 @@ package fetch_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 func TestUserAgent(t *testing.T) {
 	got := make(chan string, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, _ http.ResponseWriter, r *http.Request) {
 		got <- r.UserAgent()
-	}))
-	defer srv.Close()
+	})
 	for _, tc := range []struct {
 		name   string
 		opt    string

@@ -121,7 +121,7 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	defer s.stop(nil)
 	holes := gaps(start, size, kept)
 	n := max(1, min(int64(d.f.segments), spanBytes(holes)/d.f.minSegment))
-	s.pending = split(holes, n)
+	s.pending = split(holes, n, size)
 	if len(s.pending) == 0 {
 		a.body.Close()
 		return s.end(u, ctx)
@@ -210,8 +210,9 @@ func (s *segmented) work(u *url.URL, err error, start int64, rest span) {
 				}
 			case u != s.urls[0] && !isFinal(gaveUp):
 				s.d.f.log.Info("fetch: segment leaves mirror", "url", u.Redacted(), "err", gaveUp)
-				u = s.urls[0]
+				u, err = s.urls[0], nil
 				r = s.d.f.newRetryState(u)
+				continue
 			case isFinal(gaveUp) || !isTemporary(gaveUp, new(*TemporaryError)):
 				s.fail(gaveUp)
 				return
@@ -468,12 +469,17 @@ func gaps(start, end int64, kept []span) []span {
 	return holes
 }
 
-// split cuts holes into about n spans of equal size.
-func split(holes []span, n int64) []span {
+// split cuts holes into about n spans of equal size. A first hole that
+// ends before the end of the file stays whole: the first response, asked
+// for it alone, streams all of it.
+func split(holes []span, n int64, size int64) []span {
 	piece := max(1, (spanBytes(holes)+n-1)/n)
 	var spans []span
-	for _, h := range holes {
+	for i, h := range holes {
 		k := (h.end - h.start + piece - 1) / piece
+		if i == 0 && h.end < size {
+			k = 1
+		}
 		for i := range k {
 			spans = append(spans, span{h.start + i*(h.end-h.start)/k, h.start + (i+1)*(h.end-h.start)/k})
 		}

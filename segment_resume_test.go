@@ -205,7 +205,7 @@ func TestSegmentsResumeAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet(t, o)
-	budget.Store(size)
+	budget.Store(1 << 40)
 	from := int(o.Hits.Load()) + 1
 	if _, err := fetchtest.Fetcher(t, opts).Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Path: path2}); err != nil {
 		t.Fatal(err)

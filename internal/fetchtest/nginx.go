@@ -23,13 +23,7 @@ type Nginx struct {
 // installed. The caller stops it with Stop; it may outlive t.
 func StartNginx(t testing.TB, http func(n *Nginx) string) *Nginx {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("nginx is not installed (apt-get install nginx)")
-		}
-	}
+	bin := Program(t, "nginx", "nginx")
 	// A port found free may be taken before nginx listens on it: a few
 	// tries.
 	for range 5 {

@@ -53,7 +53,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: redactURL(req.URL, t.url)}
 	defer f.stats.ended(&res)
-	s, err := newSink(req, f.sync, f.keepPartial)
+	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed)
 	if err != nil {
 		res.Err = err
 		return res

@@ -16,7 +16,8 @@
 //
 // A request's bytes go to a file ([Request.Path]), to an [io.Writer]
 // ([Request.Writer]), or to both. A file is written to a temporary file beside
-// Path and renamed over it only after every check passed, so a file at Path
+// Path (on Linux an unnamed one) and renamed over it (linked there) only
+// after every check passed, so a file at Path
 // is always complete and verified, and a good file already there survives a
 // failed download. With [Options.KeepPartial] the bytes of a failed or
 // cancelled download stay in a partial file beside Path, under a guard, for
@@ -491,6 +492,7 @@ type Fetcher struct {
 	maxThrottled  time.Duration
 	sync          bool
 	keepPartial   bool
+	unnamed       bool // downloads write unnamed files (unnamed_linux.go)
 	segments      int
 	minSegment    int64
 	adapt         bool
@@ -515,6 +517,7 @@ func New(opts Options) *Fetcher {
 		health:        newHealth(orDefault(opts.MirrorCooldown, DefaultMirrorCooldown)),
 		sync:          opts.Sync,
 		keepPartial:   opts.KeepPartial,
+		unnamed:       canUnnamed(),
 		segments:      opts.Segments,
 		minSegment:    opts.MinSegmentSize,
 		adapt:         opts.AdaptSegments,

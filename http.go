@@ -178,6 +178,8 @@ func newClient(l *Limiter, cfg *tls.Config) *http.Client {
 	t.MaxConnsPerHost = l.PerHost()
 	t.MaxIdleConnsPerHost = l.PerHost()
 	t.MaxIdleConns = max(100, l.Max())
+	// A small file's headers and body in one read, and one write.
+	t.ReadBufferSize = 32 << 10
 	return &http.Client{Transport: t}
 }
 

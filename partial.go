@@ -69,9 +69,16 @@ func (s *sink) resumable(g guard) bool {
 // hashes and returns their guard; otherwise it empties it. When another
 // live download holds the partial file, the sink does without: it writes
 // to a temporary file of its own, made by its first write, and keeps
-// nothing. With no partial file it makes one; when it cannot (a folder
-// is missing), the first write does, or says why not.
+// nothing. With no partial file it makes one, or leaves the first write
+// to make an unnamed file (unnamed_linux.go), named when its guard is
+// written; when it cannot (a folder is missing), the first write does,
+// or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
+	if s.folder != nil {
+		if _, err := s.folder.lstat(filepath.Base(PartialPath(s.path))); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // none: the first write makes an unnamed file
+		}
+	}
 	f, name, existed, err := s.openPartialFile()
 	if errors.Is(err, errLocked) {
 		s.keep = false
@@ -300,8 +307,12 @@ func (s *sink) writeGuard() error {
 	return s.saveGuard(g)
 }
 
-// saveGuard writes g beside the partial file.
+// saveGuard writes g beside the partial file, and gives an unnamed file
+// the partial file's name first.
 func (s *sink) saveGuard(g guard) error {
+	if s.unnamed && !s.namePartial() {
+		return nil
+	}
 	b, err := json.Marshal(g)
 	if err != nil {
 		return err
@@ -320,6 +331,20 @@ func (s *sink) saveGuard(g guard) error {
 	}
 	s.guarded = true
 	return nil
+}
+
+// namePartial gives the unnamed temporary file the name of Path's partial
+// file, locked before the name appears, so that its bytes can be kept. It
+// reports false, and the download keeps nothing, when that name is taken
+// (another download made it meanwhile) or cannot be made.
+func (s *sink) namePartial() bool {
+	name := PartialPath(s.path)
+	if !lockFile(s.tmp) || s.folder.link(s.tmp, filepath.Base(name)) != nil {
+		s.keep = false
+		return false
+	}
+	s.unnamed, s.tmpName = false, name
+	return true
 }
 
 // removeGuard removes the guard file of the partial file, if one may be
@@ -432,24 +457,27 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 	var removed []string
 	var errs []error
 	for dir, n := range dirs {
-		entries, err := p.readDir(dir)
+		names, err := p.readNames(dir)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
 			continue
 		}
-		for _, e := range entries {
-			stem, ok := partialStem(e.Name())
-			if !ok || !e.Type().IsRegular() {
+		for _, base := range names {
+			stem, ok := partialStem(base)
+			if !ok {
 				continue
 			}
 			// stem is base, base.tag, or the hashed forms of either.
 			tagless, tag, _ := cutLast(stem, ".")
-			if !n.bases[stem] && !(isTag(tag) && n.bases[tagless]) && !n.hashes[hashOf(e.Name())] {
+			if !n.bases[stem] && !(isTag(tag) && n.bases[tagless]) && !n.hashes[hashOf(base)] {
 				continue
 			}
-			name := filepath.Join(dir, e.Name())
+			name := filepath.Join(dir, base)
+			if fi, err := p.lstat(name); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
 			ok, err := p.removeUnheld(name)
 			if ok {
 				removed = append(removed, name)

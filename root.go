@@ -3,7 +3,6 @@ package fetch
 import (
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // place is where a request's files are made: below a Root, through which
@@ -56,12 +55,17 @@ func (p place) lstat(name string) (fs.FileInfo, error) {
 	return os.Lstat(name)
 }
 
-func (p place) readDir(name string) ([]fs.DirEntry, error) {
+// readNames returns the names in the folder name, unsorted. Unlike
+// ReadDir below a Root, which looks at every entry, it reads the folder
+// only.
+func (p place) readNames(name string) ([]string, error) {
 	if name == "" {
 		name = "."
 	}
-	if p.root != nil {
-		return fs.ReadDir(p.root.FS(), filepath.ToSlash(filepath.Clean(name)))
+	f, err := p.openFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
 	}
-	return os.ReadDir(name)
+	defer f.Close()
+	return f.Readdirnames(-1)
 }

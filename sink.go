@@ -49,17 +49,20 @@ func DigestSize(algorithm string) int {
 // temporary file beside Path and to the Writer, and counts them. Restart
 // and commit make the temporary file a verified file at Path, or nothing.
 type sink struct {
-	path    string
-	writer  io.Writer
-	sync    bool
-	want    map[string]string // expected digests, lower-case hex
-	hashes  map[string]hash.Hash
-	place   place
-	tmp     *os.File
-	tmpName string      // of tmp, in place
-	found   fs.FileInfo // Lstat of Path when the sink was made; nil if none
-	written int64
-	done    []span // spans of the file in tmp past written, by start (kept by a segmented download)
+	path       string
+	writer     io.Writer
+	sync       bool
+	want       map[string]string // expected digests, lower-case hex
+	hashes     map[string]hash.Hash
+	place      place
+	folder     *folder // Path's folder, where tmp is an unnamed file (unnamed_linux.go); nil: a named one
+	tmp        *os.File
+	tmpName    string      // of tmp, in place; "" while tmp is unnamed
+	unnamed    bool        // tmp has no name yet: linked at Path by commit
+	tryUnnamed bool        // a folder made by create is opened for an unnamed file
+	found      fs.FileInfo // Lstat of Path when the sink was made; nil if none
+	written    int64
+	done       []span // spans of the file in tmp past written, by start (kept by a segmented download)
 
 	size    int64  // expected; -1 unknown
 	keep    bool   // tmp is the partial file of Path, kept on failure (Options.KeepPartial)
@@ -70,8 +73,10 @@ type sink struct {
 }
 
 // newSink checks req's digests and Path and returns its sink. It touches
-// no file: the temporary file is made by the first write.
-func newSink(req Request, fsync, keep bool) (*sink, error) {
+// no file: the temporary file is made by the first write. With unnamed,
+// it opens Path's folder, when there is one yet, for an unnamed temporary
+// file; discard closes it.
+func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
 	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root}, size: -1,
 		keep: keep && req.Path != "" && req.Writer == nil,
 		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
@@ -101,8 +106,12 @@ func newSink(req Request, fsync, keep bool) (*sink, error) {
 		return nil, fmt.Errorf("%w: path %q is not a local path below Root", ErrInvalidRequest, s.path)
 	}
 	if s.path != "" {
+		if _, base := filepath.Split(s.path); unnamed && base != "" && base != "." && base != ".." {
+			s.tryUnnamed = true
+			s.folder, _ = openFolder(s.place, filepath.Dir(s.path)) // nil if missing: create makes it
+		}
 		// One look serves this check and Request.CheckExisting's.
-		fi, err := s.place.lstat(s.path)
+		fi, err := s.lstat(s.path)
 		if err == nil {
 			s.found = fi
 			if fi.Mode()&fs.ModeSymlink != 0 {
@@ -110,10 +119,27 @@ func newSink(req Request, fsync, keep bool) (*sink, error) {
 			}
 		}
 		if err == nil && !fi.Mode().IsRegular() {
+			s.closeFolder()
 			return nil, fmt.Errorf("%w: %s exists and is not a regular file", ErrInvalidRequest, s.path)
 		}
 	}
 	return s, nil
+}
+
+// lstat describes name, Path or a file beside it, without following it:
+// through Path's folder when it is open.
+func (s *sink) lstat(name string) (fs.FileInfo, error) {
+	if s.folder != nil {
+		return s.folder.lstat(filepath.Base(name))
+	}
+	return s.place.lstat(name)
+}
+
+func (s *sink) closeFolder() {
+	if s.folder != nil {
+		s.folder.close()
+		s.folder = nil
+	}
 }
 
 // sinkError marks a failure to deliver bytes (a full disk, a Writer whose
@@ -194,6 +220,14 @@ func (s *sink) hashFrom(ctx context.Context, r io.Reader, buf []byte) error {
 func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	open := func() (*os.File, string, error) {
+		if s.folder != nil {
+			f, err := s.folder.create()
+			if err == nil {
+				s.unnamed = true
+				return f, "", nil
+			}
+			s.closeFolder() // a file system without unnamed files
+		}
 		if s.keep {
 			f, name, existed, err := s.openPartialFile()
 			if err == nil && existed {
@@ -218,6 +252,9 @@ func (s *sink) create() error {
 	if errors.Is(err, fs.ErrNotExist) && dir != "" {
 		if err := s.place.mkdirAll(dir, 0o755); err != nil {
 			return err
+		}
+		if s.tryUnnamed {
+			s.folder, _ = openFolder(s.place, filepath.Dir(s.path))
 		}
 		f, name, err = open()
 	}
@@ -315,10 +352,11 @@ func (s *sink) digests() map[string]string {
 	return d
 }
 
-// commit renames the verified temporary file to Path (making an empty file
-// when no byte came). A partial file's guard is removed first, so that a
-// crash cannot leave it to describe the next bytes written beside Path,
-// and the partial file is renamed while its lock is held.
+// commit renames the verified temporary file to Path, or links it there
+// when it is unnamed (making an empty file when no byte came). A partial
+// file's guard is removed first, so that a crash cannot leave it to
+// describe the next bytes written beside Path, and the partial file is
+// renamed while its lock is held.
 func (s *sink) commit() error {
 	if s.path == "" {
 		return nil
@@ -334,12 +372,18 @@ func (s *sink) commit() error {
 		err = s.tmp.Sync()
 	}
 	if err == nil {
-		err = s.place.rename(s.tmpName, s.path)
+		if s.unnamed {
+			err = s.link()
+		} else {
+			err = s.rename(s.tmpName, s.path)
+		}
 	}
 	if err != nil {
 		s.tmp.Close()
-		s.place.remove(s.tmpName)
-		s.tmp = nil
+		if !s.unnamed {
+			s.remove(s.tmpName)
+		}
+		s.tmp, s.unnamed = nil, false
 		return &sinkError{err}
 	}
 	err = s.tmp.Close()
@@ -350,10 +394,54 @@ func (s *sink) commit() error {
 	return nil
 }
 
-// discard removes the temporary file, if any. A partial file with bytes
-// that its guard describes stays, to be resumed by a later download; a
-// guard not yet written is written now.
+// link gives the unnamed temporary file the name Path: in one step where
+// Path is free, else under a temporary name, locked, renamed over Path.
+func (s *sink) link() error {
+	base := filepath.Base(s.path)
+	err := s.folder.link(s.tmp, base)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	lockFile(s.tmp) // so that RemoveLeftovers leaves the name alone
+	for {
+		name := partialName(base, strconv.FormatUint(rand.Uint64(), 36))
+		err := s.folder.link(s.tmp, name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.folder.rename(name, base); err != nil {
+			s.folder.remove(name)
+			return err
+		}
+		return nil
+	}
+}
+
+// rename renames name, a file beside Path, to newname, beside it too:
+// through Path's folder when it is open.
+func (s *sink) rename(name, newname string) error {
+	if s.folder != nil {
+		return s.folder.rename(filepath.Base(name), filepath.Base(newname))
+	}
+	return s.place.rename(name, newname)
+}
+
+// remove removes name, a file beside Path.
+func (s *sink) remove(name string) error {
+	if s.folder != nil {
+		return s.folder.remove(filepath.Base(name))
+	}
+	return s.place.remove(name)
+}
+
+// discard removes the temporary file, if any, and closes Path's folder. A
+// partial file with bytes that its guard describes stays, to be resumed
+// by a later download; a guard not yet written is written now.
 func (s *sink) discard() {
+	defer s.closeFolder()
 	if s.tmp == nil {
 		return
 	}
@@ -368,6 +456,8 @@ func (s *sink) discard() {
 	}
 	s.removeGuard()
 	s.tmp.Close()
-	s.place.remove(s.tmpName)
-	s.tmp = nil
+	if !s.unnamed {
+		s.remove(s.tmpName)
+	}
+	s.tmp, s.unnamed = nil, false
 }

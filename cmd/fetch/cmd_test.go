@@ -138,6 +138,23 @@ func partials(t *testing.T, dir string) []string {
 	return found
 }
 
+// writing returns how many files in the folder dir the process pid holds
+// open with bytes in them, as /proc tells (0 where there is no /proc).
+func writing(pid int, dir string) int {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	n := 0
+	for _, fd := range fds {
+		p := fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())
+		if target, err := os.Readlink(p); err != nil || filepath.Dir(target) != dir {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // checkPlain checks that output meant for a file or pipe has no control
 // characters of a terminal.
 func checkPlain(t *testing.T, out string) {
@@ -429,8 +446,17 @@ func TestSyncInterrupt(t *testing.T) {
 			cmd.Stderr = &stderr
 			run := fetchtest.StartProcess(t, cmd)
 			// Wait until the stalled files are being written: each of
-			// them, not any others that are in flight.
+			// them, not any others that are in flight. On Linux they are
+			// unnamed files until the interrupt names the partial files.
+			d2, err := filepath.EvalSymlinks(filepath.Join(dir, "d2"))
+			for err != nil {
+				time.Sleep(10 * time.Millisecond)
+				d2, err = filepath.EvalSymlinks(filepath.Join(dir, "d2"))
+			}
 			written := func() bool {
+				if n := writing(cmd.Process.Pid, d2); n > 0 {
+					return tt.noKeep || n == len(stalled)
+				}
 				if tt.noKeep {
 					return len(partials(t, dir)) > 0
 				}

@@ -1,0 +1,122 @@
+package fetch
+
+import (
+	"io/fs"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// On Linux the bytes of a download to Path go to an unnamed file in
+// Path's folder (O_TMPFILE), and linkat gives it the name Path once they
+// are verified: the file appears at Path whole, in one step, as a
+// temporary file renamed over Path would, without making, locking,
+// checking and renaming a second name. A download that fails leaves
+// nothing behind, also when the process is killed: an unnamed file goes
+// with its last descriptor. With [Options.KeepPartial], the file takes
+// the name of the partial file when its guard is written.
+
+const (
+	oTmpfile        = 0x400000 | syscall.O_DIRECTORY // O_TMPFILE, the same on every Linux port of Go
+	atSymlinkFollow = 0x400
+)
+
+// canUnnamed reports whether unnamed files can be named: linkat reaches
+// them through /proc/self/fd.
+func canUnnamed() bool {
+	_, err := os.Stat("/proc/self/fd")
+	return err == nil
+}
+
+// folder is the folder of Path, opened once for a download. Names in it
+// are reached through its descriptor in one step, and stay in it: a
+// symbolic link put in place of a folder on the way, once it is open,
+// cannot lead a write elsewhere.
+type folder struct {
+	dir  *os.File
+	proc string // "/proc/self/fd/N/": the folder through its descriptor
+}
+
+// openFolder opens dir, a folder of p.
+func openFolder(p place, dir string) (*folder, error) {
+	f, err := p.openFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &folder{dir: f, proc: "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) + "/"}, nil
+}
+
+func (fo *folder) close() error { return fo.dir.Close() }
+
+// lstat describes name, a name in the folder, without following it.
+func (fo *folder) lstat(name string) (fs.FileInfo, error) {
+	return os.Lstat(fo.proc + name)
+}
+
+// create makes an unnamed file in the folder, with the mode of any new
+// file (0666 less the umask). It fails where the file system has no
+// unnamed files.
+func (fo *folder) create() (*os.File, error) {
+	for {
+		fd, err := syscall.Openat(int(fo.dir.Fd()), ".", oTmpfile|syscall.O_RDWR|syscall.O_CLOEXEC, 0o666)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: fo.dir.Name(), Err: err}
+		}
+		return os.NewFile(uintptr(fd), fo.dir.Name()), nil
+	}
+}
+
+// link gives f, an unnamed file of the folder, the name name in it. It
+// fails with an error matching [fs.ErrExist] when the name is taken.
+func (fo *folder) link(f *os.File, name string) error {
+	from, err := syscall.BytePtrFromString("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return err
+	}
+	to, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	for {
+		// from is absolute: the first descriptor is not used.
+		_, _, e := syscall.Syscall6(syscall.SYS_LINKAT, fo.dir.Fd(), uintptr(unsafe.Pointer(from)),
+			fo.dir.Fd(), uintptr(unsafe.Pointer(to)), atSymlinkFollow, 0)
+		switch e {
+		case 0:
+			return nil
+		case syscall.EINTR:
+			continue
+		}
+		return &os.LinkError{Op: "linkat", Old: f.Name(), New: name, Err: e}
+	}
+}
+
+// rename renames from to to, both names in the folder.
+func (fo *folder) rename(from, to string) error {
+	fd := int(fo.dir.Fd())
+	if err := ignoringEINTR(func() error { return syscall.Renameat(fd, from, fd, to) }); err != nil {
+		return &os.LinkError{Op: "renameat", Old: from, New: to, Err: err}
+	}
+	return nil
+}
+
+// remove removes name, a file in the folder.
+func (fo *folder) remove(name string) error {
+	fd := int(fo.dir.Fd())
+	if err := ignoringEINTR(func() error { return syscall.Unlinkat(fd, name) }); err != nil {
+		return &os.PathError{Op: "unlinkat", Path: name, Err: err}
+	}
+	return nil
+}
+
+func ignoringEINTR(call func() error) error {
+	for {
+		if err := call(); err != syscall.EINTR {
+			return err
+		}
+	}
+}

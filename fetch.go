@@ -241,6 +241,16 @@ type Options struct {
 	// 0 means DefaultMinSegmentSize.
 	MinSegmentSize int64
 
+	// AdaptSegments makes Segments a ceiling: a segmented download starts
+	// on two connections and opens another one only while the last one
+	// opened raised the total rate (measured over 0.2 s, after 0.2 s to
+	// connect) by at least half a connection's share. A server that
+	// shapes each connection gets up to Segments, after about 0.4 s for
+	// each connection past two, so it suits large files; one that a
+	// single connection already saturates (a fast link, a limit on the
+	// host) stays near two.
+	AdaptSegments bool
+
 	// Sync makes every file reach stable storage (fsync) before it is
 	// renamed to its Path.
 	Sync bool
@@ -485,6 +495,7 @@ type Fetcher struct {
 	unnamed       bool // downloads write unnamed files (unnamed_linux.go)
 	segments      int
 	minSegment    int64
+	adapt         bool
 }
 
 // New returns a Fetcher configured by opts. Close it when done, to close
@@ -509,6 +520,7 @@ func New(opts Options) *Fetcher {
 		unnamed:       canUnnamed(),
 		segments:      opts.Segments,
 		minSegment:    opts.MinSegmentSize,
+		adapt:         opts.AdaptSegments,
 	}
 	if f.minSegment <= 0 {
 		f.minSegment = DefaultMinSegmentSize

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,25 +220,16 @@ func (cc *countedConn) Close() error {
 	return cc.Conn.Close()
 }
 
-// misbehave returns a handler that serves body with the given
-// Content-Length (-1: none) and then, if cut, breaks the connection.
-func misbehave(body []byte, contentLength int, cut bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if contentLength >= 0 {
-			w.Header().Set("Content-Length", strconv.Itoa(contentLength))
-		}
-		if !cut {
-			w.Write(body)
-			return
-		}
-		conn, buf, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			panic(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", contentLength)
-		buf.Write(body)
-		buf.Flush()
+// whole returns a Script that sends d whole, ignoring any Range, and
+// breaks the connection after cut bytes of body (cut < 0: never).
+func whole(d fetchtest.Doc, cut int) fetchtest.Script {
+	return func(s *fetchtest.Server, _ int, w http.ResponseWriter, _ *http.Request) { s.ServeAll(w, d, cut) }
+}
+
+// status returns a Script that answers code.
+func status(code int) fetchtest.Script {
+	return func(_ *fetchtest.Server, _ int, w http.ResponseWriter, _ *http.Request) {
+		fetchtest.Status(w, code, "")
 	}
 }
 
@@ -248,26 +238,26 @@ func TestBadServers(t *testing.T) {
 	bad := bytes.Clone(good)
 	bad[len(bad)/2] ^= 1
 	tests := []struct {
-		name    string
-		handler http.Handler
-		size    int64
-		check   func(error) bool
-		want    string
-		gets    int64  // requests the server should see; 0: don't care
-		sink    string // the only sink to try; "": path and writer
+		name   string
+		script fetchtest.Script
+		size   int64
+		check  func(error) bool
+		want   string
+		gets   int64  // requests the server should see; 0: don't care
+		sink   string // the only sink to try; "": path and writer
 	}{
-		{"wrong bytes", misbehave(bad, len(bad), false), 0, isA[*fetch.DigestError], "*DigestError", 1, ""},
-		{"short body, no length", misbehave(good[:1000], -1, false), int64(len(good)), isA[*fetch.SizeError], "*SizeError", 1, ""},
-		{"long body, no length", misbehave(append(bytes.Clone(good), 1, 2, 3), -1, false), int64(len(good)), isA[*fetch.SizeError], "*SizeError", 1, ""},
-		{"length contradicts Size", misbehave(good, len(good), false), int64(len(good)) - 1, isA[*fetch.SizeError], "*SizeError", 1, ""},
-		{"body stops mid-way", misbehave(good[:5000], len(good), true), 0, errIs(io.ErrUnexpectedEOF), "io.ErrUnexpectedEOF", 4, "path"},
+		{"wrong bytes", whole(fetchtest.Doc{Body: bad}, -1), 0, isA[*fetch.DigestError], "*DigestError", 1, ""},
+		{"short body, no length", whole(fetchtest.Doc{Body: good[:1000], NoLength: true}, -1), int64(len(good)), isA[*fetch.SizeError], "*SizeError", 1, ""},
+		{"long body, no length", whole(fetchtest.Doc{Body: append(bytes.Clone(good), 1, 2, 3), NoLength: true}, -1), int64(len(good)), isA[*fetch.SizeError], "*SizeError", 1, ""},
+		{"length contradicts Size", whole(fetchtest.Doc{Body: good}, -1), int64(len(good)) - 1, isA[*fetch.SizeError], "*SizeError", 1, ""},
+		{"body stops mid-way", whole(fetchtest.Doc{Body: good}, 5000), 0, errIs(io.ErrUnexpectedEOF), "io.ErrUnexpectedEOF", 4, "path"},
 		// A Writer that has bytes cannot be restarted by a server that
 		// ignores ranges.
-		{"body stops mid-way, no ranges", misbehave(good[:5000], len(good), true), 0, errIs(fetch.ErrCannotResume), "ErrCannotResume", 2, "writer"},
-		{"404", http.NotFoundHandler(), 0, errIs(fetch.ErrNotFound), "ErrNotFound", 1, ""},
-		{"410", statusHandler(410), 0, errIs(fetch.ErrNotFound), "ErrNotFound", 1, ""},
-		{"403", statusHandler(403), 0, isA[*fetch.StatusError], "*StatusError", 1, ""},
-		{"500", statusHandler(500), 0, isA[*fetch.StatusError], "*StatusError", 4, ""},
+		{"body stops mid-way, no ranges", whole(fetchtest.Doc{Body: good}, 5000), 0, errIs(fetch.ErrCannotResume), "ErrCannotResume", 2, "writer"},
+		{"404", fetchtest.Handler(http.NotFoundHandler()), 0, errIs(fetch.ErrNotFound), "ErrNotFound", 1, ""},
+		{"410", status(410), 0, errIs(fetch.ErrNotFound), "ErrNotFound", 1, ""},
+		{"403", status(403), 0, isA[*fetch.StatusError], "*StatusError", 1, ""},
+		{"500", status(500), 0, isA[*fetch.StatusError], "*StatusError", 4, ""},
 	}
 	for _, tt := range tests {
 		for _, sink := range []string{"path", "writer"} {
@@ -275,7 +265,7 @@ func TestBadServers(t *testing.T) {
 				continue
 			}
 			t.Run(tt.name+"/"+sink, func(t *testing.T) {
-				s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(tt.handler))
+				s := fetchtest.Start(t, fetchtest.HTTP, tt.script)
 				f := fetchtest.Fetcher(t, fetch.Options{}, s)
 				dir := t.TempDir()
 				path := filepath.Join(dir, "file")
@@ -311,10 +301,6 @@ func TestBadServers(t *testing.T) {
 	}
 }
 
-func statusHandler(code int) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", code) })
-}
-
 func isA[T error](err error) bool {
 	var target T
 	return errors.As(err, &target)
@@ -328,7 +314,7 @@ func errIs(target error) func(error) bool {
 // fails before the body is read, and a long body is cut at Size+1.
 func TestSizeErrorBeforeBody(t *testing.T) {
 	big := make([]byte, 64<<20)
-	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(misbehave(big, len(big), false)))
+	s := fetchtest.Start(t, fetchtest.HTTP, whole(fetchtest.Doc{Body: big}, -1))
 	f := fetchtest.Fetcher(t, fetch.Options{Retries: -1}, s)
 	_, err := f.Fetch(context.Background(), fetch.Request{URL: s.URL, Size: 10, Writer: io.Discard})
 	var se *fetch.SizeError
@@ -336,7 +322,7 @@ func TestSizeErrorBeforeBody(t *testing.T) {
 		t.Fatalf("got %v; want SizeError{10, %d}", err, len(big))
 	}
 
-	s = fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(misbehave(big, -1, false)))
+	s = fetchtest.Start(t, fetchtest.HTTP, whole(fetchtest.Doc{Body: big, NoLength: true}, -1))
 	f = fetchtest.Fetcher(t, fetch.Options{Retries: -1}, s)
 	var n countWriter
 	_, err = f.Fetch(context.Background(), fetch.Request{URL: s.URL, Size: 10, Writer: &n})
@@ -381,7 +367,7 @@ func TestInvalidRequests(t *testing.T) {
 }
 
 func TestPasswordRedacted(t *testing.T) {
-	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(statusHandler(401)))
+	s := fetchtest.Start(t, fetchtest.HTTP, status(401))
 	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	u := strings.Replace(s.URL, "http://", "http://alice:s3cret@", 1)
 	res, err := f.Fetch(context.Background(), fetch.Request{URL: u + "/x"})
@@ -505,17 +491,9 @@ func cancelRounds(t *testing.T, f *fetch.Fetcher, rounds int, base string, fs ma
 }
 
 func TestCancelledError(t *testing.T) {
-	block := make(chan struct{})
-	s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100")
-		w.Write([]byte("partial"))
-		w.(http.Flusher).Flush()
-		select {
-		case <-block:
-		case <-r.Context().Done():
-		}
+	s := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
+		s.Stall(w, r, fetchtest.Doc{Body: make([]byte, 100)}, 7) // until the client goes away
 	})
-	defer close(block)
 	f := fetchtest.Fetcher(t, fetch.Options{}, s)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -94,13 +94,10 @@ func TestFetchAllResultsAfterCancel(t *testing.T) {
 	for _, read := range []bool{true, false} {
 		t.Run(fmt.Sprintf("read=%v", read), func(t *testing.T) {
 			var inFlight gauge
-			s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
+			s := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 				inFlight.enter()
 				defer inFlight.leave()
-				w.Header().Set("Content-Length", "100")
-				w.Write([]byte("partial"))
-				w.(http.Flusher).Flush()
-				<-r.Context().Done()
+				s.Stall(w, r, fetchtest.Doc{Body: make([]byte, 100)}, 7)
 			})
 			f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(4, 2)}, s)
 			ctx, cancel := context.WithCancel(fetchtest.Context(t))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // span is the bytes [start, end) of a file.
@@ -121,7 +122,12 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	defer s.stop(nil)
 	holes := gaps(start, size, kept)
 	n := max(1, min(int64(d.f.segments), spanBytes(holes)/d.f.minSegment))
-	s.pending = split(holes, n, size)
+	pieces := n
+	if d.f.adapt {
+		// Spans left for the connections opened later.
+		pieces = max(1, min(4*n, spanBytes(holes)/d.f.minSegment))
+	}
+	s.pending = split(holes, pieces, size)
 	if len(s.pending) == 0 {
 		a.body.Close()
 		return s.end(u, ctx)
@@ -130,8 +136,21 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 	s.pending = s.pending[1:]
 
 	var wg sync.WaitGroup
-	for i := range min(int(n)-1, len(s.pending)) {
-		wg.Go(func() { s.work(s.urls[(i+1)%len(s.urls)], nil, 0, span{}) })
+	workers := min(int(n)-1, len(s.pending))
+	open := func(i int) { wg.Go(func() { s.work(s.urls[(i+1)%len(s.urls)], nil, 0, span{}) }) }
+	firstDone := make(chan struct{}) // the first connection found nothing left to take
+	adapted := make(chan struct{})
+	if d.f.adapt && workers > 1 {
+		open(0)
+		go func() {
+			defer close(adapted)
+			s.adapt(workers, open, firstDone)
+		}()
+	} else {
+		close(adapted)
+		for i := range workers {
+			open(i)
+		}
 	}
 	// The attempt's own connection: its body holds the file from start on.
 	// It stops at once when the download ends.
@@ -146,6 +165,8 @@ func (d *download) segmented(ctx context.Context, u *url.URL, a attemptState) er
 		err = a.fail(fmt.Errorf("%s: %w", u.Redacted(), err))
 	}
 	s.work(u, err, first.start, span{pos, end})
+	close(firstDone)
+	<-adapted // opens no connection after this
 	wg.Wait()
 	return s.end(u, ctx)
 }
@@ -239,6 +260,54 @@ func (s *segmented) work(u *url.URL, err error, start int64, rest span) {
 			r.succeeded()
 		}
 		start, rest = sp.start, span{pos, sp.end}
+	}
+}
+
+// adaptWindow is how long a segmented download with
+// [Options.AdaptSegments] measures its rate before it opens another
+// connection.
+const adaptWindow = 200 * time.Millisecond
+
+// adapt opens connections 2 to workers-1 with open, one a window, while
+// each one opened raised the rate of the download by at least half the
+// share of a connection, and while spans are left for it, until done is
+// closed. The first window after a connection opened is not measured: it
+// connects and asks; the second is.
+func (s *segmented) adapt(workers int, open func(i int), done <-chan struct{}) {
+	t := time.NewTicker(adaptWindow)
+	defer t.Stop()
+	// tick waits for the next tick and returns the bytes written then,
+	// or false when the download no longer needs another connection.
+	tick := func() (int64, bool) {
+		select {
+		case <-s.ctx.Done():
+			return 0, false
+		case <-done:
+			return 0, false
+		case <-t.C:
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.got, len(s.pending) > 0
+	}
+	var before float64 // the rate before the last connection opened
+	for i := 1; i < workers; i++ {
+		from, ok := tick()
+		if !ok {
+			return
+		}
+		to, ok := tick()
+		if !ok {
+			return
+		}
+		rate := float64(to - from)
+		active := float64(i + 1)
+		if before > 0 && rate < before*(1+0.5/(active-1)) {
+			s.d.f.log.Debug("fetch: segments adapted", "connections", i+1, "rate", rate/adaptWindow.Seconds())
+			return
+		}
+		before = rate
+		open(i)
 	}
 }
 

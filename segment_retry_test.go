@@ -37,10 +37,14 @@ func TestSegmentsThrottled(t *testing.T) {
 			)
 			// The first response waits until the range requests after the
 			// refusals came, so that the other connections fetch the spans.
+			// That takes a second for each run of refusals, and a
+			// connection that comes late to a run starts a run of its own:
+			// up to six on a loaded machine. So the wait lasts as long as
+			// the test may (fetchtest.Context).
 			late := make(chan struct{})
 			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
 				if r.Header.Get("Range") == "" {
-					o.Serve(slowResponse{ResponseWriter: w, r: r, gate: late}, r, d, -1)
+					o.Serve(slowResponse{ResponseWriter: w, r: r, gate: late, wait: time.Minute}, r, d, -1)
 					return
 				}
 				mu.Lock()
@@ -61,7 +65,10 @@ func TestSegmentsThrottled(t *testing.T) {
 				once.Do(func() { close(late) })
 				o.Serve(w, r, d, -1)
 			})
-			l := fetch.NewLimiter(16, 16)
+			// Each run of refusals halves the host's allowance; six runs
+			// leave 128 at 2: one slot for the first response, which holds
+			// its slot while it waits, and one for the range requests.
+			l := fetch.NewLimiter(128, 128)
 			opts := segmentOptions(4)
 			opts.Retries = 1
 			opts.Limiter = l

@@ -2,6 +2,7 @@ package fetch_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -60,11 +61,13 @@ func startSegmentOrigin(t *testing.T, proto string, d func(n int) fetchtest.Doc,
 }
 
 // slowResponse pauses before each write of a body. With a gate, it sends
-// the header and then waits for the gate to close (5s at most).
+// the header and then waits for the gate to close (for wait at most; 0:
+// 5s).
 type slowResponse struct {
 	http.ResponseWriter
 	r    *http.Request
 	gate chan struct{}
+	wait time.Duration
 }
 
 func (s slowResponse) WriteHeader(code int) {
@@ -75,7 +78,7 @@ func (s slowResponse) WriteHeader(code int) {
 	http.NewResponseController(s.ResponseWriter).Flush()
 	select {
 	case <-s.gate:
-	case <-time.After(5 * time.Second):
+	case <-time.After(cmp.Or(s.wait, 5*time.Second)):
 	case <-s.r.Context().Done():
 	}
 }

@@ -3,13 +3,10 @@ package proxy_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,13 +18,6 @@ import (
 // fleet, each Cache keeps its share, and when one Cache stops its share
 // moves to the other, with no body served wrong.
 func TestFleetBehindNginx(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
-			t.Skip("nginx is not installed (apt-get install nginx-light)")
-		}
-		nginx = "/usr/sbin/nginx"
-	}
 	o := newOrigin(t)
 	const n = 20
 	for i := range n {
@@ -35,31 +25,15 @@ func TestFleetBehindNginx(t *testing.T) {
 	}
 	a, b := newCache(t, o.URL), newCache(t, o.URL)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 64; }
-http {
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	access_log off;
+	ng := fetchtest.StartNginx(t, func(n *fetchtest.Nginx) string {
+		return fmt.Sprintf(`	access_log off;
 	upstream fleet {
 		hash $request_uri consistent;
+		server %[1]s max_fails=1 fail_timeout=30s;
 		server %[2]s max_fails=1 fail_timeout=30s;
-		server %[3]s max_fails=1 fail_timeout=30s;
 	}
 	server {
-		listen %[4]s;
+		listen %[3]s;
 		location / {
 			proxy_pass http://fleet;
 			proxy_http_version 1.1;
@@ -67,20 +41,10 @@ http {
 			proxy_buffering off;
 			proxy_next_upstream error timeout;
 		}
-	}
-}
-`, dir, a.front.Listener.Addr(), b.front.Listener.Addr(), addr)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginx, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	ng := fetchtest.StartProcess(t, cmd)
-	defer func() {
-		// SIGTERM, not SIGKILL: the master stops its worker, which would
-		// otherwise outlive the test.
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-ng.Exited
-	}()
+	}`, a.front.Listener.Addr(), b.front.Listener.Addr(), n.Addr)
+	})
+	defer ng.Stop()
+	addr, dir := ng.Addr, ng.Dir
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	get := func(path string) ([]byte, error) {
@@ -95,6 +59,7 @@ http {
 		}
 		return b, err
 	}
+	var err error
 	for range 100 {
 		if _, err = get("/f/00"); err == nil {
 			break

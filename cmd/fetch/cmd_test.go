@@ -571,6 +571,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-j", "0", "http://h/a"}, "-j 0: want at least 1"},
 		{[]string{"-retries", "-1", "http://h/a"}, "-retries -1"},
 		{[]string{"-segments", "0", "http://h/a"}, "-segments 0: want at least 1"},
+		{[]string{"-adapt-segments", "http://h/a"}, "-adapt-segments with -segments 1: want -segments 3 or more"},
 		{[]string{"h/a"}, "h/a: not an absolute URL"},
 		{[]string{"-mirror", "m", "http://h/a"}, "-mirror m: not an absolute URL"},
 		{[]string{"-base", "http://h/", "http://h/a"}, "-base without -mirror"},

@@ -84,6 +84,9 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
                   calls it -s); only for servers that accept ranges, files of
                   2 MiB or more, and files with a digest or a validator (ETag,
                   Last-Modified) to guard the parts (default 1: one connection)
+  -adapt-segments make -segments N a ceiling: start on two connections and
+                  open another only while the last one raised the total rate
+                  (for servers that shape each connection)
   -retries N      extra attempts at a URL after a transient failure: a network
                   error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none).
                   An attempt cut after it delivered 64 KiB or more resumes
@@ -255,6 +258,7 @@ type config struct {
 	jobs     int
 	perHost  int
 	segments int
+	adapt    bool // -adapt-segments
 	retries  int
 	stall    time.Duration
 	timeout  time.Duration
@@ -285,6 +289,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	}
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")
+	fs.BoolVar(&cfg.adapt, "adapt-segments", false, "")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "")
 	fs.BoolVar(&cfg.quiet, "q", false, "")
 	fs.BoolVar(&cfg.version, "version", false, "")
@@ -343,6 +348,8 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	switch {
 	case cfg.segments < 1:
 		return nil, fmt.Errorf("-segments %d: want at least 1", cfg.segments)
+	case cfg.adapt && cfg.segments < 3:
+		return nil, fmt.Errorf("-adapt-segments with -segments %d: want -segments 3 or more, the most it may open", cfg.segments)
 	case cfg.maxManifest < 0:
 		return nil, fmt.Errorf("-max-manifest %d: want a number of bytes", cfg.maxManifest)
 	case cfg.timeout < 0:
@@ -370,11 +377,12 @@ func (cfg *config) options() (fetch.Options, func()) {
 		retries = -1 // fetch.Options: negative means none
 	}
 	opts := fetch.Options{
-		Limiter:      fetch.NewLimiter(cfg.jobs, cfg.perHost),
-		Retries:      retries,
-		StallTimeout: cfg.stall,
-		Segments:     cfg.segments,
-		KeepPartial:  !cfg.noResume,
+		Limiter:       fetch.NewLimiter(cfg.jobs, cfg.perHost),
+		Retries:       retries,
+		StallTimeout:  cfg.stall,
+		Segments:      cfg.segments,
+		AdaptSegments: cfg.adapt,
+		KeepPartial:   !cfg.noResume,
 	}
 	done := cfg.netConfig.apply(&opts)
 	return opts, done

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -250,29 +249,11 @@ func TestFTPSImplicitCACert(t *testing.T) {
 	checkFiles(t, out, map[string][]byte{"f.bin": body})
 }
 
-// headerServer serves /f.bin and records the headers of each request.
-func headerServer(t *testing.T, handler http.HandlerFunc) (*httptest.Server, func() []http.Header) {
-	var mu sync.Mutex
-	var seen []http.Header
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Clone())
-		mu.Unlock()
-		handler(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, func() []http.Header {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(seen)
-	}
-}
-
 func TestHeadersAndUserAgent(t *testing.T) {
-	primary, primarySeen := headerServer(t, func(w http.ResponseWriter, r *http.Request) {
+	primary := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gone", http.StatusInternalServerError)
 	})
-	mirror, mirrorSeen := headerServer(t, func(w http.ResponseWriter, r *http.Request) {
+	mirror := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("hello"))
 	})
 	out := t.TempDir()
@@ -282,21 +263,21 @@ func TestHeadersAndUserAgent(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
 	}
-	p, m := primarySeen(), mirrorSeen()
-	if len(p) != 1 || len(m) != 1 {
-		t.Fatalf("%d and %d requests; want 1 and 1", len(p), len(m))
+	if p, m := primary.Hits.Load(), mirror.Hits.Load(); p != 1 || m != 1 {
+		t.Fatalf("%d and %d requests; want 1 and 1", p, m)
 	}
+	p, m := primary.Header(1), mirror.Header(1)
 	for _, tc := range []struct {
 		name       string
 		h          http.Header
 		key, value string
 	}{
-		{"primary", p[0], "X-Repo", "main"},
-		{"primary", p[0], "Authorization", "Bearer tok3n"},
-		{"primary", p[0], "User-Agent", "mirror-bot/2"},
-		{"mirror", m[0], "X-Repo", "main"},
-		{"mirror", m[0], "Authorization", ""}, // credentials stay with their host
-		{"mirror", m[0], "User-Agent", "mirror-bot/2"},
+		{"primary", p, "X-Repo", "main"},
+		{"primary", p, "Authorization", "Bearer tok3n"},
+		{"primary", p, "User-Agent", "mirror-bot/2"},
+		{"mirror", m, "X-Repo", "main"},
+		{"mirror", m, "Authorization", ""}, // credentials stay with their host
+		{"mirror", m, "User-Agent", "mirror-bot/2"},
 	} {
 		if got := tc.h.Get(tc.key); got != tc.value {
 			t.Errorf("%s got %s %q; want %q", tc.name, tc.key, got, tc.value)
@@ -311,7 +292,7 @@ func TestHeadersAndUserAgent(t *testing.T) {
 
 func TestNetrc(t *testing.T) {
 	const password = "n3trc-pw"
-	srv, _ := headerServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != password {
 			w.Header().Set("WWW-Authenticate", `Basic realm="repo"`)
 			http.Error(w, "who are you", http.StatusUnauthorized)

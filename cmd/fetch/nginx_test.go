@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,63 +11,24 @@ import (
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
-// startNginx runs nginx (master_process off, as whoever runs the tests) on
-// a free loopback port, serving root with the server directives extra and
-// the http directives httpExtra, until the end of the test. It returns the
-// base URL and the access log's path. It skips the test when nginx is not
-// installed.
+// startNginx runs nginx on a free loopback port, serving root with the
+// server directives extra and the http directives httpExtra, until the end
+// of the test. It returns the base URL and the access log's path. It skips
+// the test when nginx is not installed.
 func startNginx(t *testing.T, root, httpExtra, extra string) (base, accessLog string) {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("nginx is not installed (apt-get install nginx): skipping the tests against it")
-		}
-	}
-	dir := t.TempDir()
-	accessLog = filepath.Join(dir, "access.log")
-	for range 5 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		conf := filepath.Join(dir, "nginx.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 256; }
-http {
-	access_log %[2]s;
-	client_body_temp_path %[1]s;
-	proxy_temp_path %[1]s;
-	fastcgi_temp_path %[1]s;
-	uwsgi_temp_path %[1]s;
-	scgi_temp_path %[1]s;
-	%[5]s
+	ng := fetchtest.StartNginx(t, func(n *fetchtest.Nginx) string {
+		accessLog = filepath.Join(n.Dir, "access.log")
+		return fmt.Sprintf(`	access_log %s;
+	%s
 	server {
-		listen %[3]s;
-		root %[4]s;
-		%[6]s
-	}
-}
-`, dir, accessLog, addr, root, httpExtra, extra)), 0o644)
-		var out bytes.Buffer
-		cmd := exec.Command(bin, "-c", conf, "-p", dir)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		ng := fetchtest.StartProcess(t, cmd)
-		if ng.Listening(addr) {
-			t.Cleanup(ng.Kill)
-			return "http://" + addr, accessLog
-		}
-		ng.Kill()
-		t.Logf("nginx did not start on %s: %s", addr, out.String())
-	}
-	t.Fatal("nginx did not start")
-	return "", ""
+		listen %s;
+		root %s;
+		%s
+	}`, accessLog, httpExtra, n.Addr, root, extra)
+	})
+	t.Cleanup(ng.Stop)
+	return "http://" + ng.Addr, accessLog
 }
 
 // TestSyncRateLimitedServer syncs 200 files from nginx limited to 20

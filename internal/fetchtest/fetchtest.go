@@ -229,20 +229,6 @@ func tcpConn(r *http.Request) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// Files is a Script that serves fs by path with http.ServeContent:
-// ranges, no ETag, a fixed Last-Modified. A path not in fs is not found.
-func Files(fs map[string][]byte) Script {
-	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return func(_ *Server, _ int, w http.ResponseWriter, r *http.Request) {
-		b, ok := fs[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, "", mod, bytes.NewReader(b))
-	}
-}
-
 // Status answers code, with a Retry-After when retryAfter is not empty.
 func Status(w http.ResponseWriter, code int, retryAfter string) {
 	if retryAfter != "" {

@@ -2,7 +2,9 @@ package fetchtest
 
 import (
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -51,4 +53,19 @@ func (p *Process) Listening(addr string) bool {
 		}
 	}
 	return false
+}
+
+// Program returns the path of the installed program name, found on PATH
+// or in /usr/sbin, or skips t when it is not installed, naming the Debian
+// package that has it.
+func Program(t testing.TB, name, pkg string) string {
+	t.Helper()
+	if bin, err := exec.LookPath(name); err == nil {
+		return bin
+	}
+	bin := filepath.Join("/usr/sbin", name)
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s is not installed (apt-get install %s): skipping the tests against it", name, pkg)
+	}
+	return bin
 }

@@ -70,6 +70,18 @@ func StartRepo(t testing.TB, kind string, files map[string]File) *Repo {
 	return r
 }
 
+// Files is a Script that serves fs by path as a Repo serves files with
+// Ranges, no ETag and a fixed Last-Modified. A path not in fs is not
+// found.
+func Files(fs map[string][]byte) Script {
+	r := &Repo{files: make(map[string]File, len(fs))}
+	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for path, b := range fs {
+		r.files[path] = File{Doc: Doc{Body: b, Mod: mod}, Ranges: true}
+	}
+	return r.serve
+}
+
 // NewRepo starts an HTTP Repo serving files, by path, whole, each with an
 // ETag (its length), a Last-Modified, a Content-Length and the
 // Content-Type of an RPM package.

@@ -43,13 +43,7 @@ type Server struct {
 // Start runs vsftpd in mode until the end of t.
 func Start(t testing.TB, mode Mode) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("vsftpd")
-	if err != nil {
-		bin = "/usr/sbin/vsftpd"
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("vsftpd is not installed (apt-get install vsftpd): skipping the tests against it")
-		}
-	}
+	bin := fetchtest.Program(t, "vsftpd", "vsftpd")
 	dir := t.TempDir()
 	s := &Server{Root: filepath.Join(dir, "root")}
 	if err := os.Mkdir(s.Root, 0o755); err != nil {

@@ -8,14 +8,11 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +24,8 @@ import (
 
 	vsftpdproc "github.com/fetchkit/fetch/internal/vsftpd"
 	ftpserver "goftp.io/server/v2"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // ftpModTime is the modification time of every file the servers serve.
@@ -334,7 +333,7 @@ func (i memInfo) Mode() os.FileMode {
 // server's URL and a TLS config that trusts it.
 func startGoftpdTLS(t testing.TB, files map[string][]byte) (string, *tls.Config) {
 	t.Helper()
-	cert, roots := testCertificate(t)
+	cert, roots := fetchtest.Certificate(t)
 	d := &goftpd{files: files}
 	opts := d.options()
 	opts.TLS, opts.ExplicitFTPS, opts.ForceTLS = true, true, true
@@ -388,15 +387,6 @@ func (l startLogger) Print(_ string, msg any) {
 func (startLogger) Printf(string, string, ...any)       {}
 func (startLogger) PrintCommand(string, string, string) {}
 func (startLogger) PrintResponse(string, int, string)   {}
-
-// testCertificate returns httptest's certificate for 127.0.0.1 and a pool
-// of roots that trusts it.
-func testCertificate(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	s := httptest.NewTLSServer(http.NotFoundHandler())
-	defer s.Close()
-	return s.TLS.Certificates[0], s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-}
 
 // rawFTPD is a scripted FTP server for what goftp will not do: drop a data
 // connection, lie, or stop answering. It serves one file at any path.

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -227,6 +229,16 @@ func tcpConn(r *http.Request) *net.TCPConn {
 		c = tc.NetConn()
 	}
 	return c.(*net.TCPConn)
+}
+
+// Certificate returns httptest's certificate for 127.0.0.1, which a
+// Server of kind HTTPS or H2 presents, and a pool of roots that trusts
+// it: for the other servers of a test (FTPS).
+func Certificate(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	s := httptest.NewTLSServer(http.NotFoundHandler())
+	defer s.Close()
+	return s.TLS.Certificates[0], s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 }
 
 // Status answers code, with a Retry-After when retryAfter is not empty.

@@ -6,12 +6,11 @@ package vsftpd
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,10 +50,8 @@ func Start(t testing.TB, mode Mode) *Server {
 	}
 	var tlsConf string
 	if mode != Plain {
-		ts := httptest.NewTLSServer(http.NotFoundHandler())
-		cert := ts.TLS.Certificates[0]
-		s.Roots = ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-		ts.Close()
+		var cert tls.Certificate
+		cert, s.Roots = fetchtest.Certificate(t)
 		key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -52,17 +53,24 @@ const (
 
 // scheduler runs the requests of one FetchAll. Only its run goroutine
 // touches its fields; transfers report to it on done.
+//
+// The transfers run on up to max worker goroutines, started as needed and
+// kept until run ends, so that a worker's stack, grown by the first
+// download, serves the next ones.
 type scheduler struct {
-	f    *Fetcher
-	ctx  context.Context
-	out  chan Result
-	done chan string // the host of each transfer that ended
+	f       *Fetcher
+	ctx     context.Context
+	out     chan Result
+	done    chan string // the host of each transfer that ended
+	work    chan job    // to the idle workers; closed when run ends
+	workers sync.WaitGroup
+	nworker int
 
 	max        int
 	maxWaiting int
 	running    int
 	hosts      map[string]int // transfers running, by host
-	waiting    []waiting      // requests taken but not started, in the order taken
+	waiting    []job          // requests taken but not started, in the order taken
 
 	lagWait  time.Duration // the current wait between looks at out; 0: out has room
 	lagLooks atomic.Int64  // looks at out after a wait, for tests
@@ -75,13 +83,15 @@ func (f *Fetcher) newScheduler(ctx context.Context) *scheduler {
 		ctx:        ctx,
 		out:        make(chan Result, max*(1+lookAhead)),
 		done:       make(chan string, max),
+		work:       make(chan job),
 		max:        max,
 		maxWaiting: max * lookAhead,
 		hosts:      make(map[string]int),
 	}
 }
 
-type waiting struct {
+// job is a request taken: waiting, or sent to a worker.
+type job struct {
 	req    Request
 	target target
 }
@@ -103,6 +113,8 @@ type waiting struct {
 // as long as the consumer reads nothing.
 func (s *scheduler) run(reqs <-chan Request) {
 	defer close(s.out)
+	defer s.workers.Wait()
+	defer close(s.work)
 	ctxDone := s.ctx.Done()
 	look := time.NewTimer(time.Hour)
 	look.Stop()
@@ -159,7 +171,7 @@ func (s *scheduler) take(req Request) {
 		s.start(req, t)
 		return
 	}
-	s.waiting = append(s.waiting, waiting{req, t})
+	s.waiting = append(s.waiting, job{req, t})
 }
 
 // startWaiting starts waiting requests whose host has a free slot while
@@ -183,14 +195,40 @@ func (s *scheduler) startWaiting() {
 	}
 }
 
-// start runs req on a goroutine of its own, which sends its Result.
+// start runs req on a worker, which sends its Result: an idle one, or a
+// new one while there are fewer than max. With max workers, one of them is
+// between its last transfer's end and its next receive (start is called
+// only while fewer than max transfers run), so the send waits for it only
+// that long: a worker's sends on out and done never block.
 func (s *scheduler) start(req Request, t target) {
 	s.running++
 	s.hosts[t.host]++
-	go func() {
-		s.out <- s.f.fetch(s.ctx, req, t)
-		s.done <- t.host
-	}()
+	j := job{req, t}
+	select {
+	case s.work <- j:
+		return
+	default:
+	}
+	if s.nworker < s.max {
+		s.nworker++
+		s.workers.Add(1)
+		go s.worker(j)
+		return
+	}
+	s.work <- j
+}
+
+// worker runs j, then the jobs it receives on work until work is closed.
+func (s *scheduler) worker(j job) {
+	defer s.workers.Done()
+	for {
+		s.out <- s.f.fetch(s.ctx, j.req, j.target)
+		s.done <- j.target.host
+		var ok bool
+		if j, ok = <-s.work; !ok {
+			return
+		}
+	}
 }
 
 // cancelWaiting gives each waiting request its Result: cancelled.

@@ -182,6 +182,9 @@ func (s *scheduler) startWaiting() {
 	for s.running < s.max {
 		next := -1
 		for i, w := range s.waiting {
+			if i > 0 && w.target.host == s.waiting[i-1].target.host {
+				continue // an older request of its host was looked at
+			}
 			if n := s.hosts[w.target.host]; n < s.f.limiter.Allowed(w.target.host) && (next < 0 || n < s.hosts[s.waiting[next].target.host]) {
 				next = i
 			}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,5 +187,38 @@ func BenchmarkFetchAllHostOrder(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFetchAllWorkers runs 100 requests through NewLimiter(3, 3): while
+// FetchAll runs, at most 3 of its goroutines run transfers, whatever the
+// number of requests.
+func TestFetchAllWorkers(t *testing.T) {
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	})))
+	f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(3, 3)})
+	reqs := make(chan fetch.Request)
+	go func() {
+		defer close(reqs)
+		for i := range 100 {
+			reqs <- fetch.Request{URL: fmt.Sprintf("%s/%d", s.URL, i), Writer: io.Discard}
+		}
+	}()
+	n, most := 0, 0
+	for r := range f.FetchAll(fetchtest.Context(t), reqs) {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Request.URL, r.Err)
+		}
+		n++
+		var b strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&b, 2)
+		most = max(most, strings.Count(b.String(), ".(*scheduler).worker("))
+	}
+	if n != 100 {
+		t.Errorf("got %d results; want 100", n)
+	}
+	if most == 0 || most > 3 {
+		t.Errorf("%d goroutines ran transfers at once; want 1 to 3", most)
 	}
 }

@@ -74,8 +74,8 @@ func (s *sink) resumable(g guard) bool {
 // written; when it cannot (a folder is missing), the first write does,
 // or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
-	if s.folder != nil {
-		if _, err := s.folder.lstat(filepath.Base(PartialPath(s.path))); errors.Is(err, fs.ErrNotExist) {
+	if s.tryUnnamed {
+		if _, err := s.lstat(PartialPath(s.path)); errors.Is(err, fs.ErrNotExist) {
 			return nil, nil // none: the first write makes an unnamed file
 		}
 	}

@@ -73,9 +73,9 @@ type sink struct {
 }
 
 // newSink checks req's digests and Path and returns its sink. It touches
-// no file: the temporary file is made by the first write. With unnamed,
-// it opens Path's folder, when there is one yet, for an unnamed temporary
-// file; discard closes it.
+// no file: the temporary file is made by the first write, which, with
+// unnamed, opens Path's folder for an unnamed temporary file; discard
+// closes it.
 func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
 	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root}, size: -1,
 		keep: keep && req.Path != "" && req.Writer == nil,
@@ -107,8 +107,7 @@ func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
 	}
 	if s.path != "" {
 		if _, base := filepath.Split(s.path); unnamed && base != "" && base != "." && base != ".." {
-			s.tryUnnamed = true
-			s.folder, _ = openFolder(s.place, filepath.Dir(s.path)) // nil if missing: create makes it
+			s.tryUnnamed = true // Path's folder is opened by the first write
 		}
 		// One look serves this check and Request.CheckExisting's.
 		fi, err := s.lstat(s.path)
@@ -227,6 +226,7 @@ func (s *sink) create() error {
 				return f, "", nil
 			}
 			s.closeFolder() // a file system without unnamed files
+			s.tryUnnamed = false
 		}
 		if s.keep {
 			f, name, existed, err := s.openPartialFile()
@@ -247,6 +247,11 @@ func (s *sink) create() error {
 			s.keep = false
 		}
 		return s.createTemp(dir, base)
+	}
+	if s.tryUnnamed && s.folder == nil {
+		// Opened now, not while the request waited for a connection, so
+		// that requests waiting hold no descriptor.
+		s.folder, _ = openFolder(s.place, filepath.Dir(s.path)) // nil if missing: made below
 	}
 	f, name, err := open()
 	if errors.Is(err, fs.ErrNotExist) && dir != "" {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
@@ -114,4 +115,65 @@ func TestReplaceAtPath(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestWaitingHoldsNoDescriptor: requests that wait for a connection hold
+// no file descriptor, so that thousands of Fetch calls waiting on the
+// Limiter cannot use up the process's descriptors; Path's folder is
+// opened by the first byte.
+func TestWaitingHoldsNoDescriptor(t *testing.T) {
+	const waiting = 64
+	body := fetchtest.Blob(1000, 3)
+	for _, keep := range []bool{false, true} {
+		t.Run("keep="+strconv.FormatBool(keep), func(t *testing.T) {
+			first, release := make(chan struct{}), make(chan struct{})
+			s := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					close(first)
+					select {
+					case <-release:
+					case <-r.Context().Done():
+						return
+					}
+				}
+				w.Write(body)
+			})
+			f := fetchtest.Fetcher(t, fetch.Options{Limiter: fetch.NewLimiter(1, 1), KeepPartial: keep})
+			dir := t.TempDir()
+			errs := make(chan error, waiting+1)
+			get := func(i int) {
+				_, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL, Path: filepath.Join(dir, strconv.Itoa(i)), Digests: fetchtest.Digests(body)})
+				errs <- err
+			}
+			go get(0)
+			<-first
+			before := openDescriptors(t)
+			for i := range waiting {
+				go get(i + 1)
+			}
+			for f.Stats().InFlight < waiting+1 {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond) // for each to reach the Limiter
+			if n := openDescriptors(t) - before; n >= waiting/4 {
+				t.Errorf("%d requests waiting for a connection hold %d more descriptors; want next to none", waiting, n)
+			}
+			close(release)
+			for range waiting + 1 {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// openDescriptors counts the descriptors the process has open.
+func openDescriptors(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
 }

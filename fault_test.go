@@ -2,6 +2,7 @@ package fetch_test
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -65,6 +66,10 @@ type fault struct {
 	// check, if set, makes further checks after Fetch.
 	check func(t *testing.T, fx *fixture, res fetch.Result)
 	want  expect
+	// stall is Options.StallTimeout (0: faultStall). A fault that ends
+	// in one attempt takes the default: on a loaded machine a transfer
+	// was silent for faultStall, and its retry made a second attempt.
+	stall time.Duration
 }
 
 var httpOnly = map[string]string{"ftp": "HTTP only"}
@@ -174,6 +179,7 @@ var faults = []fault{
 			return startGoftpd(t, map[string][]byte{"/file": bad}, nil).URL
 		},
 		check: wantAttempts(1),
+		stall: fetch.DefaultStallTimeout,
 		want:  expect{err: isA[*fetch.DigestError], what: "*DigestError"},
 	},
 	{
@@ -218,6 +224,7 @@ var faults = []fault{
 			http.Redirect(w, r, fmt.Sprintf("/file?%d", n), http.StatusFound)
 		},
 		check: wantAttempts(1),
+		stall: fetch.DefaultStallTimeout,
 		want:  expect{err: errIs(fetch.ErrRedirect), what: "ErrRedirect"},
 	},
 	{
@@ -320,6 +327,7 @@ var faults = []fault{
 			}
 		},
 		check: wantAttempts(1),
+		stall: fetch.DefaultStallTimeout,
 		want:  expect{err: errIs(syscall.ENOSPC), what: "ENOSPC"},
 	},
 	{
@@ -345,6 +353,7 @@ var faults = []fault{
 			}
 		},
 		check: wantAttempts(1),
+		stall: fetch.DefaultStallTimeout,
 		want:  expect{err: anyOf(isA[*fs.PathError], errIs(io.ErrClosedPipe)), what: "*fs.PathError or io.ErrClosedPipe"},
 	},
 }
@@ -452,7 +461,7 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	}
 
 	opts := fetch.Options{
-		StallTimeout:  faultStall,
+		StallTimeout:  cmp.Or(flt.stall, faultStall),
 		BackoffBase:   time.Millisecond,
 		MaxRetryAfter: faultMaxRetryAfter,
 		KeepPartial:   sink == "kept",

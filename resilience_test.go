@@ -591,7 +591,9 @@ func TestSlowWriterIsNoStall(t *testing.T) {
 	t.Parallel()
 	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 9), ETag: `"w"`}
 	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, -1) })
-	f := fetchtest.Fetcher(t, fetch.Options{StallTimeout: 200 * time.Millisecond})
+	// The Writer takes twice the stall timeout, which leaves a loaded
+	// machine half a second to deliver each read of a 1 MiB transfer.
+	f := fetchtest.Fetcher(t, fetch.Options{StallTimeout: 500 * time.Millisecond})
 	w := &slowWriter{delay: time.Second}
 	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Writer: w})
 	if err != nil {

@@ -235,35 +235,11 @@ func BenchmarkCache(b *testing.B) {
 			{"hit", fx.front.URL + "/f", false},
 		} {
 			b.Run(fmt.Sprintf("%s/%dKiB", bc.name, size>>10), func(b *testing.B) {
-				client := &http.Client{Transport: &http.Transport{}}
-				defer client.Transport.(*http.Transport).CloseIdleConnections()
-				buf := make([]byte, 64<<10)
-				var ttfb time.Duration
-				b.SetBytes(int64(size))
-				for b.Loop() {
-					if bc.miss {
-						b.StopTimer()
-						forget(b, fx.dir)
-						b.StartTimer()
-					}
-					start := time.Now()
-					resp, err := client.Get(bc.url)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, err := resp.Body.Read(buf)
-					ttfb += time.Since(start)
-					for err == nil {
-						var m int
-						m, err = resp.Body.Read(buf)
-						n += m
-					}
-					resp.Body.Close()
-					if err != io.EOF || n != size {
-						b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
-					}
+				var before func()
+				if bc.miss {
+					before = func() { forget(b, fx.dir) }
 				}
-				b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
+				benchmarkGet(b, bc.url, size, before)
 			})
 		}
 		fx.front.Close()

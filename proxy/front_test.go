@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
@@ -70,4 +71,39 @@ func (fr *front) firstByte(t *testing.T, path string) (leave func()) {
 		t.Fatalf("first byte: %v", err)
 	}
 	return leave
+}
+
+// benchmarkGet downloads url, size bytes, b.N times, and reports the
+// mean time to the first byte. before, when not nil, runs ahead of each
+// download, outside the timer.
+func benchmarkGet(b *testing.B, url string, size int, before func()) {
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.Transport.(*http.Transport).CloseIdleConnections()
+	buf := make([]byte, 64<<10)
+	var ttfb time.Duration
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if before != nil {
+			b.StopTimer()
+			before()
+			b.StartTimer()
+		}
+		start := time.Now()
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := resp.Body.Read(buf)
+		ttfb += time.Since(start)
+		for err == nil {
+			var m int
+			m, err = resp.Body.Read(buf)
+			n += m
+		}
+		resp.Body.Close()
+		if err != io.EOF || n != size {
+			b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
+		}
+	}
+	b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
 }

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
@@ -754,7 +753,7 @@ func BenchmarkStream(b *testing.B) {
 			{"streamer", front.URL + "/f"},
 		} {
 			b.Run(fmt.Sprintf("%s/%dKiB", bc.name, size>>10), func(b *testing.B) {
-				benchmarkGet(b, bc.url, size)
+				benchmarkGet(b, bc.url, size, nil)
 			})
 		}
 		front.Close()
@@ -762,34 +761,6 @@ func BenchmarkStream(b *testing.B) {
 		f.Close()
 		up.Close()
 	}
-}
-
-// benchmarkGet downloads url, size bytes, b.N times.
-func benchmarkGet(b *testing.B, url string, size int) {
-	client := &http.Client{Transport: &http.Transport{}}
-	defer client.Transport.(*http.Transport).CloseIdleConnections()
-	buf := make([]byte, 64<<10)
-	var ttfb time.Duration
-	b.SetBytes(int64(size))
-	for b.Loop() {
-		start := time.Now()
-		resp, err := client.Get(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := resp.Body.Read(buf)
-		ttfb += time.Since(start)
-		for err == nil {
-			var m int
-			m, err = resp.Body.Read(buf)
-			n += m
-		}
-		resp.Body.Close()
-		if err != io.EOF || n != size {
-			b.Fatalf("got %d bytes, error %v; want %d", n, err, size)
-		}
-	}
-	b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
 }
 
 // A handler that serves the files of an upstream server, keeps them in a

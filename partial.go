@@ -75,7 +75,7 @@ func (s *sink) resumable(g guard) bool {
 // or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	if s.tryUnnamed {
-		if _, err := s.lstat(PartialPath(s.path)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.place.lstat(PartialPath(s.path)); errors.Is(err, fs.ErrNotExist) {
 			return nil, nil // none: the first write makes an unnamed file
 		}
 	}

@@ -221,7 +221,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		c.log = slog.Default()
 	}
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
-	c.kept.scan(opts.Dir, isTemporary)
+	c.kept.scan(opts.Dir)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {

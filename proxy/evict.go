@@ -81,10 +81,7 @@ func (k *keptFiles) scan(dir string) {
 
 // isKeptName reports whether name is that of a kept data file: 64 hex digits.
 func isKeptName(name string) bool {
-	if len(name) != 64 {
-		return false
-	}
-	return strings.Trim(name, "0123456789abcdef") == ""
+	return isLowerHex(name, 64)
 }
 
 // add notes that the file at path, of size bytes, is kept (anew), as the

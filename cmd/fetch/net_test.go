@@ -204,7 +204,7 @@ func TestClientCertificate(t *testing.T) {
 func TestFTPExplicitTLSFlag(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Explicit)
 	body := fetchtest.Blob(20000, 10)
-	writeTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
+	fetchtest.WriteTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
 
 	// The control connection goes through a recorder: after AUTH TLS the
 	// client sends nothing in clear text.
@@ -240,7 +240,7 @@ func TestFTPExplicitTLSFlag(t *testing.T) {
 func TestFTPSImplicitCACert(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Implicit)
 	body := fetchtest.Blob(20000, 10)
-	writeTree(t, s.Root, map[string][]byte{"f.bin": body})
+	fetchtest.WriteTree(t, s.Root, map[string][]byte{"f.bin": body})
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, "-cacert", s.CAFile, s.URL+"/f.bin")
 	if res.code != 0 {
@@ -391,7 +391,7 @@ func TestLimitRate(t *testing.T) {
 func TestFTPTypeSuffix(t *testing.T) {
 	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9), "pub/b.txt": []byte("line one\r\nline two\r\n")}
 	root := t.TempDir()
-	writeTree(t, root, files)
+	fetchtest.WriteTree(t, root, files)
 	base := startFTP(t, root)
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, base+"/pub/a.iso;type=i", base+"/pub/b.txt;TYPE=A")

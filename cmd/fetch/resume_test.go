@@ -204,19 +204,19 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 func TestResumeAfterKillNginx(t *testing.T) {
 	root := t.TempDir()
 	body := fetchtest.Blob(8<<20, 15)
-	writeTree(t, root, map[string][]byte{"big.bin": body})
+	fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": body})
 	base, accessLog := startNginx(t, root, "", "limit_rate 4m;") // 2 s
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
 			os.Truncate(accessLog, 0)
 			want := body
-			writeTree(t, root, map[string][]byte{"big.bin": want})
+			fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": want})
 			dir := t.TempDir()
 			path := filepath.Join(dir, "big.bin")
 			killMidway(t, path, len(body), "-o", dir, base+"/big.bin")
 			if changed {
 				want = fetchtest.Blob(len(body), 12)
-				writeTree(t, root, map[string][]byte{"big.bin": want})
+				fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": want})
 				// nginx's ETag is the modification time in seconds and
 				// the size: make the time differ.
 				later := time.Now().Add(time.Hour)

@@ -124,7 +124,7 @@ func TestSyncResumeAfterKill(t *testing.T) {
 			dir := t.TempDir()
 			// A leftover of a run killed long ago, of a file the manifest does
 			// not name: removed.
-			os.WriteFile(filepath.Join(dir, ".gone.bin.1x2y.part"), []byte("old"), 0o644)
+			fetchtest.WriteTree(t, dir, map[string][]byte{".gone.bin.1x2y.part": []byte("old")})
 			killMidway(t, filepath.Join(dir, "big", "one.bin"), 4<<20, "sync", r.URL+"/PULP_MANIFEST", dir)
 			first := len(ranges(r))
 
@@ -208,7 +208,9 @@ func TestResumeAfterKillNginx(t *testing.T) {
 	base, accessLog := startNginx(t, root, "", "limit_rate 4m;") // 2 s
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
-			os.Truncate(accessLog, 0)
+			if err := os.Truncate(accessLog, 0); err != nil {
+				t.Fatal(err)
+			}
 			want := body
 			fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": want})
 			dir := t.TempDir()

@@ -75,7 +75,7 @@ func (s *sink) resumable(g guard) bool {
 // or says why not.
 func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	if s.tryUnnamed {
-		if _, err := s.lstat(PartialPath(s.path)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := s.place.lstat(PartialPath(s.path)); errors.Is(err, fs.ErrNotExist) {
 			return nil, nil // none: the first write makes an unnamed file
 		}
 	}
@@ -90,7 +90,8 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	if !existed {
 		return nil, nil // a new partial file
 	}
-	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && s.written == 0 {
+	fi, statErr := f.Stat()
+	if statErr == nil && fi.Size() == 0 && s.written == 0 {
 		// An empty partial file: nothing to read back or to empty. A
 		// guard left beside it is removed before any byte is written.
 		return nil, nil
@@ -100,7 +101,7 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 	ok := err == nil && s.resumable(g)
 	if ok && g.Spans != nil {
 		ok = false
-		if fi, err := f.Stat(); err == nil {
+		if statErr == nil {
 			prefix, s.done, ok = spansOf(g.Spans, fi.Size())
 		}
 	}
@@ -286,11 +287,8 @@ func (s *sink) setGuard(g guard) error {
 	if _, err := s.file(); err != nil {
 		return err
 	}
-	if !s.keep {
-		return nil // another live download holds the partial file
-	}
-	if err := s.removeGuard(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &sinkError{err}
+	if err := s.unguard(); err != nil || !s.keep {
+		return err // !keep: another live download holds the partial file
 	}
 	if s.resumable(g) {
 		s.pending = &g

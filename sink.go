@@ -110,7 +110,7 @@ func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
 			s.tryUnnamed = true // Path's folder is opened by the first write
 		}
 		// One look serves this check and Request.CheckExisting's.
-		fi, err := s.lstat(s.path)
+		fi, err := s.place.lstat(s.path)
 		if err == nil {
 			s.found = fi
 			if fi.Mode()&fs.ModeSymlink != 0 {
@@ -118,20 +118,10 @@ func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
 			}
 		}
 		if err == nil && !fi.Mode().IsRegular() {
-			s.closeFolder()
 			return nil, fmt.Errorf("%w: %s exists and is not a regular file", ErrInvalidRequest, s.path)
 		}
 	}
 	return s, nil
-}
-
-// lstat describes name, Path or a file beside it, without following it:
-// through Path's folder when it is open.
-func (s *sink) lstat(name string) (fs.FileInfo, error) {
-	if s.folder != nil {
-		return s.folder.lstat(filepath.Base(name))
-	}
-	return s.place.lstat(name)
 }
 
 func (s *sink) closeFolder() {

@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
@@ -34,8 +33,7 @@ func canUnnamed() bool {
 // symbolic link put in place of a folder on the way, once it is open,
 // cannot lead a write elsewhere.
 type folder struct {
-	dir  *os.File
-	proc string // "/proc/self/fd/N/": the folder through its descriptor
+	dir *os.File
 }
 
 // openFolder opens dir, a folder of p.
@@ -44,15 +42,10 @@ func openFolder(p place, dir string) (*folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &folder{dir: f, proc: "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) + "/"}, nil
+	return &folder{dir: f}, nil
 }
 
 func (fo *folder) close() error { return fo.dir.Close() }
-
-// lstat describes name, a name in the folder, without following it.
-func (fo *folder) lstat(name string) (fs.FileInfo, error) {
-	return os.Lstat(fo.proc + name)
-}
 
 // create makes an unnamed file in the folder, with the mode of any new
 // file (0666 less the umask). It fails where the file system has no

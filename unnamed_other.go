@@ -4,7 +4,6 @@ package fetch
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 )
 
@@ -15,10 +14,9 @@ func canUnnamed() bool { return false }
 
 type folder struct{}
 
-func openFolder(place, string) (*folder, error)   { return nil, errors.ErrUnsupported }
-func (*folder) close() error                      { return nil }
-func (*folder) lstat(string) (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
-func (*folder) create() (*os.File, error)         { return nil, errors.ErrUnsupported }
-func (*folder) link(*os.File, string) error       { return errors.ErrUnsupported }
-func (*folder) rename(string, string) error       { return errors.ErrUnsupported }
-func (*folder) remove(string) error               { return errors.ErrUnsupported }
+func openFolder(place, string) (*folder, error) { return nil, errors.ErrUnsupported }
+func (*folder) close() error                    { return nil }
+func (*folder) create() (*os.File, error)       { return nil, errors.ErrUnsupported }
+func (*folder) link(*os.File, string) error     { return errors.ErrUnsupported }
+func (*folder) rename(string, string) error     { return errors.ErrUnsupported }
+func (*folder) remove(string) error             { return errors.ErrUnsupported }

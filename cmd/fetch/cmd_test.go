@@ -129,12 +129,15 @@ func checkFiles(t *testing.T, dir string, files map[string][]byte) {
 func partials(t *testing.T, dir string) []string {
 	t.Helper()
 	var found []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".part") {
 			found = append(found, p)
 		}
-		return nil
+		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return found
 }
 

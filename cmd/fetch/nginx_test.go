@@ -45,7 +45,7 @@ func TestSyncRateLimitedServer(t *testing.T) {
 		files[name] = fetchtest.Blob(1000+i, uint64(i))
 	}
 	root := t.TempDir()
-	writeTree(t, root, withManifest(files))
+	fetchtest.WriteTree(t, root, withManifest(files))
 	base, accessLog := startNginx(t, root,
 		"limit_req_zone $binary_remote_addr zone=perip:1m rate=20r/s;",
 		"limit_req zone=perip burst=5 nodelay; limit_req_status 429;")
@@ -78,7 +78,7 @@ func TestSegmentsRateLimitedServer(t *testing.T) {
 	}
 	body := fetchtest.Blob(16<<20, 13)
 	root := t.TempDir()
-	writeTree(t, root, map[string][]byte{"big.iso": body})
+	fetchtest.WriteTree(t, root, map[string][]byte{"big.iso": body})
 	base, accessLog := startNginx(t, root,
 		"limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/s;",
 		"limit_req zone=perip; limit_req_status 429; limit_rate 4m;")

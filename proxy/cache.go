@@ -496,7 +496,9 @@ func (c *Cache) keep(res fetch.Result) error {
 		return nil
 	}
 	if err := newRecord(res, time.Now()).write(file); err != nil {
-		// The file is downloaded again next time.
+		// The file is downloaded again next time; an older record must
+		// not describe it meanwhile, nor its bytes stay uncounted.
+		c.forget(file)
 		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
 		return nil
 	}

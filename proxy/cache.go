@@ -100,7 +100,6 @@ type Cache struct {
 	f            *fetch.Fetcher
 	bases        []*url.URL  // the upstream's, then the mirrors'
 	header       http.Header // sent upstream with every request; read only
-	mirrors      mirror.Static
 	dir          string
 	maxAge       time.Duration // 0 or less: revalidate every time
 	maxSize      int64
@@ -209,10 +208,8 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	}
 	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, header: opts.Header, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
 		verify: opts.Verify, writeTimeout: opts.WriteTimeout, access: opts.AccessLog, log: opts.ErrorLog, unlock: unlock}
-	c.mirrors.Base = c.bases[0].String()
 	for _, m := range opts.Mirrors {
 		c.bases = append(c.bases, dirURL(m))
-		c.mirrors.Mirrors = append(c.mirrors.Mirrors, dirURL(m).String())
 	}
 	if c.maxAge == 0 {
 		c.maxAge = DefaultMaxAge
@@ -224,7 +221,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		c.log = slog.Default()
 	}
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
-	c.kept.scan(opts.Dir, isTemporary)
+	c.kept.scan(opts.Dir)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
@@ -409,8 +406,10 @@ func relPath(u *url.URL) (string, error) {
 // then the mirrors, with a redirect that stays inside them sent to the
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	u := mirror.Join(c.bases[0], rel)
-	req := fetch.Request{URL: u, Mirrors: c.mirrors.URLs(u), Header: c.header}
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.header}
+	for _, m := range c.bases[1:] {
+		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
+	}
 	if alg, digest, ok := digestName(rel); ok {
 		req.Digests = map[string]string{alg: digest}
 	}

@@ -64,6 +64,9 @@ func TestSyncRateLimitedServer(t *testing.T) {
 	}
 	requests := strings.Count(string(log), "\n")
 	refused := strings.Count(string(log), "\" 429 ")
+	if refused == 0 {
+		t.Errorf("nginx refused no request (%d in all); want some 429s, or the test proves nothing", requests)
+	}
 	t.Logf("200 files from nginx at 20 r/s: %v, %d requests (%d answered 429); ideal about 10 s and 201", elapsed.Round(100*time.Millisecond), requests, refused)
 }
 

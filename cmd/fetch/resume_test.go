@@ -144,7 +144,7 @@ func TestSyncResumeAfterKill(t *testing.T) {
 			} else if reqs := ranges(r); reqs[len(reqs)-1] != "" {
 				t.Errorf("the changed file was asked for with %q; want the whole file", reqs[len(reqs)-1])
 			}
-			if p := partials(t, dir); len(p) > 0 {
+			if p := fetchtest.Partials(t, dir); len(p) > 0 {
 				t.Errorf("left behind: %v", p)
 			}
 		})
@@ -193,7 +193,7 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 		t.Errorf("first sync: %v; want success", err)
 	}
 	checkFiles(t, dir, map[string][]byte{"big.bin": big, "small.txt": small})
-	if p := partials(t, dir); len(p) > 0 {
+	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("left behind: %v", p)
 	}
 }

@@ -21,12 +21,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // Kinds of Server.
@@ -350,4 +352,22 @@ func WriteTree(t testing.TB, root string, files map[string][]byte) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Partials returns the temporary and partial files of downloads below dir
+// (named with the suffix [partname.Suffix]), failing the test when dir
+// cannot be walked.
+func Partials(t testing.TB, dir string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, partname.Suffix) {
+			found = append(found, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }

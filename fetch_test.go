@@ -20,7 +20,6 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
-	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -40,12 +39,9 @@ func genFiles(n, size int) files {
 // noPartials fails t if dir holds a temporary file of a download.
 func noPartials(t testing.TB, dir string) {
 	t.Helper()
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(path, partname.Suffix) {
-			t.Errorf("temporary file left behind: %s", path)
-		}
-		return nil
-	})
+	for _, p := range fetchtest.Partials(t, dir) {
+		t.Errorf("temporary file left behind: %s", p)
+	}
 }
 
 func TestFetchSinks(t *testing.T) {

@@ -49,16 +49,7 @@ func (p *fileProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", u.Redacted(), err)
 	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%w: not a regular file", ErrInvalidRequest)
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w", u.Redacted(), err)
-	}
-	resp, body := openReaderAt(ctx, req, f, fi.Size(), fi.ModTime(), f)
-	return resp, body, nil
+	return openFile(ctx, req, f)
 }
 
 func (p *fileProtocol) allowed(path string) bool {

@@ -21,9 +21,11 @@ func TestFileURLs(t *testing.T) {
 	root := t.TempDir()
 	outside := t.TempDir()
 	content := []byte("local bytes")
-	os.WriteFile(filepath.Join(root, "a"), content, 0o644)
-	os.WriteFile(filepath.Join(outside, "secret"), []byte("no"), 0o644)
-	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "link"))
+	fetchtest.WriteTree(t, root, map[string][]byte{"a": content})
+	fetchtest.WriteTree(t, outside, map[string][]byte{"secret": []byte("no")})
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
 
 	f := fetchtest.Fetcher(t, fetch.Options{FileRoots: []string{root}})
 	var buf bytes.Buffer

@@ -628,14 +628,9 @@ func startVsftpd(t testing.TB, mode vsftpdTLS) (*vsftpd, *tls.Config) {
 // put writes files (by slash path below the root) for vsftpd to serve.
 func (v *vsftpd) put(t testing.TB, files map[string][]byte) {
 	t.Helper()
-	for p, b := range files {
+	fetchtest.WriteTree(t, v.Root, files)
+	for p := range files {
 		name := filepath.Join(v.Root, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.Chtimes(name, ftpModTime, ftpModTime); err != nil {
 			t.Fatal(err)
 		}

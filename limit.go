@@ -179,10 +179,11 @@ func (l *Limiter) grant(h *hostSlots) {
 // giveHost gives back a slot of h, and leaves it.
 func (l *Limiter) giveHost(host string, h *hostSlots) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	h.held--
 	l.grant(h)
-	l.mu.Unlock()
-	l.leave(host, h)
+	h.users--
+	l.forget(host, h)
 }
 
 func (l *Limiter) join(host string) *hostSlots {

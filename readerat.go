@@ -98,13 +98,20 @@ func (p fsProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, io.R
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", u, err)
 	}
+	return openFile(ctx, req, f)
+}
+
+// openFile answers req with f, a file just opened, as a Protocol's Open
+// does: the body closes f, and so does a failure. A file that is not
+// regular gives [ErrInvalidRequest].
+func openFile(ctx context.Context, req *OpenRequest, f fs.File) (*Response, io.ReadCloser, error) {
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("%w: not a regular file", ErrInvalidRequest)
 	}
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w", u, err)
+		return nil, nil, fmt.Errorf("%s: %w", req.URL.Redacted(), err)
 	}
 	ra, ok := f.(io.ReaderAt)
 	if !ok {

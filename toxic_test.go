@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -550,8 +549,7 @@ func TestLinkCutEvery8MB(t *testing.T) {
 		t.Skip("a 64 MiB transfer")
 	}
 	const size, cut = 64 << 20, 8_000_000
-	content := make([]byte, size)
-	rand.NewChaCha8([32]byte{16}).Read(content)
+	content := fetchtest.Blob(size, 16)
 	srv := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
 		s.Serve(w, r, fetchtest.Doc{Body: content, Mod: fixtureModTime}, -1)
 	})

@@ -33,8 +33,8 @@ const DefaultMaxAge = time.Minute
 // base/PATH (the query of the request is dropped). A file is downloaded
 // once, however many clients ask for it at the same time, and streamed to
 // them as it arrives, through a [Streamer]; once the download is complete
-// and its size checked, the file is kept in the cache directory with a record of its
-// headers and sha256. Paths that end in "/" (folder listings) are passed
+// and its size checked, the file is kept in the cache directory with a
+// record of its headers and sha256. Paths that end in "/" (folder listings) are passed
 // through and not kept.
 //
 // # Freshness
@@ -47,10 +47,10 @@ const DefaultMaxAge = time.Minute
 // keeps it out of the cache. Files named by their content never change and
 // are never asked for again: Debian's by-hash/SHA256/HEX and
 // by-hash/SHA512/HEX (checked against that digest as they download) and the
-// Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose names
-// are repository metadata,
-// which change under their names, are stale at once whatever the upstream
-// says, so that every request revalidates them:
+// Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose
+// names are repository metadata, which change under their names, are stale
+// at once whatever the upstream says, so that every request revalidates
+// them:
 //
 //   - PULP_MANIFEST (Pulp);
 //   - repomd.xml, repomd.xml.asc, repomd.xml.key (RPM repodata/);
@@ -100,7 +100,6 @@ type Cache struct {
 	f            *fetch.Fetcher
 	bases        []*url.URL  // the upstream's, then the mirrors'
 	header       http.Header // sent upstream with every request; read only
-	mirrors      mirror.Static
 	dir          string
 	maxAge       time.Duration // 0 or less: revalidate every time
 	maxSize      int64
@@ -209,10 +208,8 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	}
 	c := &Cache{f: f, bases: []*url.URL{dirURL(opts.Upstream)}, header: opts.Header, dir: opts.Dir, maxAge: opts.MaxAge, maxSize: opts.MaxSize,
 		verify: opts.Verify, writeTimeout: opts.WriteTimeout, access: opts.AccessLog, log: opts.ErrorLog, unlock: unlock}
-	c.mirrors.Base = c.bases[0].String()
 	for _, m := range opts.Mirrors {
 		c.bases = append(c.bases, dirURL(m))
-		c.mirrors.Mirrors = append(c.mirrors.Mirrors, dirURL(m).String())
 	}
 	if c.maxAge == 0 {
 		c.maxAge = DefaultMaxAge
@@ -224,7 +221,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		c.log = slog.Default()
 	}
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
-	c.kept.scan(opts.Dir, isTemporary)
+	c.kept.scan(opts.Dir)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
@@ -409,8 +406,10 @@ func relPath(u *url.URL) (string, error) {
 // then the mirrors, with a redirect that stays inside them sent to the
 // client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	u := mirror.Join(c.bases[0], rel)
-	req := fetch.Request{URL: u, Mirrors: c.mirrors.URLs(u), Header: c.header}
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.header}
+	for _, m := range c.bases[1:] {
+		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
+	}
 	if alg, digest, ok := digestName(rel); ok {
 		req.Digests = map[string]string{alg: digest}
 	}
@@ -497,7 +496,9 @@ func (c *Cache) keep(res fetch.Result) error {
 		return nil
 	}
 	if err := newRecord(res, time.Now()).write(file); err != nil {
-		// The file is downloaded again next time.
+		// The file is downloaded again next time; an older record must
+		// not describe it meanwhile, nor its bytes stay uncounted.
+		c.forget(file)
 		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
 		return nil
 	}

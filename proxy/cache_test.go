@@ -632,7 +632,9 @@ func TestCacheDirectory(t *testing.T) {
 	left := []string{filepath.Join(dir, "ab", ".cd.123.part"), filepath.Join(dir, "fetch-spill-99"), filepath.Join(dir, ".record-1.part")}
 	kept := filepath.Join(dir, "ab", "cd")
 	for _, name := range append(left, kept) {
-		os.MkdirAll(filepath.Dir(name), 0o755)
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -707,7 +709,9 @@ func TestCacheRestart(t *testing.T) {
 		}
 	}
 	orphan := filepath.Join(dir, "ee", strings.Repeat("e", 64))
-	os.MkdirAll(filepath.Dir(orphan), 0o755)
+	if err := os.MkdirAll(filepath.Dir(orphan), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(orphan, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}

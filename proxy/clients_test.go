@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"archive/zip"
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // These tests run real package clients through a Cache, each against an
@@ -52,26 +55,28 @@ func fileOrigin(t *testing.T, dir string) *httptest.Server {
 func publishDeb(t *testing.T, repo, version string, at time.Time) {
 	t.Helper()
 	pkg := filepath.Join(t.TempDir(), "pkg")
-	os.MkdirAll(filepath.Join(pkg, "DEBIAN"), 0o755)
-	os.MkdirAll(filepath.Join(pkg, "usr/share/doc/hello-fetch"), 0o755)
 	control := "Package: hello-fetch\nVersion: " + version + "\nArchitecture: all\nMaintainer: Nobody <nobody@example.com>\nDescription: a package for the proxy's tests\n"
-	os.WriteFile(filepath.Join(pkg, "DEBIAN/control"), []byte(control), 0o644)
-	os.WriteFile(filepath.Join(pkg, "usr/share/doc/hello-fetch/README"), []byte("hello "+version+"\n"), 0o644)
-	os.MkdirAll(filepath.Join(repo, "pool"), 0o755)
+	fetchtest.WriteTree(t, pkg, map[string][]byte{
+		"DEBIAN/control":                   []byte(control),
+		"usr/share/doc/hello-fetch/README": []byte("hello " + version + "\n"),
+	})
+	if err := os.MkdirAll(filepath.Join(repo, "pool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	run(t, repo, nil, "dpkg-deb", "--root-owner-group", "--build", pkg, filepath.Join(repo, "pool", "hello-fetch_"+version+"_all.deb"))
 
-	bin := filepath.Join(repo, "dists/stable/main/binary-amd64")
-	os.MkdirAll(bin, 0o755)
 	packages := run(t, repo, nil, "apt-ftparchive", "packages", "pool")
-	os.WriteFile(filepath.Join(bin, "Packages"), []byte(packages), 0o644)
+	fetchtest.WriteTree(t, repo, map[string][]byte{"dists/stable/main/binary-amd64/Packages": []byte(packages)})
 	release := run(t, repo, nil, "apt-ftparchive",
 		"-o", "APT::FTPArchive::Release::Suite=stable", "-o", "APT::FTPArchive::Release::Codename=stable",
 		"-o", "APT::FTPArchive::Release::Architectures=amd64", "-o", "APT::FTPArchive::Release::Components=main",
 		"release", "dists/stable")
-	os.WriteFile(filepath.Join(repo, "dists/stable/Release"), []byte(release), 0o644)
+	fetchtest.WriteTree(t, repo, map[string][]byte{"dists/stable/Release": []byte(release)})
 	for _, f := range []string{"dists/stable/Release", "dists/stable/main/binary-amd64/Packages"} {
 		// Each publication has its own Last-Modified, as on a real mirror.
-		os.Chtimes(filepath.Join(repo, f), at, at)
+		if err := os.Chtimes(filepath.Join(repo, f), at, at); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -84,10 +89,14 @@ func TestAptGetThroughCache(t *testing.T) {
 
 	root := t.TempDir()
 	for _, d := range []string{"lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.WriteFile(filepath.Join(root, "status"), nil, 0o644)
-	os.WriteFile(filepath.Join(root, "etc/sources.list"), []byte("deb [trusted=yes] "+fx.front.URL+"/ stable main\n"), 0o644)
+	fetchtest.WriteTree(t, root, map[string][]byte{
+		"status":           nil,
+		"etc/sources.list": []byte("deb [trusted=yes] " + fx.front.URL + "/ stable main\n"),
+	})
 	opts := []string{
 		"-o", "Dir::Etc=" + filepath.Join(root, "etc"),
 		"-o", "Dir::State::Lists=" + filepath.Join(root, "lists"),
@@ -172,14 +181,26 @@ func TestGoListThroughCache(t *testing.T) {
 // moduleZip returns the zip of the module path at version, as the Go
 // module proxy serves it, with files (by name in the module).
 func moduleZip(t *testing.T, path, version string, files map[string]string) []byte {
+	named := make(map[string]string, len(files))
+	for name, body := range files {
+		named[path+"@"+version+"/"+name] = body
+	}
+	return zipOf(t, named)
+}
+
+// zipOf returns a zip archive of files, by name.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
 	var b bytes.Buffer
 	z := zip.NewWriter(&b)
 	for name, body := range files {
-		w, err := z.Create(path + "@" + version + "/" + name)
+		w, err := z.Create(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write([]byte(body))
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
@@ -193,9 +214,8 @@ func TestPipDownloadThroughCache(t *testing.T) {
 		t.Skip("pip is not installed (apt-get install python3-pip)")
 	}
 	repo := t.TempDir()
-	os.MkdirAll(filepath.Join(repo, "simple/pkg"), 0o755)
 	wheel := buildWheel(t, "pkg", "1.0")
-	os.WriteFile(filepath.Join(repo, "simple/pkg/pkg-1.0-py3-none-any.whl"), wheel, 0o644)
+	fetchtest.WriteTree(t, repo, map[string][]byte{"simple/pkg/pkg-1.0-py3-none-any.whl": wheel})
 	// http.FileServer answers /simple/pkg with a redirect to /simple/pkg/,
 	// and that with a listing whose links are relative.
 	fx := newCache(t, fileOrigin(t, repo).URL)
@@ -210,23 +230,11 @@ func TestPipDownloadThroughCache(t *testing.T) {
 
 // buildWheel returns a pure-Python wheel of name at version.
 func buildWheel(t *testing.T, name, version string) []byte {
-	var b bytes.Buffer
-	z := zip.NewWriter(&b)
 	info := name + "-" + version + ".dist-info/"
-	for _, f := range []struct{ name, body string }{
-		{name + "/__init__.py", ""},
-		{info + "METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
-		{info + "WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-		{info + "RECORD", ""},
-	} {
-		w, err := z.Create(f.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(f.body))
-	}
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return zipOf(t, map[string]string{
+		name + "/__init__.py": "",
+		info + "METADATA":     "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n",
+		info + "WHEEL":        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+		info + "RECORD":       "",
+	})
 }

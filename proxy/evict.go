@@ -36,10 +36,10 @@ func newKeptFiles(max int64, log *slog.Logger) *keptFiles {
 	return &keptFiles{max: max, log: log, lru: list.New(), files: map[string]*list.Element{}}
 }
 
-// scan walks dir once: it removes the temporary files, those whose names
-// temporary reports true, and the data files without their record, which
-// nothing can serve; it orders the kept files by modification time.
-func (k *keptFiles) scan(dir string, temporary func(name string) bool) {
+// scan walks dir once: it removes the temporary files ([isTemporary]) and
+// the data files without their record, which nothing can serve; it orders
+// the kept files by modification time.
+func (k *keptFiles) scan(dir string) {
 	type found struct {
 		path string
 		size int64
@@ -52,7 +52,7 @@ func (k *keptFiles) scan(dir string, temporary func(name string) bool) {
 			return nil
 		}
 		switch name := d.Name(); {
-		case temporary(name):
+		case isTemporary(name):
 			if err := os.Remove(path); err != nil {
 				k.log.Warn("cannot remove a temporary file", "file", path, "err", err)
 			}
@@ -81,10 +81,7 @@ func (k *keptFiles) scan(dir string, temporary func(name string) bool) {
 
 // isKeptName reports whether name is that of a kept data file: 64 hex digits.
 func isKeptName(name string) bool {
-	if len(name) != 64 {
-		return false
-	}
-	return strings.Trim(name, "0123456789abcdef") == ""
+	return isLowerHex(name, 64)
 }
 
 // add notes that the file at path, of size bytes, is kept (anew), as the

@@ -209,11 +209,22 @@ func digestName(rel string) (alg, digest string, ok bool) {
 	if path.Base(strings.TrimSuffix(rest, "/")) != "by-hash" {
 		return "", "", false
 	}
-	size := map[string]int{"SHA256": 64, "SHA512": 128}[kind]
-	if size == 0 || len(name) != size || strings.Trim(name, "0123456789abcdef") != "" {
+	var digits int
+	switch kind {
+	case "SHA256":
+		digits = 64
+	case "SHA512":
+		digits = 128
+	}
+	if digits == 0 || !isLowerHex(name, digits) {
 		return "", "", false
 	}
 	return strings.ToLower(kind), name, true
+}
+
+// isLowerHex reports whether s is n lower-case hex digits.
+func isLowerHex(s string, n int) bool {
+	return len(s) == n && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // isMetadata reports whether rel, a path below the upstream base, names a

@@ -52,7 +52,7 @@ func TestSyncEmptyEntryEndlessBody(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, "empty", "x")); err == nil {
 		t.Error("empty/x was written")
 	}
-	if p := partials(t, dir); len(p) > 0 {
+	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
 	}
 }
@@ -109,7 +109,7 @@ func TestLongName(t *testing.T) {
 		t.Errorf("sync: exit %d; want 0", res.code)
 	}
 	checkFiles(t, dir, files)
-	if p := partials(t, dir); len(p) > 0 {
+	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
 	}
 }

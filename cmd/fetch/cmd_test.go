@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -125,19 +124,6 @@ func checkFiles(t *testing.T, dir string, files map[string][]byte) {
 	}
 }
 
-// partials returns the temporary files left below dir.
-func partials(t *testing.T, dir string) []string {
-	t.Helper()
-	var found []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".part") {
-			found = append(found, p)
-		}
-		return nil
-	})
-	return found
-}
-
 // writing returns how many files in the folder dir the process pid holds
 // open with bytes in them, as /proc tells (0 where there is no /proc).
 func writing(pid int, dir string) int {
@@ -248,7 +234,7 @@ func TestGetFailures(t *testing.T) {
 			t.Errorf("%s exists; want no file for a failed download", name)
 		}
 	}
-	if p := partials(t, dir); len(p) > 0 {
+	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
 	}
 }
@@ -403,7 +389,7 @@ func TestSyncRefused(t *testing.T) {
 			if entries, _ := os.ReadDir(outside); len(entries) > 0 {
 				t.Errorf("%d files written outside DIR", len(entries))
 			}
-			if p := partials(t, dir); len(p) > 0 {
+			if p := fetchtest.Partials(t, dir); len(p) > 0 {
 				t.Errorf("temporary files left: %v", p)
 			}
 		})
@@ -458,7 +444,7 @@ func TestSyncInterrupt(t *testing.T) {
 					return tt.noKeep || n == len(stalled)
 				}
 				if tt.noKeep {
-					return len(partials(t, dir)) > 0
+					return len(fetchtest.Partials(t, dir)) > 0
 				}
 				for _, name := range stalled {
 					fi, err := os.Stat(filepath.Join(dir, fetch.PartialPath(filepath.FromSlash(name))))
@@ -489,7 +475,7 @@ func TestSyncInterrupt(t *testing.T) {
 			checkPlain(t, stderr.String())
 			// The stalled files keep their bytes, unless -no-continue, and
 			// so may others cut short.
-			p := partials(t, dir)
+			p := fetchtest.Partials(t, dir)
 			switch {
 			case tt.noKeep && len(p) > 0:
 				t.Errorf("temporary files left: %v", p)
@@ -520,7 +506,7 @@ func TestSyncInterrupt(t *testing.T) {
 				t.Errorf("second run: exit %d; want 0", res.code)
 			}
 			checkFiles(t, dir, files)
-			if p := partials(t, dir); len(p) > 0 {
+			if p := fetchtest.Partials(t, dir); len(p) > 0 {
 				t.Errorf("second run left: %v", p)
 			}
 		})
@@ -534,7 +520,7 @@ func TestTimeout(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "fetch: timed out after 200ms: 0 done") {
 		t.Errorf("exit %d, stderr %q; want 1 and timed out", res.code, res.stderr)
 	}
-	if p := partials(t, dir); len(p) > 0 {
+	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
 	}
 }

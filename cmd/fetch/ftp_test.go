@@ -50,26 +50,12 @@ func startFTP(t *testing.T, root string) string {
 	return "ftp://alice:" + ftpPassword + "@" + ln.Addr().String()
 }
 
-// writeTree writes files below root.
-func writeTree(t *testing.T, root string, files map[string][]byte) {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestSyncFTP(t *testing.T) {
 	files := genFiles(10)
 	root := t.TempDir()
-	writeTree(t, filepath.Join(root, "repo"), files)
+	fetchtest.WriteTree(t, filepath.Join(root, "repo"), files)
 	// The last line without its newline.
-	writeTree(t, filepath.Join(root, "repo"), map[string][]byte{"PULP_MANIFEST": bytes.TrimSuffix(manifest(files), []byte("\n"))})
+	fetchtest.WriteTree(t, filepath.Join(root, "repo"), map[string][]byte{"PULP_MANIFEST": bytes.TrimSuffix(manifest(files), []byte("\n"))})
 	manifest := startFTP(t, root) + "/repo/PULP_MANIFEST"
 	dir := t.TempDir()
 
@@ -108,7 +94,7 @@ func TestSyncFTP(t *testing.T) {
 func TestGetFTP(t *testing.T) {
 	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9)}
 	root := t.TempDir()
-	writeTree(t, root, files)
+	fetchtest.WriteTree(t, root, files)
 	base := startFTP(t, root)
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, base+"/pub/a.iso")

@@ -144,15 +144,9 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // getRequest returns the request for e, and the name of its file below
 // -o DIR, which is root, whose real path is real.
 func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e listEntry) (fetch.Request, string, error) {
-	u, err := absoluteURL(e.URL)
+	name, err := entryName(e)
 	if err != nil {
 		return fetch.Request{}, "", err
-	}
-	name := e.Out
-	if name == "" {
-		if name, err = fileName(u); err != nil {
-			return fetch.Request{}, "", err
-		}
 	}
 	if err := inside.check(real, name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
@@ -168,6 +162,19 @@ func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e 
 	}
 	cfg.request(&req)
 	return req, name, nil
+}
+
+// entryName returns the name of the file of e below -o DIR: its out=, or
+// the last segment of its URL's path.
+func entryName(e listEntry) (string, error) {
+	u, err := absoluteURL(e.URL)
+	if err != nil {
+		return "", err
+	}
+	if e.Out != "" {
+		return e.Out, nil
+	}
+	return fileName(u)
 }
 
 // download fetches the requests that feed sends, counting them in rep,
@@ -259,11 +266,8 @@ type claims map[string]string
 func (c claims) claim(e listEntry, where string) error {
 	name := e.Out
 	if name == "" {
-		u, err := absoluteURL(e.URL)
-		if err != nil {
-			return nil
-		}
-		if name, err = fileName(u); err != nil {
+		var err error
+		if name, err = entryName(e); err != nil {
 			return nil
 		}
 	}

@@ -30,10 +30,10 @@ const usage = `Usage:
 Downloads run in parallel within the connection limits. Each file is written
 to a partial file beside it (".NAME.part") and renamed into place only once
 its size and digests are checked, so a file in place is always complete.
-A download that fails or is interrupted (Ctrl-C, SIGTERM, even kill -9)
-keeps its partial file when the server gave an ETag or Last-Modified, or the
-digest is known, with ".NAME.part.guard" beside it recording the URL, that
-validator and the expected size and digest; the
+A download that fails or is interrupted (Ctrl-C, SIGTERM, even kill -9 once
+its first MiB came) keeps its partial file when the server gave an ETag or
+Last-Modified, or the digest is known, with ".NAME.part.guard" beside it
+recording the URL, that validator and the expected size and digest; the
 next run for the same file resumes it with a range request when the server
 still has the same file (If-Range) or the digest is known, and starts over
 otherwise. The summary says how many partial files were kept. -no-continue
@@ -100,10 +100,7 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
                   (also "fetch version"; "fetch help [sync|proxy]" prints a
                   usage)
   -no-continue    start every download from zero and keep no partial file
-  -max-manifest N refuse a manifest larger than N bytes; its lines are
-                  checked as it arrives (default 33554432: 32 MiB, about
-                  400,000 files)
-
+` + maxManifestHelp + `
 Servers (these flags apply to fetch sync and fetch proxy too):
   -cacert FILE    trust the CA certificates of the PEM file FILE, as well as
                   the system's, for https and ftps (and ftp with -ftp-tls)
@@ -141,6 +138,12 @@ Examples:
   fetch sync -j 4 -per-host 2 -retries 5 -stall 1m file-repo/PULP_MANIFEST file-copy
 `
 
+// maxManifestHelp describes -max-manifest, in both usages.
+const maxManifestHelp = `  -max-manifest N refuse a manifest larger than N bytes; its lines are
+                  checked as it arrives (default 33554432: 32 MiB, about
+                  400,000 files)
+`
+
 // syncAbout describes fetch sync, in both usages.
 const syncAbout = `fetch sync reads MANIFEST (a URL, or a local path, usually ending in
 PULP_MANIFEST; a URL ending in "/" means its PULP_MANIFEST), whose lines are
@@ -159,9 +162,7 @@ const syncUsage = `Usage:
 
 ` + syncAbout + `
 fetch sync has the flags of "fetch -h" but -o, -i and -base, and one more:
-  -max-manifest N refuse a manifest larger than N bytes; its lines are
-                  checked as it arrives (default 268435456: 256 MiB)
-Each -mirror BASE is another base that serves what the directory of MANIFEST
+` + maxManifestHelp + `Each -mirror BASE is another base that serves what the directory of MANIFEST
 does. A MANIFEST that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
 

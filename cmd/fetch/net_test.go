@@ -174,9 +174,17 @@ func TestClientCertificate(t *testing.T) {
 	certFile := writePEM(t, dir, "client.pem", "CERTIFICATE", certDER)
 	keyFile := writePEM(t, dir, "client.key", "PRIVATE KEY", keyDER)
 	both := filepath.Join(dir, "both.pem")
-	c, _ := os.ReadFile(certFile)
-	k, _ := os.ReadFile(keyFile)
-	os.WriteFile(both, append(c, k...), 0o600)
+	c, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(both, append(c, k...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name  string
@@ -204,7 +212,7 @@ func TestClientCertificate(t *testing.T) {
 func TestFTPExplicitTLSFlag(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Explicit)
 	body := fetchtest.Blob(20000, 10)
-	writeTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
+	fetchtest.WriteTree(t, s.Root, map[string][]byte{"pub/f.bin": body})
 
 	// The control connection goes through a recorder: after AUTH TLS the
 	// client sends nothing in clear text.
@@ -240,7 +248,7 @@ func TestFTPExplicitTLSFlag(t *testing.T) {
 func TestFTPSImplicitCACert(t *testing.T) {
 	s := vsftpd.Start(t, vsftpd.Implicit)
 	body := fetchtest.Blob(20000, 10)
-	writeTree(t, s.Root, map[string][]byte{"f.bin": body})
+	fetchtest.WriteTree(t, s.Root, map[string][]byte{"f.bin": body})
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, "-cacert", s.CAFile, s.URL+"/f.bin")
 	if res.code != 0 {
@@ -290,6 +298,14 @@ func TestHeadersAndUserAgent(t *testing.T) {
 	}
 }
 
+// writeSecret writes s to name, readable by its owner only.
+func writeSecret(t *testing.T, name, s string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestNetrc(t *testing.T) {
 	const password = "n3trc-pw"
 	srv := fetchtest.Start(t, fetchtest.HTTP, func(_ *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
@@ -302,9 +318,9 @@ func TestNetrc(t *testing.T) {
 	})
 	dir := t.TempDir()
 	netrc := filepath.Join(dir, "netrc")
-	os.WriteFile(netrc, []byte("machine example.org login bob password other\n\nmachine 127.0.0.1\n  login alice\n  password \""+password+"\"\n"), 0o600)
 	wrong := filepath.Join(dir, "wrong")
-	os.WriteFile(wrong, []byte("default login alice password nope\n"), 0o600)
+	writeSecret(t, netrc, "machine example.org login bob password other\n\nmachine 127.0.0.1\n  login alice\n  password \""+password+"\"\n")
+	writeSecret(t, wrong, "default login alice password nope\n")
 
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, "-netrc-file", netrc, srv.URL+"/f.bin")
@@ -317,7 +333,7 @@ func TestNetrc(t *testing.T) {
 	}
 	// -netrc reads ~/.netrc.
 	home := t.TempDir()
-	os.WriteFile(filepath.Join(home, ".netrc"), []byte("default login alice password "+password+"\n"), 0o600)
+	writeSecret(t, filepath.Join(home, ".netrc"), "default login alice password "+password+"\n")
 	t.Setenv("HOME", home)
 	res = fetchRun(t, t.Context(), "", "-o", t.TempDir(), "-netrc", srv.URL+"/f.bin")
 	if res.code != 0 {
@@ -391,7 +407,7 @@ func TestLimitRate(t *testing.T) {
 func TestFTPTypeSuffix(t *testing.T) {
 	files := map[string][]byte{"pub/a.iso": fetchtest.Blob(3000, 9), "pub/b.txt": []byte("line one\r\nline two\r\n")}
 	root := t.TempDir()
-	writeTree(t, root, files)
+	fetchtest.WriteTree(t, root, files)
 	base := startFTP(t, root)
 	out := t.TempDir()
 	res := fetchRun(t, t.Context(), "", "-o", out, base+"/pub/a.iso;type=i", base+"/pub/b.txt;TYPE=A")
@@ -524,7 +540,9 @@ func TestSameOutputRefused(t *testing.T) {
 	}
 
 	list := filepath.Join(t.TempDir(), "list")
-	os.WriteFile(list, []byte(r.URL+"/c.txt"+"\n# same file\n"+r.URL+"/a/x.html"+" out=c.txt\n"), 0o644)
+	if err := os.WriteFile(list, []byte(r.URL+"/c.txt"+"\n# same file\n"+r.URL+"/a/x.html"+" out=c.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	res = fetchRun(t, t.Context(), "", "-o", out, "-i", list)
 	if res.code != exitUsage || !strings.Contains(res.stderr, list+":1 and "+list+":3 would both write c.txt") {
 		t.Errorf("list: exit %d, stderr %q; want %d, naming both lines", res.code, res.stderr, exitUsage)

@@ -45,7 +45,7 @@ func TestSyncRateLimitedServer(t *testing.T) {
 		files[name] = fetchtest.Blob(1000+i, uint64(i))
 	}
 	root := t.TempDir()
-	writeTree(t, root, withManifest(files))
+	fetchtest.WriteTree(t, root, withManifest(files))
 	base, accessLog := startNginx(t, root,
 		"limit_req_zone $binary_remote_addr zone=perip:1m rate=20r/s;",
 		"limit_req zone=perip burst=5 nodelay; limit_req_status 429;")
@@ -64,6 +64,9 @@ func TestSyncRateLimitedServer(t *testing.T) {
 	}
 	requests := strings.Count(string(log), "\n")
 	refused := strings.Count(string(log), "\" 429 ")
+	if refused == 0 {
+		t.Errorf("nginx refused no request (%d in all); want some 429s, or the test proves nothing", requests)
+	}
 	t.Logf("200 files from nginx at 20 r/s: %v, %d requests (%d answered 429); ideal about 10 s and 201", elapsed.Round(100*time.Millisecond), requests, refused)
 }
 
@@ -78,7 +81,7 @@ func TestSegmentsRateLimitedServer(t *testing.T) {
 	}
 	body := fetchtest.Blob(16<<20, 13)
 	root := t.TempDir()
-	writeTree(t, root, map[string][]byte{"big.iso": body})
+	fetchtest.WriteTree(t, root, map[string][]byte{"big.iso": body})
 	base, accessLog := startNginx(t, root,
 		"limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/s;",
 		"limit_req zone=perip; limit_req_status 429; limit_rate 4m;")

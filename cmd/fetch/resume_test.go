@@ -124,7 +124,7 @@ func TestSyncResumeAfterKill(t *testing.T) {
 			dir := t.TempDir()
 			// A leftover of a run killed long ago, of a file the manifest does
 			// not name: removed.
-			os.WriteFile(filepath.Join(dir, ".gone.bin.1x2y.part"), []byte("old"), 0o644)
+			fetchtest.WriteTree(t, dir, map[string][]byte{".gone.bin.1x2y.part": []byte("old")})
 			killMidway(t, filepath.Join(dir, "big", "one.bin"), 4<<20, "sync", r.URL+"/PULP_MANIFEST", dir)
 			first := len(ranges(r))
 
@@ -144,7 +144,7 @@ func TestSyncResumeAfterKill(t *testing.T) {
 			} else if reqs := ranges(r); reqs[len(reqs)-1] != "" {
 				t.Errorf("the changed file was asked for with %q; want the whole file", reqs[len(reqs)-1])
 			}
-			if p := partials(t, dir); len(p) > 0 {
+			if p := fetchtest.Partials(t, dir); len(p) > 0 {
 				t.Errorf("left behind: %v", p)
 			}
 		})
@@ -193,7 +193,7 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 		t.Errorf("first sync: %v; want success", err)
 	}
 	checkFiles(t, dir, map[string][]byte{"big.bin": big, "small.txt": small})
-	if p := partials(t, dir); len(p) > 0 {
+	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("left behind: %v", p)
 	}
 }
@@ -204,19 +204,21 @@ func TestSyncLiveRunUntouched(t *testing.T) {
 func TestResumeAfterKillNginx(t *testing.T) {
 	root := t.TempDir()
 	body := fetchtest.Blob(8<<20, 15)
-	writeTree(t, root, map[string][]byte{"big.bin": body})
+	fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": body})
 	base, accessLog := startNginx(t, root, "", "limit_rate 4m;") // 2 s
 	for _, changed := range []bool{false, true} {
 		t.Run("changed="+strconv.FormatBool(changed), func(t *testing.T) {
-			os.Truncate(accessLog, 0)
+			if err := os.Truncate(accessLog, 0); err != nil {
+				t.Fatal(err)
+			}
 			want := body
-			writeTree(t, root, map[string][]byte{"big.bin": want})
+			fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": want})
 			dir := t.TempDir()
 			path := filepath.Join(dir, "big.bin")
 			killMidway(t, path, len(body), "-o", dir, base+"/big.bin")
 			if changed {
 				want = fetchtest.Blob(len(body), 12)
-				writeTree(t, root, map[string][]byte{"big.bin": want})
+				fetchtest.WriteTree(t, root, map[string][]byte{"big.bin": want})
 				// nginx's ETag is the modification time in seconds and
 				// the size: make the time differ.
 				later := time.Now().Add(time.Hour)

@@ -33,8 +33,8 @@ const DefaultMaxAge = time.Minute
 // base/PATH (the query of the request is dropped). A file is downloaded
 // once, however many clients ask for it at the same time, and streamed to
 // them as it arrives, through a [Streamer]; once the download is complete
-// and its size checked, the file is kept in the cache directory with a record of its
-// headers and sha256. Paths that end in "/" (folder listings) are passed
+// and its size checked, the file is kept in the cache directory with a
+// record of its headers and sha256. Paths that end in "/" (folder listings) are passed
 // through and not kept.
 //
 // # Freshness
@@ -47,10 +47,10 @@ const DefaultMaxAge = time.Minute
 // keeps it out of the cache. Files named by their content never change and
 // are never asked for again: Debian's by-hash/SHA256/HEX and
 // by-hash/SHA512/HEX (checked against that digest as they download) and the
-// Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose names
-// are repository metadata,
-// which change under their names, are stale at once whatever the upstream
-// says, so that every request revalidates them:
+// Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose
+// names are repository metadata, which change under their names, are stale
+// at once whatever the upstream says, so that every request revalidates
+// them:
 //
 //   - PULP_MANIFEST (Pulp);
 //   - repomd.xml, repomd.xml.asc, repomd.xml.key (RPM repodata/);
@@ -496,7 +496,9 @@ func (c *Cache) keep(res fetch.Result) error {
 		return nil
 	}
 	if err := newRecord(res, time.Now()).write(file); err != nil {
-		// The file is downloaded again next time.
+		// The file is downloaded again next time; an older record must
+		// not describe it meanwhile, nor its bytes stay uncounted.
+		c.forget(file)
 		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
 		return nil
 	}

@@ -30,10 +30,10 @@ const usage = `Usage:
 Downloads run in parallel within the connection limits. Each file is written
 to a partial file beside it (".NAME.part") and renamed into place only once
 its size and digests are checked, so a file in place is always complete.
-A download that fails or is interrupted (Ctrl-C, SIGTERM, even kill -9)
-keeps its partial file when the server gave an ETag or Last-Modified, or the
-digest is known, with ".NAME.part.guard" beside it recording the URL, that
-validator and the expected size and digest; the
+A download that fails or is interrupted (Ctrl-C, SIGTERM, even kill -9 once
+its first MiB came) keeps its partial file when the server gave an ETag or
+Last-Modified, or the digest is known, with ".NAME.part.guard" beside it
+recording the URL, that validator and the expected size and digest; the
 next run for the same file resumes it with a range request when the server
 still has the same file (If-Range) or the digest is known, and starts over
 otherwise. The summary says how many partial files were kept. -no-continue

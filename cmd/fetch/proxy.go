@@ -43,8 +43,8 @@ for again: by-hash/SHA256/HEX and by-hash/SHA512/HEX (checked against that
 digest), and MODULE/@v/VERSION.info, .mod and .zip. A stale file is
 revalidated with one conditional request (If-None-Match, If-Modified-Since) for
 all the clients asking meanwhile: 304 serves the kept copy, a new file replaces
-it, 404 forgets it. When the upstream cannot be reached or answers 5xx, the stale copy is
-served and a line logged to standard error.
+it, 404 forgets it. When the upstream cannot be reached or answers 5xx, the
+stale copy is served and a line logged to standard error.
 
 A redirect that stays below URL (or a mirror) is passed to the client, 302
 with Location rewritten to the proxy's path, and nothing is kept for it. A

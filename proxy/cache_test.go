@@ -966,11 +966,7 @@ func TestCacheRedirectUnderPrefix(t *testing.T) {
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
-		req, _ := http.NewRequest(method, front.URL+"/pypi/simple/pkg", nil)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := fetchtest.Do(t, client, method, front.URL+"/pypi/simple/pkg", nil)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/pypi/simple/pkg/" {

@@ -549,8 +549,7 @@ func TestServeSharesOneDownload(t *testing.T) {
 			var joined sync.WaitGroup
 			for i := 1; i < clients; i++ {
 				joined.Go(func() {
-					req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/f.rpm?client=%d", fx.front.URL, i), nil)
-					resp, err := fx.front.Client().Do(req)
+					resp, err := fx.front.Client().Get(fmt.Sprintf("%s/f.rpm?client=%d", fx.front.URL, i))
 					if err != nil {
 						t.Errorf("client %d: %v", i, err)
 						return

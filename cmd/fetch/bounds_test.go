@@ -116,12 +116,9 @@ func TestLongName(t *testing.T) {
 
 func TestManifestKeep(t *testing.T) {
 	long := strings.Repeat("l", 250)
-	c := &manifestCheck{paths: map[string]bool{}, hashed: map[string]bool{}}
+	c := &manifestCheck{partials: map[string]bool{}}
 	for _, p := range []string{"a/x.bin", "top.txt", "d/" + long} {
-		c.paths[p] = true
-		if len(p) > 200 {
-			c.hashed[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(p)))] = true
-		}
+		c.add(p)
 	}
 	tests := map[string]bool{
 		"a/.x.bin.part":       true,

@@ -15,7 +15,6 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/lines"
-	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -92,7 +91,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
 	if !cfg.noResume {
-		check.paths, check.hashed = map[string]bool{}, map[string]bool{}
+		check.partials = map[string]bool{}
 	}
 	sniff := &manifestSniff{}
 	_, err = f.Fetch(runCtx, fetch.Request{
@@ -198,10 +197,10 @@ type manifestCheck struct {
 	rep *report
 	max int64
 
-	// The files of the manifest, to tell their partial files from
-	// leftovers (keep); nil: none is kept. Long names, whose partial
-	// files have hashed names, are also in hashed by partial file.
-	paths, hashed map[string]bool
+	// The partial files of the files of the manifest (slash-separated,
+	// relative to DIR), to tell them from leftovers (keep); nil: none is
+	// kept.
+	partials map[string]bool
 
 	size         int64  // bytes written
 	line         []byte // the line being written, up to its end
@@ -254,12 +253,7 @@ func (c *manifestCheck) check() error {
 		}
 		c.files++
 		c.bytes += e.Size
-		if c.paths != nil {
-			c.paths[e.Path] = true
-			if len(path.Base(e.Path)) > 200 {
-				c.hashed[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
-			}
-		}
+		c.add(e.Path)
 	}
 	if err != nil {
 		c.bad++
@@ -273,16 +267,14 @@ func (c *manifestCheck) check() error {
 
 // keep reports whether name (slash-separated, relative to DIR) is the
 // partial file of a file of the manifest.
-func (c *manifestCheck) keep(name string) bool {
-	if c.paths == nil {
-		return false
+func (c *manifestCheck) keep(name string) bool { return c.partials[name] }
+
+// add records the partial file of the manifest's file p (slash-separated),
+// when partial files are kept.
+func (c *manifestCheck) add(p string) {
+	if c.partials != nil {
+		c.partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(p)))] = true
 	}
-	dir, base := path.Split(name)
-	file, ok := strings.CutPrefix(base, ".")
-	if file, ok2 := strings.CutSuffix(file, partname.Suffix); ok && ok2 && c.paths[dir+file] {
-		return name == filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(dir+file)))
-	}
-	return c.hashed[name]
 }
 
 // finish checks the last line, if it has no line end, and fails if any

@@ -1,7 +1,6 @@
 // Package partname holds the suffix that ends the name of every temporary,
 // partial and guard file a download writes beside its destination, so that
-// the library, the command and the proxy's cache tell such files apart by
-// one rule.
+// the library and the proxy's cache tell such files apart by one rule.
 package partname
 
 // Suffix ends the name of the temporary file that a download writes beside

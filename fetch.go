@@ -37,8 +37,8 @@
 //
 // A Fetcher is safe for concurrent use. Each transfer holds a slot of the
 // Limiter for as long as it holds a connection, and gives it back while it
-// waits to retry. FetchAll runs at most [Limiter.Max] requests at once, each
-// on a goroutine of its own, and holds at most 4×[Limiter.Max] more waiting
+// waits to retry. FetchAll runs at most [Limiter.Max] requests at once, on
+// as many worker goroutines, and holds at most 4×[Limiter.Max] more waiting
 // for a slot, so its memory does not grow with the number of requests. A
 // request whose host is at its cap waits without holding a slot while
 // requests to other hosts start. Every request FetchAll takes gets its

@@ -83,6 +83,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
+	rep.received = func() int64 { return f.Stats().Bytes }
 
 	// queue sends the request for e.
 	var inside insideCache

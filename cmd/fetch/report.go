@@ -52,6 +52,7 @@ type report struct {
 	rejected                                 atomic.Int64 // failed before a transfer: not queued
 	partials                                 atomic.Int64 // failed or cancelled with bytes kept
 	bytes                                    atomic.Int64 // of the files done
+	received                                 func() int64 // bytes received from servers (Fetcher.Stats), when known
 	current, total                           atomic.Int64 // bytes so far, and expected
 
 	// onResult, if set, is called with each Result after it is counted,
@@ -221,8 +222,17 @@ func (r *report) finish(stopped error) {
 	if n := r.cancelled.Load(); n > 0 {
 		fmt.Fprintf(&b, ", %d cancelled", n)
 	}
+	// Files resumed from kept bytes are done with fewer bytes received
+	// than they hold: the rate is then that of the bytes received.
 	bytes := r.bytes.Load()
-	fmt.Fprintf(&b, "; %s in %s (%s/s)", formatBytes(bytes), formatDuration(elapsed), formatBytes(rate(bytes, elapsed)))
+	fmt.Fprintf(&b, "; %s in %s", formatBytes(bytes), formatDuration(elapsed))
+	if r.received != nil {
+		if got := r.received(); got < bytes {
+			bytes = got
+			fmt.Fprintf(&b, ", %s received", formatBytes(got))
+		}
+	}
+	fmt.Fprintf(&b, " (%s/s)", formatBytes(rate(bytes, elapsed)))
 	if n := r.partials.Load(); n > 0 {
 		fmt.Fprintf(&b, "; %d partial %s kept; run again to resume", n, plural(int(n), "file", "files"))
 	}

@@ -104,8 +104,16 @@ func TestGetResumeAfterKill(t *testing.T) {
 				if sent := r.Served.Load() - before; sent != int64(len(want)) {
 					t.Errorf("second run got %d bytes; want the whole changed file, %d", sent, len(want))
 				}
+				if strings.Contains(res.stderr, "received") {
+					t.Errorf("summary %q: want no bytes received apart, the file came whole", res.stderr)
+				}
 			} else {
 				checkResumed(t, r, 1, len(body))
+				// The summary's rate is that of the bytes received.
+				sent := r.Served.Load() - before
+				if want := ", " + formatBytes(sent) + " received ("; !strings.Contains(res.stderr, want) {
+					t.Errorf("summary %q; want %q", res.stderr, want)
+				}
 			}
 			onlyFiles(t, dir, ".other.bin.part", "big.bin")
 		})

@@ -75,6 +75,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runCtx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
+	rep.received = func() int64 { return f.Stats().Bytes }
 	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
 		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 

@@ -171,7 +171,7 @@ var faults = []fault{
 		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
 			bad := bytes.Clone(fx.content)
 			bad[fx.rng.IntN(len(bad))] ^= 0x80
-			http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(bad))
+			http.ServeContent(w, r, "", fetchtest.ModTime, bytes.NewReader(bad))
 		},
 		ftp: func(t *testing.T, fx *fixture) string {
 			bad := bytes.Clone(fx.content)
@@ -566,10 +566,6 @@ func keptPartial(t *testing.T, req fetch.Request, res fetch.Result) {
 	os.Remove(partial + ".guard")
 }
 
-// fixtureModTime is the Last-Modified of the fixture's file: a validator
-// that lets a transfer resume.
-var fixtureModTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
 // fixture is the state of one case of the fault suite.
 type fixture struct {
 	proto, sink string
@@ -587,18 +583,18 @@ func (fx *fixture) size() int64 { return int64(len(fx.content)) }
 
 // doc is the file, as served.
 func (fx *fixture) doc() fetchtest.Doc {
-	return fetchtest.Doc{Body: fx.content, Mod: fixtureModTime}
+	return fetchtest.Doc{Body: fx.content, Mod: fetchtest.ModTime}
 }
 
 // serve serves the file well: ranges, Last-Modified.
 func (fx *fixture) serve(w http.ResponseWriter, r *http.Request) {
-	http.ServeContent(w, r, "", fixtureModTime, bytes.NewReader(fx.content))
+	http.ServeContent(w, r, "", fetchtest.ModTime, bytes.NewReader(fx.content))
 }
 
 // startBody sends the headers of a whole-file response of n bytes.
 func (fx *fixture) startBody(w http.ResponseWriter, n int) {
 	w.Header().Set("Content-Length", strconv.Itoa(n))
-	w.Header().Set("Last-Modified", fixtureModTime.Format(http.TimeFormat))
+	w.Header().Set("Last-Modified", fetchtest.ModTime.Format(http.TimeFormat))
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -70,7 +70,7 @@ func TestFTPSingleFile(t *testing.T) {
 			}
 			wantHeader := http.Header{
 				"Content-Length": {strconv.Itoa(len(content))},
-				"Last-Modified":  {ftpModTime.Format(http.TimeFormat)},
+				"Last-Modified":  {fetchtest.ModTime.Format(http.TimeFormat)},
 			}
 			if resp.Status != http.StatusOK || resp.Size != int64(len(content)) || resp.Offset != 0 ||
 				fmt.Sprint(resp.Header) != fmt.Sprint(wantHeader) {
@@ -542,7 +542,7 @@ func TestVsftpd(t *testing.T) {
 		if !bytes.Equal(readFile(t, dest), big) || !bytes.Equal(buf.Bytes(), big) || res.Size != int64(len(big)) {
 			t.Errorf("got %d bytes; want the file", res.Size)
 		}
-		if got, want := resp.Header.Get("Last-Modified"), ftpModTime.Format(http.TimeFormat); got != want || resp.Size != int64(len(big)) {
+		if got, want := resp.Header.Get("Last-Modified"), fetchtest.ModTime.Format(http.TimeFormat); got != want || resp.Size != int64(len(big)) {
 			t.Errorf("got Last-Modified %q, Size %d; want %q, %d", got, resp.Size, want, len(big))
 		}
 	})

@@ -28,9 +28,6 @@ import (
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
-// ftpModTime is the modification time of every file the servers serve.
-var ftpModTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
 // ftpUser and ftpPassword log in to goftpd; so does anonymous.
 const (
 	ftpUser     = "alice"
@@ -318,7 +315,7 @@ type memInfo struct {
 
 func (i memInfo) Name() string       { return i.name }
 func (i memInfo) Size() int64        { return i.size }
-func (i memInfo) ModTime() time.Time { return ftpModTime }
+func (i memInfo) ModTime() time.Time { return fetchtest.ModTime }
 func (i memInfo) IsDir() bool        { return i.dir }
 func (i memInfo) Sys() any           { return nil }
 func (i memInfo) Mode() os.FileMode {
@@ -631,7 +628,7 @@ func (v *vsftpd) put(t testing.TB, files map[string][]byte) {
 	fetchtest.WriteTree(t, v.Root, files)
 	for p := range files {
 		name := filepath.Join(v.Root, filepath.FromSlash(p))
-		if err := os.Chtimes(name, ftpModTime, ftpModTime); err != nil {
+		if err := os.Chtimes(name, fetchtest.ModTime, fetchtest.ModTime); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // TestOpenReaderAt checks that OpenReaderAt keeps the Protocol contract.
 func TestOpenReaderAt(t *testing.T) {
 	const data = "0123456789"
-	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	mod := fetchtest.ModTime
 	lastModified := mod.Format(http.TimeFormat)
 	u, _ := url.Parse("mem://repo/f")
 	for _, tc := range []struct {
@@ -92,7 +92,7 @@ func (f readerOnlyFS) Open(name string) (fs.File, error) {
 func TestFSProtocol(t *testing.T) {
 	content := genFiles(1, 200<<10)["/f/00000"]
 	mapFS := fstest.MapFS{
-		"repo/a.bin": {Data: content, ModTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		"repo/a.bin": {Data: content, ModTime: fetchtest.ModTime},
 		"repo/dir":   {Mode: fs.ModeDir},
 	}
 	for name, fsys := range map[string]fs.FS{"ReaderAt": mapFS, "Reader": readerOnlyFS{mapFS}} {

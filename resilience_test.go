@@ -279,7 +279,7 @@ func checkCannotResume(t *testing.T, req fetch.Request, err error, got, want []b
 func TestResumeAfterReset(t *testing.T) {
 	t.Parallel()
 	const size = 256 << 10
-	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	mod := fetchtest.ModTime
 	for _, guard := range []string{"etag", "last-modified", "weak etag and last-modified", "digest"} {
 		for _, proto := range []string{"http1", "h2"} {
 			for _, sink := range sinks {
@@ -431,7 +431,7 @@ func TestRangeAnsweredWith200(t *testing.T) {
 func TestFileChangedBetweenAttempts(t *testing.T) {
 	t.Parallel()
 	const size, cut = 64 << 10, 10000
-	old, mod := fetchtest.Blob(size, 6), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	old, mod := fetchtest.Blob(size, 6), fetchtest.ModTime
 	for _, tc := range []struct {
 		name          string
 		before, after fetchtest.Doc

@@ -551,7 +551,7 @@ func TestLinkCutEvery8MB(t *testing.T) {
 	const size, cut = 64 << 20, 8_000_000
 	content := fetchtest.Blob(size, 16)
 	srv := fetchtest.Start(t, fetchtest.HTTP, func(s *fetchtest.Server, _ int, w http.ResponseWriter, r *http.Request) {
-		s.Serve(w, r, fetchtest.Doc{Body: content, Mod: fixtureModTime}, -1)
+		s.Serve(w, r, fetchtest.Doc{Body: content, Mod: fetchtest.ModTime}, -1)
 	})
 	link := newToxicLink(t, toxic("limit_data", "downstream", "bytes", cut))
 	u := "http://" + link.mustProxy(srv.Listener.Addr().String()) + "/file"
@@ -596,7 +596,7 @@ func TestLinkCutEvery8MB(t *testing.T) {
 // makes no progress, and with the default Options the request fails after
 // 1+DefaultRetries attempts.
 func TestOneByteAConnection(t *testing.T) {
-	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 19), Mod: fixtureModTime}
+	d := fetchtest.Doc{Body: fetchtest.Blob(1<<20, 19), Mod: fetchtest.ModTime}
 	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.Serve(w, r, d, 1) })
 	f := fetch.New(fetch.Options{})
 	defer f.Close()

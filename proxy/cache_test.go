@@ -272,7 +272,7 @@ func newOrigin(t *testing.T) *fetchtest.Repo {
 // ServeContent does.
 func originFile(data []byte, header http.Header) fetchtest.File {
 	f := fetchtest.Ranged(data)
-	f.Mod = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Mod = fetchtest.ModTime
 	f.Header = header
 	return f
 }

@@ -24,6 +24,7 @@ func killMidway(t *testing.T, path string, size int, args ...string) {
 	cmd.Stderr = &stderr
 	run := fetchtest.StartProcess(t, cmd)
 	partial := fetch.PartialPath(path)
+	deadline := time.After(time.Minute)
 	for {
 		if fi, err := os.Stat(partial); err == nil && fi.Size() >= int64(size/2) {
 			break
@@ -31,6 +32,9 @@ func killMidway(t *testing.T, path string, size int, args ...string) {
 		select {
 		case <-run.Exited:
 			t.Fatalf("fetch ended before it was killed: %s", stderr.String())
+		case <-deadline:
+			run.Kill()
+			t.Fatalf("the partial file held less than %d bytes after a minute: %s", size/2, stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

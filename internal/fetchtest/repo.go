@@ -70,14 +70,17 @@ func StartRepo(t testing.TB, kind string, files map[string]File) *Repo {
 	return r
 }
 
+// ModTime is the modification time of the files the tests serve, a
+// Last-Modified that lets a transfer resume.
+var ModTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 // Files is a Script that serves fs by path as a Repo serves files with
-// Ranges, no ETag and a fixed Last-Modified. A path not in fs is not
+// Ranges, no ETag and Last-Modified [ModTime]. A path not in fs is not
 // found.
 func Files(fs map[string][]byte) Script {
 	r := &Repo{files: make(map[string]File, len(fs))}
-	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for path, b := range fs {
-		r.files[path] = File{Doc: Doc{Body: b, Mod: mod}, Ranges: true}
+		r.files[path] = File{Doc: Doc{Body: b, Mod: ModTime}, Ranges: true}
 	}
 	return r.serve
 }

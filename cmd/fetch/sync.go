@@ -54,7 +54,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var repository target
 	if src.Scheme == "file" {
 		if repository, err = detect(runCtx, src, cfg.format, probeLocal); err != nil {
-			return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
+			fmt.Fprintf(stderr, "fetch: %s\n", escape(err.Error()))
+			return exitFailed
 		}
 	}
 	opts, closeOpts := cfg.options()

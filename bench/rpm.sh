@@ -8,7 +8,9 @@
 #   QUICK=1 bench/rpm.sh    1,000 packages, one round: a smoke run
 #
 # Environment: ROUNDS, N (packages), MEM_NS (sizes of the RSS case), JOBS
-# (transfers at once for both, default 16), KEEP=1 keeps the work directory.
+# (transfers at once for both, default 16), PEERS (default "fetch reposync
+# fetch-again"; PEERS= runs the RSS case only), KEEP=1 keeps the work
+# directory.
 # The repository (bench/rpmgen) has packages of pseudo-random bytes, not
 # real rpms: both tools check sizes and sha256 checksums, not rpm headers.
 # The report also goes to bench/out/rpm-DATE.md. All traffic stays on
@@ -75,8 +77,9 @@ run() {
 	log "$p $n round $r: ${wall}s, ${user}+${sys}s CPU, $kib KiB"
 }
 
-PEERS=(fetch reposync fetch-again)
+read -r -a PEERS <<<"${PEERS-fetch reposync fetch-again}"
 for r in $(seq 0 "$ROUNDS"); do # round 0 warms the caches and is not counted
+	[ ${#PEERS[@]} -gt 0 ] || break
 	for i in "${!PEERS[@]}"; do
 		run "${PEERS[$(((i + r) % ${#PEERS[@]}))]}" "$N" "$r"
 	done
@@ -95,7 +98,7 @@ REPORT=$WORK/report.md
 	echo "| tool | wall s | CPU s | peak RSS MiB | wall / fetch's |"
 	echo "| --- | --- | --- | --- | --- |"
 	fw=$(col fetch "$N" 3)
-	for p in fetch reposync fetch-again; do
+	for p in "${PEERS[@]}"; do
 		w=$(col "$p" "$N" 3)
 		printf '| %s | %s | %s | %s | %.2f |\n' "$p" "$w" "$(col "$p" "$N" 4)" "$(mib "$(col "$p" "$N" 5)")" "$(echo "$w / $fw" | bc -l)"
 	done

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/fetchkit/fetch/internal/dirwalk"
 	"github.com/fetchkit/fetch/internal/partname"
 )
 
@@ -411,7 +410,7 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 	}
 	var removed []string
 	p := place{root}
-	err := dirwalk.Walk(root, func(name string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), ".") {
 			return err
 		}

@@ -158,9 +158,9 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		progress := d.sink.written - reached
 		reached = max(reached, d.sink.written)
-		wait, err := r.failed(err, progress)
-		if err != nil {
-			return err
+		wait, gaveUp := r.failed(err, progress)
+		if gaveUp != nil {
+			return gaveUp
 		}
 		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress >= minProgress, "offset", d.sink.written)
 		if !sleep(ctx, wait) {

@@ -307,8 +307,13 @@ type Options struct {
 	// http. Without it such a redirect fails.
 	AllowInsecureRedirect bool
 
-	// Logger receives a line for each retry and each URL given up. Nil
-	// means no logging.
+	// Logger receives, at level Info, a line for each retry ("fetch:
+	// retrying", with the url, the err of the attempt that failed, the
+	// wait before the next one, whether the attempt made progress, and
+	// the offset the download has reached), for each retry of a
+	// segmented download's connection ("fetch: retrying segment"), and
+	// for each URL given up ("fetch: giving up on URL", with the url and
+	// its last err). URLs and errors are redacted. Nil means no logging.
 	Logger *slog.Logger
 }
 

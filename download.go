@@ -162,6 +162,10 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		if gaveUp != nil {
 			return gaveUp
 		}
+		if err := d.stranded(u, err); err != nil {
+			// Known now, not after the wait: no attempt will follow.
+			return err
+		}
 		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress >= minProgress, "offset", d.sink.written)
 		if !sleep(ctx, wait) {
 			return fmt.Errorf("%s: %w", u.Redacted(), ctx.Err())
@@ -500,11 +504,29 @@ func (d *download) resumePoint(u *url.URL) (int64, string, error) {
 	if validator != "" || len(d.sink.want) > 0 {
 		return d.sink.written, validator, nil
 	}
+	if err := d.stranded(u, nil); err != nil {
+		return 0, "", err
+	}
 	if err := d.sink.restart(); err != nil {
-		return 0, "", fmt.Errorf("%s: %w after %d bytes: nothing guards a resume (no validator, no expected digest)",
-			u.Redacted(), ErrCannotResume, d.sink.written)
+		return 0, "", err
 	}
 	return 0, "", nil
+}
+
+// stranded returns the error that ends the request when its next attempt
+// at u could neither resume nor start again: a Writer holds bytes and
+// nothing guards a resume at u (no validator from u, no expected digest).
+// cause, if not nil, is the failure that broke the transfer. Else it
+// returns nil.
+func (d *download) stranded(u *url.URL, cause error) error {
+	if d.sink.canRestart() || d.validatorFor(u) != "" || len(d.sink.want) > 0 {
+		return nil
+	}
+	const why = "nothing guards a resume (no strong ETag or Last-Modified, no expected digest)"
+	if cause != nil {
+		return fmt.Errorf("%w, and %w after %d bytes: %s", cause, ErrCannotResume, d.sink.written, why)
+	}
+	return fmt.Errorf("%s: %w after %d bytes: %s", u.Redacted(), ErrCannotResume, d.sink.written, why)
 }
 
 // accept checks a response before its body is read, restarts the sink if

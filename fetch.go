@@ -343,11 +343,16 @@ type Request struct {
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with [ErrCannotResume]. So a Writer that received a whole body
-	// that then fails its size or digest check ends the request: the
-	// mirrors are not tried, and the error says so ("mirrors not tried:
-	// the Writer already received the body"). [Result.Size] counts the bytes
-	// the Writer received, also on failure.
+	// fails with [ErrCannotResume]. A resume needs a guard that the rest is
+	// of the same file: the strong ETag or Last-Modified of the response
+	// the bytes came from (sent back in If-Range, to the same URL), or
+	// expected Digests (then a mirror may send the rest too). Without
+	// either, a transfer that breaks after a byte reached the Writer ends
+	// the request at once, without another attempt. And a Writer that
+	// received a whole body that then fails its size or digest check ends
+	// the request: the mirrors are not tried, and the error says so
+	// ("mirrors not tried: the Writer already received the body").
+	// [Result.Size] counts the bytes the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
 	// SizeKnown is set. A server that announces another size is refused

@@ -56,6 +56,19 @@ import (
 // final chunk, sees an error rather than an end. An HTTP/1.0 client, which
 // cannot tell a cut from an end, is sent nothing until the download of a
 // file of unknown size has ended, and then the file with its length.
+//
+// # Upstream cuts
+//
+// Clients are sent the bytes as they arrive, so a transfer that the
+// upstream breaks can only be continued where it stopped, never begun
+// again: the Fetcher resumes it with a range request when something
+// guards that the rest is of the same file. That is a strong ETag or a
+// Last-Modified on the upstream's response (sent back in If-Range), or an
+// expected digest in the Request ([fetch.Request.Digests], which also lets
+// the rest come from a mirror). Without either, a cut after the first byte
+// ends the download at once with [fetch.ErrCannotResume], and the
+// responses of its clients are aborted; a failure before the first byte
+// is retried as usual.
 type Streamer struct {
 	f          *fetch.Fetcher
 	dir        string

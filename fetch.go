@@ -104,7 +104,7 @@ const (
 	// [Options.MinSegmentSize].
 	DefaultMinSegmentSize = 1 << 20
 
-	// DefaultMirrorCooldown is how long a host that failed is tried after the
+	// DefaultMirrorCooldown is how long a URL that failed is tried after the
 	// others, when [Options.MirrorCooldown] is zero.
 	DefaultMirrorCooldown = 5 * time.Minute
 )
@@ -202,9 +202,23 @@ type Options struct {
 	// means the request's URL followed by its Mirrors.
 	Resolver Resolver
 
-	// MirrorCooldown is how long a host that failed stays at the end of the
-	// list of URLs to try, for every request of the Fetcher. 0 means
-	// DefaultMirrorCooldown; negative turns reordering off. So the same
+	// MirrorCooldown is how long a URL that failed is tried after the
+	// others. What failed decides which URLs move:
+	//
+	//   - A failure of the host, one that Retries retries (no connection, a
+	//     reset, a stall, HTTP 408, 429 or 5xx, a transient FTP reply),
+	//     moves every URL on that host to the end of the list, for every
+	//     request of the Fetcher: the next file comes from a mirror.
+	//   - A failure of one file (not found: HTTP 404 or 410, FTP 550; bytes
+	//     that fail their size or digest) moves on to the next URL the
+	//     request that met it, and moves that URL alone to the end, for the
+	//     next requests of the same file. Other files at that host are still
+	//     asked of it first: one file missing or stale on the primary sends
+	//     no other file to a mirror.
+	//
+	// A success at a URL clears both. Of the URLs moved, the one that
+	// failed longest ago comes first. 0 means DefaultMirrorCooldown;
+	// negative turns reordering off. So the same
 	// request may be tried in another order on a Fetcher that saw failures
 	// before: its Result.Attempts, Result.URL and the order of the errors
 	// joined in Result.Err depend on what the Fetcher did earlier.
@@ -464,6 +478,12 @@ type OpenRequest struct {
 // Resolver turns a request into the ordered list of URLs to try: it is
 // how mirror lists are added ([Options.Resolver]) so that a caller of Fetch
 // gets them without knowing of them. It must be safe for concurrent use.
+//
+// The Fetcher then moves to the end the URLs that failed lately, by the
+// rule of [Options.MirrorCooldown]: every URL of a host that failed as a
+// host (no connection, a 5xx), and a URL at which this file was not found
+// or came with the wrong size or digest. A Resolver need not track the
+// health of its mirrors; it gives them in the order it prefers.
 type Resolver interface {
 	Resolve(ctx context.Context, req Request) ([]string, error)
 }

@@ -55,6 +55,9 @@ func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed)
 	if err != nil {
+		if res.URL != "" {
+			err = fmt.Errorf("%s: %w", res.URL, err) // every Result.Err names its URL
+		}
 		res.Err = err
 		return res
 	}

@@ -57,7 +57,9 @@ type Result struct {
 	// Err is nil on success. When every URL failed it joins the last error
 	// of each URL tried, so errors.Is and errors.As find any of them, in
 	// the order tried (which Options.MirrorCooldown may change from one
-	// request to the next).
+	// request to the next). Its message names the URL (password redacted)
+	// that each error is of, the request's own URL for a failure before any
+	// transfer: a log line of Err alone says which file failed.
 	Err error
 	// Skipped reports that [Request.CheckExisting] found the file in place:
 	// nothing was transferred, Attempts is 0, and Size and Digests are

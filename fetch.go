@@ -156,8 +156,10 @@ type Options struct {
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
 	// connection of a segmented download counts the same way. 0 means
-	// DefaultRetries; negative means none, and then the first failure ends
-	// the URL, with or without progress.
+	// DefaultRetries, as the zero value of every field means its default;
+	// negative means none, and then the first failure ends the URL, with or
+	// without progress. (The command's -retries counts as it reads:
+	// -retries 0 is none, which it passes here as -1.)
 	Retries int
 
 	// MaxThrottled is how long a URL may keep answering 429 (too many

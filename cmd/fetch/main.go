@@ -88,10 +88,12 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
                   open another only while the last one raised the total rate
                   (for servers that shape each connection)
   -retries N      extra attempts at a URL after a transient failure: a network
-                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none).
-                  An attempt cut after it delivered 64 KiB or more resumes
-                  where it stopped without using up a retry, up to 1000
-                  attempts at a URL
+                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none,
+                  one attempt; the library's Options.Retries writes none as a
+                  negative number, its 0 being the default, 3). An attempt
+                  cut after it delivered 64 KiB or more resumes where it
+                  stopped without using up a retry, up to 1000 attempts at a
+                  URL
   -stall D        give up an attempt that receives no byte for D (default 30s)
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
@@ -375,7 +377,7 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func (cfg *config) options() (fetch.Options, func()) {
 	retries := cfg.retries
 	if retries == 0 {
-		retries = -1 // fetch.Options: negative means none
+		retries = -1 // -retries 0 is none; for fetch.Options, 0 is the default
 	}
 	opts := fetch.Options{
 		Limiter:       fetch.NewLimiter(cfg.jobs, cfg.perHost),

@@ -643,6 +643,9 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
 		return false
 	}
+	if r = hitRange(w, r, rec.Size, rec.Header, cause); r == nil {
+		return true
+	}
 	h := w.Header()
 	for k, vs := range rec.Header {
 		if k != "Date" { // Age is set below

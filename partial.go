@@ -26,7 +26,7 @@ import (
 // nobody holds a lock on is a leftover.
 
 // guardSuffix ends the name of the guard file of a partial file.
-const guardSuffix = ".guard"
+const guardSuffix = partname.GuardSuffix
 
 // PartialPath returns the path of the partial file that a download to
 // path keeps with [Options.KeepPartial]: "." + base(path) + ".part"
@@ -411,11 +411,11 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 	var removed []string
 	p := place{root}
 	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), ".") {
+		if err != nil || !d.Type().IsRegular() || !partname.Own(d.Name()) {
 			return err
 		}
 		data, _ := strings.CutSuffix(name, guardSuffix)
-		if !strings.HasSuffix(data, partname.Suffix) || keep != nil && keep(data) {
+		if keep != nil && keep(data) {
 			return nil
 		}
 		ok, err := p.removeUnheld(filepath.FromSlash(name))

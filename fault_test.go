@@ -323,7 +323,7 @@ var faults = []fault{
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
-				req.Path = filepath.Join(smallTmpfs(t, fx.dir), "file")
+				req.Path = filepath.Join(fetchtest.SmallTmpfs(t, fx.dir), "file")
 			}
 			if fx.sink == "writer" {
 				req.Writer = &failingWriter{after: 64 << 10, err: syscall.ENOSPC, w: req.Writer}

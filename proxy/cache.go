@@ -647,7 +647,10 @@ func sameFile(rec *record, resp fetch.Response) bool {
 // whether it did; a failure is set in *cause.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
 	defer c.kept.acquire(file)()
-	f, err := os.Open(file)
+	f, err := openKept(file)
+	if errors.Is(err, errNotRegular) {
+		c.forget(file) // not the Cache's: downloaded again
+	}
 	if err != nil {
 		return false
 	}

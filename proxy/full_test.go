@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/proxy"
@@ -55,5 +57,35 @@ func TestCacheFullDiskMiss(t *testing.T) {
 	kept, temporary := fetchtest.CacheFiles(t, small)
 	if len(kept) != 0 || len(temporary) != 0 {
 		t.Errorf("cache holds %v and temporary files %v; want nothing", kept, temporary)
+	}
+}
+
+// TestCachePlantedFIFO puts a FIFO, with a writer that sends nothing, in
+// place of a kept file, then of its record: the request is served as a
+// miss, rather than wait for the pipe.
+func TestCachePlantedFIFO(t *testing.T) {
+	data := fetchtest.Blob(1000, 1)
+	for _, which := range []string{"file", "record"} {
+		t.Run(which, func(t *testing.T) {
+			up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": data})
+			fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.MaxAge = time.Hour })
+			if status, body := fx.body(t, "/a.rpm"); status != http.StatusOK || !bytes.Equal(body, data) {
+				t.Fatalf("miss: got %d, %d bytes", status, len(body))
+			}
+			kept, _ := fetchtest.CacheFiles(t, fx.dir)
+			var at string
+			for _, k := range kept {
+				if strings.HasSuffix(k, ".json") == (which == "record") {
+					at = k
+				}
+			}
+			if err := os.Remove(at); err != nil {
+				t.Fatal(err)
+			}
+			fetchtest.PlantFIFO(t, at)
+			if status, body := fx.body(t, "/a.rpm"); status != http.StatusOK || !bytes.Equal(body, data) {
+				t.Errorf("with a FIFO as the kept %s: got %d, %d bytes; want 200 and the file", which, status, len(body))
+			}
+		})
 	}
 }

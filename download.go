@@ -602,10 +602,16 @@ func dropCredentials(h http.Header) {
 }
 
 // isFinal reports whether err ends the request: no other attempt and no
-// other URL can help.
+// other URL can help. So does a 304 Not Modified, the answer to the
+// caller's own conditional request (If-None-Match, If-Modified-Since in
+// Request.Header), which is no failure of the URL.
 func isFinal(err error) bool {
-	var se *sinkError
-	return errors.As(err, &se) || errors.Is(err, ErrCannotResume)
+	var (
+		se *sinkError
+		st *StatusError
+	)
+	return errors.As(err, &se) || errors.Is(err, ErrCannotResume) ||
+		errors.As(err, &st) && !st.FTP && st.Code == http.StatusNotModified
 }
 
 // isMismatch reports whether err says that a server delivered other bytes

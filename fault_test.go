@@ -65,7 +65,10 @@ type fault struct {
 	setup func(t *testing.T, fx *fixture, req *fetch.Request)
 	// check, if set, makes further checks after Fetch.
 	check func(t *testing.T, fx *fixture, res fetch.Result)
-	want  expect
+	// planted, if set, checks and removes, right after Fetch and before
+	// the checks of every case, what setup planted beside Path.
+	planted func(t *testing.T, fx *fixture, req fetch.Request)
+	want    expect
 	// stall is Options.StallTimeout (0: faultStall). A fault that ends
 	// in one attempt takes the default: on a loaded machine a transfer
 	// was silent for faultStall, and its retry made a second attempt.
@@ -320,15 +323,52 @@ var faults = []fault{
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
-				req.Path = filepath.Join(smallTmpfs(t, fx.dir), "file")
+				req.Path = filepath.Join(fetchtest.SmallTmpfs(t, fx.dir), "file")
 			}
 			if fx.sink == "writer" {
 				req.Writer = &failingWriter{after: 64 << 10, err: syscall.ENOSPC, w: req.Writer}
 			}
 		},
-		check: wantAttempts(1),
+		check: func(t *testing.T, fx *fixture, res fetch.Result) {
+			wantAttempts(1)(t, fx, res)
+			// The error names the file written (Path, or its partial
+			// or temporary file), not its folder.
+			if p := res.Request.Path; p != "" && res.Err != nil {
+				dir, base := filepath.Split(p)
+				if msg := res.Err.Error(); !strings.Contains(msg, dir+base) && !strings.Contains(msg, dir+"."+base) {
+					t.Errorf("error %q does not name the file %s", msg, p)
+				}
+			}
+		},
 		stall: fetch.DefaultStallTimeout,
 		want:  expect{err: errIs(syscall.ENOSPC), what: "ENOSPC"},
+	},
+	{
+		// A FIFO where the partial file of Path would be, with a read
+		// end that reads nothing: it is neither written, which would
+		// block the download past its context once the pipe's buffer
+		// is full, nor published at Path.
+		name: "FIFO at the partial path",
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		ftp:  ftpServes,
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			if req.Path != "" {
+				fx.fifo = fetchtest.PlantFIFO(t, fetch.PartialPath(req.Path))
+			}
+		},
+		planted: func(t *testing.T, fx *fixture, req fetch.Request) {
+			if fx.fifo == nil {
+				return
+			}
+			if n := fx.fifo.Buffered(); n > 0 {
+				t.Errorf("%d bytes were written to the FIFO; want none", n)
+			}
+			if fi, err := os.Lstat(fx.fifo.Path); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
+				t.Errorf("the FIFO: %v, %v; want it left as it was", fi, err)
+			}
+			os.Remove(fx.fifo.Path)
+		},
+		want: expect{ok: true},
 	},
 	{
 		// root writes through a read-only folder's mode bits, not
@@ -471,6 +511,9 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	}
 	f := fetch.New(opts)
 	res, err := f.Fetch(fx.ctx, req)
+	if flt.planted != nil {
+		flt.planted(t, fx, req)
+	}
 
 	if res.Err != err {
 		t.Errorf("Result.Err %v differs from the error returned %v", res.Err, err)
@@ -577,6 +620,7 @@ type fixture struct {
 	srv, other  *fetchtest.Server
 	servers     []faultTarget // every server of the case
 	ctx         context.Context
+	fifo        *fetchtest.FIFO // planted by the case, if any
 }
 
 func (fx *fixture) size() int64 { return int64(len(fx.content)) }

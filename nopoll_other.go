@@ -1,7 +1,7 @@
-//go:build !linux
+//go:build !unix
 
 package fetch
 
-// noPoll is 0 where a regular file costs no extra system calls to open,
-// or where O_NONBLOCK might matter for one.
-const noPoll = 0
+// noBlock is 0 where there are no FIFOs to plant in a folder, or where
+// O_NONBLOCK is not an open flag.
+const noBlock = 0

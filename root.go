@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 )
@@ -10,10 +12,39 @@ import (
 // large when root is nil. Names are relative to root, or plain paths.
 type place struct{ root *os.Root }
 
-// openFile opens name, a regular file (or none yet), kept off the network
-// poller (noPoll).
+// errNotRegular says that a name where a download expects a regular file
+// of its own (a partial file, a guard, a temporary file, a file in place)
+// holds something else: a FIFO, a device, a socket, a symbolic link, a
+// folder. Such a thing is never read or written: a FIFO would block a
+// write past cancellation, or pass the bytes through and be renamed over
+// Path as the file.
+var errNotRegular = errors.New("not a regular file")
+
+// openFile opens name, a regular file (or none yet, with os.O_CREATE),
+// without waiting (noBlock), and checks on the open descriptor that it is
+// a regular file; otherwise it closes it and fails with an error matching
+// errNotRegular.
 func (p place) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
-	flag |= noPoll
+	f, err := p.open(name, flag|noBlock, perm)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: %w (%v)", name, errNotRegular, fi.Mode().Type())
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// openDir opens name, a folder, for its names (flag adds to O_RDONLY).
+func (p place) openDir(name string, flag int) (*os.File, error) {
+	return p.open(name, os.O_RDONLY|flag|noBlock, 0)
+}
+
+func (p place) open(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	if p.root != nil {
 		return p.root.OpenFile(name, flag, perm)
 	}
@@ -62,7 +93,7 @@ func (p place) readNames(name string) ([]string, error) {
 	if name == "" {
 		name = "."
 	}
-	f, err := p.openFile(name, os.O_RDONLY, 0)
+	f, err := p.openDir(name, 0)
 	if err != nil {
 		return nil, err
 	}

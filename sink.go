@@ -210,7 +210,7 @@ func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	open := func() (*os.File, string, error) {
 		if s.folder != nil {
-			f, err := s.folder.create()
+			f, err := s.folder.create(s.path)
 			if err == nil {
 				s.unnamed = true
 				return f, "", nil
@@ -231,10 +231,10 @@ func (s *sink) create() error {
 					}
 				}
 			}
-			if !errors.Is(err, errLocked) {
+			if !errors.Is(err, errLocked) && !errors.Is(err, errNotRegular) {
 				return f, name, err
 			}
-			s.keep = false
+			s.keep = false // held by another download, or not a file of ours
 		}
 		return s.createTemp(dir, base)
 	}

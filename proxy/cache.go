@@ -92,7 +92,10 @@ const DefaultMaxAge = time.Minute
 // The directory holds one file and one ".json" record per path, under names
 // derived from the path; removing the directory, or any file in it, forgets
 // files. One Cache at a time may use a directory: NewCache locks it, and
-// removes the temporary files that a Cache stopped by a crash left.
+// removes the temporary files that a Cache stopped by a crash left. When a
+// write to it finds its disk full, the misses of the next minute are
+// passed through to their clients, neither shared nor kept (logged once, to
+// ErrorLog), rather than cut for want of space.
 //
 // A Cache is safe for concurrent use; Close it to stop its downloads and
 // unlock the directory.
@@ -115,6 +118,7 @@ type Cache struct {
 	ctx    context.Context // of the revalidations; cancelled by Close
 	stop   context.CancelFunc
 	checks singleflight.Group // revalidations, by file
+	full   diskFull           // misses are passed through meanwhile
 
 	mu       sync.Mutex
 	closed   bool
@@ -178,7 +182,8 @@ type CacheOptions struct {
 	// path, status, bytes sent, duration, and cache= one of hit (fresh, from
 	// Dir), revalidated (304 from the upstream, then from Dir), stale (from
 	// Dir because the upstream could not be asked), miss (from the
-	// upstream), pass (not kept: a folder, a refused request), with the
+	// upstream), pass (not kept: a folder, a refused request, a miss while
+	// the disk is full), with the
 	// cause of a failure as err.
 	AccessLog *slog.Logger
 
@@ -227,6 +232,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
 			*cause = res.Err
 		}
+		c.fullDisk(res.Err)
 	}})
 	return c, nil
 }
@@ -371,6 +377,11 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) && c.full.full() {
+		cache = "pass" // the disk is full: not kept
+		c.passThrough(lw, r, req, &served)
+		return
+	}
 	cache = "miss"
 	req.Path = file
 	c.st.Serve(lw, r, req)
@@ -499,6 +510,7 @@ func (c *Cache) keep(res fetch.Result) error {
 		// The file is downloaded again next time; an older record must
 		// not describe it meanwhile, nor its bytes stay uncounted.
 		c.forget(file)
+		c.fullDisk(err)
 		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
 		return nil
 	}
@@ -635,13 +647,19 @@ func sameFile(rec *record, resp fetch.Response) bool {
 // whether it did; a failure is set in *cause.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
 	defer c.kept.acquire(file)()
-	f, err := os.Open(file)
+	f, err := openKept(file)
+	if errors.Is(err, errNotRegular) {
+		c.forget(file) // not the Cache's: downloaded again
+	}
 	if err != nil {
 		return false
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
 		return false
+	}
+	if r = hitRange(w, r, rec.Size, rec.Header, cause); r == nil {
+		return true
 	}
 	h := w.Header()
 	for k, vs := range rec.Header {

@@ -52,7 +52,7 @@ func (rec *record) update(h http.Header, at time.Time) {
 
 // readRecord reads the record of file, which must be that of rawURL.
 func readRecord(file, rawURL string) (*record, bool) {
-	b, err := os.ReadFile(file + recordSuffix)
+	b, err := readKept(file + recordSuffix)
 	if err != nil {
 		return nil, false
 	}

@@ -605,21 +605,14 @@ func newReply(r *http.Request, resp *fetch.Response) *reply {
 		return rp
 	}
 	rp.header.Set("Accept-Ranges", "bytes")
-	v := r.Header.Get("Range")
-	if v == "" || !ifRange(r.Header.Get("If-Range"), resp.Header) {
-		return rp
-	}
-	switch kind, first, end := parseRange(v, size); kind {
+	switch kind, first, end := rangeOf(r, size, resp.Header); kind {
 	case rangeOne:
 		rp.status, rp.first, rp.end = http.StatusPartialContent, first, end
 		rp.header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end-1, size))
 	case rangeUnsatisfiable:
 		rp.status, rp.first, rp.end = http.StatusRequestedRangeNotSatisfiable, 0, 0
-		rp.err = fmt.Errorf("%w: range %q of a file of %d bytes", fetch.ErrInvalidRequest, v, size)
-		rp.header = http.Header{
-			"Content-Range": {fmt.Sprintf("bytes */%d", size)},
-			"Content-Type":  {"text/plain; charset=utf-8"},
-		}
+		rp.err = unsatisfiable(r, size)
+		rp.header = unsatisfiableHeader(size)
 	}
 	return rp
 }
@@ -686,71 +679,4 @@ func forwardHeader(h http.Header) http.Header {
 		out[k] = slices.Clone(vs)
 	}
 	return out
-}
-
-// ifRange reports whether a Range may be honoured given the request's
-// If-Range value v and the response headers h: v is empty, or it is the
-// file's strong ETag, or its Last-Modified date.
-func ifRange(v string, h http.Header) bool {
-	switch {
-	case v == "":
-		return true
-	case strings.HasPrefix(v, `"`):
-		return v == h.Get("Etag")
-	case strings.HasPrefix(v, "W/"):
-		return false // weak tags never match for a range
-	}
-	return v == h.Get("Last-Modified")
-}
-
-// Kinds of Range header, from parseRange.
-const (
-	rangeNone          = iota // absent, malformed or several ranges: send the whole file
-	rangeOne                  // one satisfiable range
-	rangeUnsatisfiable        // one range that lies past the end
-)
-
-// parseRange parses the Range header value v for a file of size bytes, and
-// returns its kind and, for rangeOne, the bytes [first, end) it asks for.
-func parseRange(v string, size int64) (kind int, first, end int64) {
-	const unit = "bytes="
-	if len(v) < len(unit) || !strings.EqualFold(v[:len(unit)], unit) {
-		return rangeNone, 0, 0
-	}
-	spec := strings.TrimSpace(v[len(unit):])
-	if strings.Contains(spec, ",") {
-		return rangeNone, 0, 0
-	}
-	a, b, ok := strings.Cut(spec, "-")
-	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	if !ok || a == "" && b == "" {
-		return rangeNone, 0, 0
-	}
-	if a == "" { // the last b bytes
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n < 0 {
-			return rangeNone, 0, 0
-		}
-		first, end = max(size-n, 0), size
-	} else {
-		var err error
-		if first, err = strconv.ParseInt(a, 10, 64); err != nil || first < 0 {
-			return rangeNone, 0, 0
-		}
-		end = size
-		if b != "" {
-			last, err := strconv.ParseInt(b, 10, 64)
-			if err != nil || last < first {
-				return rangeNone, 0, 0
-			}
-			end = size
-			if last < size {
-				end = last + 1 // last+1 cannot overflow: last < size
-			}
-		}
-	}
-	if first >= end {
-		return rangeUnsatisfiable, 0, 0
-	}
-	return rangeOne, first, end
 }

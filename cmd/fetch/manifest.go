@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/internal/relpath"
 )
 
@@ -40,7 +41,9 @@ func parseManifestLine(line string) (e manifestEntry, ok bool, err error) {
 	case serr != nil || size < 0:
 		return manifestEntry{}, false, fmt.Errorf("size %q: want a number of bytes", strings.TrimSpace(fields[2]))
 	}
-	if err := relpath.Check(p); err != nil {
+	if err := relpath.Check(p); errors.Is(err, partname.ErrReserved) {
+		return manifestEntry{}, false, fmt.Errorf("path %q refused: %v", p, err)
+	} else if err != nil {
 		return manifestEntry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
 	return manifestEntry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil

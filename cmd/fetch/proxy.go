@@ -113,6 +113,13 @@ Example:
   fetch proxy -listen :8080 -upstream https://fixtures.pulpproject.org/ -cache /var/cache/fetch
 `
 
+// maxHeaderBytes bounds the request line and headers a client of the proxy
+// may send: apt, dnf, pip and go send well under 4 KiB, and a token or a
+// few ranges fit in this many with room to spare, where net/http's default
+// (1 MiB) lets each request hand the server a megabyte to parse (Range
+// headers of thousands of ranges, for one). Over it, the client gets 431.
+const maxHeaderBytes = 64 << 10
+
 // runProxy runs "fetch proxy": a pull-through cache of the files below an
 // upstream base URL, until ctx is cancelled.
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -169,6 +176,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	srv := &http.Server{
 		Handler:           cache,
 		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(stderr, "fetch proxy: ", 0),
 	}

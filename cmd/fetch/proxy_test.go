@@ -263,3 +263,27 @@ func TestProxyHeader(t *testing.T) {
 		t.Errorf("got %d %q %v; want 200 %q", resp.StatusCode, b, err, "a")
 	}
 }
+
+// TestProxyHeaderLimit: a request whose headers are larger than a
+// repository client sends is refused with 431, before the cache sees it;
+// one of a few KiB is served.
+func TestProxyHeaderLimit(t *testing.T) {
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	run := startProxy(t, "-upstream", up.URL, "-cache", t.TempDir())
+	for _, tc := range []struct {
+		size   int
+		status int
+	}{
+		{8 << 10, http.StatusOK},
+		{200 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/a.rpm", http.Header{"X-Pad": {strings.Repeat("x", tc.size)}})
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%d bytes of headers: got status %d; want %d", tc.size, resp.StatusCode, tc.status)
+		}
+	}
+	if got := up.Gets("/a.rpm"); got != 1 {
+		t.Errorf("upstream got %d GET requests; want 1", got)
+	}
+}

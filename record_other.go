@@ -13,4 +13,4 @@ import (
 
 func readRecord(*os.File) ([]byte, error) { return nil, errors.ErrUnsupported }
 func writeRecord(*os.File, []byte) error  { return errors.ErrUnsupported }
-func inodeOf(fs.FileInfo) uint64           { return 0 }
+func inodeOf(fs.FileInfo) uint64          { return 0 }

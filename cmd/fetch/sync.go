@@ -75,7 +75,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
 	rep.received = func() int64 { return f.Stats().Bytes }
-	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
+	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header, verify: cfg.verify,
 		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
@@ -186,6 +186,7 @@ type syncer struct {
 	root     *os.Root      // DIR
 	real     string        // DIR's real path
 	header   http.Header   // of -H
+	verify   bool          // -verify: hash every file in place
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -304,6 +305,9 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 		SizeKnown: true,
 		Digests:   map[string]string{"sha256": e.SHA256},
 		Header:    s.header.Clone(),
+		// Files in place are checked (sendChecked); -verify reads them
+		// all, trusting no record.
+		HashExisting: s.verify,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -410,10 +411,7 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 	}
 	var removed []string
 	p := place{root}
-	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), ".") {
-			return err
-		}
+	err := p.walkFiles(".", func(name string) error {
 		data, _ := strings.CutSuffix(name, guardSuffix)
 		if !strings.HasSuffix(data, partname.Suffix) || keep != nil && keep(data) {
 			return nil
@@ -425,6 +423,42 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 		return err
 	})
 	return removed, err
+}
+
+// walkFiles calls fn with the slash-separated name of every regular file
+// with a hidden name ("." first) in the tree of dir, in no set order, and
+// stops at the first error. Unlike fs.WalkDir below a Root, it stats no
+// entry (the folder gives each entry's type) and holds a few entries of a
+// folder at a time, so that a walk of a large mirror costs what reading
+// its folders does.
+func (p place) walkFiles(dir string, fn func(name string) error) error {
+	f, err := p.openFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		entries, err := f.ReadDir(256)
+		for _, d := range entries {
+			name := path.Join(filepath.ToSlash(dir), d.Name())
+			var err error
+			switch {
+			case d.IsDir():
+				err = p.walkFiles(filepath.FromSlash(name), fn)
+			case d.Type().IsRegular() && strings.HasPrefix(d.Name(), "."):
+				err = fn(name)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // RemoveLeftoversOf removes the temporary, partial and guard files of

@@ -432,7 +432,12 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 // folder at a time, so that a walk of a large mirror costs what reading
 // its folders does.
 func (p place) walkFiles(dir string, fn func(name string) error) error {
-	f, err := p.openFile(dir, os.O_RDONLY, 0)
+	rooted, err := p.openFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	f, err := unrooted(rooted)
+	rooted.Close()
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,9 @@ import (
 // modification time or inode, or that was written for another path, is
 // ignored: the file is hashed, and its record written again when it
 // matches. A file changed with its modification time set back, and its
-// size kept, deceives the record: [Request.HashExisting] reads every file.
+// size kept, deceives the record, as it deceives rsync and make; so does a
+// change of the same size within the file system's timestamp granularity
+// of fetch's write. [Request.HashExisting] reads every file.
 type record struct {
 	size    int64
 	mtime   int64    // nanoseconds since 1970

@@ -70,6 +70,18 @@ func check(t *testing.T, f *fetch.Fetcher, r *reads, s *fetchtest.Server, path s
 	return res, r.total() - before, s.Hits.Load() - hits
 }
 
+// downloaded downloads body, served at /file.bin by s, to path with f,
+// whose reads of files in place r counts.
+func downloaded(t *testing.T, body []byte) (f *fetch.Fetcher, r *reads, s *fetchtest.Server, path string) {
+	t.Helper()
+	s = fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/file.bin": body}))
+	f = fetchtest.Fetcher(t, fetch.Options{}, s)
+	r = countReads(f)
+	path = filepath.Join(recordsIn(t), "file.bin")
+	check(t, f, r, s, path, body, false)
+	return f, r, s, path
+}
+
 // TestRecordTrusted checks that a file that fetch wrote, however it wrote
 // it, is not read again by a later CheckExisting, nor by one after a read
 // that found it matching.
@@ -128,11 +140,7 @@ func TestRecordChanged(t *testing.T) {
 		{name: "mtime restored, HashExisting", restored: true, hash: true, caught: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/file.bin": body}))
-			f := fetchtest.Fetcher(t, fetch.Options{}, s)
-			r := countReads(f)
-			path := filepath.Join(recordsIn(t), "file.bin")
-			check(t, f, r, s, path, body, false)
+			f, r, s, path := downloaded(t, body)
 			fi, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
@@ -210,11 +218,7 @@ func TestRecordIgnored(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/file.bin": body}))
-			f := fetchtest.Fetcher(t, fetch.Options{}, s)
-			r := countReads(f)
-			path := filepath.Join(recordsIn(t), "file.bin")
-			check(t, f, r, s, path, body, false)
+			f, r, s, path := downloaded(t, body)
 			path = tc.spoil(t, path)
 			res, read, requests := check(t, f, r, s, path, body, false)
 			if !res.Skipped || res.Trusted || read != 1 || requests != 0 {

@@ -2,6 +2,8 @@ package fetch_test
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -324,4 +326,25 @@ func recordRequests(url, dir string, fs files) <-chan fetch.Request {
 	}
 	close(reqs)
 	return reqs
+}
+
+// TestRecordOtherDigest checks that a record without a digest that a
+// request asks for does not spare the read, and gains that digest.
+func TestRecordOtherDigest(t *testing.T) {
+	body := genFiles(1, 20<<10)["/f/00000"]
+	f, r, s, path := downloaded(t, body) // sha256 only
+	sum := md5.Sum(body)
+	req := fetch.Request{URL: s.URL + "/file.bin", Path: path, Digests: map[string]string{"md5": hex.EncodeToString(sum[:])}, CheckExisting: true}
+	for i, want := range []bool{false, true} {
+		res, err := f.Fetch(fetchtest.Context(t), req)
+		if err != nil || !res.Skipped || res.Trusted != want {
+			t.Errorf("check %d: Skipped %v, Trusted %v, %v; want the file in place, trusted %v", i+1, res.Skipped, res.Trusted, err, want)
+		}
+		if res.Digests["md5"] != req.Digests["md5"] || res.Digests["sha256"] != fetchtest.SHA256(body) {
+			t.Errorf("check %d: Digests %v; want its md5 and sha256", i+1, res.Digests)
+		}
+	}
+	if n := r.total(); n != 1 {
+		t.Errorf("%d reads; want 1", n)
+	}
 }

@@ -38,20 +38,7 @@ log "generating $N files of $SIZE bytes and one of $BIG bytes"
 	"$WORK/bin/gen" -dir "$WORK/data" -prefix big -n 1 -size "$BIG"
 } | awk '{ print $1 "," $2 "," $3 }' >"$WORK/data/PULP_MANIFEST"
 
-PORT=$(free_port)
-BASE=http://127.0.0.1:$PORT
-start_nginx "$BASE/status" 4096 "" "$(
-	cat <<CONF
-	keepalive_requests 10000000;
-	keepalive_timeout 300s;
-	access_log off;
-	server {
-		listen 127.0.0.1:$PORT;
-		root $WORK/data;
-		location = /status { stub_status; }
-	}
-CONF
-)"
+serve_dir "$WORK/data"
 
 # run NAME COMMAND: runs COMMAND, appends "NAME|wall|cpu|rss" to the
 # results (rss in MiB).

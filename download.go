@@ -63,13 +63,13 @@ func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	}
 	defer s.discard()
 	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
-		ok, err := f.inPlace(ctx, req, t.host, s)
+		digests, trusted, err := f.inPlace(ctx, req, t.host, s)
 		if err != nil {
 			res.Err = err
 			return res
 		}
-		if ok {
-			res.Skipped, res.Size, res.Digests = true, s.written, s.digests()
+		if digests != nil {
+			res.Skipped, res.Trusted, res.Size, res.Digests = true, trusted, s.written, digests
 			return res
 		}
 	}

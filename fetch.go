@@ -406,7 +406,21 @@ type Request struct {
 	// Digests from the file. Otherwise the file is downloaded as usual and
 	// replaced. With neither Size nor Digests there is nothing to check
 	// against: the file is downloaded.
+	//
+	// A file that fetch wrote, or read and found matching, carries a
+	// record of what was verified: its size, modification time, inode,
+	// path and digests (on Linux, in the extended attribute
+	// user.fetch.verified). While the file's size, modification time and
+	// inode are those of its record, and the record holds every digest
+	// of Digests, the file is trusted without being read, at the cost of
+	// a stat, and the Result has Trusted set. A record that is corrupt or
+	// was written for another path is ignored. See HashExisting.
 	CheckExisting bool
+	// HashExisting makes CheckExisting read and hash the file in place
+	// even when its record says it is unchanged since fetch verified it:
+	// it catches a file whose bytes were changed with its modification
+	// time set back. Without CheckExisting it does nothing.
+	HashExisting bool
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
@@ -514,6 +528,7 @@ type Fetcher struct {
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
 	stats     stats
+	onRead    func(path string) // called before a file in place is read (tests)
 
 	retries       int
 	maxAttempts   int

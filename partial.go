@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -423,21 +424,60 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 	}
 	var removed []string
 	p := place{root}
-	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !partname.Own(d.Name()) {
-			return err
-		}
+	err := p.walkOwn(".", func(name string, typ fs.FileMode) error {
 		data, _ := strings.CutSuffix(name, guardSuffix)
 		if keep != nil && keep(data) {
 			return nil
 		}
-		ok, err := p.removeLeftover(filepath.FromSlash(name), d.Type())
+		ok, err := p.removeLeftover(filepath.FromSlash(name), typ)
 		if ok {
 			removed = append(removed, name)
 		}
 		return err
 	})
 	return removed, err
+}
+
+// walkOwn calls fn with the slash-separated name and the type
+// (fs.FileMode.Type) of every entry but a folder in the tree of dir whose
+// name is one that fetch gives its own files (partname.Own), in no set
+// order, and stops at the first error. Unlike fs.WalkDir below a Root, it stats no
+// entry (the folder gives each entry's type) and holds a few entries of a
+// folder at a time, so that a walk of a large mirror costs what reading
+// its folders does.
+func (p place) walkOwn(dir string, fn func(name string, typ fs.FileMode) error) error {
+	rooted, err := p.openDir(dir, 0)
+	if err != nil {
+		return err
+	}
+	f, err := unrooted(rooted)
+	rooted.Close()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		entries, err := f.ReadDir(256)
+		for _, d := range entries {
+			name := path.Join(filepath.ToSlash(dir), d.Name())
+			var err error
+			switch {
+			case d.IsDir():
+				err = p.walkOwn(filepath.FromSlash(name), fn)
+			case partname.Own(d.Name()):
+				err = fn(name, d.Type())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // RemoveLeftoversOf removes the temporary, partial and guard files of

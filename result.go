@@ -65,6 +65,11 @@ type Result struct {
 	// nothing was transferred, Attempts is 0, and Size and Digests are
 	// those of the file at [Request.Path].
 	Skipped bool
+	// Trusted reports, with Skipped, that the file in place was not read:
+	// its record said it is unchanged since fetch verified it (see
+	// [Request.CheckExisting]). A Skipped Result without Trusted read and
+	// hashed the file.
+	Trusted bool
 	// Partial is the number of bytes kept in the partial file of
 	// [Request.Path], to be resumed by a later request, when the download
 	// failed with [Options.KeepPartial]; 0 otherwise.

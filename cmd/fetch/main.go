@@ -72,7 +72,8 @@ those URLs are tried in order when it fails. The base is, for fetch sync, the
 directory of MANIFEST; for URLs and lists, the -base PREFIX if given (URLs that
 do not start with it get no mirrors), else the directory of each URL.
 
-Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
+Flags (-o, -i and -base are not for fetch sync, -max-manifest and -verify
+only for it):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
@@ -144,6 +145,10 @@ Examples:
 const maxManifestHelp = `  -max-manifest N refuse a manifest larger than N bytes; its lines are
                   checked as it arrives (default 33554432: 32 MiB, about
                   400,000 files)
+  -verify         read and hash every file already in DIR, even one that
+                  fetch verified and that is unchanged since (same size,
+                  modification time and inode), and download again those
+                  that do not match
 `
 
 // syncAbout describes fetch sync, in both usages.
@@ -152,9 +157,12 @@ PULP_MANIFEST; a URL ending in "/" means its PULP_MANIFEST), whose lines are
 "relative/path,sha256,size", and downloads each file from the path relative to
 the manifest's URL into the same path below DIR. Files already there with the
 right size and sha256 are skipped, so running a finished sync again downloads
-nothing. A manifest with a malformed line, or with a path that would leave DIR
-(an absolute path, "..", or a symbolic link in DIR that points outside it), is
-refused whole before anything is downloaded. Once every file is in place the
+nothing; a file that fetch verified is not even read again while its size,
+modification time and inode stay what they were then (the summary says how
+many files in place were trusted so, and how many hashed). A manifest with a
+malformed line, or with a path that would leave DIR (an absolute path, "..",
+or a symbolic link in DIR that points outside it), is refused whole before
+anything is downloaded. Once every file is in place the
 manifest itself is saved in DIR, so DIR can be served as a repository in its
 turn. Files in DIR that the manifest does not name are left alone.
 `
@@ -163,7 +171,7 @@ const syncUsage = `Usage:
   fetch sync [flags] MANIFEST DIR
 
 ` + syncAbout + `
-fetch sync has the flags of "fetch -h" but -o, -i and -base, and one more:
+fetch sync has the flags of "fetch -h" but -o, -i and -base, and two more:
 ` + maxManifestHelp + `Each -mirror BASE is another base that serves what the directory of MANIFEST
 does. A MANIFEST that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
@@ -270,6 +278,7 @@ type config struct {
 	noResume bool
 
 	maxManifest int64 // sync only
+	verify      bool  // sync only: -verify
 	netConfig
 }
 
@@ -289,6 +298,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.base, "base", "", "")
 	} else {
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
+		fs.BoolVar(&cfg.verify, "verify", false, "")
 	}
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")

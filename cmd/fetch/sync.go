@@ -75,7 +75,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
 	rep.received = func() int64 { return f.Stats().Bytes }
-	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
+	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header, verify: cfg.verify,
 		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
 	// The manifest goes to a temporary file beside where it will be kept.
@@ -90,9 +90,6 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		root.Remove(tmpName)
 	}()
 	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
-	if !cfg.noResume {
-		check.partials = map[string]bool{}
-	}
 	sniff := &manifestSniff{}
 	_, err = f.Fetch(runCtx, fetch.Request{
 		URL: manifest.String(), Mirrors: s.mirrors.URLs(s.urlOf(name)), Header: cfg.header.Clone(),
@@ -116,20 +113,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Partial files that no file of the manifest resumes go, as do
 	// leftovers of runs that were killed.
-	s.removeLeftovers(rep, check.keep)
+	var keep func(name string) bool
+	if !cfg.noResume {
+		keep = resumed(tmp, tmpName)
+	}
+	s.removeLeftovers(rep, keep)
 
 	download(runCtx, f, rep, false, func(send func(fetch.Request) bool) {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			rep.fail(manifest.Redacted(), err)
-			return
-		}
-		lines.Scan(tmp, maxLine, func(n int, line string) bool {
-			e, ok, _ := parseManifestLine(line) // checked before
-			if !ok {
-				return true
-			}
+		err := entries(tmp, func(e manifestEntry) bool {
 			return sendChecked(rep, s.request(e), e.Path, send)
 		})
+		if err != nil {
+			rep.fail(manifest.Redacted(), err)
+		}
 	})
 
 	// Keep the manifest once every file it names is in place.
@@ -171,6 +167,42 @@ func manifestURL(arg string) (*url.URL, error) {
 	return u, nil
 }
 
+// entries calls fn with each entry of the manifest in f, checked before,
+// from its start, until fn returns false.
+func entries(f *os.File, fn func(manifestEntry) bool) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return lines.Scan(f, maxLine, func(n int, line string) bool {
+		e, ok, _ := parseManifestLine(line)
+		return !ok || fn(e)
+	})
+}
+
+// resumed returns the keep function of removeLeftovers for a run that
+// resumes the files of the manifest in f, the temporary file tmpName at
+// DIR's top: whether a partial file (a slash-separated path relative to
+// DIR) is f or that of a file of the manifest. It makes the set of those
+// partial files when asked of another file first, so that a run that
+// finds none, as a first sync or a re-sync of a complete mirror does,
+// holds no copy of the manifest's paths.
+func resumed(f *os.File, tmpName string) func(name string) bool {
+	var partials map[string]bool
+	return func(name string) bool {
+		if name == filepath.ToSlash(tmpName) {
+			return true // held: not removed anyway
+		}
+		if partials == nil {
+			partials = map[string]bool{}
+			entries(f, func(e manifestEntry) bool {
+				partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path)))] = true
+				return true
+			})
+		}
+		return partials[name]
+	}
+}
+
 // removeLeftovers removes the temporary and partial files in DIR that no
 // running fetch holds, but those that keep reports true for.
 func (s *syncer) removeLeftovers(rep *report, keep func(name string) bool) {
@@ -186,6 +218,7 @@ type syncer struct {
 	root     *os.Root      // DIR
 	real     string        // DIR's real path
 	header   http.Header   // of -H
+	verify   bool          // -verify: hash every file in place
 }
 
 // A manifestCheck checks a manifest line by line as it is written to it,
@@ -196,11 +229,6 @@ type manifestCheck struct {
 	s   *syncer
 	rep *report
 	max int64
-
-	// The partial files of the files of the manifest (slash-separated,
-	// relative to DIR), to tell them from leftovers (keep); nil: none is
-	// kept.
-	partials map[string]bool
 
 	size         int64  // bytes written
 	line         []byte // the line being written, up to its end
@@ -253,7 +281,6 @@ func (c *manifestCheck) check() error {
 		}
 		c.files++
 		c.bytes += e.Size
-		c.add(e.Path)
 	}
 	if err != nil {
 		c.bad++
@@ -263,18 +290,6 @@ func (c *manifestCheck) check() error {
 		c.rep.printf("%s line %d: %v\n", c.s.manifest.Redacted(), c.n, err)
 	}
 	return nil
-}
-
-// keep reports whether name (slash-separated, relative to DIR) is the
-// partial file of a file of the manifest.
-func (c *manifestCheck) keep(name string) bool { return c.partials[name] }
-
-// add records the partial file of the manifest's file p (slash-separated),
-// when partial files are kept.
-func (c *manifestCheck) add(p string) {
-	if c.partials != nil {
-		c.partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(p)))] = true
-	}
 }
 
 // finish checks the last line, if it has no line end, and fails if any
@@ -304,6 +319,9 @@ func (s *syncer) request(e manifestEntry) fetch.Request {
 		SizeKnown: true,
 		Digests:   map[string]string{"sha256": e.SHA256},
 		Header:    s.header.Clone(),
+		// Files in place are checked (sendChecked); -verify reads them
+		// all, trusting no record.
+		HashExisting: s.verify,
 	}
 }
 

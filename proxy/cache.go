@@ -6,18 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/partname"
@@ -108,18 +106,15 @@ type Cache struct {
 	slots        chan struct{} // one per request served; nil: no limit
 	kept         *keptFiles
 	st           *Streamer
+	client       *http.Client // passes the other methods upstream
+	stats        cacheStats
 	access       *slog.Logger
 	log          *slog.Logger
 	unlock       func()
 
-	ctx    context.Context // of the revalidations; cancelled by Close
-	stop   context.CancelFunc
-	checks singleflight.Group // revalidations, by file
-
 	mu       sync.Mutex
 	closed   bool
 	inFlight sync.WaitGroup // the handlers running
-	checking sync.WaitGroup // the revalidations running
 }
 
 // CacheOptions configures a Cache. The zero value of each field but
@@ -182,6 +177,11 @@ type CacheOptions struct {
 	// cause of a failure as err.
 	AccessLog *slog.Logger
 
+	// Client sends upstream the requests of other methods than GET and
+	// HEAD, which are passed through; it does not follow redirects. nil
+	// means one like http.DefaultClient.
+	Client *http.Client
+
 	// ErrorLog gets the problems of the cache itself: a record that could
 	// not be written, a kept copy found corrupt, a stale copy served. nil
 	// means slog.Default().
@@ -214,6 +214,11 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if c.maxAge == 0 {
 		c.maxAge = DefaultMaxAge
 	}
+	c.client = &http.Client{}
+	if opts.Client != nil {
+		*c.client = *opts.Client
+	}
+	c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if opts.MaxRequests > 0 {
 		c.slots = make(chan struct{}, opts.MaxRequests)
 	}
@@ -222,10 +227,14 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	}
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
 	c.kept.scan(opts.Dir)
-	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
-		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
-			*cause = res.Err
+		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.err = res.Err
+		}
+		switch err := res.Err; {
+		case errors.Is(err, errClientGone), errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrInvalidRequest):
+		default:
+			c.stats.upstreamErrors.Add(1)
 		}
 	}})
 	return c, nil
@@ -258,10 +267,9 @@ func (c *Cache) Close() error {
 	closed := c.closed
 	c.closed = true
 	c.mu.Unlock()
-	c.stop()
+
 	c.st.Close()
 	c.inFlight.Wait()
-	c.checking.Wait()
 	if !closed {
 		c.unlock()
 	}
@@ -279,41 +287,53 @@ func (c *Cache) enter() bool {
 	return true
 }
 
-// causeKey is the context key of the error of a request being served.
-type causeKey struct{}
+// exchange is what the Cache notes of one request as it serves it, for
+// the access log and the metrics.
+type exchange struct {
+	cache string // hit, revalidated, stale, miss or pass
+	err   error  // why the request failed
+}
 
-// ServeHTTP answers GET and HEAD requests for the files below the upstream
-// base: from the directory when it holds the file, else from the upstream.
-// It answers 400, before any contact with the upstream, to a path that is
-// not plainly below the base (a "." or ".." segment, an empty segment, an
+// exchangeKey is the context key of the *exchange of a request.
+type exchangeKey struct{}
+
+// ServeHTTP answers the requests for the files below the upstream base. It
+// answers 400, before any contact with the upstream, to a path that is not
+// plainly below the base (a "." or ".." segment, an empty segment, an
 // encoded slash or backslash, a backslash, a ";" or a NUL), 404 to a
-// folder of an FTP upstream (listings are not served), 405 to other
-// methods, 503 after Close or over MaxRequests, a redirect as described
-// for [Cache], and otherwise what [Streamer.Serve] answers.
+// folder of an FTP upstream (listings are not served), 503 after Close or
+// over MaxRequests, 504 to a request with "Cache-Control: only-if-cached"
+// that the directory cannot answer. GET and HEAD are answered from the
+// directory or from the upstream as described for [Cache]; other methods
+// are passed to the upstream (405 for an FTP upstream), and when the
+// upstream accepts an unsafe one, the kept response of the path is
+// forgotten (RFC 9111 section 4.4).
 func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.enter() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	defer c.inFlight.Done()
+	c.stats.clients.Add(1)
+	defer c.stats.clients.Add(-1)
 	start := time.Now()
 	lw := &loggedWriter{ResponseWriter: w, timeout: c.writeTimeout}
-	cache := "pass"
-	var served error // why the request failed; set by the Streamer's OnError
-	r = r.WithContext(context.WithValue(r.Context(), causeKey{}, &served))
+	ex := &exchange{cache: "pass"}
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer func() {
 		e := recover()
+		if ex.err == nil && lw.err != nil {
+			ex.err = lw.err
+		}
+		c.stats.served(ex.cache, lw.bytes)
 		if c.access != nil {
 			attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", lw.status, "bytes", lw.bytes,
-				"duration", time.Since(start).Round(time.Microsecond), "cache", cache}
+				"duration", time.Since(start).Round(time.Microsecond), "cache", ex.cache}
 			if e != nil {
 				attrs = append(attrs, "aborted", true)
 			}
-			if served == nil && lw.err != nil {
-				served = lw.err
-			}
-			if served != nil {
-				attrs = append(attrs, "err", served)
+			if ex.err != nil {
+				attrs = append(attrs, "err", ex.err)
 			}
 			c.access.Info("request", attrs...)
 		}
@@ -327,27 +347,32 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case c.slots <- struct{}{}:
 			defer func() { <-c.slots }()
 		default:
-			served = errors.New("too many requests in flight")
+			ex.err = errors.New("too many requests in flight")
 			lw.Header().Set("Retry-After", "1")
 			http.Error(lw, "busy", http.StatusServiceUnavailable)
 			return
 		}
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		lw.Header().Set("Allow", "GET, HEAD")
-		http.Error(lw, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
 	rel, err := relPath(r.URL)
 	if err != nil {
-		served = err
+		ex.err = err
 		http.Error(lw, "bad path", http.StatusBadRequest)
+		return
+	}
+	ftp := c.bases[0].Scheme == "ftp" || c.bases[0].Scheme == "ftps"
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if ftp {
+			lw.Header().Set("Allow", "GET, HEAD")
+			http.Error(lw, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		c.passOther(lw, r, rel, ex)
 		return
 	}
 	req := c.request(r, rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
-		if s := c.bases[0].Scheme; s == "ftp" || s == "ftps" {
-			served = errors.New("no folder listings from an FTP upstream")
+		if ftp {
+			ex.err = errors.New("no folder listings from an FTP upstream")
 			http.Error(lw, "not found", http.StatusNotFound)
 			return
 		}
@@ -355,25 +380,146 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	file := c.cachePath(req.URL)
-	if rec, ok := readRecord(file, req.URL); ok {
-		cache = "hit"
-		kept := &servedRecord{record: rec}
-		if !rec.fresh(rel, c.maxAge, time.Now()) {
-			if kept, cache, ok = c.revalidate(r.Context(), file, req, rec); !ok {
-				served = r.Context().Err()
-				return // the client went away
+	rcc := requestCacheControl(r.Header)
+	if rec, ok := readRecord(file, req.URL); ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header) {
+		switch c.reuse(rec, rel, rcc, time.Now()) {
+		case reuseFresh:
+			if c.serveKept(lw, r, file, rec, "hit") {
+				return
 			}
-			if kept != nil {
-				served = kept.err
+		case reuseStale:
+			if c.serveKept(lw, r, file, rec, "stale") {
+				return
 			}
-		}
-		if kept != nil && c.serveKept(lw, r, file, kept, &served) {
-			return
+		case reuseRevalidate:
+			if rcc.onlyIfCached {
+				break
+			}
+			if etag, lm := rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"); etag != "" || lm != "" {
+				r = c.conditional(&req, r, file, rec, etag, lm)
+			}
 		}
 	}
-	cache = "miss"
+	if rcc.onlyIfCached {
+		ex.err = errors.New("only-if-cached: nothing kept to answer with")
+		http.Error(lw, "not cached", http.StatusGatewayTimeout)
+		return
+	}
+	ex.cache = "miss"
 	req.Path = file
 	c.st.Serve(lw, r, req)
+}
+
+// Ways to reuse a kept response, from [Cache.reuse].
+const (
+	reuseRevalidate = iota // ask the upstream first
+	reuseFresh             // serve it: it is fresh
+	reuseStale             // serve it: stale, but the request allows it
+)
+
+// reuse returns whether the kept response that rec describes, of the file
+// at rel, may answer a request that says rcc, at now (RFC 9111 sections 4.2
+// and 5.2.1).
+func (c *Cache) reuse(rec *record, rel string, rcc cacheControl, now time.Time) int {
+	if immutableName(rel) {
+		return reuseFresh
+	}
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	if cc.noCache || rcc.noCache {
+		return reuseRevalidate
+	}
+	age, life := rec.age(now), rec.lifetime(rel, c.maxAge)
+	switch {
+	case rcc.maxAge >= 0 && age > rcc.maxAge:
+		return reuseRevalidate
+	case age < life && (rcc.minFresh < 0 || life-age >= rcc.minFresh):
+		return reuseFresh
+	case age < life, cc.mustRevalidate, isMetadata(rel):
+		return reuseRevalidate
+	case rcc.maxStaleAny, rcc.maxStale >= 0 && age-life <= rcc.maxStale:
+		return reuseStale
+	}
+	return reuseRevalidate
+}
+
+// authorizedReuse reports whether the kept response that rec describes may
+// answer a request with header h: one with Authorization only when the
+// response said it may (public, s-maxage, must-revalidate; RFC 9111
+// section 3.5).
+func authorizedReuse(rec *record, h http.Header) bool {
+	if h.Get("Authorization") == "" {
+		return true
+	}
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	return cc.public || cc.sMaxAge >= 0 || cc.mustRevalidate
+}
+
+// errNotModified and errUpstreamStatus end a revalidation whose response
+// came: the kept copy is current, or the upstream failed.
+var (
+	errNotModified    = errors.New("not modified")
+	errUpstreamStatus = errors.New("upstream failed")
+)
+
+// conditional turns req, the download of the file that rec describes, into
+// its revalidation (RFC 9111 section 4.3): a conditional request, which
+// every client that asks meanwhile shares. A 304 refreshes the record, and
+// each client is served the kept copy; a new response replaces it; when the
+// upstream cannot be asked or fails (5xx), the stale copy is served, unless
+// the response said must-revalidate or proxy-revalidate.
+// It returns r with the fallback that serves the kept copy.
+func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, rec *record, etag, lastMod string) *http.Request {
+	h := req.Header.Clone()
+	if etag != "" {
+		h.Set("If-None-Match", etag)
+	}
+	if lastMod != "" {
+		h.Set("If-Modified-Since", lastMod)
+	}
+	req.Header = h
+	p := req.Tag.(*pending)
+	onResponse := req.OnResponse
+	req.OnResponse = func(resp fetch.Response) error {
+		c.stats.revalidations.Add(1)
+		switch {
+		case resp.Status == http.StatusNotModified:
+			next := *rec
+			next.Header = rec.Header.Clone()
+			next.update(resp.Header, p.requested, time.Now())
+			if err := next.write(file); err != nil {
+				c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
+			}
+			return errNotModified
+		case resp.Status >= 500:
+			return fmt.Errorf("%w: status %d", errUpstreamStatus, resp.Status)
+		}
+		return onResponse(resp)
+	}
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	fallback := func(w http.ResponseWriter, r *http.Request, err error) bool {
+		switch {
+		case errors.Is(err, errNotModified):
+			if now, ok := readRecord(file, rec.URL); ok {
+				rec = now
+			}
+			return c.serveKept(w, r, file, rec, "revalidated")
+		case errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrNotFound):
+			return false
+		case cc.mustRevalidate:
+			return false // never stale (RFC 9111 section 5.2.2.2)
+		}
+		var se *fetch.StatusError
+		if errors.As(err, &se) && se.Code < 500 {
+			return false
+		}
+		c.stats.upstreamErrors.Add(1)
+		c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", err)
+		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.err = err
+		}
+		return c.serveKept(w, r, file, rec, "stale")
+	}
+	return r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback))
 }
 
 // relPath returns the path below the base that the request names, without
@@ -402,20 +548,78 @@ func relPath(u *url.URL) (string, error) {
 	return rel, nil
 }
 
+// pending is what the Cache knows of a download in flight, in its
+// Request's Tag: when its request was sent, what status it got, and what
+// its client's request said of storing.
+type pending struct {
+	requested time.Time
+	status    int
+	noStore   bool // the client's request said no-store
+	client    http.Header
+}
+
+// notForwarded are the request fields of a client that the Cache does not
+// send upstream: those of the connection, those the Cache itself decides
+// (conditions, ranges, cache directives), and those that differ from
+// client to client without changing the file (User-Agent,
+// Accept-Encoding: the file is asked for without content coding), so that
+// clients share one download.
+var notForwarded = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Host": true, "Content-Length": true, "Expect": true,
+	"Range": true, "If-Range": true, "If-None-Match": true, "If-Modified-Since": true, "If-Match": true, "If-Unmodified-Since": true,
+	"Cache-Control": true, "Pragma": true, "User-Agent": true, "Accept-Encoding": true,
+}
+
+// upstreamHeader returns the header sent upstream for a client's request
+// with header h: the Cache's own Header, and the client's fields but those
+// notForwarded, hop-by-hop or that Connection names.
+func (c *Cache) upstreamHeader(h http.Header) http.Header {
+	out := c.header.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	named := connectionFields(h)
+	for k, vs := range h {
+		if notForwarded[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
+			continue
+		}
+		if _, own := c.header[k]; !own {
+			out[k] = slices.Clone(vs)
+		}
+	}
+	return out
+}
+
 // request returns the Request that downloads rel for r: from the upstream,
-// then the mirrors, with a redirect that stays inside them sent to the
-// client.
+// then the mirrors, with a redirect that stays inside them and the
+// upstream's other answers (see [Cache]) passed to the client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.header}
+	p := &pending{requested: time.Now(), noStore: requestCacheControl(r.Header).noStore, client: r.Header}
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.upstreamHeader(r.Header), Tag: p}
 	for _, m := range c.bases[1:] {
 		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
 	}
-	if alg, digest, ok := digestName(rel); ok {
+	_, _, byHash := digestName(rel)
+	if byHash {
+		alg, digest, _ := digestName(rel)
 		req.Digests = map[string]string{alg: digest}
 	}
+	req.PassResponse = func(resp fetch.Response) bool {
+		if _, ok := c.redirectTarget(resp); ok {
+			return true
+		}
+		if resp.Header.Get("Location") != "" && resp.Status >= 300 && resp.Status < 400 {
+			return false // a redirect that leaves the bases: followed
+		}
+		// By-hash files are the file or nothing; with mirrors, a failure
+		// lets the next one be tried.
+		return !byHash && (len(c.bases) == 1 || resp.Status < 400)
+	}
 	req.OnResponse = func(resp fetch.Response) error {
-		if target, ok := c.redirected(resp.URL, req); ok {
-			return &Redirect{Code: http.StatusFound, Location: mountPoint(r) + "/" + target}
+		p.status = resp.Status
+		if target, ok := c.redirectTarget(resp); ok {
+			resp.Header.Set("Location", mountPoint(r)+"/"+target)
 		}
 		return nil
 	}
@@ -437,22 +641,35 @@ func mountPoint(r *http.Request) string {
 	return prefix
 }
 
-// redirected reports whether the response that came from final answered
-// req from another place than its URLs, inside a base; target is then the
-// place, below the base (escaped, with its query).
-func (c *Cache) redirected(final string, req fetch.Request) (target string, ok bool) {
-	final = withoutUser(final)
-	for _, u := range append([]string{req.URL}, req.Mirrors...) {
-		if withoutUser(u) == final {
-			return "", false
-		}
+// redirectTarget returns the place below a base, escaped and with its
+// query, that resp redirects to, if it is a redirect that stays inside the
+// upstream or a mirror.
+func (c *Cache) redirectTarget(resp fetch.Response) (string, bool) {
+	loc := resp.Header.Get("Location")
+	if resp.Status < 300 || resp.Status >= 400 || loc == "" {
+		return "", false
 	}
+	from, err := url.Parse(resp.URL)
+	if err != nil {
+		return "", false
+	}
+	to, err := from.Parse(loc)
+	if err != nil {
+		return "", false
+	}
+	return c.below(to)
+}
+
+// below returns the place of u below a base, escaped and with its query,
+// if it is inside the upstream or a mirror.
+func (c *Cache) below(u *url.URL) (string, bool) {
+	target := withoutUser(u.String())
 	for _, b := range c.bases {
-		if rest, ok := strings.CutPrefix(final, withoutUser(b.String())); ok {
+		if rest, ok := strings.CutPrefix(target, withoutUser(b.String())); ok {
 			return rest, true
 		}
 	}
-	return "", false // it left the bases: followed
+	return "", false
 }
 
 // withoutUser returns rawURL without its user information.
@@ -474,20 +691,28 @@ func (c *Cache) cachePath(rawURL string) string {
 	return filepath.Join(c.dir, name[:2], name)
 }
 
-// keep records the file that res downloaded to its Path, or removes it
+// keep records the response that res downloaded to its Path, or removes it
 // when it is not to be kept. It is the Streamer's OnComplete.
 func (c *Cache) keep(res fetch.Result) error {
 	file := res.Request.Path
 	if file == "" {
 		return nil
 	}
+	c.stats.fromUpstream.Add(res.Size)
+	p, _ := res.Request.Tag.(*pending)
+	status := http.StatusOK
+	if p != nil && p.status != 0 {
+		status = p.status
+	}
 	why := ""
 	switch u, _ := url.Parse(res.URL); {
-	case !storable(res.Header):
-		why = "no-store or private"
+	case p != nil && p.noStore:
+		why = "the request said no-store"
+	case !storableResponse(status, res.Header, res.Request.Header):
+		why = "not storable (no-store, private, Vary: *, Authorization, status)"
 	case c.maxSize > 0 && res.Size > c.maxSize:
 		why = "larger than the maximum size"
-	case u != nil && (u.Scheme == "http" || u.Scheme == "https") && res.Header.Get("Content-Length") == "":
+	case u != nil && (u.Scheme == "http" || u.Scheme == "https") && bodyAllowed(status) && res.Header.Get("Content-Length") == "":
 		why = "length not announced"
 	}
 	if why != "" {
@@ -495,7 +720,11 @@ func (c *Cache) keep(res fetch.Result) error {
 		c.log.Debug("file not kept", "url", res.URL, "why", why)
 		return nil
 	}
-	if err := newRecord(res, time.Now()).write(file); err != nil {
+	requested := time.Now()
+	if p != nil {
+		requested = p.requested
+	}
+	if err := newRecord(res, status, requested, time.Now()).write(file); err != nil {
 		// The file is downloaded again next time; an older record must
 		// not describe it meanwhile, nor its bytes stay uncounted.
 		c.forget(file)
@@ -511,166 +740,4 @@ func (c *Cache) forget(file string) {
 	c.kept.forget(file)
 	os.Remove(file + recordSuffix)
 	os.Remove(file)
-}
-
-// revalidate asks the upstream whether the kept file that rec describes
-// changed, once for every client that asks meanwhile. It returns the record
-// to serve, or nil when the file is to be downloaded again, and what the
-// access log says; ok is false when ctx ended first.
-func (c *Cache) revalidate(ctx context.Context, file string, req fetch.Request, rec *record) (_ *servedRecord, cache string, ok bool) {
-	ch := c.checks.DoChan(file, func() (any, error) {
-		// The revalidation outlives a client that leaves; Close waits for it.
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return check{unavailable: errors.New("cache closed")}, nil
-		}
-		c.checking.Add(1)
-		c.mu.Unlock()
-		defer c.checking.Done()
-		return c.check(file, req, rec), nil
-	})
-	select {
-	case res := <-ch:
-		v := res.Val.(check)
-		switch {
-		case v.notModified != nil:
-			return &servedRecord{record: v.notModified}, "revalidated", true
-		case v.unavailable != nil:
-			c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", v.unavailable)
-			return &servedRecord{record: rec, err: v.unavailable}, "stale", true
-		}
-		return nil, "miss", true
-	case <-ctx.Done():
-		return nil, "", false
-	}
-}
-
-// servedRecord is the record of a kept file about to be served, with the
-// failure that made a stale copy served.
-type servedRecord struct {
-	*record
-	err error
-}
-
-// check is the outcome of a revalidation: at most one is set; none means
-// that the file is to be downloaded again.
-type check struct {
-	notModified *record // the refreshed record
-	unavailable error   // the upstream could not say
-}
-
-// errNotModified and errChanged stop a revalidation once its response
-// came.
-var (
-	errNotModified = errors.New("not modified")
-	errChanged     = errors.New("changed")
-)
-
-// check asks the upstream whether the file that rec describes changed.
-func (c *Cache) check(file string, req fetch.Request, rec *record) check {
-	etag, lastMod := rec.Header.Get("Etag"), rec.Header.Get("Last-Modified")
-	if etag == "" && lastMod == "" {
-		return check{} // nothing to compare: download it again
-	}
-	h := c.header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if etag != "" {
-		h.Set("If-None-Match", etag)
-	}
-	if lastMod != "" {
-		h.Set("If-Modified-Since", lastMod)
-	}
-	var fresh http.Header
-	creq := fetch.Request{URL: req.URL, Mirrors: req.Mirrors, Header: h, OnResponse: func(resp fetch.Response) error {
-		if _, moved := c.redirected(resp.URL, req); !moved && sameFile(rec, resp) {
-			// A server that ignores conditions (or FTP) sent the same file.
-			fresh = resp.Header
-			return errNotModified
-		}
-		return errChanged
-	}}
-	_, err := c.f.Fetch(c.ctx, creq)
-	var se *fetch.StatusError
-	switch {
-	case errors.Is(err, errNotModified):
-	case errors.As(err, &se) && se.Code == http.StatusNotModified && !se.FTP:
-		fresh = se.Header
-	case errors.Is(err, errChanged):
-		return check{}
-	case errors.Is(err, fetch.ErrNotFound):
-		c.forget(file)
-		return check{}
-	case errors.As(err, &se) && se.Code < 500:
-		return check{} // the Streamer answers what the upstream says
-	default:
-		return check{unavailable: err}
-	}
-	next := *rec
-	next.Header = rec.Header.Clone()
-	next.update(fresh, time.Now())
-	if err := next.write(file); err != nil {
-		c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
-	}
-	return check{notModified: &next}
-}
-
-// sameFile reports whether resp, a 200 to a conditional request, sends the
-// file that rec describes: same strong ETag, or, without ETags, same
-// Last-Modified and size.
-func sameFile(rec *record, resp fetch.Response) bool {
-	etag, got := rec.Header.Get("Etag"), resp.Header.Get("Etag")
-	switch {
-	case etag != "" || got != "":
-		return etag == got && !strings.HasPrefix(etag, "W/")
-	case rec.Header.Get("Last-Modified") == "":
-		return false
-	}
-	return rec.Header.Get("Last-Modified") == resp.Header.Get("Last-Modified") && resp.Size == rec.Size
-}
-
-// serveKept answers r with the kept file that rec describes, and reports
-// whether it did; a failure is set in *cause.
-func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
-	defer c.kept.acquire(file)()
-	f, err := os.Open(file)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
-		return false
-	}
-	h := w.Header()
-	for k, vs := range rec.Header {
-		if k != "Date" { // Age is set below
-			h[k] = vs
-		}
-	}
-	date, err := http.ParseTime(rec.Header.Get("Date"))
-	h.Set("Age", strconv.FormatInt(int64(rec.age(date, err == nil, time.Now())/time.Second), 10))
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // the server named no type: none is guessed
-	}
-	modTime, err := http.ParseTime(h.Get("Last-Modified"))
-	if err == nil {
-		h.Del("Last-Modified") // ServeContent sets it from modTime
-	}
-	var content io.ReadSeeker = f
-	var vr *verifiedReader
-	if c.verify {
-		vr = &verifiedReader{f: f, size: rec.Size, want: rec.SHA256, h: sha256.New()}
-		content = vr
-	}
-	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
-	http.ServeContent(lw, r, "", modTime, content)
-	if vr != nil && vr.corrupt {
-		c.forget(file)
-		*cause = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, rec.SHA256)
-		c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "sha256", vr.got, "want", rec.SHA256)
-		panic(http.ErrAbortHandler)
-	}
-	return true
 }

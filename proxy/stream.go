@@ -199,7 +199,7 @@ func (s *Streamer) serve(w http.ResponseWriter, r *http.Request, req fetch.Reque
 	}
 	sh, err := s.join(req, true)
 	if err != nil {
-		fail(w, err)
+		fail(w, r, err)
 		return failed(req, err), false
 	}
 	defer s.release(sh)
@@ -217,7 +217,7 @@ func failed(req fetch.Request, err error) fetch.Result {
 func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) fetch.Result {
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
-		fail(w, err)
+		fail(w, r, err)
 		return failed(req, err)
 	}
 	rp := newReply(r, resp)
@@ -481,7 +481,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		}
 		if p.done && p.res.Err != nil {
 			if !started {
-				fail(w, p.res.Err)
+				fail(w, r, p.res.Err)
 			}
 			return p.res, started
 		}
@@ -526,7 +526,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: %w", errClientGone, context.Cause(ctx))
 			if !started {
-				fail(w, ctx.Err())
+				fail(w, r, ctx.Err())
 			}
 			return cut(p, err), started
 		}
@@ -549,8 +549,17 @@ func (r *Redirect) Error() string {
 	return fmt.Sprintf("redirect to %s", r.Location)
 }
 
+// fallbackKey is the context key of a request's fallback: a function that
+// may answer the request whose download failed before its first byte,
+// given the error, and reports whether it did. The Cache answers so from a
+// kept copy.
+type fallbackKey struct{}
+
 // fail answers a request whose download failed before its first byte.
-func fail(w http.ResponseWriter, err error) {
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	if fb, ok := r.Context().Value(fallbackKey{}).(func(http.ResponseWriter, *http.Request, error) bool); ok && fb(w, r, err) {
+		return
+	}
 	code := http.StatusBadGateway
 	var rd *Redirect
 	switch {
@@ -586,6 +595,17 @@ type reply struct {
 func newReply(r *http.Request, resp *fetch.Response) *reply {
 	size := resp.Size
 	rp := &reply{status: http.StatusOK, header: forwardHeader(resp.Header), end: size}
+	if passed(resp) {
+		// The server's own answer, passed on: its status, no ranges.
+		rp.status = resp.Status
+		if !bodyAllowed(resp.Status) {
+			rp.end = 0
+		} else if size < 0 {
+			rp.end = -1
+			rp.waitForSize = !r.ProtoAtLeast(1, 1)
+		}
+		return rp
+	}
 	if size < 0 {
 		rp.end = -1
 		rp.waitForSize = !r.ProtoAtLeast(1, 1)
@@ -609,6 +629,18 @@ func newReply(r *http.Request, resp *fetch.Response) *reply {
 		}
 	}
 	return rp
+}
+
+// passed reports whether resp is not the file but another answer of the
+// server that a [fetch.Request.PassResponse] let through: a status other
+// than 200 (or 206 to a resumed transfer).
+func passed(resp *fetch.Response) bool {
+	return resp.Status != 0 && resp.Status != http.StatusOK && !(resp.Status == http.StatusPartialContent && resp.Offset > 0)
+}
+
+// bodyAllowed reports whether a response of status may have a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
 // limit returns the end of the bytes that may be sent now: those received,
@@ -640,6 +672,7 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 		h["Content-Type"] = nil // the server named no type: none is guessed
 	}
 	switch {
+	case !bodyAllowed(rp.status):
 	case rp.end >= 0:
 		h.Set("Content-Length", strconv.FormatInt(rp.end-rp.first, 10))
 	case p.done:
@@ -659,12 +692,7 @@ var dropped = map[string]bool{
 
 // forwardHeader returns the headers of h that a client is sent.
 func forwardHeader(h http.Header) http.Header {
-	named := map[string]bool{}
-	for _, v := range h.Values("Connection") {
-		for name := range strings.SplitSeq(v, ",") {
-			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
-		}
-	}
+	named := connectionFields(h)
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		if dropped[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
@@ -673,6 +701,18 @@ func forwardHeader(h http.Header) http.Header {
 		out[k] = slices.Clone(vs)
 	}
 	return out
+}
+
+// connectionFields returns the fields that the Connection fields of h name:
+// they describe the connection, and are not forwarded.
+func connectionFields(h http.Header) map[string]bool {
+	named := map[string]bool{}
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
+		}
+	}
+	return named
 }
 
 // ifRange reports whether a Range may be honoured given the request's

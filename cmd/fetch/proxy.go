@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/proxy"
 )
@@ -76,6 +79,10 @@ Flags:
   -cache DIR      directory that keeps the files (made if missing)
   -listen ADDR    address to listen on (default "localhost:8080"; port 0
                   picks a free port, shown on standard error)
+  -metrics ADDR   serve Prometheus metrics at http://ADDR/metrics, on a
+                  listener of their own: requests and bytes sent by cache
+                  status, bytes from the upstream, revalidations, upstream
+                  errors, evictions, files and bytes kept, clients served
   -mirror BASE    another base that serves the same files, tried when URL
                   fails (repeatable)
   -max-age D      how long a file whose response says nothing of its
@@ -172,6 +179,21 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(stderr, "fetch proxy: ", 0),
 	}
+	if pc.metrics != "" {
+		mln, err := net.Listen("tcp", pc.metrics)
+		if err != nil {
+			fmt.Fprintf(stderr, "fetch proxy: -metrics: %v\n", err)
+			return exitFailed
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newCacheCollector(cache))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		fmt.Fprintf(stderr, "fetch proxy: metrics at http://%s/metrics\n", mln.Addr())
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "fetch proxy: serving %s at http://%s/ (cache %s)\n", base.Redacted(), ln.Addr(), pc.cache)
@@ -202,6 +224,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 type proxyConfig struct {
 	config   // -mirror, -j, -per-host, -retries, -stall
 	listen   string
+	metrics  string
 	upstream string
 	cache    string
 	grace    time.Duration
@@ -240,6 +263,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs := flag.NewFlagSet("fetch proxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&pc.listen, "listen", "localhost:8080", "")
+	fs.StringVar(&pc.metrics, "metrics", "", "")
 	fs.StringVar(&pc.upstream, "upstream", "", "")
 	fs.StringVar(&pc.cache, "cache", "", "")
 	fs.DurationVar(&pc.grace, "grace", 30*time.Second, "")

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fetchkit/fetch/mirror"
+)
+
+// serveKept answers r with the kept response that rec describes, and
+// reports whether it did; cache is what the access log is to say. The
+// stored header fields are sent, with Age computed (RFC 9111 section
+// 4.2.3), but for those that a no-cache directive names.
+func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string) bool {
+	defer c.kept.acquire(file)()
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
+		return false
+	}
+	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		ex.cache = cache
+	}
+	h := w.Header()
+	hidden := parseCacheControl(rec.Header.Values("Cache-Control")).noCacheFields
+	for k, vs := range rec.Header {
+		if !slices.Contains(hidden, k) {
+			h[k] = slices.Clone(vs)
+		}
+	}
+	h.Set("Age", strconv.FormatInt(int64(min(rec.age(time.Now()), maxDelta)/time.Second), 10))
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // the server named no type: none is guessed
+	}
+	if rec.Status != http.StatusOK {
+		// Another status kept (RFC 9110 section 15.1): sent as it came,
+		// without ranges.
+		h.Del("Accept-Ranges")
+		if bodyAllowed(rec.Status) {
+			h.Set("Content-Length", strconv.FormatInt(rec.Size, 10))
+		}
+		w.WriteHeader(rec.Status)
+		if r.Method != http.MethodHead && bodyAllowed(rec.Status) {
+			io.Copy(w, f)
+		}
+		return true
+	}
+	modTime, err := http.ParseTime(h.Get("Last-Modified"))
+	if err == nil {
+		h.Del("Last-Modified") // ServeContent sets it from modTime
+	}
+	var content io.ReadSeeker = f
+	var vr *verifiedReader
+	if c.verify {
+		vr = &verifiedReader{f: f, size: rec.Size, want: rec.SHA256, h: sha256.New()}
+		content = vr
+	}
+	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
+	http.ServeContent(lw, r, "", modTime, content)
+	if vr != nil && vr.corrupt {
+		c.forget(file)
+		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.err = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, rec.SHA256)
+		}
+		c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "sha256", vr.got, "want", rec.SHA256)
+		panic(http.ErrAbortHandler)
+	}
+	return true
+}
+
+// safeMethod reports whether method is safe (RFC 9110 section 9.2.1): it
+// changes nothing on the server.
+func safeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// passOther passes r, of a method other than GET and HEAD, to the upstream
+// and its response to the client, and forgets the kept responses that an
+// unsafe method that succeeded made stale: that of the path, and those of
+// its Location and Content-Location below the base (RFC 9111 section 4.4).
+// Nothing is kept.
+func (c *Cache) passOther(w http.ResponseWriter, r *http.Request, rel string, ex *exchange) {
+	target := mirror.Join(c.bases[0], rel)
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, target, r.Body)
+	if err != nil {
+		ex.err = err
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	out.ContentLength = r.ContentLength
+	out.Header = c.upstreamHeader(r.Header)
+	for _, k := range []string{"Cache-Control", "Pragma", "User-Agent", "If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since"} {
+		if vs, ok := r.Header[k]; ok {
+			out.Header[k] = vs
+		}
+	}
+	resp, err := c.client.Do(out)
+	if err != nil {
+		ex.err = err
+		c.stats.upstreamErrors.Add(1)
+		http.Error(w, http.StatusText(http.StatusBadGateway), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range forwardHeader(resp.Header) {
+		h[k] = vs
+	}
+	base, _ := url.Parse(target)
+	for _, k := range []string{"Location", "Content-Location"} {
+		v := resp.Header.Get(k)
+		if v == "" {
+			continue
+		}
+		u, err := base.Parse(v)
+		if err != nil {
+			continue
+		}
+		rest, ok := c.below(u)
+		if !ok {
+			continue
+		}
+		if k == "Location" {
+			h.Set(k, mountPoint(r)+"/"+rest)
+		}
+		if !safeMethod(r.Method) && resp.StatusCode < 400 {
+			c.forgetURL(mirror.Join(c.bases[0], stripQuery(rest)))
+		}
+	}
+	if !safeMethod(r.Method) && resp.StatusCode < 400 {
+		c.forgetURL(target)
+	}
+	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	n, _ := io.Copy(w, resp.Body)
+	c.stats.fromUpstream.Add(n)
+}
+
+// forgetURL forgets the kept response of rawURL, if any.
+func (c *Cache) forgetURL(rawURL string) {
+	file := c.cachePath(rawURL)
+	if _, err := os.Stat(file + recordSuffix); err == nil {
+		c.forget(file)
+	}
+}
+
+// stripQuery returns the escaped path p without its query.
+func stripQuery(p string) string {
+	if u, err := url.Parse(p); err == nil {
+		return u.Path
+	}
+	return p
+}

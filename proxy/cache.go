@@ -381,7 +381,18 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	file := c.cachePath(req.URL)
 	rcc := requestCacheControl(r.Header)
-	if rec, ok := readRecord(file, req.URL); ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header) {
+	rec, ok := readRecord(file, req.URL)
+	if ok = ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header); !ok {
+		// Nothing kept answers: the client's own conditions go upstream,
+		// and the upstream's 304 to it.
+		for _, k := range []string{"If-None-Match", "If-Modified-Since"} {
+			if vs, found := r.Header[k]; found {
+				req.Header = req.Header.Clone()
+				req.Header[k] = vs
+			}
+		}
+	}
+	if ok {
 		switch c.reuse(rec, rel, rcc, time.Now()) {
 		case reuseFresh:
 			if c.serveKept(lw, r, file, rec, "hit") {
@@ -395,9 +406,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if rcc.onlyIfCached {
 				break
 			}
-			if etag, lm := rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"); etag != "" || lm != "" {
-				r = c.conditional(&req, r, file, rec, etag, lm)
-			}
+			r = c.conditional(&req, r, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
 		}
 	}
 	if rcc.onlyIfCached {
@@ -462,8 +471,8 @@ var (
 )
 
 // conditional turns req, the download of the file that rec describes, into
-// its revalidation (RFC 9111 section 4.3): a conditional request, which
-// every client that asks meanwhile shares. A 304 refreshes the record, and
+// its revalidation (RFC 9111 section 4.3): a conditional request when rec
+// has a validator, which every client that asks meanwhile shares. A 304 refreshes the record, and
 // each client is served the kept copy; a new response replaces it; when the
 // upstream cannot be asked or fails (5xx), the stale copy is served, unless
 // the response said must-revalidate or proxy-revalidate.

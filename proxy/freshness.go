@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,8 @@ type cacheControl struct {
 	noCache                             bool     // without field names: revalidate every time
 	noCacheFields                       []string // no-cache="FIELD, ...": those fields are not served
 	mustRevalidate                      bool     // must-revalidate or proxy-revalidate
-	onlyIfCached                        bool     // request: answer from the cache or 504
+	mustUnderstand                      bool
+	onlyIfCached                        bool // request: answer from the cache or 504
 	maxAge, sMaxAge, minFresh           time.Duration
 	maxStale                            time.Duration // request: any staleness when maxStaleAny
 	maxStaleAny                         bool
@@ -28,24 +30,26 @@ type cacheControl struct {
 const maxDelta = 2147483648 * time.Second
 
 // parseCacheControl reads the Cache-Control values vs. A directive given
-// twice counts with its smaller value.
+// twice counts with its larger value, as most caches read it; one whose
+// value is not delta-seconds is ignored, but one with spaces around its
+// "=" counts as 0.
 func parseCacheControl(vs []string) cacheControl {
 	cc := cacheControl{maxAge: -1, sMaxAge: -1, minFresh: -1, maxStale: -1, staleWhileRevalidate: -1, staleIfError: -1}
 	least := func(d *time.Duration, arg string, ok bool) {
-		v := time.Duration(0)
+		v, valid := time.Duration(0), false
 		if ok {
-			v = deltaSeconds(arg)
+			v, valid = deltaSeconds(arg)
 		}
-		if *d < 0 || v < *d {
-			*d = v
+		if valid || !ok {
+			*d = max(*d, v)
 		}
 	}
 	for _, v := range vs {
 		for _, dir := range splitDirectives(v) {
 			name, arg, hasArg := strings.Cut(dir, "=")
 			name = strings.ToLower(name)
-			if strings.ContainsAny(name, " \t") {
-				continue // "max-age =1": not a directive this cache knows
+			if strings.ContainsAny(name, " \t") || strings.HasPrefix(arg, " ") {
+				name, arg, hasArg = strings.TrimSpace(name), "", false // "max-age =1": malformed, so 0
 			}
 			quoted := false
 			if len(arg) >= 2 && arg[0] == '"' && arg[len(arg)-1] == '"' {
@@ -70,6 +74,8 @@ func parseCacheControl(vs []string) cacheControl {
 				cc.public = true
 			case "immutable":
 				cc.immutable = true
+			case "must-understand":
+				cc.mustUnderstand = true
 			case "must-revalidate", "proxy-revalidate":
 				cc.mustRevalidate = true
 			case "only-if-cached":
@@ -118,17 +124,17 @@ func splitDirectives(v string) []string {
 	return out
 }
 
-// deltaSeconds parses a delta-seconds value (digits only); a malformed one
-// means 0, and a larger one than maxDelta means maxDelta.
-func deltaSeconds(s string) time.Duration {
+// deltaSeconds parses a delta-seconds value (digits only); valid is false
+// for a malformed one, and a larger one than maxDelta means maxDelta.
+func deltaSeconds(s string) (d time.Duration, valid bool) {
 	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0
+		return 0, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > int64(maxDelta/time.Second) {
-		return maxDelta
+		return maxDelta, true
 	}
-	return time.Duration(n) * time.Second
+	return time.Duration(n) * time.Second, true
 }
 
 // requestCacheControl is what a client's request says of the reuse of
@@ -168,6 +174,12 @@ func heuristicStatus(status int) bool {
 	return false
 }
 
+// understoodStatus reports whether the Cache knows the caching rules of
+// status, which "must-understand" asks (RFC 9111 section 5.2.2.3).
+func understoodStatus(status int) bool {
+	return heuristicStatus(status) || status == http.StatusFound || status == http.StatusTemporaryRedirect
+}
+
 // httpDate parses an HTTP date (RFC 9110 section 5.6.7); ok is false for
 // an absent or malformed value.
 func httpDate(h http.Header, name string) (t time.Time, ok bool) {
@@ -175,8 +187,21 @@ func httpDate(h http.Header, name string) (t time.Time, ok bool) {
 	if len(vs) != 1 {
 		return time.Time{}, false // absent, or several: invalid
 	}
-	t, err := http.ParseTime(strings.TrimSpace(vs[0]))
-	return t, err == nil
+	v := strings.TrimSpace(vs[0])
+	if n := len(v); n > 4 && strings.EqualFold(v[n-4:], " GMT") {
+		v = v[:n-4] + " GMT"
+	}
+	// IMF-fixdate has a fixed length; the obsolete forms are parsed as
+	// they are (RFC 9110 section 5.6.7).
+	if t, err := time.Parse(http.TimeFormat, v); err == nil && len(v) == len(http.TimeFormat) {
+		return t, true
+	}
+	for _, layout := range []string{time.RFC850, time.ANSIC} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // explicitFreshness reports whether a response with header h says how long
@@ -196,7 +221,7 @@ func storableResponse(status int, h, req http.Header) bool {
 	cc := parseCacheControl(h.Values("Cache-Control"))
 	rcc := requestCacheControl(req)
 	switch {
-	case cc.noStore, cc.private, rcc.noStore, varyStar(h):
+	case cc.noStore && !(cc.mustUnderstand && understoodStatus(status)), cc.private, rcc.noStore, varyStar(h):
 		return false
 	case status == http.StatusPartialContent, status == http.StatusNotModified:
 		return false
@@ -246,6 +271,13 @@ func secondaryKey(resp, req http.Header) map[string]string {
 			for p := range strings.SplitSeq(v, ",") {
 				parts = append(parts, strings.TrimSpace(p))
 			}
+		}
+		if f == "Accept-Language" {
+			// A set of tags, whatever their order and case.
+			for i := range parts {
+				parts[i] = strings.ToLower(parts[i])
+			}
+			slices.Sort(parts)
 		}
 		key[f] = strings.Join(parts, ",")
 		if len(req.Values(f)) == 0 {

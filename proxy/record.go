@@ -54,8 +54,10 @@ func newRecord(res fetch.Result, status int, requested, stored time.Time) *recor
 // Set-Cookie, which speaks to one client.
 func storedHeader(h http.Header) http.Header {
 	out := forwardHeader(h)
-	if v, ok := h["Accept-Ranges"]; ok {
-		out["Accept-Ranges"] = slices.Clone(v)
+	for _, k := range []string{"Accept-Ranges", "Content-Range"} {
+		if v, ok := h[k]; ok {
+			out[k] = slices.Clone(v)
+		}
 	}
 	return out
 }
@@ -191,7 +193,8 @@ func ageValue(h http.Header) time.Duration {
 	if first == "" || strings.Trim(first, "0123456789") != "" {
 		return 0
 	}
-	return deltaSeconds(first)
+	d, _ := deltaSeconds(first)
+	return d
 }
 
 // immutableName reports whether rel names a file that never changes under

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fetchkit/fetch/mirror"
@@ -55,6 +56,15 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		}
 		return true
 	}
+	if etag := h.Get("Etag"); etag != "" && noneMatch(r.Header.Values("If-None-Match"), etag) {
+		// The client holds this response (RFC 9110 section 13.1.2),
+		// compared as the stored tag is written, whatever its form.
+		for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Accept-Ranges"} {
+			h.Del(k)
+		}
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
 	modTime, err := http.ParseTime(h.Get("Last-Modified"))
 	if err == nil {
 		h.Del("Last-Modified") // ServeContent sets it from modTime
@@ -76,6 +86,30 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		panic(http.ErrAbortHandler)
 	}
 	return true
+}
+
+// noneMatch reports whether the If-None-Match values vs name the entity tag
+// etag: "*", or a member equal to it once any weakness prefix is set aside
+// (the weak comparison).
+func noneMatch(vs []string, etag string) bool {
+	opaque := func(t string) string {
+		t = strings.TrimSpace(t)
+		if len(t) > 2 && (t[0] == 'W' || t[0] == 'w') && (t[1] == '/' || t[1] == '\\') {
+			return t[2:]
+		}
+		if len(t) > 1 && t[0] == 'W' && t[1] == '"' {
+			return t[1:]
+		}
+		return t
+	}
+	for _, v := range vs {
+		for m := range strings.SplitSeq(v, ",") {
+			if m = strings.TrimSpace(m); m == "*" || m == etag || opaque(m) == opaque(etag) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // safeMethod reports whether method is safe (RFC 9110 section 9.2.1): it

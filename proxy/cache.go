@@ -487,6 +487,7 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, re
 	}
 	req.Header = h
 	p := req.Tag.(*pending)
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
 	onResponse := req.OnResponse
 	req.OnResponse = func(resp fetch.Response) error {
 		c.stats.revalidations.Add(1)
@@ -499,12 +500,11 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, re
 				c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
 			}
 			return errNotModified
-		case resp.Status >= 500:
+		case resp.Status >= 500 && !cc.mustRevalidate:
 			return fmt.Errorf("%w: status %d", errUpstreamStatus, resp.Status)
 		}
 		return onResponse(resp)
 	}
-	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
 	fallback := func(w http.ResponseWriter, r *http.Request, err error) bool {
 		switch {
 		case errors.Is(err, errNotModified):
@@ -521,7 +521,6 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, re
 		if errors.As(err, &se) && se.Code < 500 {
 			return false
 		}
-		c.stats.upstreamErrors.Add(1)
 		c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", err)
 		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
 			ex.err = err

@@ -1,0 +1,199 @@
+package proxy_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// scripted is an origin that answers every request with the status and
+// header of its script, and counts the requests by method.
+type scripted struct {
+	mu     sync.Mutex
+	status int
+	header http.Header
+	body   string
+	gets   atomic.Int64
+	others atomic.Int64
+	last   http.Header // of the last request
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		s.gets.Add(1)
+	} else {
+		s.others.Add(1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = r.Header.Clone()
+	for k, vs := range s.header {
+		w.Header()[k] = vs
+	}
+	if _, ok := s.header["Date"]; !ok {
+		w.Header().Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	w.WriteHeader(s.status)
+	io.WriteString(w, s.body)
+}
+
+func (s *scripted) set(status int, header http.Header, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status, s.header, s.body = status, header, body
+}
+
+// TestCacheReuseRules sends two requests for a path: the second comes from
+// the cache, or from the origin, as RFC 9111 says for each case.
+func TestCacheReuseRules(t *testing.T) {
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	old := time.Now().Add(-100 * 24 * time.Hour).UTC().Format(http.TimeFormat)
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header // of the response
+		req    http.Header // of the second request
+		cached bool
+	}{
+		{"max-age", 200, http.Header{"Cache-Control": {"max-age=3600"}}, nil, true},
+		{"s-maxage over max-age", 200, http.Header{"Cache-Control": {"max-age=3600, s-maxage=0"}}, nil, false},
+		{"no-cache", 200, http.Header{"Cache-Control": {"no-cache, max-age=3600"}}, nil, false},
+		{"no-store", 200, http.Header{"Cache-Control": {"no-store, max-age=3600"}}, nil, false},
+		{"private", 200, http.Header{"Cache-Control": {"private, max-age=3600"}}, nil, false},
+		{"must-understand over no-store", 200, http.Header{"Cache-Control": {"must-understand, no-store, max-age=3600"}}, nil, true},
+		{"age past max-age", 200, http.Header{"Cache-Control": {"max-age=3600"}, "Age": {"7200"}}, nil, false},
+		{"invalid age ignored", 200, http.Header{"Cache-Control": {"max-age=3600"}, "Age": {"abc"}}, nil, true},
+		{"expires in the past", 200, http.Header{"Expires": {past}}, nil, false},
+		{"invalid expires", 200, http.Header{"Expires": {"0"}, "Cache-Control": {"public"}}, nil, false},
+		{"heuristic from Last-Modified", 200, http.Header{"Last-Modified": {old}}, nil, true},
+		{"404 with max-age", 404, http.Header{"Cache-Control": {"max-age=3600"}}, nil, true},
+		{"299 without freshness", 299, http.Header{"Last-Modified": {old}}, nil, false},
+		{"599 with max-age", 599, http.Header{"Cache-Control": {"max-age=3600"}}, nil, true},
+		{"request no-cache", 200, http.Header{"Cache-Control": {"max-age=3600"}}, http.Header{"Cache-Control": {"no-cache"}}, false},
+		{"request pragma no-cache", 200, http.Header{"Cache-Control": {"max-age=3600"}}, http.Header{"Pragma": {"no-cache"}}, false},
+		{"request max-age=0", 200, http.Header{"Cache-Control": {"max-age=3600"}}, http.Header{"Cache-Control": {"max-age=0"}}, false},
+		{"request min-fresh", 200, http.Header{"Cache-Control": {"max-age=3600"}}, http.Header{"Cache-Control": {"min-fresh=7200"}}, false},
+		{"request max-stale", 200, http.Header{"Cache-Control": {"max-age=0"}}, http.Header{"Cache-Control": {"max-stale"}}, true},
+		{"must-revalidate refuses max-stale", 200, http.Header{"Cache-Control": {"max-age=0, must-revalidate"}}, http.Header{"Cache-Control": {"max-stale"}}, false},
+		{"vary match", 200, http.Header{"Cache-Control": {"max-age=3600"}, "Vary": {"Foo"}}, http.Header{"Foo": {"1"}}, true},
+		{"vary mismatch", 200, http.Header{"Cache-Control": {"max-age=3600"}, "Vary": {"Foo"}}, http.Header{"Foo": {"2"}}, false},
+		{"vary star", 200, http.Header{"Cache-Control": {"max-age=3600"}, "Vary": {"*"}}, http.Header{"Foo": {"1"}}, false},
+		{"authorization", 200, http.Header{"Cache-Control": {"max-age=3600"}}, http.Header{"Authorization": {"Basic eDp5"}}, false},
+		{"authorization and public", 200, http.Header{"Cache-Control": {"max-age=3600, public"}}, http.Header{"Authorization": {"Basic eDp5"}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &scripted{}
+			o.set(tc.status, tc.header, "body")
+			srv := httptest.NewServer(o)
+			defer srv.Close()
+			fx := newCache(t, srv.URL)
+			first := http.Header{"Foo": {"1"}}
+			if tc.req.Get("Authorization") != "" {
+				first = tc.req
+			}
+			for i, h := range []http.Header{first, tc.req} {
+				resp := fx.get(t, http.MethodGet, "/f", h)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.status || string(b) != "body" {
+					t.Fatalf("request %d: got %d %q; want %d %q", i+1, resp.StatusCode, b, tc.status, "body")
+				}
+				if i == 1 && tc.cached && resp.Header.Get("Age") == "" {
+					t.Errorf("a response from the cache without Age")
+				}
+			}
+			if got := o.gets.Load() == 1; got != tc.cached {
+				t.Errorf("origin asked %d times; want the second from the cache: %v", o.gets.Load(), tc.cached)
+			}
+		})
+	}
+}
+
+// TestCacheStoresEveryHeader checks that a hit replays every header field
+// of the response but those of the connection, and that a 304 updates
+// them.
+func TestCacheStoresEveryHeader(t *testing.T) {
+	o := &scripted{}
+	o.set(200, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"abc"}, "Link": {"</x>; rel=next"},
+		"Connection": {"X-Hop"}, "X-Hop": {"1"}, "Keep-Alive": {"timeout=5"}}, "body")
+	srv := httptest.NewServer(o)
+	defer srv.Close()
+	fx := newCache(t, srv.URL)
+	fx.body(t, "/f")
+	o.set(304, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"def"}}, "")
+	resp := fx.get(t, http.MethodGet, "/f", nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "body" || o.last.Get("If-None-Match") != `"a"` {
+		t.Fatalf("got %q after a revalidation with If-None-Match %q; want the kept body after one with \"a\"", b, o.last.Get("If-None-Match"))
+	}
+	for k, want := range map[string]string{"X-Checksum-Sha256": "def", "Link": "</x>; rel=next", "X-Hop": "", "Keep-Alive": "", "Content-Length": "4"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s: got %q; want %q", k, got, want)
+		}
+	}
+	if resp.Header.Get("Age") == "" {
+		t.Errorf("no Age on a response from the cache")
+	}
+}
+
+// TestCachePassesOtherMethods checks that a POST goes to the origin, with
+// its body, and that its success makes the kept response stale (RFC 9111
+// section 4.4).
+func TestCachePassesOtherMethods(t *testing.T) {
+	o := &scripted{}
+	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "body")
+	srv := httptest.NewServer(o)
+	defer srv.Close()
+	fx := newCache(t, srv.URL)
+	fx.body(t, "/f")
+	fx.body(t, "/f")
+	req, err := http.NewRequest(http.MethodPost, fx.front.URL+"/f", strings.NewReader("form"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := fx.front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || o.others.Load() != 1 {
+		t.Fatalf("POST: got %d, origin got %d; want 200, 1", resp.StatusCode, o.others.Load())
+	}
+	fx.body(t, "/f")
+	if got := o.gets.Load(); got != 2 {
+		t.Errorf("origin got %d GETs; want 2: the POST made the kept copy stale", got)
+	}
+	st := fx.cache.Stats()
+	if st.Requests["hit"] != 1 || st.Requests["miss"] != 2 || st.Requests["pass"] != 1 || st.Sent["hit"] != 4 || st.Files != 1 || st.Bytes != 4 {
+		t.Errorf("Stats: got %+v; want 1 hit of 4 bytes, 2 misses, 1 pass, 1 file of 4 bytes", st)
+	}
+}
+
+// TestCacheStaleOnError checks that a stale response without validators is
+// served when the origin fails, unless it said must-revalidate.
+func TestCacheStaleOnError(t *testing.T) {
+	for _, cc := range []string{"max-age=0", "max-age=0, must-revalidate"} {
+		o := &scripted{}
+		o.set(200, http.Header{"Cache-Control": {cc}}, "body")
+		srv := httptest.NewServer(o)
+		fx := newCache(t, srv.URL)
+		fx.body(t, "/f")
+		o.set(503, nil, "down")
+		status, b := fx.body(t, "/f")
+		srv.Close()
+		stale := !strings.Contains(cc, "must-revalidate")
+		if stale && (status != 200 || string(b) != "body") || !stale && status != 503 {
+			t.Errorf("%s: got %d %q; want the stale copy: %v, else the 503", cc, status, b, stale)
+		}
+		if st := fx.cache.Stats(); stale && (st.Requests["stale"] != 1 || st.UpstreamErrors != 1) {
+			t.Errorf("%s: Stats %+v; want 1 stale, 1 upstream error", cc, st)
+		}
+	}
+}

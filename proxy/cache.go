@@ -37,12 +37,26 @@ const DefaultMaxAge = time.Minute
 //
 // # Freshness
 //
-// A kept file is served without asking the upstream while it is fresh, in
-// the manner of RFC 9111 for a shared cache: for the s-maxage or max-age
-// of its Cache-Control, else until its Expires, else for
-// [CacheOptions.MaxAge] ([DefaultMaxAge]); "immutable" keeps it fresh for
-// good, "no-cache" makes it stale at once, and "no-store" or "private"
-// keeps it out of the cache. Files named by their content never change and
+// The Cache is a shared cache by RFC 9111. Every header field of a kept
+// response is stored and sent again (but those of the connection and
+// Set-Cookie), with Age computed (section 4.2.3). A kept response is served
+// without asking the upstream while it is fresh: for the s-maxage or
+// max-age of its Cache-Control, else until its Expires, else, for a status
+// that is heuristically cacheable (RFC 9110 section 15.1), for 10% of the
+// time since its Last-Modified, at most a day, or else for
+// [CacheOptions.MaxAge] ([DefaultMaxAge]); "no-cache" makes it stale at
+// once, and "no-store", "private" or "Vary: *" keep it out of the cache.
+// Any status with explicit freshness is kept (a 404 with max-age, say). The
+// request's Cache-Control is honoured (no-cache, max-age, min-fresh,
+// max-stale, only-if-cached, no-store), and Pragma: no-cache; a response
+// to a request with Authorization is kept and reused only when it says
+// public, s-maxage or must-revalidate; Vary is honoured with the header
+// fields sent upstream (one variant is kept per path). The header sent
+// upstream holds the client's fields but for those of the connection,
+// Range, the conditions, Cache-Control, Pragma, User-Agent and
+// Accept-Encoding, so that clients share downloads. Other methods than GET
+// and HEAD are passed to the upstream, and an unsafe one that succeeds
+// makes the kept response of its path stale. Files named by their content never change and
 // are never asked for again: Debian's by-hash/SHA256/HEX and
 // by-hash/SHA512/HEX (checked against that digest as they download) and the
 // Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose
@@ -60,19 +74,21 @@ const DefaultMaxAge = time.Minute
 //
 // A stale file is revalidated with one conditional request (If-None-Match,
 // If-Modified-Since) however many clients ask meanwhile. 304 Not Modified
-// refreshes its record and the kept bytes are served; a new file (200)
-// replaces it, downloaded once for every client that asks meanwhile; 404
-// or 410 forgets it. When the upstream cannot be asked (unreachable, 5xx),
-// the stale copy is served and the failure logged, rather than an error.
+// refreshes its record (every field it sends) and the kept bytes are
+// served; any other answer replaces it, streamed to every client that asks
+// meanwhile. When the upstream cannot be asked (unreachable, 5xx), the
+// stale copy is served and the failure logged, rather than an error,
+// unless it said must-revalidate or proxy-revalidate.
 //
 // # Redirects
 //
-// A redirect from the upstream that ends inside the upstream base (or a
-// mirror's) is passed to the client, 302 Found, with its Location rewritten
-// to the proxy's path of the target (so "/dir" to "/dir/" works), and
-// nothing is kept for it. A redirect that leaves the bases (to a CDN) is
-// followed, and the file it ends at is kept under the requested path, by
-// the same rules as any other.
+// Every status of the upstream is passed to the client, with its body. A
+// redirect is judged on itself, before it is followed: one whose target is
+// inside the upstream base (or a mirror's) is passed to the client, with
+// its status and its Location rewritten to the proxy's path of the target
+// (so "/dir" to "/dir/" works whatever "/dir/" answers), and kept by the
+// same rules as any response. A redirect that leaves the bases (to a CDN)
+// is followed, and the file it ends at is kept under the requested path.
 //
 // # What a client can trust
 //

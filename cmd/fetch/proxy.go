@@ -34,9 +34,13 @@ and checked against the name of a by-hash path), the file is kept in DIR
 and served from there while it is fresh. Paths that end in "/" (folder
 listings) are passed through and not kept.
 
-Freshness follows the upstream's Cache-Control (s-maxage, max-age, no-cache,
-no-store, private, immutable) and Expires, as a shared cache does (RFC 9111);
-a response that says nothing is fresh for -max-age. Repository metadata is
+The proxy is a shared HTTP cache (RFC 9111): every header field of a kept
+response is sent again, with Age; freshness follows the upstream's
+Cache-Control and Expires, else 10% of the time since Last-Modified (at most a
+day), else -max-age; the client's Cache-Control, Pragma, Vary and
+Authorization are honoured; every status is passed through, and kept when
+its freshness allows; other methods than GET and HEAD go to the upstream, and
+an unsafe one makes the kept response of its path stale. Repository metadata is
 revalidated on every request, whatever the upstream says: PULP_MANIFEST,
 repomd.xml(.asc/.key), Release, Release.gpg, InRelease, Index, Packages*,
 Sources*, Contents-*, Translation-*, Components-*, icons-* (outside by-hash/),
@@ -46,13 +50,13 @@ for again: by-hash/SHA256/HEX and by-hash/SHA512/HEX (checked against that
 digest), and MODULE/@v/VERSION.info, .mod and .zip. A stale file is
 revalidated with one conditional request (If-None-Match, If-Modified-Since) for
 all the clients asking meanwhile: 304 serves the kept copy, a new file replaces
-it, 404 forgets it. When the upstream cannot be reached or answers 5xx, the
-stale copy is served and a line logged to standard error.
+it. When the upstream cannot be reached or answers 5xx, the stale copy is
+served (unless it said must-revalidate) and a line logged to standard error.
 
-A redirect that stays below URL (or a mirror) is passed to the client, 302
-with Location rewritten to the proxy's path, and nothing is kept for it. A
-redirect that leaves them (a CDN) is followed, and the file it ends at is kept
-under the requested path.
+A redirect that stays below URL (or a mirror) is passed to the client, with
+its status and Location rewritten to the proxy's path. A redirect that leaves
+them (a CDN) is followed, and the file it ends at is kept under the requested
+path.
 
 A client never receives a cut or corrupt file that looks complete: when a
 download fails after bytes were sent, the response is broken off, not ended.

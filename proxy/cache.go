@@ -38,8 +38,8 @@ const DefaultMaxAge = time.Minute
 // # Freshness
 //
 // The Cache is a shared cache by RFC 9111. Every header field of a kept
-// response is stored and sent again (but those of the connection and
-// Set-Cookie), with Age computed (section 4.2.3). A kept response is served
+// response is stored and sent again (but those of the connection), with
+// Age computed (section 4.2.3). A kept response is served
 // without asking the upstream while it is fresh: for the s-maxage or
 // max-age of its Cache-Control, else until its Expires, else, for a status
 // that is heuristically cacheable (RFC 9110 section 15.1), for 10% of the
@@ -78,7 +78,8 @@ const DefaultMaxAge = time.Minute
 // served; any other answer replaces it, streamed to every client that asks
 // meanwhile. When the upstream cannot be asked (unreachable, 5xx), the
 // stale copy is served and the failure logged, rather than an error,
-// unless it said must-revalidate or proxy-revalidate.
+// unless it said must-revalidate, proxy-revalidate, s-maxage or no-cache
+// (which metadata names override).
 //
 // # Redirects
 //
@@ -422,7 +423,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if rcc.onlyIfCached {
 				break
 			}
-			r = c.conditional(&req, r, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
+			r = c.conditional(&req, r, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
 		}
 	}
 	if rcc.onlyIfCached {
@@ -491,9 +492,10 @@ var (
 // has a validator, which every client that asks meanwhile shares. A 304 refreshes the record, and
 // each client is served the kept copy; a new response replaces it; when the
 // upstream cannot be asked or fails (5xx), the stale copy is served, unless
-// the response said must-revalidate or proxy-revalidate.
+// the response said must-revalidate, proxy-revalidate, s-maxage or no-cache
+// (but for repository metadata).
 // It returns r with the fallback that serves the kept copy.
-func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, rec *record, etag, lastMod string) *http.Request {
+func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file string, rec *record, etag, lastMod string) *http.Request {
 	h := req.Header.Clone()
 	if etag != "" {
 		h.Set("If-None-Match", etag)
@@ -504,6 +506,10 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, re
 	req.Header = h
 	p := req.Tag.(*pending)
 	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	// A stale copy may answer for a failing upstream (RFC 9111 section
+	// 4.2.4) unless the response forbade it; repository metadata, which
+	// the Cache itself revalidates on every request, always may.
+	staleOnError := isMetadata(rel) || !cc.mustRevalidate && !cc.noCache && cc.sMaxAge < 0
 	onResponse := req.OnResponse
 	req.OnResponse = func(resp fetch.Response) error {
 		c.stats.revalidations.Add(1)
@@ -516,7 +522,7 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, re
 				c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
 			}
 			return errNotModified
-		case resp.Status >= 500 && !cc.mustRevalidate:
+		case resp.Status >= 500 && staleOnError:
 			return fmt.Errorf("%w: status %d", errUpstreamStatus, resp.Status)
 		}
 		return onResponse(resp)
@@ -530,8 +536,8 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, file string, re
 			return c.serveKept(w, r, file, rec, "revalidated")
 		case errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrNotFound):
 			return false
-		case cc.mustRevalidate:
-			return false // never stale (RFC 9111 section 5.2.2.2)
+		case !staleOnError:
+			return false
 		}
 		var se *fetch.StatusError
 		if errors.As(err, &se) && se.Code < 500 {

@@ -389,7 +389,7 @@ func TestCacheReplacesChangedFile(t *testing.T) {
 func TestCacheStaleIfError(t *testing.T) {
 	o := newOrigin(t)
 	data := fetchtest.Blob(5000, 1)
-	o.Set("/f.rpm", originFile(data, http.Header{"Cache-Control": {"no-cache"}}))
+	o.Set("/f.rpm", originFile(data, http.Header{"Cache-Control": {"max-age=0"}}))
 	fx := newCache(t, o.URL)
 	fx.body(t, "/f.rpm")
 	o.Set("/f.rpm", fetchtest.File{Status: http.StatusServiceUnavailable})

@@ -39,6 +39,7 @@ func parseCacheControl(vs []string) cacheControl {
 		v, valid := time.Duration(0), false
 		if ok {
 			v, valid = deltaSeconds(arg)
+			valid = valid || strings.HasPrefix(arg, "-") // negative: 0, stale
 		}
 		if valid || !ok {
 			*d = max(*d, v)

@@ -50,14 +50,11 @@ func newRecord(res fetch.Result, status int, requested, stored time.Time) *recor
 
 // storedHeader returns the header fields of h that a cache stores (RFC 9111
 // section 3.1): all but those that describe a connection and Connection
-// names, and Content-Length, which comes from the stored body; and but
-// Set-Cookie, which speaks to one client.
+// names, and Content-Length, which comes from the stored body.
 func storedHeader(h http.Header) http.Header {
 	out := forwardHeader(h)
-	for _, k := range []string{"Accept-Ranges", "Content-Range"} {
-		if v, ok := h[k]; ok {
-			out[k] = slices.Clone(v)
-		}
+	if v, ok := h["Accept-Ranges"]; ok {
+		out["Accept-Ranges"] = slices.Clone(v)
 	}
 	return out
 }
@@ -68,9 +65,6 @@ func storedHeader(h http.Header) http.Header {
 // requested and at are when its request was sent and it came.
 func (rec *record) update(h http.Header, requested, at time.Time) {
 	for k, vs := range storedHeader(h) {
-		if k == "Content-Range" {
-			continue
-		}
 		rec.Header[k] = vs
 	}
 	rec.Requested, rec.Stored = requested, at
@@ -189,6 +183,7 @@ func ageValue(h http.Header) time.Duration {
 		return 0
 	}
 	first, _, _ := strings.Cut(vs[0], ",")
+	first, _, _ = strings.Cut(first, ";") // parameters set aside
 	first = strings.TrimSpace(first)
 	if first == "" || strings.Trim(first, "0123456789") != "" {
 		return 0

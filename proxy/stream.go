@@ -134,9 +134,12 @@ var errClosed = errors.New("streamer closed")
 //
 // Status and headers come from the server's response: the hop-by-hop
 // headers (Connection and those it names, Keep-Alive, Proxy-*, TE,
-// Trailer, Transfer-Encoding, Upgrade) and Set-Cookie and Alt-Svc (which
-// speak of the server, not of the file that clients share) are dropped;
-// Content-Length, Content-Type, ETag, Last-Modified and the rest are kept.
+// Trailer, Transfer-Encoding, Upgrade) and Alt-Svc (which speaks of the
+// server, not of the file that clients share) are dropped; Content-Length,
+// Content-Type, ETag, Last-Modified and the rest are kept, Set-Cookie too,
+// as a shared cache keeps it (RFC 9111 section 7.3): a server that sets a
+// cookie for one client says Cache-Control: private, and such a response
+// must not be shared.
 // Headers go out with the first byte of the body, so that a download that
 // fails before it can still be answered with a status. The whole file is
 // downloaded in any case, to be verified, so a range response ends only
@@ -686,8 +689,8 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 // those that speak of the server rather than of the file.
 var dropped = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Content-Range": true, "Accept-Ranges": true,
-	"Set-Cookie": true, "Alt-Svc": true,
+	"Content-Length": true, "Accept-Ranges": true,
+	"Alt-Svc": true,
 }
 
 // forwardHeader returns the headers of h that a client is sent.

@@ -129,9 +129,10 @@ type Cache struct {
 	log          *slog.Logger
 	unlock       func()
 
-	mu       sync.Mutex
-	closed   bool
-	inFlight sync.WaitGroup // the handlers running
+	mu         sync.Mutex
+	closed     bool
+	inFlight   sync.WaitGroup // the handlers running
+	refreshing sync.WaitGroup // the background revalidations
 }
 
 // CacheOptions configures a Cache. The zero value of each field but
@@ -287,6 +288,7 @@ func (c *Cache) Close() error {
 
 	c.st.Close()
 	c.inFlight.Wait()
+	c.refreshing.Wait()
 	if !closed {
 		c.unlock()
 	}
@@ -419,6 +421,11 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if c.serveKept(lw, r, file, rec, "stale") {
 				return
 			}
+		case reuseStaleRefresh:
+			if c.serveKept(lw, r, file, rec, "stale") {
+				c.refresh(r, rel, file, rec, req)
+				return
+			}
 		case reuseRevalidate:
 			if rcc.onlyIfCached {
 				break
@@ -438,9 +445,10 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Ways to reuse a kept response, from [Cache.reuse].
 const (
-	reuseRevalidate = iota // ask the upstream first
-	reuseFresh             // serve it: it is fresh
-	reuseStale             // serve it: stale, but the request allows it
+	reuseRevalidate   = iota // ask the upstream first
+	reuseFresh               // serve it: it is fresh
+	reuseStale               // serve it: stale, but the request allows it
+	reuseStaleRefresh        // serve it, and revalidate it meanwhile (stale-while-revalidate)
 )
 
 // reuse returns whether the kept response that rec describes, of the file
@@ -464,9 +472,48 @@ func (c *Cache) reuse(rec *record, rel string, rcc cacheControl, now time.Time) 
 		return reuseRevalidate
 	case rcc.maxStaleAny, rcc.maxStale >= 0 && age-life <= rcc.maxStale:
 		return reuseStale
+	case cc.staleWhileRevalidate >= 0 && age-life < cc.staleWhileRevalidate:
+		return reuseStaleRefresh
 	}
 	return reuseRevalidate
 }
+
+// refresh revalidates the kept response that rec describes in the
+// background, after r was answered with it (RFC 5861): req is the download
+// of r, shared with any client that asks meanwhile. Close waits for it.
+func (c *Cache) refresh(r *http.Request, rel, file string, rec *record, req fetch.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	br, err := http.NewRequestWithContext(context.Background(), http.MethodGet, r.URL.String(), nil)
+	if err != nil {
+		return
+	}
+	br.Header = r.Header.Clone()
+	for _, k := range []string{"Range", "If-Range", "If-None-Match", "If-Modified-Since"} {
+		br.Header.Del(k)
+	}
+	br = c.conditional(&req, br, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
+	req.Path = file
+	c.refreshing.Go(func() {
+		defer func() {
+			if e := recover(); e != nil && e != http.ErrAbortHandler {
+				panic(e)
+			}
+		}()
+		c.st.Serve(discard{header: http.Header{}}, br, req)
+	})
+}
+
+// discard is the ResponseWriter of a background revalidation: the response
+// is kept, and sent to nobody.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
 
 // authorizedReuse reports whether the kept response that rec describes may
 // answer a request with header h: one with Authorization only when the
@@ -728,7 +775,7 @@ func (c *Cache) keep(res fetch.Result) error {
 	if file == "" {
 		return nil
 	}
-	c.stats.fromUpstream.Add(res.Size)
+	defer c.stats.fromUpstream.Add(res.Size) // once the record is written
 	p, _ := res.Request.Tag.(*pending)
 	status := http.StatusOK
 	if p != nil && p.status != 0 {

@@ -198,3 +198,29 @@ func TestCacheStaleOnError(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheStaleWhileRevalidate checks that a response within its
+// stale-while-revalidate window is served at once, and revalidated in the
+// background.
+func TestCacheStaleWhileRevalidate(t *testing.T) {
+	o := &scripted{}
+	o.set(200, http.Header{"Cache-Control": {"max-age=0, stale-while-revalidate=3600"}}, "old!")
+	srv := httptest.NewServer(o)
+	defer srv.Close()
+	fx := newCache(t, srv.URL)
+	fx.body(t, "/f")
+	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "new!")
+	if status, b := fx.body(t, "/f"); status != 200 || string(b) != "old!" {
+		t.Fatalf("within stale-while-revalidate: got %d %q; want the kept copy", status, b)
+	}
+	// The background revalidation brings the new response; wait for it.
+	for o.gets.Load() < 2 || fx.cache.Stats().FromUpstream < 8 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status, b := fx.body(t, "/f"); status != 200 || string(b) != "new!" {
+		t.Errorf("after the background revalidation: got %d %q; want the new copy", status, b)
+	}
+	if got := o.gets.Load(); got != 2 {
+		t.Errorf("origin got %d GETs; want 2", got)
+	}
+}

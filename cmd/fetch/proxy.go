@@ -183,10 +183,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(stderr, "fetch proxy: ", 0),
 	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stderr, "fetch proxy: serving %s at http://%s/ (cache %s)\n", base.Redacted(), ln.Addr(), pc.cache)
 	if pc.metrics != "" {
 		mln, err := net.Listen("tcp", pc.metrics)
 		if err != nil {
 			fmt.Fprintf(stderr, "fetch proxy: -metrics: %v\n", err)
+			srv.Close()
+			<-served
 			return exitFailed
 		}
 		reg := prometheus.NewRegistry()
@@ -198,9 +203,6 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer msrv.Close()
 		fmt.Fprintf(stderr, "fetch proxy: metrics at http://%s/metrics\n", mln.Addr())
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stderr, "fetch proxy: serving %s at http://%s/ (cache %s)\n", base.Redacted(), ln.Addr(), pc.cache)
 
 	select {
 	case err := <-served:

@@ -4,11 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
 // scripted is an origin that answers every request with the status and
@@ -222,5 +225,86 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 	}
 	if got := o.gets.Load(); got != 2 {
 		t.Errorf("origin got %d GETs; want 2", got)
+	}
+}
+
+// TestCacheDropsOldRecords checks that a record of the format before
+// every header was stored (without a version) is not read: the file is
+// downloaded again and its record replaced.
+func TestCacheDropsOldRecords(t *testing.T) {
+	o := &scripted{}
+	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "body")
+	srv := httptest.NewServer(o)
+	defer srv.Close()
+	fx := newCache(t, srv.URL)
+	fx.body(t, "/f")
+	kept, _ := fetchtest.CacheFiles(t, fx.dir)
+	for _, f := range kept {
+		if strings.HasSuffix(f, ".json") {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := strings.Replace(string(b), `"version":2,`, "", 1)
+			if old == string(b) {
+				t.Fatalf("no version in the record %s", b)
+			}
+			if err := os.WriteFile(f, []byte(old), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 2 {
+		if status, b := fx.body(t, "/f"); status != 200 || string(b) != "body" {
+			t.Fatalf("got %d %q; want 200 %q", status, b, "body")
+		}
+	}
+	if got := o.gets.Load(); got != 2 {
+		t.Errorf("origin got %d GETs; want 2: the old record dropped once, the new one used", got)
+	}
+}
+
+// TestCachePassesStatuses checks that the origin's own answers reach the
+// client as they are, never as 502, and that a redirect inside the
+// upstream reaches the client whatever its target answers.
+func TestCachePassesStatuses(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/small/", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/small/", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "forbidden", http.StatusForbidden) })
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("/partial", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(203)
+		io.WriteString(w, "non-authoritative")
+	})
+	mux.HandleFunc("/teapot", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(599); io.WriteString(w, "odd") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	fx := newCache(t, srv.URL)
+	noFollow := &http.Client{
+		Transport:     fx.front.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/small", http.StatusMovedPermanently, ""},
+		{"/small/", http.StatusForbidden, "forbidden\n"},
+		{"/empty", http.StatusNoContent, ""},
+		{"/partial", 203, "non-authoritative"},
+		{"/teapot", 599, "odd"},
+	} {
+		resp := fetchtest.Do(t, noFollow, http.MethodGet, fx.front.URL+tc.path, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || tc.body != "" && string(b) != tc.body {
+			t.Errorf("GET %s: got %d %q; want %d %q", tc.path, resp.StatusCode, b, tc.status, tc.body)
+		}
+		if tc.path == "/small" && resp.Header.Get("Location") != "/small/" {
+			t.Errorf("GET /small: Location %q; want /small/", resp.Header.Get("Location"))
+		}
 	}
 }

@@ -51,6 +51,17 @@ func (s *scripted) set(status int, header http.Header, body string) {
 	s.status, s.header, s.body = status, header, body
 }
 
+// startScripted starts a scripted origin that answers status, header and
+// body, and a Cache in front of it, both until the test ends.
+func startScripted(t *testing.T, status int, header http.Header, body string) (*scripted, *cacheFixture) {
+	t.Helper()
+	o := &scripted{}
+	o.set(status, header, body)
+	srv := httptest.NewServer(o)
+	t.Cleanup(srv.Close)
+	return o, newCache(t, srv.URL)
+}
+
 // TestCacheReuseRules sends two requests for a path: the second comes from
 // the cache, or from the origin, as RFC 9111 says for each case.
 func TestCacheReuseRules(t *testing.T) {
@@ -90,11 +101,7 @@ func TestCacheReuseRules(t *testing.T) {
 		{"authorization and public", 200, http.Header{"Cache-Control": {"max-age=3600, public"}}, http.Header{"Authorization": {"Basic eDp5"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := &scripted{}
-			o.set(tc.status, tc.header, "body")
-			srv := httptest.NewServer(o)
-			defer srv.Close()
-			fx := newCache(t, srv.URL)
+			o, fx := startScripted(t, tc.status, tc.header, "body")
 			first := http.Header{"Foo": {"1"}}
 			if tc.req.Get("Authorization") != "" {
 				first = tc.req
@@ -121,12 +128,8 @@ func TestCacheReuseRules(t *testing.T) {
 // of the response but those of the connection, and that a 304 updates
 // them.
 func TestCacheStoresEveryHeader(t *testing.T) {
-	o := &scripted{}
-	o.set(200, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"abc"}, "Link": {"</x>; rel=next"},
+	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"abc"}, "Link": {"</x>; rel=next"},
 		"Connection": {"X-Hop"}, "X-Hop": {"1"}, "Keep-Alive": {"timeout=5"}}, "body")
-	srv := httptest.NewServer(o)
-	defer srv.Close()
-	fx := newCache(t, srv.URL)
 	fx.body(t, "/f")
 	o.set(304, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"def"}}, "")
 	resp := fx.get(t, http.MethodGet, "/f", nil)
@@ -149,11 +152,7 @@ func TestCacheStoresEveryHeader(t *testing.T) {
 // its body, and that its success makes the kept response stale (RFC 9111
 // section 4.4).
 func TestCachePassesOtherMethods(t *testing.T) {
-	o := &scripted{}
-	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "body")
-	srv := httptest.NewServer(o)
-	defer srv.Close()
-	fx := newCache(t, srv.URL)
+	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"max-age=3600"}}, "body")
 	fx.body(t, "/f")
 	fx.body(t, "/f")
 	req, err := http.NewRequest(http.MethodPost, fx.front.URL+"/f", strings.NewReader("form"))
@@ -184,14 +183,10 @@ func TestCachePassesOtherMethods(t *testing.T) {
 // s-maxage (RFC 9111 section 4.2.4).
 func TestCacheStaleOnError(t *testing.T) {
 	for _, cc := range []string{"max-age=0", "max-age=0, must-revalidate", "no-cache", "s-maxage=0"} {
-		o := &scripted{}
-		o.set(200, http.Header{"Cache-Control": {cc}}, "body")
-		srv := httptest.NewServer(o)
-		fx := newCache(t, srv.URL)
+		o, fx := startScripted(t, 200, http.Header{"Cache-Control": {cc}}, "body")
 		fx.body(t, "/f")
 		o.set(503, nil, "down")
 		status, b := fx.body(t, "/f")
-		srv.Close()
 		stale := cc == "max-age=0"
 		if stale && (status != 200 || string(b) != "body") || !stale && status != 503 {
 			t.Errorf("%s: got %d %q; want the stale copy: %v, else the 503", cc, status, b, stale)
@@ -206,11 +201,7 @@ func TestCacheStaleOnError(t *testing.T) {
 // stale-while-revalidate window is served at once, and revalidated in the
 // background.
 func TestCacheStaleWhileRevalidate(t *testing.T) {
-	o := &scripted{}
-	o.set(200, http.Header{"Cache-Control": {"max-age=0, stale-while-revalidate=3600"}}, "old!")
-	srv := httptest.NewServer(o)
-	defer srv.Close()
-	fx := newCache(t, srv.URL)
+	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"max-age=0, stale-while-revalidate=3600"}}, "old!")
 	fx.body(t, "/f")
 	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "new!")
 	if status, b := fx.body(t, "/f"); status != 200 || string(b) != "old!" {
@@ -232,11 +223,7 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 // every header was stored (without a version) is not read: the file is
 // downloaded again and its record replaced.
 func TestCacheDropsOldRecords(t *testing.T) {
-	o := &scripted{}
-	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "body")
-	srv := httptest.NewServer(o)
-	defer srv.Close()
-	fx := newCache(t, srv.URL)
+	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"max-age=3600"}}, "body")
 	fx.body(t, "/f")
 	kept, _ := fetchtest.CacheFiles(t, fx.dir)
 	for _, f := range kept {

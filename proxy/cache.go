@@ -571,6 +571,16 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 			return errNotModified
 		case resp.Status >= 500 && staleOnError:
 			return fmt.Errorf("%w: status %d", errUpstreamStatus, resp.Status)
+		case r.Method == http.MethodHead && resp.Status == rec.Status && sameResponse(rec, resp):
+			// A HEAD that the upstream answered whole, of the same
+			// response: its fields update the kept ones (RFC 9111
+			// section 4.3.5).
+			next := *rec
+			next.Header = rec.Header.Clone()
+			next.update(resp.Header, p.requested, time.Now())
+			if err := next.write(file); err != nil {
+				c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
+			}
 		}
 		return onResponse(resp)
 	}
@@ -597,6 +607,22 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 		return c.serveKept(w, r, file, rec, "stale")
 	}
 	return r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback))
+}
+
+// sameResponse reports whether resp, an answer to a HEAD, is of the
+// response that rec describes (RFC 9111 section 4.3.5): the same strong
+// ETag, or without ETags the same Last-Modified, or without either the same
+// length.
+func sameResponse(rec *record, resp fetch.Response) bool {
+	etag, got := rec.Header.Get("Etag"), resp.Header.Get("Etag")
+	lm, gotLM := rec.Header.Get("Last-Modified"), resp.Header.Get("Last-Modified")
+	switch {
+	case etag != "" || got != "":
+		return etag == got && !strings.HasPrefix(etag, "W/")
+	case lm != "" || gotLM != "":
+		return lm == gotLM
+	}
+	return resp.Size == rec.Size
 }
 
 // relPath returns the path below the base that the request names, without

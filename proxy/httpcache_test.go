@@ -295,3 +295,23 @@ func TestCachePassesStatuses(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheHeadUpdates checks that a HEAD answered by the origin with the
+// same response updates the kept fields (RFC 9111 section 4.3.5).
+func TestCacheHeadUpdates(t *testing.T) {
+	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"max-age=0"}, "Etag": {`"a"`}, "X-Version": {"1"}}, "body")
+	fx.body(t, "/f")
+	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}, "Etag": {`"a"`}, "X-Version": {"2"}}, "body")
+	resp := fx.get(t, http.MethodHead, "/f", nil)
+	resp.Body.Close()
+	if resp.Header.Get("X-Version") != "2" {
+		t.Fatalf("HEAD: X-Version %q; want 2, the origin's", resp.Header.Get("X-Version"))
+	}
+	resp = fx.get(t, http.MethodGet, "/f", nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "body" || resp.Header.Get("X-Version") != "2" || o.gets.Load() != 2 {
+		t.Errorf("GET after the HEAD: %q, X-Version %q, origin asked %d times; want the kept body with X-Version 2, from the cache (2)",
+			b, resp.Header.Get("X-Version"), o.gets.Load())
+	}
+}

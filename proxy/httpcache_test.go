@@ -129,7 +129,7 @@ func TestCacheReuseRules(t *testing.T) {
 // them.
 func TestCacheStoresEveryHeader(t *testing.T) {
 	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"abc"}, "Link": {"</x>; rel=next"},
-		"Connection": {"X-Hop"}, "X-Hop": {"1"}, "Keep-Alive": {"timeout=5"}}, "body")
+		"Connection": {"X-Hop"}, "X-Hop": {"1"}, "Keep-Alive": {"timeout=5"}, "Content-Disposition": {"attachment; filename=\"caf\xe9\""}}, "body")
 	fx.body(t, "/f")
 	o.set(304, http.Header{"Cache-Control": {"no-cache"}, "Etag": {`"a"`}, "X-Checksum-Sha256": {"def"}}, "")
 	resp := fx.get(t, http.MethodGet, "/f", nil)
@@ -138,7 +138,8 @@ func TestCacheStoresEveryHeader(t *testing.T) {
 	if string(b) != "body" || o.last.Get("If-None-Match") != `"a"` {
 		t.Fatalf("got %q after a revalidation with If-None-Match %q; want the kept body after one with \"a\"", b, o.last.Get("If-None-Match"))
 	}
-	for k, want := range map[string]string{"X-Checksum-Sha256": "def", "Link": "</x>; rel=next", "X-Hop": "", "Keep-Alive": "", "Content-Length": "4"} {
+	for k, want := range map[string]string{"X-Checksum-Sha256": "def", "Link": "</x>; rel=next", "X-Hop": "", "Keep-Alive": "", "Content-Length": "4",
+		"Content-Disposition": "attachment; filename=\"caf\xe9\""} {
 		if got := resp.Header.Get(k); got != want {
 			t.Errorf("%s: got %q; want %q", k, got, want)
 		}

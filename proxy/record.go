@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fetchkit/fetch"
 )
@@ -28,7 +29,9 @@ type record struct {
 	Status  int         `json:"status"`
 	Size    int64       `json:"size"`
 	SHA256  string      `json:"sha256"` // of the body, computed as it was written
-	Header  http.Header `json:"header"` // the stored header fields (RFC 9111 section 3.1)
+	Header  http.Header `json:"-"`      // the stored header fields (RFC 9111 section 3.1)
+	// Fields is Header as stored, without loss: see fieldValue.
+	Fields map[string][]fieldValue `json:"header"`
 	// Vary holds the values that the request sent upstream had for the
 	// fields that the response's Vary lists: its secondary key.
 	Vary map[string]string `json:"vary,omitempty"`
@@ -70,6 +73,32 @@ func (rec *record) update(h http.Header, requested, at time.Time) {
 	rec.Requested, rec.Stored = requested, at
 }
 
+// fieldValue is a header field value as a record stores it: a JSON string
+// when it is UTF-8, else (obs-text, RFC 9110 section 5.5: a Latin-1 file
+// name, say) {"base64": "..."}, which JSON carries without loss.
+type fieldValue string
+
+func (v fieldValue) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(v)) {
+		return json.Marshal(string(v))
+	}
+	return json.Marshal(struct {
+		Base64 []byte `json:"base64"`
+	}{[]byte(v)})
+}
+
+func (v *fieldValue) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, (*string)(v))
+	}
+	var raw struct {
+		Base64 []byte `json:"base64"`
+	}
+	err := json.Unmarshal(b, &raw)
+	*v = fieldValue(raw.Base64)
+	return err
+}
+
 // readRecord reads the record of file, which must be that of rawURL.
 func readRecord(file, rawURL string) (*record, bool) {
 	b, err := os.ReadFile(file + recordSuffix)
@@ -77,14 +106,27 @@ func readRecord(file, rawURL string) (*record, bool) {
 		return nil, false
 	}
 	var rec record
-	if json.Unmarshal(b, &rec) != nil || rec.Version != recordVersion || rec.URL != fetch.RedactURL(rawURL) || rec.Header == nil {
+	if json.Unmarshal(b, &rec) != nil || rec.Version != recordVersion || rec.URL != fetch.RedactURL(rawURL) || rec.Fields == nil {
 		return nil, false
+	}
+	rec.Header = make(http.Header, len(rec.Fields))
+	for k, vs := range rec.Fields {
+		for _, v := range vs {
+			rec.Header[k] = append(rec.Header[k], string(v))
+		}
 	}
 	return &rec, true
 }
 
 // write stores the record of file, replacing any other at once.
 func (rec *record) write(file string) error {
+	rec.Fields = make(map[string][]fieldValue, len(rec.Header))
+	for k, vs := range rec.Header {
+		rec.Fields[k] = make([]fieldValue, 0, len(vs))
+		for _, v := range vs {
+			rec.Fields[k] = append(rec.Fields[k], fieldValue(v))
+		}
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err

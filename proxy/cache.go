@@ -51,7 +51,7 @@ const DefaultMaxAge = time.Minute
 // max-stale, only-if-cached, no-store), and Pragma: no-cache; a response
 // to a request with Authorization is kept and reused only when it says
 // public, s-maxage or must-revalidate; Vary is honoured with the header
-// fields sent upstream (one variant is kept per path). The header sent
+// fields sent upstream, each variant kept apart. The header sent
 // upstream holds the client's fields but for those of the connection,
 // Range, the conditions, Cache-Control, Pragma, User-Agent and
 // Accept-Encoding, so that clients share downloads. Other methods than GET
@@ -401,6 +401,10 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	file := c.cachePath(req.URL)
 	rcc := requestCacheControl(r.Header)
 	rec, ok := readRecord(file, req.URL)
+	if ok && len(rec.Index) > 0 {
+		file = c.variantPath(req.URL, rec.Index, req.Header)
+		rec, ok = readRecord(file, req.URL)
+	}
 	if ok = ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header); !ok {
 		// Nothing kept answers: the client's own conditions go upstream,
 		// and the upstream's 304 to it.
@@ -794,6 +798,49 @@ func (c *Cache) cachePath(rawURL string) string {
 	return filepath.Join(c.dir, name[:2], name)
 }
 
+// variantPath returns where the response to a request for rawURL with
+// header h is kept when the responses of rawURL vary on fields (RFC 9111
+// section 4.1): one place per secondary key, so that each variant is kept.
+func (c *Cache) variantPath(rawURL string, fields []string, h http.Header) string {
+	var b strings.Builder
+	b.WriteString(rawURL + "\nvary")
+	for _, f := range slices.Sorted(slices.Values(fields)) {
+		b.WriteString("\n" + f + ": " + varyValue(h, f))
+	}
+	return c.cachePath(b.String())
+}
+
+// place moves the file that res downloaded to where its response is kept:
+// the URL's own place, or with Vary its variant's, recorded by an index in
+// the URL's place. It returns the place.
+func (c *Cache) place(res fetch.Result) (string, error) {
+	file, own := res.Request.Path, c.cachePath(res.Request.URL)
+	fields := varyFields(res.Header)
+	want := own
+	if len(fields) > 0 {
+		want = c.variantPath(res.Request.URL, fields, res.Request.Header)
+	}
+	if want == file {
+		return file, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(file, want); err != nil {
+		return "", err
+	}
+	c.kept.forget(file)
+	os.Remove(file + recordSuffix)
+	if want != own {
+		c.forget(own)
+		index := &record{Version: recordVersion, URL: fetch.RedactURL(res.Request.URL), Header: http.Header{}, Index: fields}
+		if err := index.write(own); err != nil {
+			return "", err
+		}
+	}
+	return want, nil
+}
+
 // keep records the response that res downloaded to its Path, or removes it
 // when it is not to be kept. It is the Streamer's OnComplete.
 func (c *Cache) keep(res fetch.Result) error {
@@ -827,7 +874,12 @@ func (c *Cache) keep(res fetch.Result) error {
 	if p != nil {
 		requested = p.requested
 	}
-	if err := newRecord(res, status, requested, time.Now()).write(file); err != nil {
+	placed, err := c.place(res)
+	if err == nil {
+		file = placed
+		err = newRecord(res, status, requested, time.Now()).write(file)
+	}
+	if err != nil {
 		// The file is downloaded again next time; an older record must
 		// not describe it meanwhile, nor its bytes stay uncounted.
 		c.forget(file)

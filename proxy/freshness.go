@@ -258,8 +258,8 @@ func varyFields(h http.Header) []string {
 }
 
 // secondaryKey returns the values that the request header req has for the
-// fields that a response's Vary lists (RFC 9111 section 4.1), each list of
-// values joined and with its whitespace normalised.
+// fields that a response's Vary lists (RFC 9111 section 4.1), by
+// [varyValue].
 func secondaryKey(resp, req http.Header) map[string]string {
 	fields := varyFields(resp)
 	if len(fields) == 0 {
@@ -267,23 +267,29 @@ func secondaryKey(resp, req http.Header) map[string]string {
 	}
 	key := make(map[string]string, len(fields))
 	for _, f := range fields {
-		var parts []string
-		for _, v := range req.Values(f) {
-			for p := range strings.SplitSeq(v, ",") {
-				parts = append(parts, strings.TrimSpace(p))
-			}
-		}
-		if f == "Accept-Language" {
-			// A set of tags, whatever their order and case.
-			for i := range parts {
-				parts[i] = strings.ToLower(parts[i])
-			}
-			slices.Sort(parts)
-		}
-		key[f] = strings.Join(parts, ",")
-		if len(req.Values(f)) == 0 {
-			key[f] = "\x00absent"
-		}
+		key[f] = varyValue(req, f)
 	}
 	return key
+}
+
+// varyValue returns the value of the field f of the request header req as
+// a secondary key compares it: its values joined, with the whitespace
+// normalised; the tags of Accept-Language as a set.
+func varyValue(req http.Header, f string) string {
+	if len(req.Values(f)) == 0 {
+		return "\x00absent"
+	}
+	var parts []string
+	for _, v := range req.Values(f) {
+		for p := range strings.SplitSeq(v, ",") {
+			parts = append(parts, strings.TrimSpace(p))
+		}
+	}
+	if f == "Accept-Language" {
+		for i := range parts {
+			parts[i] = strings.ToLower(parts[i])
+		}
+		slices.Sort(parts)
+	}
+	return strings.Join(parts, ",")
 }

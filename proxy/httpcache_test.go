@@ -316,3 +316,31 @@ func TestCacheHeadUpdates(t *testing.T) {
 			b, resp.Header.Get("X-Version"), o.gets.Load())
 	}
 }
+
+// TestCacheKeepsVariants checks that the responses of a path that vary on
+// a request field are each kept (RFC 9111 section 4.1).
+func TestCacheKeepsVariants(t *testing.T) {
+	o, fx := startScripted(t, 200, http.Header{"Cache-Control": {"max-age=3600"}, "Vary": {"Foo"}}, "body")
+	for i, foo := range []string{"1", "2", "1", "2", ""} {
+		resp := fx.get(t, http.MethodGet, "/f", http.Header{"Foo": {foo}})
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: got %d; want 200", i+1, resp.StatusCode)
+		}
+	}
+	// Foo: 1, Foo: 2 and an empty Foo: three variants, each asked once.
+	if got := o.gets.Load(); got != 3 {
+		t.Errorf("origin asked %d times; want 3", got)
+	}
+	if st := fx.cache.Stats(); st.Requests["hit"] != 2 || st.Files != 3 {
+		t.Errorf("Stats: %+v; want 2 hits, 3 files kept", st)
+	}
+	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "one")
+	resp := fx.get(t, http.MethodGet, "/f", http.Header{"Cache-Control": {"no-cache"}})
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if status, b := fx.body(t, "/f"); status != 200 || string(b) != "one" || o.gets.Load() != 4 {
+		t.Errorf("after a response without Vary: got %d %q, origin asked %d times; want the new response, kept (4)", status, b, o.gets.Load())
+	}
+}

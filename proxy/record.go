@@ -35,6 +35,10 @@ type record struct {
 	// Vary holds the values that the request sent upstream had for the
 	// fields that the response's Vary lists: its secondary key.
 	Vary map[string]string `json:"vary,omitempty"`
+	// Index, in the record of a URL whose responses vary, lists the fields
+	// they vary on: each is kept under [Cache.variantPath], and this
+	// record has no file.
+	Index []string `json:"index,omitempty"`
 	// Requested and Stored are when the request that brought the response
 	// (or its last validation) was sent, and when the response came: the
 	// request_time and response_time of RFC 9111 section 4.2.3.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch/internal/fetchtest"
+	"github.com/fetchkit/fetch/proxy"
 )
 
 // scripted is an origin that answers every request with the status and
@@ -342,5 +343,22 @@ func TestCacheKeepsVariants(t *testing.T) {
 	resp.Body.Close()
 	if status, b := fx.body(t, "/f"); status != 200 || string(b) != "one" || o.gets.Load() != 4 {
 		t.Errorf("after a response without Vary: got %d %q, origin asked %d times; want the new response, kept (4)", status, b, o.gets.Load())
+	}
+}
+
+// TestCachePassesNoCredentials checks that a request of another method
+// carries the client's fields upstream, but not the Cache's own header.
+func TestCachePassesNoCredentials(t *testing.T) {
+	o := &scripted{}
+	o.set(200, nil, "ok")
+	srv := httptest.NewServer(o)
+	defer srv.Close()
+	fx := newCache(t, srv.URL, func(opts *proxy.CacheOptions) { opts.Header = http.Header{"Authorization": {"Bearer secret"}} })
+	resp := fetchtest.Do(t, fx.front.Client(), http.MethodDelete, fx.front.URL+"/f", http.Header{"X-Client": {"1"}})
+	resp.Body.Close()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if got := o.last.Get("Authorization"); got != "" || o.last.Get("X-Client") != "1" {
+		t.Errorf("DELETE went upstream with Authorization %q, X-Client %q; want none, 1", got, o.last.Get("X-Client"))
 	}
 }

@@ -126,9 +126,14 @@ func safeMethod(method string) bool {
 // and its response to the client, and forgets the kept responses that an
 // unsafe method that succeeded made stale: that of the path, and those of
 // its Location and Content-Location below the base (RFC 9111 section 4.4).
-// Nothing is kept.
+// Nothing is kept. The request carries the client's own header fields and
+// none of the Cache's credentials ([CacheOptions.Header], a password in the
+// upstream's URL), which are for reading: a client changes the upstream
+// only with credentials of its own.
 func (c *Cache) passOther(w http.ResponseWriter, r *http.Request, rel string, ex *exchange) {
-	target := mirror.Join(c.bases[0], rel)
+	base := *c.bases[0]
+	base.User = nil
+	target := mirror.Join(&base, rel)
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, target, r.Body)
 	if err != nil {
 		ex.err = err
@@ -136,9 +141,10 @@ func (c *Cache) passOther(w http.ResponseWriter, r *http.Request, rel string, ex
 		return
 	}
 	out.ContentLength = r.ContentLength
-	out.Header = c.upstreamHeader(r.Header)
-	for _, k := range []string{"Cache-Control", "Pragma", "User-Agent", "If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since"} {
-		if vs, ok := r.Header[k]; ok {
+	named := connectionFields(r.Header)
+	out.Header = http.Header{}
+	for k, vs := range r.Header {
+		if !dropped[k] && !named[k] && !strings.HasPrefix(k, "Proxy-") && k != "Host" && k != "Expect" {
 			out.Header[k] = vs
 		}
 	}
@@ -154,13 +160,13 @@ func (c *Cache) passOther(w http.ResponseWriter, r *http.Request, rel string, ex
 	for k, vs := range forwardHeader(resp.Header) {
 		h[k] = vs
 	}
-	base, _ := url.Parse(target)
+	from, _ := url.Parse(target)
 	for _, k := range []string{"Location", "Content-Location"} {
 		v := resp.Header.Get(k)
 		if v == "" {
 			continue
 		}
-		u, err := base.Parse(v)
+		u, err := from.Parse(v)
 		if err != nil {
 			continue
 		}

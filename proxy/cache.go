@@ -55,8 +55,9 @@ const DefaultMaxAge = time.Minute
 // upstream holds the client's fields but for those of the connection,
 // Range, the conditions, Cache-Control, Pragma, User-Agent and
 // Accept-Encoding, so that clients share downloads. Other methods than GET
-// and HEAD are passed to the upstream, and an unsafe one that succeeds
-// makes the kept response of its path stale. Files named by their content never change and
+// and HEAD are passed to the upstream, with the client's fields only (not
+// [CacheOptions.Header]), and an unsafe one that succeeds makes the kept
+// response of its path stale. Files named by their content never change and
 // are never asked for again: Debian's by-hash/SHA256/HEX and
 // by-hash/SHA512/HEX (checked against that digest as they download) and the
 // Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose

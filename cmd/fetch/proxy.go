@@ -39,8 +39,9 @@ response is sent again, with Age; freshness follows the upstream's
 Cache-Control and Expires, else 10% of the time since Last-Modified (at most a
 day), else -max-age; the client's Cache-Control, Pragma, Vary and
 Authorization are honoured; every status is passed through, and kept when
-its freshness allows; other methods than GET and HEAD go to the upstream, and
-an unsafe one makes the kept response of its path stale. Repository metadata is
+its freshness allows; other methods than GET and HEAD go to the upstream with
+the client's headers only (never -H or the password of URL), and an unsafe
+one makes the kept response of its path stale. Repository metadata is
 revalidated on every request, whatever the upstream says: PULP_MANIFEST,
 repomd.xml(.asc/.key), Release, Release.gpg, InRelease, Index, Packages*,
 Sources*, Contents-*, Translation-*, Components-*, icons-* (outside by-hash/),

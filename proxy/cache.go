@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -444,7 +445,7 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.cache = "miss"
-	req.Path = file
+	req.Path = c.landingPath(req)
 	c.st.Serve(lw, r, req)
 }
 
@@ -501,7 +502,7 @@ func (c *Cache) refresh(r *http.Request, rel, file string, rec *record, req fetc
 		br.Header.Del(k)
 	}
 	br = c.conditional(&req, br, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
-	req.Path = file
+	req.Path = c.landingPath(req)
 	c.refreshing.Go(func() {
 		defer func() {
 			if e := recover(); e != nil && e != http.ErrAbortHandler {
@@ -811,16 +812,39 @@ func (c *Cache) variantPath(rawURL string, fields []string, h http.Header) strin
 	return c.cachePath(b.String())
 }
 
-// place moves the file that res downloaded to where its response is kept:
-// the URL's own place, or with Vary its variant's, recorded by an index in
-// the URL's place. It returns the place.
-func (c *Cache) place(res fetch.Result) (string, error) {
-	file, own := res.Request.Path, c.cachePath(res.Request.URL)
-	fields := varyFields(res.Header)
-	want := own
-	if len(fields) > 0 {
-		want = c.variantPath(res.Request.URL, fields, res.Request.Header)
+// landingPath returns where req downloads its file before [Cache.place]
+// moves it where it is kept: one place per URL and header sent upstream,
+// so that downloads that do not share (other fields, another variant)
+// never write over each other, and a kept file is replaced only once the
+// new one is complete.
+func (c *Cache) landingPath(req fetch.Request) string {
+	var b strings.Builder
+	b.WriteString(req.URL + "\ndownload")
+	for _, k := range slices.Sorted(maps.Keys(req.Header)) {
+		for _, v := range req.Header[k] {
+			b.WriteString("\n" + k + ": " + v)
+		}
 	}
+	return c.cachePath(b.String())
+}
+
+// placeOf returns where the response that res downloaded is kept: the
+// URL's own place, or with Vary its variant's; own is the URL's place.
+func (c *Cache) placeOf(res fetch.Result) (want, own string, fields []string) {
+	own = c.cachePath(res.Request.URL)
+	fields = varyFields(res.Header)
+	if len(fields) == 0 {
+		return own, own, nil
+	}
+	return c.variantPath(res.Request.URL, fields, res.Request.Header), own, fields
+}
+
+// place moves the file that res downloaded to where its response is kept
+// ([Cache.placeOf]), with Vary recording an index of the fields in the
+// URL's own place. It returns the place.
+func (c *Cache) place(res fetch.Result) (string, error) {
+	file := res.Request.Path
+	want, own, fields := c.placeOf(res)
 	if want == file {
 		return file, nil
 	}
@@ -834,6 +858,9 @@ func (c *Cache) place(res fetch.Result) (string, error) {
 	os.Remove(file + recordSuffix)
 	if want != own {
 		c.forget(own)
+		if err := os.MkdirAll(filepath.Dir(own), 0o755); err != nil {
+			return "", err
+		}
 		index := &record{Version: recordVersion, URL: fetch.RedactURL(res.Request.URL), Header: http.Header{}, Index: fields}
 		if err := index.write(own); err != nil {
 			return "", err
@@ -867,7 +894,10 @@ func (c *Cache) keep(res fetch.Result) error {
 		why = "length not announced"
 	}
 	if why != "" {
+		// The response replaces any kept one, and is not kept.
 		c.forget(file)
+		want, _, _ := c.placeOf(res)
+		c.forget(want)
 		c.log.Debug("file not kept", "url", res.URL, "why", why)
 		return nil
 	}

@@ -362,3 +362,52 @@ func TestCachePassesNoCredentials(t *testing.T) {
 		t.Errorf("DELETE went upstream with Authorization %q, X-Client %q; want none, 1", got, o.last.Get("X-Client"))
 	}
 }
+
+// TestCacheVariantsAtOnce downloads two variants of a path at the same
+// time: each is kept with its own body, neither written over the other.
+func TestCacheVariantsAtOnce(t *testing.T) {
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		arrived.Wait() // both downloads are in flight
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Vary", "Foo")
+		io.WriteString(w, "variant "+r.Header.Get("Foo"))
+	}))
+	defer srv.Close()
+	fx := newCache(t, srv.URL)
+	get := func(foo string) string {
+		resp := fx.get(t, http.MethodGet, "/f", http.Header{"Foo": {foo}})
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	var wg sync.WaitGroup
+	for _, foo := range []string{"a", "b"} {
+		wg.Go(func() {
+			req, err := http.NewRequest(http.MethodGet, fx.front.URL+"/f", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Foo", foo)
+			resp, err := fx.front.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	for _, foo := range []string{"a", "b"} {
+		if got := get(foo); got != "variant "+foo {
+			t.Errorf("Foo: %s from the cache: got %q; want %q", foo, got, "variant "+foo)
+		}
+	}
+	if st := fx.cache.Stats(); st.Requests["hit"] != 2 {
+		t.Errorf("Stats: %+v; want 2 hits", st)
+	}
+}

@@ -385,21 +385,7 @@ func TestCacheVariantsAtOnce(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for _, foo := range []string{"a", "b"} {
-		wg.Go(func() {
-			req, err := http.NewRequest(http.MethodGet, fx.front.URL+"/f", nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			req.Header.Set("Foo", foo)
-			resp, err := fx.front.Client().Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		})
+		wg.Go(func() { fx.drain(t, "/f", http.Header{"Foo": {foo}}) })
 	}
 	wg.Wait()
 	for _, foo := range []string{"a", "b"} {

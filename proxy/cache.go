@@ -44,8 +44,8 @@ const DefaultMaxAge = time.Minute
 // without asking the upstream while it is fresh: for the s-maxage or
 // max-age of its Cache-Control, else until its Expires, else, for a status
 // that is heuristically cacheable (RFC 9110 section 15.1), for 10% of the
-// time since its Last-Modified, at most a day, or else for
-// [CacheOptions.MaxAge] ([DefaultMaxAge]); "no-cache" makes it stale at
+// time since its Last-Modified, at most a day but at least
+// [CacheOptions.MaxAge] ([DefaultMaxAge]), or else for MaxAge; "no-cache" makes it stale at
 // once, and "no-store", "private" or "Vary: *" keep it out of the cache.
 // Any status with explicit freshness is kept (a 404 with max-age, say). The
 // request's Cache-Control is honoured (no-cache, max-age, min-fresh,

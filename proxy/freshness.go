@@ -158,7 +158,7 @@ func requestCacheControl(h http.Header) cacheControl {
 // Heuristic freshness (RFC 9111 section 4.2.2): a response with a
 // Last-Modified date and no explicit freshness is fresh for
 // heuristicFraction of the time between that date and its Date, at most
-// heuristicMax.
+// heuristicMax (and at least CacheOptions.MaxAge).
 const (
 	heuristicFraction = 10 // percent
 	heuristicMax      = 24 * time.Hour

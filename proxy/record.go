@@ -175,7 +175,8 @@ func (rec *record) matches(req http.Header) bool {
 // changes, 0 for repository metadata (see [Cache]); else its s-maxage,
 // max-age, or Expires less Date, or for a response without explicit
 // freshness, a fraction of the time since its Last-Modified (section
-// 4.2.2), or else def; a negative def means no heuristic freshness.
+// 4.2.2) but at least def, or else def; a negative def means no heuristic
+// freshness.
 func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 	switch {
 	case immutableName(rel):
@@ -205,9 +206,9 @@ func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 		return 0
 	}
 	if lm, ok := httpDate(rec.Header, "Last-Modified"); ok && lm.Before(date) {
-		return min(date.Sub(lm)*heuristicFraction/100, heuristicMax)
+		return max(min(date.Sub(lm)*heuristicFraction/100, heuristicMax), def)
 	}
-	return max(def, 0)
+	return def
 }
 
 // age returns the current age of the stored response at now (RFC 9111

@@ -37,7 +37,7 @@ listings) are passed through and not kept.
 The proxy is a shared HTTP cache (RFC 9111): every header field of a kept
 response is sent again, with Age; freshness follows the upstream's
 Cache-Control and Expires, else 10% of the time since Last-Modified (at most a
-day), else -max-age; the client's Cache-Control, Pragma, Vary and
+day, at least -max-age), else -max-age; the client's Cache-Control, Pragma, Vary and
 Authorization are honoured; every status is passed through, and kept when
 its freshness allows; other methods than GET and HEAD go to the upstream with
 the client's headers only (never -H or the password of URL), and an unsafe

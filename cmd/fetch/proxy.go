@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -154,6 +155,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if maxAge == 0 {
 		maxAge = -1 // revalidate every time
 	}
+	pass := passClient(opts.TLSConfig)
+	defer pass.CloseIdleConnections()
 	cache, err := proxy.NewCache(f, proxy.CacheOptions{
 		Upstream:     base,
 		Mirrors:      mirrors,
@@ -165,6 +168,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Verify:       pc.verify,
 		WriteTimeout: pc.writeTimeout,
 		MaxRequests:  pc.maxConns,
+		Client:       pass,
 		AccessLog:    slog.New(slog.NewTextHandler(stdout, nil)),
 		ErrorLog:     slog.New(slog.NewTextHandler(stderr, nil)),
 	})
@@ -225,6 +229,17 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cache.Close() // ends the downloads left, and waits for their responses
 	fmt.Fprintln(stderr, "fetch proxy: stopped")
 	return code
+}
+
+// passClient returns the client that passes the requests of other methods
+// than GET and HEAD upstream, trusting what the Fetcher trusts (-cacert,
+// -cert, -insecure).
+func passClient(cfg *tls.Config) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg != nil {
+		t.TLSClientConfig = cfg.Clone()
+	}
+	return &http.Client{Transport: t}
 }
 
 // proxyConfig holds the flags of "fetch proxy".

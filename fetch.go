@@ -390,6 +390,17 @@ type Request struct {
 	// a Writer it is called once at most; a request with only a Path that
 	// restarts from zero on another URL calls it again.
 	OnResponse func(Response) error
+	// PassResponse, if set, is asked about each HTTP response that is not
+	// the file (a status other than 200, and 206 to a resumed transfer),
+	// and about each redirect before it is followed: when it returns true,
+	// that response is the one delivered, its body the bytes (Size from
+	// its Content-Length, -1 when unknown), with [Response.Status] and
+	// Response.Header saying what it is, and a redirect is not followed
+	// ([Response.URL] is then the URL that answered it). It is how a proxy
+	// passes an upstream's own answer (a 404 page, a 204, a redirect that
+	// stays on its host) to its client. Nil means that such a response is
+	// a *StatusError and that redirects are followed.
+	PassResponse func(Response) bool
 	// Progress, if set, is called as bytes arrive with the bytes written
 	// so far and the expected total (-1 when unknown). It is called from
 	// the transfer's goroutine and must be quick.
@@ -646,7 +657,7 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(ctx, req, targetOf(req.URL))
+	res := f.fetch(withPassResponse(ctx, req.PassResponse), req, targetOf(req.URL))
 	return res, res.Err
 }
 

@@ -234,7 +234,7 @@ func (s *scheduler) start(req Request, t target) {
 func (s *scheduler) worker(j job) {
 	defer s.workers.Done()
 	for {
-		s.out <- s.f.fetch(s.ctx, j.req, j.target)
+		s.out <- s.f.fetch(withPassResponse(s.ctx, j.req.PassResponse), j.req, j.target)
 		s.done <- j.target.host
 		var ok bool
 		if j, ok = <-s.work; !ok {

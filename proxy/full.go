@@ -74,13 +74,13 @@ func (c *Cache) passThrough(w http.ResponseWriter, r *http.Request, req fetch.Re
 		pw.rp.writeHeader(w, progress{})
 	case err != nil && !pw.started:
 		*cause = err
-		fail(w, err)
+		fail(w, r, err)
 	case err != nil:
 		*cause = err
 		panic(http.ErrAbortHandler)
 	case pw.rp == nil:
 		*cause = errNoResponse
-		fail(w, errNoResponse)
+		fail(w, r, errNoResponse)
 	default:
 		pw.finish(res.Size)
 	}

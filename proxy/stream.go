@@ -56,19 +56,6 @@ import (
 // final chunk, sees an error rather than an end. An HTTP/1.0 client, which
 // cannot tell a cut from an end, is sent nothing until the download of a
 // file of unknown size has ended, and then the file with its length.
-//
-// # Upstream cuts
-//
-// Clients are sent the bytes as they arrive, so a transfer that the
-// upstream breaks can only be continued where it stopped, never begun
-// again: the Fetcher resumes it with a range request when something
-// guards that the rest is of the same file. That is a strong ETag or a
-// Last-Modified on the upstream's response (sent back in If-Range), or an
-// expected digest in the Request ([fetch.Request.Digests], which also lets
-// the rest come from a mirror). Without either, a cut after the first byte
-// ends the download at once with [fetch.ErrCannotResume], and the
-// responses of its clients are aborted; a failure before the first byte
-// is retried as usual.
 type Streamer struct {
 	f          *fetch.Fetcher
 	dir        string
@@ -147,9 +134,12 @@ var errClosed = errors.New("streamer closed")
 //
 // Status and headers come from the server's response: the hop-by-hop
 // headers (Connection and those it names, Keep-Alive, Proxy-*, TE,
-// Trailer, Transfer-Encoding, Upgrade) and Set-Cookie and Alt-Svc (which
-// speak of the server, not of the file that clients share) are dropped;
-// Content-Length, Content-Type, ETag, Last-Modified and the rest are kept.
+// Trailer, Transfer-Encoding, Upgrade) and Alt-Svc (which speaks of the
+// server, not of the file that clients share) are dropped; Content-Length,
+// Content-Type, ETag, Last-Modified and the rest are kept, Set-Cookie too,
+// as a shared cache keeps it (RFC 9111 section 7.3): a server that sets a
+// cookie for one client says Cache-Control: private, and such a response
+// must not be shared.
 // Headers go out with the first byte of the body, so that a download that
 // fails before it can still be answered with a status. The whole file is
 // downloaded in any case, to be verified, so a range response ends only
@@ -212,7 +202,7 @@ func (s *Streamer) serve(w http.ResponseWriter, r *http.Request, req fetch.Reque
 	}
 	sh, err := s.join(req, true)
 	if err != nil {
-		fail(w, err)
+		fail(w, r, err)
 		return failed(req, err), false
 	}
 	defer s.release(sh)
@@ -230,7 +220,7 @@ func failed(req fetch.Request, err error) fetch.Result {
 func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) fetch.Result {
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
-		fail(w, err)
+		fail(w, r, err)
 		return failed(req, err)
 	}
 	rp := newReply(r, resp)
@@ -494,7 +484,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		}
 		if p.done && p.res.Err != nil {
 			if !started {
-				fail(w, p.res.Err)
+				fail(w, r, p.res.Err)
 			}
 			return p.res, started
 		}
@@ -539,7 +529,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: %w", errClientGone, context.Cause(ctx))
 			if !started {
-				fail(w, ctx.Err())
+				fail(w, r, ctx.Err())
 			}
 			return cut(p, err), started
 		}
@@ -562,8 +552,17 @@ func (r *Redirect) Error() string {
 	return fmt.Sprintf("redirect to %s", r.Location)
 }
 
+// fallbackKey is the context key of a request's fallback: a function that
+// may answer the request whose download failed before its first byte,
+// given the error, and reports whether it did. The Cache answers so from a
+// kept copy.
+type fallbackKey struct{}
+
 // fail answers a request whose download failed before its first byte.
-func fail(w http.ResponseWriter, err error) {
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	if fb, ok := r.Context().Value(fallbackKey{}).(func(http.ResponseWriter, *http.Request, error) bool); ok && fb(w, r, err) {
+		return
+	}
 	code := http.StatusBadGateway
 	var rd *Redirect
 	switch {
@@ -599,6 +598,17 @@ type reply struct {
 func newReply(r *http.Request, resp *fetch.Response) *reply {
 	size := resp.Size
 	rp := &reply{status: http.StatusOK, header: forwardHeader(resp.Header), end: size}
+	if passed(resp) {
+		// The server's own answer, passed on: its status, no ranges.
+		rp.status = resp.Status
+		if !bodyAllowed(resp.Status) {
+			rp.end = 0
+		} else if size < 0 {
+			rp.end = -1
+			rp.waitForSize = !r.ProtoAtLeast(1, 1)
+		}
+		return rp
+	}
 	if size < 0 {
 		rp.end = -1
 		rp.waitForSize = !r.ProtoAtLeast(1, 1)
@@ -615,6 +625,18 @@ func newReply(r *http.Request, resp *fetch.Response) *reply {
 		rp.header = unsatisfiableHeader(size)
 	}
 	return rp
+}
+
+// passed reports whether resp is not the file but another answer of the
+// server that a [fetch.Request.PassResponse] let through: a status other
+// than 200 (or 206 to a resumed transfer).
+func passed(resp *fetch.Response) bool {
+	return resp.Status != 0 && resp.Status != http.StatusOK && !(resp.Status == http.StatusPartialContent && resp.Offset > 0)
+}
+
+// bodyAllowed reports whether a response of status may have a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
 // limit returns the end of the bytes that may be sent now: those received,
@@ -646,6 +668,7 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 		h["Content-Type"] = nil // the server named no type: none is guessed
 	}
 	switch {
+	case !bodyAllowed(rp.status):
 	case rp.end >= 0:
 		h.Set("Content-Length", strconv.FormatInt(rp.end-rp.first, 10))
 	case p.done:
@@ -659,18 +682,13 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 // those that speak of the server rather than of the file.
 var dropped = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Content-Range": true, "Accept-Ranges": true,
-	"Set-Cookie": true, "Alt-Svc": true,
+	"Content-Length": true, "Accept-Ranges": true,
+	"Alt-Svc": true,
 }
 
 // forwardHeader returns the headers of h that a client is sent.
 func forwardHeader(h http.Header) http.Header {
-	named := map[string]bool{}
-	for _, v := range h.Values("Connection") {
-		for name := range strings.SplitSeq(v, ",") {
-			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
-		}
-	}
+	named := connectionFields(h)
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		if dropped[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
@@ -679,4 +697,16 @@ func forwardHeader(h http.Header) http.Header {
 		out[k] = slices.Clone(vs)
 	}
 	return out
+}
+
+// connectionFields returns the fields that the Connection fields of h name:
+// they describe the connection, and are not forwarded.
+func connectionFields(h http.Header) map[string]bool {
+	named := map[string]bool{}
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
+		}
+	}
+	return named
 }

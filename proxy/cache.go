@@ -21,6 +21,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/partname"
+	"github.com/fetchkit/fetch/internal/regular"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -648,7 +649,7 @@ func sameFile(rec *record, resp fetch.Response) bool {
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
 	defer c.kept.acquire(file)()
 	f, err := openKept(file)
-	if errors.Is(err, errNotRegular) {
+	if errors.Is(err, regular.ErrNotRegular) {
 		c.forget(file) // not the Cache's: downloaded again
 	}
 	if err != nil {

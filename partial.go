@@ -613,6 +613,11 @@ func (p place) removeLeftover(name string, typ fs.FileMode) (bool, error) {
 func (p place) removeUnheld(name string) (bool, error) {
 	s := &sink{place: p}
 	data, isGuard := strings.CutSuffix(name, guardSuffix)
+	if fi, err := p.lstat(data); err == nil && !fi.Mode().IsRegular() {
+		// Not a download's file (a link, even to outside root, a FIFO):
+		// nothing holds it, nor its guard.
+		return p.removeGone(name)
+	}
 	f, err := s.openLocked(data, os.O_RDONLY)
 	switch {
 	case errors.Is(err, errLocked):

@@ -125,7 +125,7 @@ func TestPlantedFIFO(t *testing.T) {
 func TestRemoveLeftoversPlanted(t *testing.T) {
 	dir, outside := t.TempDir(), t.TempDir()
 	target := filepath.Join(outside, "target")
-	fetchtest.WriteTree(t, dir, map[string][]byte{"a/x": []byte("x"), "a/.l.part.guard": []byte("{}")})
+	fetchtest.WriteTree(t, dir, map[string][]byte{"a/x": []byte("x"), "a/.l.part.guard": []byte("{}"), "a/.o.part.guard": []byte("{}")})
 	if err := os.WriteFile(target, []byte("outside"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestRemoveLeftoversPlanted(t *testing.T) {
 	defer root.Close()
 	removed, err := fetch.RemoveLeftovers(root, nil)
 	slices.Sort(removed)
-	if want := []string{".d.part", "a/.f.part", "a/.l.part", "a/.l.part.guard", "a/.o.part"}; err != nil || !slices.Equal(removed, want) {
+	if want := []string{".d.part", "a/.f.part", "a/.l.part", "a/.l.part.guard", "a/.o.part", "a/.o.part.guard"}; err != nil || !slices.Equal(removed, want) {
 		t.Errorf("removed %q, %v; want %q", removed, err, want)
 	}
 	for _, p := range []string{filepath.Join(dir, "a", "x"), target} {

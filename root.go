@@ -1,10 +1,10 @@
 package fetch
 
 import (
-	"errors"
-	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/fetchkit/fetch/internal/regular"
 )
 
 // place is where a request's files are made: below a Root, through which
@@ -14,34 +14,24 @@ type place struct{ root *os.Root }
 
 // errNotRegular says that a name where a download expects a regular file
 // of its own (a partial file, a guard, a temporary file, a file in place)
-// holds something else: a FIFO, a device, a socket, a symbolic link, a
-// folder. Such a thing is never read or written: a FIFO would block a
-// write past cancellation, or pass the bytes through and be renamed over
-// Path as the file.
-var errNotRegular = errors.New("not a regular file")
+// holds something else: such a thing is never read or written.
+var errNotRegular = regular.ErrNotRegular
 
-// openFile opens name, a regular file (or none yet, with os.O_CREATE),
-// without waiting (noBlock), and checks on the open descriptor that it is
-// a regular file; otherwise it closes it and fails with an error matching
+// openFile opens name, a regular file (or none yet, with os.O_CREATE), by
+// the rule of internal/regular: without waiting, and only when the open
+// descriptor is a regular file; otherwise it fails with an error matching
 // errNotRegular.
 func (p place) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
-	f, err := p.open(name, flag|noBlock, perm)
+	f, err := p.open(name, flag|regular.NoBlock, perm)
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s: %w (%v)", name, errNotRegular, fi.Mode().Type())
-		}
-		return nil, err
-	}
-	return f, nil
+	return regular.Check(f)
 }
 
 // openDir opens name, a folder, for its names (flag adds to O_RDONLY).
 func (p place) openDir(name string, flag int) (*os.File, error) {
-	return p.open(name, os.O_RDONLY|flag|noBlock, 0)
+	return p.open(name, os.O_RDONLY|flag|regular.NoBlock, 0)
 }
 
 func (p place) open(name string, flag int, perm fs.FileMode) (*os.File, error) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fetchkit/fetch/internal/regular"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -23,7 +24,7 @@ import (
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string) bool {
 	defer c.kept.acquire(file)()
 	f, err := openKept(file)
-	if errors.Is(err, errNotRegular) {
+	if errors.Is(err, regular.ErrNotRegular) {
 		c.forget(file) // not the Cache's: downloaded again
 	}
 	if err != nil {

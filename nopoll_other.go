@@ -1,7 +1,0 @@
-//go:build !unix
-
-package fetch
-
-// noBlock is 0 where there are no FIFOs to plant in a folder, or where
-// O_NONBLOCK is not an open flag.
-const noBlock = 0

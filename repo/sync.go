@@ -15,6 +15,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/dirwalk"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"golang.org/x/sync/errgroup"
 )
@@ -23,7 +24,7 @@ import (
 // metadata of a run until it publishes them. Every path whose first
 // element starts with ".fetch-" is the tool's own: no repository file may
 // be kept there.
-const StagingDir = ".fetch-staging"
+const StagingDir = partname.StagingPrefix + "staging"
 
 // metadataJobs is how many metadata files a Sync fetches at once; the
 // Fetcher's Limiter bounds them too.

@@ -11,6 +11,7 @@ import (
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/ftpurl"
 	"github.com/fetchkit/fetch/internal/hexdigest"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/internal/relpath"
 )
 
@@ -141,6 +142,9 @@ func fileName(u *url.URL) (string, error) {
 	name, err := url.PathUnescape(seg)
 	if err == nil && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {
 		err = errors.New("no file name in the URL's path")
+	}
+	if err == nil {
+		err = partname.Check(name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %v; give one with out= in a list", u.Redacted(), err)

@@ -89,6 +89,8 @@ func TestFileName(t *testing.T) {
 		{url: "http://h/dir/..", err: "no file name"},
 		{url: "http://h/a%2Fb", err: "no file name"},
 		{url: "http://h/a%5Cb", err: "no file name"},
+		{url: "http://h/.a.iso.part", err: "a name fetch gives its own files"},
+		{url: "http://h/.a.iso.part.guard", err: "a name fetch gives its own files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

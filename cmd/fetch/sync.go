@@ -75,6 +75,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	prepare := func(req *fetch.Request) {
 		req.Mirrors = mirrors.URLs(req.URL)
 		req.Header = cfg.header.Clone()
+		// Files in place are checked (CheckExisting); -verify reads them
+		// even when a record says they are unchanged since verified.
+		req.HashExisting = cfg.verify
 	}
 	if src.Scheme != "file" {
 		if repository, err = detect(runCtx, src, cfg.format, probeWith(f, prepare)); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/lines"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/fetchkit/fetch/repo"
 )
@@ -78,7 +79,9 @@ func ParseLine(line string) (e Entry, ok bool, err error) {
 	case serr != nil || size < 0:
 		return Entry{}, false, fmt.Errorf("size %q: want a number of bytes", strings.TrimSpace(fields[2]))
 	}
-	if err := relpath.Check(p); err != nil {
+	if err := relpath.Check(p); errors.Is(err, partname.ErrReserved) {
+		return Entry{}, false, fmt.Errorf("path %q refused: %v", p, err)
+	} else if err != nil {
 		return Entry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
 	return Entry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil

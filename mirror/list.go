@@ -1,5 +1,6 @@
 // Package mirror adds mirrors to downloads of a [fetch.Fetcher]: a [List]
-// loaded from a mirrorlist file or a Metalink 4 document and refreshed, a
+// loaded from a mirrorlist file or a Metalink document (4, or 3.0 as
+// MirrorManager serves it) and refreshed, a
 // [Static] set of bases that serve the same tree, and the parsers of those
 // documents ([ParseList], [ParseMetalink]).
 //
@@ -75,10 +76,10 @@ type Options struct {
 // Mirrors. Other requests keep their URL and Mirrors. The Fetcher's mirror
 // health still moves mirrors that failed to the end.
 //
-// The list is a mirrorlist file (see [ParseList]) or a Metalink 4 document
-// (see [ParseMetalink]), told apart by their first character. Of a
-// Metalink, the List takes the URLs that end in the name of their file,
-// without that name, as the mirrors, best priority first; sizes and hashes
+// The list is a mirrorlist file (see [ParseList]) or a Metalink document,
+// version 4 or 3.0 (see [ParseMetalink]), told apart by their first
+// character. Of a Metalink, the List takes [Metalink.Bases] as the
+// mirrors, best priority (or preference) first; sizes and hashes
 // cannot reach a request through a Resolver: build requests with
 // [File.Request] to check them.
 //
@@ -237,7 +238,7 @@ func (l *List) parse(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(l.listURL), err)
 		}
-		urls = ml.mirrors()
+		urls = ml.Bases()
 	} else if urls, err = ParseList(bytes.NewReader(doc)); err != nil {
 		return nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(l.listURL), err)
 	}

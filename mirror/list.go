@@ -38,7 +38,7 @@ const MaxListSize = 4 << 20
 
 // ErrMalformed is matched by the error of a mirror list or Metalink
 // document that cannot be read: the error says where and why.
-var ErrMalformed = errors.New("malformed mirror list")
+var ErrMalformed = errors.New("malformed")
 
 // Loader loads a List's document and says which mirrors the Fetcher that
 // resolves through the List can open. A [*fetch.Fetcher] is a Loader.
@@ -232,20 +232,62 @@ func (l *List) parse(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mirror list: %w", err)
 	}
-	var urls []string
+	bases, _, err := parseDocument(body, l.listURL, l.use)
+	return bases, err
+}
+
+// Load fetches the mirror list or Metalink document at rawURL with f (at
+// most MaxListSize bytes of it) and returns the bases of the mirrors it
+// names whose scheme f supports, each ending in "/", in the document's
+// order ([Metalink.Bases] for a Metalink), and the Metalink itself, or
+// nil for a mirrorlist file. The two are told apart by their first
+// character, as a [List] tells them. An error names the document; one
+// of its content matches [ErrMalformed], as does a document that names no
+// mirror f can use.
+func Load(ctx context.Context, f Loader, rawURL string) (bases []string, ml *Metalink, err error) {
+	body, err := loadWith(ctx, f, rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(rawURL), err)
+	}
+	return parseDocument(body, rawURL, f.Supports)
+}
+
+// LoadMetalink fetches the Metalink document at rawURL with f (at most
+// MaxListSize bytes of it) and parses it with [ParseMetalink]. An error
+// names the document; one of its content matches [ErrMalformed].
+func LoadMetalink(ctx context.Context, f Loader, rawURL string) (*Metalink, error) {
+	body, err := loadWith(ctx, f, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("metalink %s: %w", fetch.RedactURL(rawURL), err)
+	}
+	ml, err := ParseMetalink(bytes.NewReader(bytes.TrimLeft(body, "\ufeff \t\r\n")))
+	if err != nil {
+		return nil, fmt.Errorf("metalink %s: %w", fetch.RedactURL(rawURL), err)
+	}
+	return ml, nil
+}
+
+// parseDocument reads the mirror list or Metalink document body, loaded
+// from listURL, and returns the mirrors it names whose scheme use
+// reports true for, and the Metalink if it is one.
+func parseDocument(body []byte, listURL string, use func(scheme string) bool) ([]string, *Metalink, error) {
+	var (
+		urls []string
+		ml   *Metalink
+		err  error
+	)
 	if doc := bytes.TrimLeft(body, "\ufeff \t\r\n"); bytes.HasPrefix(doc, []byte("<")) {
-		ml, err := ParseMetalink(bytes.NewReader(doc))
-		if err != nil {
-			return nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(l.listURL), err)
+		if ml, err = ParseMetalink(bytes.NewReader(doc)); err != nil {
+			return nil, nil, fmt.Errorf("metalink %s: %w", fetch.RedactURL(listURL), err)
 		}
 		urls = ml.Bases()
 	} else if urls, err = ParseList(bytes.NewReader(doc)); err != nil {
-		return nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(l.listURL), err)
+		return nil, nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(listURL), err)
 	}
 	var mirrors []string
 	for _, s := range urls {
 		u, _ := url.Parse(s) // the parsers checked it
-		if !l.use(u.Scheme) {
+		if !use(u.Scheme) {
 			continue
 		}
 		if !strings.HasSuffix(s, "/") {
@@ -256,9 +298,9 @@ func (l *List) parse(ctx context.Context) ([]string, error) {
 		}
 	}
 	if len(mirrors) == 0 {
-		return nil, fmt.Errorf("%w: %s names no mirror that can be used", ErrMalformed, fetch.RedactURL(l.listURL))
+		return nil, nil, fmt.Errorf("%w: %s names no mirror that can be used", ErrMalformed, fetch.RedactURL(listURL))
 	}
-	return mirrors, nil
+	return mirrors, ml, nil
 }
 
 // loadWith fetches the document at listURL with f, at most MaxListSize

@@ -23,6 +23,8 @@ import (
 const usage = `Usage:
   fetch [flags] URL...           download URLs into -o DIR
   fetch [flags] -i LIST          download the URLs listed in LIST ("-": standard input)
+  fetch [flags] -metalink FILE_OR_URL
+                                 download the files of a Metalink (3 or 4) into -o DIR
   fetch sync [flags] MANIFEST DIR
                                  mirror a Pulp file repository into DIR
   fetch proxy [flags]            serve downloads over HTTP (see "fetch proxy -h")
@@ -76,6 +78,15 @@ Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
+  -metalink FILE_OR_URL
+                  download the files that the Metalink document (version 4,
+                  RFC 5854, or 3.0, as Fedora's MirrorManager serves it) at
+                  FILE_OR_URL describes, as aria2c -M does: each under its
+                  name below -o DIR, from its URLs in the document's order
+                  (priority, or preference) as mirrors, checked against its
+                  size and hashes. A document that cannot be read (not XML,
+                  a hash of the wrong length, a URL of a scheme fetch does
+                  not speak, a name that leaves -o DIR) downloads nothing
   -mirror BASE    another base to try for every URL (repeatable)
   -j N            transfers at once, in all (default 10)
   -per-host N     transfers at once to one host (default 6)
@@ -255,6 +266,7 @@ type config struct {
 	out      string
 	list     string
 	base     string
+	metalink string // -metalink: a Metalink's files (get), or a repository's mirrors (sync)
 	mirrors  stringsFlag
 	jobs     int
 	perHost  int
@@ -267,7 +279,8 @@ type config struct {
 	version  bool // -version: print it and do nothing else
 	noResume bool
 
-	maxManifest int64 // sync only
+	maxManifest int64  // sync only
+	mirrorlist  string // sync only: -mirrorlist, a repository's mirrors
 	netConfig
 }
 
@@ -286,8 +299,10 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.list, "i", "", "")
 		fs.StringVar(&cfg.base, "base", "", "")
 	} else {
+		fs.StringVar(&cfg.mirrorlist, "mirrorlist", "", "")
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 	}
+	fs.StringVar(&cfg.metalink, "metalink", "", "")
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")
 	fs.BoolVar(&cfg.adapt, "adapt-segments", false, "")

@@ -29,6 +29,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printVersion(stdout)
 		return exitOK
 	}
+	if err == nil && (cfg.metalink != "" || cfg.mirrorlist != "") {
+		err = errors.New("sync: -metalink and -mirrorlist need a repository format that names its top file (rpm-md)")
+	}
 	if err == nil && len(operands) != 2 {
 		err = fmt.Errorf("sync: want MANIFEST and DIR, got %d operands", len(operands))
 	}
@@ -148,6 +151,20 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // manifestURL returns the URL of the manifest that arg names: a URL, or a
 // local path. A URL ending in "/" names the PULP_MANIFEST in it.
 func manifestURL(arg string) (*url.URL, error) {
+	u, err := documentURL(arg)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		u.Path += "PULP_MANIFEST"
+		u.RawPath = ""
+	}
+	return u, nil
+}
+
+// documentURL returns the URL of the document that arg names: a URL, or a
+// local path.
+func documentURL(arg string) (*url.URL, error) {
 	u, err := url.Parse(arg)
 	if err != nil && strings.Contains(arg, "://") {
 		return nil, fmt.Errorf("%s: %v", redact(arg), errors.Unwrap(err)) // the *url.Error repeats arg
@@ -163,10 +180,6 @@ func manifestURL(arg string) (*url.URL, error) {
 		}
 	} else if _, err := absoluteURL(arg); err != nil {
 		return nil, fmt.Errorf("%s: %v", redact(arg), err)
-	}
-	if strings.HasSuffix(u.Path, "/") {
-		u.Path += "PULP_MANIFEST"
-		u.RawPath = ""
 	}
 	return u, nil
 }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
+)
+
+// metalink4 returns a Metalink 4 document of files, each with its size,
+// sha-256 and the URLs urls(name) gives, in order of priority.
+func metalink4(files map[string][]byte, names []string, urls func(name string) []string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<metalink xmlns="urn:ietf:params:xml:ns:metalink">` + "\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "  <file name=%q>\n    <size>%d</size>\n    <hash type=\"sha-256\">%s</hash>\n", name, len(files[name]), fetchtest.SHA256(files[name]))
+		for i, u := range urls(name) {
+			fmt.Fprintf(&b, "    <url priority=\"%d\">%s</url>\n", i+1, u)
+		}
+		b.WriteString("  </file>\n")
+	}
+	b.WriteString("</metalink>\n")
+	return b.String()
+}
+
+// TestGetMetalink: fetch -metalink downloads the two files of a Metalink 4
+// document, each from three URLs: a dead host first, a mirror serving
+// other bytes second, the good one third.
+func TestGetMetalink(t *testing.T) {
+	files := map[string][]byte{"one.iso": fetchtest.Blob(70<<10, 11), "sub/two.img": fetchtest.Blob(3000, 12)}
+	names := []string{"one.iso", "sub/two.img"}
+	dead := fetchtest.DeadURL(t)
+	stale := newRepo(t, map[string][]byte{"pub/one.iso": fetchtest.Blob(70<<10, 13), "pub/sub/two.img": []byte("older")})
+	good := newRepo(t, map[string][]byte{"os/one.iso": files["one.iso"], "os/sub/two.img": files["sub/two.img"]})
+	doc := metalink4(files, names, func(name string) []string {
+		return []string{dead + "/" + name, stale.URL + "/pub/" + name, good.URL + "/os/" + name}
+	})
+	local := t.TempDir() + "/files.meta4"
+	if err := os.WriteFile(local, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	served := newRepo(t, map[string][]byte{"files.meta4": []byte(doc)})
+	for _, where := range []string{local, served.URL + "/files.meta4"} {
+		t.Run(strings.TrimPrefix(where, served.URL), func(t *testing.T) {
+			out := t.TempDir()
+			res := fetchRun(t, t.Context(), "", "-retries", "0", "-metalink", where, "-o", out)
+			if res.code != 0 {
+				t.Fatalf("exit %d; want 0", res.code)
+			}
+			checkFiles(t, out, files)
+		})
+	}
+	if got := good.Gets("/os/one.iso") + good.Gets("/os/sub/two.img"); got != 4 {
+		t.Errorf("the good mirror was asked %d times; want 4 (two files, two runs)", got)
+	}
+}
+
+// TestGetMetalinkRefused: a Metalink that cannot be read fails naming the
+// document, and nothing is downloaded.
+func TestGetMetalinkRefused(t *testing.T) {
+	body := []byte("the file")
+	files := newRepo(t, map[string][]byte{"a": body})
+	file := func(inner string) string {
+		return `<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a"><size>8</size>` + inner +
+			`<url>` + files.URL + `/a</url></file></metalink>`
+	}
+	for name, doc := range map[string]string{
+		"not XML":           "<html><body>Bad Gateway",
+		"short hash":        file(`<hash type="sha-256">` + fetchtest.SHA256(body)[:60] + `</hash>`),
+		"unknown scheme":    file(`<url priority="1">gopher://a.example/a</url>`),
+		"other namespace":   `<metalink xmlns="http://example.org/"><file name="a"/></metalink>`,
+		"no URL":            `<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a"><size>8</size></file></metalink>`,
+		"name out of -o":    strings.Replace(file(""), `name="a"`, `name="../a"`, 1),
+		"metalink 3 no url": metalink3Doc(body, body),
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := newRepo(t, map[string][]byte{"doc.meta4": []byte(doc)})
+			out := t.TempDir()
+			res := fetchRun(t, t.Context(), "", "-metalink", doc.URL+"/doc.meta4", "-o", out)
+			if res.code != 1 {
+				t.Errorf("exit %d; want 1", res.code)
+			}
+			if !strings.Contains(res.stderr, doc.URL+"/doc.meta4") {
+				t.Errorf("stderr does not name the document:\n%s", res.stderr)
+			}
+			if n := len(files.Asked()); n != 0 {
+				t.Errorf("%d downloads; want none", n)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("-o DIR holds %d files; want none", len(entries))
+			}
+		})
+	}
+}
+
+// verification returns MirrorManager's verification element for body.
+func verification(body []byte) string {
+	return fmt.Sprintf(`<verification>
+        <hash type="md5">%x</hash>
+        <hash type="sha1">%x</hash>
+        <hash type="sha256">%x</hash>
+        <hash type="sha512">%x</hash>
+      </verification>`, md5.Sum(body), sha1.Sum(body), sha256.Sum256(body), sha512.Sum512(body))
+}
+
+// metalink3Doc returns a Metalink 3 document in the shape MirrorManager
+// gives for an rpm-md repository: repomd.xml is current, with older as an
+// alternate, at each of bases (in order, by falling preference).
+func metalink3Doc(current, older []byte, bases ...string) string {
+	var urls strings.Builder
+	for i, base := range bases {
+		scheme, _, _ := strings.Cut(base, ":")
+		fmt.Fprintf(&urls, "    <url protocol=%q type=%q location=\"US\" preference=\"%d\">%srepodata/repomd.xml</url>\n", scheme, scheme, 100-i, base)
+	}
+	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
+<metalink version="3.0" xmlns="http://www.metalinker.org/" type="dynamic" pubdate="Mon, 07 Dec 2026 02:00:00 GMT" generator="mirrormanager" xmlns:mm0="http://fedorahosted.org/mirrormanager">
+ <files>
+  <file name="repomd.xml">
+   <mm0:timestamp>1796608800</mm0:timestamp>
+   <size>%d</size>
+   %s
+   <mm0:alternates>
+    <mm0:alternate>
+     <mm0:timestamp>1796605200</mm0:timestamp>
+     <size>%d</size>
+     %s
+    </mm0:alternate>
+   </mm0:alternates>
+   <resources maxconnections="1">
+%s   </resources>
+  </file>
+ </files>
+</metalink>
+`, len(current), verification(current), len(older), verification(older), urls.String())
+}

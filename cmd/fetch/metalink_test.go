@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -138,4 +140,46 @@ func metalink3Doc(current, older []byte, bases ...string) string {
  </files>
 </metalink>
 `, len(current), verification(current), len(older), verification(older), urls.String())
+}
+
+// TestProxyMetalink: fetch proxy takes its upstream and mirrors from a
+// Metalink or a mirrorlist: a dead mirror first, the good one after it.
+func TestProxyMetalink(t *testing.T) {
+	repomd := []byte("<repomd>current</repomd>")
+	pkg := fetchtest.Blob(5000, 21)
+	good := newRepo(t, map[string][]byte{"os/repodata/repomd.xml": repomd, "os/Packages/a.rpm": pkg})
+	dead := fetchtest.DeadURL(t)
+	docs := newRepo(t, map[string][]byte{
+		"metalink":   []byte(metalink3Doc(repomd, repomd, dead+"/pub/os/", good.URL+"/os/")),
+		"mirrorlist": []byte("# mirrors of os\n\n" + dead + "/pub/os/\n  # the good one\n" + good.URL + "/os/\n"),
+	})
+	for _, kind := range []string{"metalink", "mirrorlist"} {
+		t.Run(kind, func(t *testing.T) {
+			run := startProxy(t, "-"+kind, docs.URL+"/"+kind, "-cache", t.TempDir(), "-retries", "0")
+			for path, want := range map[string][]byte{"/repodata/repomd.xml": repomd, "/Packages/a.rpm": pkg} {
+				resp, err := run.client.Get(run.url + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, want) {
+					t.Errorf("GET %s: %d, %d bytes, %v; want 200 and the file", path, resp.StatusCode, len(body), err)
+				}
+			}
+			if code := run.wait(t); code != exitOK {
+				t.Errorf("exit %d; want 0", code)
+			}
+		})
+	}
+
+	// A document that cannot be read: the proxy does not start.
+	bad := newRepo(t, map[string][]byte{"metalink": []byte("<html>502</html>")})
+	var stderr bytes.Buffer
+	if code := runProxy(t.Context(), []string{"-metalink", bad.URL + "/metalink", "-cache", t.TempDir()}, io.Discard, &stderr); code != exitFailed {
+		t.Errorf("unreadable Metalink: exit %d; want %d", code, exitFailed)
+	}
+	if !strings.Contains(stderr.String(), bad.URL+"/metalink") {
+		t.Errorf("stderr does not name the document: %s", stderr.String())
+	}
 }

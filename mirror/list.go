@@ -1,13 +1,14 @@
 // Package mirror adds mirrors to downloads of a [fetch.Fetcher]: a [List]
 // loaded from a mirrorlist file or a Metalink document (4, or 3.0 as
-// MirrorManager serves it) and refreshed, a
-// [Static] set of bases that serve the same tree, and the parsers of those
-// documents ([ParseList], [ParseMetalink]).
+// MirrorManager serves it) and refreshed, a [Static] set of bases that
+// serve the same tree, a [Pool] of the mirrors of one run that learns
+// which to trust, and the parsers of those documents ([ParseList],
+// [ParseMetalink]).
 //
-// [List] and [Static] are [fetch.Resolver]s: set one as
+// [List], [Static] and [Pool] are [fetch.Resolver]s: set one as
 // [fetch.Options.Resolver], and every caller of Fetch gets the mirrors
-// without knowing of them. Both build a mirror's URL the same way: the part
-// of a request's URL below the base, appended to the mirror's base.
+// without knowing of them. They build a mirror's URL the same way: the
+// part of a request's URL below the base, appended to the mirror's base.
 package mirror
 
 import (

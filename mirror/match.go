@@ -117,7 +117,10 @@ func (e *MismatchError) Error() string {
 		what += fmt.Sprintf(" of %s %s", algs[0], e.Digests[algs[0]])
 	}
 	others := ""
-	if e.Versions > 1 {
+	switch {
+	case e.Versions == 2:
+		others = " nor its alternate"
+	case e.Versions > 2:
 		others = fmt.Sprintf(" nor any of its %d alternates", e.Versions-1)
 	}
 	return fmt.Sprintf("%s: %s, matching neither the file the Metalink describes%s", e.Name, what, others)

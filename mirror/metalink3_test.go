@@ -11,44 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/mirror"
 	"github.com/google/go-cmp/cmp"
 )
-
-// hashes returns the verification element of MirrorManager for body.
-func hashes(body string) string {
-	return fmt.Sprintf(`<verification>
-        <hash type="md5">%x</hash>
-        <hash type="sha1">%x</hash>
-        <hash type="sha256">%x</hash>
-        <hash type="sha512">%x</hash>
-      </verification>`, md5.Sum([]byte(body)), sha1.Sum([]byte(body)), sha256.Sum256([]byte(body)), sha512.Sum512([]byte(body)))
-}
 
 // metalink3 returns a Metalink 3 document in the shape MirrorManager gives
 // for repomd.xml: current is the file, older an alternate, and urls the
 // url elements.
 func metalink3(current, older string, urls ...string) string {
-	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
-<metalink version="3.0" xmlns="http://www.metalinker.org/" type="dynamic" pubdate="Mon, 07 Dec 2026 02:00:00 GMT" generator="mirrormanager" xmlns:mm0="http://fedorahosted.org/mirrormanager">
- <files>
-  <file name="repomd.xml">
-   <mm0:timestamp>1796608800</mm0:timestamp>
-   <size>%d</size>
-   %s
-   <mm0:alternates>
-    <mm0:alternate>
-     <mm0:timestamp>1796605200</mm0:timestamp>
-     <size>%d</size>
-     %s
-    </mm0:alternate>
-   </mm0:alternates>
-   <resources maxconnections="1">
-    %s
-   </resources>
-  </file>
- </files>
-</metalink>`, len(current), hashes(current), len(older), hashes(older), strings.Join(urls, "\n    "))
+	return fetchtest.Metalink3([]byte(current), []byte(older), strings.Join(urls, "\n")+"\n")
 }
 
 func TestParseMetalink3(t *testing.T) {

@@ -2,10 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"fmt"
 	"io"
 	"os"
@@ -79,7 +75,7 @@ func TestGetMetalinkRefused(t *testing.T) {
 		"other namespace":   `<metalink xmlns="http://example.org/"><file name="a"/></metalink>`,
 		"no URL":            `<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a"><size>8</size></file></metalink>`,
 		"name out of -o":    strings.Replace(file(""), `name="a"`, `name="../a"`, 1),
-		"metalink 3 no url": metalink3Doc(body, body),
+		"metalink 3 no url": fetchtest.Metalink3(body, body, ""),
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc := newRepo(t, map[string][]byte{"doc.meta4": []byte(doc)})
@@ -101,47 +97,6 @@ func TestGetMetalinkRefused(t *testing.T) {
 	}
 }
 
-// verification returns MirrorManager's verification element for body.
-func verification(body []byte) string {
-	return fmt.Sprintf(`<verification>
-        <hash type="md5">%x</hash>
-        <hash type="sha1">%x</hash>
-        <hash type="sha256">%x</hash>
-        <hash type="sha512">%x</hash>
-      </verification>`, md5.Sum(body), sha1.Sum(body), sha256.Sum256(body), sha512.Sum512(body))
-}
-
-// metalink3Doc returns a Metalink 3 document in the shape MirrorManager
-// gives for an rpm-md repository: repomd.xml is current, with older as an
-// alternate, at each of bases (in order, by falling preference).
-func metalink3Doc(current, older []byte, bases ...string) string {
-	var urls strings.Builder
-	for i, base := range bases {
-		scheme, _, _ := strings.Cut(base, ":")
-		fmt.Fprintf(&urls, "    <url protocol=%q type=%q location=\"US\" preference=\"%d\">%srepodata/repomd.xml</url>\n", scheme, scheme, 100-i, base)
-	}
-	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
-<metalink version="3.0" xmlns="http://www.metalinker.org/" type="dynamic" pubdate="Mon, 07 Dec 2026 02:00:00 GMT" generator="mirrormanager" xmlns:mm0="http://fedorahosted.org/mirrormanager">
- <files>
-  <file name="repomd.xml">
-   <mm0:timestamp>1796608800</mm0:timestamp>
-   <size>%d</size>
-   %s
-   <mm0:alternates>
-    <mm0:alternate>
-     <mm0:timestamp>1796605200</mm0:timestamp>
-     <size>%d</size>
-     %s
-    </mm0:alternate>
-   </mm0:alternates>
-   <resources maxconnections="1">
-%s   </resources>
-  </file>
- </files>
-</metalink>
-`, len(current), verification(current), len(older), verification(older), urls.String())
-}
-
 // TestProxyMetalink: fetch proxy takes its upstream and mirrors from a
 // Metalink or a mirrorlist: a dead mirror first, the good one after it.
 func TestProxyMetalink(t *testing.T) {
@@ -150,7 +105,7 @@ func TestProxyMetalink(t *testing.T) {
 	good := newRepo(t, map[string][]byte{"os/repodata/repomd.xml": repomd, "os/Packages/a.rpm": pkg})
 	dead := fetchtest.DeadURL(t)
 	docs := newRepo(t, map[string][]byte{
-		"metalink":   []byte(metalink3Doc(repomd, repomd, dead+"/pub/os/", good.URL+"/os/")),
+		"metalink":   []byte(fetchtest.Metalink3(repomd, repomd, fetchtest.MetalinkURLs(dead+"/pub/os/", good.URL+"/os/"))),
 		"mirrorlist": []byte("# mirrors of os\n\n" + dead + "/pub/os/\n  # the good one\n" + good.URL + "/os/\n"),
 	})
 	for _, kind := range []string{"metalink", "mirrorlist"} {

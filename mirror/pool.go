@@ -132,9 +132,12 @@ func (p *Pool) isDropped(rawURL string) bool {
 // Resolve returns the URLs to try for req. It fails when req's URL is
 // below a mirror and every mirror, and every URL of req's own, is dropped.
 func (p *Pool) Resolve(_ context.Context, req fetch.Request) ([]string, error) {
+	own := append([]string{req.URL}, req.Mirrors...)
+	if _, ok := req.Tag.(topRequest); ok {
+		return own, nil // Top asks each mirror itself
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	own := append([]string{req.URL}, req.Mirrors...)
 	_, rel, ok := p.under(req.URL, append(slices.Clone(p.order), p.droppedBases()...))
 	if !ok {
 		return own, nil
@@ -195,18 +198,24 @@ func (p *Pool) Learn(res fetch.Result) {
 	}
 }
 
+// topRequest tags the requests of Top, which Resolve leaves to their own
+// URL.
+type topRequest struct{}
+
 // Top returns the repository's top file, at the path rel below each mirror
 // (such as "repodata/repomd.xml"), from the first mirror in order whose
 // copy check accepts (nil accepts any), and that mirror's base. It loads
-// each copy with f (at most MaxListSize bytes of it), which must not
-// resolve through p: a Fetcher of its own, sharing the Limiter. Each
-// mirror tried before, whose copy failed or was refused, is dropped, the
-// error saying why. When none passes, every mirror is dropped and the
-// error joins the errors of each; it names rel.
+// each copy with f (at most MaxListSize bytes of it), which may resolve
+// through p: Top asks one mirror at a time. Each mirror tried before,
+// whose copy failed or was refused, is dropped, the error saying why. When
+// none passes, every mirror is dropped and the error joins the errors of
+// each; it names rel.
 func (p *Pool) Top(ctx context.Context, f Loader, rel string, check func([]byte) error) ([]byte, string, error) {
 	var errs []error
 	for _, base := range p.Mirrors() {
-		body, err := loadWith(ctx, f, base+rel) // its errors name the URL
+		buf := &cappedBuffer{max: MaxListSize}
+		_, err := f.Fetch(ctx, fetch.Request{URL: base + rel, Writer: buf, Tag: topRequest{}}) // its errors name the URL
+		body := buf.Bytes()
 		if err == nil && check != nil {
 			if err = check(body); err != nil {
 				err = fmt.Errorf("%s: %w", fetch.RedactURL(base+rel), err)

@@ -39,9 +39,9 @@ func TestPoolTop(t *testing.T) {
 		return err
 	}
 	pool := mirror.NewPool(ml.Bases())
-	loader := fetchtest.Fetcher(t, fetch.Options{Retries: -1})
+	f := fetchtest.Fetcher(t, fetch.Options{Resolver: pool, Retries: -1})
 	ctx := fetchtest.Context(t)
-	body, base, err := pool.Top(ctx, loader, "repodata/repomd.xml", check)
+	body, base, err := pool.Top(ctx, f, "repodata/repomd.xml", check)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,6 @@ func TestPoolTop(t *testing.T) {
 		t.Errorf("the other repository's mirror was dropped for %v; want a MismatchError naming it", dropped[1].Err)
 	}
 
-	f := fetchtest.Fetcher(t, fetch.Options{Resolver: pool, Retries: -1})
 	res, err := f.Fetch(ctx, fetch.Request{URL: dead + "Packages/a.rpm", Digests: fetchtest.Digests(pkg), Writer: &bytes.Buffer{}})
 	pool.Learn(res)
 	if err != nil {

@@ -562,7 +562,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-mirror", "m", "http://h/a"}, "-mirror m: not an absolute URL"},
 		{[]string{"-base", "http://h/", "http://h/a"}, "-base without -mirror"},
 		{[]string{"-i", "/nonexistent/list"}, "no such file"},
-		{[]string{"sync", "http://h/PULP_MANIFEST"}, "sync: want MANIFEST and DIR, got 1 operands"},
+		{[]string{"sync", "http://h/PULP_MANIFEST"}, "sync: want URL and DIR, got 1 operands"},
 		{[]string{"sync", "-o", "x", "http://h/PULP_MANIFEST", "d"}, "flag provided but not defined: -o"},
 		{[]string{"sync", "http:///PULP_MANIFEST", "d"}, "URL has no host"},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/lines"
+	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -32,7 +33,7 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	var metalink *url.URL
 	if err == nil && cfg.metalink != "" {
-		if metalink, err = documentURL(cfg.metalink); err != nil {
+		if metalink, err = sourceURL(cfg.metalink); err != nil {
 			err = fmt.Errorf("-metalink %v", err)
 		}
 	}
@@ -114,9 +115,9 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 
 	// queue sends the request for e.
-	var inside insideCache
+	inside := relpath.Inside{Root: real}
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, real, &inside, e)
+		req, name, err := getRequest(&cfg, root, &inside, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -195,13 +196,13 @@ func metalinkEntries(ml *mirror.Metalink, doc *url.URL, claimed claims) ([]listE
 }
 
 // getRequest returns the request for e, and the name of its file below
-// -o DIR, which is root, whose real path is real.
-func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e listEntry) (fetch.Request, string, error) {
+// -o DIR, which is root, whose real path inside checks against.
+func getRequest(cfg *config, root *os.Root, inside *relpath.Inside, e listEntry) (fetch.Request, string, error) {
 	name, err := entryName(e)
 	if err != nil {
 		return fetch.Request{}, "", err
 	}
-	if err := inside.check(real, name); err != nil {
+	if err := inside.Check(name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	req := fetch.Request{

@@ -54,19 +54,28 @@ type Moved struct {
 }
 
 // NewPool returns a Pool of the mirrors whose base URLs are bases, in
-// that order; a "/" is added to a base that does not end in one, and a
-// base given twice is used once.
+// that order, as Add adds them. A Pool of no mirror resolves every request
+// to its own URLs.
 func NewPool(bases []string) *Pool {
 	p := &Pool{given: map[string][]string{}}
+	p.Add(bases...)
+	return p
+}
+
+// Add adds the mirrors whose base URLs are bases at the end of the order:
+// a "/" is added to a base that does not end in one, and a base given
+// twice, or dropped before, is left out.
+func (p *Pool) Add(bases ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, b := range bases {
 		if !strings.HasSuffix(b, "/") {
 			b += "/"
 		}
-		if !slices.Contains(p.order, b) {
+		if !slices.Contains(p.order, b) && !slices.Contains(p.droppedBases(), fetch.RedactURL(b)) {
 			p.order = append(p.order, b)
 		}
 	}
-	return p
 }
 
 // Mirrors returns the base URLs of the mirrors not dropped, in the order

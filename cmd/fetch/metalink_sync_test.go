@@ -168,3 +168,34 @@ func TestSyncMirrorlist(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncMirrorlistBehind: a mirror that lacks a package, which the next
+// one serves, goes to the end for the rest of the run, and the summary
+// says so.
+func TestSyncMirrorlistBehind(t *testing.T) {
+	good := newRPMUpstream(t)
+	good.build(t, nil, helloRPMs...)
+	behind := newRPMUpstream(t)
+	if err := os.CopyFS(behind.dir, os.DirFS(good.dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(behind.dir, "Packages", "hello-1.0-1.noarch.rpm")); err != nil {
+		t.Fatal(err)
+	}
+	docs := newRepo(t, map[string][]byte{"mirrorlist": []byte(behind.srv.URL + "/\n" + good.srv.URL + "/\n")})
+	dir := t.TempDir()
+	// One transfer at a time: hello (which sorts first) is asked of the
+	// mirror behind before libgreet is.
+	res := fetchRun(t, t.Context(), "", "sync", "-j", "1", "-retries", "0", "-mirrorlist", docs.URL+"/mirrorlist", dir)
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkMirror(t, good.dir, dir)
+	want := "mirror " + behind.srv.URL + "/ moved to the end: it failed Packages/hello-1.0-1.noarch.rpm, which " + good.srv.URL + "/ served"
+	if !strings.Contains(res.stderr, want) {
+		t.Errorf("the summary does not say %q", want)
+	}
+	if n := behind.rpmGets(); n != 1 {
+		t.Errorf("the mirror behind was asked for %d packages; want 1, the one it lacked", n)
+	}
+}

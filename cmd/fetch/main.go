@@ -26,7 +26,7 @@ const usage = `Usage:
   fetch [flags] URL...           download URLs into -o DIR
   fetch [flags] -i LIST          download the URLs listed in LIST ("-": standard input)
   fetch [flags] -metalink FILE_OR_URL
-                                 download the files of a Metalink (3, 4) to -o DIR
+                                 the files of a Metalink (3 or 4), into -o DIR
   fetch sync [flags] URL DIR     mirror a repository (rpm-md, Pulp) into DIR
   fetch sync [flags] -metalink URL DIR
   fetch sync [flags] -mirrorlist URL DIR

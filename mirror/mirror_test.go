@@ -475,6 +475,7 @@ func FuzzParseList(f *testing.F) {
 
 func FuzzParseMetalink(f *testing.F) {
 	f.Add([]byte(metalinkDoc))
+	f.Add([]byte(metalink3("<repomd/>", "<repomd></repomd>", `<url protocol="http" preference="100">http://a.example/repodata/repomd.xml</url>`)))
 	f.Add([]byte(`<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a/b"><size>1</size><url priority="7">ftp://x/a/b</url></file></metalink>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ml, err := mirror.ParseMetalink(strings.NewReader(string(data)))

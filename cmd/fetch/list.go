@@ -10,6 +10,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/ftpurl"
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/relpath"
 )
 
@@ -68,7 +69,7 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 			}
 			e.Mirrors = append(e.Mirrors, value)
 		case fetch.DigestSize(key) > 0:
-			if n := 2 * fetch.DigestSize(key); !isHex(value, n) {
+			if n := 2 * fetch.DigestSize(key); !hexdigest.Valid(value, n) {
 				return listEntry{}, false, fmt.Errorf("%s=%s: want %d hex digits", key, value, n)
 			}
 			if e.Digests == nil {
@@ -127,19 +128,6 @@ func withScheme(s string) (string, bool) {
 		return "", false
 	}
 	return "http://" + s, true
-}
-
-// isHex reports whether s is n hex digits.
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // fileName returns the name of the file that u names: the last segment of

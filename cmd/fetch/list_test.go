@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/google/go-cmp/cmp"
 )
@@ -137,7 +138,7 @@ func FuzzParseList(f *testing.F) {
 			t.Errorf("size %d", e.Size)
 		}
 		for name, d := range e.Digests {
-			if !isHex(d, 2*fetch.DigestSize(name)) || d != strings.ToLower(d) {
+			if !hexdigest.Valid(d, 2*fetch.DigestSize(name)) || d != strings.ToLower(d) {
 				t.Errorf("%s digest %q", name, d)
 			}
 		}

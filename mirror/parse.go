@@ -1,7 +1,6 @@
 package mirror
 
 import (
-	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/internal/relpath"
 )
@@ -307,7 +307,7 @@ func parseHashes(hashes []xmlHash) (map[string]string, error) {
 		}
 		value := strings.ToLower(strings.TrimSpace(h.Value))
 		size := fetch.DigestSize(name)
-		if b, err := hex.DecodeString(value); err != nil || len(b) != size {
+		if !hexdigest.Valid(value, 2*size) {
 			return nil, fmt.Errorf("%s hash %q is not %d hex bytes", h.Type, h.Value, size)
 		}
 		if old, ok := digests[name]; ok && old != value {

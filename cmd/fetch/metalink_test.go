@@ -138,3 +138,19 @@ func TestProxyMetalink(t *testing.T) {
 		t.Errorf("stderr does not name the document: %s", stderr.String())
 	}
 }
+
+// TestGetMetalink3: fetch -metalink takes MirrorManager's Metalink 3 too:
+// its repomd.xml, from the mirror of best preference that serves it.
+func TestGetMetalink3(t *testing.T) {
+	repomd := []byte("<repomd>current</repomd>")
+	stale := newRepo(t, map[string][]byte{"os/repodata/repomd.xml": []byte("<repomd>older</repomd>")})
+	good := newRepo(t, map[string][]byte{"os/repodata/repomd.xml": repomd})
+	doc := fetchtest.Metalink3(repomd, []byte("<repomd>older</repomd>"), fetchtest.MetalinkURLs(stale.URL+"/os/", good.URL+"/os/"))
+	docs := newRepo(t, map[string][]byte{"metalink": []byte(doc)})
+	out := t.TempDir()
+	res := fetchRun(t, t.Context(), "", "-retries", "0", "-metalink", docs.URL+"/metalink", "-o", out)
+	if res.code != 0 {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	checkFiles(t, out, map[string][]byte{"repomd.xml": repomd})
+}

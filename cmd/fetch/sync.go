@@ -143,6 +143,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if runCtx.Err() == nil {
+			if listMirrors != nil {
+				listMirrors.report(rep)
+			}
 			refuse(rep, where, err)
 		}
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))

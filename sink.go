@@ -45,6 +45,17 @@ func DigestSize(algorithm string) int {
 	return newHash().Size()
 }
 
+// NewHash returns a new hash of algorithm, one of the names that
+// [DigestSize] knows, or nil for any other name: the hash whose hex sum
+// [Request.Digests] and [Result.Digests] hold under that name.
+func NewHash(algorithm string) hash.Hash {
+	newHash, ok := algorithms[algorithm]
+	if !ok {
+		return nil
+	}
+	return newHash()
+}
+
 // sink receives the bytes of one request: it hashes them, writes them to a
 // temporary file beside Path and to the Writer, and counts them. Restart
 // and commit make the temporary file a verified file at Path, or nothing.

@@ -1,12 +1,14 @@
 // Package mirror adds mirrors to downloads of a [fetch.Fetcher]: a [List]
-// loaded from a mirrorlist file or a Metalink 4 document and refreshed, a
-// [Static] set of bases that serve the same tree, and the parsers of those
-// documents ([ParseList], [ParseMetalink]).
+// loaded from a mirrorlist file or a Metalink document (4, or 3.0 as
+// MirrorManager serves it) and refreshed, a [Static] set of bases that
+// serve the same tree, a [Pool] of the mirrors of one run that learns
+// which to trust, and the parsers of those documents ([ParseList],
+// [ParseMetalink]).
 //
-// [List] and [Static] are [fetch.Resolver]s: set one as
+// [List], [Static] and [Pool] are [fetch.Resolver]s: set one as
 // [fetch.Options.Resolver], and every caller of Fetch gets the mirrors
-// without knowing of them. Both build a mirror's URL the same way: the part
-// of a request's URL below the base, appended to the mirror's base.
+// without knowing of them. They build a mirror's URL the same way: the
+// part of a request's URL below the base, appended to the mirror's base.
 package mirror
 
 import (
@@ -37,7 +39,7 @@ const MaxListSize = 4 << 20
 
 // ErrMalformed is matched by the error of a mirror list or Metalink
 // document that cannot be read: the error says where and why.
-var ErrMalformed = errors.New("malformed mirror list")
+var ErrMalformed = errors.New("malformed")
 
 // Loader loads a List's document and says which mirrors the Fetcher that
 // resolves through the List can open. A [*fetch.Fetcher] is a Loader.
@@ -77,10 +79,10 @@ type Options struct {
 // every URL of a mirror that failed as a host, and a URL at which the
 // request's file was missing or wrong.
 //
-// The list is a mirrorlist file (see [ParseList]) or a Metalink 4 document
-// (see [ParseMetalink]), told apart by their first character. Of a
-// Metalink, the List takes the URLs that end in the name of their file,
-// without that name, as the mirrors, best priority first; sizes and hashes
+// The list is a mirrorlist file (see [ParseList]) or a Metalink document,
+// version 4 or 3.0 (see [ParseMetalink]), told apart by their first
+// character. Of a Metalink, the List takes [Metalink.Bases] as the
+// mirrors, best priority (or preference) first; sizes and hashes
 // cannot reach a request through a Resolver: build requests with
 // [File.Request] to check them.
 //
@@ -233,20 +235,62 @@ func (l *List) parse(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mirror list: %w", err)
 	}
-	var urls []string
+	bases, _, err := parseDocument(body, l.listURL, l.use)
+	return bases, err
+}
+
+// Load fetches the mirror list or Metalink document at rawURL with f (at
+// most MaxListSize bytes of it) and returns the bases of the mirrors it
+// names whose scheme f supports, each ending in "/", in the document's
+// order ([Metalink.Bases] for a Metalink), and the Metalink itself, or
+// nil for a mirrorlist file. The two are told apart by their first
+// character, as a [List] tells them. An error names the document; one
+// of its content matches [ErrMalformed], as does a document that names no
+// mirror f can use.
+func Load(ctx context.Context, f Loader, rawURL string) (bases []string, ml *Metalink, err error) {
+	body, err := loadWith(ctx, f, rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(rawURL), err)
+	}
+	return parseDocument(body, rawURL, f.Supports)
+}
+
+// LoadMetalink fetches the Metalink document at rawURL with f (at most
+// MaxListSize bytes of it) and parses it with [ParseMetalink]. An error
+// names the document; one of its content matches [ErrMalformed].
+func LoadMetalink(ctx context.Context, f Loader, rawURL string) (*Metalink, error) {
+	body, err := loadWith(ctx, f, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("metalink %s: %w", fetch.RedactURL(rawURL), err)
+	}
+	ml, err := ParseMetalink(bytes.NewReader(bytes.TrimLeft(body, "\ufeff \t\r\n")))
+	if err != nil {
+		return nil, fmt.Errorf("metalink %s: %w", fetch.RedactURL(rawURL), err)
+	}
+	return ml, nil
+}
+
+// parseDocument reads the mirror list or Metalink document body, loaded
+// from listURL, and returns the mirrors it names whose scheme use
+// reports true for, and the Metalink if it is one.
+func parseDocument(body []byte, listURL string, use func(scheme string) bool) ([]string, *Metalink, error) {
+	var (
+		urls []string
+		ml   *Metalink
+		err  error
+	)
 	if doc := bytes.TrimLeft(body, "\ufeff \t\r\n"); bytes.HasPrefix(doc, []byte("<")) {
-		ml, err := ParseMetalink(bytes.NewReader(doc))
-		if err != nil {
-			return nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(l.listURL), err)
+		if ml, err = ParseMetalink(bytes.NewReader(doc)); err != nil {
+			return nil, nil, fmt.Errorf("metalink %s: %w", fetch.RedactURL(listURL), err)
 		}
-		urls = ml.mirrors()
+		urls = ml.Bases()
 	} else if urls, err = ParseList(bytes.NewReader(doc)); err != nil {
-		return nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(l.listURL), err)
+		return nil, nil, fmt.Errorf("mirror list %s: %w", fetch.RedactURL(listURL), err)
 	}
 	var mirrors []string
 	for _, s := range urls {
 		u, _ := url.Parse(s) // the parsers checked it
-		if !l.use(u.Scheme) {
+		if !use(u.Scheme) {
 			continue
 		}
 		if !strings.HasSuffix(s, "/") {
@@ -257,9 +301,9 @@ func (l *List) parse(ctx context.Context) ([]string, error) {
 		}
 	}
 	if len(mirrors) == 0 {
-		return nil, fmt.Errorf("%w: %s names no mirror that can be used", ErrMalformed, fetch.RedactURL(l.listURL))
+		return nil, nil, fmt.Errorf("%w: %s names no mirror that can be used", ErrMalformed, fetch.RedactURL(listURL))
 	}
-	return mirrors, nil
+	return mirrors, ml, nil
 }
 
 // loadWith fetches the document at listURL with f, at most MaxListSize

@@ -86,17 +86,23 @@ func TestParseMetalink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &mirror.Metalink{Files: []mirror.File{
+	want := &mirror.Metalink{Version: 4, Files: []mirror.File{
 		{
 			Name:    "example.ext",
 			Size:    14471447,
 			Digests: map[string]string{"sha256": "f0ad929cd259957e160ea442eb80986b5f01a2b2b1c5a0ad0e8d7b6b4d1a2c3e"},
 			URLs:    []string{"http://example.com/example.ext", "ftp://ftp.example.com/example.ext", "http://example.org/example.ext"},
+			Resources: []mirror.Resource{
+				{URL: "http://example.com/example.ext", Location: "fr", Priority: 1},
+				{URL: "ftp://ftp.example.com/example.ext", Location: "de", Priority: 2},
+				{URL: "http://example.org/example.ext"},
+			},
 		},
 		{
-			Name:    "sub/other.ext",
-			Digests: map[string]string{"md5": "d41d8cd98f00b204e9800998ecf8427e"},
-			URLs:    []string{"https://mirror.example.net/pub/sub/other.ext"},
+			Name:      "sub/other.ext",
+			Digests:   map[string]string{"md5": "d41d8cd98f00b204e9800998ecf8427e"},
+			URLs:      []string{"https://mirror.example.net/pub/sub/other.ext"},
+			Resources: []mirror.Resource{{URL: "https://mirror.example.net/pub/sub/other.ext", Priority: 1}},
 		},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -116,7 +122,8 @@ func TestParseMetalinkErrors(t *testing.T) {
 		"not XML":          "mirrors: a, b",
 		"truncated":        `<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a">`,
 		"no namespace":     `<metalink><file name="a"><url>http://a.example/a</url></file></metalink>`,
-		"metalink 3":       `<metalink version="3.0" xmlns="http://www.metalinker.org/"><files><file name="a"></file></files></metalink>`,
+		"metalink 3 root":  `<metalink version="3.0" xmlns="http://www.metalinker.org/"><file name="a"></file></metalink>`,
+		"unknown scheme":   file(`<file name="a"><url>gopher://a.example/a</url></file>`),
 		"other root":       `<feed xmlns="urn:ietf:params:xml:ns:metalink"/>`,
 		"no file":          file(""),
 		"no name":          file(`<file><url>http://a.example/a</url></file>`),
@@ -198,10 +205,15 @@ func (rp *repo) mirrorList(t *testing.T, opts mirror.Options) (*mirror.List, *fe
 
 func TestMirrorListThroughFetch(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []string{"mirrorlist", "metalink"} {
+	for _, kind := range []string{"mirrorlist", "metalink", "metalink3"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			rp := newRepo(t, answer(func(rp *repo, n int) (string, int) {
+				if kind == "metalink3" { // MirrorManager's: the base is what precedes repodata/repomd.xml
+					return metalink3("<repomd/>", "<repomd></repomd>",
+						fmt.Sprintf(`<url protocol="http" type="http" location="US" preference="99">%s/os/repodata/repomd.xml</url>`, rp.mirror.URL),
+						fmt.Sprintf(`<url protocol="http" type="http" location="DE" preference="100">%s/pub/os/repodata/repomd.xml</url>`, rp.stale.URL)), 200
+				}
 				if kind == "metalink" {
 					return fmt.Sprintf(`<?xml version="1.0"?>
 <metalink xmlns="urn:ietf:params:xml:ns:metalink">
@@ -463,6 +475,7 @@ func FuzzParseList(f *testing.F) {
 
 func FuzzParseMetalink(f *testing.F) {
 	f.Add([]byte(metalinkDoc))
+	f.Add([]byte(metalink3("<repomd/>", "<repomd></repomd>", `<url protocol="http" preference="100">http://a.example/repodata/repomd.xml</url>`)))
 	f.Add([]byte(`<metalink xmlns="urn:ietf:params:xml:ns:metalink"><file name="a/b"><size>1</size><url priority="7">ftp://x/a/b</url></file></metalink>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ml, err := mirror.ParseMetalink(strings.NewReader(string(data)))

@@ -43,14 +43,19 @@ func (t target) repoFormat(cfg *config) repo.Format {
 	return pulp.Format{Name: t.name, MaxSize: cfg.maxManifest}
 }
 
+// top returns the path of t's top file below its root.
+func (t target) top() string {
+	switch t.format {
+	case formatRPM:
+		return rpm.RepomdPath
+	}
+	return t.name
+}
+
 // where returns the URL that names t in messages: its top file's,
 // redacted.
 func (t target) where() string {
-	switch t.format {
-	case formatRPM:
-		return redact(mirror.Join(t.root, rpm.RepomdPath))
-	}
-	return redact(mirror.Join(t.root, t.name))
+	return redact(mirror.Join(t.root, t.top()))
 }
 
 // sourceURL returns the URL that the operand arg of fetch sync names: a

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +28,14 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		printVersion(stdout)
 		return exitOK
 	}
-	if err == nil && len(urls) == 0 && cfg.list == "" {
+	if err == nil && len(urls) == 0 && cfg.list == "" && cfg.metalink == "" {
 		err = errors.New("no URL to fetch")
+	}
+	var metalink *url.URL
+	if err == nil && cfg.metalink != "" {
+		if metalink, err = sourceURL(cfg.metalink); err != nil {
+			err = fmt.Errorf("-metalink %v", err)
+		}
 	}
 	if err == nil && cfg.base != "" && len(cfg.mirrors) == 0 {
 		err = errors.New("-base without -mirror")
@@ -86,6 +95,25 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	rep := newReport(stderr, cfg.quiet, cfg.list == "-" && isTerminal(stdin))
 	rep.received = func() int64 { return f.Stats().Bytes }
 
+	// A Metalink's files, as aria2c -M takes them: each under its name,
+	// from its URLs in their order, checked against its size and hashes.
+	// A document that cannot be read downloads nothing.
+	var metaFiles []listEntry
+	if metalink != nil {
+		cfg.loginURL(metalink)
+		ml, err := mirror.LoadMetalink(runCtx, f, metalink.String())
+		if err == nil {
+			if metaFiles, err = metalinkEntries(ml, metalink, claimed); err != nil {
+				err = fmt.Errorf("metalink %s: %w", metalink.Redacted(), err)
+			}
+		}
+		if err != nil {
+			rep.fail("-metalink", err)
+			rep.finish(stopReason(ctx, runCtx, cfg.timeout))
+			return exitStatus(ctx, true)
+		}
+	}
+
 	// queue sends the request for e.
 	inside := relpath.Inside{Root: real}
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
@@ -106,6 +134,11 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	download(runCtx, f, rep, cfg.list == "-", func(send func(fetch.Request) bool) {
 		for _, u := range urls {
 			if !queue(u, listEntry{URL: u}, send) {
+				return
+			}
+		}
+		for _, e := range metaFiles {
+			if !queue(e.Out, e, send) {
 				return
 			}
 		}
@@ -141,6 +174,25 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
+}
+
+// metalinkEntries returns the files of the Metalink ml, loaded from doc, as
+// entries of a list, claiming their names in claimed. A file without a
+// URL, or whose name another download writes, fails the document.
+func metalinkEntries(ml *mirror.Metalink, doc *url.URL, claimed claims) ([]listEntry, error) {
+	entries := make([]listEntry, 0, len(ml.Files))
+	for _, file := range ml.Files {
+		if len(file.URLs) == 0 {
+			return nil, fmt.Errorf("%w: file %q: no URL that fetch can open", mirror.ErrMalformed, file.Name)
+		}
+		e := listEntry{URL: file.URLs[0], Mirrors: slices.Clone(file.URLs[1:]), Out: file.Name,
+			Size: file.Size, SizeSet: file.Size > 0, Digests: file.Digests}
+		if err := claimed.claim(e, doc.Redacted()+" file "+strconv.Quote(file.Name)); err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
 }
 
 // getRequest returns the request for e, and the name of its file below

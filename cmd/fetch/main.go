@@ -25,7 +25,12 @@ import (
 const usage = `Usage:
   fetch [flags] URL...           download URLs into -o DIR
   fetch [flags] -i LIST          download the URLs listed in LIST ("-": standard input)
+  fetch [flags] -metalink FILE_OR_URL
+                                 the files of a Metalink (3 or 4), into -o DIR
   fetch sync [flags] URL DIR     mirror a repository (rpm-md, Pulp) into DIR
+  fetch sync [flags] -metalink URL DIR
+  fetch sync [flags] -mirrorlist URL DIR
+                                 the same, from the mirrors a document names
   fetch proxy [flags]            serve downloads over HTTP (see "fetch proxy -h")
 
 Downloads run in parallel within the connection limits. Each file is written
@@ -78,6 +83,17 @@ Flags (-o, -i and -base are not for fetch sync; -max-manifest, -verify,
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
+  -metalink FILE_OR_URL
+                  download the files that the Metalink document (version 4,
+                  RFC 5854, or 3.0, as Fedora's MirrorManager serves it) at
+                  FILE_OR_URL describes, as aria2c -M does: each under its
+                  name below -o DIR, from its URLs in the document's order
+                  (priority, or preference) as mirrors, checked against its
+                  size and hashes. A document that cannot be read (not XML,
+                  a hash of the wrong length, a URL of a scheme fetch does
+                  not speak, a name that leaves -o DIR) downloads nothing.
+                  For fetch sync, -metalink names a repository's mirrors:
+                  see "fetch sync -h"
   -mirror BASE    another base to try for every URL (repeatable)
   -j N            transfers at once, in all (default 10)
   -per-host N     transfers at once to one host (default 6)
@@ -186,6 +202,8 @@ alone, unless -delete is given.
 
 const syncUsage = `Usage:
   fetch sync [flags] URL DIR
+  fetch sync [flags] -metalink URL DIR
+  fetch sync [flags] -mirrorlist URL DIR
 
 ` + syncAbout + `
 fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
@@ -199,6 +217,28 @@ fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
                   that they no longer name (for rpm-md, *.rpm outside
                   repodata/; for Pulp, any file but the manifest); prints how
                   many
+  -metalink URL   the repository is the rpm-md one whose repomd.xml the
+                  Metalink document at URL (a URL or a local path) names, as
+                  a .repo file's metalink= does: Metalink 3.0 as Fedora's
+                  MirrorManager serves it, or 4. Its URLs, which end in
+                  repodata/repomd.xml, give the mirrors' bases (what precedes
+                  it), tried by preference, then in document order; -mirror
+                  bases come after them. The mirrors are asked for
+                  repomd.xml in that order until one serves a copy whose
+                  size and hashes are those the document gives for the file,
+                  or for one of its mm0:alternates (a mirror slightly behind,
+                  as dnf accepts it); that copy is the one mirrored. A mirror
+                  whose repomd.xml cannot be had (404, no connection) or has
+                  other hashes is dropped: it is asked for nothing else in the
+                  run. When none matches, the sync fails with nothing
+                  downloaded past repomd.xml and nothing published. During the
+                  run, a mirror that failed a file that another then served
+                  with its digest goes to the end of the order. The summary
+                  names the mirrors dropped and moved, and why.
+  -mirrorlist URL the same with a mirror list: one base URL a line, "#"
+                  comments (a .repo file's mirrorlist=); the first mirror
+                  that serves the top file is the one mirrored (-format
+                  pulp|rpm says which top file; rpm-md by default)
 Each -mirror BASE is another base that serves what the repository's folder
 does. A manifest that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
@@ -210,6 +250,7 @@ Examples:
   fetch sync https://fixtures.pulpproject.org/file/PULP_MANIFEST file-repo
   fetch sync -j 4 -per-host 2 -retries 5 -stall 1m file-repo/PULP_MANIFEST file-copy
   fetch sync -delete -keyring RPM-GPG-KEY http://mirror.example/fedora/os/ fedora
+  fetch sync -metalink 'https://mirrors.fedoraproject.org/metalink?repo=updates-released-f41&arch=x86_64' updates
 `
 
 func main() {
@@ -293,6 +334,7 @@ type config struct {
 	out      string
 	list     string
 	base     string
+	metalink string // -metalink: a Metalink's files (get), or a repository's mirrors (sync)
 	mirrors  stringsFlag
 	jobs     int
 	perHost  int
@@ -307,6 +349,7 @@ type config struct {
 
 	maxManifest int64  // sync only
 	verify      bool   // sync only: -verify
+	mirrorlist  string // sync only: -mirrorlist, a repository's mirrors
 	delete      bool   // sync only
 	format      string // sync only: -format
 	keyring     string // sync only: -keyring FILE
@@ -328,12 +371,14 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.list, "i", "", "")
 		fs.StringVar(&cfg.base, "base", "", "")
 	} else {
+		fs.StringVar(&cfg.mirrorlist, "mirrorlist", "", "")
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 		fs.BoolVar(&cfg.verify, "verify", false, "")
 		fs.BoolVar(&cfg.delete, "delete", false, "")
 		fs.StringVar(&cfg.format, "format", "", "")
 		fs.StringVar(&cfg.keyring, "keyring", "", "")
 	}
+	fs.StringVar(&cfg.metalink, "metalink", "", "")
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")
 	fs.BoolVar(&cfg.adapt, "adapt-segments", false, "")

@@ -21,11 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 	"github.com/fetchkit/fetch/proxy"
 )
 
 const proxyUsage = `Usage:
   fetch proxy -upstream URL -cache DIR [flags]
+  fetch proxy -metalink URL -cache DIR [flags]
+  fetch proxy -mirrorlist URL -cache DIR [flags]
 
 Serves the files below URL over HTTP: a request for /PATH gets URL/PATH
 (the query of the request is dropped). A file is downloaded once, however many
@@ -91,6 +94,16 @@ Flags:
                   errors, evictions, files and bytes kept, clients served
   -mirror BASE    another base that serves the same files, tried when URL
                   fails (repeatable)
+  -metalink URL   take the mirrors from the Metalink document at URL (3.0, as
+                  Fedora's MirrorManager serves it, or 4): each URL of its
+                  files without the file's name (without repodata/repomd.xml
+                  for MirrorManager's) is a base, tried in the document's
+                  order (preference, or priority) before the -upstream URL,
+                  which is the first of them when not given. The document is
+                  loaded again after an hour; a load that fails keeps the
+                  mirrors loaded before
+  -mirrorlist URL the same, from a mirrorlist file: one base URL a line,
+                  "#" comments
   -max-age D      how long a file whose response says nothing of its
                   freshness is served before it is revalidated (default 1m;
                   0: revalidate on every request)
@@ -155,9 +168,25 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// crash left.
 	opts.KeepPartial = false
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	pc.warn(stderr)
+	if pc.listURL != nil {
+		// The mirrors of a list or Metalink: a List, loaded by a Fetcher
+		// of its own that shares the Limiter, resolves every download
+		// and loads the document again as it ages.
+		loader := fetch.New(opts)
+		defer loader.Close()
+		if base == nil {
+			bases, _, err := mirror.Load(ctx, loader, pc.listURL.String())
+			if err != nil {
+				fmt.Fprintf(stderr, "fetch proxy: %v\n", err)
+				return exitFailed
+			}
+			base, _ = url.Parse(bases[0]) // a URL the document named
+		}
+		opts.Resolver = mirror.NewList(base.String(), pc.listURL.String(), mirror.Options{Loader: loader, Logger: opts.Logger})
+	}
 	f := fetch.New(opts)
 	defer f.Close()
-	pc.warn(stderr)
 	maxAge := pc.maxAge
 	if maxAge == 0 {
 		maxAge = -1 // revalidate every time
@@ -252,12 +281,14 @@ func passClient(cfg *tls.Config) *http.Client {
 
 // proxyConfig holds the flags of "fetch proxy".
 type proxyConfig struct {
-	config   // -mirror, -j, -per-host, -retries, -stall
-	listen   string
-	metrics  string
-	upstream string
-	cache    string
-	grace    time.Duration
+	config               // -mirror, -j, -per-host, -retries, -stall
+	listen               string
+	metrics              string
+	upstream             string
+	cache                string
+	listURL              *url.URL // of -metalink or -mirrorlist; nil: none
+	metalink, mirrorlist string
+	grace                time.Duration
 
 	maxAge       time.Duration
 	maxSize      sizeFlag
@@ -296,6 +327,8 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs.StringVar(&pc.metrics, "metrics", "", "")
 	fs.StringVar(&pc.upstream, "upstream", "", "")
 	fs.StringVar(&pc.cache, "cache", "", "")
+	fs.StringVar(&pc.metalink, "metalink", "", "")
+	fs.StringVar(&pc.mirrorlist, "mirrorlist", "", "")
 	fs.DurationVar(&pc.grace, "grace", 30*time.Second, "")
 	fs.DurationVar(&pc.maxAge, "max-age", proxy.DefaultMaxAge, "")
 	fs.Var(&pc.maxSize, "max-size", "")
@@ -311,8 +344,10 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	switch {
 	case fs.NArg() > 0:
 		return nil, nil, fmt.Errorf("unexpected operand %q", fs.Arg(0))
-	case pc.upstream == "":
-		return nil, nil, errors.New("-upstream URL is required")
+	case pc.metalink != "" && pc.mirrorlist != "":
+		return nil, nil, errors.New("-metalink and -mirrorlist: give one")
+	case pc.upstream == "" && pc.metalink == "" && pc.mirrorlist == "":
+		return nil, nil, errors.New("-upstream URL (or -metalink URL, or -mirrorlist URL) is required")
 	case pc.cache == "":
 		return nil, nil, errors.New("-cache DIR is required")
 	case pc.grace < 0:
@@ -330,10 +365,21 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	if err := pc.netConfig.check(); err != nil {
 		return nil, nil, err
 	}
-	if base, err = proxyBase("-upstream", pc.upstream); err != nil {
-		return nil, nil, err
+	for name, list := range map[string]string{"-metalink": pc.metalink, "-mirrorlist": pc.mirrorlist} {
+		if list == "" {
+			continue
+		}
+		if pc.listURL, err = proxyURL(name, list); err != nil {
+			return nil, nil, err
+		}
+		pc.loginURL(pc.listURL)
 	}
-	pc.loginURL(base)
+	if pc.upstream != "" {
+		if base, err = proxyBase("-upstream", pc.upstream); err != nil {
+			return nil, nil, err
+		}
+		pc.loginURL(base)
+	}
 	for _, m := range pc.mirrors {
 		u, err := proxyBase("-mirror", m)
 		if err != nil {
@@ -345,8 +391,8 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	return base, mirrors, nil
 }
 
-// proxyBase parses the base URL s given to flag name.
-func proxyBase(name, s string) (*url.URL, error) {
+// proxyURL parses the URL s given to flag name.
+func proxyURL(name, s string) (*url.URL, error) {
 	u, err := absoluteURL(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %v", name, redact(s), err)
@@ -355,6 +401,15 @@ func proxyBase(name, s string) (*url.URL, error) {
 	case "http", "https", "ftp", "ftps":
 	default:
 		return nil, fmt.Errorf("%s %s: want an http, https, ftp or ftps URL", name, u.Redacted())
+	}
+	return u, nil
+}
+
+// proxyBase parses the base URL s given to flag name.
+func proxyBase(name, s string) (*url.URL, error) {
+	u, err := proxyURL(name, s)
+	if err != nil {
+		return nil, err
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"

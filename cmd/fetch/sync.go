@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,12 +26,23 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printVersion(stdout)
 		return exitOK
 	}
-	if err == nil && len(operands) != 2 {
+	// With -metalink or -mirrorlist, the document names the repository:
+	// src is the document, and DIR the only operand.
+	listed := cfg.metalink != "" || cfg.mirrorlist != ""
+	switch {
+	case err != nil:
+	case cfg.metalink != "" && cfg.mirrorlist != "":
+		err = errors.New("sync: -metalink and -mirrorlist: give one")
+	case cfg.metalink != "" && cfg.format != "" && cfg.format != formatRPM:
+		err = fmt.Errorf("sync: -metalink names the repomd.xml of an rpm-md repository, not -format %s", cfg.format)
+	case listed && len(operands) != 1:
+		err = fmt.Errorf("sync: with -metalink or -mirrorlist, want DIR only (the document names the repository), got %d operands", len(operands))
+	case !listed && len(operands) != 2:
 		err = fmt.Errorf("sync: want URL and DIR, got %d operands", len(operands))
 	}
 	var src *url.URL
 	if err == nil {
-		src, err = sourceURL(operands[0])
+		src, err = sourceURL(cmp.Or(cfg.metalink, cfg.mirrorlist, operands[0]))
 	}
 	var verifier repo.Verifier
 	if err == nil && cfg.keyring != "" {
@@ -40,7 +52,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
 	cfg.loginURL(src)
-	root, _, err := openDir(operands[1])
+	root, _, err := openDir(operands[len(operands)-1])
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
@@ -52,7 +64,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// A local repository is found before the Fetcher is made, which may
 	// read its folder only.
 	var repository target
-	if src.Scheme == "file" {
+	if src.Scheme == "file" && !listed {
 		if repository, err = detect(runCtx, src, cfg.format, probeLocal); err != nil {
 			fmt.Fprintf(stderr, "fetch: %s\n", escape(err.Error()))
 			return exitFailed
@@ -66,20 +78,48 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Clean(u.Path)))
 		}
 	}
+	// The mirrors of -metalink or -mirrorlist: the document's, then
+	// -mirror's, in a Pool that learns which to trust during the run.
+	pool := mirror.NewPool(nil)
+	if listed {
+		opts.Resolver = pool
+	}
 	f := fetch.New(opts)
 	defer f.Close()
 	cfg.warn(stderr)
 	rep := newReport(stderr, cfg.quiet, false)
 	rep.received = func() int64 { return f.Stats().Bytes }
 	var mirrors mirror.Static
+	var listMirrors *syncMirrors
 	prepare := func(req *fetch.Request) {
 		req.Mirrors = mirrors.URLs(req.URL)
 		req.Header = cfg.header.Clone()
 		// Files in place are checked (CheckExisting); -verify reads them
 		// even when a record says they are unchanged since verified.
 		req.HashExisting = cfg.verify
+		if listMirrors != nil {
+			listMirrors.prepare(req)
+		}
 	}
-	if src.Scheme != "file" {
+	if listed {
+		repository = target{format: cmp.Or(cfg.format, formatRPM), name: pulp.Manifest}
+		listMirrors, err = loadMirrors(runCtx, f, pool, src, cfg.metalink != "", repository.top(), cfg.mirrors)
+		if err == nil {
+			repository.root, err = listMirrors.open(runCtx, f)
+		}
+		if err != nil {
+			if runCtx.Err() == nil { // the error names each mirror dropped
+				flagName := "-mirrorlist"
+				if cfg.metalink != "" {
+					flagName = "-metalink"
+				}
+				rep.fail(flagName, err)
+			}
+			rep.finish(stopReason(ctx, runCtx, cfg.timeout))
+			return exitStatus(ctx, true)
+		}
+		rep.onResult = pool.Learn
+	} else if src.Scheme != "file" {
 		if repository, err = detect(runCtx, src, cfg.format, probeWith(f, prepare)); err != nil {
 			if runCtx.Err() == nil {
 				rep.fail(redact(src.String()), err)
@@ -107,6 +147,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if runCtx.Err() == nil {
+			if listMirrors != nil {
+				listMirrors.report(rep)
+			}
 			refuse(rep, where, err)
 		}
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
@@ -134,6 +177,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	if err := pkgs.Err(); err != nil && runCtx.Err() == nil {
 		rep.fail(where, err)
+	}
+	if listMirrors != nil {
+		listMirrors.report(rep)
 	}
 
 	// Publish the metadata once every package they name is in place.

@@ -47,3 +47,24 @@ func TestEntryRequest(t *testing.T) {
 		t.Errorf("got URL %q known %v; want the Entry's URL, size unknown", req.URL, req.SizeKnown)
 	}
 }
+
+func TestPublishOrder(t *testing.T) {
+	e := func(paths ...string) []Entry {
+		var es []Entry
+		for _, p := range paths {
+			es = append(es, Entry{Path: p})
+		}
+		return es
+	}
+	got := publishOrder(e("repodata/p.xml.gz", "repodata/f.xml.gz"), e("repodata/repomd.xml", "repodata/repomd.xml.asc", "repodata/repomd.xml.key"))
+	want := []string{"repodata/p.xml.gz", "repodata/f.xml.gz", "repodata/repomd.xml.key", "repodata/repomd.xml.asc", "repodata/repomd.xml"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+	// A top file also listed as metadata goes once, with the top files.
+	got = publishOrder(e("Release", "Packages"), e("InRelease", "Release"))
+	want = []string{"Packages", "Release", "InRelease"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}

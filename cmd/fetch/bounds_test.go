@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
 )
 
@@ -111,30 +110,5 @@ func TestLongName(t *testing.T) {
 	checkFiles(t, dir, files)
 	if p := fetchtest.Partials(t, dir); len(p) > 0 {
 		t.Errorf("temporary files left: %v", p)
-	}
-}
-
-func TestManifestKeep(t *testing.T) {
-	long := strings.Repeat("l", 250)
-	c := &manifestCheck{partials: map[string]bool{}}
-	for _, p := range []string{"a/x.bin", "top.txt", "d/" + long} {
-		c.add(p)
-	}
-	tests := map[string]bool{
-		"a/.x.bin.part":       true,
-		".top.txt.part":       true,
-		"a/.x.bin.3k9az.part": false, // a temporary file: never resumed
-		"a/.y.bin.part":       false,
-		".x.bin.part":         false,
-		filepath.ToSlash(fetch.PartialPath(filepath.FromSlash("d/" + long))): true,
-		filepath.ToSlash(fetch.PartialPath(filepath.FromSlash("e/" + long))): false,
-	}
-	for name, want := range tests {
-		if got := c.keep(name); got != want {
-			t.Errorf("keep(%q) = %v; want %v", name, got, want)
-		}
-	}
-	if (&manifestCheck{}).keep("a/.x.bin.part") {
-		t.Error("keep without paths (-no-continue) kept a partial file")
 	}
 }

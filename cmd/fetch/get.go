@@ -13,6 +13,7 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/lines"
+	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/fetchkit/fetch/mirror"
 )
 
@@ -86,9 +87,9 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	rep.received = func() int64 { return f.Stats().Bytes }
 
 	// queue sends the request for e.
-	var inside insideCache
+	inside := relpath.Inside{Root: real}
 	queue := func(where string, e listEntry, send func(fetch.Request) bool) bool {
-		req, name, err := getRequest(&cfg, root, real, &inside, e)
+		req, name, err := getRequest(&cfg, root, &inside, e)
 		if err != nil {
 			rep.fail(where, err)
 			return true
@@ -143,13 +144,13 @@ func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 }
 
 // getRequest returns the request for e, and the name of its file below
-// -o DIR, which is root, whose real path is real.
-func getRequest(cfg *config, root *os.Root, real string, inside *insideCache, e listEntry) (fetch.Request, string, error) {
+// -o DIR, which is root, whose real path inside checks against.
+func getRequest(cfg *config, root *os.Root, inside *relpath.Inside, e listEntry) (fetch.Request, string, error) {
 	name, err := entryName(e)
 	if err != nil {
 		return fetch.Request{}, "", err
 	}
-	if err := inside.check(real, name); err != nil {
+	if err := inside.Check(name); err != nil {
 		return fetch.Request{}, "", fmt.Errorf("out %q: %v", name, err)
 	}
 	req := fetch.Request{

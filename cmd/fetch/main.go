@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/repo/pulp"
 )
 
 const usage = `Usage:
@@ -154,15 +155,19 @@ nothing. A manifest with a malformed line, or with a path that would leave DIR
 (an absolute path, "..", or a symbolic link in DIR that points outside it), is
 refused whole before anything is downloaded. Once every file is in place the
 manifest itself is saved in DIR, so DIR can be served as a repository in its
-turn. Files in DIR that the manifest does not name are left alone.
+turn. Files in DIR that the manifest does not name are left alone, unless
+-delete is given. The new manifest is staged in DIR/.fetch-staging until then,
+so a client reading DIR always finds every file its manifest names.
 `
 
 const syncUsage = `Usage:
   fetch sync [flags] MANIFEST DIR
 
 ` + syncAbout + `
-fetch sync has the flags of "fetch -h" but -o, -i and -base, and one more:
-` + maxManifestHelp + `Each -mirror BASE is another base that serves what the directory of MANIFEST
+fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
+` + maxManifestHelp + `  -delete         once the new metadata are published, remove the files that
+                  they no longer name (default: keep them); prints how many
+Each -mirror BASE is another base that serves what the directory of MANIFEST
 does. A MANIFEST that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
 
@@ -268,12 +273,13 @@ type config struct {
 	noResume bool
 
 	maxManifest int64 // sync only
+	delete      bool  // sync only
 	netConfig
 }
 
 // defaultMaxManifest is the default of -max-manifest: room for about
 // 400,000 files, and checked in well under a second when it never ends.
-const defaultMaxManifest = 32 << 20
+const defaultMaxManifest = pulp.DefaultMaxSize
 
 // flags returns a FlagSet for cfg. The download subcommand (get) also has
 // -o, -i and -base.
@@ -287,6 +293,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.base, "base", "", "")
 	} else {
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
+		fs.BoolVar(&cfg.delete, "delete", false, "")
 	}
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -14,14 +12,13 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
-	"github.com/fetchkit/fetch/internal/lines"
 	"github.com/fetchkit/fetch/mirror"
+	"github.com/fetchkit/fetch/repo"
+	"github.com/fetchkit/fetch/repo/pulp"
 )
 
-// maxShownErrors caps the bad manifest lines printed.
-const maxShownErrors = 20
-
-// runSync mirrors the Pulp file repository of a manifest into a folder.
+// runSync mirrors a repository into a folder: a loop over package repo,
+// which reads the repository, stages and publishes its metadata.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg config
 	operands, err := cfg.parse(cfg.flags(false), args)
@@ -44,28 +41,20 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
 	cfg.loginURL(manifest)
-	dir := operands[1]
-	root, real, err := openDir(dir)
+	root, _, err := openDir(operands[1])
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
 	defer root.Close()
-	mirrors := make([]*url.URL, len(cfg.mirrors))
-	for i, m := range cfg.mirrors {
-		u, _ := absoluteURL(m) // checked by parse
-		if !strings.HasSuffix(u.Path, "/") {
-			u.Path += "/"
-			u.RawPath = ""
-		}
-		mirrors[i] = u
-	}
 
+	base := manifest.ResolveReference(&url.URL{Path: "./"})
 	opts, closeOpts := cfg.options()
 	defer closeOpts()
-	for _, u := range append([]*url.URL{manifest}, mirrors...) {
-		if u.Scheme == "file" {
-			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Dir(u.Path)))
+	// file:// URLs may read the repository's folder, and each mirror's.
+	for _, m := range append([]string{base.String()}, cfg.mirrors...) {
+		if u, _ := url.Parse(m); u.Scheme == "file" { // checked by parse
+			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Clean(u.Path)))
 		}
 	}
 	f := fetch.New(opts)
@@ -75,74 +64,93 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
 	rep.received = func() int64 { return f.Stats().Bytes }
-	s := &syncer{manifest: manifest, root: root, real: real, header: cfg.header,
-		mirrors: mirror.Static{Base: manifest.ResolveReference(&url.URL{Path: "./"}).String(), Mirrors: cfg.mirrors}}
 
-	// The manifest goes to a temporary file beside where it will be kept.
-	tmp, tmpName, err := fetch.CreateTemp(root, name)
-	if err != nil {
-		rep.fail(manifest.Redacted(), err)
-		rep.finish(nil)
-		return exitFailed
+	mirrors := mirror.Static{Base: base.String(), Mirrors: cfg.mirrors}
+	s := &repo.Sync{
+		Fetcher: f,
+		Format:  pulp.Format{Name: name, MaxSize: cfg.maxManifest},
+		URL:     base,
+		Root:    root,
+		Prepare: func(req *fetch.Request) {
+			req.Mirrors = mirrors.URLs(req.URL)
+			req.Header = cfg.header.Clone()
+		},
 	}
-	defer func() {
-		tmp.Close()
-		root.Remove(tmpName)
-	}()
-	check := &manifestCheck{s: s, rep: rep, max: cfg.maxManifest}
-	if !cfg.noResume {
-		check.partials = map[string]bool{}
-	}
-	sniff := &manifestSniff{}
-	_, err = f.Fetch(runCtx, fetch.Request{
-		URL: manifest.String(), Mirrors: s.mirrors.URLs(s.urlOf(name)), Header: cfg.header.Clone(),
-		Writer:     io.MultiWriter(sniff, check, tmp),
-		OnResponse: func(resp fetch.Response) error { sniff.url = resp.URL; return nil },
-	})
+	defer s.Close()
+	where := manifest.Redacted()
+	err = s.Open(runCtx)
+	var plan *repo.Plan
 	if err == nil {
-		err = check.finish()
+		plan, err = s.Plan(runCtx)
 	}
 	if err != nil {
-		var html *notManifestError
-		switch {
-		case runCtx.Err() != nil:
-		case errors.As(err, &html):
-			rep.fail(html.url, html)
-		default:
-			rep.fail(manifest.Redacted(), err)
+		if runCtx.Err() == nil {
+			refuse(rep, where, err)
 		}
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 		return exitStatus(ctx, true)
 	}
-	// Partial files that no file of the manifest resumes go, as do
-	// leftovers of runs that were killed.
-	s.removeLeftovers(rep, check.keep)
+	rep.plan(plan.Files, plan.Bytes)
+	// Partial files that no package resumes go, as do leftovers of runs
+	// that were killed.
+	keep := plan.Keep
+	if cfg.noResume {
+		keep = nil
+	}
+	removeLeftovers(rep, root, keep)
 
+	pkgs := s.Packages()
 	download(runCtx, f, rep, false, func(send func(fetch.Request) bool) {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			rep.fail(manifest.Redacted(), err)
-			return
-		}
-		lines.Scan(tmp, maxLine, func(n int, line string) bool {
-			e, ok, _ := parseManifestLine(line) // checked before
-			if !ok {
-				return true
+		for e := range pkgs.All() {
+			if !sendChecked(rep, s.Request(e), e.Path, send) {
+				break
 			}
-			return sendChecked(rep, s.request(e), e.Path, send)
-		})
+		}
 	})
+	if err := pkgs.Err(); err != nil && runCtx.Err() == nil {
+		rep.fail(where, err)
+	}
 
-	// Keep the manifest once every file it names is in place.
+	// Publish the metadata once every package they name is in place.
 	if rep.failed.Load() == 0 && runCtx.Err() == nil {
-		// Renamed while open: its lock keeps other runs' sweeps away.
-		if err := root.Rename(tmpName, name); err != nil {
-			rep.fail(manifest.Redacted(), err)
+		if err := s.Publish(); err != nil {
+			rep.fail(where, err)
+		} else if cfg.delete {
+			files, bytes, err := s.Delete(runCtx)
+			if err != nil {
+				rep.fail(where, fmt.Errorf("-delete: %w", err))
+			}
+			rep.printf("deleted %d %s (%s) that the repository no longer names\n", files, plural(files, "file", "files"), formatBytes(bytes))
 		}
 		// A completed run leaves no partial file in DIR.
-		s.removeLeftovers(rep, nil)
+		removeLeftovers(rep, root, nil)
 	}
 	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
+}
+
+// refuse reports the error of a repository whose metadata were refused:
+// each of the errors it joins on a line, a [*repo.FormatError] as "FILE
+// line N: ...", and the last one as the failure of where.
+func refuse(rep *report, where string, err error) {
+	var html *pulp.NotManifestError
+	if errors.As(err, &html) {
+		rep.fail(html.URL, html)
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs[:len(errs)-1] {
+		var fe *repo.FormatError
+		if errors.As(e, &fe) && fe.Line > 0 {
+			rep.printf("%s line %d: %v\n", fe.File, fe.Line, fe.Err)
+			continue
+		}
+		rep.printf("%v\n", e)
+	}
+	rep.fail(where, errs[len(errs)-1])
 }
 
 // manifestURL returns the URL of the manifest that arg names: a URL, or a
@@ -165,7 +173,7 @@ func manifestURL(arg string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s: %v", redact(arg), err)
 	}
 	if strings.HasSuffix(u.Path, "/") {
-		u.Path += "PULP_MANIFEST"
+		u.Path += pulp.Manifest
 		u.RawPath = ""
 	}
 	return u, nil
@@ -173,144 +181,10 @@ func manifestURL(arg string) (*url.URL, error) {
 
 // removeLeftovers removes the temporary and partial files in DIR that no
 // running fetch holds, but those that keep reports true for.
-func (s *syncer) removeLeftovers(rep *report, keep func(name string) bool) {
-	if _, err := fetch.RemoveLeftovers(s.root, keep); err != nil {
+func removeLeftovers(rep *report, root *os.Root, keep func(name string) bool) {
+	if _, err := fetch.RemoveLeftovers(root, keep); err != nil {
 		rep.printf("fetch: removing partial files left in DIR: %v\n", err)
 	}
-}
-
-// syncer holds what the files of a sync share.
-type syncer struct {
-	manifest *url.URL
-	mirrors  mirror.Static // the manifest's directory on each -mirror
-	root     *os.Root      // DIR
-	real     string        // DIR's real path
-	header   http.Header   // of -H
-}
-
-// A manifestCheck checks a manifest line by line as it is written to it,
-// and fails as soon as the manifest is refused: more than maxShownErrors
-// bad lines, a line longer than maxLine, or more than max bytes in all.
-// Lines that are malformed or name a path outside the folder are printed.
-type manifestCheck struct {
-	s   *syncer
-	rep *report
-	max int64
-
-	// The partial files of the files of the manifest (slash-separated,
-	// relative to DIR), to tell them from leftovers (keep); nil: none is
-	// kept.
-	partials map[string]bool
-
-	size         int64  // bytes written
-	line         []byte // the line being written, up to its end
-	n            int    // lines seen
-	bad          int
-	files, bytes int64
-	inside       insideCache
-}
-
-func (c *manifestCheck) Write(p []byte) (int, error) {
-	c.size += int64(len(p))
-	if c.size > c.max {
-		return 0, fmt.Errorf("manifest refused: larger than %d bytes (-max-manifest)", c.max)
-	}
-	for rest := p; len(rest) > 0; {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			c.line = append(c.line, rest...)
-			if len(c.line) > maxLine {
-				return 0, fmt.Errorf("manifest refused: line %d: longer than %d bytes", c.n+1, maxLine)
-			}
-			break
-		}
-		c.line = append(c.line, rest[:i]...)
-		rest = rest[i+1:]
-		if err := c.check(); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
-}
-
-// check checks the line written, and starts the next one.
-func (c *manifestCheck) check() error {
-	c.n++
-	line := strings.TrimSuffix(string(c.line), "\r")
-	c.line = c.line[:0]
-	if c.n == 1 {
-		line = strings.TrimPrefix(line, "\ufeff")
-	}
-	if len(line) > maxLine {
-		return fmt.Errorf("manifest refused: line %d: longer than %d bytes", c.n, maxLine)
-	}
-	e, ok, err := parseManifestLine(line)
-	switch {
-	case err != nil:
-	case ok:
-		if ierr := c.inside.check(c.s.real, e.Path); ierr != nil {
-			err = fmt.Errorf("path %q escapes the directory: %v", e.Path, ierr)
-		}
-		c.files++
-		c.bytes += e.Size
-		c.add(e.Path)
-	}
-	if err != nil {
-		c.bad++
-		if c.bad > maxShownErrors {
-			return fmt.Errorf("manifest refused: more than %d bad lines (the first %d shown above)", maxShownErrors, maxShownErrors)
-		}
-		c.rep.printf("%s line %d: %v\n", c.s.manifest.Redacted(), c.n, err)
-	}
-	return nil
-}
-
-// keep reports whether name (slash-separated, relative to DIR) is the
-// partial file of a file of the manifest.
-func (c *manifestCheck) keep(name string) bool { return c.partials[name] }
-
-// add records the partial file of the manifest's file p (slash-separated),
-// when partial files are kept.
-func (c *manifestCheck) add(p string) {
-	if c.partials != nil {
-		c.partials[filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(p)))] = true
-	}
-}
-
-// finish checks the last line, if it has no line end, and fails if any
-// line was bad. Otherwise it plans the files of the run in rep.
-func (c *manifestCheck) finish() error {
-	if len(c.line) > 0 {
-		if err := c.check(); err != nil {
-			return err
-		}
-	}
-	if c.bad > 0 {
-		return fmt.Errorf("manifest refused: %d bad %s", c.bad, plural(c.bad, "line", "lines"))
-	}
-	c.rep.plan(c.files, c.bytes)
-	return nil
-}
-
-// request returns the request for the file of e.
-func (s *syncer) request(e manifestEntry) fetch.Request {
-	u := s.urlOf(e.Path)
-	return fetch.Request{
-		URL:       u,
-		Mirrors:   s.mirrors.URLs(u),
-		Root:      s.root,
-		Path:      filepath.FromSlash(e.Path),
-		Size:      e.Size,
-		SizeKnown: true,
-		Digests:   map[string]string{"sha256": e.SHA256},
-		Header:    s.header.Clone(),
-	}
-}
-
-// urlOf returns the URL of the slash-separated path p relative to the
-// manifest.
-func (s *syncer) urlOf(p string) string {
-	return s.manifest.ResolveReference(&url.URL{Path: p}).String()
 }
 
 func plural(n int, one, many string) string {
@@ -318,53 +192,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// manifestSniff refuses a manifest that starts as an HTML page does: the
-// listing of a folder, often what a URL without its PULP_MANIFEST leads
-// to.
-type manifestSniff struct {
-	url     string // of the response, set by OnResponse
-	checked bool
-}
-
-func (m *manifestSniff) Write(p []byte) (int, error) {
-	if !m.checked {
-		head := bytes.TrimLeft(bytes.TrimPrefix(p, []byte("\ufeff")), " \t\r\n")
-		if len(head) == 0 {
-			return len(p), nil
-		}
-		m.checked = true
-		if head[0] == '<' {
-			return 0, &notManifestError{url: m.url}
-		}
-	}
-	return len(p), nil
-}
-
-// notManifestError reports that the manifest at url is an HTML page.
-type notManifestError struct{ url string }
-
-func (e *notManifestError) Error() string {
-	return fmt.Sprintf("not a manifest but an HTML page; did you mean %s?", manifestGuess(e.url))
-}
-
-// manifestGuess returns the URL of the PULP_MANIFEST that the URL of a
-// page, such as a folder's listing, probably meant.
-func manifestGuess(page string) string {
-	u, err := url.Parse(page)
-	if err != nil {
-		return page
-	}
-	u.RawQuery, u.Fragment = "", ""
-	switch last := path.Base(u.Path); {
-	case strings.HasSuffix(u.Path, "/"):
-	case strings.Contains(last, "."): // index.html
-		u.Path = path.Dir(u.Path) + "/"
-	default:
-		u.Path += "/"
-	}
-	u.Path += "PULP_MANIFEST"
-	u.RawPath = ""
-	return u.Redacted()
 }

@@ -167,7 +167,7 @@ const syncUsage = `Usage:
 fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
 ` + maxManifestHelp + `  -delete         once the new metadata are published, remove the files that
                   they no longer name (default: keep them); prints how many
-Each -mirror BASE is another base that serves what the directory of MANIFEST
+` + repoFlagsHelp + `Each -mirror BASE is another base that serves what the directory of MANIFEST
 does. A MANIFEST that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
 
@@ -272,8 +272,9 @@ type config struct {
 	version  bool // -version: print it and do nothing else
 	noResume bool
 
-	maxManifest int64 // sync only
-	delete      bool  // sync only
+	maxManifest int64     // sync only
+	delete      bool      // sync only
+	repo        repoFlags // sync only
 	netConfig
 }
 
@@ -294,6 +295,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	} else {
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 		fs.BoolVar(&cfg.delete, "delete", false, "")
+		cfg.repo.define(fs)
 	}
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")
@@ -369,6 +371,9 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	if err := cfg.netConfig.check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.repo.check(); err != nil {
 		return nil, err
 	}
 	for i, m := range cfg.mirrors {

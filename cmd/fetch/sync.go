@@ -29,18 +29,37 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil && len(operands) != 2 {
 		err = fmt.Errorf("sync: want MANIFEST and DIR, got %d operands", len(operands))
 	}
-	var manifest *url.URL
-	if err == nil {
-		manifest, err = manifestURL(operands[0])
-	}
-	var name string
-	if err == nil {
-		name, err = fileName(manifest)
+	// The repository: a Debian archive's root with -dist, else a manifest.
+	var top, base *url.URL
+	var format repo.Format
+	switch {
+	case err != nil:
+	case len(cfg.repo.dists) > 0:
+		top, err = folderURL(operands[0])
+		base, format = top, cfg.repo.debFormat()
+	default:
+		top, err = manifestURL(operands[0])
+		var name string
+		if err == nil {
+			name, err = fileName(top)
+		}
+		if err == nil {
+			base = top.ResolveReference(&url.URL{Path: "./"})
+			format = pulp.Format{Name: name, MaxSize: cfg.maxManifest}
+		}
 	}
 	if err != nil {
 		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
-	cfg.loginURL(manifest)
+	cfg.loginURL(top)
+	if base != top {
+		cfg.loginURL(base)
+	}
+	verifier, err := cfg.repo.verifier()
+	if err != nil {
+		fmt.Fprintf(stderr, "fetch: %v\n", err)
+		return exitFailed
+	}
 	root, _, err := openDir(operands[1])
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
@@ -48,7 +67,6 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer root.Close()
 
-	base := manifest.ResolveReference(&url.URL{Path: "./"})
 	opts, closeOpts := cfg.options()
 	defer closeOpts()
 	// file:// URLs may read the repository's folder, and each mirror's.
@@ -67,17 +85,18 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	mirrors := mirror.Static{Base: base.String(), Mirrors: cfg.mirrors}
 	s := &repo.Sync{
-		Fetcher: f,
-		Format:  pulp.Format{Name: name, MaxSize: cfg.maxManifest},
-		URL:     base,
-		Root:    root,
+		Fetcher:  f,
+		Format:   format,
+		URL:      base,
+		Root:     root,
+		Verifier: verifier,
 		Prepare: func(req *fetch.Request) {
 			req.Mirrors = mirrors.URLs(req.URL)
 			req.Header = cfg.header.Clone()
 		},
 	}
 	defer s.Close()
-	where := manifest.Redacted()
+	where := top.Redacted()
 	err = s.Open(runCtx)
 	var plan *repo.Plan
 	if err == nil {
@@ -89,6 +108,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 		return exitStatus(ctx, true)
+	}
+	if unchecked := s.Unverified(); len(unchecked) > 0 {
+		rep.printf("%s not verified (no -keyring): mirrored unchecked\n", strings.Join(unchecked, ", "))
 	}
 	rep.plan(plan.Files, plan.Bytes)
 	// Partial files that no package resumes go, as do leftovers of runs

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
+	"github.com/fetchkit/fetch/repo/deb"
+)
+
+// These tests mirror a signed Debian archive, built as a publisher builds
+// one (dpkg-deb, apt-ftparchive with by-hash, gpg), with fetch sync -dist,
+// and read the mirror with apt-get.
+
+// fileServer serves dir, logging the path of every request.
+func fileServer(t *testing.T, dir string) (*httptest.Server, *fetchtest.Buffer) {
+	log := &fetchtest.Buffer{}
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.Write([]byte(r.URL.Path + "\n"))
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, log
+}
+
+// debFixture is a signed archive of two packages, hello-fetch (all),
+// which depends on hello-fetch-lib (this machine's architecture).
+type debFixture struct {
+	archive *fetchtest.DebArchive
+	key     *fetchtest.GPG
+	keyFile string
+	arch    string
+	srv     *httptest.Server
+	log     *fetchtest.Buffer
+}
+
+func newDebFixture(t *testing.T) *debFixture {
+	t.Helper()
+	fx := &debFixture{arch: deb.HostArch(), key: fetchtest.NewGPG(t, "Archive <archive@example.com>")}
+	fx.archive = fetchtest.NewDebArchive(t, t.TempDir(), "stable", []string{fx.arch, "all"}, fx.key)
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.0", Arch: fx.arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library\n")}})
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.0", Arch: "all", Depends: "hello-fetch-lib (>= 1.0)",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello\n")}})
+	fx.archive.Publish(time.Now().Add(-time.Hour).Truncate(time.Second))
+	fx.keyFile = fx.key.WriteKey(t.TempDir())
+	fx.srv, fx.log = fileServer(t, fx.archive.Dir)
+	return fx
+}
+
+// requested returns the paths that log holds which contain part.
+func requested(log *fetchtest.Buffer, part string) []string {
+	return slices.DeleteFunc(log.Lines(), func(p string) bool { return !strings.Contains(p, part) })
+}
+
+func TestSyncDebianApt(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitOK {
+		t.Fatalf("fetch sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	if got := requested(fx.log, "/by-hash/"); len(got) == 0 {
+		t.Errorf("fetch sync fetched no index by hash; requests:\n%s", fx.log.String())
+	}
+	for _, p := range []string{"dists/stable/InRelease", "dists/stable/Release", "dists/stable/Release.gpg",
+		"dists/stable/main/binary-" + fx.arch + "/Packages.xz", "dists/stable/main/binary-all/Packages.gz",
+		"pool/main/hello-fetch_1.0_all.deb", "pool/main/hello-fetch-lib_1.0_" + fx.arch + ".deb"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("the mirror lacks %s: %v", p, err)
+		}
+	}
+	if byHash, _ := filepath.Glob(filepath.Join(dir, "dists/stable/main/binary-all/by-hash/*/*")); len(byHash) == 0 {
+		t.Errorf("the mirror has no by-hash index")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".fetch-staging", "run")); err == nil {
+		t.Errorf("a staging folder is left in the mirror")
+	}
+
+	mirror, mirrorLog := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	out := apt.Must(apt.Root, "apt-get", "update")
+	t.Logf("apt-get update:\n%s\nupstream:\n%s\nmirror:\n%s", out, fx.log.String(), mirrorLog.String())
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Ign") || strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") {
+			t.Errorf("apt-get update: %s\n%s", line, out)
+		}
+	}
+	if plain := requested(mirrorLog, "/Packages"); len(plain) > 0 {
+		t.Errorf("apt-get update fetched indexes by name, not by hash: %v", plain)
+	}
+	if got := requested(mirrorLog, "/by-hash/"); len(got) == 0 {
+		t.Errorf("apt-get update fetched no index by hash; requests:\n%s", mirrorLog.String())
+	}
+	if got := apt.Candidate("hello-fetch"); got != "1.0" {
+		t.Errorf("candidate %s; want 1.0", got)
+	}
+	// Install: apt resolves the dependency and downloads both packages,
+	// checked against the mirror's indexes; dpkg installs them into a root
+	// of the test's own.
+	apt.Must(apt.Root, "apt-get", "install", "-y", "--download-only", "hello-fetch")
+	debs, _ := filepath.Glob(filepath.Join(apt.Root, "cache", "archives", "*.deb"))
+	if len(debs) != 2 {
+		t.Fatalf("apt-get install --download-only got %v; want hello-fetch and hello-fetch-lib", debs)
+	}
+	installRoot(t, debs)
+}
+
+// installRoot installs debs with dpkg into a root folder of the test's own,
+// and checks that their files are there.
+func installRoot(t *testing.T, debs []string) {
+	t.Helper()
+	dpkg := fetchtest.Program(t, "dpkg", "dpkg")
+	root := t.TempDir()
+	admin := filepath.Join(root, "var", "lib", "dpkg")
+	fetchtest.WriteTree(t, admin, map[string][]byte{"status": nil, "available": nil, "updates/.keep": nil, "info/.keep": nil})
+	args := []string{"--root=" + root, "--admindir=" + admin, "--log=/dev/null", "--force-not-root", "--force-script-chrootless", "--no-triggers", "-i"}
+	out, err := exec.Command(dpkg, append(args, debs...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg -i: %v\n%s", err, out)
+	}
+	for _, p := range []string{"usr/share/hello-fetch/README", "usr/lib/hello-fetch/lib.txt"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("after dpkg -i: %v", err)
+		}
+	}
+}
+
+// mirrorFiles returns the slash paths of the files below dir, but the staging
+// area's.
+func mirrorFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".fetch-") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() {
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestSyncDebianOtherKey(t *testing.T) {
+	fx := newDebFixture(t)
+	other := fetchtest.NewGPG(t, "Other <other@example.com>").WriteKey(t.TempDir())
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", other, fx.srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "InRelease") || !strings.Contains(res.stderr, "not in the keyring") {
+		t.Errorf("exit %d; want 1, naming InRelease and the key:\n%s", res.code, res.stderr)
+	}
+	if got := requested(fx.log, "/pool/"); len(got) > 0 {
+		t.Errorf("packages downloaded after the signature failed: %v", got)
+	}
+	if got := requested(fx.log, "Packages"); len(got) > 0 {
+		t.Errorf("indexes downloaded after the signature failed: %v", got)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+}
+
+func TestSyncDebianTamperedPackage(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0", res.code)
+	}
+	inRelease, err := os.ReadFile(filepath.Join(dir, "dists/stable/InRelease"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 1.1 of both, and the package tampered with after its index
+	// was written.
+	app := fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.1", Arch: "all", Depends: "hello-fetch-lib (>= 1.1)",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello again\n")}})
+	lib := fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.1", Arch: fx.arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library, again\n")}})
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+	tampered, err := os.ReadFile(filepath.Join(fx.archive.Dir, app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered[len(tampered)-1] ^= 1
+	fetchtest.WriteTree(t, fx.archive.Dir, map[string][]byte{app: tampered})
+
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, app) {
+		t.Errorf("exit %d; want 1, naming %s:\n%s", res.code, app, res.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "dists/stable/InRelease")); string(got) != string(inRelease) {
+		t.Errorf("the new InRelease was published after a package failed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, lib)); err != nil {
+		t.Errorf("the package that arrived was not kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, app)); err == nil {
+		t.Errorf("the tampered package is in the mirror")
+	}
+}
+
+func TestSyncDebianUnchanged(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	for run := 1; run <= 2; run++ {
+		before := len(fx.log.Lines())
+		if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+			t.Fatalf("sync %d: exit %d; want 0", run, res.code)
+		}
+		pool := slices.DeleteFunc(fx.log.Lines()[before:], func(p string) bool { return !strings.HasPrefix(p, "/pool/") })
+		if want := map[int]int{1: 2, 2: 0}[run]; len(pool) != want {
+			t.Errorf("sync %d downloaded %v; want %d packages", run, pool, want)
+		}
+	}
+}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"compress/gzip"
+	"crypto/sha512"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +232,232 @@ func TestSyncDebianUnchanged(t *testing.T) {
 		if want := map[int]int{1: 2, 2: 0}[run]; len(pool) != want {
 			t.Errorf("sync %d downloaded %v; want %d packages", run, pool, want)
 		}
+	}
+}
+
+func TestSyncDebianFlat(t *testing.T) {
+	key := fetchtest.NewGPG(t, "Archive <archive@example.com>")
+	arch := deb.HostArch()
+	archive := fetchtest.NewDebArchive(t, t.TempDir(), "", nil, key)
+	archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.0", Arch: arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library\n")}})
+	archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.0", Arch: "all", Depends: "hello-fetch-lib",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello\n")}})
+	archive.PublishFlat()
+	keyFile := key.WriteKey(t.TempDir())
+	srv, _ := fileServer(t, archive.Dir)
+
+	// Without -keyring: mirrored, and the summary says what went unchecked.
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "./", srv.URL+"/", dir)
+	if res.code != exitOK || !strings.Contains(res.stderr, "InRelease") || !strings.Contains(res.stderr, "not verified") {
+		t.Fatalf("exit %d; want 0, saying that InRelease was not verified:\n%s", res.code, res.stderr)
+	}
+	for _, p := range []string{"InRelease", "Release", "Release.gpg", "Packages.gz", "pool/main/hello-fetch_1.0_all.deb"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("the mirror lacks %s: %v", p, err)
+		}
+	}
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, arch, "deb [signed-by="+keyFile+"] "+mirror.URL+"/ ./\n")
+	apt.Must(apt.Root, "apt-get", "update")
+	apt.Must(apt.Root, "apt-get", "install", "-y", "--download-only", "hello-fetch")
+	debs, _ := filepath.Glob(filepath.Join(apt.Root, "cache", "archives", "*.deb"))
+	installRoot(t, debs)
+}
+
+func TestSyncDebianReleaseGPG(t *testing.T) {
+	fx := newDebFixture(t)
+	// An archive without InRelease: Release and Release.gpg.
+	if err := os.Remove(filepath.Join(fx.archive.Dir, "dists/stable/InRelease")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	apt.Must(apt.Root, "apt-get", "update")
+	if got := apt.Candidate("hello-fetch"); got != "1.0" {
+		t.Errorf("candidate %s; want 1.0", got)
+	}
+
+	// A Release.gpg by another key fails, with nothing published.
+	other := fetchtest.NewGPG(t, "Other <other@example.com>")
+	release, err := os.ReadFile(filepath.Join(fx.archive.Dir, "dists/stable/Release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchtest.WriteTree(t, fx.archive.Dir, map[string][]byte{"dists/stable/Release.gpg": other.DetachSign(release, true)})
+	dir = t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "Release.gpg") {
+		t.Errorf("exit %d; want 1, naming Release.gpg:\n%s", res.code, res.stderr)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+}
+
+// writeDist writes an unsigned distribution dists/stable with one
+// component main, in dir: its Packages.gz for arch holds packages, and its
+// Release lists it in the sections named (SHA256, SHA512), by hash.
+func writeDist(t *testing.T, dir, arch, packages string, sections ...string) {
+	t.Helper()
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(packages))
+	zw.Close()
+	index := []byte(gz.String())
+	rel := "Suite: stable\nCodename: stable\nComponents: main\nArchitectures: " + arch + "\nAcquire-By-Hash: yes\n"
+	files := map[string][]byte{"main/binary-" + arch + "/Packages.gz": index}
+	for _, s := range sections {
+		sum := fetchtest.SHA256(index)
+		byHash := "main/binary-" + arch + "/by-hash/SHA256/" + sum
+		if s == "SHA512" {
+			h := sha512.Sum512(index)
+			sum = hex.EncodeToString(h[:])
+			byHash = "main/binary-" + arch + "/by-hash/SHA512/" + sum
+		}
+		files[byHash] = index
+		rel += s + ":\n " + sum + " " + strconv.Itoa(len(index)) + " main/binary-" + arch + "/Packages.gz\n"
+	}
+	files["Release"] = []byte(rel)
+	tree := map[string][]byte{}
+	for p, b := range files {
+		tree["dists/stable/"+p] = b
+	}
+	fetchtest.WriteTree(t, dir, tree)
+}
+
+// packageStanza returns a Packages paragraph for the file body at name.
+func packageStanza(name string, body []byte, digest string) string {
+	sum := fetchtest.SHA256(body)
+	if digest == "SHA512" {
+		h := sha512.Sum512(body)
+		sum = hex.EncodeToString(h[:])
+	}
+	return "Package: p\nVersion: 1\nArchitecture: all\nFilename: " + name + "\nSize: " + strconv.Itoa(len(body)) + "\n" + digest + ": " + sum + "\n\n"
+}
+
+func TestSyncDebianOnlySHA512(t *testing.T) {
+	up := t.TempDir()
+	arch := deb.HostArch()
+	body := []byte("a package\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
+	writeDist(t, up, arch, packageStanza("pool/main/p_1_all.deb", body, "SHA512"), "SHA512")
+	srv, log := fileServer(t, up)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	if got := requested(log, "/by-hash/SHA512/"); len(got) != 1 {
+		t.Errorf("got %v; want Packages.gz fetched once, by its SHA512", got)
+	}
+	want := []string{"dists/stable/Release", "dists/stable/main/binary-" + arch + "/Packages.gz", "pool/main/p_1_all.deb"}
+	got := mirrorFiles(t, dir)
+	for _, p := range want {
+		if !slices.Contains(got, p) {
+			t.Errorf("the mirror lacks %s; it has %v", p, got)
+		}
+	}
+	if !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, "/by-hash/SHA512/") }) {
+		t.Errorf("the mirror has no by-hash/SHA512 copy: %v", got)
+	}
+}
+
+func TestSyncDebianPathLeavesDir(t *testing.T) {
+	up := t.TempDir()
+	arch := deb.HostArch()
+	body := []byte("a package\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
+	writeDist(t, up, arch, packageStanza("pool/main/p_1_all.deb", body, "SHA256")+packageStanza("pool/../../evil.deb", body, "SHA256"), "SHA256")
+	srv, log := fileServer(t, up)
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
+	index := "dists/stable/main/binary-" + arch + "/Packages.gz"
+	if res.code != exitFailed || !strings.Contains(res.stderr, index+":11:") || !strings.Contains(res.stderr, "pool/../../evil.deb") {
+		t.Errorf("exit %d; want 1, naming %s:11 and the path:\n%s", res.code, index, res.stderr)
+	}
+	if got := requested(log, "/pool/"); len(got) > 0 {
+		t.Errorf("packages downloaded from a refused index: %v", got)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+}
+
+// TestSyncDebianReadWhileSyncing runs apt-get update against the mirror in
+// a loop while a sync of a new version of the archive runs, held up in its
+// packages: every update succeeds, and finds the new version once the sync
+// ends.
+func TestSyncDebianReadWhileSyncing(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0", res.code)
+	}
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.1", Arch: "all", Depends: "hello-fetch-lib (>= 1.0)",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello again\n")}})
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+
+	// The new archive's packages wait until the client has read the mirror
+	// a few times.
+	gate := make(chan struct{})
+	files := http.FileServer(http.Dir(fx.archive.Dir))
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/pool/") {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+
+	done := make(chan result, 1)
+	go func() {
+		cmd := exec.Command(fetchBin, "sync", "-dist", "stable", "-keyring", fx.keyFile, slow.URL+"/", dir)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			code = -1
+			if cmd.ProcessState != nil {
+				code = cmd.ProcessState.ExitCode()
+			}
+		}
+		done <- result{code: code, stderr: string(out)}
+	}()
+	update := func(n int) {
+		t.Helper()
+		if out, err := apt.Run(apt.Root, "apt-get", "update"); err != nil || strings.Contains(out, "Err:") || strings.Contains(out, "W:") {
+			t.Errorf("apt-get update %d during the sync: %v\n%s", n, err, out)
+		}
+	}
+	n := 0
+	for ; n < 3; n++ {
+		update(n)
+	}
+	close(gate)
+	var res result
+	for running := true; running; n++ {
+		select {
+		case res = <-done:
+			running = false
+		default:
+			update(n)
+		}
+	}
+	if res.code != exitOK {
+		t.Fatalf("second sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	apt.Must(apt.Root, "apt-get", "update")
+	if got := apt.Candidate("hello-fetch"); got != "1.1" {
+		t.Errorf("after the sync: candidate %s; want 1.1", got)
 	}
 }

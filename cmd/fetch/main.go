@@ -160,10 +160,23 @@ turn. Files in DIR that the manifest does not name are left alone, unless
 so a client reading DIR always finds every file its manifest names.
 `
 
+// debAbout describes fetch sync of a Debian archive.
+const debAbout = `With -dist, URL is a Debian archive's root (the URL of a sources.list line)
+and fetch sync mirrors each distribution's InRelease (else Release and
+Release.gpg), the indexes its Release lists for the chosen components and
+architectures, each checked against Release's size and SHA512 (SHA256 when
+it gives no SHA512), kept under by-hash/ too when Release says Acquire-By-Hash,
+and every package those indexes name, below pool/. The new metadata are
+published once every package is in place: by-hash files, the indexes,
+Release.gpg and Release, then InRelease; if any package fails, nothing is.
+`
+
 const syncUsage = `Usage:
   fetch sync [flags] MANIFEST DIR
+  fetch sync [flags] -dist NAME [-dist NAME...] URL DIR
 
 ` + syncAbout + `
+` + debAbout + `
 fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
 ` + maxManifestHelp + `  -delete         once the new metadata are published, remove the files that
                   they no longer name (default: keep them); prints how many
@@ -176,6 +189,9 @@ error, 130 when interrupted (SIGINT; SIGTERM gives 143).
 
 Examples:
   fetch sync https://fixtures.pulpproject.org/file/PULP_MANIFEST file-repo
+  fetch sync -dist bookworm-updates -component contrib \
+    -keyring /usr/share/keyrings/debian-archive-keyring.gpg \
+    http://deb.debian.org/debian/ debian
   fetch sync -j 4 -per-host 2 -retries 5 -stall 1m file-repo/PULP_MANIFEST file-copy
 `
 

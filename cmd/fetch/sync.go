@@ -48,17 +48,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			format = pulp.Format{Name: name, MaxSize: cfg.maxManifest}
 		}
 	}
+	var verifier repo.Verifier
+	if err == nil {
+		verifier, err = cfg.repo.verifier()
+	}
 	if err != nil {
 		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
 	cfg.loginURL(top)
 	if base != top {
 		cfg.loginURL(base)
-	}
-	verifier, err := cfg.repo.verifier()
-	if err != nil {
-		fmt.Fprintf(stderr, "fetch: %v\n", err)
-		return exitFailed
 	}
 	root, _, err := openDir(operands[1])
 	if err != nil {

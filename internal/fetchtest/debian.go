@@ -1,6 +1,8 @@
 package fetchtest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -108,6 +110,27 @@ Tree "dists/` + a.Suite + `" { Sections "main"; Architectures "` + strings.Join(
 	if err != nil {
 		a.t.Fatal(err)
 	}
+}
+
+// PublishFlat writes the indexes of every package in pool/main/ as a flat
+// repository at Dir, which a sources.list line names "URL ./": Packages
+// and Packages.gz, and the Release (signed when the archive has a Key),
+// at the root.
+func (a *DebArchive) PublishFlat() {
+	a.t.Helper()
+	packages := a.run("apt-ftparchive", "packages", "pool")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(packages)
+	zw.Close()
+	WriteTree(a.t, a.Dir, map[string][]byte{"Packages": packages, "Packages.gz": gz.Bytes()})
+	release := a.run("apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=fetch", "release", ".")
+	files := map[string][]byte{"Release": release}
+	if a.Key != nil {
+		files["InRelease"] = a.Key.Clearsign(release)
+		files["Release.gpg"] = a.Key.DetachSign(release, true)
+	}
+	WriteTree(a.t, a.Dir, files)
 }
 
 func (a *DebArchive) run(name string, args ...string) []byte {

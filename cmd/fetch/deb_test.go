@@ -4,16 +4,20 @@ import (
 	"compress/gzip"
 	"crypto/sha512"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/repo/deb"
@@ -301,27 +305,34 @@ func TestSyncDebianReleaseGPG(t *testing.T) {
 }
 
 // writeDist writes an unsigned distribution dists/stable with one
-// component main, in dir: its Packages.gz for arch holds packages, and its
-// Release lists it in the sections named (SHA256, SHA512), by hash.
-func writeDist(t *testing.T, dir, arch, packages string, sections ...string) {
+// component main, in dir: each of indexes (a path relative to the
+// distribution, without .gz: its text) gzipped, and a Release that lists
+// them in the sections named (SHA256, SHA512) and says Acquire-By-Hash,
+// with their by-hash copies.
+func writeDist(t *testing.T, dir, arch string, indexes map[string]string, sections ...string) {
 	t.Helper()
-	var gz strings.Builder
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(packages))
-	zw.Close()
-	index := []byte(gz.String())
 	rel := "Suite: stable\nCodename: stable\nComponents: main\nArchitectures: " + arch + "\nAcquire-By-Hash: yes\n"
-	files := map[string][]byte{"main/binary-" + arch + "/Packages.gz": index}
-	for _, s := range sections {
-		sum := fetchtest.SHA256(index)
-		byHash := "main/binary-" + arch + "/by-hash/SHA256/" + sum
-		if s == "SHA512" {
-			h := sha512.Sum512(index)
-			sum = hex.EncodeToString(h[:])
-			byHash = "main/binary-" + arch + "/by-hash/SHA512/" + sum
+	files := map[string][]byte{}
+	lists := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(indexes)) {
+		var gz strings.Builder
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte(indexes[name]))
+		zw.Close()
+		index := []byte(gz.String())
+		files[name+".gz"] = index
+		for _, s := range sections {
+			sum := fetchtest.SHA256(index)
+			if s == "SHA512" {
+				h := sha512.Sum512(index)
+				sum = hex.EncodeToString(h[:])
+			}
+			files[path.Dir(name)+"/by-hash/"+s+"/"+sum] = index
+			lists[s] += " " + sum + " " + strconv.Itoa(len(index)) + " " + name + ".gz\n"
 		}
-		files[byHash] = index
-		rel += s + ":\n " + sum + " " + strconv.Itoa(len(index)) + " main/binary-" + arch + "/Packages.gz\n"
+	}
+	for _, s := range sections {
+		rel += s + ":\n" + lists[s]
 	}
 	files["Release"] = []byte(rel)
 	tree := map[string][]byte{}
@@ -346,7 +357,7 @@ func TestSyncDebianOnlySHA512(t *testing.T) {
 	arch := deb.HostArch()
 	body := []byte("a package\n")
 	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
-	writeDist(t, up, arch, packageStanza("pool/main/p_1_all.deb", body, "SHA512"), "SHA512")
+	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA512")}, "SHA512")
 	srv, log := fileServer(t, up)
 	dir := t.TempDir()
 	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
@@ -372,7 +383,7 @@ func TestSyncDebianPathLeavesDir(t *testing.T) {
 	arch := deb.HostArch()
 	body := []byte("a package\n")
 	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
-	writeDist(t, up, arch, packageStanza("pool/main/p_1_all.deb", body, "SHA256")+packageStanza("pool/../../evil.deb", body, "SHA256"), "SHA256")
+	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA256") + packageStanza("pool/../../evil.deb", body, "SHA256")}, "SHA256")
 	srv, log := fileServer(t, up)
 	dir := t.TempDir()
 	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
@@ -459,5 +470,76 @@ func TestSyncDebianReadWhileSyncing(t *testing.T) {
 	apt.Must(apt.Root, "apt-get", "update")
 	if got := apt.Candidate("hello-fetch"); got != "1.1" {
 		t.Errorf("after the sync: candidate %s; want 1.1", got)
+	}
+}
+
+func TestSyncDebianDelete(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0", res.code)
+	}
+	// hello-fetch 1.0 gives way to 1.1 upstream.
+	old := "pool/main/hello-fetch_1.0_all.deb"
+	if err := os.Remove(filepath.Join(fx.archive.Dir, old)); err != nil {
+		t.Fatal(err)
+	}
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.1", Arch: "all", Depends: "hello-fetch-lib",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello again\n")}})
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("sync without -delete: exit %d; want 0", res.code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
+		t.Errorf("without -delete, the package that upstream removed is gone: %v", err)
+	}
+	res := fetchProc(t, "", "sync", "-delete", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitOK || !strings.Contains(res.stderr, "deleted 1 file") {
+		t.Fatalf("sync -delete: exit %d; want 0, deleting 1 file:\n%s", res.code, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old)); err == nil {
+		t.Errorf("with -delete, %s is still in the mirror", old)
+	}
+	for _, p := range []string{"pool/main/hello-fetch_1.1_all.deb", "pool/main/hello-fetch-lib_1.0_" + fx.arch + ".deb", "dists/stable/InRelease"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("-delete removed %s: %v", p, err)
+		}
+	}
+}
+
+// TestSyncDebianSource mirrors the Sources and the source packages with
+// -source, the Contents with -contents, and neither without them.
+func TestSyncDebianSource(t *testing.T) {
+	up := t.TempDir()
+	arch := deb.HostArch()
+	bin, dsc, orig := []byte("a package\n"), []byte("a source description\n"), []byte("the upstream source\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p/p_1_all.deb": bin, "pool/main/p/p_1.dsc": dsc, "pool/main/p/p_1.orig.tar.gz": orig})
+	sources := "Package: p\nVersion: 1\nDirectory: pool/main/p\nChecksums-Sha256:\n " +
+		fetchtest.SHA256(dsc) + " " + strconv.Itoa(len(dsc)) + " p_1.dsc\n " + fetchtest.SHA256(orig) + " " + strconv.Itoa(len(orig)) + " p_1.orig.tar.gz\n"
+	writeDist(t, up, arch, map[string]string{
+		"main/binary-" + arch + "/Packages": packageStanza("pool/main/p/p_1_all.deb", bin, "SHA256"),
+		"main/source/Sources":               sources,
+		"main/Contents-" + arch:             "usr/share/doc/p/README main/p\n",
+	}, "SHA256")
+	srv, _ := fileServer(t, up)
+	for _, tc := range []struct {
+		flags []string
+		want  []string
+	}{
+		{nil, []string{"pool/main/p/p_1_all.deb"}},
+		{[]string{"-source"}, []string{"dists/stable/main/source/Sources.gz", "pool/main/p/p_1.dsc", "pool/main/p/p_1.orig.tar.gz", "pool/main/p/p_1_all.deb"}},
+		{[]string{"-contents"}, []string{"dists/stable/main/Contents-" + arch + ".gz", "pool/main/p/p_1_all.deb"}},
+	} {
+		dir := t.TempDir()
+		args := append(append([]string{"sync", "-dist", "stable"}, tc.flags...), srv.URL+"/", dir)
+		if res := fetchProc(t, "", args...); res.code != exitOK {
+			t.Fatalf("%v: exit %d; want 0", tc.flags, res.code)
+		}
+		got := slices.DeleteFunc(mirrorFiles(t, dir), func(p string) bool {
+			return strings.Contains(p, "by-hash") || strings.Contains(p, "binary-") || strings.HasSuffix(p, "Release")
+		})
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%v: the mirror's files (-want +got):\n%s", tc.flags, diff)
+		}
 	}
 }

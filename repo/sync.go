@@ -128,10 +128,7 @@ func (s *Sync) Open(ctx context.Context) error {
 			continue
 		}
 		first[key] = e.Path
-		g.Go(func() error {
-			_, err := s.fetch(gctx, e, nil)
-			return err
-		})
+		g.Go(func() error { return s.fetchMetadata(gctx, e) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -196,6 +193,25 @@ func (s *Sync) fetch(ctx context.Context, e Entry, w io.Writer) (fetch.Result, e
 	req := s.request(e, path.Join(s.run, e.Path), false)
 	req.Writer = w
 	return s.Fetcher.Fetch(ctx, req)
+}
+
+// fetchMetadata stages the metadata file e: the published file of the
+// same path when it has e's size and digests (a data file that did not
+// change keeps its name), else a download. The published file is linked
+// into the staging area and the request keeps it when it matches
+// (CheckExisting); a download replaces the link by a rename, never
+// writing to the published file.
+func (s *Sync) fetchMetadata(ctx context.Context, e Entry) error {
+	staged := path.Join(s.run, e.Path)
+	req := s.request(e, staged, true)
+	if req.CheckExisting {
+		if fi, err := s.Root.Lstat(filepath.FromSlash(e.Path)); err == nil && fi.Mode().IsRegular() {
+			s.Root.MkdirAll(filepath.FromSlash(path.Dir(staged)), 0o777)
+			s.Root.Link(filepath.FromSlash(e.Path), filepath.FromSlash(staged)) // else downloaded
+		}
+	}
+	_, err := s.Fetcher.Fetch(ctx, req)
+	return err
 }
 
 // Request returns the request for the package e: from its URL, to its

@@ -254,7 +254,7 @@ func TestSyncDebianFlat(t *testing.T) {
 	// Without -keyring: mirrored, and the summary says what went unchecked.
 	dir := t.TempDir()
 	res := fetchProc(t, "", "sync", "-dist", "./", srv.URL+"/", dir)
-	if res.code != exitOK || !strings.Contains(res.stderr, "InRelease") || !strings.Contains(res.stderr, "not verified") {
+	if res.code != exitOK || !strings.Contains(res.stderr, "InRelease: mirrored unchecked") {
 		t.Fatalf("exit %d; want 0, saying that InRelease was not verified:\n%s", res.code, res.stderr)
 	}
 	for _, p := range []string{"InRelease", "Release", "Release.gpg", "Packages.gz", "pool/main/hello-fetch_1.0_all.deb"} {
@@ -360,7 +360,7 @@ func TestSyncDebianOnlySHA512(t *testing.T) {
 	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA512")}, "SHA512")
 	srv, log := fileServer(t, up)
 	dir := t.TempDir()
-	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+	if res := fetchProc(t, "", "sync", "-format", "deb", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
 		t.Fatalf("exit %d; want 0", res.code)
 	}
 	if got := requested(log, "/by-hash/SHA512/"); len(got) != 1 {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,8 +25,7 @@ import (
 const usage = `Usage:
   fetch [flags] URL...           download URLs into -o DIR
   fetch [flags] -i LIST          download the URLs listed in LIST ("-": standard input)
-  fetch sync [flags] MANIFEST DIR
-                                 mirror a Pulp file repository into DIR
+  fetch sync [flags] URL DIR     mirror a repository (rpm-md, Pulp) into DIR
   fetch proxy [flags]            serve downloads over HTTP (see "fetch proxy -h")
 
 Downloads run in parallel within the connection limits. Each file is written
@@ -70,10 +70,11 @@ pointing outside it, makes the files below it fail; nothing is written outside.
 Mirrors: each -mirror BASE is another place that serves the same tree. A URL
 that starts with the base of the run has its rest appended to every BASE, and
 those URLs are tried in order when it fails. The base is, for fetch sync, the
-directory of MANIFEST; for URLs and lists, the -base PREFIX if given (URLs that
+repository's folder; for URLs and lists, the -base PREFIX if given (URLs that
 do not start with it get no mirrors), else the directory of each URL.
 
-Flags (-o, -i and -base are not for fetch sync, -max-manifest only for it):
+Flags (-o, -i and -base are not for fetch sync; -max-manifest, -format,
+-keyring and -delete only for it):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
@@ -146,18 +147,32 @@ const maxManifestHelp = `  -max-manifest N refuse a manifest larger than N bytes
 `
 
 // syncAbout describes fetch sync, in both usages.
-const syncAbout = `fetch sync reads MANIFEST (a URL, or a local path, usually ending in
-PULP_MANIFEST; a URL ending in "/" means its PULP_MANIFEST), whose lines are
-"relative/path,sha256,size", and downloads each file from the path relative to
-the manifest's URL into the same path below DIR. Files already there with the
-right size and sha256 are skipped, so running a finished sync again downloads
-nothing. A manifest with a malformed line, or with a path that would leave DIR
-(an absolute path, "..", or a symbolic link in DIR that points outside it), is
-refused whole before anything is downloaded. Once every file is in place the
-manifest itself is saved in DIR, so DIR can be served as a repository in its
-turn. Files in DIR that the manifest does not name are left alone, unless
--delete is given. The new manifest is staged in DIR/.fetch-staging until then,
-so a client reading DIR always finds every file its manifest names.
+const syncAbout = `fetch sync mirrors the repository at URL (a URL, or a local path) into DIR,
+found by what URL names:
+  - a PULP_MANIFEST, or a folder that has one: a Pulp file repository, whose
+    manifest's lines are "relative/path,sha256,size";
+  - a folder with repodata/repomd.xml: an rpm-md repository (dnf, yum): the
+    data files that repomd.xml lists, repomd.xml.asc and .key when there,
+    and every package that primary lists, at its location (one with an
+    xml:base is downloaded from there, and kept at its location);
+  - any other file: a Pulp manifest of another name.
+-format pulp|rpm says which it is instead. Each file is checked against
+the size and digest its metadata give; files already there with them are
+skipped, so running a finished sync again downloads nothing. Metadata with a
+malformed entry, or with a path that would leave DIR (an absolute path, "..",
+or a symbolic link in DIR that points outside it), are refused whole before
+any package is downloaded, naming the file and line.
+
+DIR stays consistent for the clients that read it during a sync: the new
+metadata are downloaded and checked into DIR/.fetch-staging, the packages go
+to their places, and only once every one is in place are the metadata
+published, top file last (for rpm-md: the data files, whose names carry their
+checksums, then repomd.xml.asc, then repomd.xml). If any package fails,
+nothing new is published: DIR keeps the metadata of its last complete sync,
+and the packages that arrived stay for the next run. The metadata that a
+sync replaces stay until the next one, for a client that read the old top
+file a moment before. Files in DIR that the metadata do not name are left
+alone, unless -delete is given.
 `
 
 // debAbout describes fetch sync of a Debian archive.
@@ -172,16 +187,26 @@ Release.gpg and Release, then InRelease; if any package fails, nothing is.
 `
 
 const syncUsage = `Usage:
-  fetch sync [flags] MANIFEST DIR
+  fetch sync [flags] URL DIR
   fetch sync [flags] -dist NAME [-dist NAME...] URL DIR
 
 ` + syncAbout + `
 ` + debAbout + `
 fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
-` + maxManifestHelp + `  -delete         once the new metadata are published, remove the files that
-                  they no longer name (default: keep them); prints how many
-` + repoFlagsHelp + `Each -mirror BASE is another base that serves what the directory of MANIFEST
-does. A MANIFEST that is not one (an HTML page, such as the listing that a
+` + maxManifestHelp + `  -format F       the repository's format: pulp, rpm or deb (default: found
+                  from URL; deb with -dist)
+  -keyring FILE   OpenPGP public keys (armored or binary: gpg --export, a
+                  Debian keyring): the repository's signature (repomd.xml.asc;
+                  InRelease, else Release.gpg) must be there and verify with
+                  one of them, or the sync fails before any package is
+                  downloaded. Without it, signatures are mirrored unchecked,
+                  and the run says so
+  -delete         once the new metadata are published, remove the packages
+                  that they no longer name (for rpm-md, *.rpm outside
+                  repodata/; for Debian, files below pool/; for Pulp, any
+                  file but the manifest); prints how many
+` + debFlagsHelp + `Each -mirror BASE is another base that serves what the repository's folder
+does. A manifest that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
 
 Exit status: 0 when every file is in place, 1 when any failed, 2 for a usage
@@ -193,6 +218,7 @@ Examples:
     -keyring /usr/share/keyrings/debian-archive-keyring.gpg \
     http://deb.debian.org/debian/ debian
   fetch sync -j 4 -per-host 2 -retries 5 -stall 1m file-repo/PULP_MANIFEST file-copy
+  fetch sync -delete -keyring RPM-GPG-KEY http://mirror.example/fedora/os/ fedora
 `
 
 func main() {
@@ -288,9 +314,11 @@ type config struct {
 	version  bool // -version: print it and do nothing else
 	noResume bool
 
-	maxManifest int64     // sync only
-	delete      bool      // sync only
-	repo        repoFlags // sync only
+	maxManifest int64    // sync only
+	delete      bool     // sync only
+	format      string   // sync only: -format
+	keyring     string   // sync only: -keyring FILE
+	deb         debFlags // sync only: -dist and what to mirror of it
 	netConfig
 }
 
@@ -311,7 +339,9 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 	} else {
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
 		fs.BoolVar(&cfg.delete, "delete", false, "")
-		cfg.repo.define(fs)
+		fs.StringVar(&cfg.format, "format", "", "")
+		fs.StringVar(&cfg.keyring, "keyring", "", "")
+		cfg.deb.define(fs)
 	}
 	cfg.defineTransfer(fs)
 	fs.IntVar(&cfg.segments, "segments", 1, "")
@@ -378,6 +408,12 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, fmt.Errorf("-adapt-segments with -segments %d: want -segments 3 or more, the most it may open", cfg.segments)
 	case cfg.maxManifest < 0:
 		return nil, fmt.Errorf("-max-manifest %d: want a number of bytes", cfg.maxManifest)
+	case cfg.format != "" && !slices.Contains(formats, cfg.format):
+		return nil, fmt.Errorf("-format %s: want one of %s", cfg.format, strings.Join(formats, ", "))
+	case len(cfg.deb.dists) > 0 && cfg.format != "" && cfg.format != formatDeb:
+		return nil, fmt.Errorf("-dist names a Debian archive's distribution: not one of -format %s", cfg.format)
+	case cfg.format == formatDeb && len(cfg.deb.dists) == 0:
+		return nil, fmt.Errorf("-format deb: give the distributions to mirror with -dist NAME (-dist ./ for a flat repository)")
 	case cfg.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for none", cfg.timeout)
 	}
@@ -389,8 +425,11 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	if err := cfg.netConfig.check(); err != nil {
 		return nil, err
 	}
-	if err := cfg.repo.check(); err != nil {
+	if err := cfg.deb.check(); err != nil {
 		return nil, err
+	}
+	if len(cfg.deb.dists) > 0 {
+		cfg.format = formatDeb
 	}
 	for i, m := range cfg.mirrors {
 		cfg.mirrors[i] = cfg.login(m)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/mirror"
@@ -27,49 +26,41 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err == nil && len(operands) != 2 {
-		err = fmt.Errorf("sync: want MANIFEST and DIR, got %d operands", len(operands))
+		err = fmt.Errorf("sync: want URL and DIR, got %d operands", len(operands))
 	}
-	// The repository: a Debian archive's root with -dist, else a manifest.
-	var top, base *url.URL
-	var format repo.Format
-	switch {
-	case err != nil:
-	case len(cfg.repo.dists) > 0:
-		top, err = folderURL(operands[0])
-		base, format = top, cfg.repo.debFormat()
-	default:
-		top, err = manifestURL(operands[0])
-		var name string
-		if err == nil {
-			name, err = fileName(top)
-		}
-		if err == nil {
-			base = top.ResolveReference(&url.URL{Path: "./"})
-			format = pulp.Format{Name: name, MaxSize: cfg.maxManifest}
-		}
+	var src *url.URL
+	if err == nil {
+		src, err = sourceURL(operands[0])
 	}
 	var verifier repo.Verifier
-	if err == nil {
-		verifier, err = cfg.repo.verifier()
+	if err == nil && cfg.keyring != "" {
+		verifier, err = readKeyring(cfg.keyring)
 	}
 	if err != nil {
 		return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
 	}
-	cfg.loginURL(top)
-	if base != top {
-		cfg.loginURL(base)
-	}
+	cfg.loginURL(src)
 	root, _, err := openDir(operands[1])
 	if err != nil {
 		fmt.Fprintf(stderr, "fetch: %v\n", err)
 		return exitFailed
 	}
 	defer root.Close()
+	runCtx, cancel := withTimeout(ctx, cfg.timeout)
+	defer cancel()
 
+	// A local repository is found before the Fetcher is made, which may
+	// read its folder only.
+	var repository target
+	if src.Scheme == "file" {
+		if repository, err = detect(runCtx, src, cfg.format, probeLocal); err != nil {
+			return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
+		}
+	}
 	opts, closeOpts := cfg.options()
 	defer closeOpts()
 	// file:// URLs may read the repository's folder, and each mirror's.
-	for _, m := range append([]string{base.String()}, cfg.mirrors...) {
+	for _, m := range append([]string{src.ResolveReference(&url.URL{Path: "./"}).String()}, cfg.mirrors...) {
 		if u, _ := url.Parse(m); u.Scheme == "file" { // checked by parse
 			opts.FileRoots = append(opts.FileRoots, filepath.FromSlash(path.Clean(u.Path)))
 		}
@@ -77,25 +68,34 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := fetch.New(opts)
 	defer f.Close()
 	cfg.warn(stderr)
-	runCtx, cancel := withTimeout(ctx, cfg.timeout)
-	defer cancel()
 	rep := newReport(stderr, cfg.quiet, false)
 	rep.received = func() int64 { return f.Stats().Bytes }
+	var mirrors mirror.Static
+	prepare := func(req *fetch.Request) {
+		req.Mirrors = mirrors.URLs(req.URL)
+		req.Header = cfg.header.Clone()
+	}
+	if src.Scheme != "file" {
+		if repository, err = detect(runCtx, src, cfg.format, probeWith(f, prepare)); err != nil {
+			if runCtx.Err() == nil {
+				rep.fail(redact(src.String()), err)
+			}
+			rep.finish(stopReason(ctx, runCtx, cfg.timeout))
+			return exitStatus(ctx, true)
+		}
+	}
+	mirrors = mirror.Static{Base: repository.root.String(), Mirrors: cfg.mirrors}
 
-	mirrors := mirror.Static{Base: base.String(), Mirrors: cfg.mirrors}
 	s := &repo.Sync{
 		Fetcher:  f,
-		Format:   format,
-		URL:      base,
+		Format:   repository.repoFormat(&cfg),
+		URL:      repository.root,
 		Root:     root,
 		Verifier: verifier,
-		Prepare: func(req *fetch.Request) {
-			req.Mirrors = mirrors.URLs(req.URL)
-			req.Header = cfg.header.Clone()
-		},
+		Prepare:  prepare,
 	}
 	defer s.Close()
-	where := top.Redacted()
+	where := repository.where()
 	err = s.Open(runCtx)
 	var plan *repo.Plan
 	if err == nil {
@@ -108,8 +108,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 		return exitStatus(ctx, true)
 	}
-	if unchecked := s.Unverified(); len(unchecked) > 0 {
-		rep.printf("%s not verified (no -keyring): mirrored unchecked\n", strings.Join(unchecked, ", "))
+	for _, name := range s.Unverified() {
+		rep.printf("%s: mirrored unchecked: no -keyring to check it with\n", name)
 	}
 	rep.plan(plan.Files, plan.Bytes)
 	// Partial files that no package resumes go, as do leftovers of runs
@@ -145,9 +145,25 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		// A completed run leaves no partial file in DIR.
 		removeLeftovers(rep, root, nil)
+	} else if runCtx.Err() == nil {
+		rep.printf("%s: not published: the mirror keeps the metadata of its last complete sync\n", where)
 	}
 	rep.finish(stopReason(ctx, runCtx, cfg.timeout))
 	return exitStatus(ctx, rep.failed.Load() > 0 || runCtx.Err() != nil)
+}
+
+// readKeyring reads the OpenPGP keys of -keyring file.
+func readKeyring(file string) (*repo.Keyring, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("-keyring: %v", err)
+	}
+	defer f.Close()
+	k, err := repo.ReadKeyring(f)
+	if err != nil {
+		return nil, fmt.Errorf("-keyring %s: %v", file, err)
+	}
+	return k, nil
 }
 
 // refuse reports the error of a repository whose metadata were refused:
@@ -172,32 +188,6 @@ func refuse(rep *report, where string, err error) {
 		rep.printf("%v\n", e)
 	}
 	rep.fail(where, errs[len(errs)-1])
-}
-
-// manifestURL returns the URL of the manifest that arg names: a URL, or a
-// local path. A URL ending in "/" names the PULP_MANIFEST in it.
-func manifestURL(arg string) (*url.URL, error) {
-	u, err := url.Parse(arg)
-	if err != nil && strings.Contains(arg, "://") {
-		return nil, fmt.Errorf("%s: %v", redact(arg), errors.Unwrap(err)) // the *url.Error repeats arg
-	}
-	if err != nil || u.Scheme == "" || len(u.Scheme) == 1 { // "C:" is a drive letter
-		abs, err := filepath.Abs(arg)
-		if err != nil {
-			return nil, err
-		}
-		u = &url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
-		if !strings.HasPrefix(u.Path, "/") {
-			u.Path = "/" + u.Path
-		}
-	} else if _, err := absoluteURL(arg); err != nil {
-		return nil, fmt.Errorf("%s: %v", redact(arg), err)
-	}
-	if strings.HasSuffix(u.Path, "/") {
-		u.Path += pulp.Manifest
-		u.RawPath = ""
-	}
-	return u, nil
 }
 
 // removeLeftovers removes the temporary and partial files in DIR that no

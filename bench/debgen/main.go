@@ -9,21 +9,19 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/ulikunitz/xz"
+
+	"github.com/fetchkit/fetch/bench/internal/payload"
 )
 
 func main() {
@@ -39,7 +37,11 @@ func main() {
 	for i := range *n {
 		name := fmt.Sprintf("p%06d", i)
 		rel := fmt.Sprintf("pool/main/%s/%s/%s_1.0_%s.deb", name[:4], name, name, *arch)
-		sum, err := write(filepath.Join(*dir, filepath.FromSlash(rel)), *size, uint64(i))
+		file := filepath.Join(*dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			log.Fatal(err)
+		}
+		sum, err := payload.Write(file, *size, uint64(i))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -85,29 +87,4 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
-}
-
-// write fills path with size bytes from a ChaCha8 stream seeded by seed
-// and returns their sha256.
-func write(path string, size int64, seed uint64) ([]byte, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if _, err := io.CopyN(w, rand.NewChaCha8(key), size); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return h.Sum(nil), f.Close()
 }

@@ -55,18 +55,21 @@ func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 	defer f.stats.ended(&res)
 	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed)
 	if err != nil {
+		if res.URL != "" {
+			err = fmt.Errorf("%s: %w", res.URL, err) // every Result.Err names its URL
+		}
 		res.Err = err
 		return res
 	}
 	defer s.discard()
 	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
-		ok, err := f.inPlace(ctx, req, t.host, s)
+		digests, trusted, err := f.inPlace(ctx, req, t.host, s)
 		if err != nil {
 			res.Err = err
 			return res
 		}
-		if ok {
-			res.Skipped, res.Size, res.Digests = true, s.written, s.digests()
+		if digests != nil {
+			res.Skipped, res.Trusted, res.Size, res.Digests = true, trusted, s.written, digests
 			return res
 		}
 	}
@@ -158,8 +161,12 @@ func (d *download) tryURL(ctx context.Context, u *url.URL) error {
 		}
 		progress := d.sink.written - reached
 		reached = max(reached, d.sink.written)
-		wait, err := r.failed(err, progress)
-		if err != nil {
+		wait, gaveUp := r.failed(err, progress)
+		if gaveUp != nil {
+			return gaveUp
+		}
+		if err := d.stranded(u, err); err != nil {
+			// Known now, not after the wait: no attempt will follow.
 			return err
 		}
 		d.f.log.Info("fetch: retrying", "url", u.Redacted(), "err", err, "wait", wait, "progress", progress >= minProgress, "offset", d.sink.written)
@@ -500,11 +507,29 @@ func (d *download) resumePoint(u *url.URL) (int64, string, error) {
 	if validator != "" || len(d.sink.want) > 0 {
 		return d.sink.written, validator, nil
 	}
+	if err := d.stranded(u, nil); err != nil {
+		return 0, "", err
+	}
 	if err := d.sink.restart(); err != nil {
-		return 0, "", fmt.Errorf("%s: %w after %d bytes: nothing guards a resume (no validator, no expected digest)",
-			u.Redacted(), ErrCannotResume, d.sink.written)
+		return 0, "", err
 	}
 	return 0, "", nil
+}
+
+// stranded returns the error that ends the request when its next attempt
+// at u could neither resume nor start again: a Writer holds bytes and
+// nothing guards a resume at u (no validator from u, no expected digest).
+// cause, if not nil, is the failure that broke the transfer. Else it
+// returns nil.
+func (d *download) stranded(u *url.URL, cause error) error {
+	if d.sink.canRestart() || d.validatorFor(u) != "" || len(d.sink.want) > 0 {
+		return nil
+	}
+	const why = "nothing guards a resume (no strong ETag or Last-Modified, no expected digest)"
+	if cause != nil {
+		return fmt.Errorf("%w, and %w after %d bytes: %s", cause, ErrCannotResume, d.sink.written, why)
+	}
+	return fmt.Errorf("%s: %w after %d bytes: %s", u.Redacted(), ErrCannotResume, d.sink.written, why)
 }
 
 // accept checks a response before its body is read, restarts the sink if
@@ -577,10 +602,16 @@ func dropCredentials(h http.Header) {
 }
 
 // isFinal reports whether err ends the request: no other attempt and no
-// other URL can help.
+// other URL can help. So does a 304 Not Modified, the answer to the
+// caller's own conditional request (If-None-Match, If-Modified-Since in
+// Request.Header), which is no failure of the URL.
 func isFinal(err error) bool {
-	var se *sinkError
-	return errors.As(err, &se) || errors.Is(err, ErrCannotResume)
+	var (
+		se *sinkError
+		st *StatusError
+	)
+	return errors.As(err, &se) || errors.Is(err, ErrCannotResume) ||
+		errors.As(err, &st) && !st.FTP && st.Code == http.StatusNotModified
 }
 
 // isMismatch reports whether err says that a server delivered other bytes

@@ -81,13 +81,25 @@ func ExampleProtocol() {
 // A Resolver gives the URLs to try for a request: here every file of
 // mem://repo is also on two mirrors. Code that only calls Fetch with a URL,
 // such as a streamer, gets the mirrors without knowing of them.
+//
+// The Fetcher orders what a Resolver returns by what failed lately
+// (Options.MirrorCooldown): a host that failed as a host (no connection, a
+// 5xx) goes last for every request; a file that one mirror lacks, or
+// serves with the wrong digest, goes elsewhere for that file only. Here
+// mirror1 lacks a.deb: a.deb comes from mirror2, and b.deb still from
+// mirror1, first in the list.
 func ExampleResolver() {
 	mem := &memProtocol{
 		files: map[string]string{
-			// mirror1 lacks the file; mirror2 has it.
+			"mem://mirror1/pool/b.deb": "package b\n",
 			"mem://mirror2/pool/a.deb": "package a\n",
+			"mem://mirror2/pool/b.deb": "package b\n",
 		},
-		opens: map[string]int{"mem://mirror2/pool/a.deb": 1}, // and is not busy
+		opens: map[string]int{ // none of them busy
+			"mem://mirror1/pool/b.deb": 1,
+			"mem://mirror2/pool/a.deb": 1,
+			"mem://mirror2/pool/b.deb": 1,
+		},
 	}
 	mirrors := fetch.ResolverFunc(func(ctx context.Context, req fetch.Request) ([]string, error) {
 		path, ok := strings.CutPrefix(req.URL, "mem://repo/")
@@ -103,15 +115,18 @@ func ExampleResolver() {
 	defer f.Close()
 
 	// The streamer's side: one URL, no mirrors.
-	var out strings.Builder
-	res, err := f.Fetch(context.Background(), fetch.Request{URL: "mem://repo/pool/a.deb", Writer: &out})
-	if err != nil {
-		fmt.Println(err)
-		return
+	for _, name := range []string{"a.deb", "b.deb"} {
+		var out strings.Builder
+		res, err := f.Fetch(context.Background(), fetch.Request{URL: "mem://repo/pool/" + name, Writer: &out})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%q from %s\n", out.String(), res.URL)
 	}
-	fmt.Printf("%q from %s\n", out.String(), res.URL)
 	// Output:
 	// "package a\n" from mem://mirror2/pool/a.deb
+	// "package b\n" from mem://mirror1/pool/b.deb
 }
 
 // FSProtocol serves the files of an fs.FS (os.DirFS, embed.FS,

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +66,10 @@ type fault struct {
 	setup func(t *testing.T, fx *fixture, req *fetch.Request)
 	// check, if set, makes further checks after Fetch.
 	check func(t *testing.T, fx *fixture, res fetch.Result)
-	want  expect
+	// planted, if set, checks and removes, right after Fetch and before
+	// the checks of every case, what setup planted beside Path.
+	planted func(t *testing.T, fx *fixture, req fetch.Request)
+	want    expect
 	// stall is Options.StallTimeout (0: faultStall). A fault that ends
 	// in one attempt takes the default: on a loaded machine a transfer
 	// was silent for faultStall, and its retry made a second attempt.
@@ -255,8 +259,7 @@ var faults = []fault{
 		name: "huge headers",
 		na:   httpOnly,
 		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) {
-			// Past the 10 MiB that net/http's client reads of headers.
-			w.Header().Set("X-Huge", strings.Repeat("x", 11<<20))
+			w.Header().Set("X-Huge", hugeHeader())
 			fx.serve(w, r)
 		},
 		// A transport error, or a stall when reading them takes longer
@@ -320,15 +323,52 @@ var faults = []fault{
 		ftp:  ftpServes,
 		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
 			if req.Path != "" {
-				req.Path = filepath.Join(smallTmpfs(t, fx.dir), "file")
+				req.Path = filepath.Join(fetchtest.SmallTmpfs(t, fx.dir), "file")
 			}
 			if fx.sink == "writer" {
 				req.Writer = &failingWriter{after: 64 << 10, err: syscall.ENOSPC, w: req.Writer}
 			}
 		},
-		check: wantAttempts(1),
+		check: func(t *testing.T, fx *fixture, res fetch.Result) {
+			wantAttempts(1)(t, fx, res)
+			// The error names the file written (Path, or its partial
+			// or temporary file), not its folder.
+			if p := res.Request.Path; p != "" && res.Err != nil {
+				dir, base := filepath.Split(p)
+				if msg := res.Err.Error(); !strings.Contains(msg, dir+base) && !strings.Contains(msg, dir+"."+base) {
+					t.Errorf("error %q does not name the file %s", msg, p)
+				}
+			}
+		},
 		stall: fetch.DefaultStallTimeout,
 		want:  expect{err: errIs(syscall.ENOSPC), what: "ENOSPC"},
+	},
+	{
+		// A FIFO where the partial file of Path would be, with a read
+		// end that reads nothing: it is neither written, which would
+		// block the download past its context once the pipe's buffer
+		// is full, nor published at Path.
+		name: "FIFO at the partial path",
+		http: func(fx *fixture, n int, w http.ResponseWriter, r *http.Request) { fx.serve(w, r) },
+		ftp:  ftpServes,
+		setup: func(t *testing.T, fx *fixture, req *fetch.Request) {
+			if req.Path != "" {
+				fx.fifo = fetchtest.PlantFIFO(t, fetch.PartialPath(req.Path))
+			}
+		},
+		planted: func(t *testing.T, fx *fixture, req fetch.Request) {
+			if fx.fifo == nil {
+				return
+			}
+			if n := fx.fifo.Buffered(); n > 0 {
+				t.Errorf("%d bytes were written to the FIFO; want none", n)
+			}
+			if fi, err := os.Lstat(fx.fifo.Path); err != nil || fi.Mode().Type() != fs.ModeNamedPipe {
+				t.Errorf("the FIFO: %v, %v; want it left as it was", fi, err)
+			}
+			os.Remove(fx.fifo.Path)
+		},
+		want: expect{ok: true},
 	},
 	{
 		// root writes through a read-only folder's mode bits, not
@@ -430,10 +470,14 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	}
 	// Cleanups run last first: this one after the servers closed.
 	t.Cleanup(func() {
-		// An HTTP/2 server may still be encoding the huge headers that
-		// the client gave up on: the fixture's work, not the Fetcher's,
-		// and it ends (TestMain checks the end).
-		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("net/http.(*http2serverConn).writeFrameAsync"))
+		// A server may still be sending the huge headers that the client
+		// gave up on, in a handler that a loaded machine ran late: the
+		// fixture's work, not the Fetcher's, and it ends (TestMain checks
+		// the end).
+		goleak.VerifyNone(t,
+			goleak.IgnoreAnyFunction("net/http.(*http2serverConn).writeFrameAsync"),
+			goleak.IgnoreAnyFunction("net/http.(*http2serverConn).runHandler"),
+			goleak.IgnoreAnyFunction("net/http.(*conn).serve"))
 	})
 	if proto == "ftp" {
 		base := flt.ftp(t, fx)
@@ -471,6 +515,9 @@ func runFault(t *testing.T, flt fault, proto, sink string, rng *rand.Rand) {
 	}
 	f := fetch.New(opts)
 	res, err := f.Fetch(fx.ctx, req)
+	if flt.planted != nil {
+		flt.planted(t, fx, req)
+	}
 
 	if res.Err != err {
 		t.Errorf("Result.Err %v differs from the error returned %v", res.Err, err)
@@ -577,6 +624,7 @@ type fixture struct {
 	srv, other  *fetchtest.Server
 	servers     []faultTarget // every server of the case
 	ctx         context.Context
+	fifo        *fetchtest.FIFO // planted by the case, if any
 }
 
 func (fx *fixture) size() int64 { return int64(len(fx.content)) }
@@ -597,6 +645,10 @@ func (fx *fixture) startBody(w http.ResponseWriter, n int) {
 	w.Header().Set("Last-Modified", fetchtest.ModTime.Format(http.TimeFormat))
 	w.WriteHeader(http.StatusOK)
 }
+
+// hugeHeader is a header value past the 10 MiB of headers that net/http's
+// client reads, made once for every handler that sends it.
+var hugeHeader = sync.OnceValue(func() string { return strings.Repeat("x", 11<<20) })
 
 // faultTarget is a server of the fault suite: it can tell how many
 // connections are open on its side.
@@ -619,7 +671,9 @@ func (fx *fixture) waitClosed(t *testing.T, closeIdle func()) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// Long enough for a handler that a loaded machine runs late to see
+	// its connection gone; a pass does not wait for it.
+	deadline := time.Now().Add(30 * time.Second)
 	for closeIdle(); open() > 0 && time.Now().Before(deadline); closeIdle() {
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -104,7 +104,7 @@ const (
 	// [Options.MinSegmentSize].
 	DefaultMinSegmentSize = 1 << 20
 
-	// DefaultMirrorCooldown is how long a host that failed is tried after the
+	// DefaultMirrorCooldown is how long a URL that failed is tried after the
 	// others, when [Options.MirrorCooldown] is zero.
 	DefaultMirrorCooldown = 5 * time.Minute
 )
@@ -156,8 +156,10 @@ type Options struct {
 	// a few megabytes, resumed with an HTTP range or FTP REST) does not use
 	// up a retry: the next attempt resumes where it stopped; each
 	// connection of a segmented download counts the same way. 0 means
-	// DefaultRetries; negative means none, and then the first failure ends
-	// the URL, with or without progress.
+	// DefaultRetries, as the zero value of every field means its default;
+	// negative means none, and then the first failure ends the URL, with or
+	// without progress. (The command's -retries counts as it reads:
+	// -retries 0 is none, which it passes here as -1.)
 	Retries int
 
 	// MaxThrottled is how long a URL may keep answering 429 (too many
@@ -202,9 +204,23 @@ type Options struct {
 	// means the request's URL followed by its Mirrors.
 	Resolver Resolver
 
-	// MirrorCooldown is how long a host that failed stays at the end of the
-	// list of URLs to try, for every request of the Fetcher. 0 means
-	// DefaultMirrorCooldown; negative turns reordering off. So the same
+	// MirrorCooldown is how long a URL that failed is tried after the
+	// others. What failed decides which URLs move:
+	//
+	//   - A failure of the host, one that Retries retries (no connection, a
+	//     reset, a stall, HTTP 408, 429 or 5xx, a transient FTP reply),
+	//     moves every URL on that host to the end of the list, for every
+	//     request of the Fetcher: the next file comes from a mirror.
+	//   - A failure of one file (not found: HTTP 404 or 410, FTP 550; bytes
+	//     that fail their size or digest) moves on to the next URL the
+	//     request that met it, and moves that URL alone to the end, for the
+	//     next requests of the same file. Other files at that host are still
+	//     asked of it first: one file missing or stale on the primary sends
+	//     no other file to a mirror.
+	//
+	// A success at a URL clears both. Of the URLs moved, the one that
+	// failed longest ago comes first. 0 means DefaultMirrorCooldown;
+	// negative turns reordering off. So the same
 	// request may be tried in another order on a Fetcher that saw failures
 	// before: its Result.Attempts, Result.URL and the order of the errors
 	// joined in Result.Err depend on what the Fetcher did earlier.
@@ -307,8 +323,13 @@ type Options struct {
 	// http. Without it such a redirect fails.
 	AllowInsecureRedirect bool
 
-	// Logger receives a line for each retry and each URL given up. Nil
-	// means no logging.
+	// Logger receives, at level Info, a line for each retry ("fetch:
+	// retrying", with the url, the err of the attempt that failed, the
+	// wait before the next one, whether the attempt made progress, and
+	// the offset the download has reached), for each retry of a
+	// segmented download's connection ("fetch: retrying segment"), and
+	// for each URL given up ("fetch: giving up on URL", with the url and
+	// its last err). URLs and errors are redacted. Nil means no logging.
 	Logger *slog.Logger
 }
 
@@ -338,11 +359,16 @@ type Request struct {
 	// Writer may both be set, to stream and keep. With neither, the bytes
 	// are verified and discarded. A Writer is never sent the same bytes
 	// twice: a broken transfer is resumed where it stopped, or the request
-	// fails with [ErrCannotResume]. So a Writer that received a whole body
-	// that then fails its size or digest check ends the request: the
-	// mirrors are not tried, and the error says so ("mirrors not tried:
-	// the Writer already received the body"). [Result.Size] counts the bytes
-	// the Writer received, also on failure.
+	// fails with [ErrCannotResume]. A resume needs a guard that the rest is
+	// of the same file: the strong ETag or Last-Modified of the response
+	// the bytes came from (sent back in If-Range, to the same URL), or
+	// expected Digests (then a mirror may send the rest too). Without
+	// either, a transfer that breaks after a byte reached the Writer ends
+	// the request at once, without another attempt. And a Writer that
+	// received a whole body that then fails its size or digest check ends
+	// the request: the mirrors are not tried, and the error says so
+	// ("mirrors not tried: the Writer already received the body").
+	// [Result.Size] counts the bytes the Writer received, also on failure.
 	Writer io.Writer
 	// Size is the expected size in bytes; 0 means unknown, unless
 	// SizeKnown is set. A server that announces another size is refused
@@ -364,6 +390,17 @@ type Request struct {
 	// a Writer it is called once at most; a request with only a Path that
 	// restarts from zero on another URL calls it again.
 	OnResponse func(Response) error
+	// PassResponse, if set, is asked about each HTTP response that is not
+	// the file (a status other than 200, and 206 to a resumed transfer),
+	// and about each redirect before it is followed: when it returns true,
+	// that response is the one delivered, its body the bytes (Size from
+	// its Content-Length, -1 when unknown), with [Response.Status] and
+	// Response.Header saying what it is, and a redirect is not followed
+	// ([Response.URL] is then the URL that answered it). It is how a proxy
+	// passes an upstream's own answer (a 404 page, a 204, a redirect that
+	// stays on its host) to its client. Nil means that such a response is
+	// a *StatusError and that redirects are followed.
+	PassResponse func(Response) bool
 	// Progress, if set, is called as bytes arrive with the bytes written
 	// so far and the expected total (-1 when unknown). It is called from
 	// the transfer's goroutine and must be quick.
@@ -380,7 +417,21 @@ type Request struct {
 	// Digests from the file. Otherwise the file is downloaded as usual and
 	// replaced. With neither Size nor Digests there is nothing to check
 	// against: the file is downloaded.
+	//
+	// A file that fetch wrote, or read and found matching, carries a
+	// record of what was verified: its size, modification time, inode,
+	// path and digests (on Linux, in the extended attribute
+	// user.fetch.verified). While the file's size, modification time and
+	// inode are those of its record, and the record holds every digest
+	// of Digests, the file is trusted without being read, at the cost of
+	// a stat, and the Result has Trusted set. A record that is corrupt or
+	// was written for another path is ignored. See HashExisting.
 	CheckExisting bool
+	// HashExisting makes CheckExisting read and hash the file in place
+	// even when its record says it is unchanged since fetch verified it:
+	// it catches a file whose bytes were changed with its modification
+	// time set back. Without CheckExisting it does nothing.
+	HashExisting bool
 }
 
 // Protocol opens the bytes of one URL; it is how a scheme is added
@@ -454,6 +505,12 @@ type OpenRequest struct {
 // Resolver turns a request into the ordered list of URLs to try: it is
 // how mirror lists are added ([Options.Resolver]) so that a caller of Fetch
 // gets them without knowing of them. It must be safe for concurrent use.
+//
+// The Fetcher then moves to the end the URLs that failed lately, by the
+// rule of [Options.MirrorCooldown]: every URL of a host that failed as a
+// host (no connection, a 5xx), and a URL at which this file was not found
+// or came with the wrong size or digest. A Resolver need not track the
+// health of its mirrors; it gives them in the order it prefers.
 type Resolver interface {
 	Resolve(ctx context.Context, req Request) ([]string, error)
 }
@@ -482,6 +539,7 @@ type Fetcher struct {
 	log       *slog.Logger
 	buffers   sync.Pool // of *[]byte, the copy buffers of transfers
 	stats     stats
+	onRead    func(path string) // called before a file in place is read (tests)
 
 	retries       int
 	maxAttempts   int
@@ -599,7 +657,7 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(ctx, req, targetOf(req.URL))
+	res := f.fetch(withPassResponse(ctx, req.PassResponse), req, targetOf(req.URL))
 	return res, res.Err
 }
 

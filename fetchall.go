@@ -31,7 +31,16 @@ const lookAhead = 4
 //
 // Every request taken gets its Result, also when ctx is done: a request cut
 // short, or still waiting, then has an Err that matches ctx's error
-// (context.Canceled). Once ctx is done FetchAll takes no more requests.
+// (context.Canceled). Once ctx is done FetchAll takes no more requests:
+// the goroutine that sends them must select on ctx.Done() as it sends, or
+// it waits for ever on its send, and closes reqs when it stops:
+//
+//	select {
+//	case reqs <- req:
+//	case <-ctx.Done():
+//		return
+//	}
+//
 // The returned channel is closed when reqs is closed, or ctx is done, and
 // every request taken has its Result in it. Its buffer has room for the
 // Result of every request taken and not yet read (FetchAll takes no request
@@ -225,7 +234,7 @@ func (s *scheduler) start(req Request, t target) {
 func (s *scheduler) worker(j job) {
 	defer s.workers.Done()
 	for {
-		s.out <- s.f.fetch(s.ctx, j.req, j.target)
+		s.out <- s.f.fetch(withPassResponse(s.ctx, j.req.PassResponse), j.req, j.target)
 		s.done <- j.target.host
 		var ok bool
 		if j, ok = <-s.work; !ok {

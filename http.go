@@ -94,6 +94,9 @@ func (p *httpProtocol) Open(ctx context.Context, req *OpenRequest) (*Response, i
 			return r, http.NoBody, nil
 		}
 	}
+	if pass := passResponseOf(ctx); pass != nil && pass(*r) {
+		return r, resp.Body, nil
+	}
 	// Read a little of an error body so that the connection can be reused.
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
@@ -191,6 +194,12 @@ const maxRedirects = 10
 // most maxRedirects are followed.
 func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecure bool) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
+		if pass := passResponseOf(req.Context()); pass != nil && req.Response != nil {
+			from := via[len(via)-1].URL.Redacted()
+			if pass(Response{URL: from, Status: req.Response.StatusCode, Header: req.Response.Header, Size: req.Response.ContentLength}) {
+				return http.ErrUseLastResponse
+			}
+		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirect, maxRedirects)
 		}
@@ -206,4 +215,22 @@ func redirectPolicy(next func(*http.Request, []*http.Request) error, allowInsecu
 		}
 		return nil
 	}
+}
+
+// passResponseKey is the context key of a transfer's [Request.PassResponse].
+type passResponseKey struct{}
+
+// withPassResponse returns ctx carrying pass to the HTTP protocol, which
+// sees the request only through its context.
+func withPassResponse(ctx context.Context, pass func(Response) bool) context.Context {
+	if pass == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, passResponseKey{}, pass)
+}
+
+// passResponseOf returns the [Request.PassResponse] that ctx carries, or nil.
+func passResponseOf(ctx context.Context) func(Response) bool {
+	pass, _ := ctx.Value(passResponseKey{}).(func(Response) bool)
+	return pass
 }

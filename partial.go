@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -26,7 +27,7 @@ import (
 // nobody holds a lock on is a leftover.
 
 // guardSuffix ends the name of the guard file of a partial file.
-const guardSuffix = ".guard"
+const guardSuffix = partname.GuardSuffix
 
 // PartialPath returns the path of the partial file that a download to
 // path keeps with [Options.KeepPartial]: "." + base(path) + ".part"
@@ -67,9 +68,10 @@ func (s *sink) resumable(g guard) bool {
 // openPartial opens the partial file of Path, if there is one, and locks
 // it. When its bytes may be resumed it reads them back once into the
 // hashes and returns their guard; otherwise it empties it. When another
-// live download holds the partial file, the sink does without: it writes
-// to a temporary file of its own, made by its first write, and keeps
-// nothing. With no partial file it makes one, or leaves the first write
+// live download holds the partial file, or its name holds anything but a
+// regular file (a FIFO, a symbolic link: never read or written), the sink
+// does without: it writes to a temporary file of its own, made by its
+// first write, and keeps nothing. With no partial file it makes one, or leaves the first write
 // to make an unnamed file (unnamed_linux.go), named when its guard is
 // written; when it cannot (a folder is missing), the first write does,
 // or says why not.
@@ -80,7 +82,7 @@ func (s *sink) openPartial(ctx context.Context) (*guard, error) {
 		}
 	}
 	f, name, existed, err := s.openPartialFile()
-	if errors.Is(err, errLocked) {
+	if errors.Is(err, errLocked) || errors.Is(err, errNotRegular) {
 		s.keep = false
 	}
 	if err != nil {
@@ -317,6 +319,10 @@ func (s *sink) saveGuard(g guard) error {
 	}
 	s.onDisk = true
 	f, err := s.place.openFile(s.guardName(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if errors.Is(err, errNotRegular) {
+		s.keep = false // something not ours has the guard's name: keep nothing
+		return nil
+	}
 	if err != nil {
 		return &sinkError{err}
 	}
@@ -360,8 +366,10 @@ func (s *sink) removeGuard() error {
 var errLocked = errors.New("held by a live download")
 
 // openLocked opens name with flag and locks it. It fails with errLocked
-// when another live download holds it, and opens it again when the file
-// was removed or replaced while it was being locked.
+// when another live download holds it, with errNotRegular when name is
+// not a regular file (a FIFO, a symbolic link: nothing a download made),
+// and opens it again when the file was removed or replaced while it was
+// being locked.
 func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 	for range 10 {
 		f, err := s.place.openFile(name, flag, 0o666)
@@ -378,6 +386,10 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 			return f, nil
 		}
 		f.Close()
+		if lerr == nil && !now.Mode().IsRegular() {
+			// A symbolic link to a regular file: not the tool's.
+			return nil, fmt.Errorf("%s: %w (%v)", name, errNotRegular, now.Mode().Type())
+		}
 	}
 	return nil, fmt.Errorf("%s: removed again and again while opened", name)
 }
@@ -399,7 +411,9 @@ func CreateTemp(root *os.Root, path string) (*os.File, string, error) {
 // partial and guard files (hidden names ending in ".part" or
 // ".part.guard") that no live download holds: those left by a
 // process that was killed, or whose download failed with
-// [Options.KeepPartial]. A partial file (and its guard) whose name keep
+// [Options.KeepPartial], and anything but a folder under such a name
+// that no download made (a FIFO, a symbolic link: the link is removed,
+// not what it leads to). A partial file (and its guard) whose name keep
 // reports true is left in place, to be resumed; names are relative to
 // root, slash-separated. It returns the names removed. A file that a live
 // download holds (an flock on it, also from another process) is never
@@ -410,21 +424,60 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 	}
 	var removed []string
 	p := place{root}
-	err := fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), ".") {
-			return err
-		}
+	err := p.walkOwn(".", func(name string, typ fs.FileMode) error {
 		data, _ := strings.CutSuffix(name, guardSuffix)
-		if !strings.HasSuffix(data, partname.Suffix) || keep != nil && keep(data) {
+		if keep != nil && keep(data) {
 			return nil
 		}
-		ok, err := p.removeUnheld(filepath.FromSlash(name))
+		ok, err := p.removeLeftover(filepath.FromSlash(name), typ)
 		if ok {
 			removed = append(removed, name)
 		}
 		return err
 	})
 	return removed, err
+}
+
+// walkOwn calls fn with the slash-separated name and the type
+// (fs.FileMode.Type) of every entry but a folder in the tree of dir whose
+// name is one that fetch gives its own files (partname.Own), in no set
+// order, and stops at the first error. Unlike fs.WalkDir below a Root, it stats no
+// entry (the folder gives each entry's type) and holds a few entries of a
+// folder at a time, so that a walk of a large mirror costs what reading
+// its folders does.
+func (p place) walkOwn(dir string, fn func(name string, typ fs.FileMode) error) error {
+	rooted, err := p.openDir(dir, 0)
+	if err != nil {
+		return err
+	}
+	f, err := unrooted(rooted)
+	rooted.Close()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		entries, err := f.ReadDir(256)
+		for _, d := range entries {
+			name := path.Join(filepath.ToSlash(dir), d.Name())
+			var err error
+			switch {
+			case d.IsDir():
+				err = p.walkOwn(filepath.FromSlash(name), fn)
+			case partname.Own(d.Name()):
+				err = fn(name, d.Type())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // RemoveLeftoversOf removes the temporary, partial and guard files of
@@ -473,10 +526,11 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 				continue
 			}
 			name := filepath.Join(dir, base)
-			if fi, err := p.lstat(name); err != nil || !fi.Mode().IsRegular() {
+			fi, lerr := p.lstat(name)
+			if lerr != nil {
 				continue
 			}
-			ok, err := p.removeUnheld(name)
+			ok, err := p.removeLeftover(name, fi.Mode().Type())
 			if ok {
 				removed = append(removed, name)
 			}
@@ -537,24 +591,53 @@ func isTag(s string) bool {
 	return true
 }
 
+// removeLeftover removes name, a temporary, partial or guard file's name
+// whose type (fs.FileMode.Type) is typ, unless a live download holds it.
+// Anything but a regular file under such a name (a FIFO, a symbolic link,
+// a device; not a folder) is not a download's, and is removed, as a
+// leftover is: the link, never what it leads to. It reports whether it
+// removed name.
+func (p place) removeLeftover(name string, typ fs.FileMode) (bool, error) {
+	if typ.IsDir() {
+		return false, nil
+	}
+	if !typ.IsRegular() {
+		return p.removeGone(name)
+	}
+	return p.removeUnheld(name)
+}
+
 // removeUnheld removes the temporary, partial or guard file name unless a
 // live download holds it (for a guard: its partial file). It reports
 // whether it removed it.
 func (p place) removeUnheld(name string) (bool, error) {
 	s := &sink{place: p}
 	data, isGuard := strings.CutSuffix(name, guardSuffix)
+	if fi, err := p.lstat(data); err == nil && !fi.Mode().IsRegular() {
+		// Not a download's file (a link, even to outside root, a FIFO):
+		// nothing holds it, nor its guard.
+		return p.removeGone(name)
+	}
 	f, err := s.openLocked(data, os.O_RDONLY)
 	switch {
 	case errors.Is(err, errLocked):
 		return false, nil
 	case err == nil:
 		defer f.Close() // held while it, or its guard, goes
+	case errors.Is(err, errNotRegular):
+		// Not a download's file: nothing holds it, nor its guard.
 	case !isGuard || !errors.Is(err, fs.ErrNotExist):
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
 		return false, err
 	}
+	return p.removeGone(name)
+}
+
+// removeGone removes name, and reports whether it did: not when it is
+// gone already.
+func (p place) removeGone(name string) (bool, error) {
 	if err := p.remove(name); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil

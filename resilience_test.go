@@ -965,7 +965,7 @@ func TestBrokenAfterLastByte(t *testing.T) {
 }
 
 // TestStaleMirrorDemoted: a mirror that served other bytes than expected
-// is tried last by the next requests, as one that failed.
+// is tried last by the next requests for that file.
 func TestStaleMirrorDemoted(t *testing.T) {
 	t.Parallel()
 	good := fetchtest.Blob(20000, 19)
@@ -989,5 +989,79 @@ func TestStaleMirrorDemoted(t *testing.T) {
 	}
 	if n := stale.Hits.Load(); n != 1 {
 		t.Errorf("stale mirror hits: got %d; want 1", n)
+	}
+}
+
+// TestCooldownCounts: what moves a host to the end of every request's list
+// of URLs for MirrorCooldown is a failure of the host (no connection, a
+// reset, a 5xx); a failure of one file there (a 404, bytes that fail their
+// digest or size) moves on to the mirror the next request for that file
+// only: the next request for another file still begins at the host.
+func TestCooldownCounts(t *testing.T) {
+	t.Parallel()
+	good := map[string][]byte{"/file1": fetchtest.Blob(5000, 42), "/file2": fetchtest.Blob(6000, 43)}
+	for _, tc := range []struct {
+		name  string
+		fault func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) // of /file1 at the primary
+		dead  bool
+		// where the second request, for /file2, is served from
+		second string
+	}{
+		{name: "refused", dead: true, second: "mirror"},
+		{name: "reset", fault: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { o.Reset(r) }, second: "mirror"},
+		{name: "500", fault: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 500, "") }, second: "mirror"},
+		{name: "404", fault: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, second: "primary"},
+		{name: "digest", fault: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.Serve(w, r, fetchtest.Doc{Body: fetchtest.Blob(5000, 44)}, -1)
+		}, second: "primary"},
+		{name: "size", fault: func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) {
+			o.Serve(w, r, fetchtest.Doc{Body: fetchtest.Blob(7000, 44)}, -1)
+		}, second: "primary"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var primary string
+			if tc.dead {
+				primary = fetchtest.DeadURL(t)
+			} else {
+				primary = fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/file1" {
+						tc.fault(o, w, r)
+						return
+					}
+					o.Serve(w, r, fetchtest.Doc{Body: good[r.URL.Path]}, -1)
+				}).URL
+			}
+			mirror := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				o.Serve(w, r, fetchtest.Doc{Body: good[r.URL.Path]}, -1)
+			})
+			f := fetchtest.Fetcher(t, fetch.Options{Retries: -1})
+			ctx := fetchtest.Context(t)
+			for i, file := range []string{"/file1", "/file2", "/file1"} {
+				res, err := f.Fetch(ctx, fetch.Request{
+					URL:     primary + file,
+					Mirrors: []string{mirror.URL + file},
+					Size:    int64(len(good[file])),
+					Digests: fetchtest.Digests(good[file]),
+				})
+				if err != nil {
+					t.Fatalf("request %d: %v", i+1, err)
+				}
+				if i == 0 {
+					if res.URL != mirror.URL+file {
+						t.Fatalf("request 1: URL: got %s; want the mirror's", res.URL)
+					}
+					continue
+				}
+				from := tc.second
+				if i == 2 {
+					from = "mirror" // the file failed at the primary
+				}
+				want := map[string]string{"primary": primary, "mirror": mirror.URL}[from] + file
+				if res.URL != want || res.Attempts != 1 {
+					t.Errorf("request %d: got %s after %d attempts; want %s (the %s) at the first", i+1, res.URL, res.Attempts, want, from)
+				}
+			}
+		})
 	}
 }

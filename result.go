@@ -57,12 +57,19 @@ type Result struct {
 	// Err is nil on success. When every URL failed it joins the last error
 	// of each URL tried, so errors.Is and errors.As find any of them, in
 	// the order tried (which Options.MirrorCooldown may change from one
-	// request to the next).
+	// request to the next). Its message names the URL (password redacted)
+	// that each error is of, the request's own URL for a failure before any
+	// transfer: a log line of Err alone says which file failed.
 	Err error
 	// Skipped reports that [Request.CheckExisting] found the file in place:
 	// nothing was transferred, Attempts is 0, and Size and Digests are
 	// those of the file at [Request.Path].
 	Skipped bool
+	// Trusted reports, with Skipped, that the file in place was not read:
+	// its record said it is unchanged since fetch verified it (see
+	// [Request.CheckExisting]). A Skipped Result without Trusted read and
+	// hashed the file.
+	Trusted bool
 	// Partial is the number of bytes kept in the partial file of
 	// [Request.Path], to be resumed by a later request, when the download
 	// failed with [Options.KeepPartial]; 0 otherwise.

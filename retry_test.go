@@ -2,12 +2,17 @@ package fetch_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
@@ -133,5 +138,86 @@ func TestProgressCeiling(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// logRecorder is a slog.Handler that keeps the records it is given.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.records = append(h.records, r.Clone())
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+// lines returns the attributes of each record with message msg, by key.
+func (h *logRecorder) lines(msg string) []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []map[string]any
+	for _, r := range h.records {
+		if r.Message != msg {
+			continue
+		}
+		attrs := map[string]any{}
+		r.Attrs(func(a slog.Attr) bool {
+			attrs[a.Key] = a.Value.Any()
+			return true
+		})
+		out = append(out, attrs)
+	}
+	return out
+}
+
+// TestRetryLogNamesCause: the log line of a retry carries the error of the
+// attempt that failed, so that an operator sees why.
+func TestRetryLogNamesCause(t *testing.T) {
+	t.Parallel()
+	d := fetchtest.Doc{Body: fetchtest.Blob(5000, 40), ETag: `"c"`}
+	for _, tc := range []struct {
+		name  string
+		fault func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request)
+		cause func(error) bool
+	}{
+		{"500", func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { fetchtest.Status(w, 500, "") },
+			func(err error) bool {
+				var se *fetch.StatusError
+				return errors.As(err, &se) && se.Code == 500
+			}},
+		{"reset", func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { o.Reset(r) },
+			func(err error) bool { return errors.Is(err, syscall.ECONNRESET) }},
+		{"stall", func(o *fetchtest.Server, w http.ResponseWriter, r *http.Request) { o.Stall(w, r, d, 1000) },
+			func(err error) bool { return errors.Is(err, fetch.ErrStalled) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					tc.fault(o, w, r)
+					return
+				}
+				o.Serve(w, r, d, -1)
+			})
+			log := &logRecorder{}
+			f := fetchtest.Fetcher(t, fetch.Options{Logger: slog.New(log), StallTimeout: 300 * time.Millisecond})
+			if _, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Writer: io.Discard}); err != nil {
+				t.Fatal(err)
+			}
+			lines := log.lines("fetch: retrying")
+			if len(lines) != 1 {
+				t.Fatalf("retry lines: got %d; want 1", len(lines))
+			}
+			err, _ := lines[0]["err"].(error)
+			if err == nil || !tc.cause(err) {
+				t.Errorf("retry line: err=%v; want the %s that caused it", lines[0]["err"], tc.name)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package fetch
 import (
 	"io/fs"
 	"os"
+
+	"github.com/fetchkit/fetch/internal/regular"
 )
 
 // place is where a request's files are made: below a Root, through which
@@ -10,10 +12,29 @@ import (
 // large when root is nil. Names are relative to root, or plain paths.
 type place struct{ root *os.Root }
 
-// openFile opens name, a regular file (or none yet), kept off the network
-// poller (noPoll).
+// errNotRegular says that a name where a download expects a regular file
+// of its own (a partial file, a guard, a temporary file, a file in place)
+// holds something else: such a thing is never read or written.
+var errNotRegular = regular.ErrNotRegular
+
+// openFile opens name, a regular file (or none yet, with os.O_CREATE), by
+// the rule of internal/regular: without waiting, and only when the open
+// descriptor is a regular file; otherwise it fails with an error matching
+// errNotRegular.
 func (p place) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
-	flag |= noPoll
+	f, err := p.open(name, flag|regular.NoBlock, perm)
+	if err != nil {
+		return nil, err
+	}
+	return regular.Check(f)
+}
+
+// openDir opens name, a folder, for its names (flag adds to O_RDONLY).
+func (p place) openDir(name string, flag int) (*os.File, error) {
+	return p.open(name, os.O_RDONLY|flag|regular.NoBlock, 0)
+}
+
+func (p place) open(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	if p.root != nil {
 		return p.root.OpenFile(name, flag, perm)
 	}
@@ -62,7 +83,7 @@ func (p place) readNames(name string) ([]string, error) {
 	if name == "" {
 		name = "."
 	}
-	f, err := p.openFile(name, os.O_RDONLY, 0)
+	f, err := p.openDir(name, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -210,7 +210,7 @@ func (s *sink) create() error {
 	dir, base := filepath.Split(s.path)
 	open := func() (*os.File, string, error) {
 		if s.folder != nil {
-			f, err := s.folder.create()
+			f, err := s.folder.create(s.path)
 			if err == nil {
 				s.unnamed = true
 				return f, "", nil
@@ -231,10 +231,10 @@ func (s *sink) create() error {
 					}
 				}
 			}
-			if !errors.Is(err, errLocked) {
+			if !errors.Is(err, errLocked) && !errors.Is(err, errNotRegular) {
 				return f, name, err
 			}
-			s.keep = false
+			s.keep = false // held by another download, or not a file of ours
 		}
 		return s.createTemp(dir, base)
 	}
@@ -347,8 +347,9 @@ func (s *sink) digests() map[string]string {
 	return d
 }
 
-// commit renames the verified temporary file to Path, or links it there
-// when it is unnamed (making an empty file when no byte came). A partial
+// commit records the verified temporary file's digests on it and renames
+// it to Path, or links it there when it is unnamed (making an empty file
+// when no byte came). A partial
 // file's guard is removed first, so that a crash cannot leave it to
 // describe the next bytes written beside Path, and the partial file is
 // renamed while its lock is held.
@@ -362,6 +363,9 @@ func (s *sink) commit() error {
 		}
 	}
 	s.removeGuard()
+	// Recorded before it takes the name Path, so that it appears there
+	// with its record (record.go).
+	writeRecordOf(s.tmp, s.path, s.digests())
 	var err error
 	if s.sync {
 		err = s.tmp.Sync()

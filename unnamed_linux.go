@@ -38,7 +38,7 @@ type folder struct {
 
 // openFolder opens dir, a folder of p.
 func openFolder(p place, dir string) (*folder, error) {
-	f, err := p.openFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	f, err := p.openDir(dir, syscall.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +48,10 @@ func openFolder(p place, dir string) (*folder, error) {
 func (fo *folder) close() error { return fo.dir.Close() }
 
 // create makes an unnamed file in the folder, with the mode of any new
-// file (0666 less the umask). It fails where the file system has no
-// unnamed files.
-func (fo *folder) create() (*os.File, error) {
+// file (0666 less the umask), that errors call name: the path it is to
+// have, so that a write that fails (a full disk) names the file, not
+// the folder. It fails where the file system has no unnamed files.
+func (fo *folder) create(name string) (*os.File, error) {
 	for {
 		fd, err := syscall.Openat(int(fo.dir.Fd()), ".", oTmpfile|syscall.O_RDWR|syscall.O_CLOEXEC, 0o666)
 		if err == syscall.EINTR {
@@ -59,7 +60,7 @@ func (fo *folder) create() (*os.File, error) {
 		if err != nil {
 			return nil, &os.PathError{Op: "open", Path: fo.dir.Name(), Err: err}
 		}
-		return os.NewFile(uintptr(fd), fo.dir.Name()), nil
+		return os.NewFile(uintptr(fd), name), nil
 	}
 }
 

@@ -16,7 +16,7 @@ type folder struct{}
 
 func openFolder(place, string) (*folder, error) { return nil, errors.ErrUnsupported }
 func (*folder) close() error                    { return nil }
-func (*folder) create() (*os.File, error)       { return nil, errors.ErrUnsupported }
+func (*folder) create(string) (*os.File, error) { return nil, errors.ErrUnsupported }
 func (*folder) link(*os.File, string) error     { return errors.ErrUnsupported }
 func (*folder) rename(string, string) error     { return errors.ErrUnsupported }
 func (*folder) remove(string) error             { return errors.ErrUnsupported }

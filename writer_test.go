@@ -3,9 +3,12 @@ package fetch_test
 import (
 	"bytes"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/fetchtest"
@@ -98,5 +101,33 @@ func TestResultSizeOnFailure(t *testing.T) {
 				t.Errorf("Result.Size %d, Writer got %d bytes; want both %d (%v)", res.Size, tc.w.Len(), tc.want, err)
 			}
 		})
+	}
+}
+
+// TestUnguardedResumeNoWait: a Writer's transfer that breaks with nothing
+// to guard a resume (no strong ETag or Last-Modified for If-Range, no
+// expected digest) cannot go on: the request ends at once, with the break
+// as its cause, without a wait or a log line that promises a retry.
+func TestUnguardedResumeNoWait(t *testing.T) {
+	t.Parallel()
+	const cut = 40000
+	d := fetchtest.Doc{Body: fetchtest.Blob(100<<10, 41), ETag: `W/"weak"`}
+	o := fetchtest.Start(t, fetchtest.HTTP, func(o *fetchtest.Server, n int, w http.ResponseWriter, r *http.Request) { o.ServeAll(w, d, cut) })
+	log := &logRecorder{}
+	// A backoff of an hour: a wait would hold the test until its end.
+	f := fetchtest.Fetcher(t, fetch.Options{Logger: slog.New(log), BackoffBase: time.Hour, MaxBackoff: time.Hour})
+	var buf bytes.Buffer
+	res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: o.URL + "/file", Writer: &buf})
+	if !errors.Is(err, fetch.ErrCannotResume) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("error: got %v; want ErrCannotResume with the cut that caused it", err)
+	}
+	if lines := log.lines("fetch: retrying"); len(lines) != 0 {
+		t.Errorf("got %d retry lines (%v); want none", len(lines), lines)
+	}
+	if n := o.Hits.Load(); n != 1 || res.Attempts != 1 {
+		t.Errorf("server hits %d, Result.Attempts %d; want 1 and 1", n, res.Attempts)
+	}
+	if !bytes.Equal(buf.Bytes(), d.Body[:cut]) {
+		t.Errorf("writer got %d bytes; want the first %d once", buf.Len(), cut)
 	}
 }

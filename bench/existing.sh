@@ -27,20 +27,7 @@ go build -o "$WORK/bin/" ./bench/gen ./cmd/fetch
 log "generating $N files of $SIZE bytes"
 "$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$N" -size "$SIZE" >"$WORK/manifest"
 
-PORT=$(free_port)
-BASE=http://127.0.0.1:$PORT
-start_nginx "$BASE/status" 4096 "" "$(
-	cat <<CONF
-	keepalive_requests 10000000;
-	keepalive_timeout 300s;
-	access_log off;
-	server {
-		listen 127.0.0.1:$PORT;
-		root $WORK/data;
-		location = /status { stub_status; }
-	}
-CONF
-)"
+serve_dir "$WORK/data"
 
 awk -v base="$BASE" '{ print base "/" $1 " out=" $1 " sha256=" $2 " size=" $3 }' "$WORK/manifest" >"$WORK/list"
 awk '{ print $2 "  " $1 }' "$WORK/manifest" >"$WORK/sha256"

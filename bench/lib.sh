@@ -91,5 +91,26 @@ EOF
 	curl -fso /dev/null "$url"
 }
 
+# serve_dir DIR runs nginx, serving the files of DIR on a free port of
+# 127.0.0.1 with connections kept for the whole run, until exit. Sets
+# BASE, its URL.
+serve_dir() {
+	local port
+	port=$(free_port)
+	BASE=http://127.0.0.1:$port
+	start_nginx "$BASE/status" 4096 "" "$(
+		cat <<CONF
+	keepalive_requests 10000000;
+	keepalive_timeout 300s;
+	access_log off;
+	server {
+		listen 127.0.0.1:$port;
+		root $1;
+		location = /status { stub_status; }
+	}
+CONF
+	)"
+}
+
 # median prints the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

@@ -6,7 +6,11 @@ import (
 	"github.com/fetchkit/fetch/mirror"
 )
 
-// A Static resolver tries each mirror at the path below its base.
+// A Static resolver tries each mirror at the path below its base. A
+// Fetcher with it as its Resolver tries these URLs in this order, but for
+// those that failed lately: every URL of a mirror that failed as a host
+// (no connection, a 5xx) and one at which this file was missing or wrong
+// go last (see fetch.Options.MirrorCooldown).
 func ExampleStatic() {
 	s := mirror.Static{
 		Base:    "https://repo.example/os/",

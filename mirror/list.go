@@ -72,8 +72,10 @@ type Options struct {
 // List is a [fetch.Resolver] for a repository that mirrors serve: a
 // request for a URL under base is tried at the same path on each mirror of
 // a list, in the list's order, then at its own URL, then at its own
-// Mirrors. Other requests keep their URL and Mirrors. The Fetcher's mirror
-// health still moves mirrors that failed to the end.
+// Mirrors. Other requests keep their URL and Mirrors. The Fetcher still
+// moves the URLs that failed lately to the end ([fetch.Options.MirrorCooldown]):
+// every URL of a mirror that failed as a host, and a URL at which the
+// request's file was missing or wrong.
 //
 // The list is a mirrorlist file (see [ParseList]) or a Metalink 4 document
 // (see [ParseMetalink]), told apart by their first character. Of a

@@ -13,6 +13,8 @@ import (
 // same paths: a request for a URL under Base is tried at its own URL, then
 // its own Mirrors, then at the same path below each of Mirrors, in order.
 // Other requests keep their URL and Mirrors. The zero value has no mirrors.
+// The Fetcher still moves the URLs that failed lately to the end, as it
+// does for every Resolver ([fetch.Options.MirrorCooldown]).
 type Static struct {
 	// Base is the part of a URL that a mirror replaces. Empty means the
 	// directory of each URL: the mirrors then serve every file at its own

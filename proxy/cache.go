@@ -6,18 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/partname"
@@ -39,12 +38,27 @@ const DefaultMaxAge = time.Minute
 //
 // # Freshness
 //
-// A kept file is served without asking the upstream while it is fresh, in
-// the manner of RFC 9111 for a shared cache: for the s-maxage or max-age
-// of its Cache-Control, else until its Expires, else for
-// [CacheOptions.MaxAge] ([DefaultMaxAge]); "immutable" keeps it fresh for
-// good, "no-cache" makes it stale at once, and "no-store" or "private"
-// keeps it out of the cache. Files named by their content never change and
+// The Cache is a shared cache by RFC 9111. Every header field of a kept
+// response is stored and sent again (but those of the connection), with
+// Age computed (section 4.2.3). A kept response is served
+// without asking the upstream while it is fresh: for the s-maxage or
+// max-age of its Cache-Control, else until its Expires, else, for a status
+// that is heuristically cacheable (RFC 9110 section 15.1), for 10% of the
+// time since its Last-Modified, at most a day but at least
+// [CacheOptions.MaxAge] ([DefaultMaxAge]), or else for MaxAge; "no-cache" makes it stale at
+// once, and "no-store", "private" or "Vary: *" keep it out of the cache.
+// Any status with explicit freshness is kept (a 404 with max-age, say). The
+// request's Cache-Control is honoured (no-cache, max-age, min-fresh,
+// max-stale, only-if-cached, no-store), and Pragma: no-cache; a response
+// to a request with Authorization is kept and reused only when it says
+// public, s-maxage or must-revalidate; Vary is honoured with the header
+// fields sent upstream, each variant kept apart. The header sent
+// upstream holds the client's fields but for those of the connection,
+// Range, the conditions, Cache-Control, Pragma, User-Agent and
+// Accept-Encoding, so that clients share downloads. Other methods than GET
+// and HEAD are passed to the upstream, with the client's fields only (not
+// [CacheOptions.Header]), and an unsafe one that succeeds makes the kept
+// response of its path stale. Files named by their content never change and
 // are never asked for again: Debian's by-hash/SHA256/HEX and
 // by-hash/SHA512/HEX (checked against that digest as they download) and the
 // Go module proxy's MODULE/@v/VERSION.info, .mod and .zip. Files whose
@@ -62,19 +76,22 @@ const DefaultMaxAge = time.Minute
 //
 // A stale file is revalidated with one conditional request (If-None-Match,
 // If-Modified-Since) however many clients ask meanwhile. 304 Not Modified
-// refreshes its record and the kept bytes are served; a new file (200)
-// replaces it, downloaded once for every client that asks meanwhile; 404
-// or 410 forgets it. When the upstream cannot be asked (unreachable, 5xx),
-// the stale copy is served and the failure logged, rather than an error.
+// refreshes its record (every field it sends) and the kept bytes are
+// served; any other answer replaces it, streamed to every client that asks
+// meanwhile. When the upstream cannot be asked (unreachable, 5xx), the
+// stale copy is served and the failure logged, rather than an error,
+// unless it said must-revalidate, proxy-revalidate, s-maxage or no-cache
+// (which metadata names override).
 //
 // # Redirects
 //
-// A redirect from the upstream that ends inside the upstream base (or a
-// mirror's) is passed to the client, 302 Found, with its Location rewritten
-// to the proxy's path of the target (so "/dir" to "/dir/" works), and
-// nothing is kept for it. A redirect that leaves the bases (to a CDN) is
-// followed, and the file it ends at is kept under the requested path, by
-// the same rules as any other.
+// Every status of the upstream is passed to the client, with its body. A
+// redirect is judged on itself, before it is followed: one whose target is
+// inside the upstream base (or a mirror's) is passed to the client, with
+// its status and its Location rewritten to the proxy's path of the target
+// (so "/dir" to "/dir/" works whatever "/dir/" answers), and kept by the
+// same rules as any response. A redirect that leaves the bases (to a CDN)
+// is followed, and the file it ends at is kept under the requested path.
 //
 // # What a client can trust
 //
@@ -92,7 +109,10 @@ const DefaultMaxAge = time.Minute
 // The directory holds one file and one ".json" record per path, under names
 // derived from the path; removing the directory, or any file in it, forgets
 // files. One Cache at a time may use a directory: NewCache locks it, and
-// removes the temporary files that a Cache stopped by a crash left.
+// removes the temporary files that a Cache stopped by a crash left. When a
+// write to it finds its disk full, the misses of the next minute are
+// passed through to their clients, neither shared nor kept (logged once, to
+// ErrorLog), rather than cut for want of space.
 //
 // A Cache is safe for concurrent use; Close it to stop its downloads and
 // unlock the directory.
@@ -108,18 +128,17 @@ type Cache struct {
 	slots        chan struct{} // one per request served; nil: no limit
 	kept         *keptFiles
 	st           *Streamer
+	client       *http.Client // passes the other methods upstream
+	stats        cacheStats
 	access       *slog.Logger
 	log          *slog.Logger
 	unlock       func()
 
-	ctx    context.Context // of the revalidations; cancelled by Close
-	stop   context.CancelFunc
-	checks singleflight.Group // revalidations, by file
-
-	mu       sync.Mutex
-	closed   bool
-	inFlight sync.WaitGroup // the handlers running
-	checking sync.WaitGroup // the revalidations running
+	mu         sync.Mutex
+	closed     bool
+	inFlight   sync.WaitGroup // the handlers running
+	refreshing sync.WaitGroup // the background revalidations
+	full       diskFull       // misses are passed through meanwhile
 }
 
 // CacheOptions configures a Cache. The zero value of each field but
@@ -178,9 +197,15 @@ type CacheOptions struct {
 	// path, status, bytes sent, duration, and cache= one of hit (fresh, from
 	// Dir), revalidated (304 from the upstream, then from Dir), stale (from
 	// Dir because the upstream could not be asked), miss (from the
-	// upstream), pass (not kept: a folder, a refused request), with the
+	// upstream), pass (not kept: a folder, a refused request, a miss while
+	// the disk is full), with the
 	// cause of a failure as err.
 	AccessLog *slog.Logger
+
+	// Client sends upstream the requests of other methods than GET and
+	// HEAD, which are passed through; it does not follow redirects. nil
+	// means one like http.DefaultClient.
+	Client *http.Client
 
 	// ErrorLog gets the problems of the cache itself: a record that could
 	// not be written, a kept copy found corrupt, a stale copy served. nil
@@ -214,6 +239,11 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	if c.maxAge == 0 {
 		c.maxAge = DefaultMaxAge
 	}
+	c.client = &http.Client{}
+	if opts.Client != nil {
+		*c.client = *opts.Client
+	}
+	c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if opts.MaxRequests > 0 {
 		c.slots = make(chan struct{}, opts.MaxRequests)
 	}
@@ -222,10 +252,15 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 	}
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
 	c.kept.scan(opts.Dir)
-	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
-		if cause, ok := r.Context().Value(causeKey{}).(*error); ok {
-			*cause = res.Err
+		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.err = res.Err
+		}
+		c.fullDisk(res.Err)
+		switch err := res.Err; {
+		case errors.Is(err, errClientGone), errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrInvalidRequest):
+		default:
+			c.stats.upstreamErrors.Add(1)
 		}
 	}})
 	return c, nil
@@ -258,10 +293,10 @@ func (c *Cache) Close() error {
 	closed := c.closed
 	c.closed = true
 	c.mu.Unlock()
-	c.stop()
+
 	c.st.Close()
 	c.inFlight.Wait()
-	c.checking.Wait()
+	c.refreshing.Wait()
 	if !closed {
 		c.unlock()
 	}
@@ -279,41 +314,53 @@ func (c *Cache) enter() bool {
 	return true
 }
 
-// causeKey is the context key of the error of a request being served.
-type causeKey struct{}
+// exchange is what the Cache notes of one request as it serves it, for
+// the access log and the metrics.
+type exchange struct {
+	cache string // hit, revalidated, stale, miss or pass
+	err   error  // why the request failed
+}
 
-// ServeHTTP answers GET and HEAD requests for the files below the upstream
-// base: from the directory when it holds the file, else from the upstream.
-// It answers 400, before any contact with the upstream, to a path that is
-// not plainly below the base (a "." or ".." segment, an empty segment, an
+// exchangeKey is the context key of the *exchange of a request.
+type exchangeKey struct{}
+
+// ServeHTTP answers the requests for the files below the upstream base. It
+// answers 400, before any contact with the upstream, to a path that is not
+// plainly below the base (a "." or ".." segment, an empty segment, an
 // encoded slash or backslash, a backslash, a ";" or a NUL), 404 to a
-// folder of an FTP upstream (listings are not served), 405 to other
-// methods, 503 after Close or over MaxRequests, a redirect as described
-// for [Cache], and otherwise what [Streamer.Serve] answers.
+// folder of an FTP upstream (listings are not served), 503 after Close or
+// over MaxRequests, 504 to a request with "Cache-Control: only-if-cached"
+// that the directory cannot answer. GET and HEAD are answered from the
+// directory or from the upstream as described for [Cache]; other methods
+// are passed to the upstream (405 for an FTP upstream), and when the
+// upstream accepts an unsafe one, the kept response of the path is
+// forgotten (RFC 9111 section 4.4).
 func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.enter() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	defer c.inFlight.Done()
+	c.stats.clients.Add(1)
+	defer c.stats.clients.Add(-1)
 	start := time.Now()
 	lw := &loggedWriter{ResponseWriter: w, timeout: c.writeTimeout}
-	cache := "pass"
-	var served error // why the request failed; set by the Streamer's OnError
-	r = r.WithContext(context.WithValue(r.Context(), causeKey{}, &served))
+	ex := &exchange{cache: "pass"}
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer func() {
 		e := recover()
+		if ex.err == nil && lw.err != nil {
+			ex.err = lw.err
+		}
+		c.stats.served(ex.cache, lw.bytes)
 		if c.access != nil {
 			attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", lw.status, "bytes", lw.bytes,
-				"duration", time.Since(start).Round(time.Microsecond), "cache", cache}
+				"duration", time.Since(start).Round(time.Microsecond), "cache", ex.cache}
 			if e != nil {
 				attrs = append(attrs, "aborted", true)
 			}
-			if served == nil && lw.err != nil {
-				served = lw.err
-			}
-			if served != nil {
-				attrs = append(attrs, "err", served)
+			if ex.err != nil {
+				attrs = append(attrs, "err", ex.err)
 			}
 			c.access.Info("request", attrs...)
 		}
@@ -327,27 +374,32 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case c.slots <- struct{}{}:
 			defer func() { <-c.slots }()
 		default:
-			served = errors.New("too many requests in flight")
+			ex.err = errors.New("too many requests in flight")
 			lw.Header().Set("Retry-After", "1")
 			http.Error(lw, "busy", http.StatusServiceUnavailable)
 			return
 		}
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		lw.Header().Set("Allow", "GET, HEAD")
-		http.Error(lw, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
 	rel, err := relPath(r.URL)
 	if err != nil {
-		served = err
+		ex.err = err
 		http.Error(lw, "bad path", http.StatusBadRequest)
+		return
+	}
+	ftp := c.bases[0].Scheme == "ftp" || c.bases[0].Scheme == "ftps"
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if ftp {
+			lw.Header().Set("Allow", "GET, HEAD")
+			http.Error(lw, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		c.passOther(lw, r, rel, ex)
 		return
 	}
 	req := c.request(r, rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
-		if s := c.bases[0].Scheme; s == "ftp" || s == "ftps" {
-			served = errors.New("no folder listings from an FTP upstream")
+		if ftp {
+			ex.err = errors.New("no folder listings from an FTP upstream")
 			http.Error(lw, "not found", http.StatusNotFound)
 			return
 		}
@@ -355,25 +407,239 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	file := c.cachePath(req.URL)
-	if rec, ok := readRecord(file, req.URL); ok {
-		cache = "hit"
-		kept := &servedRecord{record: rec}
-		if !rec.fresh(rel, c.maxAge, time.Now()) {
-			if kept, cache, ok = c.revalidate(r.Context(), file, req, rec); !ok {
-				served = r.Context().Err()
-				return // the client went away
+	rcc := requestCacheControl(r.Header)
+	rec, ok := readRecord(file, req.URL)
+	if ok && len(rec.Index) > 0 {
+		file = c.variantPath(req.URL, rec.Index, req.Header)
+		rec, ok = readRecord(file, req.URL)
+	}
+	if ok = ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header); !ok {
+		// Nothing kept answers: the client's own conditions go upstream,
+		// and the upstream's 304 to it.
+		for _, k := range []string{"If-None-Match", "If-Modified-Since"} {
+			if vs, found := r.Header[k]; found {
+				req.Header = req.Header.Clone()
+				req.Header[k] = vs
 			}
-			if kept != nil {
-				served = kept.err
-			}
-		}
-		if kept != nil && c.serveKept(lw, r, file, kept, &served) {
-			return
 		}
 	}
-	cache = "miss"
-	req.Path = file
+	if ok {
+		switch c.reuse(rec, rel, rcc, time.Now()) {
+		case reuseFresh:
+			if c.serveKept(lw, r, file, rec, "hit") {
+				return
+			}
+		case reuseStale:
+			if c.serveKept(lw, r, file, rec, "stale") {
+				return
+			}
+		case reuseStaleRefresh:
+			if c.serveKept(lw, r, file, rec, "stale") {
+				c.refresh(r, rel, file, rec, req)
+				return
+			}
+		case reuseRevalidate:
+			if rcc.onlyIfCached {
+				break
+			}
+			r = c.conditional(&req, r, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
+		}
+	}
+	if rcc.onlyIfCached {
+		ex.err = errors.New("only-if-cached: nothing kept to answer with")
+		http.Error(lw, "not cached", http.StatusGatewayTimeout)
+		return
+	}
+	if r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) && c.full.full() {
+		ex.cache = "pass" // the disk is full: not kept
+		c.passThrough(lw, r, req, &ex.err)
+		return
+	}
+	ex.cache = "miss"
+	req.Path = c.landingPath(req)
 	c.st.Serve(lw, r, req)
+}
+
+// Ways to reuse a kept response, from [Cache.reuse].
+const (
+	reuseRevalidate   = iota // ask the upstream first
+	reuseFresh               // serve it: it is fresh
+	reuseStale               // serve it: stale, but the request allows it
+	reuseStaleRefresh        // serve it, and revalidate it meanwhile (stale-while-revalidate)
+)
+
+// reuse returns whether the kept response that rec describes, of the file
+// at rel, may answer a request that says rcc, at now (RFC 9111 sections 4.2
+// and 5.2.1).
+func (c *Cache) reuse(rec *record, rel string, rcc cacheControl, now time.Time) int {
+	if immutableName(rel) {
+		return reuseFresh
+	}
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	if cc.noCache || rcc.noCache {
+		return reuseRevalidate
+	}
+	age, life := rec.age(now), rec.lifetime(rel, c.maxAge)
+	switch {
+	case rcc.maxAge >= 0 && age > rcc.maxAge:
+		return reuseRevalidate
+	case age < life && (rcc.minFresh < 0 || life-age >= rcc.minFresh):
+		return reuseFresh
+	case age < life, cc.mustRevalidate, isMetadata(rel):
+		return reuseRevalidate
+	case rcc.maxStaleAny, rcc.maxStale >= 0 && age-life <= rcc.maxStale:
+		return reuseStale
+	case cc.staleWhileRevalidate >= 0 && age-life < cc.staleWhileRevalidate:
+		return reuseStaleRefresh
+	}
+	return reuseRevalidate
+}
+
+// refresh revalidates the kept response that rec describes in the
+// background, after r was answered with it (RFC 5861): req is the download
+// of r, shared with any client that asks meanwhile. Close waits for it.
+func (c *Cache) refresh(r *http.Request, rel, file string, rec *record, req fetch.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	br, err := http.NewRequestWithContext(context.Background(), http.MethodGet, r.URL.String(), nil)
+	if err != nil {
+		return
+	}
+	br.Header = r.Header.Clone()
+	for _, k := range []string{"Range", "If-Range", "If-None-Match", "If-Modified-Since"} {
+		br.Header.Del(k)
+	}
+	br = c.conditional(&req, br, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
+	req.Path = c.landingPath(req)
+	c.refreshing.Go(func() {
+		defer func() {
+			if e := recover(); e != nil && e != http.ErrAbortHandler {
+				panic(e)
+			}
+		}()
+		c.st.Serve(discard{header: http.Header{}}, br, req)
+	})
+}
+
+// discard is the ResponseWriter of a background revalidation: the response
+// is kept, and sent to nobody.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
+
+// authorizedReuse reports whether the kept response that rec describes may
+// answer a request with header h: one with Authorization only when the
+// response said it may (public, s-maxage, must-revalidate; RFC 9111
+// section 3.5).
+func authorizedReuse(rec *record, h http.Header) bool {
+	if h.Get("Authorization") == "" {
+		return true
+	}
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	return cc.public || cc.sMaxAge >= 0 || cc.mustRevalidate
+}
+
+// errNotModified and errUpstreamStatus end a revalidation whose response
+// came: the kept copy is current, or the upstream failed.
+var (
+	errNotModified    = errors.New("not modified")
+	errUpstreamStatus = errors.New("upstream failed")
+)
+
+// conditional turns req, the download of the file that rec describes, into
+// its revalidation (RFC 9111 section 4.3): a conditional request when rec
+// has a validator, which every client that asks meanwhile shares. A 304 refreshes the record, and
+// each client is served the kept copy; a new response replaces it; when the
+// upstream cannot be asked or fails (5xx), the stale copy is served, unless
+// the response said must-revalidate, proxy-revalidate, s-maxage or no-cache
+// (but for repository metadata).
+// It returns r with the fallback that serves the kept copy.
+func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file string, rec *record, etag, lastMod string) *http.Request {
+	h := req.Header.Clone()
+	if etag != "" {
+		h.Set("If-None-Match", etag)
+	}
+	if lastMod != "" {
+		h.Set("If-Modified-Since", lastMod)
+	}
+	req.Header = h
+	p := req.Tag.(*pending)
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	// A stale copy may answer for a failing upstream (RFC 9111 section
+	// 4.2.4) unless the response forbade it; repository metadata, which
+	// the Cache itself revalidates on every request, always may.
+	staleOnError := isMetadata(rel) || !cc.mustRevalidate && !cc.noCache && cc.sMaxAge < 0
+	onResponse := req.OnResponse
+	req.OnResponse = func(resp fetch.Response) error {
+		c.stats.revalidations.Add(1)
+		switch {
+		case resp.Status == http.StatusNotModified:
+			next := *rec
+			next.Header = rec.Header.Clone()
+			next.update(resp.Header, p.requested, time.Now())
+			if err := next.write(file); err != nil {
+				c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
+			}
+			return errNotModified
+		case resp.Status >= 500 && staleOnError:
+			return fmt.Errorf("%w: status %d", errUpstreamStatus, resp.Status)
+		case r.Method == http.MethodHead && resp.Status == rec.Status && sameResponse(rec, resp):
+			// A HEAD that the upstream answered whole, of the same
+			// response: its fields update the kept ones (RFC 9111
+			// section 4.3.5).
+			next := *rec
+			next.Header = rec.Header.Clone()
+			next.update(resp.Header, p.requested, time.Now())
+			if err := next.write(file); err != nil {
+				c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
+			}
+		}
+		return onResponse(resp)
+	}
+	fallback := func(w http.ResponseWriter, r *http.Request, err error) bool {
+		switch {
+		case errors.Is(err, errNotModified):
+			if now, ok := readRecord(file, rec.URL); ok {
+				rec = now
+			}
+			return c.serveKept(w, r, file, rec, "revalidated")
+		case errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrNotFound):
+			return false
+		case !staleOnError:
+			return false
+		}
+		var se *fetch.StatusError
+		if errors.As(err, &se) && se.Code < 500 {
+			return false
+		}
+		c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", err)
+		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.err = err
+		}
+		return c.serveKept(w, r, file, rec, "stale")
+	}
+	return r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback))
+}
+
+// sameResponse reports whether resp, an answer to a HEAD, is of the
+// response that rec describes (RFC 9111 section 4.3.5): the same strong
+// ETag, or without ETags the same Last-Modified, or without either the same
+// length.
+func sameResponse(rec *record, resp fetch.Response) bool {
+	etag, got := rec.Header.Get("Etag"), resp.Header.Get("Etag")
+	lm, gotLM := rec.Header.Get("Last-Modified"), resp.Header.Get("Last-Modified")
+	switch {
+	case etag != "" || got != "":
+		return etag == got && !strings.HasPrefix(etag, "W/")
+	case lm != "" || gotLM != "":
+		return lm == gotLM
+	}
+	return resp.Size == rec.Size
 }
 
 // relPath returns the path below the base that the request names, without
@@ -402,20 +668,78 @@ func relPath(u *url.URL) (string, error) {
 	return rel, nil
 }
 
+// pending is what the Cache knows of a download in flight, in its
+// Request's Tag: when its request was sent, what status it got, and what
+// its client's request said of storing.
+type pending struct {
+	requested time.Time
+	status    int
+	noStore   bool // the client's request said no-store
+	client    http.Header
+}
+
+// notForwarded are the request fields of a client that the Cache does not
+// send upstream: those of the connection, those the Cache itself decides
+// (conditions, ranges, cache directives), and those that differ from
+// client to client without changing the file (User-Agent,
+// Accept-Encoding: the file is asked for without content coding), so that
+// clients share one download.
+var notForwarded = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Host": true, "Content-Length": true, "Expect": true,
+	"Range": true, "If-Range": true, "If-None-Match": true, "If-Modified-Since": true, "If-Match": true, "If-Unmodified-Since": true,
+	"Cache-Control": true, "Pragma": true, "User-Agent": true, "Accept-Encoding": true,
+}
+
+// upstreamHeader returns the header sent upstream for a client's request
+// with header h: the Cache's own Header, and the client's fields but those
+// notForwarded, hop-by-hop or that Connection names.
+func (c *Cache) upstreamHeader(h http.Header) http.Header {
+	out := c.header.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	named := connectionFields(h)
+	for k, vs := range h {
+		if notForwarded[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
+			continue
+		}
+		if _, own := c.header[k]; !own {
+			out[k] = slices.Clone(vs)
+		}
+	}
+	return out
+}
+
 // request returns the Request that downloads rel for r: from the upstream,
-// then the mirrors, with a redirect that stays inside them sent to the
-// client.
+// then the mirrors, with a redirect that stays inside them and the
+// upstream's other answers (see [Cache]) passed to the client.
 func (c *Cache) request(r *http.Request, rel string) fetch.Request {
-	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.header}
+	p := &pending{requested: time.Now(), noStore: requestCacheControl(r.Header).noStore, client: r.Header}
+	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.upstreamHeader(r.Header), Tag: p}
 	for _, m := range c.bases[1:] {
 		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
 	}
-	if alg, digest, ok := digestName(rel); ok {
+	_, _, byHash := digestName(rel)
+	if byHash {
+		alg, digest, _ := digestName(rel)
 		req.Digests = map[string]string{alg: digest}
 	}
+	req.PassResponse = func(resp fetch.Response) bool {
+		if _, ok := c.redirectTarget(resp); ok {
+			return true
+		}
+		if resp.Header.Get("Location") != "" && resp.Status >= 300 && resp.Status < 400 {
+			return false // a redirect that leaves the bases: followed
+		}
+		// By-hash files are the file or nothing; with mirrors, a failure
+		// lets the next one be tried.
+		return !byHash && (len(c.bases) == 1 || resp.Status < 400)
+	}
 	req.OnResponse = func(resp fetch.Response) error {
-		if target, ok := c.redirected(resp.URL, req); ok {
-			return &Redirect{Code: http.StatusFound, Location: mountPoint(r) + "/" + target}
+		p.status = resp.Status
+		if target, ok := c.redirectTarget(resp); ok {
+			resp.Header.Set("Location", mountPoint(r)+"/"+target)
 		}
 		return nil
 	}
@@ -437,22 +761,35 @@ func mountPoint(r *http.Request) string {
 	return prefix
 }
 
-// redirected reports whether the response that came from final answered
-// req from another place than its URLs, inside a base; target is then the
-// place, below the base (escaped, with its query).
-func (c *Cache) redirected(final string, req fetch.Request) (target string, ok bool) {
-	final = withoutUser(final)
-	for _, u := range append([]string{req.URL}, req.Mirrors...) {
-		if withoutUser(u) == final {
-			return "", false
-		}
+// redirectTarget returns the place below a base, escaped and with its
+// query, that resp redirects to, if it is a redirect that stays inside the
+// upstream or a mirror.
+func (c *Cache) redirectTarget(resp fetch.Response) (string, bool) {
+	loc := resp.Header.Get("Location")
+	if resp.Status < 300 || resp.Status >= 400 || loc == "" {
+		return "", false
 	}
+	from, err := url.Parse(resp.URL)
+	if err != nil {
+		return "", false
+	}
+	to, err := from.Parse(loc)
+	if err != nil {
+		return "", false
+	}
+	return c.below(to)
+}
+
+// below returns the place of u below a base, escaped and with its query,
+// if it is inside the upstream or a mirror.
+func (c *Cache) below(u *url.URL) (string, bool) {
+	target := withoutUser(u.String())
 	for _, b := range c.bases {
-		if rest, ok := strings.CutPrefix(final, withoutUser(b.String())); ok {
+		if rest, ok := strings.CutPrefix(target, withoutUser(b.String())); ok {
 			return rest, true
 		}
 	}
-	return "", false // it left the bases: followed
+	return "", false
 }
 
 // withoutUser returns rawURL without its user information.
@@ -474,31 +811,121 @@ func (c *Cache) cachePath(rawURL string) string {
 	return filepath.Join(c.dir, name[:2], name)
 }
 
-// keep records the file that res downloaded to its Path, or removes it
+// variantPath returns where the response to a request for rawURL with
+// header h is kept when the responses of rawURL vary on fields (RFC 9111
+// section 4.1): one place per secondary key, so that each variant is kept.
+func (c *Cache) variantPath(rawURL string, fields []string, h http.Header) string {
+	var b strings.Builder
+	b.WriteString(rawURL + "\nvary")
+	for _, f := range slices.Sorted(slices.Values(fields)) {
+		b.WriteString("\n" + f + ": " + varyValue(h, f))
+	}
+	return c.cachePath(b.String())
+}
+
+// landingPath returns where req downloads its file before [Cache.place]
+// moves it where it is kept: one place per URL and header sent upstream,
+// so that downloads that do not share (other fields, another variant)
+// never write over each other, and a kept file is replaced only once the
+// new one is complete.
+func (c *Cache) landingPath(req fetch.Request) string {
+	var b strings.Builder
+	b.WriteString(req.URL + "\ndownload")
+	for _, k := range slices.Sorted(maps.Keys(req.Header)) {
+		for _, v := range req.Header[k] {
+			b.WriteString("\n" + k + ": " + v)
+		}
+	}
+	return c.cachePath(b.String())
+}
+
+// placeOf returns where the response that res downloaded is kept: the
+// URL's own place, or with Vary its variant's; own is the URL's place.
+func (c *Cache) placeOf(res fetch.Result) (want, own string, fields []string) {
+	own = c.cachePath(res.Request.URL)
+	fields = varyFields(res.Header)
+	if len(fields) == 0 {
+		return own, own, nil
+	}
+	return c.variantPath(res.Request.URL, fields, res.Request.Header), own, fields
+}
+
+// place moves the file that res downloaded to where its response is kept
+// ([Cache.placeOf]), with Vary recording an index of the fields in the
+// URL's own place. It returns the place.
+func (c *Cache) place(res fetch.Result) (string, error) {
+	file := res.Request.Path
+	want, own, fields := c.placeOf(res)
+	if want == file {
+		return file, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(file, want); err != nil {
+		return "", err
+	}
+	c.kept.forget(file)
+	os.Remove(file + recordSuffix)
+	if want != own {
+		c.forget(own)
+		if err := os.MkdirAll(filepath.Dir(own), 0o755); err != nil {
+			return "", err
+		}
+		index := &record{Version: recordVersion, URL: fetch.RedactURL(res.Request.URL), Header: http.Header{}, Index: fields}
+		if err := index.write(own); err != nil {
+			return "", err
+		}
+	}
+	return want, nil
+}
+
+// keep records the response that res downloaded to its Path, or removes it
 // when it is not to be kept. It is the Streamer's OnComplete.
 func (c *Cache) keep(res fetch.Result) error {
 	file := res.Request.Path
 	if file == "" {
 		return nil
 	}
+	defer c.stats.fromUpstream.Add(res.Size) // once the record is written
+	p, _ := res.Request.Tag.(*pending)
+	status := http.StatusOK
+	if p != nil && p.status != 0 {
+		status = p.status
+	}
 	why := ""
 	switch u, _ := url.Parse(res.URL); {
-	case !storable(res.Header):
-		why = "no-store or private"
+	case p != nil && p.noStore:
+		why = "the request said no-store"
+	case !storableResponse(status, res.Header, res.Request.Header):
+		why = "not storable (no-store, private, Vary: *, Authorization, status)"
 	case c.maxSize > 0 && res.Size > c.maxSize:
 		why = "larger than the maximum size"
-	case u != nil && (u.Scheme == "http" || u.Scheme == "https") && res.Header.Get("Content-Length") == "":
+	case u != nil && (u.Scheme == "http" || u.Scheme == "https") && bodyAllowed(status) && res.Header.Get("Content-Length") == "":
 		why = "length not announced"
 	}
 	if why != "" {
+		// The response replaces any kept one, and is not kept.
 		c.forget(file)
+		want, _, _ := c.placeOf(res)
+		c.forget(want)
 		c.log.Debug("file not kept", "url", res.URL, "why", why)
 		return nil
 	}
-	if err := newRecord(res, time.Now()).write(file); err != nil {
+	requested := time.Now()
+	if p != nil {
+		requested = p.requested
+	}
+	placed, err := c.place(res)
+	if err == nil {
+		file = placed
+		err = newRecord(res, status, requested, time.Now()).write(file)
+	}
+	if err != nil {
 		// The file is downloaded again next time; an older record must
 		// not describe it meanwhile, nor its bytes stay uncounted.
 		c.forget(file)
+		c.fullDisk(err)
 		c.log.Error("cannot keep the record of a file", "url", fetch.RedactURL(res.Request.URL), "err", err)
 		return nil
 	}
@@ -511,166 +938,4 @@ func (c *Cache) forget(file string) {
 	c.kept.forget(file)
 	os.Remove(file + recordSuffix)
 	os.Remove(file)
-}
-
-// revalidate asks the upstream whether the kept file that rec describes
-// changed, once for every client that asks meanwhile. It returns the record
-// to serve, or nil when the file is to be downloaded again, and what the
-// access log says; ok is false when ctx ended first.
-func (c *Cache) revalidate(ctx context.Context, file string, req fetch.Request, rec *record) (_ *servedRecord, cache string, ok bool) {
-	ch := c.checks.DoChan(file, func() (any, error) {
-		// The revalidation outlives a client that leaves; Close waits for it.
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return check{unavailable: errors.New("cache closed")}, nil
-		}
-		c.checking.Add(1)
-		c.mu.Unlock()
-		defer c.checking.Done()
-		return c.check(file, req, rec), nil
-	})
-	select {
-	case res := <-ch:
-		v := res.Val.(check)
-		switch {
-		case v.notModified != nil:
-			return &servedRecord{record: v.notModified}, "revalidated", true
-		case v.unavailable != nil:
-			c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", v.unavailable)
-			return &servedRecord{record: rec, err: v.unavailable}, "stale", true
-		}
-		return nil, "miss", true
-	case <-ctx.Done():
-		return nil, "", false
-	}
-}
-
-// servedRecord is the record of a kept file about to be served, with the
-// failure that made a stale copy served.
-type servedRecord struct {
-	*record
-	err error
-}
-
-// check is the outcome of a revalidation: at most one is set; none means
-// that the file is to be downloaded again.
-type check struct {
-	notModified *record // the refreshed record
-	unavailable error   // the upstream could not say
-}
-
-// errNotModified and errChanged stop a revalidation once its response
-// came.
-var (
-	errNotModified = errors.New("not modified")
-	errChanged     = errors.New("changed")
-)
-
-// check asks the upstream whether the file that rec describes changed.
-func (c *Cache) check(file string, req fetch.Request, rec *record) check {
-	etag, lastMod := rec.Header.Get("Etag"), rec.Header.Get("Last-Modified")
-	if etag == "" && lastMod == "" {
-		return check{} // nothing to compare: download it again
-	}
-	h := c.header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if etag != "" {
-		h.Set("If-None-Match", etag)
-	}
-	if lastMod != "" {
-		h.Set("If-Modified-Since", lastMod)
-	}
-	var fresh http.Header
-	creq := fetch.Request{URL: req.URL, Mirrors: req.Mirrors, Header: h, OnResponse: func(resp fetch.Response) error {
-		if _, moved := c.redirected(resp.URL, req); !moved && sameFile(rec, resp) {
-			// A server that ignores conditions (or FTP) sent the same file.
-			fresh = resp.Header
-			return errNotModified
-		}
-		return errChanged
-	}}
-	_, err := c.f.Fetch(c.ctx, creq)
-	var se *fetch.StatusError
-	switch {
-	case errors.Is(err, errNotModified):
-	case errors.As(err, &se) && se.Code == http.StatusNotModified && !se.FTP:
-		fresh = se.Header
-	case errors.Is(err, errChanged):
-		return check{}
-	case errors.Is(err, fetch.ErrNotFound):
-		c.forget(file)
-		return check{}
-	case errors.As(err, &se) && se.Code < 500:
-		return check{} // the Streamer answers what the upstream says
-	default:
-		return check{unavailable: err}
-	}
-	next := *rec
-	next.Header = rec.Header.Clone()
-	next.update(fresh, time.Now())
-	if err := next.write(file); err != nil {
-		c.log.Error("cannot refresh the record of a file", "url", rec.URL, "err", err)
-	}
-	return check{notModified: &next}
-}
-
-// sameFile reports whether resp, a 200 to a conditional request, sends the
-// file that rec describes: same strong ETag, or, without ETags, same
-// Last-Modified and size.
-func sameFile(rec *record, resp fetch.Response) bool {
-	etag, got := rec.Header.Get("Etag"), resp.Header.Get("Etag")
-	switch {
-	case etag != "" || got != "":
-		return etag == got && !strings.HasPrefix(etag, "W/")
-	case rec.Header.Get("Last-Modified") == "":
-		return false
-	}
-	return rec.Header.Get("Last-Modified") == resp.Header.Get("Last-Modified") && resp.Size == rec.Size
-}
-
-// serveKept answers r with the kept file that rec describes, and reports
-// whether it did; a failure is set in *cause.
-func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *servedRecord, cause *error) bool {
-	defer c.kept.acquire(file)()
-	f, err := os.Open(file)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
-		return false
-	}
-	h := w.Header()
-	for k, vs := range rec.Header {
-		if k != "Date" { // Age is set below
-			h[k] = vs
-		}
-	}
-	date, err := http.ParseTime(rec.Header.Get("Date"))
-	h.Set("Age", strconv.FormatInt(int64(rec.age(date, err == nil, time.Now())/time.Second), 10))
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // the server named no type: none is guessed
-	}
-	modTime, err := http.ParseTime(h.Get("Last-Modified"))
-	if err == nil {
-		h.Del("Last-Modified") // ServeContent sets it from modTime
-	}
-	var content io.ReadSeeker = f
-	var vr *verifiedReader
-	if c.verify {
-		vr = &verifiedReader{f: f, size: rec.Size, want: rec.SHA256, h: sha256.New()}
-		content = vr
-	}
-	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
-	http.ServeContent(lw, r, "", modTime, content)
-	if vr != nil && vr.corrupt {
-		c.forget(file)
-		*cause = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, rec.SHA256)
-		c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "sha256", vr.got, "want", rec.SHA256)
-		panic(http.ErrAbortHandler)
-	}
-	return true
 }

@@ -19,10 +19,11 @@ type keptFiles struct {
 	max int64 // bytes; 0: no limit, nothing is removed
 	log *slog.Logger
 
-	mu    sync.Mutex
-	total int64
-	lru   *list.List               // of *keptFile, least recently used first
-	files map[string]*list.Element // by path
+	mu        sync.Mutex
+	total     int64
+	evictions int64
+	lru       *list.List               // of *keptFile, least recently used first
+	files     map[string]*list.Element // by path
 }
 
 // keptFile is one kept file.
@@ -148,10 +149,19 @@ func (k *keptFiles) evict() {
 				k.log.Warn("cannot remove a kept file", "file", kf.path, "err", err)
 			}
 			k.total -= kf.size
+			k.evictions++
 			k.lru.Remove(e)
 			delete(k.files, kf.path)
 			k.log.Debug("least recently used file removed", "file", kf.path, "size", kf.size)
 		}
 		e = next
 	}
+}
+
+// counts returns the number of kept files, their total size, and how many
+// were evicted.
+func (k *keptFiles) counts() (files, bytes, evictions int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return int64(len(k.files)), k.total, k.evictions
 }

@@ -37,6 +37,26 @@ func (fr *front) get(t *testing.T, method, path string, header http.Header) *htt
 	return fetchtest.Do(t, fr.Client(), method, fr.URL+path, header)
 }
 
+// drain sends a GET for path with header and reads the whole body. It
+// reports a failure with t.Error, so any goroutine may call it.
+func (fr *front) drain(t *testing.T, path string, header http.Header) {
+	req, err := http.NewRequest(http.MethodGet, fr.URL+path, nil)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := fr.Client().Do(req)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
 // body sends a GET for path and returns the status and the whole body.
 func (fr *front) body(t *testing.T, path string) (int, []byte) {
 	t.Helper()

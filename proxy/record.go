@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fetchkit/fetch"
 )
@@ -15,56 +16,121 @@ import (
 // recordSuffix ends the name of the record of a kept file.
 const recordSuffix = ".json"
 
-// record is what the Cache knows of a kept file; it is stored beside the
-// file, as JSON.
+// recordVersion is the version of the record format. A record of another
+// version (those written before every header field was stored have none)
+// is not read: its file is downloaded again, and the record replaced.
+const recordVersion = 2
+
+// record is what the Cache knows of a kept response; it is stored beside
+// its body, as JSON.
 type record struct {
-	URL    string      `json:"url"` // redacted
-	Size   int64       `json:"size"`
-	SHA256 string      `json:"sha256"`          // of the file, computed as it was written
-	Header http.Header `json:"header"`          // those of keptHeaders that the server sent
-	Stored time.Time   `json:"stored,omitzero"` // when the response, or its last revalidation, came
+	Version int         `json:"version"`
+	URL     string      `json:"url"` // redacted
+	Status  int         `json:"status"`
+	Size    int64       `json:"size"`
+	SHA256  string      `json:"sha256"` // of the body, computed as it was written
+	Header  http.Header `json:"-"`      // the stored header fields (RFC 9111 section 3.1)
+	// Fields is Header as stored, without loss: see fieldValue.
+	Fields map[string][]fieldValue `json:"header"`
+	// Vary holds the values that the request sent upstream had for the
+	// fields that the response's Vary lists: its secondary key.
+	Vary map[string]string `json:"vary,omitempty"`
+	// Index, in the record of a URL whose responses vary, lists the fields
+	// they vary on: each is kept under [Cache.variantPath], and this
+	// record has no file.
+	Index []string `json:"index,omitempty"`
+	// Requested and Stored are when the request that brought the response
+	// (or its last validation) was sent, and when the response came: the
+	// request_time and response_time of RFC 9111 section 4.2.3.
+	Requested time.Time `json:"requested"`
+	Stored    time.Time `json:"stored"`
 }
 
-// keptHeaders are the response headers kept with a file: replayed on a
-// hit, and used to tell whether the copy is fresh and to revalidate it.
-var keptHeaders = []string{
-	"Content-Type", "Content-Encoding", "Content-Language", "Content-Disposition",
-	"Etag", "Last-Modified", "Cache-Control", "Expires", "Date", "Age",
-}
-
-// newRecord returns the record of the file that res downloaded.
-func newRecord(res fetch.Result, stored time.Time) *record {
-	rec := &record{URL: fetch.RedactURL(res.Request.URL), Size: res.Size, SHA256: res.Digests["sha256"], Header: http.Header{}, Stored: stored}
-	rec.update(res.Header, stored)
+// newRecord returns the record of the response that res downloaded, of
+// status, to a request sent at requested.
+func newRecord(res fetch.Result, status int, requested, stored time.Time) *record {
+	rec := &record{Version: recordVersion, URL: fetch.RedactURL(res.Request.URL), Status: status, Size: res.Size,
+		SHA256: res.Digests["sha256"], Header: storedHeader(res.Header), Vary: secondaryKey(res.Header, res.Request.Header),
+		Requested: requested, Stored: stored}
 	return rec
 }
 
-// update takes the kept headers that h has (those of a 304 Not Modified
-// replace the stored ones, RFC 9111 section 4.3.4) and the time it came.
-func (rec *record) update(h http.Header, at time.Time) {
-	for _, k := range keptHeaders {
-		if vs := h.Values(k); len(vs) > 0 {
-			rec.Header[k] = vs
-		}
+// storedHeader returns the header fields of h that a cache stores (RFC 9111
+// section 3.1): all but those that describe a connection and Connection
+// names, and Content-Length, which comes from the stored body.
+func storedHeader(h http.Header) http.Header {
+	out := forwardHeader(h)
+	if v, ok := h["Accept-Ranges"]; ok {
+		out["Accept-Ranges"] = slices.Clone(v)
 	}
-	rec.Stored = at
+	return out
+}
+
+// update takes the header fields of a 304 Not Modified (RFC 9111 section
+// 4.3.4) or of a response to HEAD (section 4.3.5) that validated the
+// stored response: they replace the stored ones, but for Content-Length;
+// requested and at are when its request was sent and it came.
+func (rec *record) update(h http.Header, requested, at time.Time) {
+	for k, vs := range storedHeader(h) {
+		rec.Header[k] = vs
+	}
+	rec.Requested, rec.Stored = requested, at
+}
+
+// fieldValue is a header field value as a record stores it: a JSON string
+// when it is UTF-8, else (obs-text, RFC 9110 section 5.5: a Latin-1 file
+// name, say) {"base64": "..."}, which JSON carries without loss.
+type fieldValue string
+
+func (v fieldValue) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(v)) {
+		return json.Marshal(string(v))
+	}
+	return json.Marshal(struct {
+		Base64 []byte `json:"base64"`
+	}{[]byte(v)})
+}
+
+func (v *fieldValue) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, (*string)(v))
+	}
+	var raw struct {
+		Base64 []byte `json:"base64"`
+	}
+	err := json.Unmarshal(b, &raw)
+	*v = fieldValue(raw.Base64)
+	return err
 }
 
 // readRecord reads the record of file, which must be that of rawURL.
 func readRecord(file, rawURL string) (*record, bool) {
-	b, err := os.ReadFile(file + recordSuffix)
+	b, err := readKept(file + recordSuffix)
 	if err != nil {
 		return nil, false
 	}
 	var rec record
-	if json.Unmarshal(b, &rec) != nil || rec.URL != fetch.RedactURL(rawURL) || rec.Header == nil {
+	if json.Unmarshal(b, &rec) != nil || rec.Version != recordVersion || rec.URL != fetch.RedactURL(rawURL) || rec.Fields == nil {
 		return nil, false
+	}
+	rec.Header = make(http.Header, len(rec.Fields))
+	for k, vs := range rec.Fields {
+		for _, v := range vs {
+			rec.Header[k] = append(rec.Header[k], string(v))
+		}
 	}
 	return &rec, true
 }
 
 // write stores the record of file, replacing any other at once.
 func (rec *record) write(file string) error {
+	rec.Fields = make(map[string][]fieldValue, len(rec.Header))
+	for k, vs := range rec.Header {
+		rec.Fields[k] = make([]fieldValue, 0, len(vs))
+		for _, v := range vs {
+			rec.Fields[k] = append(rec.Fields[k], fieldValue(v))
+		}
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -86,102 +152,91 @@ func (rec *record) write(file string) error {
 	return err
 }
 
-// cacheControl is what a Cache-Control header says to a shared cache.
-type cacheControl struct {
-	noStore, noCache, private, immutable bool
-	maxAge, sMaxAge                      time.Duration // -1 when absent
-}
-
-// parseCacheControl reads the Cache-Control values vs (RFC 9111 section 5.2).
-func parseCacheControl(vs []string) cacheControl {
-	cc := cacheControl{maxAge: -1, sMaxAge: -1}
-	for _, v := range vs {
-		for dir := range strings.SplitSeq(v, ",") {
-			name, arg, _ := strings.Cut(strings.TrimSpace(dir), "=")
-			arg = strings.Trim(strings.TrimSpace(arg), `"`)
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "no-store":
-				cc.noStore = true
-			case "no-cache":
-				cc.noCache = true // with field names too: revalidate
-			case "private":
-				cc.private = true
-			case "immutable":
-				cc.immutable = true
-			case "max-age":
-				cc.maxAge = seconds(arg)
-			case "s-maxage":
-				cc.sMaxAge = seconds(arg)
-			}
+// matches reports whether the stored response may answer a request whose
+// header sent upstream would be req: its secondary key is the same.
+func (rec *record) matches(req http.Header) bool {
+	if varyStar(rec.Header) {
+		return false
+	}
+	key := secondaryKey(rec.Header, req)
+	if len(key) != len(rec.Vary) {
+		return false
+	}
+	for k, v := range key {
+		if rec.Vary[k] != v {
+			return false
 		}
 	}
-	return cc
+	return true
 }
 
-// seconds parses a delta-seconds value; a malformed one means 0: stale.
-func seconds(s string) time.Duration {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return time.Duration(min(n, int64(100*365*24*time.Hour/time.Second))) * time.Second
-}
-
-// storable reports whether a response with header h may be kept by a
-// shared cache: not no-store, not private.
-func storable(h http.Header) bool {
-	cc := parseCacheControl(h.Values("Cache-Control"))
-	return !cc.noStore && !cc.private
-}
-
-// fresh reports whether the copy of the file at rel that rec describes may
-// be served without asking the upstream, at now: never for repository
-// metadata (see [Cache]) or no-cache; always when immutable; else while its
-// age is below its freshness lifetime, from s-maxage, max-age, or Expires,
-// or else def (0 or less: never fresh).
-func (rec *record) fresh(rel string, def time.Duration, now time.Time) bool {
+// lifetime returns the freshness lifetime of the stored response of the
+// file at rel (RFC 9111 section 4.2.1): forever for a name that never
+// changes, 0 for repository metadata (see [Cache]); else its s-maxage,
+// max-age, or Expires less Date, or for a response without explicit
+// freshness, a fraction of the time since its Last-Modified (section
+// 4.2.2) but at least def, or else def; a negative def means no heuristic
+// freshness.
+func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 	switch {
 	case immutableName(rel):
-		return true
+		return maxDelta
 	case isMetadata(rel):
-		return false
+		return 0
 	}
 	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
-	switch {
-	case cc.noCache:
-		return false
-	case cc.immutable:
-		return true
+	date, hasDate := httpDate(rec.Header, "Date")
+	if !hasDate {
+		date = rec.Stored
 	}
-	date, dateErr := http.ParseTime(rec.Header.Get("Date"))
-	life := def
 	switch {
 	case cc.sMaxAge >= 0:
-		life = cc.sMaxAge
+		return cc.sMaxAge
 	case cc.maxAge >= 0:
-		life = cc.maxAge
-	case rec.Header.Get("Expires") != "":
-		exp, err := http.ParseTime(rec.Header.Get("Expires"))
-		if err != nil || dateErr != nil {
-			return false // a malformed Expires means "already expired"
+		return cc.maxAge
+	case len(rec.Header.Values("Expires")) > 0:
+		exp, ok := httpDate(rec.Header, "Expires")
+		if !ok {
+			return 0 // an invalid Expires means "already expired"
 		}
-		life = exp.Sub(date)
+		return max(exp.Sub(date), 0)
+	case cc.immutable:
+		return maxDelta
+	case !heuristicStatus(rec.Status) && !cc.public, def < 0:
+		return 0
 	}
-	return life > rec.age(date, dateErr == nil, now)
+	if lm, ok := httpDate(rec.Header, "Last-Modified"); ok && lm.Before(date) {
+		return max(min(date.Sub(lm)*heuristicFraction/100, heuristicMax), def)
+	}
+	return def
 }
 
-// age returns the current age of the copy (RFC 9111 section 4.2.3): the
-// larger of the age the upstream said (Age) and the one its Date shows when
-// the response came, plus the time since.
-func (rec *record) age(date time.Time, hasDate bool, now time.Time) time.Duration {
-	var age time.Duration
-	if hasDate && rec.Stored.After(date) {
-		age = rec.Stored.Sub(date)
+// age returns the current age of the stored response at now (RFC 9111
+// section 4.2.3).
+func (rec *record) age(now time.Time) time.Duration {
+	var apparent time.Duration
+	if date, ok := httpDate(rec.Header, "Date"); ok {
+		apparent = max(rec.Stored.Sub(date), 0)
 	}
-	if v := rec.Header.Get("Age"); v != "" {
-		age = max(age, seconds(v))
+	corrected := ageValue(rec.Header) + max(rec.Stored.Sub(rec.Requested), 0)
+	return max(apparent, corrected) + max(now.Sub(rec.Stored), 0)
+}
+
+// ageValue returns the Age that h says: its first value when that is
+// delta-seconds, else 0 (an invalid Age is ignored).
+func ageValue(h http.Header) time.Duration {
+	vs := h.Values("Age")
+	if len(vs) == 0 {
+		return 0
 	}
-	return age + max(now.Sub(rec.Stored), 0)
+	first, _, _ := strings.Cut(vs[0], ",")
+	first, _, _ = strings.Cut(first, ";") // parameters set aside
+	first = strings.TrimSpace(first)
+	if first == "" || strings.Trim(first, "0123456789") != "" {
+		return 0
+	}
+	d, _ := deltaSeconds(first)
+	return d
 }
 
 // immutableName reports whether rel names a file that never changes under

@@ -134,9 +134,12 @@ var errClosed = errors.New("streamer closed")
 //
 // Status and headers come from the server's response: the hop-by-hop
 // headers (Connection and those it names, Keep-Alive, Proxy-*, TE,
-// Trailer, Transfer-Encoding, Upgrade) and Set-Cookie and Alt-Svc (which
-// speak of the server, not of the file that clients share) are dropped;
-// Content-Length, Content-Type, ETag, Last-Modified and the rest are kept.
+// Trailer, Transfer-Encoding, Upgrade) and Alt-Svc (which speaks of the
+// server, not of the file that clients share) are dropped; Content-Length,
+// Content-Type, ETag, Last-Modified and the rest are kept, Set-Cookie too,
+// as a shared cache keeps it (RFC 9111 section 7.3): a server that sets a
+// cookie for one client says Cache-Control: private, and such a response
+// must not be shared.
 // Headers go out with the first byte of the body, so that a download that
 // fails before it can still be answered with a status. The whole file is
 // downloaded in any case, to be verified, so a range response ends only
@@ -199,7 +202,7 @@ func (s *Streamer) serve(w http.ResponseWriter, r *http.Request, req fetch.Reque
 	}
 	sh, err := s.join(req, true)
 	if err != nil {
-		fail(w, err)
+		fail(w, r, err)
 		return failed(req, err), false
 	}
 	defer s.release(sh)
@@ -217,7 +220,7 @@ func failed(req fetch.Request, err error) fetch.Result {
 func (s *Streamer) head(w http.ResponseWriter, r *http.Request, req fetch.Request) fetch.Result {
 	resp, err := s.response(r.Context(), req)
 	if err != nil {
-		fail(w, err)
+		fail(w, r, err)
 		return failed(req, err)
 	}
 	rp := newReply(r, resp)
@@ -481,7 +484,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		}
 		if p.done && p.res.Err != nil {
 			if !started {
-				fail(w, p.res.Err)
+				fail(w, r, p.res.Err)
 			}
 			return p.res, started
 		}
@@ -526,7 +529,7 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: %w", errClientGone, context.Cause(ctx))
 			if !started {
-				fail(w, ctx.Err())
+				fail(w, r, ctx.Err())
 			}
 			return cut(p, err), started
 		}
@@ -549,8 +552,17 @@ func (r *Redirect) Error() string {
 	return fmt.Sprintf("redirect to %s", r.Location)
 }
 
+// fallbackKey is the context key of a request's fallback: a function that
+// may answer the request whose download failed before its first byte,
+// given the error, and reports whether it did. The Cache answers so from a
+// kept copy.
+type fallbackKey struct{}
+
 // fail answers a request whose download failed before its first byte.
-func fail(w http.ResponseWriter, err error) {
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	if fb, ok := r.Context().Value(fallbackKey{}).(func(http.ResponseWriter, *http.Request, error) bool); ok && fb(w, r, err) {
+		return
+	}
 	code := http.StatusBadGateway
 	var rd *Redirect
 	switch {
@@ -586,29 +598,45 @@ type reply struct {
 func newReply(r *http.Request, resp *fetch.Response) *reply {
 	size := resp.Size
 	rp := &reply{status: http.StatusOK, header: forwardHeader(resp.Header), end: size}
+	if passed(resp) {
+		// The server's own answer, passed on: its status, no ranges.
+		rp.status = resp.Status
+		if !bodyAllowed(resp.Status) {
+			rp.end = 0
+		} else if size < 0 {
+			rp.end = -1
+			rp.waitForSize = !r.ProtoAtLeast(1, 1)
+		}
+		return rp
+	}
 	if size < 0 {
 		rp.end = -1
 		rp.waitForSize = !r.ProtoAtLeast(1, 1)
 		return rp
 	}
 	rp.header.Set("Accept-Ranges", "bytes")
-	v := r.Header.Get("Range")
-	if v == "" || !ifRange(r.Header.Get("If-Range"), resp.Header) {
-		return rp
-	}
-	switch kind, first, end := parseRange(v, size); kind {
+	switch kind, first, end := rangeOf(r, size, resp.Header); kind {
 	case rangeOne:
 		rp.status, rp.first, rp.end = http.StatusPartialContent, first, end
 		rp.header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, end-1, size))
 	case rangeUnsatisfiable:
 		rp.status, rp.first, rp.end = http.StatusRequestedRangeNotSatisfiable, 0, 0
-		rp.err = fmt.Errorf("%w: range %q of a file of %d bytes", fetch.ErrInvalidRequest, v, size)
-		rp.header = http.Header{
-			"Content-Range": {fmt.Sprintf("bytes */%d", size)},
-			"Content-Type":  {"text/plain; charset=utf-8"},
-		}
+		rp.err = unsatisfiable(r, size)
+		rp.header = unsatisfiableHeader(size)
 	}
 	return rp
+}
+
+// passed reports whether resp is not the file but another answer of the
+// server that a [fetch.Request.PassResponse] let through: a status other
+// than 200 (or 206 to a resumed transfer).
+func passed(resp *fetch.Response) bool {
+	return resp.Status != 0 && resp.Status != http.StatusOK && !(resp.Status == http.StatusPartialContent && resp.Offset > 0)
+}
+
+// bodyAllowed reports whether a response of status may have a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
 // limit returns the end of the bytes that may be sent now: those received,
@@ -640,6 +668,7 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 		h["Content-Type"] = nil // the server named no type: none is guessed
 	}
 	switch {
+	case !bodyAllowed(rp.status):
 	case rp.end >= 0:
 		h.Set("Content-Length", strconv.FormatInt(rp.end-rp.first, 10))
 	case p.done:
@@ -653,18 +682,13 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 // those that speak of the server rather than of the file.
 var dropped = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Content-Range": true, "Accept-Ranges": true,
-	"Set-Cookie": true, "Alt-Svc": true,
+	"Content-Length": true, "Accept-Ranges": true,
+	"Alt-Svc": true,
 }
 
 // forwardHeader returns the headers of h that a client is sent.
 func forwardHeader(h http.Header) http.Header {
-	named := map[string]bool{}
-	for _, v := range h.Values("Connection") {
-		for name := range strings.SplitSeq(v, ",") {
-			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
-		}
-	}
+	named := connectionFields(h)
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		if dropped[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
@@ -675,69 +699,14 @@ func forwardHeader(h http.Header) http.Header {
 	return out
 }
 
-// ifRange reports whether a Range may be honoured given the request's
-// If-Range value v and the response headers h: v is empty, or it is the
-// file's strong ETag, or its Last-Modified date.
-func ifRange(v string, h http.Header) bool {
-	switch {
-	case v == "":
-		return true
-	case strings.HasPrefix(v, `"`):
-		return v == h.Get("Etag")
-	case strings.HasPrefix(v, "W/"):
-		return false // weak tags never match for a range
-	}
-	return v == h.Get("Last-Modified")
-}
-
-// Kinds of Range header, from parseRange.
-const (
-	rangeNone          = iota // absent, malformed or several ranges: send the whole file
-	rangeOne                  // one satisfiable range
-	rangeUnsatisfiable        // one range that lies past the end
-)
-
-// parseRange parses the Range header value v for a file of size bytes, and
-// returns its kind and, for rangeOne, the bytes [first, end) it asks for.
-func parseRange(v string, size int64) (kind int, first, end int64) {
-	const unit = "bytes="
-	if len(v) < len(unit) || !strings.EqualFold(v[:len(unit)], unit) {
-		return rangeNone, 0, 0
-	}
-	spec := strings.TrimSpace(v[len(unit):])
-	if strings.Contains(spec, ",") {
-		return rangeNone, 0, 0
-	}
-	a, b, ok := strings.Cut(spec, "-")
-	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	if !ok || a == "" && b == "" {
-		return rangeNone, 0, 0
-	}
-	if a == "" { // the last b bytes
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n < 0 {
-			return rangeNone, 0, 0
-		}
-		first, end = max(size-n, 0), size
-	} else {
-		var err error
-		if first, err = strconv.ParseInt(a, 10, 64); err != nil || first < 0 {
-			return rangeNone, 0, 0
-		}
-		end = size
-		if b != "" {
-			last, err := strconv.ParseInt(b, 10, 64)
-			if err != nil || last < first {
-				return rangeNone, 0, 0
-			}
-			end = size
-			if last < size {
-				end = last + 1 // last+1 cannot overflow: last < size
-			}
+// connectionFields returns the fields that the Connection fields of h name:
+// they describe the connection, and are not forwarded.
+func connectionFields(h http.Header) map[string]bool {
+	named := map[string]bool{}
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			named[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
 		}
 	}
-	if first >= end {
-		return rangeUnsatisfiable, 0, 0
-	}
-	return rangeOne, first, end
+	return named
 }

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 
@@ -66,5 +67,26 @@ func TestPublishOrder(t *testing.T) {
 	want = []string{"Packages", "Release", "InRelease"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}
+
+func TestNameSet(t *testing.T) {
+	s := newNameSet()
+	for i := range 10000 {
+		s.Add(fmt.Sprintf("Packages/p%05d.rpm", i))
+	}
+	for i := range 10000 {
+		if !s.Has(fmt.Sprintf("Packages/p%05d.rpm", i)) {
+			t.Fatalf("p%05d added, not there", i)
+		}
+	}
+	wrong := 0
+	for i := range 10000 {
+		if s.Has(fmt.Sprintf("Packages/q%05d.rpm", i)) {
+			wrong++
+		}
+	}
+	if wrong > 1 {
+		t.Errorf("%d of 10,000 names never added found", wrong)
 	}
 }

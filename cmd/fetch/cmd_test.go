@@ -276,6 +276,9 @@ func TestSync(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stderr, "0 done, 40 skipped, 0 failed") {
 		t.Fatalf("second sync: exit %d, stderr %q; want 0 and 40 skipped", res.code, res.stderr)
 	}
+	if want := "in place: 40 trusted, 0 hashed"; fetchtest.Records(t, dir) && !strings.Contains(res.stderr, want) {
+		t.Errorf("second sync: stderr %q; want %q: no file read again", res.stderr, want)
+	}
 	if got := fileHits(r); got != 40 {
 		t.Errorf("second sync made %d requests for files; want none", got-40)
 	}
@@ -289,6 +292,34 @@ func TestSync(t *testing.T) {
 	res = fetchRun(t, t.Context(), "", "sync", r.URL+"/PULP_MANIFEST", dir)
 	if res.code != 0 || !strings.Contains(res.stderr, "1 done, 39 skipped, 0 failed") {
 		t.Fatalf("third sync: exit %d, stderr %q; want 0 and 1 done", res.code, res.stderr)
+	}
+	checkFiles(t, dir, files)
+	if !fetchtest.Records(t, dir) {
+		return
+	}
+	if want := "in place: 39 trusted, 0 hashed"; !strings.Contains(res.stderr, want) {
+		t.Errorf("third sync: stderr %q; want %q", res.stderr, want)
+	}
+
+	// One changed with its modification time set back is trusted, but
+	// by -verify, which reads every file.
+	fi, err := os.Stat(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(dir, name), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	res = fetchRun(t, t.Context(), "", "sync", r.URL+"/PULP_MANIFEST", dir)
+	if res.code != 0 || !strings.Contains(res.stderr, "0 done, 40 skipped, 0 failed; in place: 40 trusted, 0 hashed") {
+		t.Fatalf("sync after a change with the time set back: exit %d, stderr %q; want 0 and 40 trusted", res.code, res.stderr)
+	}
+	res = fetchRun(t, t.Context(), "", "sync", "-verify", r.URL+"/PULP_MANIFEST", dir)
+	if res.code != 0 || !strings.Contains(res.stderr, "1 done, 39 skipped, 0 failed; in place: 0 trusted, 39 hashed") {
+		t.Fatalf("sync -verify: exit %d, stderr %q; want 0, 1 done and 39 hashed", res.code, res.stderr)
 	}
 	checkFiles(t, dir, files)
 }

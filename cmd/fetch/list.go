@@ -10,6 +10,8 @@ import (
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/ftpurl"
+	"github.com/fetchkit/fetch/internal/hexdigest"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/internal/relpath"
 )
 
@@ -68,7 +70,7 @@ func parseListLine(line string) (e listEntry, ok bool, err error) {
 			}
 			e.Mirrors = append(e.Mirrors, value)
 		case fetch.DigestSize(key) > 0:
-			if n := 2 * fetch.DigestSize(key); !isHex(value, n) {
+			if n := 2 * fetch.DigestSize(key); !hexdigest.Valid(value, n) {
 				return listEntry{}, false, fmt.Errorf("%s=%s: want %d hex digits", key, value, n)
 			}
 			if e.Digests == nil {
@@ -129,19 +131,6 @@ func withScheme(s string) (string, bool) {
 	return "http://" + s, true
 }
 
-// isHex reports whether s is n hex digits.
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // fileName returns the name of the file that u names: the last segment of
 // its path, unescaped. It fails for URLs that name a directory.
 func fileName(u *url.URL) (string, error) {
@@ -153,6 +142,9 @@ func fileName(u *url.URL) (string, error) {
 	name, err := url.PathUnescape(seg)
 	if err == nil && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {
 		err = errors.New("no file name in the URL's path")
+	}
+	if err == nil {
+		err = partname.Check(name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %v; give one with out= in a list", u.Redacted(), err)

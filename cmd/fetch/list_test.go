@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/google/go-cmp/cmp"
 )
@@ -88,6 +89,8 @@ func TestFileName(t *testing.T) {
 		{url: "http://h/dir/..", err: "no file name"},
 		{url: "http://h/a%2Fb", err: "no file name"},
 		{url: "http://h/a%5Cb", err: "no file name"},
+		{url: "http://h/.a.iso.part", err: "a name fetch gives its own files"},
+		{url: "http://h/.a.iso.part.guard", err: "a name fetch gives its own files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -137,7 +140,7 @@ func FuzzParseList(f *testing.F) {
 			t.Errorf("size %d", e.Size)
 		}
 		for name, d := range e.Digests {
-			if !isHex(d, 2*fetch.DigestSize(name)) || d != strings.ToLower(d) {
+			if !hexdigest.Valid(d, 2*fetch.DigestSize(name)) || d != strings.ToLower(d) {
 				t.Errorf("%s digest %q", name, d)
 			}
 		}

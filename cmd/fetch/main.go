@@ -73,8 +73,8 @@ those URLs are tried in order when it fails. The base is, for fetch sync, the
 repository's folder; for URLs and lists, the -base PREFIX if given (URLs that
 do not start with it get no mirrors), else the directory of each URL.
 
-Flags (-o, -i and -base are not for fetch sync; -max-manifest, -format,
--keyring and -delete only for it):
+Flags (-o, -i and -base are not for fetch sync; -max-manifest, -verify,
+-format, -keyring and -delete only for it):
   -o DIR          directory to download into (default ".")
   -i LIST         read URLs from the file LIST, "-" for standard input
   -base PREFIX    the part of each URL that -mirror replaces
@@ -90,10 +90,12 @@ Flags (-o, -i and -base are not for fetch sync; -max-manifest, -format,
                   open another only while the last one raised the total rate
                   (for servers that shape each connection)
   -retries N      extra attempts at a URL after a transient failure: a network
-                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none).
-                  An attempt cut after it delivered 64 KiB or more resumes
-                  where it stopped without using up a retry, up to 1000
-                  attempts at a URL
+                  error, a stall, HTTP 408, 429 or 5xx (default 3; 0: none,
+                  one attempt; the library's Options.Retries writes none as a
+                  negative number, its 0 being the default, 3). An attempt
+                  cut after it delivered 64 KiB or more resumes where it
+                  stopped without using up a retry, up to 1000 attempts at a
+                  URL
   -stall D        give up an attempt that receives no byte for D (default 30s)
   -timeout D      stop the whole run after D, with exit status 1
                   (default 0: no limit)
@@ -144,6 +146,10 @@ Examples:
 const maxManifestHelp = `  -max-manifest N refuse a manifest larger than N bytes; its lines are
                   checked as it arrives (default 33554432: 32 MiB, about
                   400,000 files)
+  -verify         read and hash every file already in DIR, even one that
+                  fetch verified and that is unchanged since (same size,
+                  modification time and inode), and download again those
+                  that do not match
 `
 
 // syncAbout describes fetch sync, in both usages.
@@ -158,7 +164,10 @@ found by what URL names:
   - any other file: a Pulp manifest of another name.
 -format pulp|rpm says which it is instead. Each file is checked against
 the size and digest its metadata give; files already there with them are
-skipped, so running a finished sync again downloads nothing. Metadata with a
+skipped, so running a finished sync again downloads nothing; a file that
+fetch verified is not even read again while its size, modification time and
+inode stay what they were then (the summary says how many files in place were
+trusted so, and how many hashed). Metadata with a
 malformed entry, or with a path that would leave DIR (an absolute path, "..",
 or a symbolic link in DIR that points outside it), are refused whole before
 any package is downloaded, naming the file and line.
@@ -315,6 +324,7 @@ type config struct {
 	noResume bool
 
 	maxManifest int64    // sync only
+	verify      bool     // sync only: -verify
 	delete      bool     // sync only
 	format      string   // sync only: -format
 	keyring     string   // sync only: -keyring FILE
@@ -338,6 +348,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.StringVar(&cfg.base, "base", "", "")
 	} else {
 		fs.Int64Var(&cfg.maxManifest, "max-manifest", defaultMaxManifest, "")
+		fs.BoolVar(&cfg.verify, "verify", false, "")
 		fs.BoolVar(&cfg.delete, "delete", false, "")
 		fs.StringVar(&cfg.format, "format", "", "")
 		fs.StringVar(&cfg.keyring, "keyring", "", "")
@@ -442,7 +453,7 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func (cfg *config) options() (fetch.Options, func()) {
 	retries := cfg.retries
 	if retries == 0 {
-		retries = -1 // fetch.Options: negative means none
+		retries = -1 // -retries 0 is none; for fetch.Options, 0 is the default
 	}
 	opts := fetch.Options{
 		Limiter:       fetch.NewLimiter(cfg.jobs, cfg.perHost),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/proxy"
@@ -31,9 +35,14 @@ and checked against the name of a by-hash path), the file is kept in DIR
 and served from there while it is fresh. Paths that end in "/" (folder
 listings) are passed through and not kept.
 
-Freshness follows the upstream's Cache-Control (s-maxage, max-age, no-cache,
-no-store, private, immutable) and Expires, as a shared cache does (RFC 9111);
-a response that says nothing is fresh for -max-age. Repository metadata is
+The proxy is a shared HTTP cache (RFC 9111): every header field of a kept
+response is sent again, with Age; freshness follows the upstream's
+Cache-Control and Expires, else 10% of the time since Last-Modified (at most a
+day, at least -max-age), else -max-age; the client's Cache-Control, Pragma, Vary and
+Authorization are honoured; every status is passed through, and kept when
+its freshness allows; other methods than GET and HEAD go to the upstream with
+the client's headers only (never -H or the password of URL), and an unsafe
+one makes the kept response of its path stale. Repository metadata is
 revalidated on every request, whatever the upstream says: PULP_MANIFEST,
 repomd.xml(.asc/.key), Release, Release.gpg, InRelease, Index, Packages*,
 Sources*, Contents-*, Translation-*, Components-*, icons-* (outside by-hash/),
@@ -43,13 +52,13 @@ for again: by-hash/SHA256/HEX and by-hash/SHA512/HEX (checked against that
 digest), and MODULE/@v/VERSION.info, .mod and .zip. A stale file is
 revalidated with one conditional request (If-None-Match, If-Modified-Since) for
 all the clients asking meanwhile: 304 serves the kept copy, a new file replaces
-it, 404 forgets it. When the upstream cannot be reached or answers 5xx, the
-stale copy is served and a line logged to standard error.
+it. When the upstream cannot be reached or answers 5xx, the stale copy is
+served (unless it said must-revalidate) and a line logged to standard error.
 
-A redirect that stays below URL (or a mirror) is passed to the client, 302
-with Location rewritten to the proxy's path, and nothing is kept for it. A
-redirect that leaves them (a CDN) is followed, and the file it ends at is kept
-under the requested path.
+A redirect that stays below URL (or a mirror) is passed to the client, with
+its status and Location rewritten to the proxy's path. A redirect that leaves
+them (a CDN) is followed, and the file it ends at is kept under the requested
+path.
 
 A client never receives a cut or corrupt file that looks complete: when a
 download fails after bytes were sent, the response is broken off, not ended.
@@ -76,6 +85,10 @@ Flags:
   -cache DIR      directory that keeps the files (made if missing)
   -listen ADDR    address to listen on (default "localhost:8080"; port 0
                   picks a free port, shown on standard error)
+  -metrics ADDR   serve Prometheus metrics at http://ADDR/metrics, on a
+                  listener of their own: requests and bytes sent by cache
+                  status, bytes from the upstream, revalidations, upstream
+                  errors, evictions, files and bytes kept, clients served
   -mirror BASE    another base that serves the same files, tried when URL
                   fails (repeatable)
   -max-age D      how long a file whose response says nothing of its
@@ -113,6 +126,13 @@ Example:
   fetch proxy -listen :8080 -upstream https://fixtures.pulpproject.org/ -cache /var/cache/fetch
 `
 
+// maxHeaderBytes bounds the request line and headers a client of the proxy
+// may send: apt, dnf, pip and go send well under 4 KiB, and a token or a
+// few ranges fit in this many with room to spare, where net/http's default
+// (1 MiB) lets each request hand the server a megabyte to parse (Range
+// headers of thousands of ranges, for one). Over it, the client gets 431.
+const maxHeaderBytes = 64 << 10
+
 // runProxy runs "fetch proxy": a pull-through cache of the files below an
 // upstream base URL, until ctx is cancelled.
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -142,6 +162,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if maxAge == 0 {
 		maxAge = -1 // revalidate every time
 	}
+	pass := passClient(opts.TLSConfig)
+	defer pass.CloseIdleConnections()
 	cache, err := proxy.NewCache(f, proxy.CacheOptions{
 		Upstream:     base,
 		Mirrors:      mirrors,
@@ -153,6 +175,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Verify:       pc.verify,
 		WriteTimeout: pc.writeTimeout,
 		MaxRequests:  pc.maxConns,
+		Client:       pass,
 		AccessLog:    slog.New(slog.NewTextHandler(stdout, nil)),
 		ErrorLog:     slog.New(slog.NewTextHandler(stderr, nil)),
 	})
@@ -169,12 +192,30 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	srv := &http.Server{
 		Handler:           cache,
 		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(stderr, "fetch proxy: ", 0),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "fetch proxy: serving %s at http://%s/ (cache %s)\n", base.Redacted(), ln.Addr(), pc.cache)
+	if pc.metrics != "" {
+		mln, err := net.Listen("tcp", pc.metrics)
+		if err != nil {
+			fmt.Fprintf(stderr, "fetch proxy: -metrics: %v\n", err)
+			srv.Close()
+			<-served
+			return exitFailed
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newCacheCollector(cache))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		fmt.Fprintf(stderr, "fetch proxy: metrics at http://%s/metrics\n", mln.Addr())
+	}
 
 	select {
 	case err := <-served:
@@ -198,10 +239,22 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return code
 }
 
+// passClient returns the client that passes the requests of other methods
+// than GET and HEAD upstream, trusting what the Fetcher trusts (-cacert,
+// -cert, -insecure).
+func passClient(cfg *tls.Config) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg != nil {
+		t.TLSClientConfig = cfg.Clone()
+	}
+	return &http.Client{Transport: t}
+}
+
 // proxyConfig holds the flags of "fetch proxy".
 type proxyConfig struct {
 	config   // -mirror, -j, -per-host, -retries, -stall
 	listen   string
+	metrics  string
 	upstream string
 	cache    string
 	grace    time.Duration
@@ -240,6 +293,7 @@ func (pc *proxyConfig) parse(args []string) (base *url.URL, mirrors []*url.URL, 
 	fs := flag.NewFlagSet("fetch proxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&pc.listen, "listen", "localhost:8080", "")
+	fs.StringVar(&pc.metrics, "metrics", "", "")
 	fs.StringVar(&pc.upstream, "upstream", "", "")
 	fs.StringVar(&pc.cache, "cache", "", "")
 	fs.DurationVar(&pc.grace, "grace", 30*time.Second, "")

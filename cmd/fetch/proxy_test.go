@@ -263,3 +263,66 @@ func TestProxyHeader(t *testing.T) {
 		t.Errorf("got %d %q %v; want 200 %q", resp.StatusCode, b, err, "a")
 	}
 }
+
+// TestProxyHeaderLimit: a request whose headers are larger than a
+// repository client sends is refused with 431, before the cache sees it;
+// one of a few KiB is served.
+func TestProxyHeaderLimit(t *testing.T) {
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
+	run := startProxy(t, "-upstream", up.URL, "-cache", t.TempDir())
+	for _, tc := range []struct {
+		size   int
+		status int
+	}{
+		{8 << 10, http.StatusOK},
+		{200 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/a.rpm", http.Header{"X-Pad": {strings.Repeat("x", tc.size)}})
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%d bytes of headers: got status %d; want %d", tc.size, resp.StatusCode, tc.status)
+		}
+	}
+	if got := up.Gets("/a.rpm"); got != 1 {
+		t.Errorf("upstream got %d GET requests; want 1", got)
+	}
+}
+
+// TestProxyMetrics checks that -metrics serves the counters of the cache in
+// the Prometheus text format, and that they move.
+func TestProxyMetrics(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Write([]byte("abc"))
+	}))
+	defer up.Close()
+	run := startProxy(t, "-upstream", up.URL, "-cache", t.TempDir(), "-metrics", "127.0.0.1:0")
+	if !run.stderr.WaitFor("metrics at http://") {
+		t.Fatalf("no metrics address in %q", run.stderr)
+	}
+	_, rest, _ := strings.Cut(run.stderr.String(), "metrics at http://")
+	metrics, _, _ := strings.Cut(rest, "\n")
+	for range 2 {
+		resp := fetchtest.Do(t, run.client, http.MethodGet, run.url+"/a.rpm", nil)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	resp := fetchtest.Do(t, run.client, http.MethodGet, "http://"+metrics, nil)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("GET %s: %d %v", metrics, resp.StatusCode, err)
+	}
+	for _, want := range []string{
+		`fetch_proxy_requests_total{cache="hit"} 1`,
+		`fetch_proxy_requests_total{cache="miss"} 1`,
+		`fetch_proxy_sent_bytes_total{cache="hit"} 3`,
+		"fetch_proxy_upstream_bytes_total 3",
+		"fetch_proxy_cache_files 1",
+		"fetch_proxy_cache_bytes 3",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q:\n%s", want, b)
+		}
+	}
+}

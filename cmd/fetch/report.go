@@ -49,6 +49,7 @@ type report struct {
 	// skipped, rather than those of the files queued so far.
 	planned                                  atomic.Int64
 	queued, done, skipped, failed, cancelled atomic.Int64
+	trusted                                  atomic.Int64 // of skipped: in place, not read (Result.Trusted)
 	rejected                                 atomic.Int64 // failed before a transfer: not queued
 	partials                                 atomic.Int64 // failed or cancelled with bytes kept
 	bytes                                    atomic.Int64 // of the files done
@@ -125,6 +126,9 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 	case res.Skipped:
 		r.queued.Add(-1)
 		r.skipped.Add(1)
+		if res.Trusted {
+			r.trusted.Add(1)
+		}
 	case res.Err == nil:
 		r.done.Add(1)
 		r.bytes.Add(res.Size)
@@ -221,6 +225,10 @@ func (r *report) finish(stopped error) {
 	fmt.Fprintf(&b, "%d done, %d skipped, %d failed", r.done.Load(), r.skipped.Load(), r.failed.Load())
 	if n := r.cancelled.Load(); n > 0 {
 		fmt.Fprintf(&b, ", %d cancelled", n)
+	}
+	if n := r.skipped.Load(); n > 0 {
+		trusted := r.trusted.Load()
+		fmt.Fprintf(&b, "; in place: %d trusted, %d hashed", trusted, n-trusted)
 	}
 	// Files resumed from kept bytes are done with fewer bytes received
 	// than they hold: the rate is then that of the bytes received.

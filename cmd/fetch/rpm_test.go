@@ -433,6 +433,10 @@ func TestSyncDetect(t *testing.T) {
 		t.Errorf("exit %d; want 1 and %q", res.code, want)
 	}
 
+	if res := fetchRun(t, t.Context(), "", "sync", t.TempDir(), t.TempDir()); res.code != 1 || !strings.Contains(res.stderr, "no repository found: tried a Pulp repository (file://") {
+		t.Errorf("an empty local folder: exit %d; want 1 and what was tried", res.code)
+	}
+
 	// A local folder, found to be rpm-md; -format rpm on the same.
 	u := newRPMUpstream(t)
 	a := []byte("package a")

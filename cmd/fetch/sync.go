@@ -54,7 +54,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var repository target
 	if src.Scheme == "file" {
 		if repository, err = detect(runCtx, src, cfg.format, probeLocal); err != nil {
-			return usageErrorOf("fetch sync", syncUsage, stdout, stderr, err)
+			fmt.Fprintf(stderr, "fetch: %s\n", escape(err.Error()))
+			return exitFailed
 		}
 	}
 	opts, closeOpts := cfg.options()
@@ -74,6 +75,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	prepare := func(req *fetch.Request) {
 		req.Mirrors = mirrors.URLs(req.URL)
 		req.Header = cfg.header.Clone()
+		// Files in place are checked (CheckExisting); -verify reads them
+		// even when a record says they are unchanged since verified.
+		req.HashExisting = cfg.verify
 	}
 	if src.Scheme != "file" {
 		if repository, err = detect(runCtx, src, cfg.format, probeWith(f, prepare)); err != nil {

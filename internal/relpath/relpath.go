@@ -1,6 +1,6 @@
 // Package relpath holds the rule for relative paths that come from
 // outside: Metalink file names, names in the command's lists and
-// manifests.
+// manifests, and those of repository indexes.
 package relpath
 
 import (
@@ -8,13 +8,17 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/fetchkit/fetch/internal/partname"
 )
 
 // Check returns an error unless the slash-separated path p stays below the
 // directory it is relative to, in its one clean spelling: not empty, not
 // absolute, no "." or ".." element, no empty element, no backslash (a
 // separator elsewhere), no NUL, and local on this system
-// (filepath.IsLocal).
+// (filepath.IsLocal); and not a name that the tool gives its own files
+// (partname.Check: the error then matches partname.ErrReserved), which
+// the file would be taken for.
 func Check(p string) error {
 	switch {
 	case p == "":
@@ -38,5 +42,5 @@ func Check(p string) error {
 	if !filepath.IsLocal(filepath.FromSlash(p)) {
 		return errors.New("not a local path")
 	}
-	return nil
+	return partname.Check(p)
 }

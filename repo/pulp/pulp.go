@@ -16,7 +16,9 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/lines"
+	"github.com/fetchkit/fetch/internal/partname"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/fetchkit/fetch/repo"
 )
@@ -72,28 +74,17 @@ func ParseLine(line string) (e Entry, ok bool, err error) {
 	digest := strings.TrimSpace(fields[1])
 	size, serr := strconv.ParseInt(strings.TrimSpace(fields[2]), 10, 64)
 	switch {
-	case !isHex(digest, 64):
+	case !hexdigest.Valid(digest, 64):
 		return Entry{}, false, fmt.Errorf("sha256 %q: want 64 hex digits", digest)
 	case serr != nil || size < 0:
 		return Entry{}, false, fmt.Errorf("size %q: want a number of bytes", strings.TrimSpace(fields[2]))
 	}
-	if err := relpath.Check(p); err != nil {
+	if err := relpath.Check(p); errors.Is(err, partname.ErrReserved) {
+		return Entry{}, false, fmt.Errorf("path %q refused: %v", p, err)
+	} else if err != nil {
 		return Entry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
 	return Entry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil
-}
-
-// isHex reports whether s is n hex digits.
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // repoEntry returns e as the repository's package.

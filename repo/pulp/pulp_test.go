@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"go.uber.org/goleak"
 )
@@ -69,7 +70,7 @@ func FuzzParseManifest(f *testing.F) {
 		if err := relpath.Check(e.Path); err != nil {
 			t.Fatalf("path %q: %v", e.Path, err)
 		}
-		if !isHex(e.SHA256, 64) || e.SHA256 != strings.ToLower(e.SHA256) || e.Size < 0 {
+		if !hexdigest.Valid(e.SHA256, 64) || e.SHA256 != strings.ToLower(e.SHA256) || e.Size < 0 {
 			t.Fatalf("entry %+v", e)
 		}
 		again, ok, err := ParseLine(fmt.Sprintf("%s,%s,%d", e.Path, e.SHA256, e.Size))

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/fetchkit/fetch/mirror"
 	"github.com/fetchkit/fetch/repo"
@@ -302,7 +303,7 @@ func entry(href, size string, sum checksumXML) (repo.Entry, error) {
 		alg = "sha1"
 	}
 	hex := strings.ToLower(strings.TrimSpace(sum.Value))
-	if n := fetch.DigestSize(alg); n == 0 || len(hex) != 2*n || strings.Trim(hex, "0123456789abcdef") != "" {
+	if n := fetch.DigestSize(alg); n == 0 || !hexdigest.Valid(hex, 2*n) {
 		return repo.Entry{}, fmt.Errorf("checksum type %q %q: want the hex digest of md5, sha1, sha224, sha256, sha384 or sha512", sum.Type, sum.Value)
 	}
 	e.Digests = map[string]string{alg: hex}

@@ -1,4 +1,4 @@
-package fetch_test
+package fetchtest
 
 import (
 	"os"
@@ -7,9 +7,11 @@ import (
 	"testing"
 )
 
-// smallTmpfs mounts a 64 KiB tmpfs in dir, for a disk that fills up
-// whoever writes to it (root ignores permission bits, not a full disk).
-func smallTmpfs(t *testing.T, dir string) string {
+// SmallTmpfs mounts a 64 KiB tmpfs in dir, for a disk that fills up
+// whoever writes to it (root ignores permission bits, not a full disk),
+// unmounted when the test ends; it skips t where it cannot mount one.
+func SmallTmpfs(t testing.TB, dir string) string {
+	t.Helper()
 	mnt := filepath.Join(dir, "small")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)

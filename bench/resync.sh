@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Measures a re-sync of an unchanged repository against the first sync of
+# it: a PULP_MANIFEST of N files of SIZE bytes (default 40,000 × 4 KiB)
+# and one file of BIG bytes (default 1 GiB), served by nginx, mirrored by
+# `fetch sync -j 16` into an empty folder, then again into the same folder
+# (every file in place trusted by its record, nothing read), then again
+# with -verify (every file read and hashed, as a re-sync did before
+# records), side by side with `rsync -a --dry-run` from the served tree to
+# the mirror, the floor that a walk with one stat a file reaches. Prints a
+# Markdown table of medians over ROUNDS rounds (default 3): wall time, CPU
+# (user+sys) and peak RSS, and the re-sync's wall time as a fraction of
+# the first sync's.
+#
+#   bench/resync.sh
+#   N=200000 ROUNDS=1 bench/resync.sh
+#   N=1000 BIG=$((64<<20)) ROUNDS=1 bench/resync.sh    # a smoke run
+#
+# All traffic stays on 127.0.0.1; the work directory under /var/tmp is
+# removed at the end (KEEP=1 keeps it). The page cache is not dropped: the
+# re-syncs read what the first sync just wrote, the case most favourable
+# to hashing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+N=${N:-40000} SIZE=${SIZE:-4096} BIG=${BIG:-$((1 << 30))} ROUNDS=${ROUNDS:-3} JOBS=16
+need nginx=nginx-light curl=curl rsync=rsync /usr/bin/time=time
+
+make_work fetch-resync
+chmod 755 "$WORK" # nginx's workers read the data
+mkdir -p "$WORK"/{bin,data}
+
+log "building"
+go build -o "$WORK/bin/" ./bench/gen ./cmd/fetch
+log "generating $N files of $SIZE bytes and one of $BIG bytes"
+{
+	"$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$N" -size "$SIZE"
+	"$WORK/bin/gen" -dir "$WORK/data" -prefix big -n 1 -size "$BIG"
+} | awk '{ print $1 "," $2 "," $3 }' >"$WORK/data/PULP_MANIFEST"
+
+serve_dir "$WORK/data"
+
+# run NAME COMMAND: runs COMMAND, appends "NAME|wall|cpu|rss" to the
+# results (rss in MiB).
+run() {
+	local name=$1
+	shift
+	/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 || {
+		log "FAILED: $*"
+		cat "$WORK/out.log" >&2
+		exit 1
+	}
+	read -r wall user sys rss <"$WORK/time"
+	printf '%s|%s|%s|%s\n' "$name" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" \
+		"$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" >>"$WORK/results"
+	log "$name: $(tail -n1 "$WORK/results" | cut -d'|' -f2- | tr '|' ' ') (wall s, cpu s, rss MiB); $(tail -n1 "$WORK/out.log")"
+}
+
+FILES=$((N + 1))
+SYNC=("$WORK/bin/fetch" sync -j "$JOBS" -per-host "$JOBS" "$BASE/PULP_MANIFEST" "$WORK/out")
+: >"$WORK/results"
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$WORK/out"
+	sync
+	run "first sync" "${SYNC[@]}"
+	grep -q "$FILES done, 0 skipped, 0 failed" "$WORK/out.log" || { log "first sync: $(tail -n1 "$WORK/out.log")"; exit 1; }
+	run "re-sync" "${SYNC[@]}"
+	grep -q "0 done, $FILES skipped, 0 failed" "$WORK/out.log" || { log "re-sync: $(tail -n1 "$WORK/out.log")"; exit 1; }
+	run "re-sync -verify" "${SYNC[@]}" -verify
+	grep -q "0 done, $FILES skipped, 0 failed; in place: 0 trusted, $FILES hashed" "$WORK/out.log" || { log "re-sync -verify: $(tail -n1 "$WORK/out.log")"; exit 1; }
+	run "rsync -a --dry-run" rsync -a --dry-run "$WORK/data/" "$WORK/out/"
+done
+
+echo "PULP_MANIFEST of $N files of $SIZE bytes and one of $BIG bytes from nginx on loopback, fetch sync -j $JOBS, medians of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end):"
+echo
+echo "| run | wall (s) | × first sync | CPU user+sys (s) | peak RSS (MiB) |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+# column NAME N prints the median of column N of the runs named NAME.
+column() { awk -F'|' -v name="$1" -v n="$2" '$1 == name { print $n }' "$WORK/results" | median; }
+first=$(column "first sync" 2)
+for name in "first sync" "re-sync" "re-sync -verify" "rsync -a --dry-run"; do
+	w=$(column "$name" 2)
+	echo "| $name | $w | $(awk -v w="$w" -v f="$first" 'BEGIN { printf "%.3f", w / f }') | $(column "$name" 3) | $(column "$name" 4) |"
+done

@@ -1,0 +1,183 @@
+package fetch
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"io/fs"
+	"os"
+)
+
+// A record is what fetch knows of a file it verified: its size,
+// modification time and inode when it was verified, the path it was
+// verified at, and its digests. [Request.CheckExisting] trusts a file
+// whose record still describes it, at the cost of a stat, and reads the
+// others.
+//
+// The record lives with the file, in its extended attribute
+// user.fetch.verified (record_linux.go), as librepo keeps its checksums in
+// user.librepo.checksum.*: it is written on the temporary file before the
+// file takes the name Path, so that a file appears at Path with its record
+// or without one, and it follows the inode, so that several processes
+// writing into one folder cannot mix their records. Where the file system
+// has no extended attributes, or elsewhere than on Linux, there is no
+// record, and every file in place is read and hashed.
+//
+// A record that does not parse, that describes another size,
+// modification time or inode, or that was written for another path, is
+// ignored: the file is hashed, and its record written again when it
+// matches. A file changed with its modification time set back, and its
+// size kept, deceives the record, as it deceives rsync and make; so does a
+// change of the same size within the file system's timestamp granularity
+// of fetch's write. [Request.HashExisting] reads every file.
+type record struct {
+	size    int64
+	mtime   int64    // nanoseconds since 1970
+	inode   uint64   // 0 where the platform has none
+	path    [8]byte  // the start of the SHA-256 of the path
+	digests []digest // by algorithm, in recordAlgorithms order
+}
+
+type digest struct {
+	algorithm string
+	sum       []byte
+}
+
+// recordVersion starts every record; a record of another version is
+// ignored.
+const recordVersion = 1
+
+// recordAlgorithms numbers the digests of a record.
+var recordAlgorithms = []string{"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
+
+// maxRecord bounds a record: every digest, and the numbers at their
+// longest.
+const maxRecord = 1 + 3*binary.MaxVarintLen64 + 8 + 6 + (16 + 20 + 28 + 32 + 48 + 64)
+
+// newRecord returns the record of the file at path, described by fi,
+// with the hex digests.
+func newRecord(path string, fi fs.FileInfo, hexDigests map[string]string) *record {
+	r := &record{size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inodeOf(fi), path: pathSum(path)}
+	for _, name := range recordAlgorithms {
+		if h, ok := hexDigests[name]; ok {
+			if sum, err := hex.DecodeString(h); err == nil {
+				r.digests = append(r.digests, digest{name, sum})
+			}
+		}
+	}
+	return r
+}
+
+func pathSum(path string) (sum [8]byte) {
+	full := sha256.Sum256([]byte(path))
+	copy(sum[:], full[:])
+	return sum
+}
+
+// marshal returns the bytes of r: its version, size, mtime and inode as
+// varints, the path's sum, and each digest after the index of its
+// algorithm.
+func (r *record) marshal() []byte {
+	b := make([]byte, 0, maxRecord)
+	b = append(b, recordVersion)
+	b = binary.AppendUvarint(b, uint64(r.size))
+	b = binary.AppendVarint(b, r.mtime)
+	b = binary.AppendUvarint(b, r.inode)
+	b = append(b, r.path[:]...)
+	for _, d := range r.digests {
+		for i, name := range recordAlgorithms {
+			if name == d.algorithm {
+				b = append(b, byte(i))
+				b = append(b, d.sum...)
+			}
+		}
+	}
+	return b
+}
+
+// parseRecord parses the bytes of a record; it returns nil for any that
+// are not one.
+func parseRecord(b []byte) *record {
+	if len(b) == 0 || b[0] != recordVersion {
+		return nil
+	}
+	b = b[1:]
+	size, n := binary.Uvarint(b)
+	if n <= 0 || size > 1<<62 {
+		return nil
+	}
+	b = b[n:]
+	mtime, n := binary.Varint(b)
+	if n <= 0 {
+		return nil
+	}
+	b = b[n:]
+	inode, n := binary.Uvarint(b)
+	if n <= 0 || len(b[n:]) < 8 {
+		return nil
+	}
+	b = b[n:]
+	r := &record{size: int64(size), mtime: mtime, inode: inode}
+	b = b[copy(r.path[:], b):]
+	last := -1
+	for len(b) > 0 {
+		i := int(b[0])
+		if i <= last || i >= len(recordAlgorithms) {
+			return nil // out of order, twice, or unknown
+		}
+		name := recordAlgorithms[i]
+		size := DigestSize(name)
+		if len(b) < 1+size {
+			return nil
+		}
+		r.digests = append(r.digests, digest{name, b[1 : 1+size]})
+		b, last = b[1+size:], i
+	}
+	return r
+}
+
+// trusts reports whether r describes the file at path, as fi describes
+// it now, and holds every digest of want (lower-case hex, by algorithm)
+// and a SHA-256. It then returns those digests in hex, as a Result
+// holds them.
+func (r *record) trusts(path string, fi fs.FileInfo, want map[string]string) (map[string]string, bool) {
+	if r == nil || r.size != fi.Size() || r.mtime != fi.ModTime().UnixNano() ||
+		r.inode != inodeOf(fi) || r.path != pathSum(path) {
+		return nil, false
+	}
+	digests := make(map[string]string, len(want)+1)
+	for _, d := range r.digests {
+		if _, ok := want[d.algorithm]; ok || d.algorithm == "sha256" {
+			digests[d.algorithm] = hex.EncodeToString(d.sum)
+		}
+	}
+	if _, ok := digests["sha256"]; !ok {
+		return nil, false
+	}
+	for name, h := range want {
+		if digests[name] != h {
+			return nil, false
+		}
+	}
+	return digests, true
+}
+
+// recorded returns the record of f, an open file, or nil when it has
+// none that parses.
+func recorded(f *os.File) *record {
+	b, err := readRecord(f)
+	if err != nil {
+		return nil
+	}
+	return parseRecord(b)
+}
+
+// writeRecordOf records that f, an open file to be found at path, has
+// the hex digests. It is best effort: a file without a record is hashed.
+func writeRecordOf(f *os.File, path string, hexDigests map[string]string) {
+	fi, err := f.Stat()
+	if err != nil {
+		return
+	}
+	writeRecord(f, newRecord(path, fi, hexDigests).marshal())
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package fetch
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// Elsewhere than on Linux files have no record: every file in place is
+// hashed.
+
+func readRecord(*os.File) ([]byte, error) { return nil, errors.ErrUnsupported }
+func writeRecord(*os.File, []byte) error  { return errors.ErrUnsupported }
+func inodeOf(fs.FileInfo) uint64          { return 0 }

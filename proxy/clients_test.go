@@ -50,74 +50,22 @@ func fileOrigin(t *testing.T, dir string) *httptest.Server {
 	return srv
 }
 
-// publishDeb builds hello-fetch at version into the Debian repository at
-// repo, and writes its indexes with apt-ftparchive, dated at.
-func publishDeb(t *testing.T, repo, version string, at time.Time) {
-	t.Helper()
-	pkg := filepath.Join(t.TempDir(), "pkg")
-	control := "Package: hello-fetch\nVersion: " + version + "\nArchitecture: all\nMaintainer: Nobody <nobody@example.com>\nDescription: a package for the proxy's tests\n"
-	fetchtest.WriteTree(t, pkg, map[string][]byte{
-		"DEBIAN/control":                   []byte(control),
-		"usr/share/doc/hello-fetch/README": []byte("hello " + version + "\n"),
-	})
-	if err := os.MkdirAll(filepath.Join(repo, "pool"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run(t, repo, nil, "dpkg-deb", "--root-owner-group", "--build", pkg, filepath.Join(repo, "pool", "hello-fetch_"+version+"_all.deb"))
-
-	packages := run(t, repo, nil, "apt-ftparchive", "packages", "pool")
-	fetchtest.WriteTree(t, repo, map[string][]byte{"dists/stable/main/binary-amd64/Packages": []byte(packages)})
-	release := run(t, repo, nil, "apt-ftparchive",
-		"-o", "APT::FTPArchive::Release::Suite=stable", "-o", "APT::FTPArchive::Release::Codename=stable",
-		"-o", "APT::FTPArchive::Release::Architectures=amd64", "-o", "APT::FTPArchive::Release::Components=main",
-		"release", "dists/stable")
-	fetchtest.WriteTree(t, repo, map[string][]byte{"dists/stable/Release": []byte(release)})
-	for _, f := range []string{"dists/stable/Release", "dists/stable/main/binary-amd64/Packages"} {
-		// Each publication has its own Last-Modified, as on a real mirror.
-		if err := os.Chtimes(filepath.Join(repo, f), at, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestAptGetThroughCache(t *testing.T) {
 	need(t, "apt-get", "apt-cache", "dpkg-deb", "apt-ftparchive")
-	repo := t.TempDir()
+	archive := fetchtest.NewDebArchive(t, t.TempDir(), "stable", []string{"amd64"}, nil)
+	publish := func(version string, at time.Time) {
+		archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: version, Arch: "all",
+			Files: map[string][]byte{"usr/share/doc/hello-fetch/README": []byte("hello " + version + "\n")}})
+		archive.Publish(at)
+	}
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
-	publishDeb(t, repo, "1.0", start)
-	fx := newCache(t, fileOrigin(t, repo).URL)
+	publish("1.0", start)
+	fx := newCache(t, fileOrigin(t, archive.Dir).URL)
 
-	root := t.TempDir()
-	for _, d := range []string{"lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fetchtest.WriteTree(t, root, map[string][]byte{
-		"status":           nil,
-		"etc/sources.list": []byte("deb [trusted=yes] " + fx.front.URL + "/ stable main\n"),
-	})
-	opts := []string{
-		"-o", "Dir::Etc=" + filepath.Join(root, "etc"),
-		"-o", "Dir::State::Lists=" + filepath.Join(root, "lists"),
-		"-o", "Dir::State::status=" + filepath.Join(root, "status"),
-		"-o", "Dir::Cache=" + filepath.Join(root, "cache"),
-		"-o", "Debug::NoLocking=1", "-o", "APT::Architecture=amd64", "-o", "APT::Architectures=amd64",
-		"-o", "Acquire::Languages=none", "-o", "Acquire::PDiffs=false", "-o", "Acquire::http::Proxy=DIRECT",
-	}
-	if os.Geteuid() == 0 {
-		opts = append(opts, "-o", "APT::Sandbox::User=root")
-	}
+	apt := fetchtest.NewApt(t, "amd64", "deb [trusted=yes] "+fx.front.URL+"/ stable main\n")
 	candidate := func() string {
-		run(t, root, nil, "apt-get", append(opts, "update")...)
-		out := run(t, root, nil, "apt-cache", append(opts, "policy", "hello-fetch")...)
-		for line := range strings.SplitSeq(out, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate: "); ok {
-				return v
-			}
-		}
-		t.Fatalf("apt-cache policy says no candidate:\n%s", out)
-		return ""
+		apt.Must(apt.Root, "apt-get", "update")
+		return apt.Candidate("hello-fetch")
 	}
 	if got := candidate(); got != "1.0" {
 		t.Fatalf("first update: candidate %s; want 1.0", got)
@@ -125,7 +73,7 @@ func TestAptGetThroughCache(t *testing.T) {
 	if got := candidate(); got != "1.0" {
 		t.Fatalf("second update: candidate %s; want 1.0", got)
 	}
-	publishDeb(t, repo, "1.1", start.Add(time.Minute))
+	publish("1.1", start.Add(time.Minute))
 	if got := candidate(); got != "1.1" {
 		t.Errorf("update after 1.1 was published: candidate %s; want 1.1", got)
 	}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bufio"
 	"compress/bzip2"
 	"compress/gzip"
 	"fmt"
@@ -26,6 +27,11 @@ var unreadable = []string{".lzma", ".lz4", ".lz", ".zck"}
 // does not decompress fails with a [*FormatError] too. Close releases the
 // decompressor, not r.
 func Decompress(r io.Reader, name string, max int64) (io.ReadCloser, error) {
+	if _, ok := r.(io.ByteReader); !ok {
+		// The xz reader reads a byte at a time: a file read unbuffered
+		// would cost a system call a byte.
+		r = bufio.NewReaderSize(r, 64<<10)
+	}
 	var d io.Reader
 	closer := func() {}
 	var err error

@@ -110,6 +110,11 @@ func (s *Sync) Open(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(metadataJobs)
+	// Files fetched from the same URL with the same digests (a Debian
+	// index, kept under its name and under by-hash/) are fetched once,
+	// and staged again as links.
+	first := map[string]string{}
+	var copies [][2]string // from, to
 	for _, e := range index.Metadata() {
 		if s.staged(e.Path) {
 			continue
@@ -118,13 +123,51 @@ func (s *Sync) Open(ctx context.Context) error {
 			g.Wait()
 			return err
 		}
+		key := e.Request(s.URL).URL + " " + fmt.Sprint(e.Digests)
+		if p, ok := first[key]; ok && len(e.Digests) > 0 {
+			copies = append(copies, [2]string{p, e.Path})
+			continue
+		}
+		first[key] = e.Path
 		g.Go(func() error { return s.fetchMetadata(gctx, e) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	for _, c := range copies {
+		if err := s.stageCopy(c[0], c[1]); err != nil {
+			return err
+		}
+	}
 	s.index = index
 	return nil
+}
+
+// stageCopy stages the staged file from again at to: a hard link, or a
+// copy where the file system has none.
+func (s *Sync) stageCopy(from, to string) error {
+	from, to = filepath.FromSlash(from), filepath.FromSlash(to)
+	if err := s.stage.MkdirAll(filepath.Dir(to), 0o777); err != nil {
+		return err
+	}
+	s.stage.Remove(to)
+	if s.stage.Link(from, to) == nil {
+		return nil
+	}
+	in, err := s.stage.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := s.stage.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // staged reports whether Source.Fetch staged the file p.

@@ -7,15 +7,13 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
+
+	"github.com/fetchkit/fetch/bench/internal/payload"
 )
 
 func main() {
@@ -33,32 +31,10 @@ func main() {
 	defer out.Flush()
 	for i := range *n {
 		name := filepath.Join(*prefix, fmt.Sprintf("%05d", i))
-		sum, err := write(filepath.Join(*dir, name), *size, uint64(i))
+		sum, err := payload.Write(filepath.Join(*dir, name), *size, uint64(i))
 		if err != nil {
 			log.Fatal(err)
 		}
 		fmt.Fprintf(out, "%s %x %d\n", name, sum, *size)
 	}
-}
-
-// write fills path with size bytes from a ChaCha8 stream seeded by seed
-// (fast: several GB/s) and returns their sha256.
-func write(path string, size int64, seed uint64) ([]byte, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if _, err := io.CopyN(w, rand.NewChaCha8(key), size); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return h.Sum(nil), f.Close()
 }

@@ -596,6 +596,12 @@ func TestUsage(t *testing.T) {
 		{[]string{"sync", "http://h/PULP_MANIFEST"}, "sync: want URL and DIR, got 1 operands"},
 		{[]string{"sync", "-o", "x", "http://h/PULP_MANIFEST", "d"}, "flag provided but not defined: -o"},
 		{[]string{"sync", "http:///PULP_MANIFEST", "d"}, "URL has no host"},
+		{[]string{"sync", "-component", "main", "http://h/", "d"}, "give its -dist"},
+		{[]string{"sync", "-dist", "../x", "http://h/", "d"}, "-dist ../x"},
+		{[]string{"sync", "-dist", "s", "-keyring", "/nonexistent/key.gpg", "http://h/", "d"}, "-keyring: open /nonexistent/key.gpg"},
+		{[]string{"sync", "-dist", "s", "-keyring", "cmd_test.go", "http://h/", "d"}, "-keyring cmd_test.go: keyring"},
+		{[]string{"sync", "-format", "deb", "http://h/", "d"}, "-format deb: give the distributions"},
+		{[]string{"sync", "-format", "rpm", "-dist", "s", "http://h/", "d"}, "-dist names a Debian archive's distribution"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -22,10 +22,11 @@ import (
 const (
 	formatPulp = "pulp"
 	formatRPM  = "rpm"
+	formatDeb  = "deb"
 )
 
 // formats are the values of -format.
-var formats = []string{formatPulp, formatRPM}
+var formats = []string{formatPulp, formatRPM, formatDeb}
 
 // A target is the repository that fetch sync mirrors.
 type target struct {
@@ -39,6 +40,8 @@ func (t target) repoFormat(cfg *config) repo.Format {
 	switch t.format {
 	case formatRPM:
 		return rpm.Format{}
+	case formatDeb:
+		return cfg.deb.format()
 	}
 	return pulp.Format{Name: t.name, MaxSize: cfg.maxManifest}
 }
@@ -55,6 +58,9 @@ func (t target) top() string {
 // where returns the URL that names t in messages: its top file's,
 // redacted.
 func (t target) where() string {
+	if t.format == formatDeb { // a root, several distributions
+		return redact(t.root.String())
+	}
 	return redact(mirror.Join(t.root, t.top()))
 }
 
@@ -113,7 +119,9 @@ func pulpTarget(u *url.URL) (target, error) {
 // a missing one false, any other failure an error.
 type prober func(ctx context.Context, u string) (bool, error)
 
-// detect finds the repository that u names, with -format when given: a
+// detect finds the repository that u names, with -format when given (a
+// Debian archive's root has no file to find it by: -dist gives -format
+// deb): a
 // URL (or folder) whose last element is PULP_MANIFEST, or a folder that
 // has one, is a Pulp repository; a folder with repodata/repomd.xml is
 // rpm-md; any other file is a Pulp manifest. A folder that is neither
@@ -124,6 +132,8 @@ func detect(ctx context.Context, u *url.URL, format string, exists prober) (targ
 		return pulpTarget(u)
 	case formatRPM:
 		return target{format: formatRPM, root: folder(u)}, nil
+	case formatDeb:
+		return target{format: formatDeb, root: folder(u)}, nil
 	}
 	if path.Base(u.Path) == pulp.Manifest {
 		return pulpTarget(u)

@@ -200,23 +200,38 @@ file a moment before. Files in DIR that the metadata do not name are left
 alone, unless -delete is given.
 `
 
+// debAbout describes fetch sync of a Debian archive.
+const debAbout = `With -dist, URL is a Debian archive's root (the URL of a sources.list line)
+and fetch sync mirrors each distribution's InRelease (else Release and
+Release.gpg), the indexes its Release lists for the chosen components and
+architectures, each checked against Release's size and SHA512 (SHA256 when
+it gives no SHA512), kept under by-hash/ too when Release says Acquire-By-Hash,
+and every package those indexes name, below pool/. The new metadata are
+published once every package is in place: by-hash files, the indexes,
+Release.gpg and Release, then InRelease; if any package fails, nothing is.
+`
+
 const syncUsage = `Usage:
   fetch sync [flags] URL DIR
   fetch sync [flags] -metalink URL DIR
   fetch sync [flags] -mirrorlist URL DIR
+  fetch sync [flags] -dist NAME [-dist NAME...] URL DIR
 
 ` + syncAbout + `
+` + debAbout + `
 fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
-` + maxManifestHelp + `  -format F       the repository's format: pulp or rpm (default: found from URL)
-  -keyring FILE   OpenPGP public keys (armored or binary): the repository's
-                  signature (repomd.xml.asc) must be there and verify with
+` + maxManifestHelp + `  -format F       the repository's format: pulp, rpm or deb (default: found
+                  from URL; deb with -dist)
+  -keyring FILE   OpenPGP public keys (armored or binary: gpg --export, a
+                  Debian keyring): the repository's signature (repomd.xml.asc;
+                  InRelease, else Release.gpg) must be there and verify with
                   one of them, or the sync fails before any package is
                   downloaded. Without it, signatures are mirrored unchecked,
                   and the run says so
   -delete         once the new metadata are published, remove the packages
                   that they no longer name (for rpm-md, *.rpm outside
-                  repodata/; for Pulp, any file but the manifest); prints how
-                  many
+                  repodata/; for Debian, files below pool/; for Pulp, any
+                  file but the manifest); prints how many
   -metalink URL   the repository is the rpm-md one whose repomd.xml the
                   Metalink document at URL (a URL or a local path) names, as
                   a .repo file's metalink= does: Metalink 3.0 as Fedora's
@@ -239,7 +254,7 @@ fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
                   comments (a .repo file's mirrorlist=); the first mirror
                   that serves the top file is the one mirrored (-format
                   pulp|rpm says which top file; rpm-md by default)
-Each -mirror BASE is another base that serves what the repository's folder
+` + debFlagsHelp + `Each -mirror BASE is another base that serves what the repository's folder
 does. A manifest that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.
 
@@ -248,6 +263,9 @@ error, 130 when interrupted (SIGINT; SIGTERM gives 143).
 
 Examples:
   fetch sync https://fixtures.pulpproject.org/file/PULP_MANIFEST file-repo
+  fetch sync -dist bookworm-updates -component contrib \
+    -keyring /usr/share/keyrings/debian-archive-keyring.gpg \
+    http://deb.debian.org/debian/ debian
   fetch sync -j 4 -per-host 2 -retries 5 -stall 1m file-repo/PULP_MANIFEST file-copy
   fetch sync -delete -keyring RPM-GPG-KEY http://mirror.example/fedora/os/ fedora
   fetch sync -metalink 'https://mirrors.fedoraproject.org/metalink?repo=updates-released-f41&arch=x86_64' updates
@@ -347,12 +365,13 @@ type config struct {
 	version  bool // -version: print it and do nothing else
 	noResume bool
 
-	maxManifest int64  // sync only
-	verify      bool   // sync only: -verify
-	mirrorlist  string // sync only: -mirrorlist, a repository's mirrors
-	delete      bool   // sync only
-	format      string // sync only: -format
-	keyring     string // sync only: -keyring FILE
+	maxManifest int64    // sync only
+	verify      bool     // sync only: -verify
+	mirrorlist  string   // sync only: -mirrorlist, a repository's mirrors
+	delete      bool     // sync only
+	format      string   // sync only: -format
+	keyring     string   // sync only: -keyring FILE
+	deb         debFlags // sync only: -dist and what to mirror of it
 	netConfig
 }
 
@@ -377,6 +396,7 @@ func (cfg *config) flags(get bool) *flag.FlagSet {
 		fs.BoolVar(&cfg.delete, "delete", false, "")
 		fs.StringVar(&cfg.format, "format", "", "")
 		fs.StringVar(&cfg.keyring, "keyring", "", "")
+		cfg.deb.define(fs)
 	}
 	fs.StringVar(&cfg.metalink, "metalink", "", "")
 	cfg.defineTransfer(fs)
@@ -446,6 +466,10 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, fmt.Errorf("-max-manifest %d: want a number of bytes", cfg.maxManifest)
 	case cfg.format != "" && !slices.Contains(formats, cfg.format):
 		return nil, fmt.Errorf("-format %s: want one of %s", cfg.format, strings.Join(formats, ", "))
+	case len(cfg.deb.dists) > 0 && cfg.format != "" && cfg.format != formatDeb:
+		return nil, fmt.Errorf("-dist names a Debian archive's distribution: not one of -format %s", cfg.format)
+	case cfg.format == formatDeb && len(cfg.deb.dists) == 0:
+		return nil, fmt.Errorf("-format deb: give the distributions to mirror with -dist NAME (-dist ./ for a flat repository)")
 	case cfg.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for none", cfg.timeout)
 	}
@@ -456,6 +480,12 @@ func (cfg *config) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	if err := cfg.netConfig.check(); err != nil {
 		return nil, err
+	}
+	if err := cfg.deb.check(); err != nil {
+		return nil, err
+	}
+	if len(cfg.deb.dists) > 0 {
+		cfg.format = formatDeb
 	}
 	for i, m := range cfg.mirrors {
 		cfg.mirrors[i] = cfg.login(m)

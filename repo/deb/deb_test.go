@@ -241,6 +241,20 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+func TestSelectSecurity(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	rel, err := deb.ParseRelease(strings.NewReader("Components: updates/main updates/contrib\nArchitectures: amd64\nSHA256:\n "+sum+" 7 main/binary-amd64/Packages.xz\n "+sum+" 7 contrib/binary-amd64/Packages.xz\n"), "Release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []deb.Selection{{Architectures: []string{"amd64"}, Components: []string{"main"}}, {Architectures: []string{"amd64"}, Components: []string{"updates/main"}}} {
+		files, err := rel.Select("dists/bookworm-security", sel)
+		if err != nil || len(files) != 1 || files[0].Path != "dists/bookworm-security/main/binary-amd64/Packages.xz" {
+			t.Errorf("%v: got %+v, %v; want main/binary-amd64/Packages.xz", sel.Components, files, err)
+		}
+	}
+}
+
 func TestSelectFlat(t *testing.T) {
 	sum := strings.Repeat("ab", 32)
 	rel, err := deb.ParseRelease(strings.NewReader("SHA256:\n "+sum+" 7 Packages\n "+sum+" 5 Packages.gz\n "+sum+" 5 Sources.gz\n"), "Release")

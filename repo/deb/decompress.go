@@ -3,16 +3,17 @@ package deb
 import (
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/fetchkit/fetch/repo"
 )
 
-// compressions are the suffixes of the compressed indexes that Decompress
-// reads, in the order an index is read from when Release lists several:
-// the order of apt's Acquire::CompressionTypes::Order, the uncompressed
-// file last.
-var compressions = []string{".xz", ".bz2", ".gz", ".zst", ""}
+// compressions are the suffixes of the indexes that Decompress reads, in
+// the order an index is read from when Release lists it in several: the
+// cheapest to decompress first (Go's xz and bzip2 readers are some ten
+// times slower than its gzip and zstd ones).
+var compressions = []string{"", ".zst", ".gz", ".xz", ".bz2"}
 
 // otherCompressions are suffixes of compressed indexes that a Release may
 // list and Decompress cannot read; they are mirrored all the same.
@@ -22,10 +23,8 @@ var otherCompressions = []string{".lzma", ".lz4", ".lz"}
 // suffix ("" for an uncompressed file).
 func splitCompression(p string) (base, suffix string) {
 	ext := path.Ext(p)
-	for _, c := range append(compressions[:len(compressions)-1:len(compressions)-1], otherCompressions...) {
-		if ext == c {
-			return strings.TrimSuffix(p, ext), ext
-		}
+	if ext != "" && (slices.Contains(compressions, ext) || slices.Contains(otherCompressions, ext)) {
+		return strings.TrimSuffix(p, ext), ext
 	}
 	return p, ""
 }

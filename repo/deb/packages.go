@@ -108,28 +108,17 @@ func (pr *PackageReader) sourceFiles(p *Paragraph) ([]repo.Entry, error) {
 		if !ok {
 			continue
 		}
+		lines, err := checksumLines(file, f)
+		if err != nil {
+			return nil, err
+		}
 		var out []repo.Entry
-		for i, line := range strings.Split(f.Value, "\n") {
-			if line == "" {
-				continue
+		for _, l := range lines {
+			at, sum, size := l.at, l.sum, l.size
+			if strings.Contains(l.name, "/") {
+				return nil, fieldError(file, at, "file name %q has a slash", l.name)
 			}
-			at := Field{Name: f.Name, Line: f.Line + i}
-			parts := strings.Fields(line)
-			if len(parts) != 3 {
-				return nil, fieldError(file, at, "%q is not: digest size name", line)
-			}
-			size, err := strconv.ParseInt(parts[1], 10, 64)
-			if err != nil || size < 0 {
-				return nil, fieldError(file, at, "size %q is not a number", parts[1])
-			}
-			sum := strings.ToLower(parts[0])
-			if !isHex(sum) {
-				return nil, fieldError(file, at, "digest %q is not hex", parts[0])
-			}
-			if strings.Contains(parts[2], "/") {
-				return nil, fieldError(file, at, "file name %q has a slash", parts[2])
-			}
-			full := dirField.Value + "/" + parts[2] // not path.Join, which would hide a ".."
+			full := dirField.Value + "/" + l.name // not path.Join, which would hide a ".."
 			p, err := packagePath(full)
 			if err != nil {
 				return nil, fieldError(file, at, "%q: %v", full, err)

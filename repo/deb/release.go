@@ -89,23 +89,12 @@ func ParseRelease(r io.Reader, file string) (*Release, error) {
 		if !ok {
 			continue
 		}
-		for i, line := range strings.Split(f.Value, "\n") {
-			if line == "" {
-				continue
-			}
-			at := Field{Name: f.Name, Line: f.Line + i}
-			parts := strings.Fields(line)
-			if len(parts) != 3 {
-				return nil, fieldError(file, at, "%q is not: digest size path", line)
-			}
-			sum, path := strings.ToLower(parts[0]), parts[2]
-			size, err := strconv.ParseInt(parts[1], 10, 64)
-			if err != nil || size < 0 {
-				return nil, fieldError(file, at, "size %q is not a number", parts[1])
-			}
-			if !isHex(sum) {
-				return nil, fieldError(file, at, "digest %q is not hex", parts[0])
-			}
+		lines, err := checksumLines(file, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			at, sum, size, path := l.at, l.sum, l.size, l.name
 			if err := relpath.Check(path); err != nil {
 				return nil, fieldError(file, at, "path %q: %v", path, err)
 			}
@@ -142,6 +131,40 @@ func strongest(f ReleaseFile) (digest, byHash, sum string) {
 		}
 	}
 	return "", "", ""
+}
+
+// A checksumLine is a line of a checksum field (Release's SHA256,
+// Sources' Checksums-Sha256): "digest size name".
+type checksumLine struct {
+	at   Field // the line, for errors
+	sum  string
+	size int64
+	name string
+}
+
+// checksumLines returns the lines of the checksum field f of file.
+func checksumLines(file string, f Field) ([]checksumLine, error) {
+	var out []checksumLine
+	for i, line := range strings.Split(f.Value, "\n") {
+		if line == "" {
+			continue
+		}
+		at := Field{Name: f.Name, Line: f.Line + i}
+		parts := strings.Fields(line)
+		if len(parts) != 3 {
+			return nil, fieldError(file, at, "%q is not: digest size name", line)
+		}
+		size, err := strconv.ParseInt(parts[1], 10, 64)
+		if err != nil || size < 0 {
+			return nil, fieldError(file, at, "size %q is not a number", parts[1])
+		}
+		sum := strings.ToLower(parts[0])
+		if !isHex(sum) {
+			return nil, fieldError(file, at, "digest %q is not hex", parts[0])
+		}
+		out = append(out, checksumLine{at: at, sum: sum, size: size, name: parts[2]})
+	}
+	return out, nil
 }
 
 func isHex(s string) bool {

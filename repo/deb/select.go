@@ -84,14 +84,29 @@ func (rel *Release) Select(dist string, sel Selection) ([]IndexFile, error) {
 		}
 		return rel.indexFiles(dist, picked), nil
 	}
-	comps := sel.Components
-	if comps == nil {
-		comps = rel.Components
+	// Debian's security archive lists its components as "updates/main"
+	// and their files under main/: a component is the folder its files
+	// are listed in.
+	listed := make([]string, len(rel.Components))
+	for i, c := range rel.Components {
+		listed[i] = c
+		if strings.Contains(c, "/") && !slices.ContainsFunc(rel.Files, func(f ReleaseFile) bool { return strings.HasPrefix(f.Path, c+"/") }) {
+			listed[i] = path.Base(c)
+		}
 	}
-	for _, c := range comps {
-		if !slices.Contains(rel.Components, c) {
+	comps := slices.Clone(sel.Components)
+	if comps == nil {
+		comps = listed
+	}
+	for i, c := range comps {
+		j := slices.Index(rel.Components, c)
+		if j < 0 {
+			j = slices.Index(listed, c)
+		}
+		if j < 0 {
 			return nil, fmt.Errorf("component %s: Release lists only %s", c, strings.Join(rel.Components, " "))
 		}
+		comps[i] = listed[j]
 	}
 	archs := sel.Architectures
 	if archs == nil {

@@ -1,0 +1,545 @@
+package main
+
+import (
+	"compress/gzip"
+	"crypto/sha512"
+	"encoding/hex"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fetchkit/fetch/internal/fetchtest"
+	"github.com/fetchkit/fetch/repo/deb"
+)
+
+// These tests mirror a signed Debian archive, built as a publisher builds
+// one (dpkg-deb, apt-ftparchive with by-hash, gpg), with fetch sync -dist,
+// and read the mirror with apt-get.
+
+// fileServer serves dir, logging the path of every request.
+func fileServer(t *testing.T, dir string) (*httptest.Server, *fetchtest.Buffer) {
+	log := &fetchtest.Buffer{}
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.Write([]byte(r.URL.Path + "\n"))
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, log
+}
+
+// debFixture is a signed archive of two packages, hello-fetch (all),
+// which depends on hello-fetch-lib (this machine's architecture).
+type debFixture struct {
+	archive *fetchtest.DebArchive
+	key     *fetchtest.GPG
+	keyFile string
+	arch    string
+	srv     *httptest.Server
+	log     *fetchtest.Buffer
+}
+
+func newDebFixture(t *testing.T) *debFixture {
+	t.Helper()
+	fx := &debFixture{arch: deb.HostArch(), key: fetchtest.NewGPG(t, "Archive <archive@example.com>")}
+	fx.archive = fetchtest.NewDebArchive(t, t.TempDir(), "stable", []string{fx.arch, "all"}, fx.key)
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.0", Arch: fx.arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library\n")}})
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.0", Arch: "all", Depends: "hello-fetch-lib (>= 1.0)",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello\n")}})
+	fx.archive.Publish(time.Now().Add(-time.Hour).Truncate(time.Second))
+	fx.keyFile = fx.key.WriteKey(t.TempDir())
+	fx.srv, fx.log = fileServer(t, fx.archive.Dir)
+	return fx
+}
+
+// requested returns the paths that log holds which contain part.
+func requested(log *fetchtest.Buffer, part string) []string {
+	return slices.DeleteFunc(log.Lines(), func(p string) bool { return !strings.Contains(p, part) })
+}
+
+func TestSyncDebianApt(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitOK {
+		t.Fatalf("fetch sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	if got := requested(fx.log, "/by-hash/"); len(got) == 0 {
+		t.Errorf("fetch sync fetched no index by hash; requests:\n%s", fx.log.String())
+	}
+	for _, p := range []string{"dists/stable/InRelease", "dists/stable/Release", "dists/stable/Release.gpg",
+		"dists/stable/main/binary-" + fx.arch + "/Packages.xz", "dists/stable/main/binary-all/Packages.gz",
+		"pool/main/hello-fetch_1.0_all.deb", "pool/main/hello-fetch-lib_1.0_" + fx.arch + ".deb"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("the mirror lacks %s: %v", p, err)
+		}
+	}
+	if byHash, _ := filepath.Glob(filepath.Join(dir, "dists/stable/main/binary-all/by-hash/*/*")); len(byHash) == 0 {
+		t.Errorf("the mirror has no by-hash index")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".fetch-staging", "run")); err == nil {
+		t.Errorf("a staging folder is left in the mirror")
+	}
+
+	mirror, mirrorLog := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	out := apt.Must(apt.Root, "apt-get", "update")
+	t.Logf("apt-get update:\n%s\nupstream:\n%s\nmirror:\n%s", out, fx.log.String(), mirrorLog.String())
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Ign") || strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") {
+			t.Errorf("apt-get update: %s\n%s", line, out)
+		}
+	}
+	if plain := requested(mirrorLog, "/Packages"); len(plain) > 0 {
+		t.Errorf("apt-get update fetched indexes by name, not by hash: %v", plain)
+	}
+	if got := requested(mirrorLog, "/by-hash/"); len(got) == 0 {
+		t.Errorf("apt-get update fetched no index by hash; requests:\n%s", mirrorLog.String())
+	}
+	if got := apt.Candidate("hello-fetch"); got != "1.0" {
+		t.Errorf("candidate %s; want 1.0", got)
+	}
+	// Install: apt resolves the dependency and downloads both packages,
+	// checked against the mirror's indexes; dpkg installs them into a root
+	// of the test's own.
+	apt.Must(apt.Root, "apt-get", "install", "-y", "--download-only", "hello-fetch")
+	debs, _ := filepath.Glob(filepath.Join(apt.Root, "cache", "archives", "*.deb"))
+	if len(debs) != 2 {
+		t.Fatalf("apt-get install --download-only got %v; want hello-fetch and hello-fetch-lib", debs)
+	}
+	installRoot(t, debs)
+}
+
+// installRoot installs debs with dpkg into a root folder of the test's own,
+// and checks that their files are there.
+func installRoot(t *testing.T, debs []string) {
+	t.Helper()
+	dpkg := fetchtest.Program(t, "dpkg", "dpkg")
+	root := t.TempDir()
+	admin := filepath.Join(root, "var", "lib", "dpkg")
+	fetchtest.WriteTree(t, admin, map[string][]byte{"status": nil, "available": nil, "updates/.keep": nil, "info/.keep": nil})
+	args := []string{"--root=" + root, "--admindir=" + admin, "--log=/dev/null", "--force-not-root", "--force-script-chrootless", "--no-triggers", "-i"}
+	out, err := exec.Command(dpkg, append(args, debs...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg -i: %v\n%s", err, out)
+	}
+	for _, p := range []string{"usr/share/hello-fetch/README", "usr/lib/hello-fetch/lib.txt"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("after dpkg -i: %v", err)
+		}
+	}
+}
+
+// mirrorFiles returns the slash paths of the files below dir, but the staging
+// area's.
+func mirrorFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".fetch-") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() {
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestSyncDebianOtherKey(t *testing.T) {
+	fx := newDebFixture(t)
+	other := fetchtest.NewGPG(t, "Other <other@example.com>").WriteKey(t.TempDir())
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", other, fx.srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "InRelease") || !strings.Contains(res.stderr, "not in the keyring") {
+		t.Errorf("exit %d; want 1, naming InRelease and the key:\n%s", res.code, res.stderr)
+	}
+	if got := requested(fx.log, "/pool/"); len(got) > 0 {
+		t.Errorf("packages downloaded after the signature failed: %v", got)
+	}
+	if got := requested(fx.log, "Packages"); len(got) > 0 {
+		t.Errorf("indexes downloaded after the signature failed: %v", got)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+}
+
+func TestSyncDebianTamperedPackage(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0", res.code)
+	}
+	inRelease, err := os.ReadFile(filepath.Join(dir, "dists/stable/InRelease"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 1.1 of both, and the package tampered with after its index
+	// was written.
+	app := fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.1", Arch: "all", Depends: "hello-fetch-lib (>= 1.1)",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello again\n")}})
+	lib := fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.1", Arch: fx.arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library, again\n")}})
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+	tampered, err := os.ReadFile(filepath.Join(fx.archive.Dir, app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered[len(tampered)-1] ^= 1
+	fetchtest.WriteTree(t, fx.archive.Dir, map[string][]byte{app: tampered})
+
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, app) {
+		t.Errorf("exit %d; want 1, naming %s:\n%s", res.code, app, res.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "dists/stable/InRelease")); string(got) != string(inRelease) {
+		t.Errorf("the new InRelease was published after a package failed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, lib)); err != nil {
+		t.Errorf("the package that arrived was not kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, app)); err == nil {
+		t.Errorf("the tampered package is in the mirror")
+	}
+}
+
+func TestSyncDebianUnchanged(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	for run := 1; run <= 2; run++ {
+		before := len(fx.log.Lines())
+		if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+			t.Fatalf("sync %d: exit %d; want 0", run, res.code)
+		}
+		pool := slices.DeleteFunc(fx.log.Lines()[before:], func(p string) bool { return !strings.HasPrefix(p, "/pool/") })
+		if want := map[int]int{1: 2, 2: 0}[run]; len(pool) != want {
+			t.Errorf("sync %d downloaded %v; want %d packages", run, pool, want)
+		}
+	}
+}
+
+func TestSyncDebianFlat(t *testing.T) {
+	key := fetchtest.NewGPG(t, "Archive <archive@example.com>")
+	arch := deb.HostArch()
+	archive := fetchtest.NewDebArchive(t, t.TempDir(), "", nil, key)
+	archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.0", Arch: arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library\n")}})
+	archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.0", Arch: "all", Depends: "hello-fetch-lib",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello\n")}})
+	archive.PublishFlat()
+	keyFile := key.WriteKey(t.TempDir())
+	srv, _ := fileServer(t, archive.Dir)
+
+	// Without -keyring: mirrored, and the summary says what went unchecked.
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "./", srv.URL+"/", dir)
+	if res.code != exitOK || !strings.Contains(res.stderr, "InRelease: mirrored unchecked") {
+		t.Fatalf("exit %d; want 0, saying that InRelease was not verified:\n%s", res.code, res.stderr)
+	}
+	for _, p := range []string{"InRelease", "Release", "Release.gpg", "Packages.gz", "pool/main/hello-fetch_1.0_all.deb"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("the mirror lacks %s: %v", p, err)
+		}
+	}
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, arch, "deb [signed-by="+keyFile+"] "+mirror.URL+"/ ./\n")
+	apt.Must(apt.Root, "apt-get", "update")
+	apt.Must(apt.Root, "apt-get", "install", "-y", "--download-only", "hello-fetch")
+	debs, _ := filepath.Glob(filepath.Join(apt.Root, "cache", "archives", "*.deb"))
+	installRoot(t, debs)
+}
+
+func TestSyncDebianReleaseGPG(t *testing.T) {
+	fx := newDebFixture(t)
+	// An archive without InRelease: Release and Release.gpg.
+	if err := os.Remove(filepath.Join(fx.archive.Dir, "dists/stable/InRelease")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	apt.Must(apt.Root, "apt-get", "update")
+	if got := apt.Candidate("hello-fetch"); got != "1.0" {
+		t.Errorf("candidate %s; want 1.0", got)
+	}
+
+	// A Release.gpg by another key fails, with nothing published.
+	other := fetchtest.NewGPG(t, "Other <other@example.com>")
+	release, err := os.ReadFile(filepath.Join(fx.archive.Dir, "dists/stable/Release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchtest.WriteTree(t, fx.archive.Dir, map[string][]byte{"dists/stable/Release.gpg": other.DetachSign(release, true)})
+	dir = t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "Release.gpg") {
+		t.Errorf("exit %d; want 1, naming Release.gpg:\n%s", res.code, res.stderr)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+}
+
+// writeDist writes an unsigned distribution dists/stable with one
+// component main, in dir: each of indexes (a path relative to the
+// distribution, without .gz: its text) gzipped, and a Release that lists
+// them in the sections named (SHA256, SHA512) and says Acquire-By-Hash,
+// with their by-hash copies.
+func writeDist(t *testing.T, dir, arch string, indexes map[string]string, sections ...string) {
+	t.Helper()
+	rel := "Suite: stable\nCodename: stable\nComponents: main\nArchitectures: " + arch + "\nAcquire-By-Hash: yes\n"
+	files := map[string][]byte{}
+	lists := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(indexes)) {
+		var gz strings.Builder
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte(indexes[name]))
+		zw.Close()
+		index := []byte(gz.String())
+		files[name+".gz"] = index
+		for _, s := range sections {
+			sum := fetchtest.SHA256(index)
+			if s == "SHA512" {
+				h := sha512.Sum512(index)
+				sum = hex.EncodeToString(h[:])
+			}
+			files[path.Dir(name)+"/by-hash/"+s+"/"+sum] = index
+			lists[s] += " " + sum + " " + strconv.Itoa(len(index)) + " " + name + ".gz\n"
+		}
+	}
+	for _, s := range sections {
+		rel += s + ":\n" + lists[s]
+	}
+	files["Release"] = []byte(rel)
+	tree := map[string][]byte{}
+	for p, b := range files {
+		tree["dists/stable/"+p] = b
+	}
+	fetchtest.WriteTree(t, dir, tree)
+}
+
+// packageStanza returns a Packages paragraph for the file body at name.
+func packageStanza(name string, body []byte, digest string) string {
+	sum := fetchtest.SHA256(body)
+	if digest == "SHA512" {
+		h := sha512.Sum512(body)
+		sum = hex.EncodeToString(h[:])
+	}
+	return "Package: p\nVersion: 1\nArchitecture: all\nFilename: " + name + "\nSize: " + strconv.Itoa(len(body)) + "\n" + digest + ": " + sum + "\n\n"
+}
+
+func TestSyncDebianOnlySHA512(t *testing.T) {
+	up := t.TempDir()
+	arch := deb.HostArch()
+	body := []byte("a package\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
+	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA512")}, "SHA512")
+	srv, log := fileServer(t, up)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-format", "deb", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("exit %d; want 0", res.code)
+	}
+	if got := requested(log, "/by-hash/SHA512/"); len(got) != 1 {
+		t.Errorf("got %v; want Packages.gz fetched once, by its SHA512", got)
+	}
+	want := []string{"dists/stable/Release", "dists/stable/main/binary-" + arch + "/Packages.gz", "pool/main/p_1_all.deb"}
+	got := mirrorFiles(t, dir)
+	for _, p := range want {
+		if !slices.Contains(got, p) {
+			t.Errorf("the mirror lacks %s; it has %v", p, got)
+		}
+	}
+	if !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, "/by-hash/SHA512/") }) {
+		t.Errorf("the mirror has no by-hash/SHA512 copy: %v", got)
+	}
+}
+
+func TestSyncDebianPathLeavesDir(t *testing.T) {
+	up := t.TempDir()
+	arch := deb.HostArch()
+	body := []byte("a package\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
+	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA256") + packageStanza("pool/../../evil.deb", body, "SHA256")}, "SHA256")
+	srv, log := fileServer(t, up)
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
+	index := "dists/stable/main/binary-" + arch + "/Packages.gz"
+	if res.code != exitFailed || !strings.Contains(res.stderr, index+":11:") || !strings.Contains(res.stderr, "pool/../../evil.deb") {
+		t.Errorf("exit %d; want 1, naming %s:11 and the path:\n%s", res.code, index, res.stderr)
+	}
+	if got := requested(log, "/pool/"); len(got) > 0 {
+		t.Errorf("packages downloaded from a refused index: %v", got)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+}
+
+// TestSyncDebianReadWhileSyncing runs apt-get update against the mirror in
+// a loop while a sync of a new version of the archive runs, held up in its
+// packages: every update succeeds, and finds the new version once the sync
+// ends.
+func TestSyncDebianReadWhileSyncing(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0", res.code)
+	}
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.1", Arch: "all", Depends: "hello-fetch-lib (>= 1.0)",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello again\n")}})
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+
+	// The new archive's packages wait until the client has read the mirror
+	// a few times.
+	gate := make(chan struct{})
+	files := http.FileServer(http.Dir(fx.archive.Dir))
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/pool/") {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+
+	done := make(chan result, 1)
+	go func() {
+		cmd := exec.Command(fetchBin, "sync", "-dist", "stable", "-keyring", fx.keyFile, slow.URL+"/", dir)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			code = -1
+			if cmd.ProcessState != nil {
+				code = cmd.ProcessState.ExitCode()
+			}
+		}
+		done <- result{code: code, stderr: string(out)}
+	}()
+	update := func(n int) {
+		t.Helper()
+		if out, err := apt.Run(apt.Root, "apt-get", "update"); err != nil || strings.Contains(out, "Err:") || strings.Contains(out, "W:") {
+			t.Errorf("apt-get update %d during the sync: %v\n%s", n, err, out)
+		}
+	}
+	n := 0
+	for ; n < 3; n++ {
+		update(n)
+	}
+	close(gate)
+	var res result
+	for running := true; running; n++ {
+		select {
+		case res = <-done:
+			running = false
+		default:
+			update(n)
+		}
+	}
+	if res.code != exitOK {
+		t.Fatalf("second sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	apt.Must(apt.Root, "apt-get", "update")
+	if got := apt.Candidate("hello-fetch"); got != "1.1" {
+		t.Errorf("after the sync: candidate %s; want 1.1", got)
+	}
+}
+
+func TestSyncDebianDelete(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0", res.code)
+	}
+	// hello-fetch 1.0 gives way to 1.1 upstream.
+	old := "pool/main/hello-fetch_1.0_all.deb"
+	if err := os.Remove(filepath.Join(fx.archive.Dir, old)); err != nil {
+		t.Fatal(err)
+	}
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "1.1", Arch: "all", Depends: "hello-fetch-lib",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("hello again\n")}})
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("sync without -delete: exit %d; want 0", res.code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
+		t.Errorf("without -delete, the package that upstream removed is gone: %v", err)
+	}
+	res := fetchProc(t, "", "sync", "-delete", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir)
+	if res.code != exitOK || !strings.Contains(res.stderr, "deleted 1 file") {
+		t.Fatalf("sync -delete: exit %d; want 0, deleting 1 file:\n%s", res.code, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old)); err == nil {
+		t.Errorf("with -delete, %s is still in the mirror", old)
+	}
+	for _, p := range []string{"pool/main/hello-fetch_1.1_all.deb", "pool/main/hello-fetch-lib_1.0_" + fx.arch + ".deb", "dists/stable/InRelease"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("-delete removed %s: %v", p, err)
+		}
+	}
+}
+
+// TestSyncDebianSource mirrors the Sources and the source packages with
+// -source, the Contents with -contents, and neither without them.
+func TestSyncDebianSource(t *testing.T) {
+	up := t.TempDir()
+	arch := deb.HostArch()
+	bin, dsc, orig := []byte("a package\n"), []byte("a source description\n"), []byte("the upstream source\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p/p_1_all.deb": bin, "pool/main/p/p_1.dsc": dsc, "pool/main/p/p_1.orig.tar.gz": orig})
+	sources := "Package: p\nVersion: 1\nDirectory: pool/main/p\nChecksums-Sha256:\n " +
+		fetchtest.SHA256(dsc) + " " + strconv.Itoa(len(dsc)) + " p_1.dsc\n " + fetchtest.SHA256(orig) + " " + strconv.Itoa(len(orig)) + " p_1.orig.tar.gz\n"
+	writeDist(t, up, arch, map[string]string{
+		"main/binary-" + arch + "/Packages": packageStanza("pool/main/p/p_1_all.deb", bin, "SHA256"),
+		"main/source/Sources":               sources,
+		"main/Contents-" + arch:             "usr/share/doc/p/README main/p\n",
+	}, "SHA256")
+	srv, _ := fileServer(t, up)
+	for _, tc := range []struct {
+		flags []string
+		want  []string
+	}{
+		{nil, []string{"pool/main/p/p_1_all.deb"}},
+		{[]string{"-source"}, []string{"dists/stable/main/source/Sources.gz", "pool/main/p/p_1.dsc", "pool/main/p/p_1.orig.tar.gz", "pool/main/p/p_1_all.deb"}},
+		{[]string{"-contents"}, []string{"dists/stable/main/Contents-" + arch + ".gz", "pool/main/p/p_1_all.deb"}},
+	} {
+		dir := t.TempDir()
+		args := append(append([]string{"sync", "-dist", "stable"}, tc.flags...), srv.URL+"/", dir)
+		if res := fetchProc(t, "", args...); res.code != exitOK {
+			t.Fatalf("%v: exit %d; want 0", tc.flags, res.code)
+		}
+		got := slices.DeleteFunc(mirrorFiles(t, dir), func(p string) bool {
+			return strings.Contains(p, "by-hash") || strings.Contains(p, "binary-") || strings.HasSuffix(p, "Release")
+		})
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%v: the mirror's files (-want +got):\n%s", tc.flags, diff)
+		}
+	}
+}

@@ -1,0 +1,402 @@
+package deb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+
+	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/internal/relpath"
+	"github.com/fetchkit/fetch/mirror"
+	"github.com/fetchkit/fetch/repo"
+)
+
+// DefaultMaxRelease is the largest InRelease, Release or Release.gpg that
+// a Format reads when its MaxRelease is 0. Debian's largest are some
+// hundreds of KiB.
+const DefaultMaxRelease = 64 << 20
+
+// Format is a Debian archive, or a flat repository, as a [repo.Format]:
+// its top files are each distribution's InRelease, Release and
+// Release.gpg; its metadata the indexes that Selection chooses (kept
+// under by-hash/ too when Release says Acquire-By-Hash); its packages
+// the files that those Packages (and, with Source, Sources) name, below
+// pool/.
+//
+// A distribution's InRelease is read when the archive has one, else its
+// Release and Release.gpg; with a [repo.Verifier] the signature must
+// verify (Release.gpg too when the archive has both), before any index
+// is fetched. Release and InRelease, when the archive has both, must say
+// the same. The metadata are published by-hash files first, then the
+// indexes under their names, then Release.gpg, Release and, last,
+// InRelease.
+type Format struct {
+	// Dists are the distributions, as a sources.list line names them:
+	// "bookworm" is the folder dists/bookworm of the archive; a name that
+	// ends with "/" is the folder of a flat repository ("./": the
+	// archive's root).
+	Dists []string
+	Selection
+	// MaxRelease caps the bytes of each top file; 0 means
+	// DefaultMaxRelease.
+	MaxRelease int64
+}
+
+// DistDir returns the folder, relative to the archive's root, of the
+// distribution name as a sources.list line gives it ("bookworm" is
+// "dists/bookworm", a flat repository's "./" is "", "sub/" is "sub"),
+// and whether it is a flat repository.
+func DistDir(name string) (dir string, flat bool, err error) {
+	if strings.HasSuffix(name, "/") {
+		dir = strings.TrimSuffix(strings.TrimPrefix(name, "./"), "/")
+		flat = true
+	} else {
+		dir = "dists/" + name
+	}
+	if dir == "" {
+		return "", true, nil
+	}
+	if err := relpath.Check(dir); err != nil {
+		return "", false, fmt.Errorf("distribution %q: %v", name, err)
+	}
+	return dir, flat, nil
+}
+
+// Open reads each distribution's top files and returns the indexes to
+// mirror.
+func (f Format) Open(ctx context.Context, src *repo.Source) (repo.Index, error) {
+	if len(f.Dists) == 0 {
+		return nil, errors.New("a Debian archive needs a distribution (-dist NAME, or -dist ./ for a flat repository)")
+	}
+	ix := &index{base: src.URL()}
+	for _, name := range f.Dists {
+		dir, flat, err := DistDir(name)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := f.openDist(ctx, src, dir)
+		if err != nil {
+			return nil, err
+		}
+		files, err := rel.Select(dir, f.Selection)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path.Join(dir, "Release"), err)
+		}
+		ix.dists = append(ix.dists, dist{dir: dir, flat: flat, rel: rel, files: files})
+	}
+	return ix, nil
+}
+
+// openDist fetches and checks the top files of the distribution at dir,
+// and returns its Release.
+func (f Format) openDist(ctx context.Context, src *repo.Source, dir string) (*Release, error) {
+	max := f.MaxRelease
+	if max <= 0 {
+		max = DefaultMaxRelease
+	}
+	top := func(name string) string { return path.Join(dir, name) }
+	fetchTop := func(name string) (bool, error) {
+		_, err := src.Fetch(ctx, repo.Entry{Path: top(name), Size: -1}, &capWriter{name: top(name), left: max})
+		if errors.Is(err, fetch.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	// InRelease first: Sync publishes the top files in the reverse order,
+	// InRelease last.
+	var text []byte
+	file := top("InRelease")
+	inRelease, err := fetchTop("InRelease")
+	if err != nil {
+		return nil, err
+	}
+	if inRelease {
+		if text, err = clearText(src, file); err != nil {
+			return nil, err
+		}
+	}
+	release, err := fetchTop("Release")
+	if err != nil {
+		return nil, err
+	}
+	if !release && !inRelease {
+		return nil, fmt.Errorf("%s: neither InRelease nor Release at %s", dir, mirror.Join(src.URL(), top("")))
+	}
+	if release {
+		signed, err := fetchTop("Release.gpg")
+		switch {
+		case err != nil:
+			return nil, err
+		case signed:
+			if err := src.Verify(top("Release"), top("Release.gpg")); err != nil {
+				return nil, err
+			}
+		case !inRelease && src.Verifier() != nil:
+			return nil, fmt.Errorf("%s: %w: the archive has neither InRelease nor Release.gpg", top("Release"), repo.ErrSignature)
+		}
+		plain, err := fs.ReadFile(stageFS{src}, top("Release"))
+		if err != nil {
+			return nil, err
+		}
+		if !inRelease {
+			text, file = plain, top("Release")
+		} else if !sameText(plain, text) {
+			return nil, fmt.Errorf("%s and InRelease differ: the archive changed during the sync? (try again)", top("Release"))
+		}
+	}
+	return ParseRelease(bytes.NewReader(text), file)
+}
+
+// clearText returns the signed text of the staged clear-signed file name,
+// verified by the Source's Verifier; without one, unchecked, and the
+// Source told so.
+func clearText(src *repo.Source, name string) ([]byte, error) {
+	r, err := src.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if v := src.Verifier(); v != nil {
+		text, err := v.Clearsigned(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return text, nil
+	}
+	src.Unverified(name)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := clearsign.Decode(data)
+	if b == nil || !bytes.HasPrefix(data, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
+		return nil, &repo.FormatError{File: name, Err: errors.New("not a clear-signed message")}
+	}
+	return append(b.Plaintext, '\n'), nil
+}
+
+// sameText reports whether a Release and the signed text of an InRelease
+// say the same: equal but for white space at the ends of lines (which a
+// clear signature drops) and blank lines at the end.
+func sameText(release, signed []byte) bool {
+	norm := func(b []byte) string {
+		lines := strings.Split(string(b), "\n")
+		for i, l := range lines {
+			lines[i] = strings.TrimRight(l, " \t\r")
+		}
+		return strings.TrimRight(strings.Join(lines, "\n"), "\n")
+	}
+	return norm(release) == norm(signed)
+}
+
+// stageFS is the Source's staging area as an fs.FS.
+type stageFS struct{ src *repo.Source }
+
+func (s stageFS) Open(name string) (fs.File, error) { return s.src.Open(name) }
+
+// capWriter fails once more than left bytes are written: a top file
+// larger than a Format reads is refused as it arrives.
+type capWriter struct {
+	name string
+	left int64
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	w.left -= int64(len(p))
+	if w.left < 0 {
+		return 0, &repo.FormatError{File: w.name, Err: errors.New("larger than a Release may be")}
+	}
+	return len(p), nil
+}
+
+// dist is a distribution of an index.
+type dist struct {
+	dir   string // relative to the archive's root
+	flat  bool
+	rel   *Release
+	files []IndexFile
+}
+
+// index is the Index of a Format: the indexes of its distributions.
+type index struct {
+	base  *url.URL
+	dists []dist
+}
+
+// Metadata returns the by-hash copies of every index first, then the
+// indexes under their names, fetched from by-hash/ too when the archive
+// serves it, so that what is fetched is what Release names even when the
+// archive publishes anew meanwhile.
+func (ix *index) Metadata() []repo.Entry {
+	var byHash, named []repo.Entry
+	for _, d := range ix.dists {
+		for _, f := range d.files {
+			e := repo.Entry{Path: f.Path, Size: f.Size, Digests: map[string]string{f.Digest: f.Sum}, Metadata: true}
+			if f.ByHash != "" {
+				h := e
+				h.Path = f.ByHash
+				byHash = append(byHash, h)
+				e.URL = ix.urlOf(f.ByHash)
+			}
+			named = append(named, e)
+		}
+	}
+	return append(byHash, named...)
+}
+
+func (ix *index) urlOf(p string) string { return mirror.Join(ix.base, p) }
+
+// InTree reports whether p is below pool/, or, in a flat repository,
+// whether it is a package file outside dists/.
+func (ix *index) InTree(p string) bool {
+	if strings.HasPrefix(p, "pool/") {
+		return true
+	}
+	for _, d := range ix.dists {
+		if d.flat && !strings.HasPrefix(p, "dists/") && isPackageFile(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isPackageFile reports whether p names a binary or source package file.
+func isPackageFile(p string) bool {
+	name := path.Base(p)
+	for _, s := range []string{".deb", ".udeb", ".ddeb", ".dsc", ".diff.gz"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return strings.Contains(name, ".tar.")
+}
+
+// Packages reads the packages of every Packages index chosen (and Sources
+// with Selection.Source), one variant of each: the first compression of
+// [compressions] that Release lists. A package that two indexes name (an
+// architecture-all package in binary-amd64 and binary-all, a pool shared
+// by two distributions) is given once.
+func (ix *index) Packages(stage fs.FS) repo.Packages {
+	return repo.NewPackages(func(yield func(repo.Entry) bool) error {
+		seen := map[uint64]bool{}
+		for _, d := range ix.dists {
+			for _, f := range readable(d.files) {
+				stop, err := ix.read(stage, d, f, seen, yield)
+				if err != nil || stop {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// readable returns, for each folder with Packages or Sources in files, the
+// one to read.
+func readable(files []IndexFile) []IndexFile {
+	var out []IndexFile
+	for _, kind := range []string{"Packages", "Sources"} {
+		var dirs []string
+		best := map[string]IndexFile{}
+		for _, f := range files {
+			if f.Kind != kind {
+				continue
+			}
+			dir := path.Dir(f.Path)
+			old, ok := best[dir]
+			if !ok {
+				dirs = append(dirs, dir)
+			}
+			if !ok || rank(f.Path) < rank(old.Path) {
+				best[dir] = f
+			}
+		}
+		for _, dir := range dirs {
+			out = append(out, best[dir])
+		}
+	}
+	return out
+}
+
+// rank is the place of p's compression in [compressions]; past it for one
+// that cannot be read.
+func rank(p string) int {
+	_, suffix := splitCompression(p)
+	if i := slices.Index(compressions, suffix); i >= 0 {
+		return i
+	}
+	return len(compressions)
+}
+
+// read yields the packages of the index f of d, but those seen before; it
+// reports whether yield asked to stop.
+func (ix *index) read(stage fs.FS, d dist, f IndexFile, seen map[uint64]bool, yield func(repo.Entry) bool) (bool, error) {
+	file, err := stage.Open(f.Path)
+	if err != nil {
+		return false, err
+	}
+	defer file.Close()
+	// The bound: the size that Release gives for the uncompressed file,
+	// else 64 times the compressed one.
+	size := int64(-1)
+	max := 64*f.Size + 64<<20
+	base, _ := splitCompression(f.Path)
+	if u, ok := d.rel.File(strings.TrimPrefix(strings.TrimPrefix(base, d.dir), "/")); ok {
+		size, max = u.Size, u.Size
+	}
+	z, err := repo.Decompress(file, f.Path, max)
+	if err != nil {
+		return false, err
+	}
+	defer z.Close()
+	counted := &countReader{r: z}
+	var pr *PackageReader
+	if f.Kind == "Sources" {
+		pr = NewSources(counted, f.Path)
+	} else {
+		pr = NewPackages(counted, f.Path)
+	}
+	for {
+		e, err := pr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, err
+		}
+		h := fnv.New64a()
+		io.WriteString(h, e.Path)
+		if k := h.Sum64(); !seen[k] {
+			seen[k] = true
+			if !yield(e) {
+				return true, nil
+			}
+		}
+	}
+	if size >= 0 && counted.n != size {
+		return false, &repo.FormatError{File: f.Path, Err: fmt.Errorf("decompressed to %d bytes; Release gives %d for %s", counted.n, size, base)}
+	}
+	return false, nil
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

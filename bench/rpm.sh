@@ -93,18 +93,20 @@ col() { awk -F'\t' -v p="$1" -v n="$2" -v c="$3" '$1 == p && $2 == n { print $c 
 mib() { echo "$1 / 1024" | bc; }
 REPORT=$WORK/report.md
 {
-	echo "## rpm-md mirror: $N packages of 4 KiB, $JOBS transfers at once, median of $ROUNDS rounds"
-	echo
-	echo "| tool | wall s | CPU s | peak RSS MiB | wall / fetch's |"
-	echo "| --- | --- | --- | --- | --- |"
-	fw=$(col fetch "$N" 3)
-	for p in "${PEERS[@]}"; do
-		w=$(col "$p" "$N" 3)
-		printf '| %s | %s | %s | %s | %.2f |\n' "$p" "$w" "$(col "$p" "$N" 4)" "$(mib "$(col "$p" "$N" 5)")" "$(echo "$w / $fw" | bc -l)"
-	done
-	echo
-	echo "fetch-again: a second fetch sync of the unchanged repository (no package downloaded)."
-	echo
+	if [ ${#PEERS[@]} -gt 0 ]; then
+		echo "## rpm-md mirror: $N packages of 4 KiB, $JOBS transfers at once, median of $ROUNDS rounds"
+		echo
+		echo "| tool | wall s | CPU s | peak RSS MiB | wall / fetch's |"
+		echo "| --- | --- | --- | --- | --- |"
+		fw=$(col fetch "$N" 3)
+		for p in "${PEERS[@]}"; do
+			w=$(col "$p" "$N" 3)
+			printf '| %s | %s | %s | %s | %.2f |\n' "$p" "$w" "$(col "$p" "$N" 4)" "$(mib "$(col "$p" "$N" 5)")" "$(echo "$w / $fw" | bc -l)"
+		done
+		echo
+		echo "fetch-again: a second fetch sync of the unchanged repository (no package downloaded)."
+		echo
+	fi
 	echo "## fetch sync's peak RSS as the repository grows"
 	echo
 	echo "| packages | wall s | peak RSS MiB |"

@@ -7,6 +7,13 @@
 // downloads reads the repository's top file through a [fetch.Fetcher] and
 // hands out the files to mirror as a stream, never the whole package list
 // at once.
+//
+// A kind of repository is a [Format] (packages rpm, deb and pulp hold
+// one each; a program may bring its own), and [Sync] mirrors any of them
+// into a folder, consistent at every instant for the clients that read
+// it: metadata staged and checked, packages in place, then the metadata
+// published in the order the Format gives. The command's fetch sync is a
+// loop over Sync; repo/rpm's example is the same loop with FetchAll.
 package repo
 
 import (

@@ -48,12 +48,20 @@ func targetOf(rawURL string) target {
 	return target{u, hostKey(u)}
 }
 
-// fetch runs req, whose URL is t, to its end and returns its Result.
-func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
+// fetch runs req, whose URL is t, to its end and returns its Result. dir
+// holds the folder of the last Root that the calling goroutine looked
+// below, or is nil.
+func (f *Fetcher) fetch(ctx context.Context, req Request, t target, dir *rootDir) Result {
 	f.stats.inFlight.Add(1)
 	res := Result{Request: req, URL: redactURL(req.URL, t.url)}
 	defer f.stats.ended(&res)
-	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed)
+	checks := req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0)
+	var x *existing
+	if checks {
+		x = dir.openExisting(req)
+		defer x.close()
+	}
+	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed, x.info())
 	if err != nil {
 		if res.URL != "" {
 			err = fmt.Errorf("%s: %w", res.URL, err) // every Result.Err names its URL
@@ -62,8 +70,8 @@ func (f *Fetcher) fetch(ctx context.Context, req Request, t target) Result {
 		return res
 	}
 	defer s.discard()
-	if req.CheckExisting && req.Path != "" && (req.hasSize() || len(req.Digests) > 0) {
-		digests, trusted, err := f.inPlace(ctx, req, t.host, s)
+	if checks {
+		digests, trusted, err := f.inPlace(ctx, req, t.host, s, x)
 		if err != nil {
 			res.Err = err
 			return res

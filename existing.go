@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 )
 
@@ -13,7 +14,7 @@ import (
 // req.HashExisting; any other is read once, into the sink's hashes, until
 // ctx is done, and recorded when it matches. It returns the file's hex
 // digests, nil when it is not in place; the sink then has written nothing.
-func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink) (digests map[string]string, trusted bool, err error) {
+func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink, x *existing) (digests map[string]string, trusted bool, err error) {
 	fi := s.found
 	if fi == nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
 		return nil, false, nil
@@ -26,21 +27,26 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink
 		return nil, false, fmt.Errorf("%s: %w", RedactURL(req.URL), err)
 	}
 	defer release()
-	file, err := s.place.openFile(req.Path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, false, nil
+	if x == nil {
+		file, err := s.place.openFile(req.Path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, false, nil
+		}
+		defer file.Close()
+		fi, err := file.Stat()
+		if err != nil || !fi.Mode().IsRegular() || req.hasSize() && fi.Size() != req.Size {
+			return nil, false, nil
+		}
+		x = &existing{fd: -1, file: file, fi: fi}
 	}
-	defer file.Close()
-	before, err := file.Stat()
-	if err != nil || !before.Mode().IsRegular() || req.hasSize() && before.Size() != req.Size {
-		return nil, false, nil
-	}
+	before := x.fi
 	if !req.HashExisting {
-		if digests, ok := recorded(file).trusts(req.Path, before, s.want); ok {
+		if digests, ok := recorded(x.descriptor()).trusts(req.Path, before, s.want); ok {
 			s.written = before.Size()
 			return digests, true, nil
 		}
 	}
+	file := x.open()
 	if f.onRead != nil {
 		f.onRead(req.Path)
 	}
@@ -69,4 +75,48 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink
 // time.
 func sameVersion(a, b os.FileInfo) bool {
 	return a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// existing is a file in place, opened for its check: by a descriptor of
+// its own (fd, by rootDir.openExisting) until it is read, or as a File.
+type existing struct {
+	fd   int // -1: file holds it
+	file *os.File
+	path string
+	fi   fs.FileInfo // of the open file, a regular file
+}
+
+// descriptor returns the descriptor of x.
+func (x *existing) descriptor() uintptr {
+	if x.file != nil {
+		return x.file.Fd()
+	}
+	return uintptr(x.fd)
+}
+
+// open returns x as a File, to be read.
+func (x *existing) open() *os.File {
+	if x.file == nil {
+		x.file, x.fd = os.NewFile(uintptr(x.fd), x.path), -1
+	}
+	return x.file
+}
+
+// close closes x; x may be nil.
+func (x *existing) close() {
+	switch {
+	case x == nil:
+	case x.file != nil:
+		x.file.Close()
+	case x.fd >= 0:
+		closeFd(x.fd)
+	}
+}
+
+// info returns the FileInfo of x, nil when x is nil.
+func (x *existing) info() fs.FileInfo {
+	if x == nil {
+		return nil
+	}
+	return x.fi
 }

@@ -657,7 +657,7 @@ func (f *Fetcher) Close() error {
 // Fetch downloads req and returns when it is done, with or without
 // success. The error is [Result.Err].
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	res := f.fetch(withPassResponse(ctx, req.PassResponse), req, targetOf(req.URL))
+	res := f.fetch(withPassResponse(ctx, req.PassResponse), req, targetOf(req.URL), nil)
 	return res, res.Err
 }
 

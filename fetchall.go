@@ -233,8 +233,10 @@ func (s *scheduler) start(req Request, t target) {
 // worker runs j, then the jobs it receives on work until work is closed.
 func (s *scheduler) worker(j job) {
 	defer s.workers.Done()
+	var dir rootDir
+	defer dir.close()
 	for {
-		s.out <- s.f.fetch(withPassResponse(s.ctx, j.req.PassResponse), j.req, j.target)
+		s.out <- s.f.fetch(withPassResponse(s.ctx, j.req.PassResponse), j.req, j.target, &dir)
 		s.done <- j.target.host
 		var ok bool
 		if j, ok = <-s.work; !ok {

@@ -162,10 +162,10 @@ func (r *record) trusts(path string, fi fs.FileInfo, want map[string]string) (ma
 	return digests, true
 }
 
-// recorded returns the record of f, an open file, or nil when it has
+// recorded returns the record of fd, an open file, or nil when it has
 // none that parses.
-func recorded(f *os.File) *record {
-	b, err := readRecord(f)
+func recorded(fd uintptr) *record {
+	b, err := readRecord(fd)
 	if err != nil {
 		return nil
 	}

@@ -10,15 +10,15 @@ import (
 // recordName is the extended attribute that holds a file's record.
 const recordName = "user.fetch.verified"
 
-// readRecord returns the bytes of the record of f.
-func readRecord(f *os.File) ([]byte, error) {
+// readRecord returns the bytes of the record of the open file fd.
+func readRecord(fd uintptr) ([]byte, error) {
 	name, err := syscall.BytePtrFromString(recordName)
 	if err != nil {
 		return nil, err
 	}
 	buf := make([]byte, maxRecord)
 	for {
-		n, _, e := syscall.Syscall6(syscall.SYS_FGETXATTR, f.Fd(), uintptr(unsafe.Pointer(name)),
+		n, _, e := syscall.Syscall6(syscall.SYS_FGETXATTR, fd, uintptr(unsafe.Pointer(name)),
 			uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
 		switch e {
 		case 0:

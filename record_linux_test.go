@@ -348,3 +348,80 @@ func TestRecordOtherDigest(t *testing.T) {
 		t.Errorf("%d reads; want 1", n)
 	}
 }
+
+// TestRecordRootWays checks that a file in place below a Root gets the
+// same Result from FetchAll, whose workers open it in one system call
+// below the Root's folder, as from Fetch, which walks the Root: whatever
+// stands at Path, and wherever a link on the way leads.
+func TestRecordRootWays(t *testing.T) {
+	body := genFiles(1, 20<<10)["/f/00000"]
+	s := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/file.bin": body}))
+	f := fetchtest.Fetcher(t, fetch.Options{}, s)
+	outside := recordsIn(t)
+	for _, tc := range []struct {
+		name  string
+		path  string                 // of the request, below the Root
+		plant func(dir string) error // after f/file.bin was fetched
+	}{
+		{name: "in place", path: "f/file.bin"},
+		{name: "link to it", path: "f/link.bin", plant: func(dir string) error {
+			return os.Symlink("file.bin", filepath.Join(dir, "f/link.bin"))
+		}},
+		{name: "folder link", path: "g/file.bin", plant: func(dir string) error {
+			return os.Symlink("f", filepath.Join(dir, "g"))
+		}},
+		{name: "absolute folder link", path: "g/file.bin", plant: func(dir string) error {
+			return os.Symlink(filepath.Join(dir, "f"), filepath.Join(dir, "g"))
+		}},
+		{name: "folder link out", path: "g/file.bin", plant: func(dir string) error {
+			if err := os.WriteFile(filepath.Join(outside, "file.bin"), body, 0o644); err != nil {
+				return err
+			}
+			return os.Symlink(outside, filepath.Join(dir, "g"))
+		}},
+		{name: "FIFO", path: "f/fifo.bin", plant: func(dir string) error {
+			fetchtest.PlantFIFO(t, filepath.Join(dir, "f/fifo.bin"))
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [2]string
+			for i, all := range []bool{false, true} {
+				dir := recordsIn(t)
+				root, err := os.OpenRoot(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer root.Close()
+				if _, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/file.bin", Root: root, Path: "f/file.bin", Digests: fetchtest.Digests(body)}); err != nil {
+					t.Fatal(err)
+				}
+				if tc.plant != nil {
+					if err := tc.plant(dir); err != nil {
+						t.Fatal(err)
+					}
+				}
+				req := fetch.Request{URL: s.URL + "/file.bin", Root: root, Path: tc.path, Size: int64(len(body)), SizeKnown: true,
+					Digests: fetchtest.Digests(body), CheckExisting: true}
+				var res fetch.Result
+				if all {
+					reqs := make(chan fetch.Request, 1)
+					reqs <- req
+					close(reqs)
+					for r := range f.FetchAll(fetchtest.Context(t), reqs) {
+						res = r
+					}
+				} else {
+					res, _ = f.Fetch(fetchtest.Context(t), req)
+				}
+				got[i] = fmt.Sprintf("Skipped %v, Trusted %v, Err %v", res.Skipped, res.Trusted, res.Err != nil)
+			}
+			if got[0] != got[1] {
+				t.Errorf("Fetch: %s; FetchAll: %s", got[0], got[1])
+			}
+			if want := "Skipped true, Trusted true, Err false"; tc.name == "in place" && got[1] != want {
+				t.Errorf("%s; want %s", got[1], want)
+			}
+		})
+	}
+}

@@ -83,11 +83,12 @@ type sink struct {
 	kept    int64  // bytes of the partial file left in place by discard
 }
 
-// newSink checks req's digests and Path and returns its sink. It touches
+// newSink checks req's digests and Path and returns its sink. It writes
 // no file: the temporary file is made by the first write, which, with
 // unnamed, opens Path's folder for an unnamed temporary file; discard
-// closes it.
-func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
+// closes it. found is the regular file at Path when the caller has it
+// open already, nil to look at Path.
+func newSink(req Request, fsync, keep, unnamed bool, found fs.FileInfo) (*sink, error) {
 	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root}, size: -1,
 		keep: keep && req.Path != "" && req.Writer == nil,
 		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
@@ -121,6 +122,10 @@ func newSink(req Request, fsync, keep, unnamed bool) (*sink, error) {
 			s.tryUnnamed = true // Path's folder is opened by the first write
 		}
 		// One look serves this check and Request.CheckExisting's.
+		if found != nil {
+			s.found = found
+			return s, nil
+		}
 		fi, err := s.place.lstat(s.path)
 		if err == nil {
 			s.found = fi

@@ -9,9 +9,12 @@
 # the mirror, the floor that a walk with one stat a file reaches. Prints a
 # Markdown table of medians over ROUNDS rounds (default 3): wall time, CPU
 # (user+sys) and peak RSS, and the re-sync's wall time as a fraction of
-# the first sync's.
+# the first sync's. OLD=REV runs the fetch of the git revision REV too,
+# in the same rounds (the two take turns going first), its rows marked
+# with REV and their fraction taken of its own first sync.
 #
 #   bench/resync.sh
+#   OLD=2c50149 bench/resync.sh
 #   N=200000 ROUNDS=1 bench/resync.sh
 #   N=1000 BIG=$((64<<20)) ROUNDS=1 bench/resync.sh    # a smoke run
 #
@@ -23,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-N=${N:-40000} SIZE=${SIZE:-4096} BIG=${BIG:-$((1 << 30))} ROUNDS=${ROUNDS:-3} JOBS=16
+N=${N:-40000} SIZE=${SIZE:-4096} BIG=${BIG:-$((1 << 30))} ROUNDS=${ROUNDS:-3} JOBS=16 OLD=${OLD:-}
 need nginx=nginx-light curl=curl rsync=rsync /usr/bin/time=time
 
 make_work fetch-resync
@@ -32,6 +35,13 @@ mkdir -p "$WORK"/{bin,data}
 
 log "building"
 go build -o "$WORK/bin/" ./bench/gen ./cmd/fetch
+PEERS=("")
+if [ -n "$OLD" ]; then
+	mkdir -p "$WORK/old"
+	git archive "$OLD" | tar -x -C "$WORK/old"
+	(cd "$WORK/old" && go build -o "$WORK/bin/fetch-old" ./cmd/fetch)
+	PEERS+=(" ($OLD)")
+fi
 log "generating $N files of $SIZE bytes and one of $BIG bytes"
 {
 	"$WORK/bin/gen" -dir "$WORK/data" -prefix small -n "$N" -size "$SIZE"
@@ -57,17 +67,28 @@ run() {
 }
 
 FILES=$((N + 1))
-SYNC=("$WORK/bin/fetch" sync -j "$JOBS" -per-host "$JOBS" "$BASE/PULP_MANIFEST" "$WORK/out")
 : >"$WORK/results"
-for r in $(seq "$ROUNDS"); do
+# syncs PEER: the first sync, the re-sync and the re-sync -verify of the
+# fetch of PEER ("" or " (REV)").
+syncs() {
+	local bin=$WORK/bin/fetch
+	[ -z "$1" ] || bin=$WORK/bin/fetch-old
+	local sync=("$bin" sync -j "$JOBS" -per-host "$JOBS" "$BASE/PULP_MANIFEST" "$WORK/out")
 	rm -rf "$WORK/out"
 	sync
-	run "first sync" "${SYNC[@]}"
+	run "first sync$1" "${sync[@]}"
 	grep -q "$FILES done, 0 skipped, 0 failed" "$WORK/out.log" || { log "first sync: $(tail -n1 "$WORK/out.log")"; exit 1; }
-	run "re-sync" "${SYNC[@]}"
+	run "re-sync$1" "${sync[@]}"
 	grep -q "0 done, $FILES skipped, 0 failed" "$WORK/out.log" || { log "re-sync: $(tail -n1 "$WORK/out.log")"; exit 1; }
-	run "re-sync -verify" "${SYNC[@]}" -verify
+	run "re-sync -verify$1" "${sync[@]}" -verify
 	grep -q "0 done, $FILES skipped, 0 failed; in place: 0 trusted, $FILES hashed" "$WORK/out.log" || { log "re-sync -verify: $(tail -n1 "$WORK/out.log")"; exit 1; }
+}
+
+FILES=$((N + 1))
+for r in $(seq "$ROUNDS"); do
+	order=("${PEERS[@]}")
+	if [ $((r % 2)) = 0 ] && [ ${#PEERS[@]} = 2 ]; then order=("${PEERS[1]}" "${PEERS[0]}"); fi
+	for p in "${order[@]}"; do syncs "$p"; done
 	run "rsync -a --dry-run" rsync -a --dry-run "$WORK/data/" "$WORK/out/"
 done
 
@@ -77,8 +98,12 @@ echo "| run | wall (s) | × first sync | CPU user+sys (s) | peak RSS (MiB) |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 # column NAME N prints the median of column N of the runs named NAME.
 column() { awk -F'|' -v name="$1" -v n="$2" '$1 == name { print $n }' "$WORK/results" | median; }
-first=$(column "first sync" 2)
-for name in "first sync" "re-sync" "re-sync -verify" "rsync -a --dry-run"; do
-	w=$(column "$name" 2)
-	echo "| $name | $w | $(awk -v w="$w" -v f="$first" 'BEGIN { printf "%.3f", w / f }') | $(column "$name" 3) | $(column "$name" 4) |"
+for p in "${PEERS[@]}"; do
+	first=$(column "first sync$p" 2)
+	names=("first sync$p" "re-sync$p" "re-sync -verify$p")
+	[ "$p" != "${PEERS[0]}" ] || names+=("rsync -a --dry-run")
+	for name in "${names[@]}"; do
+		w=$(column "$name" 2)
+		echo "| $name | $w | $(awk -v w="$w" -v f="$first" 'BEGIN { printf "%.3f", w / f }') | $(column "$name" 3) | $(column "$name" 4) |"
+	done
 done

@@ -197,7 +197,7 @@ func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 	case isMetadata(rel):
 		return 0
 	}
-	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	cc := rec.cacheControl()
 	date, hasDate := httpDate(rec.Header, "Date")
 	if !hasDate {
 		date = rec.Stored

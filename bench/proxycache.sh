@@ -115,10 +115,11 @@ warm() { # peer: every small file kept
 small() {
 	local peer=$1 name=$2 from c0 c1 out reqs rate
 	shift 2
+	sleep 0.5 # what came before logged
 	from=$(lines "$peer") c0=$(cpu "$peer")
 	out=$(wrk -t1 -c32 -d"$DURATION" "$@" "${URL[$peer]}/one/00000")
 	c1=$(cpu "$peer")
-	sleep 0.2 # the last lines logged
+	sleep 0.5 # the last lines logged (fetch writes its log every 200 ms)
 	reqs=$(since "$peer" "$from" "${HIT[$peer]}")
 	check "$peer" "$from" "${HIT[$peer]}" "$reqs" "$name"
 	rate=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
@@ -127,9 +128,10 @@ small() {
 }
 big() { # peer kind: one curl of the big file; appends seconds
 	local from t
+	sleep 0.5 # what came before logged
 	from=$(lines "$1")
 	t=$(curl -fsS -o /dev/null -w '%{time_total}' "${URL[$1]}/big/00000")
-	sleep 0.1
+	sleep 0.5
 	local pat=${HIT[$1]}
 	[ "$2" = miss ] && pat=${MISS[$1]}
 	check "$1" "$from" "$pat" 1 "$2"

@@ -127,6 +127,7 @@ type Cache struct {
 	writeTimeout time.Duration
 	slots        chan struct{} // one per request served; nil: no limit
 	kept         *keptFiles
+	records      records // parsed once
 	st           *Streamer
 	client       *http.Client // passes the other methods upstream
 	stats        cacheStats
@@ -408,10 +409,10 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	file := c.cachePath(req.URL)
 	rcc := requestCacheControl(r.Header)
-	rec, ok := readRecord(file, req.URL)
+	rec, ok := c.records.read(file, req.URL)
 	if ok && len(rec.Index) > 0 {
 		file = c.variantPath(req.URL, rec.Index, req.Header)
-		rec, ok = readRecord(file, req.URL)
+		rec, ok = c.records.read(file, req.URL)
 	}
 	if ok = ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header); !ok {
 		// Nothing kept answers: the client's own conditions go upstream,
@@ -475,7 +476,7 @@ func (c *Cache) reuse(rec *record, rel string, rcc cacheControl, now time.Time) 
 	if immutableName(rel) {
 		return reuseFresh
 	}
-	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	cc := rec.cacheControl()
 	if cc.noCache || rcc.noCache {
 		return reuseRevalidate
 	}
@@ -604,7 +605,7 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 	fallback := func(w http.ResponseWriter, r *http.Request, err error) bool {
 		switch {
 		case errors.Is(err, errNotModified):
-			if now, ok := readRecord(file, rec.URL); ok {
+			if now, ok := c.records.read(file, rec.URL); ok {
 				rec = now
 			}
 			return c.serveKept(w, r, file, rec, "revalidated")
@@ -938,4 +939,5 @@ func (c *Cache) forget(file string) {
 	c.kept.forget(file)
 	os.Remove(file + recordSuffix)
 	os.Remove(file)
+	c.records.drop(file)
 }

@@ -44,6 +44,16 @@ type record struct {
 	// request_time and response_time of RFC 9111 section 4.2.3.
 	Requested time.Time `json:"requested"`
 	Stored    time.Time `json:"stored"`
+
+	cc *cacheControl // Header's Cache-Control parsed, once read
+}
+
+// cacheControl returns the Cache-Control of the stored response, parsed.
+func (rec *record) cacheControl() cacheControl {
+	if rec.cc != nil {
+		return *rec.cc
+	}
+	return parseCacheControl(rec.Header.Values("Cache-Control"))
 }
 
 // newRecord returns the record of the response that res downloaded, of
@@ -75,6 +85,7 @@ func (rec *record) update(h http.Header, requested, at time.Time) {
 		rec.Header[k] = vs
 	}
 	rec.Requested, rec.Stored = requested, at
+	rec.cc = nil // parsed again from the new fields
 }
 
 // fieldValue is a header field value as a record stores it: a JSON string
@@ -119,6 +130,8 @@ func readRecord(file, rawURL string) (*record, bool) {
 			rec.Header[k] = append(rec.Header[k], string(v))
 		}
 	}
+	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	rec.cc = &cc
 	return &rec, true
 }
 
@@ -184,7 +197,7 @@ func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 	case isMetadata(rel):
 		return 0
 	}
-	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
+	cc := rec.cacheControl()
 	date, hasDate := httpDate(rec.Header, "Date")
 	if !hasDate {
 		date = rec.Stored

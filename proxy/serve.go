@@ -23,7 +23,7 @@ import (
 // 4.2.3), but for those that a no-cache directive names.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string) bool {
 	defer c.kept.acquire(file)()
-	f, err := openKept(file)
+	f, fi, err := openKeptStat(file)
 	if errors.Is(err, regular.ErrNotRegular) {
 		c.forget(file) // not the Cache's: downloaded again
 	}
@@ -31,7 +31,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		return false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != rec.Size {
+	if fi.Size() != rec.Size {
 		return false
 	}
 	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
@@ -40,7 +40,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	}
 	ex.cache = cache
 	h := w.Header()
-	hidden := parseCacheControl(rec.Header.Values("Cache-Control")).noCacheFields
+	hidden := rec.cacheControl().noCacheFields
 	for k, vs := range rec.Header {
 		if !slices.Contains(hidden, k) {
 			h[k] = slices.Clone(vs)

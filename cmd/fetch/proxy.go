@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -193,6 +194,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	pass := passClient(opts.TLSConfig)
 	defer pass.CloseIdleConnections()
+	// The access log is written in blocks, not a write a request.
+	access := newBufferedWriter(stdout, accessFlush)
+	defer access.Close()
 	cache, err := proxy.NewCache(f, proxy.CacheOptions{
 		Upstream:     base,
 		Mirrors:      mirrors,
@@ -205,7 +209,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		WriteTimeout: pc.writeTimeout,
 		MaxRequests:  pc.maxConns,
 		Client:       pass,
-		AccessLog:    slog.New(slog.NewTextHandler(stdout, nil)),
+		AccessLog:    slog.New(slog.NewTextHandler(access, nil)),
 		ErrorLog:     slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	if err != nil {
@@ -420,6 +424,55 @@ func proxyBase(name, s string) (*url.URL, error) {
 }
 
 // lockedWriter serializes the writes of the proxy's goroutines.
+// accessFlush is how long a line of the access log may wait in memory.
+const accessFlush = 200 * time.Millisecond
+
+// bufferedWriter gathers what is written to it and writes it to w when
+// its buffer is full, every period, and on Close. Its lock is held for a
+// copy into memory, not for a write to w, but when the buffer is full.
+type bufferedWriter struct {
+	mu   sync.Mutex
+	b    *bufio.Writer
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newBufferedWriter(w io.Writer, period time.Duration) *bufferedWriter {
+	bw := &bufferedWriter{b: bufio.NewWriterSize(w, 64<<10), done: make(chan struct{})}
+	bw.wg.Add(1)
+	go func() {
+		defer bw.wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-bw.done:
+				return
+			case <-t.C:
+				bw.mu.Lock()
+				bw.b.Flush()
+				bw.mu.Unlock()
+			}
+		}
+	}()
+	return bw
+}
+
+func (w *bufferedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(b)
+}
+
+// Close writes what is left and stops the periodic writes.
+func (w *bufferedWriter) Close() error {
+	close(w.done)
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Flush()
+}
+
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer

@@ -10,6 +10,7 @@ package regular
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 )
 
@@ -21,13 +22,20 @@ var ErrNotRegular = errors.New("not a regular file")
 // returns an error that names it and matches ErrNotRegular (or that of
 // its Stat).
 func Check(f *os.File) (*os.File, error) {
+	f, _, err := CheckStat(f)
+	return f, err
+}
+
+// CheckStat is Check that also returns what it found of the file, for a
+// caller that needs its size or time without asking again.
+func CheckStat(f *os.File) (*os.File, fs.FileInfo, error) {
 	fi, err := f.Stat()
 	if err == nil && fi.Mode().IsRegular() {
-		return f, nil
+		return f, fi, nil
 	}
 	f.Close()
 	if err == nil {
 		err = fmt.Errorf("%s: %w (%v)", f.Name(), ErrNotRegular, fi.Mode().Type())
 	}
-	return nil, err
+	return nil, nil, err
 }

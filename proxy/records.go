@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/fetchkit/fetch"
+)
+
+// maxRecords bounds the records that a Cache keeps parsed in memory.
+const maxRecords = 16384
+
+// records holds the records read from the directory, each parsed once and
+// served from memory for as long as its file is the one it was read from:
+// the same file (device and inode), size and modification time, checked
+// with one stat a request. A record is never changed in place (a refreshed
+// one is written to a new file and renamed over the old), so a file changed
+// or removed is read again, or found missing, on the next request. A record
+// held here is shared by the requests: it is read only.
+type records struct {
+	mu sync.RWMutex
+	m  map[string]parsedRecord // by file
+}
+
+// parsedRecord is a record as parsed, with what its file was then and
+// the URL it was checked against.
+type parsedRecord struct {
+	rec *record
+	fi  fs.FileInfo
+	url string
+}
+
+// read returns the record of file, which must be that of rawURL (as
+// readRecord), from memory when its file has not changed.
+func (rs *records) read(file, rawURL string) (*record, bool) {
+	fi, err := os.Lstat(file + recordSuffix)
+	if err != nil || !fi.Mode().IsRegular() {
+		rs.drop(file)
+		return readRecord(file, rawURL) // says why, as before: a FIFO is not read
+	}
+	rs.mu.RLock()
+	p, ok := rs.m[file]
+	rs.mu.RUnlock()
+	if ok && os.SameFile(p.fi, fi) && p.fi.Size() == fi.Size() && p.fi.ModTime().Equal(fi.ModTime()) {
+		if rawURL == p.url || p.rec.URL == fetch.RedactURL(rawURL) {
+			return p.rec, true
+		}
+		return nil, false
+	}
+	rec, ok := readRecord(file, rawURL)
+	if !ok {
+		rs.drop(file)
+		return nil, false
+	}
+	// What was read is of the file stat'ed only when that file is still
+	// there afterwards: else it is not remembered.
+	if now, err := os.Lstat(file + recordSuffix); err == nil && os.SameFile(now, fi) && now.Size() == fi.Size() && now.ModTime().Equal(fi.ModTime()) {
+		rs.mu.Lock()
+		if rs.m == nil {
+			rs.m = make(map[string]parsedRecord)
+		}
+		if len(rs.m) >= maxRecords {
+			for k := range rs.m { // one at random makes room
+				delete(rs.m, k)
+				break
+			}
+		}
+		rs.m[file] = parsedRecord{rec: rec, fi: fi, url: rawURL}
+		rs.mu.Unlock()
+	}
+	return rec, true
+}
+
+// drop forgets the record of file.
+func (rs *records) drop(file string) {
+	rs.mu.RLock()
+	_, ok := rs.m[file]
+	rs.mu.RUnlock()
+	if ok {
+		rs.mu.Lock()
+		delete(rs.m, file)
+		rs.mu.Unlock()
+	}
+}

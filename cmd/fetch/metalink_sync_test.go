@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,7 +175,11 @@ func TestSyncMirrorlist(t *testing.T) {
 // says so.
 func TestSyncMirrorlistBehind(t *testing.T) {
 	good := newRPMUpstream(t)
-	good.build(t, nil, helloRPMs...)
+	pkgs := slices.Clone(helloRPMs)
+	for i := range 8 { // after hello in primary's order
+		pkgs = append(pkgs, fetchtest.RPM{Name: fmt.Sprintf("zz%d", i), Version: "1.0"})
+	}
+	good.build(t, nil, pkgs...)
 	behind := newRPMUpstream(t)
 	if err := os.CopyFS(behind.dir, os.DirFS(good.dir)); err != nil {
 		t.Fatal(err)
@@ -185,7 +190,7 @@ func TestSyncMirrorlistBehind(t *testing.T) {
 	docs := newRepo(t, map[string][]byte{"mirrorlist": []byte(behind.srv.URL + "/\n" + good.srv.URL + "/\n")})
 	dir := t.TempDir()
 	// One transfer at a time: hello (which sorts first) is asked of the
-	// mirror behind before libgreet is.
+	// mirror behind before the others are.
 	res := fetchRun(t, t.Context(), "", "sync", "-j", "1", "-retries", "0", "-mirrorlist", docs.URL+"/mirrorlist", dir)
 	if res.code != 0 {
 		t.Fatalf("exit %d; want 0", res.code)
@@ -195,7 +200,9 @@ func TestSyncMirrorlistBehind(t *testing.T) {
 	if !strings.Contains(res.stderr, want) {
 		t.Errorf("the summary does not say %q", want)
 	}
-	if n := behind.rpmGets(); n != 1 {
-		t.Errorf("the mirror behind was asked for %d packages; want 1, the one it lacked", n)
+	// The Result that moves it reaches the run after the next transfer or
+	// two may have started there: not every one of the ten.
+	if n := behind.rpmGets(); n > 3 {
+		t.Errorf("the mirror behind was asked for %d packages; want at most 3: the one it lacked, and those started before its failure was known", n)
 	}
 }

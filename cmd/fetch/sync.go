@@ -14,6 +14,7 @@ import (
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/mirror"
 	"github.com/fetchkit/fetch/repo"
+	"github.com/fetchkit/fetch/repo/deb"
 	"github.com/fetchkit/fetch/repo/pulp"
 )
 
@@ -35,6 +36,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = errors.New("sync: -metalink and -mirrorlist: give one")
 	case cfg.metalink != "" && cfg.format != "" && cfg.format != formatRPM:
 		err = fmt.Errorf("sync: -metalink names the repomd.xml of an rpm-md repository, not -format %s", cfg.format)
+	case cfg.metalink != "" && len(cfg.deb.dists) > 0:
+		err = errors.New("sync: -metalink names the repomd.xml of an rpm-md repository, not a Debian archive's -dist (see -mirrorlist)")
 	case listed && len(operands) != 1:
 		err = fmt.Errorf("sync: with -metalink or -mirrorlist, want DIR only (the document names the repository), got %d operands", len(operands))
 	case !listed && len(operands) != 2:
@@ -103,8 +106,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if listed {
 		repository = target{format: cmp.Or(cfg.format, formatRPM), name: pulp.Manifest}
-		listMirrors, err = loadMirrors(runCtx, f, pool, src, cfg.metalink != "", repository.top(), cfg.mirrors)
+		top := repository.top()
+		if len(cfg.deb.dists) > 0 {
+			// A Debian archive: each mirror is asked for the first
+			// distribution's InRelease, whose signature -keyring checks.
+			repository.format = formatDeb
+			dir, _, _ := deb.DistDir(cfg.deb.dists[0]) // checked by parse
+			top = path.Join(dir, "InRelease")
+		}
+		listMirrors, err = loadMirrors(runCtx, f, pool, src, cfg.metalink != "", top, cfg.mirrors)
 		if err == nil {
+			if repository.format == formatDeb {
+				listMirrors.verifier = verifier
+			}
 			repository.root, err = listMirrors.open(runCtx, f)
 		}
 		if err != nil {

@@ -36,8 +36,6 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = errors.New("sync: -metalink and -mirrorlist: give one")
 	case cfg.metalink != "" && cfg.format != "" && cfg.format != formatRPM:
 		err = fmt.Errorf("sync: -metalink names the repomd.xml of an rpm-md repository, not -format %s", cfg.format)
-	case cfg.metalink != "" && len(cfg.deb.dists) > 0:
-		err = errors.New("sync: -metalink names the repomd.xml of an rpm-md repository, not a Debian archive's -dist (see -mirrorlist)")
 	case listed && len(operands) != 1:
 		err = fmt.Errorf("sync: with -metalink or -mirrorlist, want DIR only (the document names the repository), got %d operands", len(operands))
 	case !listed && len(operands) != 2:
@@ -107,10 +105,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if listed {
 		repository = target{format: cmp.Or(cfg.format, formatRPM), name: pulp.Manifest}
 		top := repository.top()
-		if len(cfg.deb.dists) > 0 {
-			// A Debian archive: each mirror is asked for the first
-			// distribution's InRelease, whose signature -keyring checks.
-			repository.format = formatDeb
+		if repository.format == formatDeb {
+			// Each mirror is asked for the first distribution's
+			// InRelease, whose signature -keyring checks.
 			dir, _, _ := deb.DistDir(cfg.deb.dists[0]) // checked by parse
 			top = path.Join(dir, "InRelease")
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
 	"crypto/sha512"
 	"encoding/hex"
@@ -541,5 +542,103 @@ func TestSyncDebianSource(t *testing.T) {
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%v: the mirror's files (-want +got):\n%s", tc.flags, diff)
 		}
+	}
+}
+
+// syncDebianList serves the mirror list list and syncs fx's distribution
+// from its mirrors, with fx's keyring and flags, into a new folder; the
+// sync must succeed.
+func syncDebianList(t *testing.T, fx *debFixture, list string, flags ...string) (string, result) {
+	t.Helper()
+	docs := newRepo(t, map[string][]byte{"mirrorlist": []byte(list)})
+	dir := t.TempDir()
+	args := append([]string{"sync", "-retries", "0", "-mirrorlist", docs.URL + "/mirrorlist", "-dist", "stable", "-keyring", fx.keyFile}, flags...)
+	res := fetchProc(t, "", append(args, dir)...)
+	if res.code != exitOK {
+		t.Fatalf("fetch sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	return dir, res
+}
+
+// TestSyncDebianMirrorlist: a mirror list of a Debian archive's roots, a
+// comment and a dead mirror first: each mirror is asked for InRelease, the
+// dead one is dropped, and the archive of the next one is mirrored, its
+// signature checked, for apt to read.
+func TestSyncDebianMirrorlist(t *testing.T) {
+	fx := newDebFixture(t)
+	dead := newDeadMirror(t)
+	dir, res := syncDebianList(t, fx, "# mirrors of the archive\n"+dead.URL+"/debian/\n"+fx.srv.URL+"/\n")
+	if got := dead.asked(); !slices.Equal(got, []string{"/debian/dists/stable/InRelease"}) {
+		t.Errorf("the dead mirror was asked for %q; want InRelease only", got)
+	}
+	if want := "mirror " + dead.URL + "/debian/ dropped"; !strings.Contains(res.stderr, want) {
+		t.Errorf("the summary does not say %q\n%s", want, res.stderr)
+	}
+	published, err := os.ReadFile(filepath.Join(dir, "dists/stable/InRelease"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream, _ := os.ReadFile(filepath.Join(fx.archive.Dir, "dists/stable/InRelease"))
+	if !bytes.Equal(published, upstream) {
+		t.Errorf("the published InRelease is not the archive's")
+	}
+
+	mirror, _ := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	out := apt.Must(apt.Root, "apt-get", "update")
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Ign") || strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") {
+			t.Errorf("apt-get update: %s\n%s", line, out)
+		}
+	}
+	if got := apt.Candidate("hello-fetch"); got != "1.0" {
+		t.Errorf("candidate %s; want 1.0", got)
+	}
+}
+
+// TestSyncDebianMirrorlistOtherKey: a mirror whose InRelease the keyring
+// does not verify is dropped, and the next one mirrored.
+func TestSyncDebianMirrorlistOtherKey(t *testing.T) {
+	fx := newDebFixture(t)
+	other := fetchtest.NewGPG(t, "Other <other@example.com>")
+	forged := fetchtest.NewDebArchive(t, t.TempDir(), "stable", []string{fx.arch, "all"}, other)
+	forged.Build(fetchtest.DebPackage{Name: "hello-fetch", Version: "9.0", Arch: "all",
+		Files: map[string][]byte{"usr/share/hello-fetch/README": []byte("forged\n")}})
+	forged.Publish(time.Now().Add(-time.Hour).Truncate(time.Second))
+	bad, badLog := fileServer(t, forged.Dir)
+	dir, res := syncDebianList(t, fx, bad.URL+"/\n"+fx.srv.URL+"/\n")
+	if got := badLog.Lines(); !slices.Equal(got, []string{"/dists/stable/InRelease"}) {
+		t.Errorf("the mirror signed with another key was asked for %q; want InRelease only", got)
+	}
+	if want := "mirror " + bad.URL + "/ dropped"; !strings.Contains(res.stderr, want) {
+		t.Errorf("the summary does not say %q\n%s", want, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pool/main/hello-fetch_1.0_all.deb")); err != nil {
+		t.Errorf("the mirror lacks the archive's package: %v", err)
+	}
+}
+
+// TestSyncDebianMirrorlistBehind: a mirror that lacks a package, which the
+// next one serves, goes to the end for the rest of the run.
+func TestSyncDebianMirrorlistBehind(t *testing.T) {
+	fx := newDebFixture(t)
+	behindDir := t.TempDir()
+	if err := os.CopyFS(behindDir, os.DirFS(fx.archive.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	lacked := "pool/main/hello-fetch_1.0_all.deb"
+	if err := os.Remove(filepath.Join(behindDir, lacked)); err != nil {
+		t.Fatal(err)
+	}
+	behind, _ := fileServer(t, behindDir)
+	// One transfer at a time: hello-fetch (which sorts first) is asked of
+	// the mirror behind before hello-fetch-lib is.
+	dir, res := syncDebianList(t, fx, behind.URL+"/\n"+fx.srv.URL+"/\n", "-j", "1")
+	want := "mirror " + behind.URL + "/ moved to the end: it failed " + lacked + ", which " + fx.srv.URL + "/ served"
+	if !strings.Contains(res.stderr, want) {
+		t.Errorf("the summary does not say %q\n%s", want, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, lacked)); err != nil {
+		t.Errorf("the mirror lacks %s: %v", lacked, err)
 	}
 }

@@ -253,7 +253,9 @@ fetch sync has the flags of "fetch -h" but -o, -i and -base, and these:
   -mirrorlist URL the same with a mirror list: one base URL a line, "#"
                   comments (a .repo file's mirrorlist=); the first mirror
                   that serves the top file is the one mirrored (-format
-                  pulp|rpm says which top file; rpm-md by default)
+                  pulp|rpm says which top file; rpm-md by default; with
+                  -dist, a Debian archive's roots, asked for the first
+                  -dist's InRelease, whose signature -keyring checks)
 ` + debFlagsHelp + `Each -mirror BASE is another base that serves what the repository's folder
 does. A manifest that is not one (an HTML page, such as the listing that a
 URL without its PULP_MANIFEST leads to) is refused in one line, with a hint.

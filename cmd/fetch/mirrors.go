@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,9 @@ type syncMirrors struct {
 	// alternate's) a copy must have; nil for a mirror list.
 	file *mirror.File
 	top  string // the top file's path below a mirror
+	// verifier, if set, must verify the top file's clear signature (a
+	// Debian archive's InRelease, with -keyring).
+	verifier repo.Verifier
 
 	// Of the copy of the top file that passed: its digests and size, which
 	// the sync's own download of it must have, and which version of the
@@ -65,6 +69,11 @@ func loadMirrors(ctx context.Context, f *fetch.Fetcher, pool *mirror.Pool, doc *
 // resolves through the Pool.
 func (m *syncMirrors) open(ctx context.Context, f *fetch.Fetcher) (*url.URL, error) {
 	check := func(body []byte) error {
+		if m.verifier != nil {
+			if _, err := m.verifier.Clearsigned(bytes.NewReader(body)); err != nil {
+				return err
+			}
+		}
 		if m.file == nil {
 			sum := sha256.Sum256(body)
 			m.digests = map[string]string{"sha256": hex.EncodeToString(sum[:])}

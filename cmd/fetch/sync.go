@@ -14,6 +14,7 @@ import (
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/mirror"
 	"github.com/fetchkit/fetch/repo"
+	"github.com/fetchkit/fetch/repo/deb"
 	"github.com/fetchkit/fetch/repo/pulp"
 )
 
@@ -103,8 +104,18 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if listed {
 		repository = target{format: cmp.Or(cfg.format, formatRPM), name: pulp.Manifest}
-		listMirrors, err = loadMirrors(runCtx, f, pool, src, cfg.metalink != "", repository.top(), cfg.mirrors)
+		top := repository.top()
+		if repository.format == formatDeb {
+			// Each mirror is asked for the first distribution's
+			// InRelease, whose signature -keyring checks.
+			dir, _, _ := deb.DistDir(cfg.deb.dists[0]) // checked by parse
+			top = path.Join(dir, "InRelease")
+		}
+		listMirrors, err = loadMirrors(runCtx, f, pool, src, cfg.metalink != "", top, cfg.mirrors)
 		if err == nil {
+			if repository.format == formatDeb {
+				listMirrors.verifier = verifier
+			}
 			repository.root, err = listMirrors.open(runCtx, f)
 		}
 		if err != nil {

@@ -80,6 +80,8 @@ syncs() {
 	grep -q "$FILES done, 0 skipped, 0 failed" "$WORK/out.log" || { log "first sync: $(tail -n1 "$WORK/out.log")"; exit 1; }
 	run "re-sync$1" "${sync[@]}"
 	grep -q "0 done, $FILES skipped, 0 failed" "$WORK/out.log" || { log "re-sync: $(tail -n1 "$WORK/out.log")"; exit 1; }
+	# A revision from before -verify has no such run.
+	"$bin" sync -h 2>&1 | grep -q -- -verify || return 0
 	run "re-sync -verify$1" "${sync[@]}" -verify
 	grep -q "0 done, $FILES skipped, 0 failed; in place: 0 trusted, $FILES hashed" "$WORK/out.log" || { log "re-sync -verify: $(tail -n1 "$WORK/out.log")"; exit 1; }
 }
@@ -103,6 +105,7 @@ for p in "${PEERS[@]}"; do
 	names=("first sync$p" "re-sync$p" "re-sync -verify$p")
 	[ "$p" != "${PEERS[0]}" ] || names+=("rsync -a --dry-run")
 	for name in "${names[@]}"; do
+		awk -F'|' -v name="$name" '$1 == name { found = 1 } END { exit !found }' "$WORK/results" || continue
 		w=$(column "$name" 2)
 		echo "| $name | $w | $(awk -v w="$w" -v f="$first" 'BEGIN { printf "%.3f", w / f }') | $(column "$name" 3) | $(column "$name" 4) |"
 	done

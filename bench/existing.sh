@@ -36,14 +36,10 @@ awk '{ print $2 "  " $1 }' "$WORK/manifest" >"$WORK/sha256"
 run() {
 	local name=$1
 	shift
-	/usr/bin/time -f '%e %U %S' -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 || {
-		log "FAILED: $*"
-		cat "$WORK/out.log" >&2
-		exit 1
-	}
-	read -r wall user sys <"$WORK/time"
-	printf '%s %s %s\n' "$name" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" >>"$WORK/results"
-	log "$name: wall $wall s, cpu $(tail -n1 "$WORK/results" | awk '{ print $NF }') s"
+	measure "$@" || exit 1
+	read -r wall cpu _ <"$WORK/measured"
+	printf '%s %s %s\n' "$name" "$wall" "$cpu" >>"$WORK/results"
+	log "$name: wall $wall s, cpu $cpu s"
 }
 
 FETCH=("$WORK/bin/fetch" -j "$JOBS" -per-host "$JOBS" -i "$WORK/list" -o "$WORK/out")

@@ -3,6 +3,18 @@
 
 log() { printf '%s\n' "$*" >&2; }
 
+# measure COMMAND...: runs COMMAND, its output in $WORK/out.log, and writes
+# "WALL CPU RSS" to $WORK/measured: wall and CPU (user+sys) seconds, peak
+# RSS in MiB. When COMMAND fails it shows the output and returns 1.
+measure() {
+	/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 || {
+		log "FAILED: $*"
+		cat "$WORK/out.log" >&2
+		return 1
+	}
+	awk '{ printf "%s %.2f %.1f\n", $1, $2 + $3, $4 / 1024 }' "$WORK/time" >"$WORK/measured"
+}
+
 # install_missing PACKAGE... installs the Debian packages named, if any.
 install_missing() {
 	[ $# -gt 0 ] || return 0

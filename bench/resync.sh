@@ -55,14 +55,9 @@ serve_dir "$WORK/data"
 run() {
 	local name=$1
 	shift
-	/usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$@" >"$WORK/out.log" 2>&1 || {
-		log "FAILED: $*"
-		cat "$WORK/out.log" >&2
-		exit 1
-	}
-	read -r wall user sys rss <"$WORK/time"
-	printf '%s|%s|%s|%s\n' "$name" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" \
-		"$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" >>"$WORK/results"
+	measure "$@" || exit 1
+	read -r wall cpu rss <"$WORK/measured"
+	printf '%s|%s|%s|%s\n' "$name" "$wall" "$cpu" "$rss" >>"$WORK/results"
 	log "$name: $(tail -n1 "$WORK/results" | cut -d'|' -f2- | tr '|' ' ') (wall s, cpu s, rss MiB); $(tail -n1 "$WORK/out.log")"
 }
 

@@ -68,7 +68,9 @@ func (h *health) record(u *url.URL, err error) {
 }
 
 // forget removes the file marks older than the cool-down and, if that is
-// not enough, others, until there is room for a new one; h.mu is held.
+// not enough, others, until a quarter of the room is free, so that a run
+// of marks pays for one sweep of the map per maxFileMarks/4 of them, not
+// one each; h.mu is held.
 func (h *health) forget() {
 	now := time.Now()
 	for k, t := range h.files {
@@ -77,7 +79,7 @@ func (h *health) forget() {
 		}
 	}
 	for k := range h.files {
-		if len(h.files) < maxFileMarks {
+		if len(h.files) <= maxFileMarks*3/4 {
 			break
 		}
 		delete(h.files, k)

@@ -423,7 +423,6 @@ func proxyBase(name, s string) (*url.URL, error) {
 	return u, nil
 }
 
-// lockedWriter serializes the writes of the proxy's goroutines.
 // accessFlush is how long a line of the access log may wait in memory.
 const accessFlush = 200 * time.Millisecond
 
@@ -473,6 +472,7 @@ func (w *bufferedWriter) Close() error {
 	return w.b.Flush()
 }
 
+// lockedWriter serializes the writes of the proxy's goroutines.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer

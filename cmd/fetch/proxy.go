@@ -428,7 +428,8 @@ const accessFlush = 200 * time.Millisecond
 
 // bufferedWriter gathers what is written to it and writes it to w when
 // its buffer is full, every period, and on Close. Its lock is held for a
-// copy into memory, not for a write to w, but when the buffer is full.
+// copy into memory, and for the write to w when the buffer is full or the
+// period is up.
 type bufferedWriter struct {
 	mu   sync.Mutex
 	b    *bufio.Writer

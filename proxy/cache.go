@@ -281,9 +281,10 @@ func dirURL(u *url.URL) *url.URL {
 // isTemporary reports whether name is that of a temporary file, which only
 // a download in flight uses: a partial download, a record being written, a
 // spill file. Those in the directory when a Cache starts were left by one
-// that did not stop cleanly.
+// that did not stop cleanly. The names a download gives its own files are
+// told apart by [partname.Own].
 func isTemporary(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, partname.Suffix) || strings.HasPrefix(name, spillPrefix)
+	return partname.Own(name) || strings.HasPrefix(name, spillPrefix)
 }
 
 // Close cancels the downloads in flight, so that the responses waiting for

@@ -42,7 +42,7 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 	rs.mu.RLock()
 	p, ok := rs.m[file]
 	rs.mu.RUnlock()
-	if ok && os.SameFile(p.fi, fi) && p.fi.Size() == fi.Size() && p.fi.ModTime().Equal(fi.ModTime()) {
+	if ok && unchanged(p.fi, fi) {
 		if rawURL == p.url || p.rec.URL == fetch.RedactURL(rawURL) {
 			return p.rec, true
 		}
@@ -55,7 +55,7 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 	}
 	// What was read is of the file stat'ed only when that file is still
 	// there afterwards: else it is not remembered.
-	if now, err := os.Lstat(file + recordSuffix); err == nil && os.SameFile(now, fi) && now.Size() == fi.Size() && now.ModTime().Equal(fi.ModTime()) {
+	if now, err := os.Lstat(file + recordSuffix); err == nil && unchanged(fi, now) {
 		rs.mu.Lock()
 		if rs.m == nil {
 			rs.m = make(map[string]parsedRecord)
@@ -70,6 +70,12 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 		rs.mu.Unlock()
 	}
 	return rec, true
+}
+
+// unchanged reports whether was and now are the same file (device and
+// inode), of the same size and modification time.
+func unchanged(was, now fs.FileInfo) bool {
+	return os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
 }
 
 // drop forgets the record of file.

@@ -423,13 +423,13 @@ func proxyBase(name, s string) (*url.URL, error) {
 	return u, nil
 }
 
-// lockedWriter serializes the writes of the proxy's goroutines.
 // accessFlush is how long a line of the access log may wait in memory.
 const accessFlush = 200 * time.Millisecond
 
 // bufferedWriter gathers what is written to it and writes it to w when
 // its buffer is full, every period, and on Close. Its lock is held for a
-// copy into memory, not for a write to w, but when the buffer is full.
+// copy into memory, and for the write to w when the buffer is full or the
+// period is up.
 type bufferedWriter struct {
 	mu   sync.Mutex
 	b    *bufio.Writer
@@ -473,6 +473,7 @@ func (w *bufferedWriter) Close() error {
 	return w.b.Flush()
 }
 
+// lockedWriter serializes the writes of the proxy's goroutines.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer

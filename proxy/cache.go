@@ -686,12 +686,11 @@ type pending struct {
 // client to client without changing the file (User-Agent,
 // Accept-Encoding: the file is asked for without content coding), so that
 // clients share one download.
-var notForwarded = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Host": true, "Content-Length": true, "Expect": true,
-	"Range": true, "If-Range": true, "If-None-Match": true, "If-Modified-Since": true, "If-Match": true, "If-Unmodified-Since": true,
-	"Cache-Control": true, "Pragma": true, "User-Agent": true, "Accept-Encoding": true,
-}
+var notForwarded = fieldSet(hopByHop, []string{
+	"Host", "Content-Length", "Expect",
+	"Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since",
+	"Cache-Control", "Pragma", "User-Agent", "Accept-Encoding",
+})
 
 // upstreamHeader returns the header sent upstream for a client's request
 // with header h: the Cache's own Header, and the client's fields but those
@@ -701,13 +700,9 @@ func (c *Cache) upstreamHeader(h http.Header) http.Header {
 	if out == nil {
 		out = http.Header{}
 	}
-	named := connectionFields(h)
-	for k, vs := range h {
-		if notForwarded[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
-			continue
-		}
+	for k, vs := range endToEnd(h, notForwarded) {
 		if _, own := c.header[k]; !own {
-			out[k] = slices.Clone(vs)
+			out[k] = vs
 		}
 	}
 	return out

@@ -130,6 +130,11 @@ func safeMethod(method string) bool {
 	return false
 }
 
+// notPassed are the client's request fields that passOther does not send
+// upstream: those of the connection, and those the outgoing request sets
+// itself.
+var notPassed = fieldSet(hopByHop, []string{"Content-Length", "Accept-Ranges", "Alt-Svc", "Host", "Expect"})
+
 // passOther passes r, of a method other than GET and HEAD, to the upstream
 // and its response to the client, and forgets the kept responses that an
 // unsafe method that succeeded made stale: that of the path, and those of
@@ -149,13 +154,7 @@ func (c *Cache) passOther(w http.ResponseWriter, r *http.Request, rel string, ex
 		return
 	}
 	out.ContentLength = r.ContentLength
-	named := connectionFields(r.Header)
-	out.Header = http.Header{}
-	for k, vs := range r.Header {
-		if !dropped[k] && !named[k] && !strings.HasPrefix(k, "Proxy-") && k != "Host" && k != "Expect" {
-			out.Header[k] = vs
-		}
-	}
+	out.Header = endToEnd(r.Header, notPassed)
 	resp, err := c.client.Do(out)
 	if err != nil {
 		ex.err = err

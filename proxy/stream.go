@@ -677,27 +677,42 @@ func (rp *reply) writeHeader(w http.ResponseWriter, p progress) {
 	w.WriteHeader(rp.status)
 }
 
-// dropped are the response headers never forwarded: those that describe a
-// connection (RFC 9110, section 7.6.1), those the reply sets itself, and
-// those that speak of the server rather than of the file.
-var dropped = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Accept-Ranges": true,
-	"Alt-Svc": true,
+// hopByHop are the fields that describe one connection (RFC 9110, section
+// 7.6.1), never passed on.
+var hopByHop = []string{"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// fieldSet returns the set of the field names of groups.
+func fieldSet(groups ...[]string) map[string]bool {
+	set := map[string]bool{}
+	for _, g := range groups {
+		for _, k := range g {
+			set[k] = true
+		}
+	}
+	return set
 }
 
-// forwardHeader returns the headers of h that a client is sent.
-func forwardHeader(h http.Header) http.Header {
+// dropped are the response headers never forwarded: those that describe a
+// connection, those the reply sets itself, and those that speak of the
+// server rather than of the file.
+var dropped = fieldSet(hopByHop, []string{"Content-Length", "Accept-Ranges", "Alt-Svc"})
+
+// endToEnd returns a copy of the fields of h that cross to the next hop:
+// those not in skip, not named by h's Connection fields, and not Proxy-*.
+func endToEnd(h http.Header, skip map[string]bool) http.Header {
 	named := connectionFields(h)
 	out := make(http.Header, len(h))
 	for k, vs := range h {
-		if dropped[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
+		if skip[k] || named[k] || strings.HasPrefix(k, "Proxy-") {
 			continue
 		}
 		out[k] = slices.Clone(vs)
 	}
 	return out
 }
+
+// forwardHeader returns the headers of h that a client is sent.
+func forwardHeader(h http.Header) http.Header { return endToEnd(h, dropped) }
 
 // connectionFields returns the fields that the Connection fields of h name:
 // they describe the connection, and are not forwarded.

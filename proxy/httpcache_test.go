@@ -210,7 +210,10 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 		t.Fatalf("within stale-while-revalidate: got %d %q; want the kept copy", status, b)
 	}
 	// The background revalidation brings the new response; wait for it.
-	for o.gets.Load() < 2 || fx.cache.Stats().FromUpstream < 8 {
+	for deadline := time.Now().Add(time.Minute); o.gets.Load() < 2 || fx.cache.Stats().FromUpstream < 8; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no background revalidation within a minute: origin got %d GETs", o.gets.Load())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if status, b := fx.body(t, "/f"); status != 200 || string(b) != "new!" {

@@ -386,7 +386,7 @@ func TestDecompress(t *testing.T) {
 		{"Packages", text, text},
 	} {
 		for _, max := range []int64{-1, int64(len(tc.want))} {
-			r, err := deb.Decompress(bytes.NewReader(tc.data), tc.name, max)
+			r, err := repo.Decompress(bytes.NewReader(tc.data), tc.name, max)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
@@ -396,7 +396,7 @@ func TestDecompress(t *testing.T) {
 				t.Errorf("%s, bound %d: got %q, %v; want the text", tc.name, max, got, err)
 			}
 		}
-		r, err := deb.Decompress(bytes.NewReader(tc.data), tc.name, int64(len(tc.want)-1))
+		r, err := repo.Decompress(bytes.NewReader(tc.data), tc.name, int64(len(tc.want)-1))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -406,7 +406,7 @@ func TestDecompress(t *testing.T) {
 			t.Errorf("%s, one byte more than the bound: got %v; want ErrMalformed", tc.name, err)
 		}
 	}
-	r, err := deb.Decompress(strings.NewReader("not xz at all"), "Packages.xz", -1)
+	r, err := repo.Decompress(strings.NewReader("not xz at all"), "Packages.xz", -1)
 	if err == nil {
 		_, err = io.ReadAll(r)
 		r.Close()
@@ -414,7 +414,7 @@ func TestDecompress(t *testing.T) {
 	if !errors.Is(err, repo.ErrMalformed) {
 		t.Errorf("a corrupt .xz: got %v; want ErrMalformed", err)
 	}
-	if _, err := deb.Decompress(strings.NewReader(""), "Packages.lz4", -1); err == nil {
+	if _, err := repo.Decompress(strings.NewReader(""), "Packages.lz4", -1); err == nil {
 		t.Errorf(".lz4: got no error; want one")
 	}
 }

@@ -1,22 +1,19 @@
 package deb
 
 import (
-	"io"
 	"path"
 	"slices"
 	"strings"
-
-	"github.com/fetchkit/fetch/repo"
 )
 
-// compressions are the suffixes of the indexes that Decompress reads, in
+// compressions are the suffixes of the indexes that [repo.Decompress] reads, in
 // the order an index is read from when Release lists it in several: the
 // cheapest to decompress first (Go's xz and bzip2 readers are some ten
 // times slower than its gzip and zstd ones).
 var compressions = []string{"", ".zst", ".gz", ".xz", ".bz2"}
 
 // otherCompressions are suffixes of compressed indexes that a Release may
-// list and Decompress cannot read; they are mirrored all the same.
+// list and [repo.Decompress] cannot read; they are mirrored all the same.
 var otherCompressions = []string{".lzma", ".lz4", ".lz"}
 
 // splitCompression returns p without its compression suffix, and the
@@ -27,10 +24,4 @@ func splitCompression(p string) (base, suffix string) {
 		return strings.TrimSuffix(p, ext), ext
 	}
 	return p, ""
-}
-
-// Decompress is [repo.Decompress]: the bound is the size that Release
-// lists for the uncompressed file.
-func Decompress(r io.Reader, name string, max int64) (io.ReadCloser, error) {
-	return repo.Decompress(r, name, max)
 }

@@ -45,7 +45,8 @@ type Index interface {
 
 // Packages are a repository's packages, read as a stream: All yields them
 // one at a time and keeps none; Err, called after the loop, returns the
-// error that ended it early, or nil.
+// error that ended it early, or nil. Err speaks of the last loop, so one
+// Packages is ranged over by one goroutine at a time.
 type Packages interface {
 	All() iter.Seq[Entry]
 	Err() error

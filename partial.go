@@ -372,7 +372,7 @@ var errLocked = errors.New("held by a live download")
 // being locked.
 func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 	for range 10 {
-		f, err := s.place.openFile(name, flag, 0o666)
+		f, fi, err := s.place.openFileStat(name, flag, 0o666)
 		if err != nil {
 			return nil, err
 		}
@@ -380,9 +380,8 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 			f.Close()
 			return nil, errLocked
 		}
-		fi, err := f.Stat()
 		now, lerr := s.place.lstat(name)
-		if err == nil && lerr == nil && os.SameFile(fi, now) {
+		if lerr == nil && os.SameFile(fi, now) {
 			return f, nil
 		}
 		f.Close()

@@ -21,15 +21,3 @@ func lockFile(f *os.File) bool {
 		}
 	}
 }
-
-// unrooted returns a descriptor of the folder f, opened below a Root, as
-// a File of its own, closed by the caller: its ReadDir takes each entry's
-// type from the folder, where f's would stat every entry.
-func unrooted(f *os.File) (*os.File, error) {
-	fd, err := syscall.Dup(int(f.Fd()))
-	if err != nil {
-		return nil, err
-	}
-	syscall.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), f.Name()), nil
-}

@@ -9,10 +9,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/fetchkit/fetch/internal/dirwalk"
 	"github.com/fetchkit/fetch/internal/partname"
 )
 
@@ -372,7 +372,7 @@ var errLocked = errors.New("held by a live download")
 // being locked.
 func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 	for range 10 {
-		f, err := s.place.openFile(name, flag, 0o666)
+		f, fi, err := s.place.openFileStat(name, flag, 0o666)
 		if err != nil {
 			return nil, err
 		}
@@ -380,9 +380,8 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 			f.Close()
 			return nil, errLocked
 		}
-		fi, err := f.Stat()
 		now, lerr := s.place.lstat(name)
-		if err == nil && lerr == nil && os.SameFile(fi, now) {
+		if lerr == nil && os.SameFile(fi, now) {
 			return f, nil
 		}
 		f.Close()
@@ -424,60 +423,32 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 	}
 	var removed []string
 	p := place{root}
-	err := p.walkOwn(".", func(name string, typ fs.FileMode) error {
+	walkRoot := root
+	if walkRoot == nil {
+		r, err := os.OpenRoot(".")
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		walkRoot = r
+	}
+	// Entries of any type but folders under fetch's own names
+	// (partname.Own): a FIFO or a link planted there is removed too.
+	err := dirwalk.Walk(walkRoot, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !partname.Own(d.Name()) {
+			return err
+		}
 		data, _ := strings.CutSuffix(name, guardSuffix)
 		if keep != nil && keep(data) {
 			return nil
 		}
-		ok, err := p.removeLeftover(filepath.FromSlash(name), typ)
+		ok, err := p.removeLeftover(filepath.FromSlash(name), d.Type())
 		if ok {
 			removed = append(removed, name)
 		}
 		return err
 	})
 	return removed, err
-}
-
-// walkOwn calls fn with the slash-separated name and the type
-// (fs.FileMode.Type) of every entry but a folder in the tree of dir whose
-// name is one that fetch gives its own files (partname.Own), in no set
-// order, and stops at the first error. Unlike fs.WalkDir below a Root, it stats no
-// entry (the folder gives each entry's type) and holds a few entries of a
-// folder at a time, so that a walk of a large mirror costs what reading
-// its folders does.
-func (p place) walkOwn(dir string, fn func(name string, typ fs.FileMode) error) error {
-	rooted, err := p.openDir(dir, 0)
-	if err != nil {
-		return err
-	}
-	f, err := unrooted(rooted)
-	rooted.Close()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for {
-		entries, err := f.ReadDir(256)
-		for _, d := range entries {
-			name := path.Join(filepath.ToSlash(dir), d.Name())
-			var err error
-			switch {
-			case d.IsDir():
-				err = p.walkOwn(filepath.FromSlash(name), fn)
-			case partname.Own(d.Name()):
-				err = fn(name, d.Type())
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // RemoveLeftoversOf removes the temporary, partial and guard files of

@@ -22,11 +22,18 @@ var errNotRegular = regular.ErrNotRegular
 // descriptor is a regular file; otherwise it fails with an error matching
 // errNotRegular.
 func (p place) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	f, _, err := p.openFileStat(name, flag, perm)
+	return f, err
+}
+
+// openFileStat is openFile that also returns what the check found of the
+// file.
+func (p place) openFileStat(name string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
 	f, err := p.open(name, flag|regular.NoBlock, perm)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return regular.Check(f)
+	return regular.CheckStat(f)
 }
 
 // openDir opens name, a folder, for its names (flag adds to O_RDONLY).

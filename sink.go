@@ -38,11 +38,11 @@ var algorithms = map[string]func() hash.Hash{
 // for any other name. A digest in [Request.Digests] is twice that many
 // hex digits.
 func DigestSize(algorithm string) int {
-	newHash, ok := algorithms[algorithm]
-	if !ok {
+	h := NewHash(algorithm)
+	if h == nil {
 		return 0
 	}
-	return newHash().Size()
+	return h.Size()
 }
 
 // NewHash returns a new hash of algorithm, one of the names that

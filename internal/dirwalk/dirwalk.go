@@ -22,7 +22,8 @@ const batch = 512
 // skips it (or, for a file, the rest of its folder). An error reading a
 // folder is passed to fn with that folder's name and a nil entry; fn's
 // error, other than SkipDir, ends the walk. Symbolic links are not
-// followed. Files removed during the walk may or may not be seen.
+// followed, and no entry is statted: each entry's type is the one its
+// folder gives. Files removed during the walk may or may not be seen.
 func Walk(root *os.Root, fn fs.WalkDirFunc) error {
 	err := walk(root, ".", fn)
 	if errors.Is(err, fs.SkipDir) || errors.Is(err, fs.SkipAll) {
@@ -32,7 +33,7 @@ func Walk(root *os.Root, fn fs.WalkDirFunc) error {
 }
 
 func walk(root *os.Root, dir string, fn fs.WalkDirFunc) error {
-	f, err := root.Open(dir)
+	f, err := open(root, dir)
 	if err != nil {
 		return fn(dir, nil, err)
 	}

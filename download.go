@@ -61,7 +61,7 @@ func (f *Fetcher) fetch(ctx context.Context, req Request, t target, dir *rootDir
 		x = dir.openExisting(req)
 		defer x.close()
 	}
-	s, err := newSink(req, f.sync, f.keepPartial, f.unnamed, x.info())
+	s, err := newSink(req, dir, f.sync, f.keepPartial, f.unnamed, x.info())
 	if err != nil {
 		if res.URL != "" {
 			err = fmt.Errorf("%s: %w", res.URL, err) // every Result.Err names its URL

@@ -401,7 +401,7 @@ func (s *sink) openLocked(name string, flag int) (*os.File, error) {
 // (relative to root when root is not nil). The caller renames or removes
 // it.
 func CreateTemp(root *os.Root, path string) (*os.File, string, error) {
-	s := &sink{place: place{root}}
+	s := &sink{place: place{root: root}}
 	dir, base := filepath.Split(path)
 	return s.createTemp(dir, base)
 }
@@ -422,7 +422,7 @@ func RemoveLeftovers(root *os.Root, keep func(name string) bool) ([]string, erro
 		return nil, nil
 	}
 	var removed []string
-	p := place{root}
+	p := place{root: root}
 	walkRoot := root
 	if walkRoot == nil {
 		r, err := os.OpenRoot(".")
@@ -475,7 +475,7 @@ func RemoveLeftoversOf(root *os.Root, paths []string) ([]string, error) {
 			n.hashes[h] = true
 		}
 	}
-	p := place{root}
+	p := place{root: root}
 	var removed []string
 	var errs []error
 	for dir, n := range dirs {

@@ -10,7 +10,10 @@ import (
 // place is where a request's files are made: below a Root, through which
 // no symbolic link can lead a write outside it, or the file system at
 // large when root is nil. Names are relative to root, or plain paths.
-type place struct{ root *os.Root }
+type place struct {
+	root *os.Root
+	dir  *rootDir // if not nil, holds a descriptor of root's folder (root_linux.go)
+}
 
 // errNotRegular says that a name where a download expects a regular file
 // of its own (a partial file, a guard, a temporary file, a file in place)
@@ -42,6 +45,9 @@ func (p place) openDir(name string, flag int) (*os.File, error) {
 }
 
 func (p place) open(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	if f, err, ok := p.openBeneath(name, flag, perm); ok {
+		return f, err
+	}
 	if p.root != nil {
 		return p.root.OpenFile(name, flag, perm)
 	}
@@ -77,6 +83,9 @@ func (p place) stat(name string) (fs.FileInfo, error) {
 }
 
 func (p place) lstat(name string) (fs.FileInfo, error) {
+	if fi, err, ok := p.lstatBeneath(name); ok {
+		return fi, err
+	}
 	if p.root != nil {
 		return p.root.Lstat(name)
 	}

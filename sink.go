@@ -86,10 +86,11 @@ type sink struct {
 // newSink checks req's digests and Path and returns its sink. It writes
 // no file: the temporary file is made by the first write, which, with
 // unnamed, opens Path's folder for an unnamed temporary file; discard
-// closes it. found is the regular file at Path when the caller has it
-// open already, nil to look at Path.
-func newSink(req Request, fsync, keep, unnamed bool, found fs.FileInfo) (*sink, error) {
-	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root}, size: -1,
+// closes it. dir, if not nil, holds a descriptor of Root's folder for the
+// calling goroutine. found is the regular file at Path when the caller has
+// it open already, nil to look at Path.
+func newSink(req Request, dir *rootDir, fsync, keep, unnamed bool, found fs.FileInfo) (*sink, error) {
+	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root, dir}, size: -1,
 		keep: keep && req.Path != "" && req.Writer == nil,
 		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
 	for name, hexDigest := range req.Digests {
@@ -256,8 +257,8 @@ func (s *sink) create() error {
 	}
 	if s.tryUnnamed && s.folder == nil {
 		// Opened now, not while the request waited for a connection, so
-		// that requests waiting hold no descriptor.
-		s.folder, _ = openFolder(s.place, filepath.Dir(s.path)) // nil if missing: made below
+		// that requests waiting hold no descriptor; made if missing.
+		s.folder, _ = makeFolder(s.place, filepath.Dir(s.path)) // nil: a named file
 	}
 	f, name, err := open()
 	if errors.Is(err, fs.ErrNotExist) && dir != "" {

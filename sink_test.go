@@ -2,6 +2,7 @@ package fetch_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"os"
@@ -94,6 +95,9 @@ func TestRoot(t *testing.T) {
 	if err := os.Symlink("in", filepath.Join(dir, "inlink")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(filepath.Join(dir, "in"), filepath.Join(dir, "abslink")); err != nil {
+		t.Fatal(err)
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -106,27 +110,45 @@ func TestRoot(t *testing.T) {
 		fails   bool
 	}{
 		{path: "a/b/x"},
-		{path: "inlink/x"}, // a link that stays inside
+		{path: "inlink/x"},               // a link that stays inside
+		{path: "abslink/x", fails: true}, // os.Root refuses an absolute link
 		{path: "link/x", fails: true},
 		{path: "link/deeper/x", fails: true},
 		{path: "../x", invalid: true},
 		{path: filepath.Join(outside, "x"), invalid: true},
 		{path: "", invalid: true},
 	}
-	for _, tt := range tests {
-		res, err := f.Fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/f", Root: root, Path: tt.path, Digests: fetchtest.Digests(content)})
-		switch {
-		case tt.invalid && !errors.Is(err, fetch.ErrInvalidRequest):
-			t.Errorf("%q: got %v; want ErrInvalidRequest", tt.path, err)
-		case tt.invalid && res.Attempts != 0:
-			t.Errorf("%q: %d attempts; want none", tt.path, res.Attempts)
-		case tt.fails && err == nil:
-			t.Errorf("%q: no error; want a write refused", tt.path)
-		case !tt.invalid && !tt.fails && err != nil:
-			t.Errorf("%q: %v", tt.path, err)
-		case !tt.invalid && !tt.fails:
-			if got := readFile(t, filepath.Join(dir, tt.path)); !bytes.Equal(got, content) {
-				t.Errorf("%q: got %d bytes; want %d", tt.path, len(got), len(content))
+	// Fetch looks below root through os.Root; FetchAll's workers through
+	// a descriptor of root's folder (openat2 on Linux): the same answers.
+	fetchAll := func(ctx context.Context, req fetch.Request) (fetch.Result, error) {
+		reqs := make(chan fetch.Request, 1)
+		reqs <- req
+		close(reqs)
+		res := <-f.FetchAll(ctx, reqs)
+		return res, res.Err
+	}
+	for _, run := range []struct {
+		name  string
+		fetch func(context.Context, fetch.Request) (fetch.Result, error)
+	}{{"Fetch", f.Fetch}, {"FetchAll", fetchAll}} {
+		for _, tt := range tests {
+			os.RemoveAll(filepath.Join(dir, "a"))
+			os.Remove(filepath.Join(dir, "in", "x"))
+			res, err := run.fetch(fetchtest.Context(t), fetch.Request{URL: s.URL + "/f", Root: root, Path: tt.path, Digests: fetchtest.Digests(content)})
+			tt.path = run.name + " " + tt.path
+			switch {
+			case tt.invalid && !errors.Is(err, fetch.ErrInvalidRequest):
+				t.Errorf("%q: got %v; want ErrInvalidRequest", tt.path, err)
+			case tt.invalid && res.Attempts != 0:
+				t.Errorf("%q: %d attempts; want none", tt.path, res.Attempts)
+			case tt.fails && err == nil:
+				t.Errorf("%q: no error; want a write refused", tt.path)
+			case !tt.invalid && !tt.fails && err != nil:
+				t.Errorf("%q: %v", tt.path, err)
+			case !tt.invalid && !tt.fails:
+				if got := readFile(t, filepath.Join(dir, strings.TrimPrefix(tt.path, run.name+" "))); !bytes.Equal(got, content) {
+					t.Errorf("%q: got %d bytes; want %d", tt.path, len(got), len(content))
+				}
 			}
 		}
 	}

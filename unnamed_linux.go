@@ -1,7 +1,10 @@
 package fetch
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -15,6 +18,8 @@ import (
 // nothing behind, also when the process is killed: an unnamed file goes
 // with its last descriptor. With [Options.KeepPartial], the file takes
 // the name of the partial file when its guard is written.
+
+const folderFlags = syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC
 
 const (
 	oTmpfile        = 0x400000 | syscall.O_DIRECTORY // O_TMPFILE, the same on every Linux port of Go
@@ -43,6 +48,69 @@ func openFolder(p place, dir string) (*folder, error) {
 		return nil, err
 	}
 	return &folder{dir: f}, nil
+}
+
+// makeFolder opens dir, a folder of p, and makes it and the folders on
+// its way where they are missing. Below a Root whose folder p holds open,
+// it takes a few system calls where os.Root walks the path, opening and
+// closing each folder, for each of the open, make and open again: one
+// openat2 with RESOLVE_BENEATH for a folder that exists (the kernel, as
+// os.Root, lets no path or symbolic link lead out of the Root); for a
+// missing one, openat2 of its nearest folder that exists, then mkdirat and
+// openat without following a link for each new folder, so that nothing put
+// in place of a new folder meanwhile is followed. Anything else (no Root,
+// openat2 refused, a name taken by something that is not a folder) goes
+// the way of os.Root, whose errors name what is wrong.
+func makeFolder(p place, dir string) (*folder, error) {
+	if fo := makeFolderBeneath(p, dir); fo != nil {
+		return fo, nil
+	}
+	fo, err := openFolder(p, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = p.mkdirAll(dir, 0o755); err == nil {
+			fo, err = openFolder(p, dir)
+		}
+	}
+	return fo, err
+}
+
+// makeFolderBeneath is makeFolder's way through openat2, or nil.
+func makeFolderBeneath(p place, dir string) *folder {
+	rootfd := p.beneath()
+	if rootfd < 0 {
+		return nil
+	}
+	dir = filepath.Clean(dir)
+	// The nearest folder that exists: dir itself, usually.
+	have, missing := dir, []string(nil)
+	fd, err := openBeneath(rootfd, have, folderFlags)
+	for err == syscall.ENOENT && have != "." {
+		missing = append(missing, filepath.Base(have))
+		have = filepath.Dir(have)
+		fd, err = openBeneath(rootfd, have, folderFlags)
+	}
+	if err != nil {
+		return nil
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		name := missing[i]
+		err := ignoringEINTR(func() error { return syscall.Mkdirat(fd, name, 0o755) })
+		if err != nil && err != syscall.EEXIST {
+			closeFd(fd)
+			return nil
+		}
+		var next int
+		err = ignoringEINTR(func() (err error) {
+			next, err = syscall.Openat(fd, name, folderFlags|syscall.O_NOFOLLOW, 0)
+			return err
+		})
+		closeFd(fd)
+		if err != nil {
+			return nil
+		}
+		fd = next
+	}
+	return &folder{dir: os.NewFile(uintptr(fd), dir)}
 }
 
 func (fo *folder) close() error { return fo.dir.Close() }

@@ -15,6 +15,7 @@ func canUnnamed() bool { return false }
 type folder struct{}
 
 func openFolder(place, string) (*folder, error) { return nil, errors.ErrUnsupported }
+func makeFolder(place, string) (*folder, error) { return nil, errors.ErrUnsupported }
 func (*folder) close() error                    { return nil }
 func (*folder) create(string) (*os.File, error) { return nil, errors.ErrUnsupported }
 func (*folder) link(*os.File, string) error     { return errors.ErrUnsupported }

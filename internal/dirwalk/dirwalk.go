@@ -25,18 +25,19 @@ const batch = 512
 // followed, and no entry is statted: each entry's type is the one its
 // folder gives. Files removed during the walk may or may not be seen.
 func Walk(root *os.Root, fn fs.WalkDirFunc) error {
-	err := walk(root, ".", fn)
+	f, err := open(root, ".")
+	if err != nil {
+		return fn(".", nil, err)
+	}
+	err = walk(root, f, ".", fn)
 	if errors.Is(err, fs.SkipDir) || errors.Is(err, fs.SkipAll) {
 		return nil
 	}
 	return err
 }
 
-func walk(root *os.Root, dir string, fn fs.WalkDirFunc) error {
-	f, err := open(root, dir)
-	if err != nil {
-		return fn(dir, nil, err)
-	}
+// walk walks the folder dir, open as f, which it closes.
+func walk(root *os.Root, f *os.File, dir string, fn fs.WalkDirFunc) error {
 	defer f.Close()
 	for {
 		entries, err := f.ReadDir(batch)
@@ -52,7 +53,13 @@ func walk(root *os.Root, dir string, fn fs.WalkDirFunc) error {
 				return ferr
 			}
 			if d.IsDir() {
-				if err := walk(root, name, fn); err != nil {
+				sub, err := openIn(root, f, name)
+				if err != nil {
+					err = fn(name, nil, err)
+				} else {
+					err = walk(root, sub, name, fn)
+				}
+				if err != nil {
 					return err
 				}
 			}

@@ -52,3 +52,51 @@ func TestInside(t *testing.T) {
 		t.Error("a file beside one refused was let through")
 	}
 }
+
+// TestInsideSequence checks paths one after another, as a list gives them:
+// what the check remembers of one never lets the next out.
+func TestInsideSequence(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "pool/main/in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(outside, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		filepath.Join(root, "pool/main/out"): outside,                     // a folder of the pool leads out
+		filepath.Join(root, "x"):             outside,                     // x leads out ...
+		filepath.Join(outside, "b/back"):     filepath.Join(root, "pool"), // ... and x/b/back back in
+	} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Inside{Root: root}
+	for _, tt := range []struct {
+		rel string
+		ok  bool
+	}{
+		{"pool/main/p/p1/p1.deb", true},
+		{"pool/main/p/p2/p2.deb", true}, // a new folder beside the last's
+		{"pool/main/q/q1/q1.deb", true},
+		{"pool/main/in/i.deb", true},
+		{"pool/main/out/o.deb", false},
+		{"pool/main/out/new/o.deb", false},
+		{"pool/main/r/r1/r1.deb", true},
+		{"x/b/back/f", true}, // resolves inside ...
+		{"x/b/f", false},     // ... its folders on the way do not
+		{"x/c/f", false},
+		{"top", true},
+		{"x/b/back/g", true},
+		{"x/f", false},
+	} {
+		if err := c.Check(tt.rel); (err == nil) != tt.ok {
+			t.Errorf("Check(%q) = %v; want ok %v", tt.rel, err, tt.ok)
+		}
+	}
+}

@@ -642,3 +642,97 @@ func TestSyncDebianMirrorlistBehind(t *testing.T) {
 		t.Errorf("the mirror lacks %s: %v", lacked, err)
 	}
 }
+
+// datedDist writes, in a new folder served by the returned server, the
+// distribution stable of one package, whose Release says fields first
+// ("Date: ...\n").
+func datedDist(t *testing.T, fields string) (up string, srv *httptest.Server, log *fetchtest.Buffer) {
+	t.Helper()
+	up = t.TempDir()
+	arch := deb.HostArch()
+	body := []byte("a package\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
+	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA256")}, "SHA256")
+	redate(t, up, fields)
+	srv, log = fileServer(t, up)
+	return up, srv, log
+}
+
+// redate writes the Release of the distribution stable in up again, with
+// fields first in place of its dates.
+func redate(t *testing.T, up, fields string) {
+	t.Helper()
+	file := filepath.Join(up, "dists", "stable", "Release")
+	old, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := slices.DeleteFunc(strings.SplitAfter(string(old), "\n"), func(l string) bool {
+		return strings.HasPrefix(l, "Date:") || strings.HasPrefix(l, "Valid-Until:")
+	})
+	if err := os.WriteFile(file, []byte(fields+strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// isTopFile reports whether p is a distribution's InRelease, Release or
+// Release.gpg.
+func isTopFile(p string) bool {
+	return slices.Contains([]string{"InRelease", "Release", "Release.gpg"}, path.Base(p))
+}
+
+func releaseDate(at time.Time) string { return at.UTC().Format(time.RFC1123) }
+
+// TestSyncDebianExpired: a Release past its Valid-Until is refused before
+// any index is fetched, and nothing is published; one still valid is
+// mirrored.
+func TestSyncDebianExpired(t *testing.T) {
+	now := time.Now()
+	up, srv, log := datedDist(t, "Date: "+releaseDate(now.Add(-48*time.Hour))+"\nValid-Until: "+releaseDate(now.Add(-24*time.Hour))+"\n")
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "dists/stable/Release: expired: valid until") {
+		t.Errorf("exit %d; want 1, saying the Release expired:\n%s", res.code, res.stderr)
+	}
+	if got := slices.DeleteFunc(log.Lines(), isTopFile); len(got) > 0 {
+		t.Errorf("requested %v past the expired Release; want nothing", got)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+	redate(t, up, "Date: "+releaseDate(now.Add(-48*time.Hour))+"\nValid-Until: "+releaseDate(now.Add(24*time.Hour))+"\n")
+	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+		t.Errorf("a Release still valid: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+}
+
+// TestSyncDebianOlder: a Release dated before the mirror's is refused,
+// the mirror left as it was, but with -allow-older.
+func TestSyncDebianOlder(t *testing.T) {
+	now := time.Now()
+	newer := "Date: " + releaseDate(now.Add(-time.Hour)) + "\n"
+	up, srv, log := datedDist(t, newer)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	older := "Date: " + releaseDate(now.Add(-48*time.Hour)) + "\n"
+	redate(t, up, older)
+	before := len(log.Lines())
+	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "older than the mirror's") {
+		t.Errorf("exit %d; want 1, saying the Release is older than the mirror's:\n%s", res.code, res.stderr)
+	}
+	if got := slices.DeleteFunc(log.Lines()[before:], isTopFile); len(got) > 0 {
+		t.Errorf("requested %v past the older Release; want nothing", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "dists", "stable", "Release")); !strings.HasPrefix(string(got), newer) {
+		t.Errorf("the mirror's Release is now\n%s\nwant the newer one kept", got)
+	}
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-allow-older", srv.URL+"/", dir); res.code != exitOK {
+		t.Errorf("-allow-older: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "dists", "stable", "Release")); !strings.HasPrefix(string(got), older) {
+		t.Errorf("-allow-older: the mirror's Release is now\n%s\nwant the older one", got)
+	}
+}

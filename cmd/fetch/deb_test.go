@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ulikunitz/xz"
 
 	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/repo/deb"
@@ -735,4 +736,151 @@ func TestSyncDebianOlder(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "dists", "stable", "Release")); !strings.HasPrefix(string(got), older) {
 		t.Errorf("-allow-older: the mirror's Release is now\n%s\nwant the older one", got)
 	}
+}
+
+// gzipped returns b compressed with gzip.
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+// aptTargets configures apt as appstream's and command-not-found's
+// packages do (/etc/apt/apt.conf.d/50appstream, 50command-not-found): it
+// asks for the dep11 and cnf files of every component, when the Release
+// lists them.
+const aptTargets = `#clear Acquire::Languages;
+Acquire::Languages { "en"; "de"; };
+Acquire::IndexTargets {
+  deb::DEP-11 {
+    MetaKey "$(COMPONENT)/dep11/Components-$(NATIVE_ARCHITECTURE).yml";
+    ShortDescription "Components-$(NATIVE_ARCHITECTURE)";
+    Description "$(RELEASE)/$(COMPONENT) $(NATIVE_ARCHITECTURE) DEP-11 Metadata";
+    KeepCompressed "true";
+    KeepCompressedAs "gz";
+  };
+  deb::DEP-11-icons-small {
+    MetaKey "$(COMPONENT)/dep11/icons-48x48.tar";
+    ShortDescription "icons-48x48";
+    Description "$(RELEASE)/$(COMPONENT) DEP-11 48x48 Icons";
+    KeepCompressed "true";
+    KeepCompressedAs "gz";
+  };
+  deb::CNF {
+    MetaKey "$(COMPONENT)/cnf/Commands-$(NATIVE_ARCHITECTURE)";
+    ShortDescription "Commands-$(NATIVE_ARCHITECTURE)";
+    Description "$(RELEASE)/$(COMPONENT) $(NATIVE_ARCHITECTURE) c-n-f Metadata";
+  };
+};
+`
+
+// TestSyncDebianEveryIndex mirrors an archive whose Release lists, besides
+// Packages, the dep11, cnf, i18n and debian-installer files of a real
+// archive, and runs apt-get update against the mirror with the dep11 and
+// cnf targets of appstream and command-not-found and two languages: apt
+// finds every file it asks for. -udeb adds the debian-installer indexes and
+// their udebs; -lang leaves out the other languages, which apt then misses.
+func TestSyncDebianEveryIndex(t *testing.T) {
+	fx := newDebFixture(t)
+	arch := fx.arch
+	udeb := []byte("an installer package\n")
+	fetchtest.WriteTree(t, fx.archive.Dir, map[string][]byte{"pool/main/di-fetch_1.0_" + arch + ".udeb": udeb})
+	translation := func(lang, text string) []byte {
+		return []byte("Package: hello-fetch\nDescription-md5: 0123456789abcdef0123456789abcdef\nDescription-" + lang + ": " + text + "\n\n")
+	}
+	// Each file as Debian's Release lists it: uncompressed (which apt
+	// looks for in the Release), and compressed (which apt fetches).
+	fx.archive.Indexes = map[string][]byte{}
+	for name, body := range map[string][]byte{
+		"main/dep11/Components-" + arch + ".yml": []byte("---\nFile: DEP-11\nVersion: '0.16'\nOrigin: fetch-main\n"),
+		"main/dep11/icons-48x48.tar":             make([]byte, 1024),
+		"main/cnf/Commands-" + arch:              []byte("suite: stable\ncomponent: main\narch: " + arch + "\n\nname: hello-fetch\nversion: 1.0\ncommands: hello-fetch\n"),
+		"main/i18n/Translation-en":               translation("en", "a package for fetch's tests"),
+		"main/i18n/Translation-de":               translation("de", "ein Paket für die Tests von fetch"),
+		"main/debian-installer/binary-" + arch + "/Packages": []byte(strings.Replace(
+			packageStanza("pool/main/di-fetch_1.0_"+arch+".udeb", udeb, "SHA256"), "Package: p", "Package: di-fetch", 1)),
+	} {
+		fx.archive.Indexes[name] = body
+		if strings.Contains(name, "/cnf/") {
+			fx.archive.Indexes[name+".xz"] = xzipped(t, body)
+		} else {
+			fx.archive.Indexes[name+".gz"] = gzipped(body)
+		}
+	}
+	fx.archive.Publish(time.Now().Add(-time.Minute).Truncate(time.Second))
+
+	sync := func(flags ...string) string {
+		t.Helper()
+		dir := t.TempDir()
+		args := append(append([]string{"sync", "-dist", "stable", "-keyring", fx.keyFile}, flags...), fx.srv.URL+"/", dir)
+		if res := fetchProc(t, "", args...); res.code != exitOK {
+			t.Fatalf("fetch sync %v: exit %d; want 0\n%s", flags, res.code, res.stderr)
+		}
+		return dir
+	}
+	update := func(dir string) (string, *fetchtest.Buffer) {
+		t.Helper()
+		mirror, log := fileServer(t, dir)
+		apt := fetchtest.NewApt(t, arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+		conf := filepath.Join(apt.Root, "targets.conf")
+		fetchtest.WriteTree(t, apt.Root, map[string][]byte{"targets.conf": []byte(aptTargets)})
+		apt.Opts = append(apt.Opts, "-c", conf)
+		out, _ := apt.Run(apt.Root, "apt-get", "update")
+		t.Logf("apt-get update:\n%s\nmirror:\n%s", out, log.String())
+		return out, log
+	}
+
+	dir := sync()
+	out, log := update(dir)
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Ign") || strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") || strings.HasPrefix(line, "E:") {
+			t.Errorf("apt-get update: %s", line)
+		}
+	}
+	for _, want := range []string{"/dep11/by-hash/", "/cnf/by-hash/", "/i18n/by-hash/"} {
+		if got := requested(log, want); len(got) == 0 {
+			t.Errorf("apt-get update asked for nothing in %s", want)
+		}
+	}
+	for _, want := range []string{"Components-" + arch, "icons-48x48", "Commands-" + arch, "Translation-en", "Translation-de"} {
+		if lists, _ := filepath.Glob(filepath.Join(dir, "dists", "stable", "main", "*", want+"*")); len(lists) == 0 {
+			t.Errorf("the mirror lacks %s", want)
+		}
+	}
+	for _, p := range mirrorFiles(t, dir) {
+		if strings.Contains(p, "debian-installer") || strings.HasSuffix(p, ".udeb") {
+			t.Errorf("without -udeb the mirror holds %s", p)
+		}
+	}
+
+	dir = sync("-udeb")
+	for _, p := range []string{"dists/stable/main/debian-installer/binary-" + arch + "/Packages.gz", "pool/main/di-fetch_1.0_" + arch + ".udeb"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("-udeb: the mirror lacks %s", p)
+		}
+	}
+
+	dir = sync("-lang", "en")
+	if _, err := os.Stat(filepath.Join(dir, "dists/stable/main/i18n/Translation-de.gz")); err == nil {
+		t.Errorf("-lang en: the mirror holds Translation-de")
+	}
+	if out, _ := update(dir); !strings.Contains(out, "Translation-de") {
+		t.Errorf("apt-get update against a mirror without Translation-de does not say so:\n%s", out)
+	}
+}
+
+// xzipped returns b compressed with xz.
+func xzipped(t *testing.T, b []byte) []byte {
+	var out bytes.Buffer
+	zw, err := xz.NewWriter(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }

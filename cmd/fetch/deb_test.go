@@ -884,3 +884,54 @@ func xzipped(t *testing.T, b []byte) []byte {
 	}
 	return out.Bytes()
 }
+
+// TestSyncDebianPdiffs: a Release that lists Packages.diff/Index, as
+// Debian's updates and testing do, is mirrored without it (its patches are
+// listed nowhere), and apt with PDiffs on, holding the lists of the
+// previous sync, updates from the mirror without an error: it falls back
+// to the whole Packages.
+func TestSyncDebianPdiffs(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	sync := func() {
+		t.Helper()
+		if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+			t.Fatalf("fetch sync: exit %d; want 0\n%s", res.code, res.stderr)
+		}
+	}
+	sync()
+	mirror, log := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	for i, o := range apt.Opts {
+		if o == "Acquire::PDiffs=false" {
+			apt.Opts[i] = "Acquire::PDiffs=true"
+		}
+	}
+	apt.Must(apt.Root, "apt-get", "update")
+
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.1", Arch: fx.arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library, again\n")}})
+	index := "main/binary-" + fx.arch + "/Packages.diff/Index"
+	fx.archive.Indexes = map[string][]byte{index: []byte("SHA256-Current: " + strings.Repeat("0", 64) + " 1\n")}
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+	if rel, _ := os.ReadFile(filepath.Join(fx.archive.Dir, "dists", "stable", "Release")); !strings.Contains(string(rel), index) {
+		t.Fatalf("the Release does not list %s:\n%s", index, rel)
+	}
+	sync()
+	if _, err := os.Stat(filepath.Join(dir, "dists", "stable", filepath.FromSlash(index))); err == nil {
+		t.Errorf("the mirror holds %s", index)
+	}
+	out := apt.Must(apt.Root, "apt-get", "update")
+	t.Logf("apt-get update:\n%s\nmirror:\n%s", out, log.String())
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") || strings.HasPrefix(line, "E:") {
+			t.Errorf("apt-get update: %s", line)
+		}
+	}
+	if got := apt.Candidate("hello-fetch-lib"); got != "1.1" {
+		t.Errorf("candidate %s; want 1.1", got)
+	}
+	if got := requested(log, "Packages.diff/Index"); len(got) == 0 {
+		t.Errorf("apt-get update did not ask for the pdiffs' Index; the test proves nothing")
+	}
+}

@@ -442,6 +442,7 @@ var archiveFiles = []string{
 	"main/source/Release", "main/source/Sources.xz",
 	"main/Contents-amd64.gz", "main/Contents-all.gz", "main/Contents-source.gz", "main/Contents-udeb-amd64.gz", "main/Contents-arm64.gz",
 	"main/installer-amd64/current/images/SHA256SUMS",
+	"main/binary-amd64/Packages.diff/Index", "main/i18n/Translation-en.diff/Index", "main/Contents-amd64.diff/Index",
 	"contrib/binary-amd64/Packages.xz", "contrib/dep11/Components-amd64.yml.gz",
 	"Contents-amd64.gz", "Release",
 }
@@ -475,6 +476,10 @@ func TestSelectEveryIndex(t *testing.T) {
 			"main/cnf/Commands-amd64.xz", "main/i18n/Index", "main/i18n/Translation-de_DE.bz2",
 			"main/source/Release", "main/source/Sources.xz",
 			"main/Contents-amd64.gz", "main/Contents-all.gz", "main/Contents-source.gz", "main/Contents-udeb-amd64.gz", "Contents-amd64.gz"}},
+		{"contents, not udeb", deb.Selection{Components: []string{"contrib", "main"}, Architectures: []string{"arm64"}, Languages: []string{"pt"}, Contents: true}, []string{
+			"main/binary-all/Packages.xz", "main/binary-arm64/Packages.xz", "main/dep11/Components-arm64.yml.gz",
+			"main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz", "main/cnf/Commands-arm64.xz", "main/i18n/Index",
+			"main/i18n/Translation-pt_BR.bz2", "main/Contents-all.gz", "main/Contents-arm64.gz"}},
 		{"hurd-i386, not i386", deb.Selection{Components: []string{"main"}, Architectures: []string{"hurd-i386"}, Languages: []string{"de"}}, []string{
 			"main/binary-all/Packages.xz", "main/binary-hurd-i386/Packages.xz", "main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz", "main/i18n/Index",
 			"main/i18n/Translation-de.bz2", "main/i18n/Translation-de_DE.bz2"}},

@@ -96,7 +96,9 @@ type IndexFile struct {
 // Contents-udeb-* for Udeb, Translation-* other than Languages. Never
 // chosen: installer-ARCH/ (the checksums of installer images, which no
 // index names), and the distribution's own Release, InRelease and
-// Release.gpg, which [Format] fetches first.
+// Release.gpg, which [Format] fetches first, and the pdiffs' *.diff/Index,
+// whose patches Release does not list (apt, finding no Index, fetches the
+// whole index).
 func (rel *Release) Select(dist string, sel Selection) ([]IndexFile, error) {
 	c := chooser{sel: sel, flat: len(rel.Components) == 0, archs: slices.Clone(rel.Architectures)}
 	for _, f := range rel.Files {
@@ -213,8 +215,7 @@ type chooser struct {
 func (c *chooser) wanted(p string) bool {
 	base, _ := splitCompression(p)
 	parts := strings.Split(base, "/")
-	name := parts[len(parts)-1]
-	switch {
+	switch name := parts[len(parts)-1]; {
 	case len(parts) == 1 && (name == "Release" || name == "InRelease" || name == "Release.gpg"):
 		return false
 	case !c.flat && len(parts) > 1:
@@ -223,23 +224,20 @@ func (c *chooser) wanted(p string) bool {
 		}
 		parts = parts[1:]
 	}
-	kind := kindOf(name)
-	if kind == "Contents" && !c.sel.Contents || kind == "Sources" && !c.sel.Source {
-		return false
-	}
-	if kind == "Translation" && c.sel.Languages != nil {
-		lang := strings.TrimPrefix(name, "Translation-")
-		if !slices.ContainsFunc(c.sel.Languages, func(l string) bool { return langMatch(lang, l) }) {
-			return false
-		}
-	}
 	for _, part := range parts {
 		stem, _, _ := strings.Cut(part, ".")
-		switch {
-		case strings.HasPrefix(part, "installer-"):
+		switch kind := kindOf(stem); {
+		case strings.HasPrefix(part, "installer-"), strings.HasSuffix(part, ".diff"):
+			return false
+		case kind == "Contents" && !c.sel.Contents, kind == "Sources" && !c.sel.Source:
 			return false
 		case part == "debian-installer" || strings.HasPrefix(stem, "Contents-udeb-"):
 			if !c.sel.Udeb {
+				return false
+			}
+		case kind == "Translation" && c.sel.Languages != nil:
+			lang := strings.TrimPrefix(stem, "Translation-")
+			if !slices.ContainsFunc(c.sel.Languages, func(l string) bool { return langMatch(lang, l) }) {
 				return false
 			}
 		}

@@ -36,7 +36,7 @@ const debFlagsHelp = `  -dist NAME      a Debian archive's distribution (dists/N
   -allow-older    accept a Release whose Date is older than the mirror's
                   (to go back to an earlier snapshot on purpose); without
                   it such a Release is refused, as is any past its
-                  Valid-Until
+                  Valid-Until (with -mirrorlist: the mirror is passed over)
   Every other index that Release lists for the components and
   architectures chosen is mirrored: dep11 (AppStream), cnf, i18n/Index.
 `

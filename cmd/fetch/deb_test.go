@@ -935,3 +935,37 @@ func TestSyncDebianPdiffs(t *testing.T) {
 		t.Errorf("apt-get update did not ask for the pdiffs' Index; the test proves nothing")
 	}
 }
+
+// TestSyncDebianMirrorlistOlder: a mirror whose InRelease, well signed, is
+// older than the one DIR holds is passed over for the next one.
+func TestSyncDebianMirrorlistOlder(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	behindDir := t.TempDir()
+	if err := os.CopyFS(behindDir, os.DirFS(fx.archive.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	redate(t, behindDir, "Date: "+releaseDate(time.Now().Add(-30*24*time.Hour))+"\n")
+	dist := filepath.Join(behindDir, "dists", "stable")
+	release, err := os.ReadFile(filepath.Join(dist, "Release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchtest.WriteTree(t, dist, map[string][]byte{"InRelease": fx.key.Clearsign(release), "Release.gpg": fx.key.DetachSign(release, true)})
+	behind, behindLog := fileServer(t, behindDir)
+
+	docs := newRepo(t, map[string][]byte{"mirrorlist": []byte(behind.URL + "/\n" + fx.srv.URL + "/\n")})
+	res := fetchProc(t, "", "sync", "-retries", "0", "-mirrorlist", docs.URL+"/mirrorlist", "-dist", "stable", "-keyring", fx.keyFile, dir)
+	if res.code != exitOK {
+		t.Fatalf("exit %d; want 0, from the mirror not behind\n%s", res.code, res.stderr)
+	}
+	if want := "mirror " + behind.URL + "/ dropped: "; !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, "older than the mirror's") {
+		t.Errorf("the summary does not say %q ... older than the mirror's:\n%s", want, res.stderr)
+	}
+	if got := slices.DeleteFunc(behindLog.Lines(), isTopFile); len(got) > 0 {
+		t.Errorf("asked the mirror behind for %v", got)
+	}
+}

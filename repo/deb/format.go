@@ -198,31 +198,50 @@ func (f Format) openDist(ctx context.Context, src *repo.Source, dir string) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return rel, f.checkDates(src, dir, file, rel)
+	return rel, f.checkDates(publishedFS{src}, dir, file, rel)
 }
 
 // checkDates refuses rel, read from file, when it is past its
 // Valid-Until, or, but with AllowOlder, older than the Release that the
-// mirror has published at dir.
-func (f Format) checkDates(src *repo.Source, dir, file string, rel *Release) error {
+// mirror (the folder mirrored into) has published at dir.
+func (f Format) checkDates(mirror fs.FS, dir, file string, rel *Release) error {
 	if now := time.Now(); !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
 		return &StaleError{File: file, Date: rel.Dated, ValidUntil: rel.ValidUntil, Now: now}
 	}
 	if f.AllowOlder || rel.Dated.IsZero() {
 		return nil
 	}
-	if published := publishedDate(src, dir, f.maxRelease()); rel.Dated.Before(published) {
+	if published := publishedDate(mirror, dir, f.maxRelease()); rel.Dated.Before(published) {
 		return &StaleError{File: file, Date: rel.Dated, Published: published}
 	}
 	return nil
 }
 
-// publishedDate returns the Date of the Release that the mirror has
-// published at dir: its InRelease's, else its Release's; zero when it has
-// none, or none that can be read (the run then publishes one).
-func publishedDate(src *repo.Source, dir string, max int64) time.Time {
+// Fresh returns a [*StaleError] when inRelease, the InRelease of the
+// distribution at dir, is past its Valid-Until or, but with AllowOlder,
+// older than the one that mirror (the folder mirrored into) holds; a
+// program that chooses among an archive's mirrors (fetch sync
+// -mirrorlist) passes over such a one, as behind. It checks no signature;
+// a file that is not a clear-signed Release gives a [*repo.FormatError].
+func (f Format) Fresh(mirror fs.FS, dir string, inRelease []byte) error {
+	file := path.Join(dir, "InRelease")
+	b, _ := clearsign.Decode(inRelease)
+	if b == nil {
+		return &repo.FormatError{File: file, Err: errors.New("not a clear-signed message")}
+	}
+	rel, err := ParseRelease(bytes.NewReader(b.Plaintext), file)
+	if err != nil {
+		return err
+	}
+	return f.checkDates(mirror, dir, file, rel)
+}
+
+// publishedDate returns the Date of the Release that mirror holds at dir:
+// its InRelease's, else its Release's; zero when it has none, or none
+// that can be read (the run then publishes one).
+func publishedDate(mirror fs.FS, dir string, max int64) time.Time {
 	for _, name := range []string{"InRelease", "Release"} {
-		file, err := src.Published(path.Join(dir, name))
+		file, err := mirror.Open(path.Join(dir, name))
 		if err != nil {
 			continue
 		}
@@ -240,6 +259,11 @@ func publishedDate(src *repo.Source, dir string, max int64) time.Time {
 	}
 	return time.Time{}
 }
+
+// publishedFS is the mirror's folder, as the Source has it, as an fs.FS.
+type publishedFS struct{ src *repo.Source }
+
+func (p publishedFS) Open(name string) (fs.File, error) { return p.src.Published(name) }
 
 func (f Format) maxRelease() int64 {
 	if f.MaxRelease <= 0 {

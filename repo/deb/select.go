@@ -95,10 +95,10 @@ type IndexFile struct {
 // their flag: Contents-* for Contents, debian-installer/ and
 // Contents-udeb-* for Udeb, Translation-* other than Languages. Never
 // chosen: installer-ARCH/ (the checksums of installer images, which no
-// index names), and the distribution's own Release, InRelease and
-// Release.gpg, which [Format] fetches first, and the pdiffs' *.diff/Index,
-// whose patches Release does not list (apt, finding no Index, fetches the
-// whole index).
+// index names), the pdiffs' *.diff/Index, whose patches Release does not
+// list (apt, finding no Index, fetches the whole index), and the
+// distribution's own Release, InRelease and Release.gpg, which [Format]
+// fetches first.
 func (rel *Release) Select(dist string, sel Selection) ([]IndexFile, error) {
 	c := chooser{sel: sel, flat: len(rel.Components) == 0, archs: slices.Clone(rel.Architectures)}
 	for _, f := range rel.Files {

@@ -58,6 +58,16 @@ var ErrMalformed = errors.New("malformed repository file")
 // expired, or not a signature at all.
 var ErrSignature = errors.New("signature does not verify")
 
+// ErrExpired matches (errors.Is) every error that refuses a top file past
+// the time it says it is valid until (a Debian Release's Valid-Until): an
+// old, replayed signature that a mirror must not publish again.
+var ErrExpired = errors.New("expired")
+
+// ErrOlder matches (errors.Is) every error that refuses a top file older
+// than the one the mirror has published: a rollback, or an upstream that
+// is behind.
+var ErrOlder = errors.New("older than the mirror's")
+
 // A FormatError reports where a repository file is malformed. Line and
 // Column count from 1 and are 0 when unknown (in a compressed or binary
 // file, Offset places the error instead).

@@ -445,6 +445,17 @@ func (src *Source) Fetch(ctx context.Context, e Entry, w io.Writer) (fetch.Resul
 	return res, nil
 }
 
+// Published opens the file name (slash-separated, as [Entry.Path]) as the
+// mirror has published it, from the last run that completed: a Format
+// compares the top file it fetched with it. A mirror without it gives an
+// error that matches [fs.ErrNotExist].
+func (src *Source) Published(name string) (fs.File, error) {
+	if err := src.s.checkPath(name); err != nil {
+		return nil, err
+	}
+	return src.s.Root.FS().Open(name)
+}
+
 // Open opens the staged file name (slash-separated, as [Entry.Path]).
 func (src *Source) Open(name string) (fs.File, error) { return src.s.stage.FS().Open(name) }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ulikunitz/xz"
 
 	"github.com/fetchkit/fetch/internal/fetchtest"
 	"github.com/fetchkit/fetch/repo/deb"
@@ -640,5 +641,331 @@ func TestSyncDebianMirrorlistBehind(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, lacked)); err != nil {
 		t.Errorf("the mirror lacks %s: %v", lacked, err)
+	}
+}
+
+// datedDist writes, in a new folder served by the returned server, the
+// distribution stable of one package, whose Release says fields first
+// ("Date: ...\n").
+func datedDist(t *testing.T, fields string) (up string, srv *httptest.Server, log *fetchtest.Buffer) {
+	t.Helper()
+	up = t.TempDir()
+	arch := deb.HostArch()
+	body := []byte("a package\n")
+	fetchtest.WriteTree(t, up, map[string][]byte{"pool/main/p_1_all.deb": body})
+	writeDist(t, up, arch, map[string]string{"main/binary-" + arch + "/Packages": packageStanza("pool/main/p_1_all.deb", body, "SHA256")}, "SHA256")
+	redate(t, up, fields)
+	srv, log = fileServer(t, up)
+	return up, srv, log
+}
+
+// redate writes the Release of the distribution stable in up again, with
+// fields first in place of its dates.
+func redate(t *testing.T, up, fields string) {
+	t.Helper()
+	file := filepath.Join(up, "dists", "stable", "Release")
+	old, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := slices.DeleteFunc(strings.SplitAfter(string(old), "\n"), func(l string) bool {
+		return strings.HasPrefix(l, "Date:") || strings.HasPrefix(l, "Valid-Until:")
+	})
+	if err := os.WriteFile(file, []byte(fields+strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// isTopFile reports whether p is a distribution's InRelease, Release or
+// Release.gpg.
+func isTopFile(p string) bool {
+	return slices.Contains([]string{"InRelease", "Release", "Release.gpg"}, path.Base(p))
+}
+
+func releaseDate(at time.Time) string { return at.UTC().Format(time.RFC1123) }
+
+// TestSyncDebianExpired: a Release past its Valid-Until is refused before
+// any index is fetched, and nothing is published; one still valid is
+// mirrored.
+func TestSyncDebianExpired(t *testing.T) {
+	now := time.Now()
+	up, srv, log := datedDist(t, "Date: "+releaseDate(now.Add(-48*time.Hour))+"\nValid-Until: "+releaseDate(now.Add(-24*time.Hour))+"\n")
+	dir := t.TempDir()
+	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "dists/stable/Release: expired: valid until") {
+		t.Errorf("exit %d; want 1, saying the Release expired:\n%s", res.code, res.stderr)
+	}
+	if got := slices.DeleteFunc(log.Lines(), isTopFile); len(got) > 0 {
+		t.Errorf("requested %v past the expired Release; want nothing", got)
+	}
+	if got := mirrorFiles(t, dir); len(got) > 0 {
+		t.Errorf("the mirror holds %v; want nothing published", got)
+	}
+	redate(t, up, "Date: "+releaseDate(now.Add(-48*time.Hour))+"\nValid-Until: "+releaseDate(now.Add(24*time.Hour))+"\n")
+	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+		t.Errorf("a Release still valid: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+}
+
+// TestSyncDebianOlder: a Release dated before the mirror's is refused,
+// the mirror left as it was, but with -allow-older.
+func TestSyncDebianOlder(t *testing.T) {
+	now := time.Now()
+	newer := "Date: " + releaseDate(now.Add(-time.Hour)) + "\n"
+	up, srv, log := datedDist(t, newer)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	older := "Date: " + releaseDate(now.Add(-48*time.Hour)) + "\n"
+	redate(t, up, older)
+	before := len(log.Lines())
+	res := fetchProc(t, "", "sync", "-dist", "stable", srv.URL+"/", dir)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "older than the mirror's") {
+		t.Errorf("exit %d; want 1, saying the Release is older than the mirror's:\n%s", res.code, res.stderr)
+	}
+	if got := slices.DeleteFunc(log.Lines()[before:], isTopFile); len(got) > 0 {
+		t.Errorf("requested %v past the older Release; want nothing", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "dists", "stable", "Release")); !strings.HasPrefix(string(got), newer) {
+		t.Errorf("the mirror's Release is now\n%s\nwant the newer one kept", got)
+	}
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-allow-older", srv.URL+"/", dir); res.code != exitOK {
+		t.Errorf("-allow-older: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "dists", "stable", "Release")); !strings.HasPrefix(string(got), older) {
+		t.Errorf("-allow-older: the mirror's Release is now\n%s\nwant the older one", got)
+	}
+}
+
+// gzipped returns b compressed with gzip.
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+// aptTargets configures apt as appstream's and command-not-found's
+// packages do (/etc/apt/apt.conf.d/50appstream, 50command-not-found): it
+// asks for the dep11 and cnf files of every component, when the Release
+// lists them.
+const aptTargets = `#clear Acquire::Languages;
+Acquire::Languages { "en"; "de"; };
+Acquire::IndexTargets {
+  deb::DEP-11 {
+    MetaKey "$(COMPONENT)/dep11/Components-$(NATIVE_ARCHITECTURE).yml";
+    ShortDescription "Components-$(NATIVE_ARCHITECTURE)";
+    Description "$(RELEASE)/$(COMPONENT) $(NATIVE_ARCHITECTURE) DEP-11 Metadata";
+    KeepCompressed "true";
+    KeepCompressedAs "gz";
+  };
+  deb::DEP-11-icons-small {
+    MetaKey "$(COMPONENT)/dep11/icons-48x48.tar";
+    ShortDescription "icons-48x48";
+    Description "$(RELEASE)/$(COMPONENT) DEP-11 48x48 Icons";
+    KeepCompressed "true";
+    KeepCompressedAs "gz";
+  };
+  deb::CNF {
+    MetaKey "$(COMPONENT)/cnf/Commands-$(NATIVE_ARCHITECTURE)";
+    ShortDescription "Commands-$(NATIVE_ARCHITECTURE)";
+    Description "$(RELEASE)/$(COMPONENT) $(NATIVE_ARCHITECTURE) c-n-f Metadata";
+  };
+};
+`
+
+// TestSyncDebianEveryIndex mirrors an archive whose Release lists, besides
+// Packages, the dep11, cnf, i18n and debian-installer files of a real
+// archive, and runs apt-get update against the mirror with the dep11 and
+// cnf targets of appstream and command-not-found and two languages: apt
+// finds every file it asks for. -udeb adds the debian-installer indexes and
+// their udebs; -lang leaves out the other languages, which apt then misses.
+func TestSyncDebianEveryIndex(t *testing.T) {
+	fx := newDebFixture(t)
+	arch := fx.arch
+	udeb := []byte("an installer package\n")
+	fetchtest.WriteTree(t, fx.archive.Dir, map[string][]byte{"pool/main/di-fetch_1.0_" + arch + ".udeb": udeb})
+	translation := func(lang, text string) []byte {
+		return []byte("Package: hello-fetch\nDescription-md5: 0123456789abcdef0123456789abcdef\nDescription-" + lang + ": " + text + "\n\n")
+	}
+	// Each file as Debian's Release lists it: uncompressed (which apt
+	// looks for in the Release), and compressed (which apt fetches).
+	fx.archive.Indexes = map[string][]byte{}
+	for name, body := range map[string][]byte{
+		"main/dep11/Components-" + arch + ".yml": []byte("---\nFile: DEP-11\nVersion: '0.16'\nOrigin: fetch-main\n"),
+		"main/dep11/icons-48x48.tar":             make([]byte, 1024),
+		"main/cnf/Commands-" + arch:              []byte("suite: stable\ncomponent: main\narch: " + arch + "\n\nname: hello-fetch\nversion: 1.0\ncommands: hello-fetch\n"),
+		"main/i18n/Translation-en":               translation("en", "a package for fetch's tests"),
+		"main/i18n/Translation-de":               translation("de", "ein Paket für die Tests von fetch"),
+		"main/debian-installer/binary-" + arch + "/Packages": []byte(strings.Replace(
+			packageStanza("pool/main/di-fetch_1.0_"+arch+".udeb", udeb, "SHA256"), "Package: p", "Package: di-fetch", 1)),
+	} {
+		fx.archive.Indexes[name] = body
+		if strings.Contains(name, "/cnf/") {
+			fx.archive.Indexes[name+".xz"] = xzipped(t, body)
+		} else {
+			fx.archive.Indexes[name+".gz"] = gzipped(body)
+		}
+	}
+	fx.archive.Publish(time.Now().Add(-time.Minute).Truncate(time.Second))
+
+	sync := func(flags ...string) string {
+		t.Helper()
+		dir := t.TempDir()
+		args := append(append([]string{"sync", "-dist", "stable", "-keyring", fx.keyFile}, flags...), fx.srv.URL+"/", dir)
+		if res := fetchProc(t, "", args...); res.code != exitOK {
+			t.Fatalf("fetch sync %v: exit %d; want 0\n%s", flags, res.code, res.stderr)
+		}
+		return dir
+	}
+	update := func(dir string) (string, *fetchtest.Buffer) {
+		t.Helper()
+		mirror, log := fileServer(t, dir)
+		apt := fetchtest.NewApt(t, arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+		conf := filepath.Join(apt.Root, "targets.conf")
+		fetchtest.WriteTree(t, apt.Root, map[string][]byte{"targets.conf": []byte(aptTargets)})
+		apt.Opts = append(apt.Opts, "-c", conf)
+		out, _ := apt.Run(apt.Root, "apt-get", "update")
+		t.Logf("apt-get update:\n%s\nmirror:\n%s", out, log.String())
+		return out, log
+	}
+
+	dir := sync()
+	out, log := update(dir)
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Ign") || strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") || strings.HasPrefix(line, "E:") {
+			t.Errorf("apt-get update: %s", line)
+		}
+	}
+	for _, want := range []string{"/dep11/by-hash/", "/cnf/by-hash/", "/i18n/by-hash/"} {
+		if got := requested(log, want); len(got) == 0 {
+			t.Errorf("apt-get update asked for nothing in %s", want)
+		}
+	}
+	for _, want := range []string{"Components-" + arch, "icons-48x48", "Commands-" + arch, "Translation-en", "Translation-de"} {
+		if lists, _ := filepath.Glob(filepath.Join(dir, "dists", "stable", "main", "*", want+"*")); len(lists) == 0 {
+			t.Errorf("the mirror lacks %s", want)
+		}
+	}
+	for _, p := range mirrorFiles(t, dir) {
+		if strings.Contains(p, "debian-installer") || strings.HasSuffix(p, ".udeb") {
+			t.Errorf("without -udeb the mirror holds %s", p)
+		}
+	}
+
+	dir = sync("-udeb")
+	for _, p := range []string{"dists/stable/main/debian-installer/binary-" + arch + "/Packages.gz", "pool/main/di-fetch_1.0_" + arch + ".udeb"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("-udeb: the mirror lacks %s", p)
+		}
+	}
+
+	dir = sync("-lang", "en")
+	if _, err := os.Stat(filepath.Join(dir, "dists/stable/main/i18n/Translation-de.gz")); err == nil {
+		t.Errorf("-lang en: the mirror holds Translation-de")
+	}
+	if out, _ := update(dir); !strings.Contains(out, "Translation-de") {
+		t.Errorf("apt-get update against a mirror without Translation-de does not say so:\n%s", out)
+	}
+}
+
+// xzipped returns b compressed with xz.
+func xzipped(t *testing.T, b []byte) []byte {
+	var out bytes.Buffer
+	zw, err := xz.NewWriter(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestSyncDebianPdiffs: a Release that lists Packages.diff/Index, as
+// Debian's updates and testing do, is mirrored without it (its patches are
+// listed nowhere), and apt with PDiffs on, holding the lists of the
+// previous sync, updates from the mirror without an error: it falls back
+// to the whole Packages.
+func TestSyncDebianPdiffs(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	sync := func() {
+		t.Helper()
+		if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+			t.Fatalf("fetch sync: exit %d; want 0\n%s", res.code, res.stderr)
+		}
+	}
+	sync()
+	mirror, log := fileServer(t, dir)
+	apt := fetchtest.NewApt(t, fx.arch, "deb [signed-by="+fx.keyFile+"] "+mirror.URL+"/ stable main\n")
+	for i, o := range apt.Opts {
+		if o == "Acquire::PDiffs=false" {
+			apt.Opts[i] = "Acquire::PDiffs=true"
+		}
+	}
+	apt.Must(apt.Root, "apt-get", "update")
+
+	fx.archive.Build(fetchtest.DebPackage{Name: "hello-fetch-lib", Version: "1.1", Arch: fx.arch,
+		Files: map[string][]byte{"usr/lib/hello-fetch/lib.txt": []byte("the library, again\n")}})
+	index := "main/binary-" + fx.arch + "/Packages.diff/Index"
+	fx.archive.Indexes = map[string][]byte{index: []byte("SHA256-Current: " + strings.Repeat("0", 64) + " 1\n")}
+	fx.archive.Publish(time.Now().Truncate(time.Second))
+	if rel, _ := os.ReadFile(filepath.Join(fx.archive.Dir, "dists", "stable", "Release")); !strings.Contains(string(rel), index) {
+		t.Fatalf("the Release does not list %s:\n%s", index, rel)
+	}
+	sync()
+	if _, err := os.Stat(filepath.Join(dir, "dists", "stable", filepath.FromSlash(index))); err == nil {
+		t.Errorf("the mirror holds %s", index)
+	}
+	out := apt.Must(apt.Root, "apt-get", "update")
+	t.Logf("apt-get update:\n%s\nmirror:\n%s", out, log.String())
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "Err") || strings.HasPrefix(line, "W:") || strings.HasPrefix(line, "E:") {
+			t.Errorf("apt-get update: %s", line)
+		}
+	}
+	if got := apt.Candidate("hello-fetch-lib"); got != "1.1" {
+		t.Errorf("candidate %s; want 1.1", got)
+	}
+	if got := requested(log, "Packages.diff/Index"); len(got) == 0 {
+		t.Errorf("apt-get update did not ask for the pdiffs' Index; the test proves nothing")
+	}
+}
+
+// TestSyncDebianMirrorlistOlder: a mirror whose InRelease, well signed, is
+// older than the one DIR holds is passed over for the next one.
+func TestSyncDebianMirrorlistOlder(t *testing.T) {
+	fx := newDebFixture(t)
+	dir := t.TempDir()
+	if res := fetchProc(t, "", "sync", "-dist", "stable", "-keyring", fx.keyFile, fx.srv.URL+"/", dir); res.code != exitOK {
+		t.Fatalf("first sync: exit %d; want 0\n%s", res.code, res.stderr)
+	}
+	behindDir := t.TempDir()
+	if err := os.CopyFS(behindDir, os.DirFS(fx.archive.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	redate(t, behindDir, "Date: "+releaseDate(time.Now().Add(-30*24*time.Hour))+"\n")
+	dist := filepath.Join(behindDir, "dists", "stable")
+	release, err := os.ReadFile(filepath.Join(dist, "Release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchtest.WriteTree(t, dist, map[string][]byte{"InRelease": fx.key.Clearsign(release), "Release.gpg": fx.key.DetachSign(release, true)})
+	behind, behindLog := fileServer(t, behindDir)
+
+	docs := newRepo(t, map[string][]byte{"mirrorlist": []byte(behind.URL + "/\n" + fx.srv.URL + "/\n")})
+	res := fetchProc(t, "", "sync", "-retries", "0", "-mirrorlist", docs.URL+"/mirrorlist", "-dist", "stable", "-keyring", fx.keyFile, dir)
+	if res.code != exitOK {
+		t.Fatalf("exit %d; want 0, from the mirror not behind\n%s", res.code, res.stderr)
+	}
+	if want := "mirror " + behind.URL + "/ dropped: "; !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, "older than the mirror's") {
+		t.Errorf("the summary does not say %q ... older than the mirror's:\n%s", want, res.stderr)
+	}
+	if got := slices.DeleteFunc(behindLog.Lines(), isTopFile); len(got) > 0 {
+		t.Errorf("asked the mirror behind for %v", got)
 	}
 }

@@ -203,12 +203,16 @@ alone, unless -delete is given.
 // debAbout describes fetch sync of a Debian archive.
 const debAbout = `With -dist, URL is a Debian archive's root (the URL of a sources.list line)
 and fetch sync mirrors each distribution's InRelease (else Release and
-Release.gpg), the indexes its Release lists for the chosen components and
-architectures, each checked against Release's size and SHA512 (SHA256 when
-it gives no SHA512), kept under by-hash/ too when Release says Acquire-By-Hash,
-and every package those indexes name, below pool/. The new metadata are
+Release.gpg), every index its Release lists for the chosen components and
+architectures (Packages, Translation, dep11, cnf: whatever apt and its hooks
+ask for; Sources, Contents and debian-installer with their flags), each
+checked against Release's size and SHA512 (SHA256 when it gives no SHA512),
+kept under by-hash/ too when Release says Acquire-By-Hash, and every package
+those indexes name, below pool/. The new metadata are
 published once every package is in place: by-hash files, the indexes,
 Release.gpg and Release, then InRelease; if any package fails, nothing is.
+A Release past its Valid-Until, or older than the one DIR holds, is refused
+before any index is fetched.
 `
 
 const syncUsage = `Usage:

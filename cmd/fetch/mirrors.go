@@ -30,6 +30,10 @@ type syncMirrors struct {
 	// verifier, if set, must verify the top file's clear signature (a
 	// Debian archive's InRelease, with -keyring).
 	verifier repo.Verifier
+	// fresh, if set, must accept the top file too (a Debian archive's
+	// InRelease neither expired nor older than DIR's): a mirror that is
+	// behind is passed over.
+	fresh func(body []byte) error
 
 	// Of the copy of the top file that passed: its digests and size, which
 	// the sync's own download of it must have, and which version of the
@@ -71,6 +75,11 @@ func (m *syncMirrors) open(ctx context.Context, f *fetch.Fetcher) (*url.URL, err
 	check := func(body []byte) error {
 		if m.verifier != nil {
 			if _, err := m.verifier.Clearsigned(bytes.NewReader(body)); err != nil {
+				return err
+			}
+		}
+		if m.fresh != nil {
+			if err := m.fresh(body); err != nil {
 				return err
 			}
 		}

@@ -105,16 +105,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if listed {
 		repository = target{format: cmp.Or(cfg.format, formatRPM), name: pulp.Manifest}
 		top := repository.top()
+		var dir string
 		if repository.format == formatDeb {
 			// Each mirror is asked for the first distribution's
-			// InRelease, whose signature -keyring checks.
-			dir, _, _ := deb.DistDir(cfg.deb.dists[0]) // checked by parse
+			// InRelease, whose signature -keyring checks, and which must
+			// be neither expired nor older than DIR's.
+			dir, _, _ = deb.DistDir(cfg.deb.dists[0]) // checked by parse
 			top = path.Join(dir, "InRelease")
 		}
 		listMirrors, err = loadMirrors(runCtx, f, pool, src, cfg.metalink != "", top, cfg.mirrors)
 		if err == nil {
 			if repository.format == formatDeb {
 				listMirrors.verifier = verifier
+				listMirrors.fresh = func(body []byte) error { return cfg.deb.format().Fresh(root.FS(), dir, body) }
 			}
 			repository.root, err = listMirrors.open(runCtx, f)
 		}

@@ -29,6 +29,11 @@ type DebArchive struct {
 	Archs []string
 	// Key signs the Release; nil: unsigned.
 	Key *GPG
+	// Indexes are more files of the distribution, by slash path relative
+	// to dists/Suite (main/dep11/Components-amd64.yml.gz), that Publish
+	// writes and lists in the Release, as a real archive lists its dep11,
+	// cnf, i18n and debian-installer files.
+	Indexes map[string][]byte
 }
 
 // NewDebArchive returns an empty archive in dir, or skips t when
@@ -89,12 +94,19 @@ TreeDefault { Directory "pool/$(SECTION)"; Contents " "; };
 Tree "dists/` + a.Suite + `" { Sections "main"; Architectures "` + strings.Join(a.Archs, " ") + `"; };
 `)})
 	a.run("apt-ftparchive", "generate", conf)
-	release := a.run("apt-ftparchive",
+	WriteTree(a.t, dist, a.Indexes)
+	// The files that the Release lists: apt-ftparchive's own patterns,
+	// and cnf's Commands-*, which it leaves out.
+	var patterns []string
+	for _, p := range []string{"Packages*", "Sources*", "Release", "Contents-*", "Index", "Translation-*", "icons-*", "Components-*", "Commands-*"} {
+		patterns = append(patterns, "-o", "APT::FTPArchive::Release::Patterns::="+p)
+	}
+	release := a.run("apt-ftparchive", append(patterns,
 		"-o", "APT::FTPArchive::DoByHash=true", "-o", "APT::FTPArchive::Release::Acquire-By-Hash=yes",
 		"-o", "APT::FTPArchive::Release::Origin=fetch", "-o", "APT::FTPArchive::Release::Label=fetch",
 		"-o", "APT::FTPArchive::Release::Suite="+a.Suite, "-o", "APT::FTPArchive::Release::Codename="+a.Suite,
 		"-o", "APT::FTPArchive::Release::Architectures="+strings.Join(a.Archs, " "), "-o", "APT::FTPArchive::Release::Components=main",
-		"release", dist)
+		"release", dist)...)
 	files := map[string][]byte{"Release": release}
 	if a.Key != nil {
 		files["InRelease"] = a.Key.Clearsign(release)

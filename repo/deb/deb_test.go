@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
@@ -207,13 +210,14 @@ func TestSelect(t *testing.T) {
 		sel  deb.Selection
 		want []string
 	}{
-		{"amd64", amd64, []string{
+		{"amd64, and all", amd64, []string{
 			"dists/stable/main/binary-amd64/Packages.gz", "dists/stable/main/binary-amd64/Packages.xz", "dists/stable/main/binary-amd64/Release",
-			"dists/stable/main/i18n/Translation-en.bz2", "dists/stable/contrib/binary-amd64/Packages.gz"}},
+			"dists/stable/main/binary-all/Packages.xz", "dists/stable/main/i18n/Translation-en.bz2", "dists/stable/contrib/binary-amd64/Packages.gz",
+			"dists/stable/main/dep11/Components-amd64.yml.gz"}},
 		{"main, arm64 and all", deb.Selection{Components: []string{"main"}, Architectures: []string{"arm64", "all"}}, []string{
 			"dists/stable/main/binary-all/Packages.xz", "dists/stable/main/binary-arm64/Packages.xz", "dists/stable/main/i18n/Translation-en.bz2"}},
 		{"source and contents", deb.Selection{Components: []string{"main"}, Architectures: []string{"arm64"}, Source: true, Contents: true}, []string{
-			"dists/stable/main/binary-arm64/Packages.xz", "dists/stable/main/i18n/Translation-en.bz2", "dists/stable/main/source/Sources.xz",
+			"dists/stable/main/binary-all/Packages.xz", "dists/stable/main/binary-arm64/Packages.xz", "dists/stable/main/i18n/Translation-en.bz2", "dists/stable/main/source/Sources.xz",
 			"dists/stable/Contents-arm64.gz"}},
 	} {
 		if diff := cmp.Diff(tc.want, paths(tc.sel)); diff != "" {
@@ -222,12 +226,16 @@ func TestSelect(t *testing.T) {
 	}
 	if deb.HostArch() == "amd64" {
 		want := []string{"dists/stable/main/binary-amd64/Packages.gz", "dists/stable/main/binary-amd64/Packages.xz", "dists/stable/main/binary-amd64/Release",
-			"dists/stable/main/binary-all/Packages.xz", "dists/stable/main/i18n/Translation-en.bz2", "dists/stable/contrib/binary-amd64/Packages.gz"}
+			"dists/stable/main/binary-all/Packages.xz", "dists/stable/main/i18n/Translation-en.bz2", "dists/stable/contrib/binary-amd64/Packages.gz",
+			"dists/stable/main/dep11/Components-amd64.yml.gz"}
 		if diff := cmp.Diff(want, paths(deb.Selection{})); diff != "" {
 			t.Errorf("default: this machine's architecture and all (-want +got):\n%s", diff)
 		}
 	}
 	files, _ := rel.Select("dists/stable", amd64)
+	if f := files[6]; f.ByHash != "dists/stable/main/dep11/by-hash/SHA256/"+f.Sum || f.Kind != "Components" {
+		t.Errorf("got %+v; want dep11's Components by SHA256 hash", f)
+	}
 	if f := files[0]; f.ByHash != "dists/stable/main/binary-amd64/by-hash/SHA256/"+f.Sum || f.Digest != "sha256" || f.Kind != "Packages" {
 		t.Errorf("got %+v; want by SHA256 hash", f)
 	}
@@ -416,5 +424,128 @@ func TestDecompress(t *testing.T) {
 	}
 	if _, err := repo.Decompress(strings.NewReader(""), "Packages.lz4", -1); err == nil {
 		t.Errorf(".lz4: got no error; want one")
+	}
+}
+
+// archiveFiles are files as Debian's and Ubuntu's Release files list
+// them, for the rule of Select.
+var archiveFiles = []string{
+	"main/binary-amd64/Packages", "main/binary-amd64/Packages.xz", "main/binary-amd64/Release",
+	"main/binary-all/Packages.xz", "main/binary-arm64/Packages.xz",
+	"main/binary-hurd-i386/Packages.xz",
+	"main/debian-installer/binary-amd64/Packages.xz", "main/debian-installer/binary-arm64/Packages.xz",
+	"main/dep11/Components-amd64.yml", "main/dep11/Components-amd64.yml.gz", "main/dep11/Components-arm64.yml.gz",
+	"main/dep11/icons-48x48.tar", "main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz",
+	"main/cnf/Commands-amd64.xz", "main/cnf/Commands-arm64.xz",
+	"main/i18n/Index", "main/i18n/Translation-en", "main/i18n/Translation-en.xz",
+	"main/i18n/Translation-de.bz2", "main/i18n/Translation-de_DE.bz2", "main/i18n/Translation-pt_BR.bz2",
+	"main/source/Release", "main/source/Sources.xz",
+	"main/Contents-amd64.gz", "main/Contents-all.gz", "main/Contents-source.gz", "main/Contents-udeb-amd64.gz", "main/Contents-arm64.gz",
+	"main/installer-amd64/current/images/SHA256SUMS",
+	"main/binary-amd64/Packages.diff/Index", "main/i18n/Translation-en.diff/Index", "main/Contents-amd64.diff/Index",
+	"contrib/binary-amd64/Packages.xz", "contrib/dep11/Components-amd64.yml.gz",
+	"Contents-amd64.gz", "Release",
+}
+
+func TestSelectEveryIndex(t *testing.T) {
+	text := "Architectures: all amd64 arm64 i386 hurd-i386\nComponents: main contrib\nAcquire-By-Hash: yes\nSHA256:\n"
+	for i, p := range archiveFiles {
+		text += fmt.Sprintf(" %064x %d %s\n", i+1, 10+i, p)
+	}
+	rel, err := deb.ParseRelease(strings.NewReader(text), "Release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"main/binary-amd64/Packages.xz", "main/binary-amd64/Release", "main/binary-all/Packages.xz",
+		"main/dep11/Components-amd64.yml.gz", "main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz",
+		"main/cnf/Commands-amd64.xz", "main/i18n/Index"}
+	for _, tc := range []struct {
+		name string
+		sel  deb.Selection
+		want []string
+	}{
+		{"amd64", deb.Selection{Architectures: []string{"amd64"}}, append(slices.Clone(common),
+			"main/i18n/Translation-en.xz", "main/i18n/Translation-de.bz2", "main/i18n/Translation-de_DE.bz2", "main/i18n/Translation-pt_BR.bz2",
+			"contrib/binary-amd64/Packages.xz", "contrib/dep11/Components-amd64.yml.gz")},
+		{"main, amd64, en and pt", deb.Selection{Components: []string{"main"}, Architectures: []string{"amd64"}, Languages: []string{"en", "pt"}}, append(slices.Clone(common),
+			"main/i18n/Translation-en.xz", "main/i18n/Translation-pt_BR.bz2")},
+		{"every flag", deb.Selection{Components: []string{"main"}, Architectures: []string{"amd64"}, Languages: []string{"de_DE"}, Source: true, Contents: true, Udeb: true}, []string{
+			"main/binary-amd64/Packages.xz", "main/binary-amd64/Release", "main/binary-all/Packages.xz",
+			"main/debian-installer/binary-amd64/Packages.xz",
+			"main/dep11/Components-amd64.yml.gz", "main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz",
+			"main/cnf/Commands-amd64.xz", "main/i18n/Index", "main/i18n/Translation-de_DE.bz2",
+			"main/source/Release", "main/source/Sources.xz",
+			"main/Contents-amd64.gz", "main/Contents-all.gz", "main/Contents-source.gz", "main/Contents-udeb-amd64.gz", "Contents-amd64.gz"}},
+		{"contents, not udeb", deb.Selection{Components: []string{"contrib", "main"}, Architectures: []string{"arm64"}, Languages: []string{"pt"}, Contents: true}, []string{
+			"main/binary-all/Packages.xz", "main/binary-arm64/Packages.xz", "main/dep11/Components-arm64.yml.gz",
+			"main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz", "main/cnf/Commands-arm64.xz", "main/i18n/Index",
+			"main/i18n/Translation-pt_BR.bz2", "main/Contents-all.gz", "main/Contents-arm64.gz"}},
+		{"hurd-i386, not i386", deb.Selection{Components: []string{"main"}, Architectures: []string{"hurd-i386"}, Languages: []string{"de"}}, []string{
+			"main/binary-all/Packages.xz", "main/binary-hurd-i386/Packages.xz", "main/dep11/icons-48x48.tar.gz", "main/dep11/icons-64x64@2.tar.gz", "main/i18n/Index",
+			"main/i18n/Translation-de.bz2", "main/i18n/Translation-de_DE.bz2"}},
+	} {
+		files, err := rel.Select("", tc.sel)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, f := range files {
+			got = append(got, f.Path)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	for _, sel := range []deb.Selection{{Architectures: []string{"amd64"}, Languages: []string{"fr"}}, {Architectures: []string{"i386"}}} {
+		if _, err := rel.Select("", sel); err == nil {
+			t.Errorf("%+v: got no error; want one: Release lists no such Translation, no such Packages", sel)
+		}
+	}
+}
+
+func TestParseReleaseDates(t *testing.T) {
+	for _, tc := range []struct {
+		text       string
+		date, till string // RFC 3339; "" for none
+	}{
+		{"Date: Sat, 11 Jul 2026 10:16:37 UTC\n", "2026-07-11T10:16:37Z", ""},
+		{"Date: Mon, 07 Dec 2026 05:29:38 +0000\nValid-Until: Mon, 14 Dec 2026 05:29:38 +0000\n", "2026-12-07T05:29:38Z", "2026-12-14T05:29:38Z"},
+		{"Date: Sat, 5 Dec 2026 03:33:28 GMT\nValid-Until: Sat, 12 Dec 2026 03:33:28 UTC\n", "2026-12-05T03:33:28Z", "2026-12-12T03:33:28Z"},
+		{"Suite: s\n", "", ""},
+	} {
+		rel, err := deb.ParseRelease(strings.NewReader(tc.text), "Release")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		format := func(at time.Time) string {
+			if at.IsZero() {
+				return ""
+			}
+			return at.UTC().Format(time.RFC3339)
+		}
+		if format(rel.Dated) != tc.date || format(rel.ValidUntil) != tc.till {
+			t.Errorf("%q: got %v, %v; want %s, %s", tc.text, rel.Dated, rel.ValidUntil, tc.date, tc.till)
+		}
+	}
+	for _, text := range []string{"Date: yesterday\n", "Suite: s\nValid-Until: Sat, 12 Dec 2026 03:33:28 CET\n"} {
+		_, err := deb.ParseRelease(strings.NewReader(text), "Release")
+		var fe *repo.FormatError
+		if !errors.As(err, &fe) || fe.Line != strings.Count(text, "\n") {
+			t.Errorf("%q: got %v; want a FormatError at its last line", text, err)
+		}
+	}
+}
+
+func TestStaleError(t *testing.T) {
+	expired := &deb.StaleError{File: "InRelease", ValidUntil: time.Unix(1, 0), Now: time.Unix(2, 0)}
+	older := &deb.StaleError{File: "InRelease", Date: time.Unix(1, 0), Published: time.Unix(2, 0)}
+	for _, tc := range []struct {
+		err       error
+		is, isNot error
+	}{{expired, repo.ErrExpired, repo.ErrOlder}, {older, repo.ErrOlder, repo.ErrExpired}} {
+		err := fmt.Errorf("dists/s: %w", tc.err)
+		if !errors.Is(err, tc.is) || errors.Is(err, tc.isNot) {
+			t.Errorf("%v: want it to match %v only", err, tc.is)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 
@@ -37,7 +38,9 @@ const DefaultMaxRelease = 64 << 20
 // Release and Release.gpg; with a [repo.Verifier] the signature must
 // verify (Release.gpg too when the archive has both), before any index
 // is fetched. Release and InRelease, when the archive has both, must say
-// the same. The metadata are published by-hash files first, then the
+// the same. A Release past its Valid-Until, or whose Date is older than
+// the Date of the one the mirror has published, is refused with a
+// [*StaleError] before any index is fetched. The metadata are published by-hash files first, then the
 // indexes under their names, then Release.gpg, Release and, last,
 // InRelease.
 type Format struct {
@@ -50,6 +53,46 @@ type Format struct {
 	// MaxRelease caps the bytes of each top file; 0 means
 	// DefaultMaxRelease.
 	MaxRelease int64
+	// AllowOlder accepts a Release older than the mirror's: to go back
+	// to an earlier snapshot of an archive on purpose.
+	AllowOlder bool
+}
+
+// A StaleError refuses a distribution's Release for its dates: past its
+// Valid-Until (it matches [repo.ErrExpired]), or older than the Release
+// that the mirror has published (it matches [repo.ErrOlder]). apt refuses
+// an expired Release too; a mirror must not publish again an old,
+// replayed signature, nor go back to an older state of the archive (a
+// rollback, or an upstream mirror that is behind).
+type StaleError struct {
+	File string // the InRelease or Release refused
+	// Date is the Release's Date.
+	Date time.Time
+	// ValidUntil is its Valid-Until, and Now the time it was checked at,
+	// when it is refused as expired.
+	ValidUntil, Now time.Time
+	// Published is the Date of the mirror's Release, when it is refused
+	// as older.
+	Published time.Time
+}
+
+func (e *StaleError) Error() string {
+	const layout = "2006-01-02 15:04:05 MST"
+	if !e.ValidUntil.IsZero() {
+		return fmt.Sprintf("%s: expired: valid until %s, now %s (a stale or replayed Release)",
+			e.File, e.ValidUntil.UTC().Format(layout), e.Now.UTC().Format(layout))
+	}
+	return fmt.Sprintf("%s: dated %s, older than the mirror's of %s (a rollback, or an upstream that is behind)",
+		e.File, e.Date.UTC().Format(layout), e.Published.UTC().Format(layout))
+}
+
+// Is reports that a StaleError matches [repo.ErrExpired] or
+// [repo.ErrOlder], as it refuses the Release.
+func (e *StaleError) Is(target error) bool {
+	if !e.ValidUntil.IsZero() {
+		return target == repo.ErrExpired
+	}
+	return target == repo.ErrOlder
 }
 
 // DistDir returns the folder, relative to the archive's root, of the
@@ -100,10 +143,7 @@ func (f Format) Open(ctx context.Context, src *repo.Source) (repo.Index, error) 
 // openDist fetches and checks the top files of the distribution at dir,
 // and returns its Release.
 func (f Format) openDist(ctx context.Context, src *repo.Source, dir string) (*Release, error) {
-	max := f.MaxRelease
-	if max <= 0 {
-		max = DefaultMaxRelease
-	}
+	max := f.maxRelease()
 	top := func(name string) string { return path.Join(dir, name) }
 	fetchTop := func(name string) (bool, error) {
 		_, err := src.Fetch(ctx, repo.Entry{Path: top(name), Size: -1}, &capWriter{name: top(name), left: max})
@@ -154,7 +194,82 @@ func (f Format) openDist(ctx context.Context, src *repo.Source, dir string) (*Re
 			return nil, fmt.Errorf("%s and InRelease differ: the archive changed during the sync? (try again)", top("Release"))
 		}
 	}
-	return ParseRelease(bytes.NewReader(text), file)
+	rel, err := ParseRelease(bytes.NewReader(text), file)
+	if err != nil {
+		return nil, err
+	}
+	return rel, f.checkDates(publishedFS{src}, dir, file, rel)
+}
+
+// checkDates refuses rel, read from file, when it is past its
+// Valid-Until, or, but with AllowOlder, older than the Release that the
+// mirror (the folder mirrored into) has published at dir.
+func (f Format) checkDates(mirror fs.FS, dir, file string, rel *Release) error {
+	if now := time.Now(); !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
+		return &StaleError{File: file, Date: rel.Dated, ValidUntil: rel.ValidUntil, Now: now}
+	}
+	if f.AllowOlder || rel.Dated.IsZero() {
+		return nil
+	}
+	if published := publishedDate(mirror, dir, f.maxRelease()); rel.Dated.Before(published) {
+		return &StaleError{File: file, Date: rel.Dated, Published: published}
+	}
+	return nil
+}
+
+// Fresh returns a [*StaleError] when inRelease, the InRelease of the
+// distribution at dir, is past its Valid-Until or, but with AllowOlder,
+// older than the one that mirror (the folder mirrored into) holds; a
+// program that chooses among an archive's mirrors (fetch sync
+// -mirrorlist) passes over such a one, as behind. It checks no signature;
+// a file that is not a clear-signed Release gives a [*repo.FormatError].
+func (f Format) Fresh(mirror fs.FS, dir string, inRelease []byte) error {
+	file := path.Join(dir, "InRelease")
+	b, _ := clearsign.Decode(inRelease)
+	if b == nil {
+		return &repo.FormatError{File: file, Err: errors.New("not a clear-signed message")}
+	}
+	rel, err := ParseRelease(bytes.NewReader(b.Plaintext), file)
+	if err != nil {
+		return err
+	}
+	return f.checkDates(mirror, dir, file, rel)
+}
+
+// publishedDate returns the Date of the Release that mirror holds at dir:
+// its InRelease's, else its Release's; zero when it has none, or none
+// that can be read (the run then publishes one).
+func publishedDate(mirror fs.FS, dir string, max int64) time.Time {
+	for _, name := range []string{"InRelease", "Release"} {
+		file, err := mirror.Open(path.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(file, max))
+		file.Close()
+		if err != nil {
+			continue
+		}
+		if b, _ := clearsign.Decode(data); b != nil {
+			data = b.Plaintext
+		}
+		if rel, err := ParseRelease(bytes.NewReader(data), name); err == nil {
+			return rel.Dated
+		}
+	}
+	return time.Time{}
+}
+
+// publishedFS is the mirror's folder, as the Source has it, as an fs.FS.
+type publishedFS struct{ src *repo.Source }
+
+func (p publishedFS) Open(name string) (fs.File, error) { return p.src.Published(name) }
+
+func (f Format) maxRelease() int64 {
+	if f.MaxRelease <= 0 {
+		return DefaultMaxRelease
+	}
+	return f.MaxRelease
 }
 
 // clearText returns the signed text of the staged clear-signed file name,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fetchkit/fetch/internal/relpath"
 	"github.com/fetchkit/fetch/repo"
@@ -22,7 +23,10 @@ var hashes = []struct{ section, digest, byHash string }{
 // A Release is what a distribution's Release (or InRelease) file says.
 type Release struct {
 	Origin, Label, Suite, Codename, Version, Date string
-	Components, Architectures                     []string
+	// Dated and ValidUntil are the times of the fields Date and
+	// Valid-Until; zero when the Release has none.
+	Dated, ValidUntil         time.Time
+	Components, Architectures []string
 	// AcquireByHash is true when the archive serves its indexes under
 	// by-hash/ too ("Acquire-By-Hash: yes"), where a client fetches them.
 	AcquireByHash bool
@@ -84,6 +88,18 @@ func ParseRelease(r io.Reader, file string) (*Release, error) {
 		AcquireByHash: strings.EqualFold(p.Value("Acquire-By-Hash"), "yes"),
 		index:         map[string]int{},
 	}
+	for _, d := range []struct {
+		field string
+		t     *time.Time
+	}{{"Date", &rel.Dated}, {"Valid-Until", &rel.ValidUntil}} {
+		f, ok := p.Field(d.field)
+		if !ok {
+			continue
+		}
+		if *d.t, err = parseDate(f.Value); err != nil {
+			return nil, fieldError(file, f, "%v", err)
+		}
+	}
 	for _, h := range hashes {
 		f, ok := p.Field(h.section)
 		if !ok {
@@ -120,6 +136,27 @@ func ParseRelease(r io.Reader, file string) (*Release, error) {
 		}
 	}
 	return rel, nil
+}
+
+// dateLayouts are the forms of a Release's dates: RFC 1123, with the day
+// in one or two digits, in UTC by its name or by a numeric offset.
+var dateLayouts = []string{"Mon, 2 Jan 2006 15:04:05 -0700", "Mon, 2 Jan 2006 15:04:05 MST"}
+
+// parseDate returns the time of a Release's Date or Valid-Until. A zone
+// named otherwise than UTC or GMT is refused, as apt refuses it: Go would
+// take it for UTC.
+func parseDate(v string) (time.Time, error) {
+	for i, layout := range dateLayouts {
+		t, err := time.Parse(layout, v)
+		if err != nil {
+			continue
+		}
+		if zone, _ := t.Zone(); i == 1 && zone != "UTC" && zone != "GMT" {
+			return time.Time{}, fmt.Errorf("date %q: a zone other than UTC", v)
+		}
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("date %q is not as RFC 1123 writes it", v)
 }
 
 // strongest returns the digest that a file is checked against and fetched

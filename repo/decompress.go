@@ -13,10 +13,30 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-// unreadable are suffixes of compressed files that repositories list and
-// Decompress cannot read (zchunk's .zck among them); they are mirrored all
-// the same.
-var unreadable = []string{".lzma", ".lz4", ".lz", ".zck"}
+// readable are the suffixes of the compressed files that Decompress
+// reads, the cheapest to read first (Go's xz and bzip2 readers are some
+// ten times slower than its gzip and zstd ones); unreadable, those of
+// compressed files that repositories list and Decompress cannot read
+// (zchunk's .zck among them), which are mirrored all the same.
+var (
+	readable   = []string{".zst", ".gz", ".xz", ".bz2"}
+	unreadable = []string{".lzma", ".lz4", ".lz", ".zck"}
+)
+
+// Compression returns the compression suffix of name (".xz"; "" when
+// its suffix is none that repositories use) and how costly it is to read
+// with Decompress: 0 for none, 1 for the cheapest, and more for the
+// slower ones; -1 for one that Decompress cannot read.
+func Compression(name string) (suffix string, cost int) {
+	ext := path.Ext(name)
+	if i := slices.Index(readable, ext); i >= 0 {
+		return ext, i + 1
+	}
+	if slices.Contains(unreadable, ext) {
+		return ext, -1
+	}
+	return "", 0
+}
 
 // Decompress returns a reader of the decompressed bytes of r, a file
 // whose name (its suffix: .xz, .bz2, .gz, .zst, or none) says how it is

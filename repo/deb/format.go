@@ -8,9 +8,9 @@ import (
 	"hash/fnv"
 	"io"
 	"io/fs"
+	"math"
 	"net/url"
 	"path"
-	"slices"
 	"strings"
 	"time"
 
@@ -397,8 +397,8 @@ func isPackageFile(p string) bool {
 }
 
 // Packages reads the packages of every Packages index chosen (and Sources
-// with Selection.Source), one variant of each: the first compression of
-// [compressions] that Release lists. A package that two indexes name (an
+// with Selection.Source), one variant of each: of those that Release
+// lists, the cheapest to read ([repo.Compression]). A package that two indexes name (an
 // architecture-all package in binary-amd64 and binary-all, a pool shared
 // by two distributions) is given once.
 func (ix *index) Packages(stage fs.FS) repo.Packages {
@@ -443,14 +443,13 @@ func readable(files []IndexFile) []IndexFile {
 	return out
 }
 
-// rank is the place of p's compression in [compressions]; past it for one
-// that cannot be read.
+// rank is the cost of reading p ([repo.Compression]); past every other
+// for one that cannot be read.
 func rank(p string) int {
-	_, suffix := splitCompression(p)
-	if i := slices.Index(compressions, suffix); i >= 0 {
-		return i
+	if _, cost := repo.Compression(p); cost >= 0 {
+		return cost
 	}
-	return len(compressions)
+	return math.MaxInt
 }
 
 // read yields the packages of the index f of d, but those seen before; it

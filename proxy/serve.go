@@ -23,7 +23,7 @@ import (
 // 4.2.3), but for those that a no-cache directive names.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string) bool {
 	defer c.kept.acquire(file)()
-	f, fi, err := openKeptStat(file)
+	f, size, err := openHit(file)
 	if errors.Is(err, regular.ErrNotRegular) {
 		c.forget(file) // not the Cache's: downloaded again
 	}
@@ -31,7 +31,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		return false
 	}
 	defer f.Close()
-	if fi.Size() != rec.Size {
+	if size != rec.Size {
 		return false
 	}
 	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)

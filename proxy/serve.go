@@ -75,8 +75,9 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	if r = hitRange(w, r, rec.Size, rec.Header, &ex.err); r == nil {
 		return true
 	}
-	modTime, err := http.ParseTime(h.Get("Last-Modified"))
-	if err == nil {
+	var modTime time.Time
+	if pf := rec.fields(); pf.hasModTime && !slices.Contains(hidden, "Last-Modified") {
+		modTime = pf.modTime
 		h.Del("Last-Modified") // ServeContent sets it from modTime
 	}
 	var content io.ReadSeeker = f

@@ -323,8 +323,18 @@ type exchange struct {
 	err   error  // why the request failed
 }
 
-// exchangeKey is the context key of the *exchange of a request.
+// exchangeKey is the context key of the *exchange of a request, for the
+// Streamer's hooks.
 type exchangeKey struct{}
+
+// exchangeOf returns the exchange of r, or a new one when r has none (a
+// background revalidation).
+func exchangeOf(r *http.Request) *exchange {
+	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		return ex
+	}
+	return &exchange{}
+}
 
 // ServeHTTP answers the requests for the files below the upstream base. It
 // answers 400, before any contact with the upstream, to a path that is not
@@ -348,7 +358,11 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &loggedWriter{ResponseWriter: w, timeout: c.writeTimeout}
 	ex := &exchange{cache: "pass"}
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	// The Streamer's hooks find ex in the context of r; a hit does not
+	// need it there.
+	withExchange := func(r *http.Request) *http.Request {
+		return r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	}
 	defer func() {
 		e := recover()
 		if ex.err == nil && lw.err != nil {
@@ -356,15 +370,19 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.stats.served(ex.cache, lw.bytes)
 		if c.access != nil {
-			attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", lw.status, "bytes", lw.bytes,
-				"duration", time.Since(start).Round(time.Microsecond), "cache", ex.cache}
+			attrs := [...]slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+				slog.Int("status", lw.status), slog.Int64("bytes", lw.bytes),
+				slog.Duration("duration", time.Since(start).Round(time.Microsecond)), slog.String("cache", ex.cache), {}, {}}
+			n := 6
 			if e != nil {
-				attrs = append(attrs, "aborted", true)
+				attrs[n] = slog.Bool("aborted", true)
+				n++
 			}
 			if ex.err != nil {
-				attrs = append(attrs, "err", ex.err)
+				attrs[n] = slog.Any("err", ex.err)
+				n++
 			}
-			c.access.Info("request", attrs...)
+			c.access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 		}
 		if e != nil {
 			panic(e)
@@ -398,24 +416,54 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.passOther(lw, r, rel, ex)
 		return
 	}
-	req := c.request(r, rel)
+	rawURL := mirror.Join(c.bases[0], rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
 		if ftp {
 			ex.err = errors.New("no folder listings from an FTP upstream")
 			http.Error(lw, "not found", http.StatusNotFound)
 			return
 		}
-		c.st.Serve(lw, r, req)
+		c.st.Serve(lw, withExchange(r), c.request(r, rel, rawURL, c.upstreamHeader(r.Header)))
 		return
 	}
-	file := c.cachePath(req.URL)
-	rcc := requestCacheControl(r.Header)
-	rec, ok := c.records.read(file, req.URL)
-	if ok && len(rec.Index) > 0 {
-		file = c.variantPath(req.URL, rec.Index, req.Header)
-		rec, ok = c.records.read(file, req.URL)
+	// The header sent upstream, made when a hit needs it (Vary) or for
+	// the request upstream.
+	var upstream http.Header
+	sent := func() http.Header {
+		if upstream == nil {
+			upstream = c.upstreamHeader(r.Header)
+		}
+		return upstream
 	}
-	if ok = ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header); !ok {
+	file := c.cachePath(rawURL)
+	rcc := requestCacheControl(r.Header)
+	rec, ok := c.records.read(file, rawURL)
+	if ok && len(rec.Index) > 0 {
+		file = c.variantPath(rawURL, rec.Index, sent())
+		rec, ok = c.records.read(file, rawURL)
+	}
+	ok = ok && (!rec.varies() || rec.matches(sent())) && authorizedReuse(rec, r.Header)
+	how := reuseRevalidate
+	if ok {
+		switch how = c.reuse(rec, rel, rcc, time.Now()); how {
+		case reuseFresh:
+			if c.serveKept(lw, r, file, rec, "hit", ex) {
+				return
+			}
+		case reuseStale:
+			if c.serveKept(lw, r, file, rec, "stale", ex) {
+				return
+			}
+		case reuseStaleRefresh:
+			if c.serveKept(lw, r, file, rec, "stale", ex) {
+				c.refresh(r, rel, file, rec, c.request(r, rel, rawURL, sent()))
+				return
+			}
+		}
+	}
+	r = withExchange(r)
+	req := c.request(r, rel, rawURL, sent())
+	if !ok {
 		// Nothing kept answers: the client's own conditions go upstream,
 		// and the upstream's 304 to it.
 		for _, k := range []string{"If-None-Match", "If-Modified-Since"} {
@@ -424,28 +472,8 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				req.Header[k] = vs
 			}
 		}
-	}
-	if ok {
-		switch c.reuse(rec, rel, rcc, time.Now()) {
-		case reuseFresh:
-			if c.serveKept(lw, r, file, rec, "hit") {
-				return
-			}
-		case reuseStale:
-			if c.serveKept(lw, r, file, rec, "stale") {
-				return
-			}
-		case reuseStaleRefresh:
-			if c.serveKept(lw, r, file, rec, "stale") {
-				c.refresh(r, rel, file, rec, req)
-				return
-			}
-		case reuseRevalidate:
-			if rcc.onlyIfCached {
-				break
-			}
-			r = c.conditional(&req, r, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
-		}
+	} else if how == reuseRevalidate && !rcc.onlyIfCached {
+		r = c.conditional(&req, r, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
 	}
 	if rcc.onlyIfCached {
 		ex.err = errors.New("only-if-cached: nothing kept to answer with")
@@ -609,7 +637,7 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 			if now, ok := c.records.read(file, rec.URL); ok {
 				rec = now
 			}
-			return c.serveKept(w, r, file, rec, "revalidated")
+			return c.serveKept(w, r, file, rec, "revalidated", exchangeOf(r))
 		case errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrNotFound):
 			return false
 		case !staleOnError:
@@ -620,10 +648,9 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 			return false
 		}
 		c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", err)
-		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-			ex.err = err
-		}
-		return c.serveKept(w, r, file, rec, "stale")
+		ex := exchangeOf(r)
+		ex.err = err
+		return c.serveKept(w, r, file, rec, "stale", ex)
 	}
 	return r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback))
 }
@@ -708,12 +735,13 @@ func (c *Cache) upstreamHeader(h http.Header) http.Header {
 	return out
 }
 
-// request returns the Request that downloads rel for r: from the upstream,
-// then the mirrors, with a redirect that stays inside them and the
-// upstream's other answers (see [Cache]) passed to the client.
-func (c *Cache) request(r *http.Request, rel string) fetch.Request {
+// request returns the Request that downloads rawURL, the upstream's URL
+// of the path rel below its base, for r, with header sent upstream: from
+// the upstream, then the mirrors, with a redirect that stays inside them
+// and the upstream's other answers (see [Cache]) passed to the client.
+func (c *Cache) request(r *http.Request, rel, rawURL string, header http.Header) fetch.Request {
 	p := &pending{requested: time.Now(), noStore: requestCacheControl(r.Header).noStore, client: r.Header}
-	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.upstreamHeader(r.Header), Tag: p}
+	req := fetch.Request{URL: rawURL, Header: header, Tag: p}
 	for _, m := range c.bases[1:] {
 		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
 	}

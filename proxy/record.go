@@ -197,6 +197,12 @@ func (rec *record) write(file string) error {
 	return err
 }
 
+// varies reports whether the stored response has a secondary key (RFC
+// 9111 section 4.1): when it has not, it matches every request.
+func (rec *record) varies() bool {
+	return len(rec.Vary) > 0 || len(rec.Header.Values("Vary")) > 0
+}
+
 // matches reports whether the stored response may answer a request whose
 // header sent upstream would be req: its secondary key is the same.
 func (rec *record) matches(req http.Header) bool {

@@ -18,10 +18,10 @@ import (
 )
 
 // serveKept answers r with the kept response that rec describes, and
-// reports whether it did; cache is what the access log is to say. The
+// reports whether it did; cache is what the access log is to say, in ex. The
 // stored header fields are sent, with Age computed (RFC 9111 section
 // 4.2.3), but for those that a no-cache directive names.
-func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string) bool {
+func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string, ex *exchange) bool {
 	defer c.kept.acquire(file)()
 	f, size, err := openHit(file)
 	if errors.Is(err, regular.ErrNotRegular) {
@@ -33,10 +33,6 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	defer f.Close()
 	if size != rec.Size {
 		return false
-	}
-	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
-	if ex == nil {
-		ex = &exchange{}
 	}
 	ex.cache = cache
 	h := w.Header()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,12 +34,16 @@ import (
 // comes after it ended starts another. Requests that share
 // a sha256 may name different URLs and Paths; the first one's are used.
 //
-// The download writes to a spill file in StreamerOptions.Dir, and each
-// client reads from that file at its own pace: a slow client costs disk
-// space, not memory, and never holds back the others. The spill file is
-// removed from its directory as soon as it is made (where the system allows
-// it), so nothing is left behind even by a crash. A download with a Path
-// writes the file twice meanwhile: to the spill file and beside Path.
+// The download writes to a spill file, and each client reads from that
+// file at its own pace: a slow client costs disk space, not memory, and
+// never holds back the others. A download with a Path writes each byte
+// once: its spill file is made beside Path, under a temporary name that
+// [fetch.RemoveLeftovers] knows, and renamed to Path once the download
+// succeeded, or removed when it failed. (With a Root or CheckExisting, the
+// Fetcher writes Path itself, and the bytes go to both files.) The spill
+// file of a download without a Path is in StreamerOptions.Dir, removed from
+// it as soon as it is made (where the system allows it), so nothing is left
+// behind even by a crash.
 //
 // A download belongs to the Streamer, not to the client that started it:
 // it goes on when that client leaves, for as long as any client wants it.
@@ -284,19 +289,12 @@ func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	if !start {
 		return nil, nil
 	}
-	spill, err := os.CreateTemp(s.dir, spillPrefix+"*")
-	if errors.Is(err, fs.ErrNotExist) {
-		// The directory was removed: make it again.
-		if err = os.MkdirAll(s.dir, 0o755); err == nil {
-			spill, err = os.CreateTemp(s.dir, spillPrefix+"*")
-		}
+	sh := &share{key: key, refs: 2, changed: make(chan struct{})}
+	if inPlace(req) {
+		sh.keepAs = req.Path
 	}
-	if err != nil {
+	if err := sh.createSpill(s.dir); err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
-	}
-	sh := &share{key: key, spill: spill, refs: 2, changed: make(chan struct{})}
-	if os.Remove(spill.Name()) != nil {
-		sh.spillName = spill.Name() // removed once the last client is done
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sh.cancel = cancel
@@ -305,10 +303,68 @@ func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	return sh, nil
 }
 
+// inPlace reports whether the download of req writes its file once, to
+// its spill file renamed to Path: but with a Root, which the rename would
+// not go through, or CheckExisting, which needs the Fetcher to look at Path.
+func inPlace(req fetch.Request) bool {
+	return req.Path != "" && req.Root == nil && !req.CheckExisting
+}
+
+// createSpill makes the spill file of sh: beside keepAs when it is set,
+// else in dir, removed from it at once where the system allows it.
+func (sh *share) createSpill(dir string) error {
+	if sh.keepAs != "" {
+		// ".BASE.fetch-spill-.RANDOM.part": a temporary file of Path.
+		pattern := filepath.Join(filepath.Dir(sh.keepAs), filepath.Base(sh.keepAs)+"."+spillPrefix)
+		spill, name, err := fetch.CreateTemp(nil, pattern)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = os.MkdirAll(filepath.Dir(sh.keepAs), 0o755); err == nil {
+				spill, name, err = fetch.CreateTemp(nil, pattern)
+			}
+		}
+		sh.spill, sh.spillName = spill, name
+		return err
+	}
+	spill, err := os.CreateTemp(dir, spillPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed: make it again.
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			spill, err = os.CreateTemp(dir, spillPrefix+"*")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	sh.spill = spill
+	if os.Remove(spill.Name()) != nil {
+		sh.spillName = spill.Name() // removed once the last client is done
+	}
+	return nil
+}
+
+// settle gives the spill file of an in-place download the name keepAs
+// when the download succeeded (err is nil), or removes its name when it
+// failed; its clients read on from the open file. It returns the error of
+// the rename.
+func (sh *share) settle(err error) error {
+	name := sh.spillName
+	sh.spillName = ""
+	if err == nil {
+		if err = os.Rename(name, sh.keepAs); err == nil {
+			return nil
+		}
+	}
+	os.Remove(name)
+	return err
+}
+
 // run downloads req into sh, then gives up the download's reference.
 func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	orig := req
 	req.Writer = sh
+	if sh.keepAs != "" {
+		req.Path = "" // the spill file is the file
+	}
 	req.OnResponse = thenOnResponse(req.OnResponse, func(resp fetch.Response) error {
 		sh.mu.Lock()
 		sh.resp = sized(resp, req)
@@ -318,6 +374,12 @@ func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	})
 	res, err := s.f.Fetch(ctx, req)
 	res.Request = orig
+	if sh.keepAs != "" {
+		if serr := sh.settle(err); err == nil && serr != nil {
+			err = serr
+			res.Err = fmt.Errorf("%s: %w", res.URL, serr)
+		}
+	}
 	if err == nil && s.onComplete != nil {
 		if err = s.onComplete(res); err != nil {
 			res.Err = fmt.Errorf("%s: OnComplete: %w", res.URL, err)
@@ -412,7 +474,8 @@ func shareKey(req fetch.Request) string {
 type share struct {
 	key       string
 	spill     *os.File
-	spillName string // set when the spill file could not be removed at once
+	spillName string // set while the spill file has a name: removed, or renamed to keepAs
+	keepAs    string // the Path that the spill file becomes (inPlace)
 	cancel    context.CancelFunc
 	refs      int // clients, and the download until it ends; guarded by Streamer.mu
 

@@ -33,8 +33,8 @@ const DefaultMaxAge = time.Minute
 // once, however many clients ask for it at the same time, and streamed to
 // them as it arrives, through a [Streamer]; once the download is complete
 // and its size checked, the file is kept in the cache directory with a
-// record of its headers and sha256. Paths that end in "/" (folder listings) are passed
-// through and not kept.
+// record of its headers (and, with [CacheOptions.Verify], its sha256).
+// Paths that end in "/" (folder listings) are passed through and not kept.
 //
 // # Freshness
 //
@@ -97,12 +97,12 @@ const DefaultMaxAge = time.Minute
 //
 // A client never receives a cut or corrupt file that looks complete: when
 // a download fails after bytes were sent, the response is broken off, not
-// ended. A file is kept only once its size was checked and its sha256
-// computed as it was written (and checked against the name of a by-hash
-// path), and only when its length was announced (Content-Length) or
-// its transfer said it ended (FTP): a body that simply stopped is served
-// but not kept. [CacheOptions.Verify] checks the sha256 again on every hit
-// of the whole file.
+// ended. A file is kept only once its size was checked (and the digest
+// that a by-hash path names), and only when its length was announced
+// (Content-Length) or its transfer said it ended (FTP): a body that simply
+// stopped is served but not kept. With [CacheOptions.Verify], its sha256
+// is computed as it is written, and checked again on every hit of the
+// whole file.
 //
 // # The directory
 //
@@ -177,11 +177,13 @@ type CacheOptions struct {
 	// spill and temporary files). 0 means no limit.
 	MaxBytes int64
 
-	// Verify checks the sha256 of a kept file each time it is served whole:
-	// a copy damaged on disk is then removed, its response broken off, and
-	// the next request downloads it again. It costs a read of the file
-	// through the CPU on each hit, where hits are otherwise sent by the
-	// kernel (sendfile).
+	// Verify records the sha256 of each file kept, computed as it is
+	// written, and checks it each time the file is served whole: a copy
+	// damaged on disk is then removed, its response broken off, and the
+	// next request downloads it again. A file kept without Verify has no
+	// sha256 recorded: with Verify it is downloaded again when it is next
+	// asked for. It costs a read of the file through the CPU on each hit,
+	// where hits are otherwise sent by the kernel (sendfile).
 	Verify bool
 
 	// WriteTimeout is how long one write to a client may block: a client
@@ -741,7 +743,8 @@ func (c *Cache) upstreamHeader(h http.Header) http.Header {
 // and the upstream's other answers (see [Cache]) passed to the client.
 func (c *Cache) request(r *http.Request, rel, rawURL string, header http.Header) fetch.Request {
 	p := &pending{requested: time.Now(), noStore: requestCacheControl(r.Header).noStore, client: r.Header}
-	req := fetch.Request{URL: rawURL, Header: header, Tag: p}
+	// The sha256 of a kept file is recorded for Verify alone.
+	req := fetch.Request{URL: rawURL, Header: header, Tag: p, SkipSHA256: !c.verify}
 	for _, m := range c.bases[1:] {
 		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
 	}

@@ -173,6 +173,29 @@ func TestCacheCorruptCopy(t *testing.T) {
 	}
 }
 
+// TestCacheVerifyAfterNone keeps a file without Verify, which records no
+// sha256, then serves the directory with Verify: the file is downloaded
+// again, with its sha256, and then served from the directory.
+func TestCacheVerifyAfterNone(t *testing.T) {
+	data := fetchtest.Blob(100_000, 1)
+	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": data})
+	fx := newCache(t, up.URL)
+	fx.body(t, "/a.rpm")
+	fx.cache.Close()
+	again := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Dir, o.Verify = fx.dir, true })
+	for i := range 2 {
+		if status, body := again.body(t, "/a.rpm"); status != http.StatusOK || !bytes.Equal(body, data) {
+			t.Fatalf("request %d with Verify: got %d and %d bytes; want the %d bytes of the file", i+1, status, len(body), len(data))
+		}
+	}
+	if got := up.Gets("/a.rpm"); got != 2 {
+		t.Errorf("upstream got %d GET requests; want 2 (one without Verify, one with)", got)
+	}
+	if log := again.access.String(); strings.Count(log, "cache=miss") != 1 || strings.Count(log, "cache=hit") != 1 {
+		t.Errorf("access log with Verify: got %q; want a miss, then a hit", log)
+	}
+}
+
 func TestCacheRefuses(t *testing.T) {
 	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
 	fx := newCache(t, up.URL)

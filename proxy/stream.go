@@ -446,8 +446,9 @@ func sized(resp fetch.Response, req fetch.Request) *fetch.Response {
 }
 
 // shareKey returns the key of the download that req may share: its
-// sha256, or else its URL, headers, size and digests, so that a request
-// never gets bytes checked against other expectations than its own.
+// sha256, or else its URL, headers, size, digests and SkipSHA256, so that
+// a request never gets bytes checked against other expectations than its
+// own, nor a Result with other digests.
 func shareKey(req fetch.Request) string {
 	for alg, digest := range req.Digests {
 		if strings.EqualFold(alg, "sha256") {
@@ -466,6 +467,9 @@ func shareKey(req fetch.Request) string {
 	}
 	for _, alg := range slices.Sorted(maps.Keys(req.Digests)) {
 		b.WriteString("\n" + strings.ToLower(alg) + " " + strings.ToLower(req.Digests[alg]))
+	}
+	if req.SkipSHA256 {
+		b.WriteString("\nno sha256") // its Result holds less
 	}
 	return b.String()
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"runtime"
+	"strconv"
 	"syscall"
 
 	"github.com/fetchkit/fetch/internal/regular"
@@ -109,11 +112,11 @@ func (f *hitFile) Read(p []byte) (int, error) {
 }
 
 func (f *hitFile) Seek(offset int64, whence int) (int64, error) {
-	if err := f.known(); err != nil {
-		return 0, err
-	}
 	switch whence {
 	case io.SeekCurrent:
+		if err := f.known(); err != nil {
+			return 0, err
+		}
 		offset += f.pos
 	case io.SeekEnd:
 		offset += f.size
@@ -127,6 +130,10 @@ func (f *hitFile) Seek(offset int64, whence int) (int64, error) {
 	f.pos = offset
 	return offset, nil
 }
+
+// sent notes that the descriptor's offset is at, after a send that
+// ended there.
+func (f *hitFile) sent(at int64) { f.at, f.pos = at, at }
 
 // SyscallConn gives net/http's sendfile the descriptor, its offset at pos.
 func (f *hitFile) SyscallConn() (syscall.RawConn, error) { return hitConn{f}, nil }
@@ -154,3 +161,22 @@ func (c hitConn) Read(fn func(fd uintptr) bool) error {
 }
 
 func (c hitConn) Write(func(fd uintptr) bool) error { return errors.ErrUnsupported }
+
+// reopen returns a descriptor of its own of the open file f, with its own
+// offset, for sendfile: on Linux, through /proc/self/fd, which reaches a
+// file removed from its folder too. Elsewhere it fails.
+func reopen(f *os.File) (*hitFile, error) {
+	if runtime.GOOS != "linux" {
+		return nil, errors.ErrUnsupported
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	if err := sc.Control(func(fd uintptr) { name = "/proc/self/fd/" + strconv.Itoa(int(fd)) }); err != nil {
+		return nil, err
+	}
+	h, _, err := openHit(name)
+	return h, err
+}

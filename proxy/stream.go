@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -532,6 +533,15 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		pos     int64 // next byte of the file to send
 		started bool  // the header is sent
 	)
+	// A writer that takes a file sends the bytes from a descriptor of the
+	// spill file of its own; else they are copied through buf.
+	rf, _ := w.(io.ReaderFrom)
+	var rd *hitFile
+	if rf != nil {
+		if rd, _ = reopen(sh.spill); rd != nil {
+			defer rd.Close()
+		}
+	}
 	// cut returns the Result of a response broken off by err.
 	cut := func(p progress, err error) fetch.Result {
 		res := failed(req, err)
@@ -569,6 +579,20 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 				if !started {
 					rp.writeHeader(w, p)
 					started = true
+				}
+				for pos < limit && rd != nil {
+					// Sent by the kernel (sendfile), from the
+					// client's own descriptor.
+					rd.Seek(pos, io.SeekStart)
+					n, err := rf.ReadFrom(&io.LimitedReader{R: rd, N: limit - pos})
+					pos += n
+					rd.sent(pos)
+					if err == nil && n == 0 {
+						err = io.ErrUnexpectedEOF
+					}
+					if err != nil {
+						return cut(p, fmt.Errorf("%w: %w", errClientGone, err)), true
+					}
 				}
 				for pos < limit {
 					n := min(int64(len(buf)), limit-pos)

@@ -687,16 +687,19 @@ func relPath(u *url.URL) (string, error) {
 		return "", errors.New(`backslash, ";" or NUL in the path`)
 	}
 	rel := p[1:]
-	segs := strings.Split(rel, "/")
-	for i, seg := range segs {
+	for rest := rel; ; {
+		seg, after, more := strings.Cut(rest, "/")
 		switch {
 		case seg == "." || seg == "..":
 			return "", fmt.Errorf("%q segment in the path", seg)
-		case seg == "" && i < len(segs)-1:
+		case seg == "" && more:
 			return "", errors.New("empty segment in the path")
 		}
+		if !more {
+			return rel, nil
+		}
+		rest = after
 	}
-	return rel, nil
 }
 
 // pending is what the Cache knows of a download in flight, in its

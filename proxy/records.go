@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"io/fs"
-	"os"
 	"sync"
 
 	"github.com/fetchkit/fetch"
@@ -27,22 +25,22 @@ type records struct {
 // the URL it was checked against.
 type parsedRecord struct {
 	rec *record
-	fi  fs.FileInfo
+	id  fileID
 	url string
 }
 
 // read returns the record of file, which must be that of rawURL (as
 // readRecord), from memory when its file has not changed.
 func (rs *records) read(file, rawURL string) (*record, bool) {
-	fi, err := os.Lstat(file + recordSuffix)
-	if err != nil || !fi.Mode().IsRegular() {
+	id, err := lstatID(file + recordSuffix)
+	if err != nil || !id.regular {
 		rs.drop(file)
 		return readRecord(file, rawURL) // says why, as before: a FIFO is not read
 	}
 	rs.mu.RLock()
 	p, ok := rs.m[file]
 	rs.mu.RUnlock()
-	if ok && unchanged(p.fi, fi) {
+	if ok && p.id.same(id) {
 		if rawURL == p.url || p.rec.URL == fetch.RedactURL(rawURL) {
 			return p.rec, true
 		}
@@ -55,7 +53,7 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 	}
 	// What was read is of the file stat'ed only when that file is still
 	// there afterwards: else it is not remembered.
-	if now, err := os.Lstat(file + recordSuffix); err == nil && unchanged(fi, now) {
+	if now, err := lstatID(file + recordSuffix); err == nil && id.same(now) {
 		rs.mu.Lock()
 		if rs.m == nil {
 			rs.m = make(map[string]parsedRecord)
@@ -66,16 +64,10 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 				break
 			}
 		}
-		rs.m[file] = parsedRecord{rec: rec, fi: fi, url: rawURL}
+		rs.m[file] = parsedRecord{rec: rec, id: id, url: rawURL}
 		rs.mu.Unlock()
 	}
 	return rec, true
-}
-
-// unchanged reports whether was and now are the same file (device and
-// inode), of the same size and modification time.
-func unchanged(was, now fs.FileInfo) bool {
-	return os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
 }
 
 // drop forgets the record of file.

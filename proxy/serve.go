@@ -25,7 +25,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	if c.verify && rec.SHA256 == "" {
 		return false // kept without Verify: downloaded again, and its sha256 recorded
 	}
-	defer c.kept.acquire(file)()
+	defer c.kept.release(c.kept.acquire(file))
 	f, size, err := openHit(file)
 	if errors.Is(err, regular.ErrNotRegular) {
 		c.forget(file) // not the Cache's: downloaded again
@@ -40,9 +40,18 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	ex.cache = cache
 	h := w.Header()
 	hidden := rec.cacheControl().noCacheFields
+	// The stored values, copied into one array: each field's slice is cut
+	// to its length, so that an append to it copies.
+	n := 0
+	for _, vs := range rec.Header {
+		n += len(vs)
+	}
+	values := make([]string, 0, n)
 	for k, vs := range rec.Header {
 		if !slices.Contains(hidden, k) {
-			h[k] = slices.Clone(vs)
+			start := len(values)
+			values = append(values, vs...)
+			h[k] = values[start:len(values):len(values)]
 		}
 	}
 	h.Set("Age", strconv.FormatInt(int64(min(rec.age(time.Now()), maxDelta)/time.Second), 10))

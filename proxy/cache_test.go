@@ -191,7 +191,8 @@ func TestCacheVerifyAfterNone(t *testing.T) {
 	if got := up.Gets("/a.rpm"); got != 2 {
 		t.Errorf("upstream got %d GET requests; want 2 (one without Verify, one with)", got)
 	}
-	if log := again.access.String(); strings.Count(log, "cache=miss") != 1 || strings.Count(log, "cache=hit") != 1 {
+	if !again.access.WaitFor("cache=hit") || strings.Count(again.access.String(), "cache=miss") != 1 {
+		log := again.access.String()
 		t.Errorf("access log with Verify: got %q; want a miss, then a hit", log)
 	}
 }

@@ -135,7 +135,7 @@ type Cache struct {
 	log          *slog.Logger
 	unlock       func()
 
-	mu         sync.Mutex
+	mu         sync.RWMutex // read locked by the requests that enter
 	closed     bool
 	inFlight   sync.WaitGroup // the handlers running
 	refreshing sync.WaitGroup // the background revalidations
@@ -309,8 +309,8 @@ func (c *Cache) Close() error {
 
 // enter counts a handler in, unless the Cache is closed.
 func (c *Cache) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.closed {
 		return false
 	}

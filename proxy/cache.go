@@ -444,7 +444,9 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		file = c.variantPath(rawURL, rec.Index, sent())
 		rec, ok = c.records.read(file, rawURL)
 	}
-	ok = ok && (!rec.varies() || rec.matches(sent())) && authorizedReuse(rec, r.Header)
+	// A file kept without Verify has no sha256 to check: with Verify, it
+	// is downloaded again.
+	ok = ok && (!rec.varies() || rec.matches(sent())) && authorizedReuse(rec, r.Header) && (!c.verify || rec.SHA256 != "")
 	how := reuseRevalidate
 	if ok {
 		switch how = c.reuse(rec, rel, rcc, time.Now()); how {

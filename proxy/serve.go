@@ -22,9 +22,6 @@ import (
 // stored header fields are sent, with Age computed (RFC 9111 section
 // 4.2.3), but for those that a no-cache directive names.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string, ex *exchange) bool {
-	if c.verify && rec.SHA256 == "" {
-		return false // kept without Verify: downloaded again, and its sha256 recorded
-	}
 	defer c.kept.release(c.kept.acquire(file))
 	f, size, err := openHit(file)
 	if errors.Is(err, regular.ErrNotRegular) {

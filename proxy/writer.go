@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -73,7 +74,9 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
-		return io.Copy(writerOnly{w}, src)
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		return io.CopyBuffer(writerOnly{w}, src, *bp)
 	}
 	limit := int64(-1)
 	if lr, ok := src.(*io.LimitedReader); ok {
@@ -115,6 +118,10 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap lets http.ResponseController reach the connection (Flush).
 func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// copyBufs are the buffers of the copies to a ResponseWriter that takes
+// no file (HTTP/2, a recorder).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // writerOnly hides every method of a Writer but Write.
 type writerOnly struct{ io.Writer }

@@ -67,6 +67,7 @@ type Streamer struct {
 	dir        string
 	onComplete func(fetch.Result) error
 	onError    func(*http.Request, fetch.Result)
+	sync       bool
 	ctx        context.Context // the downloads' context, cancelled by Close
 	stop       context.CancelFunc
 	wg         sync.WaitGroup // the downloads
@@ -100,6 +101,12 @@ type StreamerOptions struct {
 	// goroutine before Serve returns or aborts the response, so that a
 	// server can log each failure with its cause and its request.
 	OnError func(r *http.Request, res fetch.Result)
+
+	// Sync makes a file that a download keeps at its Path reach stable
+	// storage (fsync) before it is renamed there, as [fetch.Options.Sync]
+	// does for the files that a Fetcher writes itself (a Request with a
+	// Root or CheckExisting).
+	Sync bool
 }
 
 // NewStreamer returns a Streamer that downloads with f.
@@ -109,7 +116,7 @@ func NewStreamer(f *fetch.Fetcher, opts StreamerOptions) *Streamer {
 		dir = os.TempDir()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, onError: opts.OnError, ctx: ctx, stop: stop, shares: make(map[string]*share)}
+	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, onError: opts.OnError, sync: opts.Sync, ctx: ctx, stop: stop, shares: make(map[string]*share)}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	return s
 }
@@ -344,12 +351,15 @@ func (sh *share) createSpill(dir string) error {
 }
 
 // settle gives the spill file of an in-place download the name keepAs
-// when the download succeeded (err is nil), or removes its name when it
-// failed; its clients read on from the open file. It returns the error of
-// the rename.
-func (sh *share) settle(err error) error {
+// when the download succeeded (err is nil), after an fsync with sync, or
+// removes its name when it failed; its clients read on from the open file.
+// It returns the error of the fsync or the rename.
+func (sh *share) settle(err error, sync bool) error {
 	name := sh.spillName
 	sh.spillName = ""
+	if err == nil && sync {
+		err = sh.spill.Sync()
+	}
 	if err == nil {
 		if err = os.Rename(name, sh.keepAs); err == nil {
 			return nil
@@ -376,7 +386,7 @@ func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	res, err := s.f.Fetch(ctx, req)
 	res.Request = orig
 	if sh.keepAs != "" {
-		if serr := sh.settle(err); err == nil && serr != nil {
+		if serr := sh.settle(err, s.sync); err == nil && serr != nil {
 			err = serr
 			res.Err = fmt.Errorf("%s: %w", res.URL, serr)
 		}

@@ -128,6 +128,7 @@ type Cache struct {
 	slots        chan struct{} // one per request served; nil: no limit
 	kept         *keptFiles
 	records      records // parsed once
+	paths        paths   // the URL and place of each path, derived once
 	st           *Streamer
 	client       *http.Client // passes the other methods upstream
 	stats        cacheStats
@@ -418,16 +419,16 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.passOther(lw, r, rel, ex)
 		return
 	}
-	rawURL := mirror.Join(c.bases[0], rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
 		if ftp {
 			ex.err = errors.New("no folder listings from an FTP upstream")
 			http.Error(lw, "not found", http.StatusNotFound)
 			return
 		}
-		c.st.Serve(lw, withExchange(r), c.request(r, rel, rawURL, c.upstreamHeader(r.Header)))
+		c.st.Serve(lw, withExchange(r), c.request(r, rel, mirror.Join(c.bases[0], rel), c.upstreamHeader(r.Header)))
 		return
 	}
+	rawURL, file := c.where(rel)
 	// The header sent upstream, made when a hit needs it (Vary) or for
 	// the request upstream.
 	var upstream http.Header
@@ -437,7 +438,6 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return upstream
 	}
-	file := c.cachePath(rawURL)
 	rcc := requestCacheControl(r.Header)
 	rec, ok := c.records.read(file, rawURL)
 	if ok && len(rec.Index) > 0 {

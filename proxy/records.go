@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // maxRecords bounds the records that a Cache keeps parsed in memory.
@@ -80,4 +82,43 @@ func (rs *records) drop(file string) {
 		delete(rs.m, file)
 		rs.mu.Unlock()
 	}
+}
+
+// paths holds the upstream URL and the kept file's place of each path
+// below the base asked for lately, which each request would otherwise
+// derive anew (a URL joined and escaped, a sha256): at most maxRecords,
+// one dropped at random beyond.
+type paths struct {
+	mu sync.RWMutex
+	m  map[string]pathPlace // by path below the base
+}
+
+// pathPlace is the upstream URL of a path, and where its file is kept.
+type pathPlace struct{ url, file string }
+
+// where returns the upstream URL of rel, a path below the base, and where
+// its file is kept ([Cache.cachePath]).
+func (c *Cache) where(rel string) (rawURL, file string) {
+	ps := &c.paths
+	ps.mu.RLock()
+	p, ok := ps.m[rel]
+	ps.mu.RUnlock()
+	if ok {
+		return p.url, p.file
+	}
+	p.url = mirror.Join(c.bases[0], rel)
+	p.file = c.cachePath(p.url)
+	ps.mu.Lock()
+	if ps.m == nil {
+		ps.m = make(map[string]pathPlace)
+	}
+	if len(ps.m) >= maxRecords {
+		for k := range ps.m { // one at random makes room
+			delete(ps.m, k)
+			break
+		}
+	}
+	ps.m[strings.Clone(rel)] = p
+	ps.mu.Unlock()
+	return p.url, p.file
 }

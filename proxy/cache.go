@@ -385,7 +385,13 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				attrs[n] = slog.Any("err", ex.err)
 				n++
 			}
-			c.access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
+			// To the handler, as Logger.LogAttrs would, but without
+			// the caller's frame, which a request line does not need.
+			if h := c.access.Handler(); h.Enabled(context.Background(), slog.LevelInfo) {
+				line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+				line.AddAttrs(attrs[:n]...)
+				h.Handle(context.Background(), line)
+			}
 		}
 		if e != nil {
 			panic(e)

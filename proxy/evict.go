@@ -114,8 +114,13 @@ func (k *keptFiles) forget(path string) {
 }
 
 // acquire marks the file at path in use, as the most recently used, and
-// returns it for release, which ends its use; nil when it is not known.
+// returns it for release, which ends its use; nil when it is not known,
+// or when nothing is ever removed (no maximum): then neither use nor
+// recency matters, and a hit takes no lock.
 func (k *keptFiles) acquire(path string) *keptFile {
+	if k.max <= 0 {
+		return nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e, ok := k.files[path]

@@ -57,16 +57,7 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 	// there afterwards: else it is not remembered.
 	if now, err := lstatID(file + recordSuffix); err == nil && id.same(now) {
 		rs.mu.Lock()
-		if rs.m == nil {
-			rs.m = make(map[string]parsedRecord)
-		}
-		if len(rs.m) >= maxRecords {
-			for k := range rs.m { // one at random makes room
-				delete(rs.m, k)
-				break
-			}
-		}
-		rs.m[file] = parsedRecord{rec: rec, id: id, url: rawURL}
+		putBounded(&rs.m, file, parsedRecord{rec: rec, id: id, url: rawURL})
 		rs.mu.Unlock()
 	}
 	return rec, true
@@ -109,16 +100,22 @@ func (c *Cache) where(rel string) (rawURL, file string) {
 	p.url = mirror.Join(c.bases[0], rel)
 	p.file = c.cachePath(p.url)
 	ps.mu.Lock()
-	if ps.m == nil {
-		ps.m = make(map[string]pathPlace)
+	putBounded(&ps.m, strings.Clone(rel), p)
+	ps.mu.Unlock()
+	return p.url, p.file
+}
+
+// putBounded sets m[k] to v, making m first if need be, and room by
+// dropping one entry at random when m holds maxRecords.
+func putBounded[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = make(map[string]V)
 	}
-	if len(ps.m) >= maxRecords {
-		for k := range ps.m { // one at random makes room
-			delete(ps.m, k)
+	if len(*m) >= maxRecords {
+		for old := range *m {
+			delete(*m, old)
 			break
 		}
 	}
-	ps.m[strings.Clone(rel)] = p
-	ps.mu.Unlock()
-	return p.url, p.file
+	(*m)[k] = v
 }

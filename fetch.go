@@ -382,6 +382,13 @@ type Request struct {
 	// sha224, sha256, sha384, sha512. An unknown algorithm or malformed
 	// hex fails the request before any transfer.
 	Digests map[string]string
+	// SkipSHA256 hashes the bytes of a request without a Path for Digests
+	// alone: [Result.Digests] then lacks the sha256 that it otherwise
+	// always holds, unless Digests names it. For a Writer whose reader
+	// keeps no digest, it spares a pass of every byte through the CPU.
+	// A request with a Path computes the sha256 anyway: the file's record
+	// (see CheckExisting) holds it.
+	SkipSHA256 bool
 	// Header holds extra HTTP request headers. Authorization and Cookie
 	// are sent to the URL's host only, never to a mirror on another host.
 	Header http.Header

@@ -48,7 +48,8 @@ type Result struct {
 	// that was removed.
 	Size int64
 	// Digests holds the hex digests of the delivered bytes: one for every
-	// algorithm the request named, and sha256 always.
+	// algorithm the request named, and sha256 always (but see
+	// [Request.SkipSHA256]).
 	Digests map[string]string
 	// Header holds the response headers of the attempt that succeeded.
 	Header http.Header

@@ -112,7 +112,7 @@ func newSink(req Request, dir *rootDir, fsync, keep, unnamed bool, found fs.File
 	if req.hasSize() {
 		s.size = req.Size
 	}
-	if s.hashes["sha256"] == nil {
+	if s.hashes["sha256"] == nil && !(req.SkipSHA256 && req.Path == "") {
 		s.hashes["sha256"] = sha256.New()
 	}
 	if req.Root != nil && (s.path == "" || !filepath.IsLocal(s.path)) {

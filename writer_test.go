@@ -2,7 +2,9 @@ package fetch_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -129,5 +131,38 @@ func TestUnguardedResumeNoWait(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), d.Body[:cut]) {
 		t.Errorf("writer got %d bytes; want the first %d once", buf.Len(), cut)
+	}
+}
+
+// TestSkipSHA256 checks that a request without a Path and with SkipSHA256
+// hashes only for its Digests, and that one with a Path still has its
+// sha256.
+func TestSkipSHA256(t *testing.T) {
+	data := []byte(strings.Repeat("some bytes ", 100))
+	srv := fetchtest.Start(t, fetchtest.HTTP, fetchtest.Files(files{"/f": data}))
+	f := fetchtest.Fetcher(t, fetch.Options{})
+	for _, tc := range []struct {
+		name    string
+		req     fetch.Request
+		digests []string
+	}{
+		{"writer", fetch.Request{Writer: io.Discard}, nil},
+		{"writer with md5", fetch.Request{Writer: io.Discard, Digests: map[string]string{"md5": fmt.Sprintf("%x", md5.Sum(data))}}, []string{"md5"}},
+		{"path", fetch.Request{Path: t.TempDir() + "/f"}, []string{"sha256"}},
+	} {
+		req := tc.req
+		req.URL, req.SkipSHA256 = srv.URL+"/f", true
+		res, err := f.Fetch(fetchtest.Context(t), req)
+		if err != nil || res.Size != int64(len(data)) {
+			t.Fatalf("%s: got %d bytes, %v; want the file", tc.name, res.Size, err)
+		}
+		if len(res.Digests) != len(tc.digests) {
+			t.Errorf("%s: Result.Digests %v; want %v", tc.name, res.Digests, tc.digests)
+		}
+		for _, alg := range tc.digests {
+			if res.Digests[alg] == "" {
+				t.Errorf("%s: Result.Digests %v; want %v", tc.name, res.Digests, tc.digests)
+			}
+		}
 	}
 }

@@ -33,8 +33,8 @@ const DefaultMaxAge = time.Minute
 // once, however many clients ask for it at the same time, and streamed to
 // them as it arrives, through a [Streamer]; once the download is complete
 // and its size checked, the file is kept in the cache directory with a
-// record of its headers and sha256. Paths that end in "/" (folder listings) are passed
-// through and not kept.
+// record of its headers (and, with [CacheOptions.Verify], its sha256).
+// Paths that end in "/" (folder listings) are passed through and not kept.
 //
 // # Freshness
 //
@@ -97,12 +97,12 @@ const DefaultMaxAge = time.Minute
 //
 // A client never receives a cut or corrupt file that looks complete: when
 // a download fails after bytes were sent, the response is broken off, not
-// ended. A file is kept only once its size was checked and its sha256
-// computed as it was written (and checked against the name of a by-hash
-// path), and only when its length was announced (Content-Length) or
-// its transfer said it ended (FTP): a body that simply stopped is served
-// but not kept. [CacheOptions.Verify] checks the sha256 again on every hit
-// of the whole file.
+// ended. A file is kept only once its size was checked (and the digest
+// that a by-hash path names), and only when its length was announced
+// (Content-Length) or its transfer said it ended (FTP): a body that simply
+// stopped is served but not kept. With [CacheOptions.Verify], its sha256
+// is computed as it is written, and checked again on every hit of the
+// whole file.
 //
 // # The directory
 //
@@ -128,6 +128,7 @@ type Cache struct {
 	slots        chan struct{} // one per request served; nil: no limit
 	kept         *keptFiles
 	records      records // parsed once
+	paths        paths   // the URL and place of each path, derived once
 	st           *Streamer
 	client       *http.Client // passes the other methods upstream
 	stats        cacheStats
@@ -135,7 +136,7 @@ type Cache struct {
 	log          *slog.Logger
 	unlock       func()
 
-	mu         sync.Mutex
+	mu         sync.RWMutex // read locked by the requests that enter
 	closed     bool
 	inFlight   sync.WaitGroup // the handlers running
 	refreshing sync.WaitGroup // the background revalidations
@@ -177,11 +178,13 @@ type CacheOptions struct {
 	// spill and temporary files). 0 means no limit.
 	MaxBytes int64
 
-	// Verify checks the sha256 of a kept file each time it is served whole:
-	// a copy damaged on disk is then removed, its response broken off, and
-	// the next request downloads it again. It costs a read of the file
-	// through the CPU on each hit, where hits are otherwise sent by the
-	// kernel (sendfile).
+	// Verify records the sha256 of each file kept, computed as it is
+	// written, and checks it each time the file is served whole: a copy
+	// damaged on disk is then removed, its response broken off, and the
+	// next request downloads it again. A file kept without Verify has no
+	// sha256 recorded: with Verify it is downloaded again when it is next
+	// asked for. It costs a read of the file through the CPU on each hit,
+	// where hits are otherwise sent by the kernel (sendfile).
 	Verify bool
 
 	// WriteTimeout is how long one write to a client may block: a client
@@ -307,8 +310,8 @@ func (c *Cache) Close() error {
 
 // enter counts a handler in, unless the Cache is closed.
 func (c *Cache) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.closed {
 		return false
 	}
@@ -323,8 +326,18 @@ type exchange struct {
 	err   error  // why the request failed
 }
 
-// exchangeKey is the context key of the *exchange of a request.
+// exchangeKey is the context key of the *exchange of a request, for the
+// Streamer's hooks.
 type exchangeKey struct{}
+
+// exchangeOf returns the exchange of r, or a new one when r has none (a
+// background revalidation).
+func exchangeOf(r *http.Request) *exchange {
+	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		return ex
+	}
+	return &exchange{}
+}
 
 // ServeHTTP answers the requests for the files below the upstream base. It
 // answers 400, before any contact with the upstream, to a path that is not
@@ -348,7 +361,11 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &loggedWriter{ResponseWriter: w, timeout: c.writeTimeout}
 	ex := &exchange{cache: "pass"}
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	// The Streamer's hooks find ex in the context of r; a hit does not
+	// need it there.
+	withExchange := func(r *http.Request) *http.Request {
+		return r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	}
 	defer func() {
 		e := recover()
 		if ex.err == nil && lw.err != nil {
@@ -356,15 +373,25 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.stats.served(ex.cache, lw.bytes)
 		if c.access != nil {
-			attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", lw.status, "bytes", lw.bytes,
-				"duration", time.Since(start).Round(time.Microsecond), "cache", ex.cache}
+			attrs := [...]slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+				slog.Int("status", lw.status), slog.Int64("bytes", lw.bytes),
+				slog.Duration("duration", time.Since(start).Round(time.Microsecond)), slog.String("cache", ex.cache), {}, {}}
+			n := 6
 			if e != nil {
-				attrs = append(attrs, "aborted", true)
+				attrs[n] = slog.Bool("aborted", true)
+				n++
 			}
 			if ex.err != nil {
-				attrs = append(attrs, "err", ex.err)
+				attrs[n] = slog.Any("err", ex.err)
+				n++
 			}
-			c.access.Info("request", attrs...)
+			// To the handler, as Logger.LogAttrs would, but without
+			// the caller's frame, which a request line does not need.
+			if h := c.access.Handler(); h.Enabled(context.Background(), slog.LevelInfo) {
+				line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+				line.AddAttrs(attrs[:n]...)
+				h.Handle(context.Background(), line)
+			}
 		}
 		if e != nil {
 			panic(e)
@@ -398,24 +425,55 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.passOther(lw, r, rel, ex)
 		return
 	}
-	req := c.request(r, rel)
 	if rel == "" || strings.HasSuffix(rel, "/") {
 		if ftp {
 			ex.err = errors.New("no folder listings from an FTP upstream")
 			http.Error(lw, "not found", http.StatusNotFound)
 			return
 		}
-		c.st.Serve(lw, r, req)
+		c.st.Serve(lw, withExchange(r), c.request(r, rel, mirror.Join(c.bases[0], rel), c.upstreamHeader(r.Header)))
 		return
 	}
-	file := c.cachePath(req.URL)
-	rcc := requestCacheControl(r.Header)
-	rec, ok := c.records.read(file, req.URL)
-	if ok && len(rec.Index) > 0 {
-		file = c.variantPath(req.URL, rec.Index, req.Header)
-		rec, ok = c.records.read(file, req.URL)
+	rawURL, file := c.where(rel)
+	// The header sent upstream, made when a hit needs it (Vary) or for
+	// the request upstream.
+	var upstream http.Header
+	sent := func() http.Header {
+		if upstream == nil {
+			upstream = c.upstreamHeader(r.Header)
+		}
+		return upstream
 	}
-	if ok = ok && rec.matches(req.Header) && authorizedReuse(rec, r.Header); !ok {
+	rcc := requestCacheControl(r.Header)
+	rec, ok := c.records.read(file, rawURL)
+	if ok && len(rec.Index) > 0 {
+		file = c.variantPath(rawURL, rec.Index, sent())
+		rec, ok = c.records.read(file, rawURL)
+	}
+	// A file kept without Verify has no sha256 to check: with Verify, it
+	// is downloaded again.
+	ok = ok && (!rec.varies() || rec.matches(sent())) && authorizedReuse(rec, r.Header) && (!c.verify || rec.SHA256 != "")
+	how := reuseRevalidate
+	if ok {
+		switch how = c.reuse(rec, rel, rcc, time.Now()); how {
+		case reuseFresh:
+			if c.serveKept(lw, r, file, rec, "hit", ex) {
+				return
+			}
+		case reuseStale:
+			if c.serveKept(lw, r, file, rec, "stale", ex) {
+				return
+			}
+		case reuseStaleRefresh:
+			if c.serveKept(lw, r, file, rec, "stale", ex) {
+				c.refresh(r, rel, file, rec, c.request(r, rel, rawURL, sent()))
+				return
+			}
+		}
+	}
+	r = withExchange(r)
+	req := c.request(r, rel, rawURL, sent())
+	if !ok {
 		// Nothing kept answers: the client's own conditions go upstream,
 		// and the upstream's 304 to it.
 		for _, k := range []string{"If-None-Match", "If-Modified-Since"} {
@@ -424,28 +482,8 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				req.Header[k] = vs
 			}
 		}
-	}
-	if ok {
-		switch c.reuse(rec, rel, rcc, time.Now()) {
-		case reuseFresh:
-			if c.serveKept(lw, r, file, rec, "hit") {
-				return
-			}
-		case reuseStale:
-			if c.serveKept(lw, r, file, rec, "stale") {
-				return
-			}
-		case reuseStaleRefresh:
-			if c.serveKept(lw, r, file, rec, "stale") {
-				c.refresh(r, rel, file, rec, req)
-				return
-			}
-		case reuseRevalidate:
-			if rcc.onlyIfCached {
-				break
-			}
-			r = c.conditional(&req, r, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
-		}
+	} else if how == reuseRevalidate && !rcc.onlyIfCached {
+		r = c.conditional(&req, r, rel, file, rec, rec.Header.Get("Etag"), rec.Header.Get("Last-Modified"))
 	}
 	if rcc.onlyIfCached {
 		ex.err = errors.New("only-if-cached: nothing kept to answer with")
@@ -609,7 +647,7 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 			if now, ok := c.records.read(file, rec.URL); ok {
 				rec = now
 			}
-			return c.serveKept(w, r, file, rec, "revalidated")
+			return c.serveKept(w, r, file, rec, "revalidated", exchangeOf(r))
 		case errors.Is(err, context.Canceled), errors.Is(err, errClosed), errors.Is(err, fetch.ErrNotFound):
 			return false
 		case !staleOnError:
@@ -620,10 +658,9 @@ func (c *Cache) conditional(req *fetch.Request, r *http.Request, rel, file strin
 			return false
 		}
 		c.log.Warn("upstream failed; serving a stale copy", "url", rec.URL, "err", err)
-		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-			ex.err = err
-		}
-		return c.serveKept(w, r, file, rec, "stale")
+		ex := exchangeOf(r)
+		ex.err = err
+		return c.serveKept(w, r, file, rec, "stale", ex)
 	}
 	return r.WithContext(context.WithValue(r.Context(), fallbackKey{}, fallback))
 }
@@ -658,16 +695,19 @@ func relPath(u *url.URL) (string, error) {
 		return "", errors.New(`backslash, ";" or NUL in the path`)
 	}
 	rel := p[1:]
-	segs := strings.Split(rel, "/")
-	for i, seg := range segs {
+	for rest := rel; ; {
+		seg, after, more := strings.Cut(rest, "/")
 		switch {
 		case seg == "." || seg == "..":
 			return "", fmt.Errorf("%q segment in the path", seg)
-		case seg == "" && i < len(segs)-1:
+		case seg == "" && more:
 			return "", errors.New("empty segment in the path")
 		}
+		if !more {
+			return rel, nil
+		}
+		rest = after
 	}
-	return rel, nil
 }
 
 // pending is what the Cache knows of a download in flight, in its
@@ -708,12 +748,14 @@ func (c *Cache) upstreamHeader(h http.Header) http.Header {
 	return out
 }
 
-// request returns the Request that downloads rel for r: from the upstream,
-// then the mirrors, with a redirect that stays inside them and the
-// upstream's other answers (see [Cache]) passed to the client.
-func (c *Cache) request(r *http.Request, rel string) fetch.Request {
+// request returns the Request that downloads rawURL, the upstream's URL
+// of the path rel below its base, for r, with header sent upstream: from
+// the upstream, then the mirrors, with a redirect that stays inside them
+// and the upstream's other answers (see [Cache]) passed to the client.
+func (c *Cache) request(r *http.Request, rel, rawURL string, header http.Header) fetch.Request {
 	p := &pending{requested: time.Now(), noStore: requestCacheControl(r.Header).noStore, client: r.Header}
-	req := fetch.Request{URL: mirror.Join(c.bases[0], rel), Header: c.upstreamHeader(r.Header), Tag: p}
+	// The sha256 of a kept file is recorded for Verify alone.
+	req := fetch.Request{URL: rawURL, Header: header, Tag: p, SkipSHA256: !c.verify}
 	for _, m := range c.bases[1:] {
 		req.Mirrors = append(req.Mirrors, mirror.Join(m, rel))
 	}

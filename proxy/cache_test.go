@@ -173,6 +173,43 @@ func TestCacheCorruptCopy(t *testing.T) {
 	}
 }
 
+// TestCacheVerifyAfterNone keeps a file without Verify, which records no
+// sha256, then serves the directory with Verify: the file is downloaded
+// again, with its sha256 (not revalidated, even when it is stale), and then
+// served from the directory.
+func TestCacheVerifyAfterNone(t *testing.T) {
+	data := fetchtest.Blob(100_000, 1)
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration
+		misses int // of the two requests with Verify
+	}{
+		{"fresh", 0, 1},
+		{"stale", -1, 1}, // then revalidated: 304
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Etag", `"v1"`)
+				http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+			}))
+			defer up.Close()
+			fx := newCache(t, up.URL)
+			fx.body(t, "/a.rpm")
+			fx.cache.Close()
+			again := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Dir, o.Verify, o.MaxAge = fx.dir, true, tc.maxAge })
+			for i := range 2 {
+				if status, body := again.body(t, "/a.rpm"); status != http.StatusOK || !bytes.Equal(body, data) {
+					t.Fatalf("request %d with Verify: got %d and %d bytes; want the %d bytes of the file", i+1, status, len(body), len(data))
+				}
+			}
+			again.cache.Close() // waits for the handlers: every line is logged
+			if log := again.access.String(); strings.Count(log, "cache=miss") != tc.misses || strings.Count(log, "status=200") != 2 {
+				t.Errorf("access log with Verify: got %q; want two answers, %d misses", log, tc.misses)
+			}
+		})
+	}
+}
+
 func TestCacheRefuses(t *testing.T) {
 	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": []byte("a")})
 	fx := newCache(t, up.URL)

@@ -114,23 +114,34 @@ func (k *keptFiles) forget(path string) {
 }
 
 // acquire marks the file at path in use, as the most recently used, and
-// returns the function that ends its use.
-func (k *keptFiles) acquire(path string) (release func()) {
+// returns it for release, which ends its use; nil when it is not known,
+// or when nothing is ever removed (no maximum): then neither use nor
+// recency matters, and a hit takes no lock.
+func (k *keptFiles) acquire(path string) *keptFile {
+	if k.max <= 0 {
+		return nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e, ok := k.files[path]
 	if !ok {
-		return func() {}
+		return nil
 	}
 	kf := e.Value.(*keptFile)
 	kf.inUse++
 	k.lru.MoveToBack(e)
-	return func() {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		kf.inUse--
-		k.evict()
+	return kf
+}
+
+// release ends a use of kf that acquire began.
+func (k *keptFiles) release(kf *keptFile) {
+	if kf == nil {
+		return
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	kf.inUse--
+	k.evict()
 }
 
 // evict removes the least recently used files that are not in use until

@@ -45,15 +45,48 @@ type record struct {
 	Requested time.Time `json:"requested"`
 	Stored    time.Time `json:"stored"`
 
-	cc *cacheControl // Header's Cache-Control parsed, once read
+	parsed *parsedFields // Header's fields that each use reads, parsed once read
+}
+
+// parsedFields are the fields of a stored response that each use of it
+// reads, parsed.
+type parsedFields struct {
+	cc                 cacheControl
+	date, expires      time.Time
+	hasDate, hasExpire bool // hasExpire: one valid Expires
+	expiresGiven       bool // any Expires, valid or not
+	lastModified       time.Time
+	hasLastModified    bool
+	// modTime is Last-Modified as http.ServeContent is given it (its
+	// first value, as http.ParseTime reads it).
+	modTime    time.Time
+	hasModTime bool
+}
+
+// parseFields parses the fields of h that parsedFields holds.
+func parseFields(h http.Header) *parsedFields {
+	p := &parsedFields{cc: parseCacheControl(h.Values("Cache-Control")), expiresGiven: len(h.Values("Expires")) > 0}
+	p.date, p.hasDate = httpDate(h, "Date")
+	p.expires, p.hasExpire = httpDate(h, "Expires")
+	p.lastModified, p.hasLastModified = httpDate(h, "Last-Modified")
+	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
+		p.modTime, p.hasModTime = t, true
+	}
+	return p
+}
+
+// fields returns the parsed fields of the stored response: those parsed
+// when the record was read, or else parsed now.
+func (rec *record) fields() *parsedFields {
+	if rec.parsed != nil {
+		return rec.parsed
+	}
+	return parseFields(rec.Header)
 }
 
 // cacheControl returns the Cache-Control of the stored response, parsed.
 func (rec *record) cacheControl() cacheControl {
-	if rec.cc != nil {
-		return *rec.cc
-	}
-	return parseCacheControl(rec.Header.Values("Cache-Control"))
+	return rec.fields().cc
 }
 
 // newRecord returns the record of the response that res downloaded, of
@@ -85,7 +118,7 @@ func (rec *record) update(h http.Header, requested, at time.Time) {
 		rec.Header[k] = vs
 	}
 	rec.Requested, rec.Stored = requested, at
-	rec.cc = nil // parsed again from the new fields
+	rec.parsed = nil // parsed again from the new fields
 }
 
 // fieldValue is a header field value as a record stores it: a JSON string
@@ -130,8 +163,7 @@ func readRecord(file, rawURL string) (*record, bool) {
 			rec.Header[k] = append(rec.Header[k], string(v))
 		}
 	}
-	cc := parseCacheControl(rec.Header.Values("Cache-Control"))
-	rec.cc = &cc
+	rec.parsed = parseFields(rec.Header)
 	return &rec, true
 }
 
@@ -163,6 +195,12 @@ func (rec *record) write(file string) error {
 		os.Remove(name)
 	}
 	return err
+}
+
+// varies reports whether the stored response has a secondary key (RFC
+// 9111 section 4.1): when it has not, it matches every request.
+func (rec *record) varies() bool {
+	return len(rec.Vary) > 0 || len(rec.Header.Values("Vary")) > 0
 }
 
 // matches reports whether the stored response may answer a request whose
@@ -197,9 +235,10 @@ func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 	case isMetadata(rel):
 		return 0
 	}
-	cc := rec.cacheControl()
-	date, hasDate := httpDate(rec.Header, "Date")
-	if !hasDate {
+	pf := rec.fields()
+	cc := pf.cc
+	date := pf.date
+	if !pf.hasDate {
 		date = rec.Stored
 	}
 	switch {
@@ -207,18 +246,17 @@ func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 		return cc.sMaxAge
 	case cc.maxAge >= 0:
 		return cc.maxAge
-	case len(rec.Header.Values("Expires")) > 0:
-		exp, ok := httpDate(rec.Header, "Expires")
-		if !ok {
+	case pf.expiresGiven:
+		if !pf.hasExpire {
 			return 0 // an invalid Expires means "already expired"
 		}
-		return max(exp.Sub(date), 0)
+		return max(pf.expires.Sub(date), 0)
 	case cc.immutable:
 		return maxDelta
 	case !heuristicStatus(rec.Status) && !cc.public, def < 0:
 		return 0
 	}
-	if lm, ok := httpDate(rec.Header, "Last-Modified"); ok && lm.Before(date) {
+	if lm := pf.lastModified; pf.hasLastModified && lm.Before(date) {
 		return max(min(date.Sub(lm)*heuristicFraction/100, heuristicMax), def)
 	}
 	return def
@@ -228,8 +266,8 @@ func (rec *record) lifetime(rel string, def time.Duration) time.Duration {
 // section 4.2.3).
 func (rec *record) age(now time.Time) time.Duration {
 	var apparent time.Duration
-	if date, ok := httpDate(rec.Header, "Date"); ok {
-		apparent = max(rec.Stored.Sub(date), 0)
+	if pf := rec.fields(); pf.hasDate {
+		apparent = max(rec.Stored.Sub(pf.date), 0)
 	}
 	corrected := ageValue(rec.Header) + max(rec.Stored.Sub(rec.Requested), 0)
 	return max(apparent, corrected) + max(now.Sub(rec.Stored), 0)

@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"io/fs"
-	"os"
+	"strings"
 	"sync"
 
 	"github.com/fetchkit/fetch"
+	"github.com/fetchkit/fetch/mirror"
 )
 
 // maxRecords bounds the records that a Cache keeps parsed in memory.
@@ -27,22 +27,22 @@ type records struct {
 // the URL it was checked against.
 type parsedRecord struct {
 	rec *record
-	fi  fs.FileInfo
+	id  fileID
 	url string
 }
 
 // read returns the record of file, which must be that of rawURL (as
 // readRecord), from memory when its file has not changed.
 func (rs *records) read(file, rawURL string) (*record, bool) {
-	fi, err := os.Lstat(file + recordSuffix)
-	if err != nil || !fi.Mode().IsRegular() {
+	id, err := lstatID(file + recordSuffix)
+	if err != nil || !id.regular {
 		rs.drop(file)
 		return readRecord(file, rawURL) // says why, as before: a FIFO is not read
 	}
 	rs.mu.RLock()
 	p, ok := rs.m[file]
 	rs.mu.RUnlock()
-	if ok && unchanged(p.fi, fi) {
+	if ok && p.id.same(id) {
 		if rawURL == p.url || p.rec.URL == fetch.RedactURL(rawURL) {
 			return p.rec, true
 		}
@@ -55,27 +55,12 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 	}
 	// What was read is of the file stat'ed only when that file is still
 	// there afterwards: else it is not remembered.
-	if now, err := os.Lstat(file + recordSuffix); err == nil && unchanged(fi, now) {
+	if now, err := lstatID(file + recordSuffix); err == nil && id.same(now) {
 		rs.mu.Lock()
-		if rs.m == nil {
-			rs.m = make(map[string]parsedRecord)
-		}
-		if len(rs.m) >= maxRecords {
-			for k := range rs.m { // one at random makes room
-				delete(rs.m, k)
-				break
-			}
-		}
-		rs.m[file] = parsedRecord{rec: rec, fi: fi, url: rawURL}
+		putBounded(&rs.m, file, parsedRecord{rec: rec, id: id, url: rawURL})
 		rs.mu.Unlock()
 	}
 	return rec, true
-}
-
-// unchanged reports whether was and now are the same file (device and
-// inode), of the same size and modification time.
-func unchanged(was, now fs.FileInfo) bool {
-	return os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
 }
 
 // drop forgets the record of file.
@@ -88,4 +73,49 @@ func (rs *records) drop(file string) {
 		delete(rs.m, file)
 		rs.mu.Unlock()
 	}
+}
+
+// paths holds the upstream URL and the kept file's place of each path
+// below the base asked for lately, which each request would otherwise
+// derive anew (a URL joined and escaped, a sha256): at most maxRecords,
+// one dropped at random beyond.
+type paths struct {
+	mu sync.RWMutex
+	m  map[string]pathPlace // by path below the base
+}
+
+// pathPlace is the upstream URL of a path, and where its file is kept.
+type pathPlace struct{ url, file string }
+
+// where returns the upstream URL of rel, a path below the base, and where
+// its file is kept ([Cache.cachePath]).
+func (c *Cache) where(rel string) (rawURL, file string) {
+	ps := &c.paths
+	ps.mu.RLock()
+	p, ok := ps.m[rel]
+	ps.mu.RUnlock()
+	if ok {
+		return p.url, p.file
+	}
+	p.url = mirror.Join(c.bases[0], rel)
+	p.file = c.cachePath(p.url)
+	ps.mu.Lock()
+	putBounded(&ps.m, strings.Clone(rel), p)
+	ps.mu.Unlock()
+	return p.url, p.file
+}
+
+// putBounded sets m[k] to v, making m first if need be, and room by
+// dropping one entry at random when m holds maxRecords.
+func putBounded[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = make(map[string]V)
+	}
+	if len(*m) >= maxRecords {
+		for old := range *m {
+			delete(*m, old)
+			break
+		}
+	}
+	(*m)[k] = v
 }

@@ -18,12 +18,12 @@ import (
 )
 
 // serveKept answers r with the kept response that rec describes, and
-// reports whether it did; cache is what the access log is to say. The
+// reports whether it did; cache is what the access log is to say, in ex. The
 // stored header fields are sent, with Age computed (RFC 9111 section
 // 4.2.3), but for those that a no-cache directive names.
-func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string) bool {
-	defer c.kept.acquire(file)()
-	f, fi, err := openKeptStat(file)
+func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string, ex *exchange) bool {
+	defer c.kept.release(c.kept.acquire(file))
+	f, size, err := openHit(file)
 	if errors.Is(err, regular.ErrNotRegular) {
 		c.forget(file) // not the Cache's: downloaded again
 	}
@@ -31,19 +31,24 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		return false
 	}
 	defer f.Close()
-	if fi.Size() != rec.Size {
+	if size != rec.Size {
 		return false
-	}
-	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
-	if ex == nil {
-		ex = &exchange{}
 	}
 	ex.cache = cache
 	h := w.Header()
 	hidden := rec.cacheControl().noCacheFields
+	// The stored values, copied into one array: each field's slice is cut
+	// to its length, so that an append to it copies.
+	n := 0
+	for _, vs := range rec.Header {
+		n += len(vs)
+	}
+	values := make([]string, 0, n)
 	for k, vs := range rec.Header {
 		if !slices.Contains(hidden, k) {
-			h[k] = slices.Clone(vs)
+			start := len(values)
+			values = append(values, vs...)
+			h[k] = values[start:len(values):len(values)]
 		}
 	}
 	h.Set("Age", strconv.FormatInt(int64(min(rec.age(time.Now()), maxDelta)/time.Second), 10))
@@ -75,8 +80,9 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 	if r = hitRange(w, r, rec.Size, rec.Header, &ex.err); r == nil {
 		return true
 	}
-	modTime, err := http.ParseTime(h.Get("Last-Modified"))
-	if err == nil {
+	var modTime time.Time
+	if pf := rec.fields(); pf.hasModTime && !slices.Contains(hidden, "Last-Modified") {
+		modTime = pf.modTime
 		h.Del("Last-Modified") // ServeContent sets it from modTime
 	}
 	var content io.ReadSeeker = f

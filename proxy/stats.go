@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // CacheStats is a snapshot of the counters of a [Cache], since it was made
 // (but for the gauges: Files, Bytes and Clients).
@@ -32,24 +29,27 @@ type CacheStats struct {
 	Clients int64
 }
 
-// cacheStats holds the counters of a Cache; it is safe for concurrent use.
+// cacheStatuses are what the access log says of a request, as
+// CacheStats counts them.
+var cacheStatuses = [...]string{"hit", "revalidated", "stale", "miss", "pass"}
+
+// cacheStats holds the counters of a Cache; it is safe for concurrent use,
+// and counts a request without a lock.
 type cacheStats struct {
 	revalidations, upstreamErrors, fromUpstream, clients atomic.Int64
 
-	mu       sync.Mutex
-	requests map[string]int64
-	sent     map[string]int64
+	requests, sent [len(cacheStatuses)]atomic.Int64 // by cacheStatuses
 }
 
 // served counts a request answered, as cache says, with n bytes sent.
 func (s *cacheStats) served(cache string, n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.requests == nil {
-		s.requests, s.sent = map[string]int64{}, map[string]int64{}
+	for i, name := range cacheStatuses {
+		if name == cache {
+			s.sent[i].Add(n) // first: a request counted has its bytes counted
+			s.requests[i].Add(1)
+			return
+		}
 	}
-	s.requests[cache]++
-	s.sent[cache] += n
 }
 
 // Stats returns a snapshot of the counters of c. It is safe to call at any
@@ -58,14 +58,11 @@ func (c *Cache) Stats() CacheStats {
 	st := CacheStats{Requests: map[string]int64{}, Sent: map[string]int64{},
 		FromUpstream: c.stats.fromUpstream.Load(), Revalidations: c.stats.revalidations.Load(),
 		UpstreamErrors: c.stats.upstreamErrors.Load(), Clients: c.stats.clients.Load()}
-	c.stats.mu.Lock()
-	for k, v := range c.stats.requests {
-		st.Requests[k] = v
+	for i, name := range cacheStatuses {
+		if n := c.stats.requests[i].Load(); n > 0 {
+			st.Requests[name], st.Sent[name] = n, c.stats.sent[i].Load()
+		}
 	}
-	for k, v := range c.stats.sent {
-		st.Sent[k] = v
-	}
-	c.stats.mu.Unlock()
 	st.Files, st.Bytes, st.Evictions = c.kept.counts()
 	return st
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,12 +35,16 @@ import (
 // comes after it ended starts another. Requests that share
 // a sha256 may name different URLs and Paths; the first one's are used.
 //
-// The download writes to a spill file in StreamerOptions.Dir, and each
-// client reads from that file at its own pace: a slow client costs disk
-// space, not memory, and never holds back the others. The spill file is
-// removed from its directory as soon as it is made (where the system allows
-// it), so nothing is left behind even by a crash. A download with a Path
-// writes the file twice meanwhile: to the spill file and beside Path.
+// The download writes to a spill file, and each client reads from that
+// file at its own pace: a slow client costs disk space, not memory, and
+// never holds back the others. A download with a Path writes each byte
+// once: its spill file is made beside Path, under a temporary name that
+// [fetch.RemoveLeftovers] knows, and renamed to Path once the download
+// succeeded, or removed when it failed. (With a Root or CheckExisting, the
+// Fetcher writes Path itself, and the bytes go to both files.) The spill
+// file of a download without a Path is in StreamerOptions.Dir, removed from
+// it as soon as it is made (where the system allows it), so nothing is left
+// behind even by a crash.
 //
 // A download belongs to the Streamer, not to the client that started it:
 // it goes on when that client leaves, for as long as any client wants it.
@@ -61,6 +67,7 @@ type Streamer struct {
 	dir        string
 	onComplete func(fetch.Result) error
 	onError    func(*http.Request, fetch.Result)
+	sync       bool
 	ctx        context.Context // the downloads' context, cancelled by Close
 	stop       context.CancelFunc
 	wg         sync.WaitGroup // the downloads
@@ -94,6 +101,12 @@ type StreamerOptions struct {
 	// goroutine before Serve returns or aborts the response, so that a
 	// server can log each failure with its cause and its request.
 	OnError func(r *http.Request, res fetch.Result)
+
+	// Sync makes a file that a download keeps at its Path reach stable
+	// storage (fsync) before it is renamed there, as [fetch.Options.Sync]
+	// does for the files that a Fetcher writes itself (a Request with a
+	// Root or CheckExisting).
+	Sync bool
 }
 
 // NewStreamer returns a Streamer that downloads with f.
@@ -103,7 +116,7 @@ func NewStreamer(f *fetch.Fetcher, opts StreamerOptions) *Streamer {
 		dir = os.TempDir()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, onError: opts.OnError, ctx: ctx, stop: stop, shares: make(map[string]*share)}
+	s := &Streamer{f: f, dir: dir, onComplete: opts.OnComplete, onError: opts.OnError, sync: opts.Sync, ctx: ctx, stop: stop, shares: make(map[string]*share)}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	return s
 }
@@ -284,19 +297,12 @@ func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	if !start {
 		return nil, nil
 	}
-	spill, err := os.CreateTemp(s.dir, spillPrefix+"*")
-	if errors.Is(err, fs.ErrNotExist) {
-		// The directory was removed: make it again.
-		if err = os.MkdirAll(s.dir, 0o755); err == nil {
-			spill, err = os.CreateTemp(s.dir, spillPrefix+"*")
-		}
+	sh := &share{key: key, refs: 2, changed: make(chan struct{})}
+	if inPlace(req) {
+		sh.keepAs = req.Path
 	}
-	if err != nil {
+	if err := sh.createSpill(s.dir); err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
-	}
-	sh := &share{key: key, spill: spill, refs: 2, changed: make(chan struct{})}
-	if os.Remove(spill.Name()) != nil {
-		sh.spillName = spill.Name() // removed once the last client is done
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sh.cancel = cancel
@@ -305,10 +311,71 @@ func (s *Streamer) join(req fetch.Request, start bool) (*share, error) {
 	return sh, nil
 }
 
+// inPlace reports whether the download of req writes its file once, to
+// its spill file renamed to Path: but with a Root, which the rename would
+// not go through, or CheckExisting, which needs the Fetcher to look at Path.
+func inPlace(req fetch.Request) bool {
+	return req.Path != "" && req.Root == nil && !req.CheckExisting
+}
+
+// createSpill makes the spill file of sh: beside keepAs when it is set,
+// else in dir, removed from it at once where the system allows it.
+func (sh *share) createSpill(dir string) error {
+	if sh.keepAs != "" {
+		// ".BASE.fetch-spill-.RANDOM.part": a temporary file of Path.
+		pattern := filepath.Join(filepath.Dir(sh.keepAs), filepath.Base(sh.keepAs)+"."+spillPrefix)
+		spill, name, err := fetch.CreateTemp(nil, pattern)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = os.MkdirAll(filepath.Dir(sh.keepAs), 0o755); err == nil {
+				spill, name, err = fetch.CreateTemp(nil, pattern)
+			}
+		}
+		sh.spill, sh.spillName = spill, name
+		return err
+	}
+	spill, err := os.CreateTemp(dir, spillPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed: make it again.
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			spill, err = os.CreateTemp(dir, spillPrefix+"*")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	sh.spill = spill
+	if os.Remove(spill.Name()) != nil {
+		sh.spillName = spill.Name() // removed once the last client is done
+	}
+	return nil
+}
+
+// settle gives the spill file of an in-place download the name keepAs
+// when the download succeeded (err is nil), after an fsync with sync, or
+// removes its name when it failed; its clients read on from the open file.
+// It returns the error of the fsync or the rename.
+func (sh *share) settle(err error, sync bool) error {
+	name := sh.spillName
+	sh.spillName = ""
+	if err == nil && sync {
+		err = sh.spill.Sync()
+	}
+	if err == nil {
+		if err = os.Rename(name, sh.keepAs); err == nil {
+			return nil
+		}
+	}
+	os.Remove(name)
+	return err
+}
+
 // run downloads req into sh, then gives up the download's reference.
 func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	orig := req
 	req.Writer = sh
+	if sh.keepAs != "" {
+		req.Path = "" // the spill file is the file
+	}
 	req.OnResponse = thenOnResponse(req.OnResponse, func(resp fetch.Response) error {
 		sh.mu.Lock()
 		sh.resp = sized(resp, req)
@@ -318,6 +385,12 @@ func (s *Streamer) run(ctx context.Context, sh *share, req fetch.Request) {
 	})
 	res, err := s.f.Fetch(ctx, req)
 	res.Request = orig
+	if sh.keepAs != "" {
+		if serr := sh.settle(err, s.sync); err == nil && serr != nil {
+			err = serr
+			res.Err = fmt.Errorf("%s: %w", res.URL, serr)
+		}
+	}
 	if err == nil && s.onComplete != nil {
 		if err = s.onComplete(res); err != nil {
 			res.Err = fmt.Errorf("%s: OnComplete: %w", res.URL, err)
@@ -384,8 +457,9 @@ func sized(resp fetch.Response, req fetch.Request) *fetch.Response {
 }
 
 // shareKey returns the key of the download that req may share: its
-// sha256, or else its URL, headers, size and digests, so that a request
-// never gets bytes checked against other expectations than its own.
+// sha256, or else its URL, headers, size, digests and SkipSHA256, so that
+// a request never gets bytes checked against other expectations than its
+// own, nor a Result with other digests.
 func shareKey(req fetch.Request) string {
 	for alg, digest := range req.Digests {
 		if strings.EqualFold(alg, "sha256") {
@@ -405,6 +479,9 @@ func shareKey(req fetch.Request) string {
 	for _, alg := range slices.Sorted(maps.Keys(req.Digests)) {
 		b.WriteString("\n" + strings.ToLower(alg) + " " + strings.ToLower(req.Digests[alg]))
 	}
+	if req.SkipSHA256 {
+		b.WriteString("\nno sha256") // its Result holds less
+	}
 	return b.String()
 }
 
@@ -412,7 +489,8 @@ func shareKey(req fetch.Request) string {
 type share struct {
 	key       string
 	spill     *os.File
-	spillName string // set when the spill file could not be removed at once
+	spillName string // set while the spill file has a name: removed, or renamed to keepAs
+	keepAs    string // the Path that the spill file becomes (inPlace)
 	cancel    context.CancelFunc
 	refs      int // clients, and the download until it ends; guarded by Streamer.mu
 
@@ -465,6 +543,15 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 		pos     int64 // next byte of the file to send
 		started bool  // the header is sent
 	)
+	// A writer that takes a file sends the bytes from a descriptor of the
+	// spill file of its own; else they are copied through buf.
+	rf, _ := w.(io.ReaderFrom)
+	var rd *hitFile
+	if rf != nil {
+		if rd, _ = reopen(sh.spill); rd != nil {
+			defer rd.Close()
+		}
+	}
 	// cut returns the Result of a response broken off by err.
 	cut := func(p progress, err error) fetch.Result {
 		res := failed(req, err)
@@ -502,6 +589,20 @@ func (sh *share) serve(w http.ResponseWriter, r *http.Request, req fetch.Request
 				if !started {
 					rp.writeHeader(w, p)
 					started = true
+				}
+				for pos < limit && rd != nil {
+					// Sent by the kernel (sendfile), from the
+					// client's own descriptor.
+					rd.Seek(pos, io.SeekStart)
+					n, err := rf.ReadFrom(&io.LimitedReader{R: rd, N: limit - pos})
+					pos += n
+					rd.sent(pos)
+					if err == nil && n == 0 {
+						err = io.ErrUnexpectedEOF
+					}
+					if err != nil {
+						return cut(p, fmt.Errorf("%w: %w", errClientGone, err)), true
+					}
 				}
 				for pos < limit {
 					n := min(int64(len(buf)), limit-pos)

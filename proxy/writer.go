@@ -7,9 +7,10 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -57,6 +58,10 @@ func (w *loggedWriter) failed(err error) {
 	}
 }
 
+// sniffLen is how much of a body net/http copies through its buffer
+// before it hands the rest to sendfile, when the header is not yet sent.
+const sniffLen = 512
+
 // sendChunk is how much of a file goes to the client under one write
 // deadline.
 const sendChunk = 1 << 20
@@ -69,11 +74,23 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	if !ok {
-		return io.Copy(writerOnly{w}, src)
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		return io.CopyBuffer(writerOnly{w}, src, *bp)
 	}
 	limit := int64(-1)
 	if lr, ok := src.(*io.LimitedReader); ok {
 		limit, src = lr.N, lr.R // sendfile sees through one LimitedReader only
+	}
+	if _, ok := src.(syscall.Conn); ok && limit >= sniffLen {
+		// The header goes out now, alone: net/http would otherwise read
+		// the first 512 bytes of src to send them with it, and sendfile
+		// the rest. (A smaller body goes through its buffer with the
+		// header, in one write.)
+		if fl, ok := w.ResponseWriter.(http.Flusher); ok {
+			w.deadline()
+			fl.Flush()
+		}
 	}
 	var total int64
 	for limit != 0 {
@@ -101,6 +118,10 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap lets http.ResponseController reach the connection (Flush).
 func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// copyBufs are the buffers of the copies to a ResponseWriter that takes
+// no file (HTTP/2, a recorder).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // writerOnly hides every method of a Writer but Write.
 type writerOnly struct{ io.Writer }
@@ -142,7 +163,7 @@ func (w *lengthWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // the end fails instead when the digest is wrong, so the response is one
 // short of its Content-Length and the client sees it cut.
 type verifiedReader struct {
-	f       *os.File
+	f       io.ReadSeeker
 	size    int64
 	want    string
 	h       hash.Hash

@@ -34,9 +34,9 @@ const proxyUsage = `Usage:
 Serves the files below URL over HTTP: a request for /PATH gets URL/PATH
 (the query of the request is dropped). A file is downloaded once, however many
 clients ask for it at the same time, and streamed to them as it arrives; once
-the download is complete (its size checked, its sha256 computed as it arrived,
-and checked against the name of a by-hash path), the file is kept in DIR
-and served from there while it is fresh. Paths that end in "/" (folder
+the download is complete (its size checked, and the digest that the name of
+a by-hash path gives; with -verify, its sha256 computed as it arrived), the
+file is kept in DIR and served from there while it is fresh. Paths that end in "/" (folder
 listings) are passed through and not kept.
 
 The proxy is a shared HTTP cache (RFC 9111): every header field of a kept
@@ -113,9 +113,11 @@ Flags:
   -max-size SIZE  keep no file larger than SIZE (bytes, or with K, M, G, T:
                   powers of 1024); larger ones are served, not kept
                   (default: no limit)
-  -verify         check the sha256 of a kept file each time it is served
-                  whole (a damaged copy is removed and downloaded again);
-                  without it hits are sent by the kernel, unhashed
+  -verify         record the sha256 of each file kept, and check it each
+                  time it is served whole (a damaged copy is removed and
+                  downloaded again; one kept without -verify is downloaded
+                  again); without it nothing is hashed but by-hash files,
+                  and hits are sent by the kernel
   -write-timeout D
                   disconnect a client that accepts no byte for D (default
                   1m; 0: never)

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -76,9 +77,16 @@ func (d *rootDir) openExisting(req Request) *existing {
 		}
 		resolve = resolveBeneath | resolveNoMagiclinks
 	}
-	name, err := syscall.BytePtrFromString(req.Path)
-	if err != nil {
-		return nil
+	var buf [256]byte // the path as the system call takes it, when short
+	var name *byte
+	if len(req.Path) < len(buf) && strings.IndexByte(req.Path, 0) < 0 {
+		copy(buf[:], req.Path)
+		name = &buf[0]
+	} else {
+		var err error
+		if name, err = syscall.BytePtrFromString(req.Path); err != nil {
+			return nil
+		}
 	}
 	how := openHow{flags: syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_CLOEXEC | regular.NoBlock, resolve: resolve}
 	var fd uintptr
@@ -94,13 +102,13 @@ func (d *rootDir) openExisting(req Request) *existing {
 		return nil
 	}
 	x := &existing{fd: int(fd), path: req.Path}
-	info := &statInfo{name: filepath.Base(req.Path)}
-	if ignoringEINTR(func() error { return syscall.Fstat(x.fd, &info.st) }) != nil ||
-		info.st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	x.st.name = filepath.Base(req.Path)
+	if ignoringEINTR(func() error { return syscall.Fstat(x.fd, &x.st.st) }) != nil ||
+		x.st.st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		x.close()
 		return nil
 	}
-	x.fi = info
+	x.fi = &x.st
 	return x
 }
 

@@ -139,10 +139,11 @@ func lowerDigests(digests map[string]string) (map[string]string, error) {
 		if size == 0 {
 			return nil, fmt.Errorf("%w: unknown digest algorithm %q", ErrInvalidRequest, lowerName)
 		}
-		if !hexdigest.Valid(hexDigest, 2*size) {
+		lowerHex, ok := hexdigest.Lower(hexDigest, 2*size)
+		if !ok {
 			return nil, fmt.Errorf("%w: %s digest %q is not %d hex bytes", ErrInvalidRequest, lowerName, strings.ToLower(hexDigest), size)
 		}
-		lower = lower && !hasUpper(name) && !hasUpper(hexDigest)
+		lower = lower && lowerName == name && lowerHex == hexDigest
 	}
 	if lower {
 		return digests, nil
@@ -152,16 +153,6 @@ func lowerDigests(digests map[string]string) (map[string]string, error) {
 		want[strings.ToLower(name)] = strings.ToLower(hexDigest)
 	}
 	return want, nil
-}
-
-// hasUpper reports whether s has an ASCII upper-case letter.
-func hasUpper(s string) bool {
-	for _, c := range []byte(s) {
-		if 'A' <= c && c <= 'Z' {
-			return true
-		}
-	}
-	return false
 }
 
 // hashing returns the hashes of the bytes written: one for each digest

@@ -73,8 +73,9 @@ func ParseLine(line string) (e Entry, ok bool, err error) {
 	digest, sizeField, _ := strings.Cut(rest, ",")
 	p, digest, sizeField = strings.TrimSpace(p), strings.TrimSpace(digest), strings.TrimSpace(sizeField)
 	size, serr := strconv.ParseInt(sizeField, 10, 64)
+	sum, hexOK := hexdigest.Lower(digest, 64)
 	switch {
-	case !hexdigest.Valid(digest, 64):
+	case !hexOK:
 		return Entry{}, false, fmt.Errorf("sha256 %q: want 64 hex digits", digest)
 	case serr != nil || size < 0:
 		return Entry{}, false, fmt.Errorf("size %q: want a number of bytes", sizeField)
@@ -84,7 +85,7 @@ func ParseLine(line string) (e Entry, ok bool, err error) {
 	} else if err != nil {
 		return Entry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
-	return Entry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil
+	return Entry{Path: p, SHA256: sum, Size: size}, true, nil
 }
 
 // repoEntry returns e as the repository's package.

@@ -22,11 +22,11 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink
 	// The check holds the slot that the transfer would: hashing files in
 	// place is kept within the Limiter, like downloading them (host is
 	// that of req.URL).
-	release, err := f.limiter.Acquire(ctx, host)
+	slots, err := f.limiter.acquire(ctx, host)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", RedactURL(req.URL), err)
 	}
-	defer release()
+	defer f.limiter.release(host, slots)
 	if x == nil {
 		file, err := s.place.openFile(req.Path, os.O_RDONLY, 0)
 		if err != nil {
@@ -41,7 +41,7 @@ func (f *Fetcher) inPlace(ctx context.Context, req Request, host string, s *sink
 	}
 	before := x.fi
 	if !req.HashExisting {
-		if digests, ok := recorded(x.descriptor()).trusts(req.Path, before, s.want); ok {
+		if digests, ok := trustedRecord(x.descriptor(), req.Path, before, s.want); ok {
 			s.written = before.Size()
 			return digests, true, nil
 		}
@@ -84,6 +84,7 @@ type existing struct {
 	file *os.File
 	path string
 	fi   fs.FileInfo // of the open file, a regular file
+	st   statInfo    // fi, when the open's own fstat gave it
 }
 
 // descriptor returns the descriptor of x.

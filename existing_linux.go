@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/fetchkit/fetch/internal/regular"
 )
@@ -17,6 +16,7 @@ const (
 	sysOpenat2          = 437
 	resolveNoMagiclinks = 0x02
 	resolveBeneath      = 0x08
+	atFdcwd             = -100 // AT_FDCWD
 )
 
 type openHow struct{ flags, mode, resolve uint64 }
@@ -66,7 +66,7 @@ func (d *rootDir) close() {
 // absolute symbolic link below Root, a kernel without openat2): the
 // request then looks at Path as any other, through its Root.
 func (d *rootDir) openExisting(req Request) *existing {
-	dirfd, resolve := -100, uint64(0) // AT_FDCWD: a plain path
+	dirfd, resolve := atFdcwd, uint64(0) // a plain path
 	if req.Root != nil {
 		if d == nil {
 			return nil
@@ -74,33 +74,20 @@ func (d *rootDir) openExisting(req Request) *existing {
 		if dirfd = d.fdOf(req.Root); dirfd < 0 {
 			return nil
 		}
-		resolve = resolveBeneath | resolveNoMagiclinks
+		resolve = beneath
 	}
-	name, err := syscall.BytePtrFromString(req.Path)
+	fd, err := openat2(dirfd, req.Path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|regular.NoBlock, 0, resolve)
 	if err != nil {
 		return nil
 	}
-	how := openHow{flags: syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_CLOEXEC | regular.NoBlock, resolve: resolve}
-	var fd uintptr
-	var e syscall.Errno
-	for {
-		fd, _, e = syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)),
-			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-		if e != syscall.EINTR {
-			break
-		}
-	}
-	if e != 0 {
-		return nil
-	}
 	x := &existing{fd: int(fd), path: req.Path}
-	info := &statInfo{name: filepath.Base(req.Path)}
-	if ignoringEINTR(func() error { return syscall.Fstat(x.fd, &info.st) }) != nil ||
-		info.st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	x.st.name = filepath.Base(req.Path)
+	if ignoringEINTR(func() error { return syscall.Fstat(x.fd, &x.st.st) }) != nil ||
+		x.st.st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		x.close()
 		return nil
 	}
-	x.fi = info
+	x.fi = &x.st
 	return x
 }
 

@@ -96,6 +96,17 @@ func (l *Limiter) Allowed(host string) int {
 // returns a func that gives both back, to be called exactly once, or ctx's
 // error if ctx is done first.
 func (l *Limiter) Acquire(ctx context.Context, host string) (release func(), err error) {
+	h, err := l.acquire(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { l.release(host, h) }) }, nil
+}
+
+// acquire is Acquire, for a caller that gives the slots back with
+// release(host, h), once, where h is the state of host that it returns.
+func (l *Limiter) acquire(ctx context.Context, host string) (*hostSlots, error) {
 	h := l.join(host)
 	if err := l.takeHost(ctx, h); err != nil {
 		l.leave(host, h)
@@ -111,13 +122,13 @@ func (l *Limiter) Acquire(ctx context.Context, host string) (release func(), err
 		l.giveHost(host, h)
 		return nil, ctx.Err()
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			<-l.total
-			l.giveHost(host, h)
-		})
-	}, nil
+	return h, nil
+}
+
+// release gives back the slots that acquire took.
+func (l *Limiter) release(host string, h *hostSlots) {
+	<-l.total
+	l.giveHost(host, h)
 }
 
 // takeHost waits for a slot of h.

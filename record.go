@@ -31,16 +31,11 @@ import (
 // change of the same size within the file system's timestamp granularity
 // of fetch's write. [Request.HashExisting] reads every file.
 type record struct {
-	size    int64
-	mtime   int64    // nanoseconds since 1970
-	inode   uint64   // 0 where the platform has none
-	path    [8]byte  // the start of the SHA-256 of the path
-	digests []digest // by algorithm, in recordAlgorithms order
-}
-
-type digest struct {
-	algorithm string
-	sum       []byte
+	size  int64
+	mtime int64                         // nanoseconds since 1970
+	inode uint64                        // 0 where the platform has none
+	path  [8]byte                       // the start of the SHA-256 of the path
+	sums  [len(recordAlgorithms)][]byte // by algorithm, as recordAlgorithms numbers them; nil: none
 }
 
 // recordVersion starts every record; a record of another version is
@@ -48,7 +43,20 @@ type digest struct {
 const recordVersion = 1
 
 // recordAlgorithms numbers the digests of a record.
-var recordAlgorithms = []string{"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
+var recordAlgorithms = [...]string{"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
+
+// recordSHA256 is the number of sha256 in recordAlgorithms.
+const recordSHA256 = 3
+
+// recordIndex returns the number of algorithm in recordAlgorithms, or -1.
+func recordIndex(algorithm string) int {
+	for i, name := range recordAlgorithms {
+		if name == algorithm {
+			return i
+		}
+	}
+	return -1
+}
 
 // maxRecord bounds a record: every digest, and the numbers at their
 // longest.
@@ -58,10 +66,10 @@ const maxRecord = 1 + 3*binary.MaxVarintLen64 + 8 + 6 + (16 + 20 + 28 + 32 + 48 
 // with the hex digests.
 func newRecord(path string, fi fs.FileInfo, hexDigests map[string]string) *record {
 	r := &record{size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inodeOf(fi), path: pathSum(path)}
-	for _, name := range recordAlgorithms {
+	for i, name := range recordAlgorithms {
 		if h, ok := hexDigests[name]; ok {
 			if sum, err := hex.DecodeString(h); err == nil {
-				r.digests = append(r.digests, digest{name, sum})
+				r.sums[i] = sum
 			}
 		}
 	}
@@ -84,56 +92,53 @@ func (r *record) marshal() []byte {
 	b = binary.AppendVarint(b, r.mtime)
 	b = binary.AppendUvarint(b, r.inode)
 	b = append(b, r.path[:]...)
-	for _, d := range r.digests {
-		for i, name := range recordAlgorithms {
-			if name == d.algorithm {
-				b = append(b, byte(i))
-				b = append(b, d.sum...)
-			}
+	for i, sum := range r.sums {
+		if sum != nil {
+			b = append(b, byte(i))
+			b = append(b, sum...)
 		}
 	}
 	return b
 }
 
-// parseRecord parses the bytes of a record; it returns nil for any that
-// are not one.
-func parseRecord(b []byte) *record {
+// parseRecord returns the record of the bytes b, its digests kept in b,
+// and reports whether they are one.
+func parseRecord(b []byte) (r record, ok bool) {
 	if len(b) == 0 || b[0] != recordVersion {
-		return nil
+		return r, false
 	}
 	b = b[1:]
 	size, n := binary.Uvarint(b)
 	if n <= 0 || size > 1<<62 {
-		return nil
+		return r, false
 	}
 	b = b[n:]
 	mtime, n := binary.Varint(b)
 	if n <= 0 {
-		return nil
+		return r, false
 	}
 	b = b[n:]
 	inode, n := binary.Uvarint(b)
 	if n <= 0 || len(b[n:]) < 8 {
-		return nil
+		return r, false
 	}
 	b = b[n:]
-	r := &record{size: int64(size), mtime: mtime, inode: inode}
+	r.size, r.mtime, r.inode = int64(size), mtime, inode
 	b = b[copy(r.path[:], b):]
 	last := -1
 	for len(b) > 0 {
 		i := int(b[0])
 		if i <= last || i >= len(recordAlgorithms) {
-			return nil // out of order, twice, or unknown
+			return r, false // out of order, twice, or unknown
 		}
-		name := recordAlgorithms[i]
-		size := DigestSize(name)
+		size := DigestSize(recordAlgorithms[i])
 		if len(b) < 1+size {
-			return nil
+			return r, false
 		}
-		r.digests = append(r.digests, digest{name, b[1 : 1+size]})
+		r.sums[i] = b[1 : 1+size]
 		b, last = b[1+size:], i
 	}
-	return r
+	return r, true
 }
 
 // trusts reports whether r describes the file at path, as fi describes
@@ -141,35 +146,53 @@ func parseRecord(b []byte) *record {
 // and a SHA-256. It then returns those digests in hex, as a Result
 // holds them.
 func (r *record) trusts(path string, fi fs.FileInfo, want map[string]string) (map[string]string, bool) {
-	if r == nil || r.size != fi.Size() || r.mtime != fi.ModTime().UnixNano() ||
-		r.inode != inodeOf(fi) || r.path != pathSum(path) {
-		return nil, false
-	}
-	digests := make(map[string]string, len(want)+1)
-	for _, d := range r.digests {
-		if _, ok := want[d.algorithm]; ok || d.algorithm == "sha256" {
-			digests[d.algorithm] = hex.EncodeToString(d.sum)
-		}
-	}
-	if _, ok := digests["sha256"]; !ok {
+	if r.size != fi.Size() || r.mtime != fi.ModTime().UnixNano() ||
+		r.inode != inodeOf(fi) || r.path != pathSum(path) || r.sums[recordSHA256] == nil {
 		return nil, false
 	}
 	for name, h := range want {
-		if digests[name] != h {
+		if i := recordIndex(name); i < 0 || !hexEqual(r.sums[i], h) {
 			return nil, false
 		}
+	}
+	digests := make(map[string]string, len(want)+1)
+	for name, h := range want {
+		digests[name] = h
+	}
+	if _, ok := digests["sha256"]; !ok {
+		digests["sha256"] = hex.EncodeToString(r.sums[recordSHA256])
 	}
 	return digests, true
 }
 
-// recorded returns the record of fd, an open file, or nil when it has
-// none that parses.
-func recorded(fd uintptr) *record {
-	b, err := readRecord(fd)
-	if err != nil {
-		return nil
+// hexEqual reports whether h is the lower-case hex of sum.
+func hexEqual(sum []byte, h string) bool {
+	const digits = "0123456789abcdef"
+	if sum == nil || len(h) != 2*len(sum) {
+		return false
 	}
-	return parseRecord(b)
+	for i, c := range sum {
+		if h[2*i] != digits[c>>4] || h[2*i+1] != digits[c&0xf] {
+			return false
+		}
+	}
+	return true
+}
+
+// trustedRecord returns the digests that the record of the open file fd
+// gives, as [record.trusts] does, when it describes the file at path that
+// fi describes, and holds every digest of want.
+func trustedRecord(fd uintptr, path string, fi fs.FileInfo, want map[string]string) (map[string]string, bool) {
+	var buf [maxRecord]byte
+	n, err := readRecord(fd, buf[:])
+	if err != nil {
+		return nil, false
+	}
+	r, ok := parseRecord(buf[:n])
+	if !ok {
+		return nil, false
+	}
+	return r.trusts(path, fi, want)
 }
 
 // writeRecordOf records that f, an open file to be found at path, has

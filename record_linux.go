@@ -10,34 +10,29 @@ import (
 // recordName is the extended attribute that holds a file's record.
 const recordName = "user.fetch.verified"
 
-// readRecord returns the bytes of the record of the open file fd.
-func readRecord(fd uintptr) ([]byte, error) {
-	name, err := syscall.BytePtrFromString(recordName)
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, maxRecord)
+// recordNameZ is recordName as the system calls take it.
+var recordNameZ = []byte(recordName + "\x00")
+
+// readRecord reads the record of the open file fd into buf, of maxRecord
+// bytes, and returns its length.
+func readRecord(fd uintptr, buf []byte) (int, error) {
 	for {
-		n, _, e := syscall.Syscall6(syscall.SYS_FGETXATTR, fd, uintptr(unsafe.Pointer(name)),
+		n, _, e := syscall.Syscall6(syscall.SYS_FGETXATTR, fd, uintptr(unsafe.Pointer(&recordNameZ[0])),
 			uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
 		switch e {
 		case 0:
-			return buf[:n], nil
+			return int(n), nil
 		case syscall.EINTR:
 			continue
 		}
-		return nil, e // ENODATA: none; ERANGE: longer than any record
+		return 0, e // ENODATA: none; ERANGE: longer than any record
 	}
 }
 
 // writeRecord sets the record of f to b.
 func writeRecord(f *os.File, b []byte) error {
-	name, err := syscall.BytePtrFromString(recordName)
-	if err != nil {
-		return err
-	}
 	return ignoringEINTR(func() error {
-		_, _, e := syscall.Syscall6(syscall.SYS_FSETXATTR, f.Fd(), uintptr(unsafe.Pointer(name)),
+		_, _, e := syscall.Syscall6(syscall.SYS_FSETXATTR, f.Fd(), uintptr(unsafe.Pointer(&recordNameZ[0])),
 			uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0)
 		if e != 0 {
 			return e

@@ -2,12 +2,14 @@ package fetch_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,7 +24,7 @@ const recordName = "user.fetch.verified"
 
 // recordsIn returns a temporary folder whose file system keeps user
 // extended attributes, or skips t.
-func recordsIn(t *testing.T) string {
+func recordsIn(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	if !fetchtest.Records(t, dir) {
@@ -424,4 +426,49 @@ func TestRecordRootWays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkTrusted measures a check of files in place that fetch
+// verified, as a re-sync makes it: FetchAll with CheckExisting below a
+// Root, every file trusted by its record. Its figures per file are those
+// of one request, the system calls and allocations of the trusted path:
+//
+//	go test -run '^$' -bench Trusted -benchmem .
+func BenchmarkTrusted(b *testing.B) {
+	const n = 1000
+	fs := genFiles(n, 4<<10)
+	s := fetchtest.Start(b, fetchtest.HTTP, fetchtest.Files(fs))
+	f := fetchtest.Fetcher(b, fetch.Options{Limiter: fetch.NewLimiter(16, 16)}, s)
+	root, err := os.OpenRoot(recordsIn(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer root.Close()
+	reqs := make([]fetch.Request, 0, n)
+	for p, body := range fs {
+		reqs = append(reqs, fetch.Request{URL: s.URL + p, Root: root, Path: filepath.FromSlash(p[1:]),
+			Size: int64(len(body)), SizeKnown: true, Digests: fetchtest.Digests(body), CheckExisting: true})
+	}
+	run := func(trusted bool) {
+		in := make(chan fetch.Request, n)
+		for _, req := range reqs {
+			in <- req
+		}
+		close(in)
+		for res := range f.FetchAll(context.Background(), in) {
+			if res.Err != nil || trusted && !res.Trusted {
+				b.Fatalf("%s: Trusted %v, %v; want trusted", res.Request.Path, res.Trusted, res.Err)
+			}
+		}
+	}
+	run(false)
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		run(true)
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/file")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*n), "allocs/file")
 }

@@ -11,6 +11,6 @@ import (
 // Elsewhere than on Linux files have no record: every file in place is
 // hashed.
 
-func readRecord(uintptr) ([]byte, error) { return nil, errors.ErrUnsupported }
-func writeRecord(*os.File, []byte) error { return errors.ErrUnsupported }
-func inodeOf(fs.FileInfo) uint64         { return 0 }
+func readRecord(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
+func writeRecord(*os.File, []byte) error      { return errors.ErrUnsupported }
+func inodeOf(fs.FileInfo) uint64              { return 0 }

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -28,21 +29,33 @@ func (p place) beneath() int {
 	return p.dir.fdOf(p.root)
 }
 
+// beneath is how openat2 resolves a name below a Root's folder.
+const beneath = resolveBeneath | resolveNoMagiclinks
+
 // openBeneath opens name below the folder rootfd with flags in one system
 // call, or fails with the errno of openat2.
 func openBeneath(rootfd int, name string, flags int) (int, error) {
-	return openBeneathMode(rootfd, name, flags, 0)
+	return openat2(rootfd, name, flags, 0, beneath)
 }
 
-// openBeneathMode is openBeneath with the mode of a file it creates.
-func openBeneathMode(rootfd int, name string, flags int, mode uint32) (int, error) {
-	path, err := syscall.BytePtrFromString(name)
-	if err != nil {
-		return -1, err
+// openat2 opens name in the folder dirfd (atFdcwd: a plain path) with
+// flags, and mode for a file it creates, resolved by resolve, in one
+// system call, or fails with its errno.
+func openat2(dirfd int, name string, flags int, mode uint32, resolve uint64) (int, error) {
+	var buf [256]byte // the path as the system call takes it, when short
+	var path *byte
+	if len(name) < len(buf) && strings.IndexByte(name, 0) < 0 {
+		copy(buf[:], name)
+		path = &buf[0]
+	} else {
+		var err error
+		if path, err = syscall.BytePtrFromString(name); err != nil {
+			return -1, err
+		}
 	}
-	how := openHow{flags: uint64(flags), mode: uint64(mode), resolve: resolveBeneath | resolveNoMagiclinks}
+	how := openHow{flags: uint64(flags), mode: uint64(mode), resolve: resolve}
 	for {
-		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(rootfd), uintptr(unsafe.Pointer(path)),
+		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
 			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
 		switch e {
 		case 0:
@@ -61,7 +74,7 @@ func (p place) openBeneath(name string, flag int, perm fs.FileMode) (f *os.File,
 	if rootfd < 0 {
 		return nil, nil, false
 	}
-	fd, err := openBeneathMode(rootfd, name, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
+	fd, err := openat2(rootfd, name, flag|syscall.O_CLOEXEC, uint32(perm.Perm()), beneath)
 	switch err {
 	case nil:
 		return os.NewFile(uintptr(fd), filepath.Join(p.root.Name(), name)), nil, true

@@ -19,17 +19,22 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fetchkit/fetch/internal/hexdigest"
 	"github.com/fetchkit/fetch/internal/partname"
 )
 
-// algorithms are the digests a Request may name, by name.
-var algorithms = map[string]func() hash.Hash{
-	"md5":    md5.New,
-	"sha1":   sha1.New,
-	"sha224": sha256.New224,
-	"sha256": sha256.New,
-	"sha384": sha512.New384,
-	"sha512": sha512.New,
+// algorithms are the digests a Request may name, by name: the hash, and
+// the size of its sum in bytes.
+var algorithms = map[string]struct {
+	new  func() hash.Hash
+	size int
+}{
+	"md5":    {md5.New, md5.Size},
+	"sha1":   {sha1.New, sha1.Size},
+	"sha224": {sha256.New224, sha256.Size224},
+	"sha256": {sha256.New, sha256.Size},
+	"sha384": {sha512.New384, sha512.Size384},
+	"sha512": {sha512.New, sha512.Size},
 }
 
 // DigestSize returns the size in bytes of a digest of algorithm, one of
@@ -38,22 +43,18 @@ var algorithms = map[string]func() hash.Hash{
 // for any other name. A digest in [Request.Digests] is twice that many
 // hex digits.
 func DigestSize(algorithm string) int {
-	h := NewHash(algorithm)
-	if h == nil {
-		return 0
-	}
-	return h.Size()
+	return algorithms[algorithm].size
 }
 
 // NewHash returns a new hash of algorithm, one of the names that
 // [DigestSize] knows, or nil for any other name: the hash whose hex sum
 // [Request.Digests] and [Result.Digests] hold under that name.
 func NewHash(algorithm string) hash.Hash {
-	newHash, ok := algorithms[algorithm]
+	a, ok := algorithms[algorithm]
 	if !ok {
 		return nil
 	}
-	return newHash()
+	return a.new()
 }
 
 // sink receives the bytes of one request: it hashes them, writes them to a
@@ -63,8 +64,9 @@ type sink struct {
 	path       string
 	writer     io.Writer
 	sync       bool
-	want       map[string]string // expected digests, lower-case hex
-	hashes     map[string]hash.Hash
+	want       map[string]string    // expected digests, lower-case hex
+	hashes     map[string]hash.Hash // made by hashing
+	noSHA256   bool                 // no SHA-256 of the bytes (Request.SkipSHA256)
 	place      place
 	folder     *folder // Path's folder, where tmp is an unnamed file (unnamed_linux.go); nil: a named one
 	tmp        *os.File
@@ -90,30 +92,17 @@ type sink struct {
 // calling goroutine. found is the regular file at Path when the caller has
 // it open already, nil to look at Path.
 func newSink(req Request, dir *rootDir, fsync, keep, unnamed bool, found fs.FileInfo) (*sink, error) {
-	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root, dir}, size: -1,
-		keep: keep && req.Path != "" && req.Writer == nil,
-		want: make(map[string]string, len(req.Digests)), hashes: make(map[string]hash.Hash, len(req.Digests)+1)}
-	for name, hexDigest := range req.Digests {
-		name = strings.ToLower(name)
-		newHash, ok := algorithms[name]
-		if !ok {
-			return nil, fmt.Errorf("%w: unknown digest algorithm %q", ErrInvalidRequest, name)
-		}
-		h := newHash()
-		hexDigest = strings.ToLower(hexDigest)
-		if b, err := hex.DecodeString(hexDigest); err != nil || len(b) != h.Size() {
-			return nil, fmt.Errorf("%w: %s digest %q is not %d hex bytes", ErrInvalidRequest, name, hexDigest, h.Size())
-		}
-		s.want[name], s.hashes[name] = hexDigest, h
+	want, err := lowerDigests(req.Digests)
+	if err != nil {
+		return nil, err
 	}
+	s := &sink{path: req.Path, writer: req.Writer, sync: fsync, place: place{req.Root, dir}, size: -1,
+		keep: keep && req.Path != "" && req.Writer == nil, want: want, noSHA256: req.SkipSHA256 && req.Path == ""}
 	if req.SizeKnown && req.Size < 0 {
 		return nil, fmt.Errorf("%w: size %d", ErrInvalidRequest, req.Size)
 	}
 	if req.hasSize() {
 		s.size = req.Size
-	}
-	if s.hashes["sha256"] == nil && !(req.SkipSHA256 && req.Path == "") {
-		s.hashes["sha256"] = sha256.New()
 	}
 	if req.Root != nil && (s.path == "" || !filepath.IsLocal(s.path)) {
 		return nil, fmt.Errorf("%w: path %q is not a local path below Root", ErrInvalidRequest, s.path)
@@ -141,6 +130,49 @@ func newSink(req Request, dir *rootDir, fsync, keep, unnamed bool, found fs.File
 	return s, nil
 }
 
+// lowerDigests checks digests, by algorithm, as a Request holds them,
+// and returns them with every name and digest in lower case: digests
+// itself when they are, else a copy.
+func lowerDigests(digests map[string]string) (map[string]string, error) {
+	lower := true
+	for name, hexDigest := range digests {
+		lowerName := strings.ToLower(name)
+		size := DigestSize(lowerName)
+		if size == 0 {
+			return nil, fmt.Errorf("%w: unknown digest algorithm %q", ErrInvalidRequest, lowerName)
+		}
+		lowerHex, ok := hexdigest.Lower(hexDigest, 2*size)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s digest %q is not %d hex bytes", ErrInvalidRequest, lowerName, strings.ToLower(hexDigest), size)
+		}
+		lower = lower && lowerName == name && lowerHex == hexDigest
+	}
+	if lower {
+		return digests, nil
+	}
+	want := make(map[string]string, len(digests))
+	for name, hexDigest := range digests {
+		want[strings.ToLower(name)] = strings.ToLower(hexDigest)
+	}
+	return want, nil
+}
+
+// hashing returns the hashes of the bytes written: one for each digest
+// wanted, and a SHA-256 (but with Request.SkipSHA256), made by the first call, so that a request whose
+// file in place is trusted never makes them.
+func (s *sink) hashing() map[string]hash.Hash {
+	if s.hashes == nil {
+		s.hashes = make(map[string]hash.Hash, len(s.want)+1)
+		for name := range s.want {
+			s.hashes[name] = NewHash(name)
+		}
+		if s.hashes["sha256"] == nil && !s.noSHA256 {
+			s.hashes["sha256"] = sha256.New()
+		}
+	}
+	return s.hashes
+}
+
 func (s *sink) closeFolder() {
 	if s.folder != nil {
 		s.folder.close()
@@ -156,7 +188,7 @@ func (e *sinkError) Error() string { return e.err.Error() }
 func (e *sinkError) Unwrap() error { return e.err }
 
 func (s *sink) Write(p []byte) (int, error) {
-	for _, h := range s.hashes {
+	for _, h := range s.hashing() {
 		h.Write(p)
 	}
 	if s.path != "" {
@@ -195,7 +227,7 @@ func (s *sink) file() (*os.File, error) {
 // hashed counts p, already in the temporary file at the end of the bytes
 // written, as written.
 func (s *sink) hashed(p []byte) {
-	for _, h := range s.hashes {
+	for _, h := range s.hashing() {
 		h.Write(p)
 	}
 	s.written += int64(len(p))
@@ -348,7 +380,7 @@ func (s *sink) verify() error {
 		if !ok {
 			continue
 		}
-		if got := hex.EncodeToString(s.hashes[name].Sum(nil)); got != want {
+		if got := hex.EncodeToString(s.hashing()[name].Sum(nil)); got != want {
 			return &DigestError{Algorithm: name, Expected: want, Actual: got}
 		}
 	}
@@ -357,8 +389,9 @@ func (s *sink) verify() error {
 
 // digests returns the hex digests of the bytes written.
 func (s *sink) digests() map[string]string {
-	d := make(map[string]string, len(s.hashes))
-	for name, h := range s.hashes {
+	hashes := s.hashing()
+	d := make(map[string]string, len(hashes))
+	for name, h := range hashes {
 		d[name] = hex.EncodeToString(h.Sum(nil))
 	}
 	return d

@@ -43,6 +43,16 @@ type Index interface {
 	InTree(path string) bool
 }
 
+// A Counted is an Index that read its packages when it was opened, each
+// path checked with [Source.CheckPath] and refused as a whole when one is
+// bad: [Sync.Plan] takes its count of them rather than reading them again.
+type Counted interface {
+	Index
+	// Count returns the number of packages, and the sum of their sizes
+	// (those known).
+	Count() (files, bytes int64)
+}
+
 // Packages are a repository's packages, read as a stream: All yields them
 // one at a time and keeps none; Err, called after the loop, returns the
 // error that ended it early, or nil. Err speaks of the last loop, so one

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/fetchkit/fetch"
 	"github.com/fetchkit/fetch/internal/dirwalk"
@@ -262,22 +263,48 @@ func (s *Sync) Packages() Packages {
 // A Plan is what a run is to download, as [Sync.Plan] counted it.
 type Plan struct {
 	Files, Bytes int64 // packages, and their bytes (those of known size)
-	partials     *nameSet
+
+	s        *Sync
+	once     sync.Once
+	partials *nameSet // made by the first Keep
 }
 
 // Keep reports whether the slash-separated name, relative to Root, is the
 // partial file ([fetch.PartialPath]) of a package of the plan: the keep
 // function of [fetch.RemoveLeftovers], which then removes only the partial
-// files that no package resumes. A plan takes the same memory whatever
-// the number of packages: rarely, Keep is true for another partial file
-// too, which the next run that completes removes.
-func (p *Plan) Keep(name string) bool { return p.partials.Has(name) }
+// files that no package resumes. The first call reads the packages again
+// (a run that finds no partial file makes none), into a set that takes
+// the same memory whatever their number: rarely, Keep is true for another
+// partial file too, which the next run that completes removes. A name
+// in a folder of the tool's own (partname.StagingPrefix), where no package
+// is kept, such as the lock file of the run, is answered without the set.
+// Keep may be called from several goroutines at once.
+func (p *Plan) Keep(name string) bool {
+	if first, _, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(first, partname.StagingPrefix) {
+		return false
+	}
+	p.once.Do(func() {
+		p.partials = newNameSet()
+		pkgs := p.s.Packages()
+		for e := range pkgs.All() {
+			p.partials.Add(filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path))))
+		}
+		// An error (pkgs.Err) stops the set short: the partial files
+		// of the packages not read are removed, and downloaded again.
+	})
+	return p.partials.Has(name)
+}
 
 // Plan reads the packages once, before they are downloaded: it checks
 // every path, so that a repository with one that would leave Root is
 // refused before anything is downloaded, and counts the files and bytes.
+// An index that did both as it was opened ([Counted]) is not read again.
 func (s *Sync) Plan(ctx context.Context) (*Plan, error) {
-	p := &Plan{partials: newNameSet()}
+	p := &Plan{s: s}
+	if c, ok := s.index.(Counted); ok {
+		p.Files, p.Bytes = c.Count()
+		return p, ctx.Err()
+	}
 	pkgs := s.Packages()
 	for e := range pkgs.All() {
 		if err := ctx.Err(); err != nil {
@@ -287,7 +314,6 @@ func (s *Sync) Plan(ctx context.Context) (*Plan, error) {
 		if e.Size > 0 {
 			p.Bytes += e.Size
 		}
-		p.partials.Add(filepath.ToSlash(fetch.PartialPath(filepath.FromSlash(e.Path))))
 	}
 	if err := pkgs.Err(); err != nil {
 		return nil, err

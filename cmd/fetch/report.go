@@ -24,7 +24,6 @@ import (
 // (Request.Tag).
 type item struct {
 	name     string // shown in the progress view
-	url      string // redacted
 	expected int64  // expected size; 0 while unknown
 
 	written atomic.Int64 // bytes written so far by the transfer
@@ -91,7 +90,7 @@ func (r *report) plan(files, bytes int64) {
 // request sets the fields of req that show and count its progress, and
 // counts it as queued.
 func (r *report) request(req *fetch.Request, name string) {
-	it := &item{name: name, url: redact(req.URL), expected: req.Size}
+	it := &item{name: name, expected: req.Size}
 	req.Tag = it
 	req.Progress = func(written, total int64) { r.progress(it, written, total) }
 	r.queued.Add(1)
@@ -141,7 +140,8 @@ func (r *report) result(ctx context.Context, res fetch.Result) {
 		r.cancelled.Add(1)
 	default:
 		r.failed.Add(1)
-		r.printf("FAIL %s: %s%s\n", it.url, oneLine(strings.TrimPrefix(res.Err.Error(), it.url+": ")), hint(res.Err))
+		u := redact(res.Request.URL)
+		r.printf("FAIL %s: %s%s\n", u, oneLine(strings.TrimPrefix(res.Err.Error(), u+": ")), hint(res.Err))
 	}
 	if res.Partial > 0 {
 		r.partials.Add(1)

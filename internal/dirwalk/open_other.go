@@ -8,8 +8,3 @@ import "os"
 func open(root *os.Root, dir string) (*os.File, error) {
 	return root.Open(dir)
 }
-
-// openIn opens name, a folder in the folder parent, below root.
-func openIn(root *os.Root, _ *os.File, name string) (*os.File, error) {
-	return root.Open(name)
-}

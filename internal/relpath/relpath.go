@@ -28,15 +28,16 @@ func Check(p string) error {
 	case strings.ContainsAny(p, "\\\x00"):
 		return errors.New("path has a backslash or NUL")
 	}
-	for _, elem := range strings.Split(p, "/") {
+	for elem := range strings.SplitSeq(p, "/") {
 		if elem == ".." {
 			return errors.New(`path has a ".." element`)
 		}
 	}
-	if path.Clean(p) == "." {
+	clean := path.Clean(p)
+	if clean == "." {
 		return errors.New("path names the directory itself")
 	}
-	if path.Clean(p) != p {
+	if clean != p {
 		return errors.New(`path is not clean (an empty or "." element, or a trailing "/")`)
 	}
 	if !filepath.IsLocal(filepath.FromSlash(p)) {

@@ -66,25 +66,26 @@ func ParseLine(line string) (e Entry, ok bool, err error) {
 	if line == "" || strings.HasPrefix(line, "#") {
 		return Entry{}, false, nil
 	}
-	fields := strings.Split(line, ",")
-	if len(fields) != 3 {
-		return Entry{}, false, fmt.Errorf("%d fields; want 3: relative/path,sha256,size", len(fields))
+	if n := strings.Count(line, ",") + 1; n != 3 {
+		return Entry{}, false, fmt.Errorf("%d fields; want 3: relative/path,sha256,size", n)
 	}
-	p := strings.TrimSpace(fields[0])
-	digest := strings.TrimSpace(fields[1])
-	size, serr := strconv.ParseInt(strings.TrimSpace(fields[2]), 10, 64)
+	p, rest, _ := strings.Cut(line, ",")
+	digest, sizeField, _ := strings.Cut(rest, ",")
+	p, digest, sizeField = strings.TrimSpace(p), strings.TrimSpace(digest), strings.TrimSpace(sizeField)
+	size, serr := strconv.ParseInt(sizeField, 10, 64)
+	sum, hexOK := hexdigest.Lower(digest, 64)
 	switch {
-	case !hexdigest.Valid(digest, 64):
+	case !hexOK:
 		return Entry{}, false, fmt.Errorf("sha256 %q: want 64 hex digits", digest)
 	case serr != nil || size < 0:
-		return Entry{}, false, fmt.Errorf("size %q: want a number of bytes", strings.TrimSpace(fields[2]))
+		return Entry{}, false, fmt.Errorf("size %q: want a number of bytes", sizeField)
 	}
 	if err := relpath.Check(p); errors.Is(err, partname.ErrReserved) {
 		return Entry{}, false, fmt.Errorf("path %q refused: %v", p, err)
 	} else if err != nil {
 		return Entry{}, false, fmt.Errorf("path %q escapes the directory: %v", p, err)
 	}
-	return Entry{Path: p, SHA256: strings.ToLower(digest), Size: size}, true, nil
+	return Entry{Path: p, SHA256: sum, Size: size}, true, nil
 }
 
 // repoEntry returns e as the repository's package.
@@ -130,14 +131,17 @@ func (f Format) Open(ctx context.Context, src *repo.Source) (repo.Index, error) 
 	case err != nil:
 		return nil, errors.Join(append(c.bad, err)...)
 	}
-	return index{name: name, file: u}, nil
+	return index{name: name, file: u, files: c.files, bytes: c.bytes}, nil
 }
 
-// index is what a checked manifest gives.
+// index is what a checked manifest gives: a [repo.Counted].
 type index struct {
-	name string // the manifest's path
-	file string // and its URL, redacted, for errors
+	name         string // the manifest's path
+	file         string // and its URL, redacted, for errors
+	files, bytes int64  // the files it lists, and their bytes
 }
+
+func (ix index) Count() (files, bytes int64) { return ix.files, ix.bytes }
 
 func (ix index) Metadata() []repo.Entry { return nil }
 
@@ -181,6 +185,8 @@ type check struct {
 	line []byte // the line being written, up to its end
 	n    int    // lines seen
 	bad  []error
+
+	files, bytes int64 // the files of the good lines, and their bytes
 }
 
 func (c *check) Write(p []byte) (int, error) {
@@ -220,6 +226,10 @@ func (c *check) check() error {
 	e, ok, err := ParseLine(line)
 	if err == nil && ok {
 		err = c.src.CheckPath(e.Path)
+	}
+	if err == nil && ok {
+		c.files++
+		c.bytes += e.Size
 	}
 	if err != nil {
 		if len(c.bad) == MaxBadLines {

@@ -14,17 +14,17 @@ import (
 // all the same, which no link leads out of; the check refuses a list
 // before anything is written. It looks at the folders of one path after
 // another as lists and manifests give them, so it remembers what it found
-// for the last one: the nearest folder that existed, found inside Root,
-// and the folders below it, on the way to the path's folder, that did not
-// exist yet. A path that reaches one of those costs the look at its own
-// folders below it: none for a file beside the last, one for a file in a
-// new folder beside the last's (a mirror's pool/main/p/pkg/), rather than
-// a look at every folder up to Root and the resolution of every link on
-// the way.
+// for the last one: the folders on the way from Root, or from the nearest
+// symbolic link found to resolve inside Root, to the path's folder, each
+// missing or a plain folder. A path that reaches one of those costs a look
+// at each of its own folders below it: none for a file beside the last,
+// one for a file in a folder beside the last's (a mirror's
+// pool/main/p/pkg/), rather than a look at every folder up to Root and the
+// resolution of every link on the way.
 type Inside struct {
 	// Root is the folder: absolute, with its own symbolic links resolved.
 	Root string
-	base string // the nearest existing folder of the last path found inside, slash-separated, "." for Root
+	base string // where the way of the last path found inside starts: Root (".") or a link resolved inside
 	dir  string // the folder of the last path found inside, "" for none
 }
 
@@ -37,19 +37,21 @@ func (c *Inside) Check(rel string) error {
 	if c.dir != "" && c.dir == dir {
 		return nil
 	}
-	// The nearest folder that exists, or that the last path found: those
-	// below it are made as plain folders.
+	// Up from dir to a folder the last path found, or Root: a folder that
+	// is missing (made as a plain folder) or a plain folder leads nowhere
+	// else; the nearest symbolic link (or anything else) is resolved, and
+	// what is above it with it.
 	base := dir
 	for !c.known(base) && base != "." {
 		name := filepath.Join(c.Root, filepath.FromSlash(base))
-		_, err := os.Lstat(name)
-		if err == nil {
+		fi, err := os.Lstat(name)
+		if err == nil && !fi.IsDir() {
 			if err := c.resolvesInside(name); err != nil {
 				return err
 			}
 			break
 		}
-		if !errors.Is(err, os.ErrNotExist) {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		base = path.Dir(base)
@@ -61,8 +63,7 @@ func (c *Inside) Check(rel string) error {
 	return nil
 }
 
-// known reports whether the folder f is on the way from the last path's
-// nearest existing folder to its folder.
+// known reports whether the folder f is on the last path's way.
 func (c *Inside) known(f string) bool {
 	return c.dir != "" && below(f, c.base) && below(c.dir, f)
 }

@@ -237,7 +237,10 @@ func entryName(e listEntry) (string, error) {
 // terminal): download then does not wait for it once ctx is done; it ends
 // when its read returns.
 func download(ctx context.Context, f *fetch.Fetcher, rep *report, blocking bool, feed func(send func(fetch.Request) bool)) {
-	reqs := make(chan fetch.Request)
+	// Buffered, so that feed reads its list ahead of the transfers rather
+	// than in step with each request FetchAll takes: when most files are
+	// in place and trusted, that step was what a run waited on.
+	reqs := make(chan fetch.Request, 256)
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)

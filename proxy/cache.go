@@ -179,12 +179,19 @@ type CacheOptions struct {
 	MaxBytes int64
 
 	// Verify records the sha256 of each file kept, computed as it is
-	// written, and checks it each time the file is served whole: a copy
-	// damaged on disk is then removed, its response broken off, and the
-	// next request downloads it again. A file kept without Verify has no
-	// sha256 recorded: with Verify it is downloaded again when it is next
-	// asked for. It costs a read of the file through the CPU on each hit,
-	// where hits are otherwise sent by the kernel (sendfile).
+	// written, and checks it each time the file is read from disk to be
+	// served whole: a copy damaged on disk is then removed, its response
+	// broken off (or, for a small file, which is read whole before a byte
+	// is sent, answered as a miss), and the next request downloads it
+	// again. A file kept without Verify has no sha256 recorded: with
+	// Verify it is downloaded again when it is next asked for. It costs a
+	// read of the file through the CPU on each hit, where hits are
+	// otherwise sent by the kernel (sendfile).
+	//
+	// A small file (at most 32 KiB) is read once, on its first hit, and
+	// held in memory with its parsed record (32 MiB in all): its next hits
+	// are answered from there, checked once when read, for as long as the
+	// record's file is the one read.
 	Verify bool
 
 	// WriteTimeout is how long one write to a client may block: a client

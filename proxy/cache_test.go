@@ -135,8 +135,20 @@ func TestCacheServesFromCache(t *testing.T) {
 	}
 }
 
+// TestCacheCorruptCopy damages a kept file with Verify on: a large one,
+// sent from the file, and a small one, which a hit would hold in memory.
 func TestCacheCorruptCopy(t *testing.T) {
-	data := fetchtest.Blob(100_000, 1)
+	for _, size := range []int{100_000, 4000} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) { testCacheCorruptCopy(t, size, size > 32<<10) })
+	}
+}
+
+// testCacheCorruptCopy checks that a corrupt kept file of size bytes is
+// removed and downloaded again: when cut, the hit that finds it is cut
+// short (some bytes were sent before the end was reached); else it is
+// found before a byte is sent, and the hit is answered as a miss.
+func testCacheCorruptCopy(t *testing.T, size int, cut bool) {
+	data := fetchtest.Blob(size, 1)
 	up := fetchtest.NewRepo(t, map[string][]byte{"/a.rpm": data})
 	fx := newCache(t, up.URL, func(o *proxy.CacheOptions) { o.Verify = true })
 	if body, _ := io.ReadAll(fx.get(t, http.MethodGet, "/a.rpm", nil).Body); !bytes.Equal(body, data) {
@@ -155,8 +167,11 @@ func TestCacheCorruptCopy(t *testing.T) {
 
 	resp := fx.get(t, http.MethodGet, "/a.rpm", nil)
 	body, err := io.ReadAll(resp.Body)
-	if err == nil {
+	if cut && err == nil {
 		t.Fatalf("corrupt copy: got status %d and a clean end after %d bytes; want an error", resp.StatusCode, len(body))
+	}
+	if !cut && (err != nil || !bytes.Equal(body, data)) {
+		t.Fatalf("corrupt copy: got %d bytes, error %v; want the %d bytes of the file", len(body), err, len(data))
 	}
 	resp = fx.get(t, http.MethodGet, "/a.rpm", nil)
 	if body, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(body, data) {
@@ -165,8 +180,13 @@ func TestCacheCorruptCopy(t *testing.T) {
 	if got := up.Gets("/a.rpm"); got != 2 {
 		t.Errorf("upstream got %d GET requests; want 2", got)
 	}
-	if log := fx.access.String(); !strings.Contains(log, "cache=hit aborted=true err=\"kept file is corrupt") {
-		t.Errorf("access log: got %q; want a line for the corrupt hit", log)
+	want := "cache=miss"
+	if cut {
+		want = "cache=hit aborted=true err=\"kept file is corrupt"
+	}
+	fx.cache.Close() // every line logged
+	if log := fx.access.String(); strings.Count(log, want) != 1+strings.Count(want, "miss") {
+		t.Errorf("access log: got %q; want %q for the corrupt hit", log, want)
 	}
 	if !strings.Contains(fx.errs.String(), "corrupt") {
 		t.Errorf("error log: got %q; want a line about the corrupt copy", fx.errs)

@@ -11,6 +11,14 @@ import (
 // maxRecords bounds the records that a Cache keeps parsed in memory.
 const maxRecords = 16384
 
+// A small kept file (at most maxBodySize bytes) is held in memory with its
+// record once served, up to maxBodies bytes in all: a hit on it is then
+// answered with no open, stat, read or close of the file.
+const (
+	maxBodySize = 32 << 10
+	maxBodies   = 32 << 20
+)
+
 // records holds the records read from the directory, each parsed once and
 // served from memory for as long as its file is the one it was read from:
 // the same file (device and inode), size and modification time, checked
@@ -18,17 +26,26 @@ const maxRecords = 16384
 // one is written to a new file and renamed over the old), so a file changed
 // or removed is read again, or found missing, on the next request. A record
 // held here is shared by the requests: it is read only.
+//
+// The bytes of a small kept file are held with its record ([records.body]),
+// read from the file while that record was the one held, and dropped with
+// it. A kept file is replaced just before its record is (see [Cache.keep]),
+// and removed just after (see [Cache.forget], [keptFiles.evict]): a hit
+// that finds the same record file finds the same kept file, and may be
+// answered with the bytes held.
 type records struct {
-	mu sync.RWMutex
-	m  map[string]parsedRecord // by file
+	mu     sync.RWMutex
+	m      map[string]parsedRecord // by file
+	bodies int64                   // bytes held in the bodies of m
 }
 
 // parsedRecord is a record as parsed, with what its file was then and
-// the URL it was checked against.
+// the URL it was checked against, and the bytes of its kept file once read.
 type parsedRecord struct {
-	rec *record
-	id  fileID
-	url string
+	rec  *record
+	id   fileID
+	url  string
+	body []byte // nil: not held
 }
 
 // read returns the record of file, which must be that of rawURL (as
@@ -57,10 +74,29 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 	// there afterwards: else it is not remembered.
 	if now, err := lstatID(file + recordSuffix); err == nil && id.same(now) {
 		rs.mu.Lock()
-		putBounded(&rs.m, file, parsedRecord{rec: rec, id: id, url: rawURL})
+		rs.put(file, parsedRecord{rec: rec, id: id, url: rawURL})
 		rs.mu.Unlock()
 	}
 	return rec, true
+}
+
+// put holds p as the record of file, dropping one at random when there
+// are maxRecords; rs.mu is held.
+func (rs *records) put(file string, p parsedRecord) {
+	if old, ok := rs.m[file]; ok {
+		rs.bodies -= int64(len(old.body))
+	} else if len(rs.m) >= maxRecords {
+		for other, old := range rs.m {
+			rs.bodies -= int64(len(old.body))
+			delete(rs.m, other)
+			break
+		}
+	}
+	if rs.m == nil {
+		rs.m = make(map[string]parsedRecord)
+	}
+	rs.m[file] = p
+	rs.bodies += int64(len(p.body))
 }
 
 // drop forgets the record of file.
@@ -70,8 +106,42 @@ func (rs *records) drop(file string) {
 	rs.mu.RUnlock()
 	if ok {
 		rs.mu.Lock()
-		delete(rs.m, file)
+		if p, ok := rs.m[file]; ok {
+			rs.bodies -= int64(len(p.body))
+			delete(rs.m, file)
+		}
 		rs.mu.Unlock()
+	}
+}
+
+// body returns the bytes of the kept file that rec, held as the record of
+// file, describes; nil when they are not held.
+func (rs *records) body(file string, rec *record) []byte {
+	rs.mu.RLock()
+	p := rs.m[file]
+	rs.mu.RUnlock()
+	if p.rec != rec {
+		return nil
+	}
+	return p.body
+}
+
+// room reports whether the bytes of a kept file of size bytes would be
+// held by holdBody.
+func (rs *records) room(size int64) bool {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return size <= maxBodySize && rs.bodies+size <= maxBodies
+}
+
+// holdBody holds b as the bytes of the kept file that rec, held as the
+// record of file, describes: read from that file after rec was.
+func (rs *records) holdBody(file string, rec *record, b []byte) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if p, ok := rs.m[file]; ok && p.rec == rec && p.body == nil && rs.bodies+int64(len(b)) <= maxBodies {
+		p.body = b
+		rs.put(file, p)
 	}
 }
 

@@ -1,9 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,16 +24,34 @@ import (
 // 4.2.3), but for those that a no-cache directive names.
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string, ex *exchange) bool {
 	defer c.kept.release(c.kept.acquire(file))
-	f, size, err := openHit(file)
-	if errors.Is(err, regular.ErrNotRegular) {
-		c.forget(file) // not the Cache's: downloaded again
-	}
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if size != rec.Size {
-		return false
+	var content io.ReadSeeker
+	if body := c.records.body(file, rec); body != nil {
+		content = bytes.NewReader(body)
+	} else {
+		f, size, err := openHit(file)
+		if errors.Is(err, regular.ErrNotRegular) {
+			c.forget(file) // not the Cache's: downloaded again
+		}
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		if size != rec.Size {
+			return false
+		}
+		content = f
+		if c.records.room(size) {
+			body, err := c.readBody(f, rec)
+			if errors.Is(err, errCorrupt) {
+				// Found before a byte is sent: downloaded again.
+				c.corrupt(file, rec, err)
+				return false
+			}
+			if err == nil {
+				c.records.holdBody(file, rec, body)
+				content = bytes.NewReader(body)
+			}
+		}
 	}
 	ex.cache = cache
 	h := w.Header()
@@ -64,7 +83,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		}
 		w.WriteHeader(rec.Status)
 		if r.Method != http.MethodHead && bodyAllowed(rec.Status) {
-			io.Copy(w, f)
+			io.Copy(w, content)
 		}
 		return true
 	}
@@ -85,21 +104,47 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		modTime = pf.modTime
 		h.Del("Last-Modified") // ServeContent sets it from modTime
 	}
-	var content io.ReadSeeker = f
 	var vr *verifiedReader
-	if c.verify {
-		vr = &verifiedReader{f: f, size: rec.Size, want: rec.SHA256, h: sha256.New()}
+	if _, held := content.(*bytes.Reader); c.verify && !held {
+		vr = &verifiedReader{f: content, size: rec.Size, want: rec.SHA256, h: sha256.New()}
 		content = vr
 	}
 	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
 	http.ServeContent(lw, r, "", modTime, content)
 	if vr != nil && vr.corrupt {
-		c.forget(file)
-		ex.err = fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, vr.got, rec.SHA256)
-		c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "sha256", vr.got, "want", rec.SHA256)
+		ex.err = vr.err()
+		c.corrupt(file, rec, ex.err)
 		panic(http.ErrAbortHandler)
 	}
 	return true
+}
+
+// corrupt removes the kept file that rec describes, whose bytes were
+// found not to be those recorded (err says how).
+func (c *Cache) corrupt(file string, rec *record, err error) {
+	c.forget(file)
+	c.log.Error("kept copy is corrupt: removed", "url", rec.URL, "err", err)
+}
+
+// readBody reads the whole kept file f, which rec describes, and returns
+// its bytes, then seeks f back to its start. With Verify, bytes that are
+// not of the sha256 that rec gives are an error that matches errCorrupt.
+func (c *Cache) readBody(f io.ReadSeeker, rec *record) ([]byte, error) {
+	b := make([]byte, rec.Size)
+	_, err := io.ReadFull(f, b)
+	if _, serr := f.Seek(0, io.SeekStart); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.verify {
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, rec.SHA256) {
+			return nil, corruptError(got, rec.SHA256)
+		}
+	}
+	return b, nil
 }
 
 // noneMatch reports whether the If-None-Match values vs name the entity tag

@@ -73,7 +73,12 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 		w.status = http.StatusOK
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
-	if !ok {
+	_, file := src.(syscall.Conn)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		_, file = lr.R.(syscall.Conn)
+	}
+	if !ok || !file {
+		// Through the response's buffer: the header with the first bytes.
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
 		return io.CopyBuffer(writerOnly{w}, src, *bp)
@@ -82,7 +87,7 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 	if lr, ok := src.(*io.LimitedReader); ok {
 		limit, src = lr.N, lr.R // sendfile sees through one LimitedReader only
 	}
-	if _, ok := src.(syscall.Conn); ok && limit >= sniffLen {
+	if limit >= sniffLen {
 		// The header goes out now, alone: net/http would otherwise read
 		// the first 512 bytes of src to send them with it, and sendfile
 		// the rest. (A smaller body goes through its buffer with the
@@ -176,6 +181,14 @@ type verifiedReader struct {
 // errCorrupt is the error of a read that reached the end of a file whose
 // digest is not the one recorded.
 var errCorrupt = errors.New("kept file is corrupt")
+
+// corruptError is the errCorrupt of a kept file of sha256 got, not want.
+func corruptError(got, want string) error {
+	return fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, got, want)
+}
+
+// err is the error of a corrupt file that v read.
+func (v *verifiedReader) err() error { return corruptError(v.got, v.want) }
 
 func (v *verifiedReader) Read(p []byte) (int, error) {
 	n, err := v.f.Read(p)

@@ -16,7 +16,8 @@
 #   bench/proxycache.sh           ROUNDS=3, 10 s wrk runs, 1 GiB
 #   QUICK=1 bench/proxycache.sh   1 round, 5 s wrk runs, 256 MiB
 #
-# Environment: ROUNDS, DURATION (wrk's, e.g. 10s), BIG_MIB, KEEP=1 keeps the
+# Environment: ROUNDS, DURATION (wrk's, e.g. 10s), BIG_MIB, BIG_N (misses and
+# hits of the big file a round, default 3; the medians are over all), KEEP=1 keeps the
 # work directory. nginx runs the origin and proxy_cache in one server (the
 # origin is idle during the hit runs, so its CPU is the cache's). All
 # traffic stays on 127.0.0.1.
@@ -29,6 +30,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
 	ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10s} BIG_MIB=${BIG_MIB:-1024}
 fi
+BIG_N=${BIG_N:-3}
 need nginx=nginx-light curl=curl wrk=wrk
 
 make_work fetch-proxycache-bench
@@ -156,9 +158,13 @@ for r in $(seq "$ROUNDS"); do
 		log "round $r: $p"
 		small "$p" one
 		small "$p" many -s "$WORK/many.lua"
-		fresh "$p"
-		big "$p" miss
-		big "$p" hit
+		for _ in $(seq "$BIG_N"); do
+			# Each miss starts with no writeback of the last one under way.
+			fresh "$p"
+			sync
+			big "$p" miss
+			big "$p" hit
+		done
 	done
 done
 
@@ -170,9 +176,9 @@ row() { # label file-stem format
 {
 	echo "- machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ { print $2 }') GiB; load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- $(go version | cut -d' ' -f3-), $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
-	echo "- command: \`ROUNDS=$ROUNDS DURATION=$DURATION BIG_MIB=$BIG_MIB bench/proxycache.sh\`; requests not logged as expected: $BAD"
+	echo "- command: \`ROUNDS=$ROUNDS DURATION=$DURATION BIG_MIB=$BIG_MIB BIG_N=$BIG_N bench/proxycache.sh\`; requests not logged as expected: $BAD"
 	echo
-	echo "| workload (median of $ROUNDS) | nginx proxy_cache | fetch proxy | fetch / nginx |"
+	echo "| workload (median of $ROUNDS rounds; of $((ROUNDS * BIG_N)) for the big file) | nginx proxy_cache | fetch proxy | fetch / nginx |"
 	echo "| --- | ---: | ---: | ---: |"
 	row "one 4 KiB file, wrk -t1 -c32, req/s" one "%.0f"
 	row "1,000 different 16 KiB files, req/s" many "%.0f"

@@ -114,10 +114,12 @@ Flags:
                   powers of 1024); larger ones are served, not kept
                   (default: no limit)
   -verify         record the sha256 of each file kept, and check it each
-                  time it is served whole (a damaged copy is removed and
-                  downloaded again; one kept without -verify is downloaded
-                  again); without it nothing is hashed but by-hash files,
-                  and hits are sent by the kernel
+                  time it is read to be served whole (a damaged copy is
+                  removed and downloaded again; one kept without -verify
+                  is downloaded again); without it nothing is hashed but
+                  by-hash files, and hits are sent by the kernel (a file
+                  of at most 32 KiB is held in memory once hit, 32 MiB in
+                  all, and sent from there)
   -write-timeout D
                   disconnect a client that accepts no byte for D (default
                   1m; 0: never)

@@ -262,6 +262,7 @@ func NewCache(f *fetch.Fetcher, opts CacheOptions) (*Cache, error) {
 		c.log = slog.Default()
 	}
 	c.kept = newKeptFiles(opts.MaxBytes, c.log)
+	c.kept.removed = c.records.drop // the record parsed, and any bytes held
 	c.kept.scan(opts.Dir)
 	c.st = NewStreamer(f, StreamerOptions{Dir: opts.Dir, OnComplete: c.keep, OnError: func(r *http.Request, res fetch.Result) {
 		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {

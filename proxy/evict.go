@@ -16,8 +16,9 @@ import (
 // their order of last use, and removes the least recently used ones when
 // they grow past a maximum, never one being served.
 type keptFiles struct {
-	max int64 // bytes; 0: no limit, nothing is removed
-	log *slog.Logger
+	max     int64 // bytes; 0: no limit, nothing is removed
+	log     *slog.Logger
+	removed func(path string) // called for each file removed, if set
 
 	mu        sync.Mutex
 	total     int64
@@ -163,6 +164,9 @@ func (k *keptFiles) evict() {
 			k.evictions++
 			k.lru.Remove(e)
 			delete(k.files, kf.path)
+			if k.removed != nil {
+				k.removed(kf.path)
+			}
 			k.log.Debug("least recently used file removed", "file", kf.path, "size", kf.size)
 		}
 		e = next

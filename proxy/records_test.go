@@ -1,8 +1,16 @@
 package proxy
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
 	"strconv"
 	"testing"
+
+	"github.com/fetchkit/fetch"
 )
 
 // TestRecordsBodiesBounded holds bodies with records past every bound:
@@ -34,8 +42,11 @@ func TestRecordsBodiesBounded(t *testing.T) {
 		if rs.room(rec.Size) {
 			rs.holdBody(file, rec, body)
 		}
-		check("holding " + file)
+		if rs.bodies > maxBodies || i%1000 == 0 {
+			check("holding " + file) // the whole count now and then
+		}
 	}
+	check("at the end")
 	if rs.bodies != maxBodies {
 		t.Errorf("%d bytes held; want the bound, %d", rs.bodies, maxBodies)
 	}
@@ -68,4 +79,56 @@ func TestRecordsBodiesBounded(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestEvictionDropsBody evicts a small file that a hit held in memory:
+// its record and bytes go with it, not when it is next asked for.
+func TestEvictionDropsBody(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Length", "1000")
+		w.Write(make([]byte, 1000))
+	}))
+	defer up.Close()
+	base, _ := url.Parse(up.URL)
+	f := fetch.New(fetch.Options{Retries: -1})
+	defer f.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := NewCache(f, CacheOptions{Upstream: base, Dir: t.TempDir(), MaxBytes: 2500, AccessLog: quiet, ErrorLog: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	get := func(p string) {
+		t.Helper()
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, httptest.NewRequest(http.MethodGet, p, nil))
+		if w.Code != http.StatusOK || w.Body.Len() != 1000 {
+			t.Fatalf("GET %s: got %d and %d bytes; want 200 and 1000", p, w.Code, w.Body.Len())
+		}
+	}
+	held := func() int64 {
+		c.records.mu.RLock()
+		defer c.records.mu.RUnlock()
+		return c.records.bodies
+	}
+	get("/a")
+	get("/a") // a hit: its bytes held
+	if n := held(); n != 1000 {
+		t.Fatalf("after a hit on /a: %d bytes held; want 1000", n)
+	}
+	get("/b")
+	get("/c") // past MaxBytes: /a, the least recently used, is removed
+	if n := held(); n != 0 {
+		t.Errorf("after /a was evicted: %d bytes held; want 0", n)
+	}
+	if _, file := c.where("a"); !fileGone(file) {
+		t.Errorf("the kept file of /a is still there; want it removed")
+	}
+}
+
+// fileGone reports whether name is not there.
+func fileGone(name string) bool {
+	_, err := os.Lstat(name)
+	return os.IsNotExist(err)
 }

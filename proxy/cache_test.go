@@ -34,6 +34,16 @@ type cacheFixture struct {
 	errs   *fetchtest.Buffer // the error log
 }
 
+// stats returns the Cache's counters once no request is being served: a
+// client may have its whole response before its handler has counted it.
+func (fx *cacheFixture) stats() proxy.CacheStats {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if st := fx.cache.Stats(); st.Clients == 0 || time.Now().After(deadline) {
+			return st
+		}
+	}
+}
+
 // newCache serves the files below upstream through a Cache in a new
 // directory, with the options that configure sets; the Cache is closed
 // when the test ends.

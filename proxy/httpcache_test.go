@@ -174,7 +174,7 @@ func TestCachePassesOtherMethods(t *testing.T) {
 	if got := o.gets.Load(); got != 2 {
 		t.Errorf("origin got %d GETs; want 2: the POST made the kept copy stale", got)
 	}
-	st := fx.cache.Stats()
+	st := fx.stats()
 	if st.Requests["hit"] != 1 || st.Requests["miss"] != 2 || st.Requests["pass"] != 1 || st.Sent["hit"] != 4 || st.Files != 1 || st.Bytes != 4 {
 		t.Errorf("Stats: got %+v; want 1 hit of 4 bytes, 2 misses, 1 pass, 1 file of 4 bytes", st)
 	}
@@ -193,7 +193,7 @@ func TestCacheStaleOnError(t *testing.T) {
 		if stale && (status != 200 || string(b) != "body") || !stale && status != 503 {
 			t.Errorf("%s: got %d %q; want the stale copy: %v, else the 503", cc, status, b, stale)
 		}
-		if st := fx.cache.Stats(); stale && (st.Requests["stale"] != 1 || st.UpstreamErrors != 1) {
+		if st := fx.stats(); stale && (st.Requests["stale"] != 1 || st.UpstreamErrors != 1) {
 			t.Errorf("%s: Stats %+v; want 1 stale, 1 upstream error", cc, st)
 		}
 	}
@@ -337,7 +337,7 @@ func TestCacheKeepsVariants(t *testing.T) {
 	if got := o.gets.Load(); got != 3 {
 		t.Errorf("origin asked %d times; want 3", got)
 	}
-	if st := fx.cache.Stats(); st.Requests["hit"] != 2 || st.Files != 3 {
+	if st := fx.stats(); st.Requests["hit"] != 2 || st.Files != 3 {
 		t.Errorf("Stats: %+v; want 2 hits, 3 files kept", st)
 	}
 	o.set(200, http.Header{"Cache-Control": {"max-age=3600"}}, "one")
@@ -396,7 +396,7 @@ func TestCacheVariantsAtOnce(t *testing.T) {
 			t.Errorf("Foo: %s from the cache: got %q; want %q", foo, got, "variant "+foo)
 		}
 	}
-	if st := fx.cache.Stats(); st.Requests["hit"] != 2 {
+	if st := fx.stats(); st.Requests["hit"] != 2 {
 		t.Errorf("Stats: %+v; want 2 hits", st)
 	}
 }

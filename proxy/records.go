@@ -83,19 +83,9 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 // put holds p as the record of file, dropping one at random when there
 // are maxRecords; rs.mu is held.
 func (rs *records) put(file string, p parsedRecord) {
-	if old, ok := rs.m[file]; ok {
+	for _, old := range putBounded(&rs.m, file, p) {
 		rs.bodies -= int64(len(old.body))
-	} else if len(rs.m) >= maxRecords {
-		for other, old := range rs.m {
-			rs.bodies -= int64(len(old.body))
-			delete(rs.m, other)
-			break
-		}
 	}
-	if rs.m == nil {
-		rs.m = make(map[string]parsedRecord)
-	}
-	rs.m[file] = p
 	rs.bodies += int64(len(p.body))
 }
 
@@ -176,16 +166,21 @@ func (c *Cache) where(rel string) (rawURL, file string) {
 }
 
 // putBounded sets m[k] to v, making m first if need be, and room by
-// dropping one entry at random when m holds maxRecords.
-func putBounded[V any](m *map[string]V, k string, v V) {
+// dropping one other entry at random when m holds maxRecords; it returns
+// the entries that v replaced or that made room, if any.
+func putBounded[V any](m *map[string]V, k string, v V) (gone []V) {
 	if *m == nil {
 		*m = make(map[string]V)
 	}
-	if len(*m) >= maxRecords {
-		for old := range *m {
-			delete(*m, old)
+	if old, ok := (*m)[k]; ok {
+		gone = append(gone, old)
+	} else if len(*m) >= maxRecords {
+		for other, old := range *m {
+			gone = append(gone, old)
+			delete(*m, other)
 			break
 		}
 	}
 	(*m)[k] = v
+	return gone
 }

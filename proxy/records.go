@@ -83,7 +83,7 @@ func (rs *records) read(file, rawURL string) (*record, bool) {
 // put holds p as the record of file, dropping one at random when there
 // are maxRecords; rs.mu is held.
 func (rs *records) put(file string, p parsedRecord) {
-	for _, old := range putBounded(&rs.m, file, p) {
+	if old, ok := putBounded(&rs.m, file, p); ok {
 		rs.bodies -= int64(len(old.body))
 	}
 	rs.bodies += int64(len(p.body))
@@ -119,9 +119,12 @@ func (rs *records) body(file string, rec *record) []byte {
 // room reports whether the bytes of a kept file of size bytes would be
 // held by holdBody.
 func (rs *records) room(size int64) bool {
+	if size > maxBodySize {
+		return false // a large file: no lock taken
+	}
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
-	return size <= maxBodySize && rs.bodies+size <= maxBodies
+	return rs.bodies+size <= maxBodies
 }
 
 // holdBody holds b as the bytes of the kept file that rec, held as the
@@ -167,20 +170,18 @@ func (c *Cache) where(rel string) (rawURL, file string) {
 
 // putBounded sets m[k] to v, making m first if need be, and room by
 // dropping one other entry at random when m holds maxRecords; it returns
-// the entries that v replaced or that made room, if any.
-func putBounded[V any](m *map[string]V, k string, v V) (gone []V) {
+// the entry that v replaced or that made room, if any.
+func putBounded[V any](m *map[string]V, k string, v V) (gone V, ok bool) {
 	if *m == nil {
 		*m = make(map[string]V)
 	}
-	if old, ok := (*m)[k]; ok {
-		gone = append(gone, old)
-	} else if len(*m) >= maxRecords {
+	if gone, ok = (*m)[k]; !ok && len(*m) >= maxRecords {
 		for other, old := range *m {
-			gone = append(gone, old)
+			gone, ok = old, true
 			delete(*m, other)
 			break
 		}
 	}
 	(*m)[k] = v
-	return gone
+	return gone, ok
 }

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -25,7 +24,9 @@ import (
 func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, rec *record, cache string, ex *exchange) bool {
 	defer c.kept.release(c.kept.acquire(file))
 	var content io.ReadSeeker
-	if body := c.records.body(file, rec); body != nil {
+	body := c.records.body(file, rec)
+	held := body != nil // read and checked before: from memory
+	if held {
 		content = bytes.NewReader(body)
 	} else {
 		f, size, err := openHit(file)
@@ -49,7 +50,7 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 			}
 			if err == nil {
 				c.records.holdBody(file, rec, body)
-				content = bytes.NewReader(body)
+				content, held = bytes.NewReader(body), true
 			}
 		}
 	}
@@ -105,8 +106,8 @@ func (c *Cache) serveKept(w http.ResponseWriter, r *http.Request, file string, r
 		h.Del("Last-Modified") // ServeContent sets it from modTime
 	}
 	var vr *verifiedReader
-	if _, held := content.(*bytes.Reader); c.verify && !held {
-		vr = &verifiedReader{f: content, size: rec.Size, want: rec.SHA256, h: sha256.New()}
+	if c.verify && !held {
+		vr = c.verified(content, rec)
 		content = vr
 	}
 	lw := &lengthWriter{ResponseWriter: w, size: rec.Size}
@@ -130,21 +131,30 @@ func (c *Cache) corrupt(file string, rec *record, err error) {
 // its bytes, then seeks f back to its start. With Verify, bytes that are
 // not of the sha256 that rec gives are an error that matches errCorrupt.
 func (c *Cache) readBody(f io.ReadSeeker, rec *record) ([]byte, error) {
+	var r io.Reader = f
+	var vr *verifiedReader
+	if c.verify {
+		vr = c.verified(f, rec)
+		r = vr
+	}
 	b := make([]byte, rec.Size)
-	_, err := io.ReadFull(f, b)
+	_, err := io.ReadFull(r, b)
+	if vr != nil && vr.corrupt {
+		err = vr.err()
+	}
 	if _, serr := f.Seek(0, io.SeekStart); err == nil {
 		err = serr
 	}
 	if err != nil {
 		return nil, err
 	}
-	if c.verify {
-		sum := sha256.Sum256(b)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, rec.SHA256) {
-			return nil, corruptError(got, rec.SHA256)
-		}
-	}
 	return b, nil
+}
+
+// verified returns a reader of the kept file f, which rec describes, that
+// checks its sha256 ([verifiedReader]).
+func (c *Cache) verified(f io.ReadSeeker, rec *record) *verifiedReader {
+	return &verifiedReader{f: f, size: rec.Size, want: rec.SHA256, h: sha256.New()}
 }
 
 // noneMatch reports whether the If-None-Match values vs name the entity tag

@@ -72,21 +72,18 @@ func (w *loggedWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	rf, ok := w.ResponseWriter.(io.ReaderFrom)
-	_, file := src.(syscall.Conn)
+	limit, file := int64(-1), src
 	if lr, ok := src.(*io.LimitedReader); ok {
-		_, file = lr.R.(syscall.Conn)
+		limit, file = lr.N, lr.R // sendfile sees through one LimitedReader only
 	}
-	if !ok || !file {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if _, isFile := file.(syscall.Conn); !ok || !isFile {
 		// Through the response's buffer: the header with the first bytes.
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
 		return io.CopyBuffer(writerOnly{w}, src, *bp)
 	}
-	limit := int64(-1)
-	if lr, ok := src.(*io.LimitedReader); ok {
-		limit, src = lr.N, lr.R // sendfile sees through one LimitedReader only
-	}
+	src = file
 	if limit >= sniffLen {
 		// The header goes out now, alone: net/http would otherwise read
 		// the first 512 bytes of src to send them with it, and sendfile
@@ -182,13 +179,10 @@ type verifiedReader struct {
 // digest is not the one recorded.
 var errCorrupt = errors.New("kept file is corrupt")
 
-// corruptError is the errCorrupt of a kept file of sha256 got, not want.
-func corruptError(got, want string) error {
-	return fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, got, want)
-}
-
 // err is the error of a corrupt file that v read.
-func (v *verifiedReader) err() error { return corruptError(v.got, v.want) }
+func (v *verifiedReader) err() error {
+	return fmt.Errorf("%w: sha256 %s; want %s", errCorrupt, v.got, v.want)
+}
 
 func (v *verifiedReader) Read(p []byte) (int, error) {
 	n, err := v.f.Read(p)

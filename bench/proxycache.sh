@@ -13,11 +13,11 @@
 # the hit runs, a miss for the misses (nginx $upstream_cache_status, fetch
 # cache=). The two caches take turns, ROUNDS rounds; medians.
 #
-#   bench/proxycache.sh           ROUNDS=3, 10 s wrk runs, 1 GiB
-#   QUICK=1 bench/proxycache.sh   1 round, 5 s wrk runs, 256 MiB
+#   bench/proxycache.sh           ROUNDS=3, 10 s wrk runs, 1 GiB 3 times a round
+#   QUICK=1 bench/proxycache.sh   1 round, 5 s wrk runs, 256 MiB once
 #
 # Environment: ROUNDS, DURATION (wrk's, e.g. 10s), BIG_MIB, BIG_N (misses and
-# hits of the big file a round, default 3; the medians are over all), KEEP=1 keeps the
+# hits of the big file a round; the medians are over all), KEEP=1 keeps the
 # work directory. nginx runs the origin and proxy_cache in one server (the
 # origin is idle during the hit runs, so its CPU is the cache's). All
 # traffic stays on 127.0.0.1.
@@ -26,11 +26,10 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 if [ "${QUICK:-0}" = 1 ]; then
-	ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-5s} BIG_MIB=${BIG_MIB:-256}
+	ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-5s} BIG_MIB=${BIG_MIB:-256} BIG_N=${BIG_N:-1}
 else
-	ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10s} BIG_MIB=${BIG_MIB:-1024}
+	ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10s} BIG_MIB=${BIG_MIB:-1024} BIG_N=${BIG_N:-3}
 fi
-BIG_N=${BIG_N:-3}
 need nginx=nginx-light curl=curl wrk=wrk
 
 make_work fetch-proxycache-bench
